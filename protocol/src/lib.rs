@@ -1,0 +1,9 @@
+//! Every format Mottak speaks on a wire or a disk, pure: no sockets, no tokio,
+//! no files opened by path.
+//!
+//! Module map:
+//! - [`svarinn`]: the SvarInn mottaksservice JSON (forsendelse, mottakFeilet).
+//! - [`cms`]: streaming CMS EnvelopedData reader and writer (SvarInn files, Fiks uploads).
+
+pub mod cms;
+pub mod svarinn;

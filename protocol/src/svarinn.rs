@@ -1,0 +1,1 @@
+//! The SvarInn mottaksservice model: the forsendelse JSON and the mottakFeilet body.
