@@ -1,1 +1,90 @@
-//! End-to-end tests live in `tests/`; this library holds their shared helpers.
+//! Shared helpers for the end-to-end tests in `tests/tests/`: finding the real
+//! binaries, running them as child processes that die with the test, and
+//! waiting for a condition without fixed sleeps.
+//!
+//! The binaries are the ones `cargo test --workspace` builds next to the test
+//! executables (`target/<profile>/`); run the workspace's test command, not this
+//! package alone, so they are fresh.
+
+use std::path::PathBuf;
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+/// The path of a binary of this workspace, built in the same profile as the test.
+///
+/// Errors name the missing file and the command that builds it.
+pub fn binary(name: &str) -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    // target/<profile>/deps/<test-exe> → target/<profile>/<name>
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .ok_or_else(|| anyhow::anyhow!("cannot find the target folder from {}", exe.display()))?;
+    let path = profile_dir.join(name);
+    if path.is_file() {
+        Ok(path)
+    } else {
+        anyhow::bail!(
+            "{} is not built; run the whole suite with `cargo test --workspace` (or `cargo build --workspace --bins` first)",
+            path.display()
+        )
+    }
+}
+
+/// A child process killed (SIGKILL) and reaped when dropped, so a failing
+/// test never leaves an agent or a fake running.
+#[derive(Debug)]
+pub struct ChildGuard {
+    pub child: Child,
+    pub name: String,
+}
+
+impl ChildGuard {
+    pub fn spawn(name: &str, command: &mut Command) -> anyhow::Result<Self> {
+        let child = command
+            .spawn()
+            .map_err(|err| anyhow::anyhow!("could not start {name}: {err}"))?;
+        Ok(ChildGuard {
+            child,
+            name: name.to_owned(),
+        })
+    }
+
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILL now and reap: a crash, as far as the child can tell.
+    pub fn kill(&mut self) -> anyhow::Result<()> {
+        // kill() fails only when the child has already been reaped.
+        let _ = self.child.kill();
+        self.child.wait()?;
+        Ok(())
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `condition` every 20 ms until it holds or `limit` passes. The limit
+/// is a generous upper bound for a busy machine, not a measurement.
+pub fn wait_until(
+    what: &str,
+    limit: Duration,
+    mut condition: impl FnMut() -> bool,
+) -> anyhow::Result<()> {
+    let start = Instant::now();
+    loop {
+        if condition() {
+            return Ok(());
+        }
+        if start.elapsed() > limit {
+            anyhow::bail!("timed out after {limit:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
