@@ -1,0 +1,264 @@
+//! One download: SvarInn's encrypted body streamed through the CMS reader and
+//! SHA-256 into a file in the staging folder, in bounded memory.
+//!
+//! The decryption is synchronous (`std::io`), so it runs on a blocking thread
+//! that pulls the HTTP body through [`SyncIoBridge`]; nothing is held in
+//! memory beyond the reader's buffers.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use mottak_protocol::cms::{self, CmsError, RecipientKey};
+use sha2::{Digest, Sha256};
+use tokio_util::io::{StreamReader, SyncIoBridge};
+
+use crate::svarinn_client::{ClientError, SvarInnClient};
+
+/// A decrypted file, durably written (fsynced) at `path`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fetched {
+    pub path: PathBuf,
+    pub size: u64,
+    pub sha256: [u8; 32],
+    /// Index of the configured key that matched (key rotation).
+    pub key_index: usize,
+    /// MIME type of the plaintext, from `Content-Type`.
+    pub content_type: Option<String>,
+    /// The file name from `Content-Disposition`, unsanitised.
+    pub filename: Option<String>,
+}
+
+/// Why a download did not produce a file; [`FetchError::class`] tells the pipeline what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    #[error("the download broke off: {0}")]
+    Network(#[source] std::io::Error),
+    #[error("could not decrypt the forsendelse: {0}")]
+    Decrypt(#[source] CmsError),
+    #[error(
+        "the decrypted file is larger than the {limit} bytes SvarInn declared; the download was cut there"
+    )]
+    TooLarge { limit: u64 },
+    #[error("could not write {path}: {source}")]
+    Local {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the decryption thread stopped unexpectedly: {0}")]
+    Thread(String),
+}
+
+/// What kind of failure a [`FetchError`] is, for the retry decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureClass {
+    /// Network, timeouts, 5xx: retry with backoff, without limit.
+    Transient,
+    /// The content itself is wrong (decryption, checksum, size): retry a bounded
+    /// number of times, then `failed` with mottakFeilet permanent=false.
+    Content,
+    /// Our side (disk full, permissions) or credentials: retry with backoff and
+    /// alert; the sender can do nothing about it, so SvarInn is not told.
+    Local,
+}
+
+impl FetchError {
+    pub fn class(&self) -> FailureClass {
+        match self {
+            FetchError::Client(err) if err.is_retryable() => FailureClass::Transient,
+            FetchError::Client(ClientError::Unauthorized { .. }) => FailureClass::Local,
+            FetchError::Client(_) => FailureClass::Content,
+            FetchError::Network(_) => FailureClass::Transient,
+            FetchError::Decrypt(CmsError::ReadInput(_)) => FailureClass::Transient,
+            FetchError::Decrypt(CmsError::WriteOutput(_)) => FailureClass::Local,
+            FetchError::Decrypt(_) | FetchError::TooLarge { .. } => FailureClass::Content,
+            FetchError::Local { .. } | FetchError::Thread(_) => FailureClass::Local,
+        }
+    }
+}
+
+/// Downloads `download_url`, decrypts it with `keys` into a new file at `dest`
+/// (which must not exist), hashing as it goes, and fsyncs the file.
+///
+/// `limit` cuts a download whose plaintext grows past what SvarInn declared.
+pub async fn fetch_to_file(
+    client: &SvarInnClient,
+    download_url: &str,
+    keys: Arc<Vec<RecipientKey>>,
+    dest: PathBuf,
+    limit: Option<u64>,
+) -> Result<Fetched, FetchError> {
+    let download = client.download(download_url).await?;
+    let content_type = download.content_type.clone();
+    let filename = download.filename.clone();
+    let reader = SyncIoBridge::new(StreamReader::new(download.body));
+    let task = tokio::task::spawn_blocking(move || decrypt_to_file(reader, &keys, dest, limit));
+    let mut fetched = task
+        .await
+        .map_err(|err| FetchError::Thread(err.to_string()))??;
+    fetched.content_type = content_type;
+    fetched.filename = filename;
+    Ok(fetched)
+}
+
+/// The synchronous half of [`fetch_to_file`], also used for files on disk.
+pub fn decrypt_to_file(
+    input: impl std::io::Read,
+    keys: &[RecipientKey],
+    dest: PathBuf,
+    limit: Option<u64>,
+) -> Result<Fetched, FetchError> {
+    let local = |source| FetchError::Local {
+        path: dest.clone(),
+        source,
+    };
+    let file = File::create_new(&dest).map_err(local)?;
+    let mut out = HashingWriter {
+        inner: BufWriter::with_capacity(64 * 1024, file),
+        hasher: Sha256::new(),
+        written: 0,
+        limit,
+        over_limit: false,
+    };
+    let outcome = cms::decrypt(input, &mut out, keys);
+    if out.over_limit {
+        return Err(FetchError::TooLarge {
+            limit: limit.unwrap_or(0),
+        });
+    }
+    let outcome = outcome.map_err(|err| match err {
+        CmsError::ReadInput(io) => FetchError::Network(io),
+        CmsError::WriteOutput(io) => local(io),
+        other => FetchError::Decrypt(other),
+    })?;
+    let file = out
+        .inner
+        .into_inner()
+        .map_err(|err| local(err.into_error()))?;
+    file.sync_all().map_err(local)?;
+    Ok(Fetched {
+        path: dest,
+        size: out.written,
+        sha256: out.hasher.finalize().into(),
+        key_index: outcome.key_index,
+        content_type: None,
+        filename: None,
+    })
+}
+
+/// Counts, hashes and caps what passes through.
+struct HashingWriter<W> {
+    inner: W,
+    hasher: Sha256,
+    written: u64,
+    limit: Option<u64>,
+    over_limit: bool,
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let len = buf.len() as u64;
+        if let Some(limit) = self.limit
+            && self.written + len > limit
+        {
+            self.over_limit = true;
+            return Err(std::io::Error::other(
+                "more plaintext than SvarInn declared",
+            ));
+        }
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.written += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vectors() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/interop/ks-vectors")
+    }
+
+    fn ks_key() -> RecipientKey {
+        let pem = std::fs::read_to_string(vectors().join("sp-key.pem")).unwrap();
+        RecipientKey::from_pem(&pem, None).unwrap()
+    }
+
+    #[test]
+    fn decrypts_a_ks_file_and_hashes_the_plaintext() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = File::open(vectors().join("small.crypt")).unwrap();
+        let dest = dir.path().join("small.pdf");
+        let fetched = decrypt_to_file(input, &[ks_key()], dest.clone(), Some(3151)).unwrap();
+        let expected = std::fs::read(vectors().join("small.pdf")).unwrap();
+        assert_eq!(std::fs::read(&dest).unwrap(), expected);
+        assert_eq!(fetched.size, expected.len() as u64);
+        assert_eq!(fetched.sha256, <[u8; 32]>::from(Sha256::digest(&expected)));
+        assert_eq!(fetched.key_index, 0);
+    }
+
+    #[test]
+    fn plaintext_longer_than_declared_is_cut_and_classed_as_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = File::open(vectors().join("small.crypt")).unwrap();
+        let err =
+            decrypt_to_file(input, &[ks_key()], dir.path().join("x"), Some(3000)).unwrap_err();
+        assert!(matches!(err, FetchError::TooLarge { limit: 3000 }), "{err}");
+        assert_eq!(err.class(), FailureClass::Content);
+    }
+
+    #[test]
+    fn an_existing_destination_is_never_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("taken");
+        std::fs::write(&dest, b"the fagsystem's").unwrap();
+        let input = File::open(vectors().join("small.crypt")).unwrap();
+        let err = decrypt_to_file(input, &[ks_key()], dest.clone(), None).unwrap_err();
+        assert_eq!(err.class(), FailureClass::Local);
+        assert_eq!(std::fs::read(&dest).unwrap(), b"the fagsystem's");
+    }
+
+    #[test]
+    fn truncated_input_is_content_and_a_broken_stream_is_transient() {
+        let dir = tempfile::tempdir().unwrap();
+        let bytes = std::fs::read(vectors().join("small.crypt")).unwrap();
+        let err =
+            decrypt_to_file(&bytes[..2000], &[ks_key()], dir.path().join("a"), None).unwrap_err();
+        assert_eq!(err.class(), FailureClass::Content, "{err}");
+
+        struct Broken<'a>(&'a [u8]);
+        impl std::io::Read for Broken<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                if self.0.is_empty() {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::ConnectionReset,
+                        "reset",
+                    ));
+                }
+                let n = self.0.len().min(buf.len());
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let err = decrypt_to_file(
+            Broken(&bytes[..2000]),
+            &[ks_key()],
+            dir.path().join("b"),
+            None,
+        )
+        .unwrap_err();
+        assert!(matches!(err, FetchError::Network(_)), "{err}");
+        assert_eq!(err.class(), FailureClass::Transient);
+    }
+}

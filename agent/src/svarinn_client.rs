@@ -1,0 +1,479 @@
+//! HTTP client for SvarInn's mottaksservice: list, download, kvitterMottak, mottakFeilet.
+//!
+//! It knows HTTP and SvarInn's status codes, nothing of the journal: every
+//! failure is classified ([`ClientError::is_retryable`]) so the pipeline can
+//! decide between backing off and asking a person.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt, TryStreamExt};
+use mottak_protocol::svarinn::SvarInnEndpoints;
+use reqwest::StatusCode;
+use url::Url;
+
+/// The list endpoint's answer is small JSON (≤ 200 items); anything bigger
+/// than this is not SvarInn and is refused before it fills memory.
+const MAX_LIST_BODY: usize = 16 * 1024 * 1024;
+/// How much of an error body is kept for the operator to read.
+const MAX_ERROR_BODY: usize = 2 * 1024;
+
+/// Timeouts for one mottakersystem's calls.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    pub connect: Duration,
+    /// Whole-request limit for list, kvitterMottak and mottakFeilet.
+    pub request: Duration,
+    /// Longest silence between two chunks of a download (no total limit: files may be large).
+    pub read_idle: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: Duration::from_secs(10),
+            request: Duration::from_secs(60),
+            read_idle: Duration::from_secs(60),
+        }
+    }
+}
+
+/// What went wrong talking to SvarInn.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error(
+        "SvarInn refused the username or password ({status}): check `username` and the service password for this mottakersystem (SvarInn's Service tab)"
+    )]
+    Unauthorized { status: StatusCode },
+    #[error("SvarInn answered {status} to {operation}: {body}")]
+    Server {
+        operation: &'static str,
+        status: StatusCode,
+        body: String,
+    },
+    #[error("SvarInn answered {status} to {operation}: {body}")]
+    Rejected {
+        operation: &'static str,
+        status: StatusCode,
+        body: String,
+    },
+    #[error("could not reach SvarInn for {operation}: {source}")]
+    Network {
+        operation: &'static str,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("SvarInn's answer to {operation} is not what its API promises: {reason}")]
+    Malformed {
+        operation: &'static str,
+        reason: String,
+    },
+    #[error(
+        "the downloadUrl {url} is not on the configured svarinn_url ({base}); refusing to send the password elsewhere"
+    )]
+    ForeignDownloadUrl { url: String, base: String },
+    #[error("invalid SvarInn URL {url}: {reason}")]
+    BadUrl { url: String, reason: String },
+}
+
+impl ClientError {
+    /// Network trouble, timeouts and 5xx are worth retrying with backoff;
+    /// authentication and other 4xx need a person or a different request.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            ClientError::Network { .. } | ClientError::Server { .. } => true,
+            // 408 and 429 are the server asking us to come back later.
+            ClientError::Rejected { status, .. } => {
+                *status == StatusCode::REQUEST_TIMEOUT || *status == StatusCode::TOO_MANY_REQUESTS
+            }
+            ClientError::Unauthorized { .. }
+            | ClientError::Malformed { .. }
+            | ClientError::ForeignDownloadUrl { .. }
+            | ClientError::BadUrl { .. } => false,
+        }
+    }
+}
+
+/// A download in progress: the headers SvarInn sent and the encrypted body.
+pub struct Download {
+    /// MIME type of the plaintext (`application/pdf`, `application/zip`).
+    pub content_type: Option<String>,
+    /// The file name from `Content-Disposition`, unsanitised.
+    pub filename: Option<String>,
+    /// `Content-Length` of the encrypted body, when sent.
+    pub content_length: Option<u64>,
+    pub body: std::pin::Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>,
+}
+
+impl std::fmt::Debug for Download {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Download")
+            .field("content_type", &self.content_type)
+            .field("filename", &self.filename)
+            .field("content_length", &self.content_length)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A client for one mottakersystem.
+#[derive(Clone)]
+pub struct SvarInnClient {
+    http: reqwest::Client,
+    /// The configured `svarinn_url`: downloads must stay on its origin.
+    base: Url,
+    endpoints: SvarInnEndpoints,
+    username: String,
+    password: String,
+    timeouts: Timeouts,
+}
+
+impl std::fmt::Debug for SvarInnClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SvarInnClient")
+            .field("base", &self.base.as_str())
+            .field("username", &self.username)
+            .field("password", &"[redacted]")
+            .finish()
+    }
+}
+
+impl SvarInnClient {
+    /// `svarinn_url` is the host part from the config (`https://svarut.ks.no`);
+    /// `/tjenester/svarinn/...` is appended.
+    pub fn new(
+        svarinn_url: &str,
+        username: &str,
+        password: &str,
+        timeouts: Timeouts,
+    ) -> Result<Self, ClientError> {
+        let bad = |reason: &str| ClientError::BadUrl {
+            url: svarinn_url.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let base = Url::parse(svarinn_url).map_err(|err| bad(&err.to_string()))?;
+        if !matches!(base.scheme(), "http" | "https") {
+            return Err(bad(
+                "the scheme must be https (or http for a local test peer)",
+            ));
+        }
+        if base.query().is_some() || base.fragment().is_some() {
+            return Err(bad(
+                "no query or fragment, only scheme, host and optional path",
+            ));
+        }
+        let endpoints = SvarInnEndpoints::new(base.as_str());
+        let http = reqwest::Client::builder()
+            .connect_timeout(timeouts.connect)
+            .read_timeout(timeouts.read_idle)
+            // SvarInn does not redirect; following one could carry the password elsewhere.
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("mottak-agent/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|source| ClientError::Network {
+                operation: "setting up the HTTP client",
+                source,
+            })?;
+        Ok(SvarInnClient {
+            http,
+            base,
+            endpoints,
+            username: username.to_owned(),
+            password: password.to_owned(),
+            timeouts,
+        })
+    }
+
+    /// The host SvarInn lives on, for status reports.
+    pub fn host(&self) -> &str {
+        self.base.host_str().unwrap_or("")
+    }
+
+    /// The addresses SvarInn's host resolves to now: KS changes its IPs and
+    /// kommune firewalls block the new ones, so operators need to see them.
+    pub async fn resolve(&self) -> std::io::Result<Vec<SocketAddr>> {
+        let port = self.base.port_or_known_default().unwrap_or(443);
+        let addrs = tokio::net::lookup_host((self.host(), port)).await?;
+        Ok(addrs.collect())
+    }
+
+    fn url(&self, operation: &'static str, url: &str) -> Result<Url, ClientError> {
+        Url::parse(url).map_err(|err| ClientError::BadUrl {
+            url: format!("{url} ({operation})"),
+            reason: err.to_string(),
+        })
+    }
+
+    /// `hentNyeForsendelser`: the raw body, at most 200 forsendelser not yet acknowledged.
+    ///
+    /// The caller splits it with [`mottak_protocol::svarinn::parse_list_lenient`],
+    /// so one malformed forsendelse cannot hide the others.
+    pub async fn list_new(&self) -> Result<Vec<u8>, ClientError> {
+        const OP: &str = "hentNyeForsendelser";
+        let url = self.url(OP, &self.endpoints.hent_nye_forsendelser())?;
+        let response = self
+            .send(OP, self.http.get(url).timeout(self.timeouts.request))
+            .await?;
+        read_limited(OP, response, MAX_LIST_BODY).await
+    }
+
+    /// `hentForsendelsefil`: starts the download at `download_url` (from the list),
+    /// which must be on the configured SvarInn host.
+    pub async fn download(&self, download_url: &str) -> Result<Download, ClientError> {
+        const OP: &str = "download";
+        let url = self
+            .base
+            .join(download_url)
+            .map_err(|err| ClientError::BadUrl {
+                url: download_url.to_owned(),
+                reason: err.to_string(),
+            })?;
+        if url.origin() != self.base.origin() {
+            return Err(ClientError::ForeignDownloadUrl {
+                url: url.to_string(),
+                base: self.base.origin().ascii_serialization(),
+            });
+        }
+        let response = self.send(OP, self.http.get(url)).await?;
+        let headers = response.headers();
+        let content_type = headers
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let filename = headers
+            .get(reqwest::header::CONTENT_DISPOSITION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(filename_from_content_disposition);
+        let content_length = response.content_length();
+        let body = response
+            .bytes_stream()
+            .map_err(std::io::Error::other)
+            .boxed();
+        Ok(Download {
+            content_type,
+            filename,
+            content_length,
+            body,
+        })
+    }
+
+    /// `kvitterMottak`: the forsendelse is taken; SvarInn stops listing it.
+    pub async fn kvitter_mottak(&self, forsendelse_id: &str) -> Result<(), ClientError> {
+        const OP: &str = "kvitterMottak";
+        let url = self.url(OP, &self.endpoints.kvitter_mottak(forsendelse_id))?;
+        self.send(OP, self.http.post(url).timeout(self.timeouts.request))
+            .await
+            .map(drop)
+    }
+
+    /// `mottakFeilet`: tells the sender the import failed; `permanent` sends
+    /// the forsendelse to another channel (Altinn or print).
+    pub async fn mottak_feilet(
+        &self,
+        forsendelse_id: &str,
+        feilmelding: &str,
+        permanent: bool,
+    ) -> Result<(), ClientError> {
+        const OP: &str = "mottakFeilet";
+        let url = self.url(OP, &self.endpoints.mottak_feilet(forsendelse_id))?;
+        let body = serde_json::json!({ "feilmelding": feilmelding, "permanent": permanent });
+        self.send(
+            OP,
+            self.http
+                .post(url)
+                .timeout(self.timeouts.request)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.to_string()),
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn send(
+        &self,
+        operation: &'static str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, ClientError> {
+        let response = request
+            .basic_auth(&self.username, Some(&self.password))
+            .send()
+            .await
+            .map_err(|source| ClientError::Network { operation, source })?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+            return Err(ClientError::Unauthorized { status });
+        }
+        let body = read_limited(operation, response, MAX_ERROR_BODY)
+            .await
+            .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+            .unwrap_or_default();
+        if status.is_server_error() {
+            Err(ClientError::Server {
+                operation,
+                status,
+                body,
+            })
+        } else {
+            Err(ClientError::Rejected {
+                operation,
+                status,
+                body,
+            })
+        }
+    }
+}
+
+/// Reads a body up to `limit` bytes; past that it is an error for bodies we
+/// parse and a silent cut for error texts (we only show their start).
+async fn read_limited(
+    operation: &'static str,
+    response: reqwest::Response,
+    limit: usize,
+) -> Result<Vec<u8>, ClientError> {
+    let mut body = Vec::new();
+    let mut stream = response.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|source| ClientError::Network { operation, source })?;
+        if body.len() + chunk.len() > limit {
+            if limit == MAX_ERROR_BODY {
+                body.extend_from_slice(&chunk[..limit - body.len()]);
+                return Ok(body);
+            }
+            return Err(ClientError::Malformed {
+                operation,
+                reason: format!("the answer is larger than {limit} bytes"),
+            });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// `attachment; filename="a.pdf"` or RFC 5987 `filename*=UTF-8''%C3%A6.pdf` (preferred when both).
+fn filename_from_content_disposition(value: &str) -> Option<String> {
+    let mut plain = None;
+    for part in value.split(';').map(str::trim) {
+        let Some((key, val)) = part.split_once('=') else {
+            continue;
+        };
+        match key.trim().to_ascii_lowercase().as_str() {
+            "filename*" => {
+                let val = val.trim();
+                let encoded = val.splitn(3, '\'').nth(2).unwrap_or(val);
+                let decoded: Vec<u8> = percent_decode(encoded);
+                if let Ok(name) = String::from_utf8(decoded) {
+                    return Some(name);
+                }
+            }
+            "filename" => plain = Some(val.trim().trim_matches('"').to_owned()),
+            _ => {}
+        }
+    }
+    plain.filter(|name| !name.is_empty())
+}
+
+fn percent_decode(s: &str) -> Vec<u8> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        // `get` (not slicing) because the two bytes after '%' may split a char.
+        let hex = s.get(i + 1..i + 3);
+        if bytes[i] == b'%'
+            && let Some(byte) = hex.and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(byte);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_hang_under_the_configured_url() {
+        for url in ["https://svarut.ks.no", "https://svarut.ks.no/"] {
+            let c = SvarInnClient::new(url, "u", "p", Timeouts::default()).unwrap();
+            assert_eq!(
+                c.endpoints.hent_nye_forsendelser(),
+                "https://svarut.ks.no/tjenester/svarinn/mottaker/hentNyeForsendelser"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_base_urls_are_refused() {
+        for url in ["ftp://x", "not a url", "https://x/?q=1"] {
+            assert!(matches!(
+                SvarInnClient::new(url, "u", "p", Timeouts::default()),
+                Err(ClientError::BadUrl { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn debug_never_shows_the_password() {
+        let c = SvarInnClient::new("https://x", "user", "hemmelig-passord", Timeouts::default())
+            .unwrap();
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("hemmelig"), "{shown}");
+        assert!(shown.contains("[redacted]"));
+    }
+
+    #[test]
+    fn content_disposition_filenames() {
+        let f = filename_from_content_disposition;
+        assert_eq!(
+            f(r#"attachment; filename="a.pdf""#).as_deref(),
+            Some("a.pdf")
+        );
+        assert_eq!(f("attachment; filename=b.zip").as_deref(), Some("b.zip"));
+        assert_eq!(
+            f(r#"attachment; filename="x.pdf"; filename*=UTF-8''s%C3%B8knad.pdf"#).as_deref(),
+            Some("søknad.pdf")
+        );
+        assert_eq!(f("attachment"), None);
+        assert_eq!(f(r#"attachment; filename="""#), None);
+        assert_eq!(
+            f("attachment; filename*=UTF-8''%zz%4"),
+            Some("%zz%4".to_owned())
+        );
+    }
+
+    #[test]
+    fn retryable_classification() {
+        let server = ClientError::Server {
+            operation: "x",
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            body: String::new(),
+        };
+        assert!(server.is_retryable());
+        assert!(
+            !ClientError::Unauthorized {
+                status: StatusCode::UNAUTHORIZED
+            }
+            .is_retryable()
+        );
+        let not_found = ClientError::Rejected {
+            operation: "x",
+            status: StatusCode::NOT_FOUND,
+            body: String::new(),
+        };
+        assert!(!not_found.is_retryable());
+        let throttled = ClientError::Rejected {
+            operation: "x",
+            status: StatusCode::TOO_MANY_REQUESTS,
+            body: String::new(),
+        };
+        assert!(throttled.is_retryable());
+    }
+}
