@@ -3,8 +3,20 @@
 //! Module map:
 //! - `commands`: the command line, one module per subcommand.
 //! - `backoff`: retry delays (exponential with jitter), pure.
+//! - `svarinn_client`: HTTP calls to SvarInn, with failures classified for retry.
+//! - `inbound`: the SvarInn → drop folder pipeline (`fetch`: download → decrypt → file).
 //! - `systemd`: READY/STATUS/WATCHDOG/STOPPING notifications, best-effort.
+//! - `config`: the TOML config file: types, defaults, parsing, validation.
+//! - `secret`: secret references, the unprintable `Secret`, private-file reads.
+//! - `names`: names from outside made safe (forsendelse ids, file names).
+//! - `unzip`: safe extraction of a forsendelse's zip.
 
 pub mod backoff;
 pub mod commands;
+pub mod config;
+pub mod inbound;
+pub mod names;
+pub mod secret;
+pub mod svarinn_client;
 pub mod systemd;
+pub mod unzip;

@@ -1,0 +1,948 @@
+//! The agent's config file (`/etc/mottak/agent.toml`): types, defaults,
+//! parsing and validation.
+//!
+//! [`parse`] is pure (text in, [`Config`] out) so tests need no files;
+//! [`load`] reads a file and puts its path in front of every error. Unknown
+//! keys are refused with their line, so a misspelt tunable never silently
+//! falls back to its default. Error messages never quote the config text:
+//! a literal password typed into the file must not reach the terminal or the
+//! journal (toml's own `Display` would print the offending line).
+//!
+//! Example: `systemd/agent.example.toml`.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use mottak_protocol::svarinn::SvarInnEndpoints;
+use reqwest::Url;
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::secret::SecretRef;
+use crate::unzip::ZipLimits;
+
+/// Where the agent and its commands look for the config unless told otherwise.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/mottak/agent.toml";
+
+/// The whole config.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub agent: AgentSettings,
+    pub mottakersystemer: Vec<Mottakersystem>,
+}
+
+/// `[agent]`: process-wide settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentSettings {
+    /// Holds `journal.sqlite`. Default `/var/lib/mottak`.
+    pub state_dir: PathBuf,
+    /// Daily rolling log files. Default `/var/log/mottak`.
+    pub log_dir: PathBuf,
+    /// The console's Unix socket. Default `/run/mottak/console.sock`.
+    pub console_socket: PathBuf,
+    /// A `tracing` filter (`info`, `mottak_agent=debug,info`). Default `info`.
+    pub log_level: String,
+}
+
+impl AgentSettings {
+    /// `state_dir/journal.sqlite`.
+    pub fn journal_path(&self) -> PathBuf {
+        self.state_dir.join("journal.sqlite")
+    }
+}
+
+/// When a forsendelse is acknowledged (`kvitterMottak`) to SvarInn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum AckMode {
+    /// Once the fagsystem has taken the folder out of `inn/` (the default).
+    #[serde(rename = "on-import")]
+    OnImport,
+    /// As soon as the folder is durably published in `inn/`.
+    #[serde(rename = "on-delivery")]
+    OnDelivery,
+}
+
+impl fmt::Display for AckMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            AckMode::OnImport => "on-import",
+            AckMode::OnDelivery => "on-delivery",
+        })
+    }
+}
+
+/// `[[mottakersystem]]`: one SvarInn mottakersystem and its drop folder.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mottakersystem {
+    /// Short id used in folders, the console and logs (`[a-z0-9-]`, unique).
+    pub name: SystemName,
+    /// The SvarInn base, e.g. `https://svarut.ks.no`; see [`Mottakersystem::endpoints`].
+    pub svarinn_url: Url,
+    /// The mottakersystem id (HTTP Basic user name).
+    pub username: String,
+    /// The service password generated in SvarInn's "Service" tab.
+    pub password: SecretRef,
+    /// PEM private keys (several during key rotation).
+    pub private_keys: Vec<PathBuf>,
+    /// PEM certificates uploaded to SvarInn (optional: expiry warnings, key matching).
+    pub certificates: Vec<PathBuf>,
+    pub drop_folder: PathBuf,
+    /// Default 5 minutes.
+    pub poll_interval: Duration,
+    /// Default [`AckMode::OnImport`].
+    pub ack: AckMode,
+    /// Unpack a zip into the forsendelse's folder (default) or deliver the `.zip`.
+    pub unzip: bool,
+    /// Downloads in flight at once for this mottakersystem. Default 3.
+    pub max_concurrent_downloads: usize,
+    /// How often a file that fails to decrypt or verify is tried before it
+    /// becomes `failed` and is reported with mottakFeilet. Default 3.
+    pub max_decrypt_attempts: u32,
+    /// Timeout of one listing or acknowledgement request. Default 30 s.
+    pub request_timeout: Duration,
+    /// Timeout of one whole download. Default 1 h.
+    pub download_timeout: Duration,
+    /// Limits when unpacking a zip.
+    pub zip: ZipLimits,
+}
+
+impl Mottakersystem {
+    /// The URLs of SvarInn's operations (`/tjenester/svarinn/...` appended
+    /// to `svarinn_url`).
+    pub fn endpoints(&self) -> SvarInnEndpoints {
+        SvarInnEndpoints::new(self.svarinn_url.as_str())
+    }
+}
+
+/// A mottakersystem's short name: 1–32 of `[a-z0-9-]`, starting with a
+/// letter or digit. Used as a folder name, a log field and a console label.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SystemName(String);
+
+impl SystemName {
+    pub const MAX_LEN: usize = 32;
+
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let ok = !raw.is_empty()
+            && raw.len() <= Self::MAX_LEN
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !raw.starts_with('-');
+        if ok {
+            Ok(SystemName(raw.to_owned()))
+        } else {
+            Err(format!(
+                "name {raw:?} must be 1 to {} characters of a-z, 0-9 and '-', not starting with '-' (e.g. \"nav-frogn\")",
+                Self::MAX_LEN
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for SystemName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A config error located in the text: line and column are 1-based.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", self.render(None))]
+pub struct ParseError {
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    /// The key on the offending line, when there is one.
+    pub key: Option<String>,
+    pub message: String,
+}
+
+impl ParseError {
+    fn render(&self, file: Option<&Path>) -> String {
+        let mut out = String::new();
+        if let Some(file) = file {
+            out.push_str(&file.display().to_string());
+            out.push(':');
+        }
+        if let Some(line) = self.line {
+            out.push_str(&line.to_string());
+            out.push(':');
+            if let Some(col) = self.column {
+                out.push_str(&col.to_string());
+                out.push(':');
+            }
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        if let Some(key) = &self.key {
+            out.push_str(&format!("key `{key}`: "));
+        }
+        out.push_str(&self.message);
+        out
+    }
+}
+
+/// An error from [`load`]: the file could not be read, or its text is wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the config {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}", error.render(Some(path)))]
+    Parse { path: PathBuf, error: ParseError },
+}
+
+/// Reads and parses the config file at `path`.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse(&text).map_err(|error| ConfigError::Parse {
+        path: path.to_owned(),
+        error,
+    })
+}
+
+/// Parses and validates config text.
+pub fn parse(text: &str) -> Result<Config, ParseError> {
+    let raw: RawConfig = toml::from_str(text).map_err(|e| locate(text, e.span(), e.message()))?;
+    raw.validate(text)
+}
+
+// ---------------------------------------------------------------------------
+// The file as written. Validation that needs the whole file (unique names)
+// uses the spans kept by `Spanned`.
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    agent: RawAgent,
+    #[serde(default)]
+    mottakersystem: Vec<RawMottakersystem>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAgent {
+    #[serde(default = "default_state_dir")]
+    state_dir: AbsPath,
+    #[serde(default = "default_log_dir")]
+    log_dir: AbsPath,
+    #[serde(default = "default_console_socket")]
+    console_socket: AbsPath,
+    #[serde(default = "default_log_level")]
+    log_level: String,
+}
+
+impl Default for RawAgent {
+    fn default() -> Self {
+        RawAgent {
+            state_dir: default_state_dir(),
+            log_dir: default_log_dir(),
+            console_socket: default_console_socket(),
+            log_level: default_log_level(),
+        }
+    }
+}
+
+fn default_state_dir() -> AbsPath {
+    AbsPath("/var/lib/mottak".into())
+}
+fn default_log_dir() -> AbsPath {
+    AbsPath("/var/log/mottak".into())
+}
+fn default_console_socket() -> AbsPath {
+    AbsPath("/run/mottak/console.sock".into())
+}
+fn default_log_level() -> String {
+    "info".into()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMottakersystem {
+    name: Spanned<RawName>,
+    svarinn_url: SvarinnUrl,
+    username: Username,
+    password: RawSecretRef,
+    private_keys: Spanned<Vec<AbsPath>>,
+    #[serde(default)]
+    certificates: Vec<AbsPath>,
+    drop_folder: AbsPath,
+    #[serde(default = "defaults::poll_interval")]
+    poll_interval: HumanDuration,
+    #[serde(default = "defaults::ack")]
+    ack: AckMode,
+    #[serde(default = "defaults::unzip")]
+    unzip: bool,
+    #[serde(default = "defaults::max_concurrent_downloads")]
+    max_concurrent_downloads: Bounded<1, 32>,
+    #[serde(default = "defaults::max_decrypt_attempts")]
+    max_decrypt_attempts: Bounded<1, 100>,
+    #[serde(default = "defaults::request_timeout")]
+    request_timeout: HumanDuration,
+    #[serde(default = "defaults::download_timeout")]
+    download_timeout: HumanDuration,
+    #[serde(default = "defaults::zip_max_entries")]
+    zip_max_entries: Bounded<1, 1_000_000>,
+    #[serde(default = "defaults::zip_max_total_size")]
+    zip_max_total_size: ByteSize,
+    #[serde(default = "defaults::zip_max_ratio")]
+    zip_max_ratio: Bounded<2, 100_000>,
+}
+
+/// The defaults of the optional `[[mottakersystem]]` keys.
+pub mod defaults {
+    use super::*;
+
+    pub(super) fn poll_interval() -> HumanDuration {
+        HumanDuration(POLL_INTERVAL)
+    }
+    pub(super) fn ack() -> AckMode {
+        AckMode::OnImport
+    }
+    pub(super) fn unzip() -> bool {
+        true
+    }
+    pub(super) fn max_concurrent_downloads() -> Bounded<1, 32> {
+        Bounded(MAX_CONCURRENT_DOWNLOADS)
+    }
+    pub(super) fn max_decrypt_attempts() -> Bounded<1, 100> {
+        Bounded(MAX_DECRYPT_ATTEMPTS)
+    }
+    pub(super) fn request_timeout() -> HumanDuration {
+        HumanDuration(REQUEST_TIMEOUT)
+    }
+    pub(super) fn download_timeout() -> HumanDuration {
+        HumanDuration(DOWNLOAD_TIMEOUT)
+    }
+    pub(super) fn zip_max_entries() -> Bounded<1, 1_000_000> {
+        Bounded(ZipLimits::DEFAULT.max_entries as u64)
+    }
+    pub(super) fn zip_max_total_size() -> ByteSize {
+        ByteSize(ZipLimits::DEFAULT.max_total_bytes)
+    }
+    pub(super) fn zip_max_ratio() -> Bounded<2, 100_000> {
+        Bounded(ZipLimits::DEFAULT.max_ratio)
+    }
+
+    pub const POLL_INTERVAL: Duration = Duration::from_secs(5 * 60);
+    pub const MAX_CONCURRENT_DOWNLOADS: u64 = 3;
+    pub const MAX_DECRYPT_ATTEMPTS: u64 = 3;
+    pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+    pub const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(60 * 60);
+}
+
+impl RawConfig {
+    fn validate(self, text: &str) -> Result<Config, ParseError> {
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        let mut systems = Vec::with_capacity(self.mottakersystem.len());
+        for raw in self.mottakersystem {
+            let span = raw.name.span();
+            let name = raw.name.into_inner().0;
+            let line = line_col(text, span.start).0;
+            if let Some(first) = seen.insert(name.as_str().to_owned(), line) {
+                let mut err = locate(
+                    text,
+                    Some(span),
+                    &format!(
+                        "mottakersystem name {:?} is already used on line {first}; each needs its own name",
+                        name.as_str()
+                    ),
+                );
+                err.key = Some("name".into());
+                return Err(err);
+            }
+            let keys_span = raw.private_keys.span();
+            let private_keys: Vec<PathBuf> = raw
+                .private_keys
+                .into_inner()
+                .into_iter()
+                .map(|p| p.0)
+                .collect();
+            if private_keys.is_empty() {
+                let mut err = locate(
+                    text,
+                    Some(keys_span),
+                    "at least one private key is needed to decrypt forsendelser (make one with `mottak-agent keygen`)",
+                );
+                err.key = Some("private_keys".into());
+                return Err(err);
+            }
+            systems.push(Mottakersystem {
+                name,
+                svarinn_url: raw.svarinn_url.0,
+                username: raw.username.0,
+                password: raw.password.0,
+                private_keys,
+                certificates: raw.certificates.into_iter().map(|p| p.0).collect(),
+                drop_folder: raw.drop_folder.0,
+                poll_interval: raw.poll_interval.0,
+                ack: raw.ack,
+                unzip: raw.unzip,
+                // Bounded to 1..=32 and 1..=100 by their types: the
+                // conversions cannot fail, the fallbacks are never taken.
+                max_concurrent_downloads: usize::try_from(raw.max_concurrent_downloads.0)
+                    .unwrap_or(usize::MAX),
+                max_decrypt_attempts: u32::try_from(raw.max_decrypt_attempts.0).unwrap_or(u32::MAX),
+                request_timeout: raw.request_timeout.0,
+                download_timeout: raw.download_timeout.0,
+                zip: ZipLimits {
+                    // Bounded to 1..=1,000,000.
+                    max_entries: usize::try_from(raw.zip_max_entries.0).unwrap_or(usize::MAX),
+                    max_total_bytes: raw.zip_max_total_size.0,
+                    max_ratio: raw.zip_max_ratio.0,
+                },
+            });
+        }
+        Ok(Config {
+            agent: AgentSettings {
+                state_dir: self.agent.state_dir.0,
+                log_dir: self.agent.log_dir.0,
+                console_socket: self.agent.console_socket.0,
+                log_level: self.agent.log_level,
+            },
+            mottakersystemer: systems,
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Value types: each checks itself while deserialising, so toml attaches the
+// span of the offending value to the error.
+
+struct RawName(SystemName);
+
+impl<'de> Deserialize<'de> for RawName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        SystemName::parse(&s)
+            .map(RawName)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// An absolute path (the agent runs with `/` as its working directory, so a
+/// relative path would only confuse).
+struct AbsPath(PathBuf);
+
+impl<'de> Deserialize<'de> for AbsPath {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        let p = PathBuf::from(&s);
+        if !p.is_absolute() {
+            return Err(serde::de::Error::custom(format!(
+                "{s:?} is not an absolute path; write the full path from /"
+            )));
+        }
+        Ok(AbsPath(p))
+    }
+}
+
+struct Username(String);
+
+impl<'de> Deserialize<'de> for Username {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if s.trim().is_empty() || s.contains(':') || s.chars().any(char::is_control) {
+            return Err(serde::de::Error::custom(
+                "username must be the mottakersystem id from SvarInn (non-empty, no ':')",
+            ));
+        }
+        Ok(Username(s))
+    }
+}
+
+/// The password reference. Deserialised through `toml::Value` so that no
+/// error message can repeat a literal password (serde's own type errors
+/// quote the value).
+struct RawSecretRef(SecretRef);
+
+impl<'de> Deserialize<'de> for RawSecretRef {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match toml::Value::deserialize(d) {
+            Ok(toml::Value::String(s)) => SecretRef::parse(&s)
+                .map(RawSecretRef)
+                .map_err(serde::de::Error::custom),
+            _ => Err(serde::de::Error::custom(
+                crate::secret::SecretError::NotAReference,
+            )),
+        }
+    }
+}
+
+struct SvarinnUrl(Url);
+
+impl<'de> Deserialize<'de> for SvarinnUrl {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        parse_svarinn_url(&s)
+            .map(SvarinnUrl)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+fn parse_svarinn_url(s: &str) -> Result<Url, String> {
+    let url = Url::parse(s)
+        .map_err(|e| format!("{s:?} is not a URL ({e}); write e.g. \"https://svarut.ks.no\""))?;
+    let loopback = url.host_str().is_some_and(|h| {
+        h == "localhost"
+            || h.trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    });
+    match url.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        "http" => {
+            return Err(format!(
+                "{s:?} uses plain http; the service password would cross the network unencrypted: use https (http is allowed only for localhost)"
+            ));
+        }
+        other => return Err(format!("{s:?}: scheme {other:?} is not http(s)")),
+    }
+    if url.host().is_none() {
+        return Err(format!("{s:?} has no host"));
+    }
+    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+        return Err(format!(
+            "{s:?}: give only the base URL (no query, fragment or user), e.g. \"https://svarut.ks.no\""
+        ));
+    }
+    if url.path().contains("/tjenester") {
+        return Err(format!(
+            "{s:?}: give the base URL without /tjenester/svarinn (the agent appends it), e.g. \"https://svarut.ks.no\""
+        ));
+    }
+    Ok(url)
+}
+
+/// A duration written like `"30s"`, `"5m"`, `"1h30m"`, `"500ms"`, `"2d"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HumanDuration(pub Duration);
+
+impl<'de> Deserialize<'de> for HumanDuration {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        parse_duration(&s)
+            .map(HumanDuration)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// Parses `"30s"`, `"5m"`, `"1h"`, `"1h30m"`, `"500ms"`, `"2d"` (no spaces
+/// inside a part, parts may be separated by spaces). Zero is refused.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let bad = || {
+        format!(
+            "{s:?} is not a duration; write a number and a unit: \"30s\", \"5m\", \"1h\", \"1h30m\" (units ms, s, m, h, d)"
+        )
+    };
+    let mut total = Duration::ZERO;
+    let mut rest = s.trim();
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return Err(bad());
+        }
+        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
+        let unit = &rest[..unit_len];
+        rest = rest[unit_len..].trim_start();
+        let part = match unit {
+            "ms" => Duration::from_millis(n),
+            "s" => Duration::from_secs(n),
+            "m" | "min" => Duration::from_secs(n.checked_mul(60).ok_or_else(bad)?),
+            "h" => Duration::from_secs(n.checked_mul(3600).ok_or_else(bad)?),
+            "d" => Duration::from_secs(n.checked_mul(86_400).ok_or_else(bad)?),
+            _ => return Err(bad()),
+        };
+        total = total.checked_add(part).ok_or_else(bad)?;
+    }
+    if total.is_zero() {
+        return Err(format!("{s:?}: the duration must be more than zero"));
+    }
+    Ok(total)
+}
+
+/// A size in bytes: an integer, or `"500MB"`, `"2GiB"`, `"64KiB"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteSize(pub u64);
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match toml::Value::deserialize(d)? {
+            toml::Value::Integer(n) if n > 0 => Ok(ByteSize(n.unsigned_abs())),
+            toml::Value::String(s) => parse_size(&s)
+                .map(ByteSize)
+                .map_err(serde::de::Error::custom),
+            _ => Err(serde::de::Error::custom(
+                "a size must be a positive number of bytes or a string like \"500MB\" or \"2GiB\"",
+            )),
+        }
+    }
+}
+
+/// Parses `"500MB"`, `"2GiB"`, `"64KiB"`, `"1000"` (B, KB/MB/GB/TB are powers
+/// of 1000, KiB/MiB/GiB/TiB powers of 1024).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let digits = t.bytes().take_while(u8::is_ascii_digit).count();
+    let bad =
+        || format!("{s:?} is not a size; write e.g. \"500MB\", \"2GiB\" or a number of bytes");
+    if digits == 0 {
+        return Err(bad());
+    }
+    let n: u64 = t[..digits].parse().map_err(|_| bad())?;
+    let mult: u64 = match t[digits..].trim() {
+        "" | "B" => 1,
+        "KB" | "kB" => 1000,
+        "MB" => 1000_u64.pow(2),
+        "GB" => 1000_u64.pow(3),
+        "TB" => 1000_u64.pow(4),
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "TiB" => 1 << 40,
+        _ => return Err(bad()),
+    };
+    let v = n.checked_mul(mult).ok_or_else(bad)?;
+    if v == 0 {
+        return Err(format!("{s:?}: the size must be more than zero"));
+    }
+    Ok(v)
+}
+
+/// An integer in `MIN..=MAX`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bounded<const MIN: u64, const MAX: u64>(pub u64);
+
+impl<'de, const MIN: u64, const MAX: u64> Deserialize<'de> for Bounded<MIN, MAX> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let n = i64::deserialize(d)?;
+        match u64::try_from(n) {
+            Ok(v) if (MIN..=MAX).contains(&v) => Ok(Bounded(v)),
+            _ => Err(serde::de::Error::custom(format!(
+                "{n} is out of range: give a whole number from {MIN} to {MAX}"
+            ))),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Locating errors in the text.
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let mut start = offset;
+    while !text.is_char_boundary(start) {
+        start -= 1;
+    }
+    let before = &text[..start];
+    let line = before.bytes().filter(|&b| b == b'\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    (line, column)
+}
+
+/// The key of a `key = value` line, when the offset sits on one.
+fn key_on_line(text: &str, offset: usize) -> Option<String> {
+    let offset = offset.min(text.len());
+    let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[line_start..]
+        .find('\n')
+        .map_or(text.len(), |i| line_start + i);
+    let line = text.get(line_start..line_end)?.trim_start();
+    if line.starts_with('[') || line.starts_with('#') {
+        return None;
+    }
+    let (key, _) = line.split_once('=')?;
+    let key = key.trim().trim_matches('"');
+    let plain = !key.is_empty()
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    plain.then(|| key.to_owned())
+}
+
+fn locate(text: &str, span: Option<std::ops::Range<usize>>, message: &str) -> ParseError {
+    match span {
+        Some(span) => {
+            let (line, column) = line_col(text, span.start);
+            ParseError {
+                line: Some(line),
+                column: Some(column),
+                key: key_on_line(text, span.start),
+                message: message.to_owned(),
+            }
+        }
+        None => ParseError {
+            line: None,
+            column: None,
+            key: None,
+            message: message.to_owned(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+[[mottakersystem]]
+name = "nav-frogn"
+svarinn_url = "https://svarut.ks.no"
+username = "3c0f9a9e-1f7a-4e1e-9f0a-7c1d2b3a4e5f"
+password = "file:/etc/mottak/secrets/nav-frogn.passord"
+private_keys = ["/etc/mottak/keys/nav-frogn-2026.pem"]
+drop_folder = "/srv/fagsystem/nav-frogn"
+"#;
+
+    #[test]
+    fn minimal_config_gets_the_documented_defaults() {
+        let c = parse(MINIMAL).unwrap();
+        assert_eq!(c.agent.state_dir, Path::new("/var/lib/mottak"));
+        assert_eq!(c.agent.log_dir, Path::new("/var/log/mottak"));
+        assert_eq!(
+            c.agent.console_socket,
+            Path::new("/run/mottak/console.sock")
+        );
+        assert_eq!(
+            c.agent.journal_path(),
+            Path::new("/var/lib/mottak/journal.sqlite")
+        );
+        assert_eq!(c.agent.log_level, "info");
+        let m = &c.mottakersystemer[0];
+        assert_eq!(m.name.as_str(), "nav-frogn");
+        assert_eq!(m.poll_interval, Duration::from_secs(300));
+        assert_eq!(m.ack, AckMode::OnImport);
+        assert!(m.unzip);
+        assert_eq!(m.max_concurrent_downloads, 3);
+        assert_eq!(m.max_decrypt_attempts, 3);
+        assert_eq!(m.request_timeout, Duration::from_secs(30));
+        assert_eq!(m.zip, ZipLimits::DEFAULT);
+        assert!(m.certificates.is_empty());
+        assert_eq!(
+            m.password,
+            SecretRef::File("/etc/mottak/secrets/nav-frogn.passord".into())
+        );
+        assert_eq!(
+            m.endpoints().hent_nye_forsendelser(),
+            "https://svarut.ks.no/tjenester/svarinn/mottaker/hentNyeForsendelser"
+        );
+    }
+
+    #[test]
+    fn the_example_config_parses() {
+        let text = include_str!("../../systemd/agent.example.toml");
+        let c = parse(text).unwrap();
+        assert_eq!(c.mottakersystemer.len(), 2);
+        assert_eq!(c.mottakersystemer[1].ack, AckMode::OnDelivery);
+        assert_eq!(
+            c.mottakersystemer[1].password,
+            SecretRef::Credential("nav-as.passord".into())
+        );
+    }
+
+    #[test]
+    fn all_keys_are_read() {
+        let text = r#"
+[agent]
+state_dir = "/x/state"
+log_dir = "/x/log"
+console_socket = "/x/c.sock"
+log_level = "debug"
+
+[[mottakersystem]]
+name = "a1"
+svarinn_url = "http://127.0.0.1:8080/prefix/"
+username = "u"
+password = "credential:a1.pw"
+private_keys = ["/k/1.pem", "/k/2.pem"]
+certificates = ["/k/1.crt"]
+drop_folder = "/d"
+poll_interval = "1h30m"
+ack = "on-delivery"
+unzip = false
+max_concurrent_downloads = 5
+max_decrypt_attempts = 7
+request_timeout = "10s"
+download_timeout = "2h"
+zip_max_entries = 10
+zip_max_total_size = "1GiB"
+zip_max_ratio = 50
+"#;
+        let c = parse(text).unwrap();
+        assert_eq!(c.agent.log_level, "debug");
+        let m = &c.mottakersystemer[0];
+        assert_eq!(m.private_keys.len(), 2);
+        assert_eq!(m.poll_interval, Duration::from_secs(5400));
+        assert_eq!(m.ack, AckMode::OnDelivery);
+        assert!(!m.unzip);
+        assert_eq!(m.max_concurrent_downloads, 5);
+        assert_eq!(m.max_decrypt_attempts, 7);
+        assert_eq!(m.download_timeout, Duration::from_secs(7200));
+        assert_eq!(
+            m.zip,
+            ZipLimits {
+                max_entries: 10,
+                max_total_bytes: 1 << 30,
+                max_ratio: 50
+            }
+        );
+        assert_eq!(
+            m.endpoints().kvitter_mottak("x"),
+            "http://127.0.0.1:8080/prefix/tjenester/svarinn/kvitterMottak/forsendelse/x"
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_with_their_line() {
+        let text = MINIMAL.replace("drop_folder", "poll_intervall = \"5m\"\ndrop_folder");
+        let err = parse(&text).unwrap_err();
+        assert_eq!(err.line, Some(8), "{err}");
+        assert_eq!(err.key.as_deref(), Some("poll_intervall"));
+        let msg = err.to_string();
+        assert!(
+            msg.starts_with("8:1: key `poll_intervall`: unknown field"),
+            "{msg}"
+        );
+
+        let err = parse("[agnet]\nstate_dir = \"/x\"\n").unwrap_err();
+        assert_eq!(err.line, Some(1), "{err}");
+        assert!(err.message.contains("agnet"), "{err}");
+
+        let err = parse("[agent]\nstate_dri = \"/x\"\n").unwrap_err();
+        assert_eq!(err.line, Some(2), "{err}");
+        assert_eq!(err.key.as_deref(), Some("state_dri"));
+    }
+
+    #[test]
+    fn the_loader_puts_the_file_path_in_front() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("agent.toml");
+        std::fs::write(&p, "[agent]\nbogus = 1\n").unwrap();
+        let msg = load(&p).unwrap_err().to_string();
+        assert!(
+            msg.starts_with(&format!("{}:2:1: key `bogus`: unknown field", p.display())),
+            "{msg}"
+        );
+        let msg = load(&dir.path().join("missing.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("missing.toml"), "{msg}");
+    }
+
+    #[test]
+    fn a_literal_password_is_refused_and_never_echoed() {
+        for value in ["\"hunter2-literal\"", "12345678", "[\"hunter2-literal\"]"] {
+            let text = MINIMAL.replace("\"file:/etc/mottak/secrets/nav-frogn.passord\"", value);
+            let err = parse(&text).unwrap_err();
+            let msg = err.to_string();
+            assert_eq!(err.line, Some(6), "{msg}");
+            assert_eq!(err.key.as_deref(), Some("password"), "{msg}");
+            assert!(msg.contains("file:"), "{msg}");
+            assert!(!msg.contains("hunter2"), "{msg}");
+            assert!(!msg.contains("12345678"), "{msg}");
+        }
+    }
+
+    #[test]
+    fn names_must_be_short_safe_and_unique() {
+        for bad in ["NAV", "nav frogn", "-x", "", "nav/frogn", &"a".repeat(33)] {
+            let text = MINIMAL.replace("\"nav-frogn\"", &format!("{bad:?}"));
+            let err = parse(&text).unwrap_err();
+            assert_eq!(err.line, Some(3), "{bad}: {err}");
+            assert_eq!(err.key.as_deref(), Some("name"));
+        }
+        let twice = format!("{MINIMAL}{MINIMAL}");
+        let err = parse(&twice).unwrap_err();
+        assert_eq!(err.line, Some(11), "{err}");
+        assert!(err.message.contains("already used on line 3"), "{err}");
+    }
+
+    #[test]
+    fn values_are_checked_where_they_are() {
+        let cases = [
+            ("poll_interval = \"5 minutes\"", "not a duration"),
+            ("poll_interval = \"0s\"", "more than zero"),
+            ("poll_interval = 300", "invalid type"),
+            ("ack = \"on-read\"", "unknown variant"),
+            ("max_concurrent_downloads = 0", "out of range"),
+            ("zip_max_total_size = \"2 lots\"", "not a size"),
+            ("certificates = [\"relative.crt\"]", "not an absolute path"),
+        ];
+        for (line, expect) in cases {
+            let text = MINIMAL.replace("drop_folder", &format!("{line}\ndrop_folder"));
+            let err = parse(&text).unwrap_err();
+            assert_eq!(err.line, Some(8), "{line}: {err}");
+            assert!(err.message.contains(expect), "{line}: {err}");
+        }
+    }
+
+    #[test]
+    fn urls_must_be_https_bases() {
+        for (url, expect) in [
+            ("http://svarut.ks.no", "plain http"),
+            ("https://svarut.ks.no/tjenester", "without /tjenester"),
+            ("svarut.ks.no", "not a URL"),
+            ("ftp://svarut.ks.no", "scheme"),
+        ] {
+            let text = MINIMAL.replace("https://svarut.ks.no", url);
+            let err = parse(&text).unwrap_err();
+            assert_eq!(err.line, Some(4), "{url}: {err}");
+            assert!(err.message.contains(expect), "{url}: {err}");
+        }
+        assert!(parse(&MINIMAL.replace("https://svarut.ks.no", "http://localhost:9999")).is_ok());
+    }
+
+    #[test]
+    fn missing_required_keys_and_empty_key_lists() {
+        let err =
+            parse(&MINIMAL.replace("username = \"3c0f9a9e-1f7a-4e1e-9f0a-7c1d2b3a4e5f\"\n", ""))
+                .unwrap_err();
+        assert!(err.message.contains("missing field `username`"), "{err}");
+        assert!(err.line.is_some(), "{err}");
+        let err =
+            parse(&MINIMAL.replace("[\"/etc/mottak/keys/nav-frogn-2026.pem\"]", "[]")).unwrap_err();
+        assert_eq!(err.line, Some(7), "{err}");
+        assert!(err.message.contains("keygen"), "{err}");
+    }
+
+    #[test]
+    fn durations_and_sizes() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("1h 30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2d"), Ok(Duration::from_secs(172_800)));
+        for bad in ["", "5", "m", "5x", "-5s", "1.5h", "99999999999999999999s"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_size("1000"), Ok(1000));
+        assert_eq!(parse_size("500MB"), Ok(500_000_000));
+        assert_eq!(parse_size("2GiB"), Ok(2 << 30));
+        assert_eq!(parse_size("64 KiB"), Ok(65536));
+        assert!(parse_size("5 parsecs").is_err());
+        assert!(parse_size("0").is_err());
+    }
+}
