@@ -177,9 +177,10 @@ impl<R: Read> BerReader<R> {
         }
     }
 
+    /// The input ended: buffered bytes not yet consumed are all that is left of it.
     fn truncated(&self, structure: &'static str) -> CmsError {
         CmsError::Truncated {
-            offset: self.offset,
+            offset: self.offset + (self.filled - self.pos) as u64,
             structure,
         }
     }
