@@ -61,8 +61,22 @@ impl RecipientKey {
         }
     }
 
+    /// The same key paired with `certificate` (for example one found in another file;
+    /// check [`Self::matches_certificate`] afterwards).
+    pub fn with_certificate(self, certificate: Certificate) -> Self {
+        RecipientKey {
+            certificate: Some(certificate),
+            ..self
+        }
+    }
+
     pub fn certificate(&self) -> Option<&Certificate> {
         self.certificate.as_ref()
+    }
+
+    /// The certificate's issuer and serial number in words, when there is one.
+    pub fn certificate_description(&self) -> Option<String> {
+        self.certificate.as_ref().map(describe_certificate)
     }
 
     pub(crate) fn private_key(&self) -> &RsaPrivateKey {
@@ -131,6 +145,11 @@ impl RecipientCert {
 
     pub fn certificate(&self) -> &Certificate {
         &self.certificate
+    }
+
+    /// Issuer and serial number in words, as error messages name recipients.
+    pub fn description(&self) -> String {
+        describe_certificate(&self.certificate)
     }
 
     pub(crate) fn public_key(&self) -> &RsaPublicKey {
