@@ -10,11 +10,13 @@
 //! - `secret`: secret references, the unprintable `Secret`, private-file reads.
 //! - `names`: names from outside made safe (forsendelse ids, file names).
 //! - `unzip`: safe extraction of a forsendelse's zip.
+//! - `journal`: the SQLite journal: one row per forsendelse, its state machine, migrations.
 
 pub mod backoff;
 pub mod commands;
 pub mod config;
 pub mod inbound;
+pub mod journal;
 pub mod names;
 pub mod secret;
 pub mod svarinn_client;
