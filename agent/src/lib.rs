@@ -11,10 +11,12 @@
 //! - `names`: names from outside made safe (forsendelse ids, file names).
 //! - `unzip`: safe extraction of a forsendelse's zip.
 //! - `journal`: the SQLite journal: one row per forsendelse, its state machine, migrations.
+//! - `dropfolder`: the fagsystem's drop folder: staging, durable publish into `inn/`, `feilet/`.
 
 pub mod backoff;
 pub mod commands;
 pub mod config;
+pub mod dropfolder;
 pub mod inbound;
 pub mod journal;
 pub mod names;

@@ -1,0 +1,348 @@
+use super::*;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Real operations, logged, with switchable faults.
+#[derive(Default)]
+struct Faulty {
+    fail_rename: AtomicBool,
+    fail_sync_inn: AtomicBool,
+    log: Mutex<Vec<String>>,
+}
+
+impl Faulty {
+    fn log(&self, s: String) {
+        self.log.lock().unwrap().push(s);
+    }
+    fn take_log(&self) -> Vec<String> {
+        std::mem::take(&mut *self.log.lock().unwrap())
+    }
+}
+
+fn short(p: &Path) -> String {
+    // The last two components: enough to read the log.
+    let mut parts: Vec<String> = p
+        .components()
+        .rev()
+        .take(2)
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    parts.reverse();
+    parts.join("/")
+}
+
+impl FsOps for Faulty {
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        self.log(format!("rename {} {}", short(from), short(to)));
+        if self.fail_rename.load(Ordering::SeqCst) {
+            return Err(io::Error::other("injected rename failure"));
+        }
+        RealFs.rename(from, to)
+    }
+    fn sync_file(&self, path: &Path) -> io::Result<()> {
+        self.log(format!("sync_file {}", short(path)));
+        RealFs.sync_file(path)
+    }
+    fn sync_dir(&self, path: &Path) -> io::Result<()> {
+        self.log(format!("sync_dir {}", short(path)));
+        if path.ends_with(INN_DIR) && self.fail_sync_inn.load(Ordering::SeqCst) {
+            return Err(io::Error::other("injected fsync failure"));
+        }
+        RealFs.sync_dir(path)
+    }
+}
+
+fn id(s: &str) -> ForsendelseId {
+    ForsendelseId::parse(s).unwrap()
+}
+
+fn name(s: &str) -> SafeName {
+    crate::names::sanitize_file_name(s).unwrap()
+}
+
+fn setup() -> (tempfile::TempDir, DropFolder, Arc<Faulty>) {
+    let dir = tempfile::tempdir().unwrap();
+    let faulty = Arc::new(Faulty::default());
+    let drop = DropFolder::with_fs(dir.path(), faulty.clone());
+    drop.ensure_layout().unwrap();
+    faulty.take_log();
+    (dir, drop, faulty)
+}
+
+fn forsendelse_json(id: &str) -> Vec<u8> {
+    format!("{{\"id\":\"{id}\",\"tittel\":\"Søknad\"}}").into_bytes()
+}
+
+fn staged(drop: &DropFolder, s: &str) -> Staging {
+    let st = drop.stage(&id(s)).unwrap();
+    st.write_forsendelse_json(&forsendelse_json(s)).unwrap();
+    let mut f = st.create_file(&name("vedtak æøå.pdf")).unwrap();
+    f.write_all(b"%PDF-1.4").unwrap();
+    st
+}
+
+#[test]
+fn layout_is_created_once_and_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let drop = DropFolder::new(dir.path());
+    let created = drop.ensure_layout().unwrap();
+    let names: Vec<_> = created
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, LAYOUT);
+    let mode = fs::metadata(dir.path().join(STAGING_DIR))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o700, ".mottak/ is private to the agent");
+    assert!(drop.ensure_layout().unwrap().is_empty());
+    drop.check_same_filesystem().unwrap();
+
+    let missing = DropFolder::new(dir.path().join("nope"));
+    assert!(matches!(
+        missing.ensure_layout(),
+        Err(DropError::NoRoot { .. })
+    ));
+}
+
+#[test]
+fn staging_on_another_filesystem_is_detected() {
+    let shm = Path::new("/dev/shm");
+    if !shm.is_dir() {
+        eprintln!("skipped: no /dev/shm");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir_in(shm).unwrap();
+    if fs::metadata(dir.path()).unwrap().dev() == fs::metadata(shm).unwrap().dev() {
+        eprintln!("skipped: /dev/shm is on the same filesystem as the temp dir");
+        return;
+    }
+    std::os::unix::fs::symlink(elsewhere.path(), dir.path().join(STAGING_DIR)).unwrap();
+    let drop = DropFolder::new(dir.path());
+    drop.ensure_layout().unwrap();
+    let err = drop.check_same_filesystem().unwrap_err();
+    assert!(
+        matches!(err, DropError::DifferentFilesystems { .. }),
+        "{err}"
+    );
+}
+
+#[test]
+fn publish_syncs_then_renames_then_syncs_inn() {
+    let (dir, drop, faulty) = setup();
+    let st = staged(&drop, "a1");
+    let published = drop.publish(st).unwrap();
+    assert_eq!(
+        published,
+        Published::New {
+            path: dir.path().join("inn/a1")
+        }
+    );
+    let mut log = faulty.take_log();
+    // The two file fsyncs come in directory order; sort just them.
+    log[..2].sort();
+    assert_eq!(
+        log,
+        [
+            "sync_file a1.partial/forsendelse.json".to_owned(),
+            "sync_file a1.partial/vedtak æøå.pdf".to_owned(),
+            "sync_dir .mottak/a1.partial".to_owned(),
+            "rename .mottak/a1.partial inn/a1".to_owned(),
+            format!("sync_dir {}", short(&dir.path().join(INN_DIR))),
+            format!("sync_dir {}", short(&dir.path().join(STAGING_DIR))),
+        ]
+    );
+    assert_eq!(
+        fs::read(dir.path().join("inn/a1/vedtak æøå.pdf")).unwrap(),
+        b"%PDF-1.4"
+    );
+    assert!(!dir.path().join(".mottak/a1.partial").exists());
+}
+
+#[test]
+fn a_failed_rename_leaves_the_staging_for_a_retry() {
+    let (dir, drop, faulty) = setup();
+    let st = staged(&drop, "a1");
+    faulty.fail_rename.store(true, Ordering::SeqCst);
+    let err = drop.publish(st).unwrap_err();
+    assert!(err.to_string().contains("injected rename failure"), "{err}");
+    assert!(!dir.path().join("inn/a1").exists());
+    faulty.fail_rename.store(false, Ordering::SeqCst);
+    let st = drop.existing_staging(&id("a1")).unwrap();
+    assert!(matches!(drop.publish(st).unwrap(), Published::New { .. }));
+    assert!(dir.path().join("inn/a1/forsendelse.json").exists());
+}
+
+/// The crash between the rename and the journal: the folder is in inn/,
+/// the journal still says `downloaded`. The retry finds it and does not
+/// write it again.
+#[test]
+fn a_folder_already_in_inn_is_recognised_not_written_again() {
+    let (dir, drop, faulty) = setup();
+    faulty.fail_sync_inn.store(true, Ordering::SeqCst);
+    let err = drop.publish(staged(&drop, "a1")).unwrap_err();
+    assert!(err.to_string().contains("injected fsync failure"), "{err}");
+    assert!(dir.path().join("inn/a1").is_dir(), "the rename happened");
+    // The fagsystem starts importing: a file is already gone.
+    fs::remove_file(dir.path().join("inn/a1/vedtak æøå.pdf")).unwrap();
+
+    faulty.fail_sync_inn.store(false, Ordering::SeqCst);
+    faulty.take_log();
+    let again = staged(&drop, "a1");
+    let published = drop.publish(again).unwrap();
+    assert!(matches!(published, Published::AlreadyThere { .. }));
+    let log = faulty.take_log();
+    assert!(log.iter().all(|l| !l.starts_with("rename")), "{log:?}");
+    assert!(
+        log.iter().any(|l| l.ends_with("/inn")),
+        "inn/ is fsynced: {log:?}"
+    );
+    assert!(
+        !dir.path().join("inn/a1/vedtak æøå.pdf").exists(),
+        "not written again"
+    );
+    assert!(
+        !dir.path().join(".mottak/a1.partial").exists(),
+        "staging discarded"
+    );
+}
+
+#[test]
+fn a_foreign_folder_in_inn_is_not_taken_for_ours() {
+    let (dir, drop, _) = setup();
+    fs::create_dir(dir.path().join("inn/a1")).unwrap();
+    fs::write(
+        dir.path().join("inn/a1/forsendelse.json"),
+        forsendelse_json("other"),
+    )
+    .unwrap();
+    let err = drop.publish(staged(&drop, "a1")).unwrap_err();
+    assert!(matches!(err, DropError::InnOccupied { .. }), "{err}");
+    assert!(err.to_string().contains("move it aside"), "{err}");
+    assert!(
+        dir.path().join(".mottak/a1.partial").exists(),
+        "staging kept"
+    );
+}
+
+#[test]
+fn status_tells_waiting_rejected_and_imported_apart() {
+    let (dir, drop, _) = setup();
+    for s in ["w", "r", "i"] {
+        drop.publish(staged(&drop, s)).unwrap();
+    }
+    // The fagsystem rejects "r" with a reason, imports "i".
+    fs::rename(dir.path().join("inn/r"), dir.path().join("feilet/r")).unwrap();
+    fs::write(dir.path().join("feilet/r/feil.txt"), "Ukjent saksnummer\n").unwrap();
+    fs::rename(dir.path().join("inn/i"), dir.path().join("imported-i")).unwrap();
+
+    assert!(matches!(
+        drop.status("w").unwrap(),
+        DeliveryStatus::Waiting { .. }
+    ));
+    assert_eq!(drop.status("i").unwrap(), DeliveryStatus::Imported);
+    match drop.status("r").unwrap() {
+        DeliveryStatus::Rejected { reason, since } => {
+            assert_eq!(reason.as_deref(), Some("Ukjent saksnummer"));
+            let age = DeliveryStatus::Rejected {
+                reason: None,
+                since,
+            }
+            .age(since + Duration::from_secs(90))
+            .unwrap();
+            assert_eq!(age, Duration::from_secs(90));
+        }
+        other => panic!("{other:?}"),
+    }
+    let scan = drop.scan().unwrap();
+    assert!(matches!(scan.status("w"), DeliveryStatus::Waiting { .. }));
+    assert!(matches!(
+        scan.status("r"),
+        DeliveryStatus::Rejected {
+            reason: Some(_),
+            ..
+        }
+    ));
+    assert_eq!(scan.status("i"), DeliveryStatus::Imported);
+    // A stray file in inn/ is not a forsendelse folder.
+    fs::write(dir.path().join("inn/stray.txt"), "x").unwrap();
+    assert!(!drop.scan().unwrap().inn.contains_key("stray.txt"));
+}
+
+#[test]
+fn a_rejected_folder_moves_back_to_inn_without_feil_txt() {
+    let (dir, drop, _) = setup();
+    drop.publish(staged(&drop, "r")).unwrap();
+    fs::rename(dir.path().join("inn/r"), dir.path().join("feilet/r")).unwrap();
+    fs::write(dir.path().join("feilet/r/feil.txt"), "Feil format").unwrap();
+    let reason = drop.retry_rejected(&id("r")).unwrap();
+    assert_eq!(reason.as_deref(), Some("Feil format"));
+    assert!(dir.path().join("inn/r/forsendelse.json").exists());
+    assert!(!dir.path().join("inn/r/feil.txt").exists());
+    assert!(!dir.path().join("feilet/r").exists());
+    assert!(matches!(
+        drop.retry_rejected(&id("r")),
+        Err(DropError::NotRejected { .. })
+    ));
+    // Both present: refuse rather than overwrite.
+    fs::create_dir(dir.path().join("feilet/r")).unwrap();
+    assert!(matches!(
+        drop.retry_rejected(&id("r")),
+        Err(DropError::RetryTargetExists { .. })
+    ));
+}
+
+#[test]
+fn stale_staging_is_cleaned_except_what_the_journal_needs() {
+    let (dir, drop, _) = setup();
+    let _a = staged(&drop, "keep");
+    let _b = staged(&drop, "stale");
+    fs::create_dir(dir.path().join(".mottak/outbound-claim")).unwrap();
+    let removed = drop.clean_staging(&|i| i.as_str() == "keep").unwrap();
+    assert_eq!(removed, [dir.path().join(".mottak/stale.partial")]);
+    assert!(dir.path().join(".mottak/keep.partial").is_dir());
+    assert!(
+        dir.path().join(".mottak/outbound-claim").is_dir(),
+        "not ours"
+    );
+}
+
+#[test]
+fn stage_starts_fresh_and_files_are_never_overwritten() {
+    let (_dir, drop, _) = setup();
+    let st = staged(&drop, "a1");
+    assert!(matches!(
+        st.create_file(&name("vedtak æøå.pdf")),
+        Err(DropError::Io { op: "create", .. })
+    ));
+    let st = drop.stage(&id("a1")).unwrap();
+    assert_eq!(fs::read_dir(st.dir()).unwrap().count(), 0);
+}
+
+#[test]
+fn locate_after_a_restart() {
+    let (dir, drop, _) = setup();
+    // Staged, not published.
+    let _s = staged(&drop, "s");
+    assert_eq!(drop.locate(&id("s"), true).unwrap(), Some(Location::Staged));
+    // Published and waiting, or rejected.
+    drop.publish(staged(&drop, "w")).unwrap();
+    assert!(matches!(
+        drop.locate(&id("w"), true).unwrap(),
+        Some(Location::Published(DeliveryStatus::Waiting { .. }))
+    ));
+    // Published and imported already: nowhere, but the journal had recorded
+    // the publish attempt.
+    drop.publish(staged(&drop, "i")).unwrap();
+    fs::remove_dir_all(dir.path().join("inn/i")).unwrap();
+    assert_eq!(
+        drop.locate(&id("i"), true).unwrap(),
+        Some(Location::Published(DeliveryStatus::Imported))
+    );
+    // Never staged or published: download again.
+    assert_eq!(drop.locate(&id("n"), false).unwrap(), None);
+}
