@@ -12,6 +12,7 @@
 //! - `unzip`: safe extraction of a forsendelse's zip.
 //! - `journal`: the SQLite journal: one row per forsendelse, its state machine, migrations.
 //! - `dropfolder`: the fagsystem's drop folder: staging, durable publish into `inn/`, `feilet/`.
+//! - `logging`: tracing to stderr (journald-aware) and daily files; fødselsnumre masked.
 
 pub mod backoff;
 pub mod commands;
@@ -19,6 +20,7 @@ pub mod config;
 pub mod dropfolder;
 pub mod inbound;
 pub mod journal;
+pub mod logging;
 pub mod names;
 pub mod secret;
 pub mod svarinn_client;

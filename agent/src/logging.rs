@@ -1,0 +1,417 @@
+//! Logging: `tracing` to stderr (journald-friendly) and to daily files in
+//! `log_dir`, with fødselsnumre masked on the way out.
+//!
+//! - stderr: ANSI colours only on a terminal; no timestamps when stderr is
+//!   the journal (`$JOURNAL_STREAM` names stderr's device and inode), since
+//!   journald stamps every line itself.
+//! - files: `log_dir/mottak-agent.YYYY-MM-DD.log`, a new one each day, the
+//!   last [`KEEP_LOG_FILES`] kept, written by a background thread (keep the
+//!   returned [`LogGuard`] alive, or the last lines are lost).
+//! - Every byte written, to either, goes through [`MaskingWriter`]: a run of
+//!   exactly 11 digits (not part of a longer run), or 6 digits, a space and
+//!   5 digits, becomes `***********`. Masked entirely rather than keeping the
+//!   birth date: the first six digits are themselves personal data, and in a
+//!   small kommune a birth date and a case narrow a person down. The cost: an
+//!   11-digit account number is masked too. Secrets need no masking: they are
+//!   a type that prints `[redacted]` ([`crate::secret::Secret`]).
+
+use std::io::{self, Write};
+use std::os::fd::AsFd;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use tracing_appender::non_blocking::WorkerGuard;
+use tracing_appender::rolling::{RollingFileAppender, Rotation};
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::{EnvFilter, Layer, Registry};
+
+/// Daily log files kept in `log_dir`.
+pub const KEEP_LOG_FILES: usize = 30;
+/// Log file names: `mottak-agent.YYYY-MM-DD.log`.
+pub const FILE_PREFIX: &str = "mottak-agent";
+
+/// Why logging could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum LoggingError {
+    #[error(
+        "log_level {filter:?} is not a valid filter ({source}); write e.g. \"info\" or \"mottak_agent=debug,info\""
+    )]
+    BadFilter {
+        filter: String,
+        #[source]
+        source: tracing_subscriber::filter::ParseError,
+    },
+    #[error(
+        "cannot write log files in {}: {source}; create it and let the agent's user write it, or fix log_dir",
+        dir.display()
+    )]
+    LogDir {
+        dir: PathBuf,
+        #[source]
+        source: tracing_appender::rolling::InitError,
+    },
+    #[error("a global logger is already installed")]
+    AlreadySet(#[from] tracing::subscriber::SetGlobalDefaultError),
+}
+
+/// Keeps the file writer's background thread alive; dropping it flushes.
+#[must_use = "dropping the guard stops file logging"]
+pub struct LogGuard {
+    _file: Option<WorkerGuard>,
+}
+
+/// What to log where.
+#[derive(Debug, Clone)]
+pub struct LogOptions {
+    /// A tracing filter (`info`, `mottak_agent=debug,info`).
+    pub filter: String,
+    /// Daily files here; `None` for stderr only (the one-shot commands).
+    pub log_dir: Option<PathBuf>,
+}
+
+/// How stderr is styled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StderrStyle {
+    pub ansi: bool,
+    pub timestamps: bool,
+}
+
+impl StderrStyle {
+    /// From the process's stderr: colours on a terminal, no timestamps
+    /// under journald.
+    pub fn detect() -> Self {
+        let journald = stderr_is_journal();
+        StderrStyle {
+            ansi: io::IsTerminal::is_terminal(&io::stderr()) && !journald,
+            timestamps: !journald,
+        }
+    }
+}
+
+/// Whether stderr is connected to the journal: systemd sets
+/// `JOURNAL_STREAM=<dev>:<inode>` of the stream it gave the service.
+pub fn stderr_is_journal() -> bool {
+    std::env::var_os("JOURNAL_STREAM").is_some_and(|v| names_stderr(&v))
+}
+
+/// Whether a `JOURNAL_STREAM` value names this process's stderr.
+fn names_stderr(value: &std::ffi::OsStr) -> bool {
+    let Some((dev, ino)) = value.to_str().and_then(|v| v.split_once(':')) else {
+        return false;
+    };
+    let (Ok(dev), Ok(ino)) = (dev.parse::<u64>(), ino.parse::<u64>()) else {
+        return false;
+    };
+    let Ok(fd) = io::stderr().as_fd().try_clone_to_owned() else {
+        return false;
+    };
+    std::fs::File::from(fd)
+        .metadata()
+        .is_ok_and(|m| m.dev() == dev && m.ino() == ino)
+}
+
+/// Installs the global subscriber (stderr, and files when `log_dir` is set).
+pub fn init(opts: &LogOptions) -> Result<LogGuard, LoggingError> {
+    let (subscriber, guard) = subscriber(opts, StderrStyle::detect(), io::stderr)?;
+    tracing::subscriber::set_global_default(subscriber)?;
+    Ok(guard)
+}
+
+/// Builds the subscriber [`init`] installs, with stderr replaced by any
+/// writer (tests pass a buffer).
+pub fn subscriber<W>(
+    opts: &LogOptions,
+    style: StderrStyle,
+    stderr: W,
+) -> Result<(impl tracing::Subscriber + Send + Sync + 'static, LogGuard), LoggingError>
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    let filter =
+        EnvFilter::builder()
+            .parse(&opts.filter)
+            .map_err(|source| LoggingError::BadFilter {
+                filter: opts.filter.clone(),
+                source,
+            })?;
+    let mut layers: Vec<Box<dyn Layer<Registry> + Send + Sync>> = Vec::new();
+    let stderr_layer = tracing_subscriber::fmt::layer()
+        .with_writer(Masking(stderr))
+        .with_ansi(style.ansi);
+    layers.push(if style.timestamps {
+        stderr_layer.boxed()
+    } else {
+        stderr_layer.without_time().boxed()
+    });
+    let mut file_guard = None;
+    if let Some(dir) = &opts.log_dir {
+        let (writer, guard) = tracing_appender::non_blocking(daily_files(dir)?);
+        file_guard = Some(guard);
+        layers.push(
+            tracing_subscriber::fmt::layer()
+                .with_writer(Masking(writer))
+                .with_ansi(false)
+                .boxed(),
+        );
+    }
+    let subscriber = tracing_subscriber::registry().with(layers).with(filter);
+    Ok((subscriber, LogGuard { _file: file_guard }))
+}
+
+fn daily_files(dir: &Path) -> Result<RollingFileAppender, LoggingError> {
+    RollingFileAppender::builder()
+        .rotation(Rotation::DAILY)
+        .filename_prefix(FILE_PREFIX)
+        .filename_suffix("log")
+        .max_log_files(KEEP_LOG_FILES)
+        .build(dir)
+        .map_err(|source| LoggingError::LogDir {
+            dir: dir.to_owned(),
+            source,
+        })
+}
+
+/// A [`MakeWriter`] whose writers mask fødselsnumre ([`MaskingWriter`]).
+#[derive(Debug, Clone)]
+pub struct Masking<M>(pub M);
+
+impl<'a, M: MakeWriter<'a>> MakeWriter<'a> for Masking<M> {
+    type Writer = MaskingWriter<M::Writer>;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        MaskingWriter::new(self.0.make_writer())
+    }
+
+    fn make_writer_for(&'a self, meta: &tracing::Metadata<'_>) -> Self::Writer {
+        MaskingWriter::new(self.0.make_writer_for(meta))
+    }
+}
+
+/// Collects what is written (one event: `tracing` makes a writer per event)
+/// and hands it on masked ([`mask_fnr`]) when flushed or dropped, so a number
+/// split across two writes is still caught.
+pub struct MaskingWriter<W: Write> {
+    inner: W,
+    buf: Vec<u8>,
+}
+
+impl<W: Write> MaskingWriter<W> {
+    pub fn new(inner: W) -> Self {
+        MaskingWriter {
+            inner,
+            buf: Vec::new(),
+        }
+    }
+}
+
+impl<W: Write> Write for MaskingWriter<W> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if !self.buf.is_empty() {
+            mask_fnr(&mut self.buf);
+            let result = self.inner.write_all(&self.buf);
+            self.buf.clear();
+            result?;
+        }
+        self.inner.flush()
+    }
+}
+
+impl<W: Write> Drop for MaskingWriter<W> {
+    fn drop(&mut self) {
+        // A logger has nowhere to report its own write errors.
+        let _ = self.flush();
+    }
+}
+
+/// The mask written over a fødselsnummer.
+pub const FNR_MASK: &[u8; 11] = b"***********";
+
+/// Masks, in place, every run of exactly 11 ASCII digits that is not part
+/// of a longer run of digits, and every `dddddd ddddd` (the printed form),
+/// with `*`. Digits are ASCII, so UTF-8 text around them is untouched.
+pub fn mask_fnr(buf: &mut [u8]) {
+    let n = buf.len();
+    let mut i = 0;
+    while i < n {
+        if !buf[i].is_ascii_digit() {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < n && buf[i].is_ascii_digit() {
+            i += 1;
+        }
+        let run = i - start;
+        if run == 11 {
+            buf[start..i].fill(b'*');
+        } else if run == 6 && i + 6 <= n && buf[i] == b' ' {
+            let second = &buf[i + 1..i + 6];
+            let ends = i + 6 == n || !buf[i + 6].is_ascii_digit();
+            if second.iter().all(u8::is_ascii_digit) && ends {
+                buf[start..i].fill(b'*');
+                buf[i + 1..i + 6].fill(b'*');
+                i += 6;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::Secret;
+    use std::sync::{Arc, Mutex};
+
+    fn masked(s: &str) -> String {
+        let mut b = s.as_bytes().to_vec();
+        mask_fnr(&mut b);
+        String::from_utf8(b).unwrap()
+    }
+
+    #[test]
+    fn masks_exactly_eleven_digits() {
+        assert_eq!(masked("fnr 01019012345 ok"), "fnr *********** ok");
+        assert_eq!(masked("01019012345"), "***********");
+        assert_eq!(masked("a01019012345b"), "a***********b");
+        assert_eq!(masked("\"fnr\":\"01019012345\""), "\"fnr\":\"***********\"");
+        assert_eq!(masked("010190 12345."), "****** *****.");
+        assert_eq!(
+            masked("to: 01019012345, 31129912345"),
+            "to: ***********, ***********"
+        );
+        // Not fødselsnumre: longer and shorter runs, timestamps, org numbers.
+        for keep in [
+            "1700000000000",
+            "0101901234",
+            "010190123456",
+            "orgnr 974760673",
+            "010190 123456",
+            "010190 1234",
+            "2026-11-21T08:00:00Z",
+        ] {
+            assert_eq!(masked(keep), keep);
+        }
+        assert_eq!(
+            masked("søknad æøå 01019012345 å"),
+            "søknad æøå *********** å"
+        );
+    }
+
+    /// A `MakeWriter` into a shared buffer.
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Buffer {
+        fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(data);
+            Ok(data.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> MakeWriter<'a> for Buffer {
+        type Writer = Buffer;
+        fn make_writer(&'a self) -> Buffer {
+            self.clone()
+        }
+    }
+
+    #[test]
+    fn the_real_subscriber_writes_neither_fnr_nor_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let stderr = Buffer::default();
+        let opts = LogOptions {
+            filter: "info".into(),
+            log_dir: Some(dir.path().to_owned()),
+        };
+        let style = StderrStyle {
+            ansi: false,
+            timestamps: false,
+        };
+        let (subscriber, guard) = subscriber(&opts, style, stderr.clone()).unwrap();
+        let password = Secret::new("hunter2-s3cret");
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!(
+                fnr = "01019012345",
+                password = %password,
+                secret_debug = ?password,
+                "søknad fra 31129912345 mottatt, forsendelse 0b3f5c2e-9b7e-4c1a-8d2f-0123456789ab"
+            );
+            tracing::warn!("printed form 010190 12345 too");
+            tracing::debug!("filtered out: 01019012345");
+        });
+        drop(guard); // flushes the file writer
+        let out = String::from_utf8(stderr.0.lock().unwrap().clone()).unwrap();
+        let files: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(files.len(), 1, "{files:?}");
+        let name = files[0].file_name().unwrap().to_string_lossy().into_owned();
+        assert!(
+            name.starts_with("mottak-agent.") && name.ends_with(".log"),
+            "{name}"
+        );
+        let file = std::fs::read_to_string(&files[0]).unwrap();
+        for text in [&out, &file] {
+            assert!(text.contains("søknad fra *********** mottatt"), "{text}");
+            assert!(text.contains("fnr=\"***********\""), "{text}");
+            assert!(text.contains("password=[redacted]"), "{text}");
+            assert!(
+                text.contains("0b3f5c2e-9b7e-4c1a-8d2f-0123456789ab"),
+                "{text}"
+            );
+            assert!(text.contains("printed form ****** ***** too"), "{text}");
+            for leak in ["01019012345", "31129912345", "010190 12345", "hunter2"] {
+                assert!(!text.contains(leak), "{leak} leaked: {text}");
+            }
+            assert!(!text.contains("filtered out"));
+        }
+        // stderr without timestamps (journald), the file with them.
+        assert!(out.starts_with(" INFO") || out.starts_with("INFO"), "{out}");
+        assert!(file.starts_with("20"), "{file}");
+    }
+
+    #[test]
+    fn a_bad_filter_or_log_dir_is_a_clear_error() {
+        let opts = LogOptions {
+            filter: "info,=[".into(),
+            log_dir: None,
+        };
+        let style = StderrStyle {
+            ansi: false,
+            timestamps: true,
+        };
+        let err = subscriber(&opts, style, Buffer::default()).err().unwrap();
+        assert!(matches!(err, LoggingError::BadFilter { .. }), "{err}");
+
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let opts = LogOptions {
+            filter: "info".into(),
+            log_dir: Some(file.path().join("sub")),
+        };
+        let err = subscriber(&opts, style, Buffer::default()).err().unwrap();
+        assert!(matches!(err, LoggingError::LogDir { .. }), "{err}");
+        assert!(err.to_string().contains("log_dir"), "{err}");
+    }
+
+    #[test]
+    fn journal_stream_must_name_stderr() {
+        use std::os::fd::AsFd;
+        let fd = io::stderr().as_fd().try_clone_to_owned().unwrap();
+        let meta = std::fs::File::from(fd).metadata().unwrap();
+        let ours = format!("{}:{}", meta.dev(), meta.ino());
+        assert!(names_stderr(ours.as_ref()));
+        let other = format!("{}:{}", meta.dev(), meta.ino() + 1);
+        assert!(!names_stderr(other.as_ref()));
+        assert!(!names_stderr("garbage".as_ref()));
+    }
+}
