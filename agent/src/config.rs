@@ -279,7 +279,7 @@ struct RawMottakersystem {
     private_keys: Spanned<Vec<AbsPath>>,
     #[serde(default)]
     certificates: Vec<AbsPath>,
-    drop_folder: AbsPath,
+    drop_folder: Spanned<AbsPath>,
     #[serde(default = "defaults::poll_interval")]
     poll_interval: HumanDuration,
     #[serde(default = "defaults::ack")]
@@ -347,6 +347,7 @@ pub mod defaults {
 impl RawConfig {
     fn validate(self, text: &str) -> Result<Config, ParseError> {
         let mut seen: HashMap<String, usize> = HashMap::new();
+        let mut folders: HashMap<PathBuf, String> = HashMap::new();
         let mut systems = Vec::with_capacity(self.mottakersystem.len());
         for raw in self.mottakersystem {
             let span = raw.name.span();
@@ -380,6 +381,20 @@ impl RawConfig {
                 err.key = Some("private_keys".into());
                 return Err(err);
             }
+            let folder_span = raw.drop_folder.span();
+            let drop_folder = raw.drop_folder.into_inner().0;
+            let normalised: PathBuf = drop_folder.components().collect();
+            if let Some(other) = folders.insert(normalised, name.as_str().to_owned()) {
+                let mut err = locate(
+                    text,
+                    Some(folder_span),
+                    &format!(
+                        "drop_folder is already the drop folder of mottakersystem {other:?}; each mottakersystem needs its own (the agent cleans its staging per mottakersystem)"
+                    ),
+                );
+                err.key = Some("drop_folder".into());
+                return Err(err);
+            }
             systems.push(Mottakersystem {
                 name,
                 svarinn_url: raw.svarinn_url.0,
@@ -387,7 +402,7 @@ impl RawConfig {
                 password: raw.password.0,
                 private_keys,
                 certificates: raw.certificates.into_iter().map(|p| p.0).collect(),
-                drop_folder: raw.drop_folder.0,
+                drop_folder,
                 poll_interval: raw.poll_interval.0,
                 ack: raw.ack,
                 unzip: raw.unzip,
@@ -877,6 +892,17 @@ zip_max_ratio = 50
         let err = parse(&twice).unwrap_err();
         assert_eq!(err.line, Some(11), "{err}");
         assert!(err.message.contains("already used on line 3"), "{err}");
+    }
+
+    #[test]
+    fn drop_folders_are_not_shared() {
+        let second = MINIMAL
+            .replace("/srv/fagsystem/nav-frogn\"", "/srv/fagsystem/nav-frogn/\"")
+            .replace("name = \"nav-frogn\"", "name = \"nav-as\"");
+        let err = parse(&format!("{MINIMAL}{second}")).unwrap_err();
+        assert_eq!(err.line, Some(16), "{err}");
+        assert_eq!(err.key.as_deref(), Some("drop_folder"));
+        assert!(err.message.contains("\"nav-frogn\""), "{err}");
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! - `systemd`: READY/STATUS/WATCHDOG/STOPPING notifications, best-effort.
 //! - `config`: the TOML config file: types, defaults, parsing, validation.
 //! - `secret`: secret references, the unprintable `Secret`, private-file reads.
+//! - `keys`: private keys (mode-checked) paired with their certificates; expiry.
 //! - `names`: names from outside made safe (forsendelse ids, file names).
 //! - `unzip`: safe extraction of a forsendelse's zip.
 //! - `journal`: the SQLite journal: one row per forsendelse, its state machine, migrations.
@@ -20,6 +21,7 @@ pub mod config;
 pub mod dropfolder;
 pub mod inbound;
 pub mod journal;
+pub mod keys;
 pub mod logging;
 pub mod names;
 pub mod secret;
