@@ -1,11 +1,12 @@
 //! The command line of `mottak-agent`: one module per subcommand.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod check_config;
 pub mod decrypt;
+pub mod keygen;
 
 /// Mottak's agent: fetches forsendelser from KS SvarInn, decrypts them into the
 /// fagsystem's drop folder and acknowledges them.
@@ -20,6 +21,11 @@ pub struct Cli {
 pub enum Command {
     /// Decrypt a forsendelse downloaded by hand from SvarInn (CMS EnvelopedData).
     Decrypt(decrypt::Args),
+    /// Check the config and everything it names (keys, secrets, folders),
+    /// without the network. Exits non-zero when there is an error.
+    CheckConfig(check_config::Args),
+    /// Make an RSA-2048 key and a self-signed certificate for a mottakersystem.
+    Keygen(keygen::Args),
 }
 
 /// Runs the chosen subcommand. The exit code is the command's own verdict
@@ -27,13 +33,10 @@ pub enum Command {
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Decrypt(args) => decrypt::run(&args),
+        Command::CheckConfig(args) => check_config::run(&args),
+        Command::Keygen(args) => keygen::run(&args),
     }
 }
 
 /// Used by subcommands that take `--config`.
-pub const DEFAULT_CONFIG: &str = "/etc/mottak/agent.toml";
-
-#[allow(dead_code)]
-fn default_config() -> PathBuf {
-    PathBuf::from(DEFAULT_CONFIG)
-}
+pub const DEFAULT_CONFIG: &str = crate::config::DEFAULT_CONFIG_PATH;

@@ -1,0 +1,735 @@
+//! `mottak-agent check-config`: everything about the config that can be
+//! checked without the network. Every problem is reported (not only the
+//! first), each saying what, where and what to do; the exit code is non-zero
+//! when there is at least one error (warnings alone exit 0).
+//!
+//! It may change one thing: a drop folder's missing `inn/ feilet/ ut/
+//! ut-sendt/ ut-feilet/ .mottak/` are created, and the report says so.
+
+use std::fmt;
+use std::fs::{self, OpenOptions};
+use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use time::OffsetDateTime;
+
+use crate::config::{self, Config, Mottakersystem};
+use crate::dropfolder::DropFolder;
+use crate::journal::{self, Journal};
+use crate::keys::{self, Expiry, KeyFileError};
+use crate::secret::{SecretError, SecretRef};
+
+/// Arguments of `mottak-agent check-config`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The config file.
+    #[arg(long, default_value = config::DEFAULT_CONFIG_PATH)]
+    pub config: PathBuf,
+}
+
+/// How bad a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    /// The agent will not work: exit code 1.
+    Error,
+    /// Works, but needs attention soon.
+    Warning,
+    /// Done or worth knowing (a folder created).
+    Note,
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Note => "note",
+        })
+    }
+}
+
+/// One problem (or note), located.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub severity: Severity,
+    /// `config`, `agent`, or a mottakersystem's name.
+    pub scope: String,
+    /// What was checked: a key and its value, e.g. `private_keys[0] /etc/...`.
+    pub subject: String,
+    /// What is wrong and what to do.
+    pub message: String,
+}
+
+/// Everything [`check`] found.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    pub findings: Vec<Finding>,
+    /// How many mottakersystemer were checked.
+    pub mottakersystemer: usize,
+}
+
+impl Report {
+    fn push(
+        &mut self,
+        severity: Severity,
+        scope: &str,
+        subject: impl Into<String>,
+        message: impl Into<String>,
+    ) {
+        self.findings.push(Finding {
+            severity,
+            scope: scope.to_owned(),
+            subject: subject.into(),
+            message: message.into(),
+        });
+    }
+
+    pub fn count(&self, severity: Severity) -> usize {
+        self.findings
+            .iter()
+            .filter(|f| f.severity == severity)
+            .count()
+    }
+
+    pub fn has_errors(&self) -> bool {
+        self.count(Severity::Error) > 0
+    }
+
+    /// The last line: a count and a verdict.
+    pub fn summary(&self) -> String {
+        let (e, w, n) = (
+            self.count(Severity::Error),
+            self.count(Severity::Warning),
+            self.count(Severity::Note),
+        );
+        let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+        let counts = format!(
+            "{}, {}, {}",
+            plural(e, "error"),
+            plural(w, "warning"),
+            plural(n, "note")
+        );
+        let checked = plural(self.mottakersystemer, "mottakersystem");
+        if e > 0 {
+            format!("{counts} ({checked} checked): fix the errors before starting the agent")
+        } else if w > 0 {
+            format!("{counts} ({checked} checked): the agent can start; see the warnings")
+        } else {
+            format!("{counts} ({checked} checked): the config is ready")
+        }
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for finding in &self.findings {
+            writeln!(
+                f,
+                "{:<7} [{}] {}",
+                finding.severity, finding.scope, finding.subject
+            )?;
+            for line in finding.message.lines() {
+                writeln!(f, "        {line}")?;
+            }
+        }
+        writeln!(f, "{}", self.summary())
+    }
+}
+
+/// What the checks depend on besides the config file, so tests can set it.
+#[derive(Debug, Clone)]
+pub struct Environment {
+    pub now: OffsetDateTime,
+    /// `$CREDENTIALS_DIRECTORY`, when running under systemd with credentials.
+    pub credentials_dir: Option<PathBuf>,
+    /// The effective user id (0: writability checks say little about the service user).
+    pub euid: Option<u32>,
+}
+
+impl Environment {
+    pub fn from_process() -> Self {
+        Environment {
+            now: OffsetDateTime::now_utc(),
+            credentials_dir: crate::secret::credentials_directory(),
+            // The owner of /proc/self is the process's effective user.
+            euid: fs::metadata("/proc/self").ok().map(|m| m.uid()),
+        }
+    }
+}
+
+pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
+    let report = check(&args.config, &Environment::from_process());
+    println!("mottak-agent check-config {}", args.config.display());
+    print!("{report}");
+    Ok(if report.has_errors() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Checks the config at `path` and everything it names.
+pub fn check(path: &Path, env: &Environment) -> Report {
+    let mut report = Report::default();
+    let config = match config::load(path) {
+        Ok(c) => c,
+        Err(e) => {
+            report.push(
+                Severity::Error,
+                "config",
+                path.display().to_string(),
+                format!("{e}\nfix the config; nothing else can be checked until it parses"),
+            );
+            return report;
+        }
+    };
+    check_config(&config, env, &mut report);
+    report
+}
+
+/// The checks after a successful parse.
+pub fn check_config(config: &Config, env: &Environment, report: &mut Report) {
+    report.mottakersystemer = config.mottakersystemer.len();
+    if env.euid == Some(0) {
+        report.push(
+            Severity::Note,
+            "config",
+            "running as root",
+            "folders were checked as root, who may write anywhere; run it as the agent's user \
+             (e.g. `sudo -u mottak mottak-agent check-config`) to check what the agent may do",
+        );
+    }
+    check_agent(config, report);
+    if config.mottakersystemer.is_empty() {
+        report.push(
+            Severity::Warning,
+            "config",
+            "[[mottakersystem]]",
+            "no mottakersystem is configured: the agent will fetch nothing; add a [[mottakersystem]] section",
+        );
+    }
+    for m in &config.mottakersystemer {
+        check_mottakersystem(m, env, report);
+    }
+}
+
+fn check_agent(config: &Config, report: &mut Report) {
+    let a = &config.agent;
+    for (key, dir, how) in [
+        ("state_dir", &a.state_dir, "StateDirectory=mottak"),
+        ("log_dir", &a.log_dir, "LogsDirectory=mottak"),
+    ] {
+        if let Err(problem) = writable_dir(dir) {
+            report.push(
+                Severity::Error,
+                "agent",
+                format!("{key} {}", dir.display()),
+                format!(
+                    "{problem}\nthe systemd unit's {how} creates it; otherwise `install -d -o mottak -g mottak -m 0750 {}`",
+                    dir.display()
+                ),
+            );
+        }
+    }
+    let journal = a.journal_path();
+    match Journal::inspect_version(&journal) {
+        Ok(None) => {}
+        Ok(Some(v)) if v > journal::SCHEMA_VERSION => report.push(
+            Severity::Error,
+            "agent",
+            format!("journal {}", journal.display()),
+            format!(
+                "schema version {v} is newer than the {} this mottak-agent knows: it was written by a newer version; install that version again (do not delete the journal)",
+                journal::SCHEMA_VERSION
+            ),
+        ),
+        Ok(Some(v)) if v < journal::SCHEMA_VERSION => report.push(
+            Severity::Note,
+            "agent",
+            format!("journal {}", journal.display()),
+            format!(
+                "schema version {v}: the agent upgrades it to {} when it starts",
+                journal::SCHEMA_VERSION
+            ),
+        ),
+        Ok(Some(_)) => {}
+        Err(e) => report.push(
+            Severity::Error,
+            "agent",
+            format!("journal {}", journal.display()),
+            e.to_string(),
+        ),
+    }
+    if let Some(parent) = a.console_socket.parent()
+        && !parent.is_dir()
+    {
+        report.push(
+            Severity::Warning,
+            "agent",
+            format!("console_socket {}", a.console_socket.display()),
+            format!(
+                "{} does not exist (yet); the unit's RuntimeDirectory=mottak creates it when the agent starts",
+                parent.display()
+            ),
+        );
+    }
+    if let Err(e) = tracing_subscriber::EnvFilter::builder().parse(&a.log_level) {
+        report.push(
+            Severity::Error,
+            "agent",
+            format!("log_level {:?}", a.log_level),
+            format!("not a valid filter ({e}); write e.g. \"info\" or \"mottak_agent=debug,info\""),
+        );
+    }
+}
+
+fn check_mottakersystem(m: &Mottakersystem, env: &Environment, report: &mut Report) {
+    let scope = m.name.as_str();
+    check_password(m, env, report);
+
+    let mut loaded = Vec::new();
+    for (i, path) in m.private_keys.iter().enumerate() {
+        match keys::load_private_key(path) {
+            Ok(key) => loaded.push(key),
+            Err(e) => report.push(
+                Severity::Error,
+                scope,
+                format!("private_keys[{i}] {}", path.display()),
+                key_message(&e),
+            ),
+        }
+    }
+    for (i, path) in m.certificates.iter().enumerate() {
+        let subject = format!("certificates[{i}] {}", path.display());
+        let cert = match keys::load_certificate(path) {
+            Ok(c) => c,
+            Err(e) => {
+                report.push(Severity::Error, scope, subject, key_message(&e));
+                continue;
+            }
+        };
+        let until = cert.not_after.date();
+        match keys::expiry(cert.not_after, env.now) {
+            Expiry::Valid { .. } => {}
+            Expiry::ExpiresSoon { days_left } => report.push(
+                Severity::Warning,
+                scope,
+                subject.clone(),
+                format!(
+                    "expires in {days_left} days ({until}); make a new key and certificate (`mottak-agent keygen`), upload the certificate in SvarInn and add both here, keeping the old key until SvarInn has no more forsendelser encrypted to it"
+                ),
+            ),
+            Expiry::Expired { days_ago } => report.push(
+                Severity::Error,
+                scope,
+                subject.clone(),
+                format!(
+                    "expired {days_ago} days ago ({until}); make a new key and certificate (`mottak-agent keygen`), upload the certificate in SvarInn's \"Service\" tab and add both here"
+                ),
+            ),
+        }
+        let has_key = loaded.iter().any(|k| keys::key_matches(k, &cert.cert));
+        let all_keys_loaded = loaded.len() == m.private_keys.len();
+        if !has_key && all_keys_loaded {
+            report.push(
+                Severity::Error,
+                scope,
+                subject,
+                format!(
+                    "{} belongs to none of the private_keys: SvarInn encrypts to it, so forsendelser could not be decrypted; add its private key, or remove the certificate if it is no longer uploaded",
+                    cert.cert.description()
+                ),
+            );
+        }
+    }
+
+    check_drop_folder(m, report);
+}
+
+fn key_message(e: &KeyFileError) -> String {
+    match e {
+        KeyFileError::Read(SecretError::Io { source, .. })
+            if source.kind() == io::ErrorKind::NotFound =>
+        {
+            "the file does not exist; make a key with `mottak-agent keygen --name NAME --out DIR` or fix the path".to_owned()
+        }
+        other => other.to_string(),
+    }
+}
+
+fn check_password(m: &Mottakersystem, env: &Environment, report: &mut Report) {
+    let scope = m.name.as_str();
+    let subject = format!("password {}", m.password);
+    if let (SecretRef::Credential(name), None) = (&m.password, &env.credentials_dir) {
+        report.push(
+            Severity::Warning,
+            scope,
+            subject,
+            format!(
+                "a systemd credential can only be read under systemd: check the unit has `LoadCredential={name}:/path/to/file`; \
+                 to check it here run `systemd-run --pipe -p LoadCredential={name}:/path/to/file mottak-agent check-config`"
+            ),
+        );
+        return;
+    }
+    match m.password.load(env.credentials_dir.as_deref()) {
+        Ok(_) => {}
+        Err(SecretError::Io { source, path }) if source.kind() == io::ErrorKind::NotFound => {
+            report.push(
+                Severity::Error,
+                scope,
+                subject,
+                format!(
+                    "{} does not exist; write the service password from SvarInn's \"Service\" tab into it (mode 0600, owned by the agent's user)",
+                    path.display()
+                ),
+            )
+        }
+        Err(e) => report.push(Severity::Error, scope, subject, e.to_string()),
+    }
+}
+
+fn check_drop_folder(m: &Mottakersystem, report: &mut Report) {
+    let scope = m.name.as_str();
+    let subject = format!("drop_folder {}", m.drop_folder.display());
+    let drop = DropFolder::new(&m.drop_folder);
+    let created = match drop.ensure_layout() {
+        Ok(created) => created,
+        Err(e) => {
+            report.push(Severity::Error, scope, subject, e.to_string());
+            return;
+        }
+    };
+    if !created.is_empty() {
+        let names: Vec<String> = created
+            .iter()
+            .filter_map(|p| p.file_name().map(|n| format!("{}/", n.to_string_lossy())))
+            .collect();
+        report.push(
+            Severity::Note,
+            scope,
+            subject.clone(),
+            format!(
+                "created {} (the layout the agent and the fagsystem share)",
+                names.join(" ")
+            ),
+        );
+    }
+    if let Err(e) = drop.check_same_filesystem() {
+        report.push(Severity::Error, scope, subject.clone(), e.to_string());
+    }
+    // The agent writes in .mottak/, renames folders into inn/ and out of feilet/.
+    if let Err(problem) = rename_round_trip(&drop) {
+        report.push(
+            Severity::Error,
+            scope,
+            subject.clone(),
+            format!(
+                "{problem}\nthe agent's user must be able to write .mottak/, inn/ and feilet/ (e.g. group-owned by the agent's and the fagsystem's group, mode 2770)"
+            ),
+        );
+    }
+    if let Err(problem) = writable_dir(&drop.feilet()) {
+        report.push(Severity::Error, scope, subject, problem);
+    }
+}
+
+/// Creates a hidden folder in `.mottak/`, renames it into `inn/` and back,
+/// and removes it: the operations of a publish, under a name the fagsystem
+/// and the agent both ignore.
+fn rename_round_trip(drop: &DropFolder) -> Result<(), String> {
+    let name = format!(".check-config-{}", std::process::id());
+    let staged = drop.staging_root().join(&name);
+    let in_inn = drop.inn().join(&name);
+    fs::create_dir(&staged).map_err(|e| {
+        format!(
+            "cannot create a folder in {}: {e}",
+            drop.staging_root().display()
+        )
+    })?;
+    let result = fs::rename(&staged, &in_inn)
+        .map_err(|e| {
+            format!(
+                "cannot rename a folder from .mottak/ into {}: {e}",
+                drop.inn().display()
+            )
+        })
+        .and_then(|()| {
+            fs::rename(&in_inn, &staged).map_err(|e| {
+                format!(
+                    "cannot rename a folder out of {}: {e}",
+                    drop.inn().display()
+                )
+            })
+        });
+    let _ = fs::remove_dir(&staged);
+    let _ = fs::remove_dir(&in_inn);
+    result
+}
+
+/// Whether `dir` is a folder this process may create files in (tried, not guessed).
+fn writable_dir(dir: &Path) -> Result<(), String> {
+    let meta = fs::metadata(dir).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => format!("{} does not exist", dir.display()),
+        _ => format!("cannot inspect {}: {e}", dir.display()),
+    })?;
+    if !meta.is_dir() {
+        return Err(format!("{} is not a folder", dir.display()));
+    }
+    let probe = dir.join(format!(".check-config-{}", std::process::id()));
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .map_err(|e| format!("cannot write in {}: {e}", dir.display()))?;
+    let _ = fs::remove_file(&probe);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+    use time::Duration;
+
+    struct Setup {
+        dir: tempfile::TempDir,
+        env: Environment,
+    }
+
+    impl Setup {
+        fn new() -> Self {
+            let dir = tempfile::tempdir().unwrap();
+            for d in ["state", "log", "drop", "keys"] {
+                fs::create_dir(dir.path().join(d)).unwrap();
+            }
+            Setup {
+                dir,
+                env: Environment {
+                    now: OffsetDateTime::now_utc(),
+                    credentials_dir: None,
+                    euid: Some(1000),
+                },
+            }
+        }
+
+        fn p(&self, rel: &str) -> PathBuf {
+            self.dir.path().join(rel)
+        }
+
+        fn write(&self, rel: &str, text: &str, mode: u32) -> PathBuf {
+            let p = self.p(rel);
+            fs::write(&p, text).unwrap();
+            fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
+            p
+        }
+
+        /// A key and a certificate valid for `days`.
+        fn keypair(&self, name: &str, days: i64) -> (PathBuf, PathBuf) {
+            let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).unwrap();
+            let mut params = rcgen::CertificateParams::new(vec![]).unwrap();
+            params
+                .distinguished_name
+                .push(rcgen::DnType::CommonName, name);
+            params.not_before = OffsetDateTime::now_utc() - Duration::days(400);
+            params.not_after = OffsetDateTime::now_utc() + Duration::days(days);
+            let cert = params.self_signed(&key).unwrap();
+            (
+                self.write(&format!("keys/{name}.pem"), &key.serialize_pem(), 0o600),
+                self.write(&format!("keys/{name}.crt"), &cert.pem(), 0o644),
+            )
+        }
+
+        fn config(&self, keys: &[&Path], certs: &[&Path], extra: &str) -> PathBuf {
+            let list = |ps: &[&Path]| {
+                ps.iter()
+                    .map(|p| format!("{:?}", p.display().to_string()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let text = format!(
+                r#"[agent]
+state_dir = "{state}"
+log_dir = "{log}"
+console_socket = "{state}/console.sock"
+
+[[mottakersystem]]
+name = "nav-frogn"
+svarinn_url = "https://svarut.ks.no"
+username = "u"
+password = "file:{pw}"
+private_keys = [{keys}]
+certificates = [{certs}]
+drop_folder = "{drop}"
+{extra}
+"#,
+                state = self.p("state").display(),
+                log = self.p("log").display(),
+                pw = self.p("pw").display(),
+                drop = self.p("drop").display(),
+                keys = list(keys),
+                certs = list(certs),
+            );
+            self.write("agent.toml", &text, 0o644)
+        }
+    }
+
+    fn messages(r: &Report, severity: Severity) -> Vec<String> {
+        r.findings
+            .iter()
+            .filter(|f| f.severity == severity)
+            .map(|f| format!("{} {}: {}", f.scope, f.subject, f.message))
+            .collect()
+    }
+
+    #[test]
+    fn a_good_setup_passes_and_the_layout_is_created() {
+        let s = Setup::new();
+        s.write("pw", "s3cret\n", 0o600);
+        let (key, cert) = s.keypair("nav-frogn-2026", 3650);
+        let cfg = s.config(&[&key], &[&cert], "");
+        let report = check(&cfg, &s.env);
+        assert!(!report.has_errors(), "{report}");
+        assert_eq!(report.count(Severity::Warning), 0, "{report}");
+        let notes = messages(&report, Severity::Note);
+        assert_eq!(notes.len(), 1, "{report}");
+        assert!(
+            notes[0].contains("created .mottak/ inn/ feilet/ ut/ ut-sendt/ ut-feilet/"),
+            "{report}"
+        );
+        assert!(s.p("drop/inn").is_dir());
+        assert!(report.summary().contains("the config is ready"), "{report}");
+        // Nothing left behind by the probes.
+        assert_eq!(fs::read_dir(s.p("drop/inn")).unwrap().count(), 0);
+        assert_eq!(fs::read_dir(s.p("drop/.mottak")).unwrap().count(), 0);
+        assert_eq!(fs::read_dir(s.p("state")).unwrap().count(), 0);
+        // A second run creates nothing.
+        let again = check(&cfg, &s.env);
+        assert_eq!(again.findings, vec![], "{again}");
+    }
+
+    #[test]
+    fn every_problem_is_reported_not_just_the_first() {
+        let mut s = Setup::new();
+        s.write("pw", "s3cret", 0o644); // readable by others
+        let (key, _) = s.keypair("a", 3650);
+        fs::set_permissions(&key, fs::Permissions::from_mode(0o640)).unwrap();
+        let (_, soon) = s.keypair("soon", 10);
+        let (_, expired) = s.keypair("old", -5);
+        let missing = s.p("keys/missing.pem");
+        fs::remove_dir(s.p("log")).unwrap();
+        fs::remove_dir(s.p("drop")).unwrap();
+        let cfg = s.config(&[&key, &missing], &[&soon, &expired], "");
+        s.env.now = OffsetDateTime::now_utc();
+        let report = check(&cfg, &s.env);
+        let errors = messages(&report, Severity::Error);
+        let warnings = messages(&report, Severity::Warning);
+        let has = |v: &[String], needle: &str| v.iter().any(|m| m.contains(needle));
+        assert!(has(&errors, "password file:"), "{report}");
+        assert!(
+            has(&errors, "pw is readable by group or others (mode 0644)"),
+            "{report}"
+        );
+        assert!(has(&errors, "private_keys[0]"), "{report}");
+        assert!(has(&errors, "mode 0640"), "{report}");
+        assert!(has(&errors, "private_keys[1]"), "{report}");
+        assert!(has(&errors, "keygen"), "{report}");
+        assert!(has(&errors, "expired 5 days ago"), "{report}");
+        assert!(has(&errors, "log_dir"), "{report}");
+        assert!(has(&errors, "drop_folder"), "{report}");
+        assert!(has(&warnings, "expires in 9 days"), "{report}");
+        assert!(report.has_errors());
+        assert!(report.summary().contains("fix the errors"), "{report}");
+        // Each error says what to do.
+        let text = report.to_string();
+        assert!(text.contains("chmod 600"), "{text}");
+        assert!(text.contains("install -d"), "{text}");
+        // The secret itself never appears.
+        assert!(!text.contains("s3cret"), "{text}");
+    }
+
+    #[test]
+    fn a_certificate_without_its_key_is_an_error() {
+        let s = Setup::new();
+        s.write("pw", "s3cret", 0o600);
+        let (key, _) = s.keypair("mine", 3650);
+        let (_, other) = s.keypair("other", 3650);
+        let report = check(&s.config(&[&key], &[&other], ""), &s.env);
+        let errors = messages(&report, Severity::Error);
+        assert_eq!(errors.len(), 1, "{report}");
+        assert!(
+            errors[0].contains("belongs to none of the private_keys"),
+            "{report}"
+        );
+    }
+
+    #[test]
+    fn a_config_that_does_not_parse_is_one_error_with_its_line() {
+        let s = Setup::new();
+        let cfg = s.write("agent.toml", "[agent]\nstate_dri = \"/x\"\n", 0o644);
+        let report = check(&cfg, &s.env);
+        assert_eq!(report.count(Severity::Error), 1, "{report}");
+        let text = report.to_string();
+        assert!(text.contains("agent.toml:2:1: key `state_dri`"), "{text}");
+    }
+
+    #[test]
+    fn credentials_and_root_are_explained() {
+        let s = Setup::new();
+        let (key, _) = s.keypair("k", 3650);
+        let cfg = s.config(&[&key], &[], "");
+        let text = fs::read_to_string(&cfg).unwrap().replace(
+            &format!("file:{}", s.p("pw").display()),
+            "credential:nav-frogn.passord",
+        );
+        fs::write(&cfg, text).unwrap();
+        let mut env = s.env.clone();
+        env.euid = Some(0);
+        let report = check(&cfg, &env);
+        assert!(!report.has_errors(), "{report}");
+        let warnings = messages(&report, Severity::Warning);
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.contains("LoadCredential=nav-frogn.passord")),
+            "{report}"
+        );
+        assert!(
+            messages(&report, Severity::Note)
+                .iter()
+                .any(|n| n.contains("as root")),
+            "{report}"
+        );
+
+        // With the credentials folder given, the credential is read.
+        let creds = s.p("creds");
+        fs::create_dir(&creds).unwrap();
+        s.write("creds/nav-frogn.passord", "pw", 0o400);
+        env.credentials_dir = Some(creds);
+        let report = check(&cfg, &env);
+        assert!(
+            !messages(&report, Severity::Warning)
+                .iter()
+                .any(|w| w.contains("LoadCredential")),
+            "{report}"
+        );
+        assert!(!report.has_errors(), "{report}");
+    }
+
+    #[test]
+    fn a_journal_from_a_newer_agent_is_an_error() {
+        let s = Setup::new();
+        s.write("pw", "s3cret", 0o600);
+        let (key, _) = s.keypair("k", 3650);
+        let cfg = s.config(&[&key], &[], "");
+        let conn = rusqlite::Connection::open(s.p("state/journal.sqlite")).unwrap();
+        conn.pragma_update(None, "user_version", journal::SCHEMA_VERSION + 1)
+            .unwrap();
+        drop(conn);
+        let report = check(&cfg, &s.env);
+        let errors = messages(&report, Severity::Error);
+        assert!(errors.iter().any(|e| e.contains("newer than")), "{report}");
+    }
+}
