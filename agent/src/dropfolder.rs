@@ -24,7 +24,7 @@
 use std::collections::HashMap;
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, Read};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -297,24 +297,42 @@ impl DropFolder {
             .join(format!("{}{PARTIAL_SUFFIX}", id.as_str()))
     }
 
-    /// Creates the folders of the layout that are missing (`.mottak/` with
-    /// mode 0700) and returns the ones it created. The drop folder itself
-    /// must exist.
+    /// Creates the folders of the layout that are missing and returns the
+    /// ones it created. The drop folder itself must exist. New folders take
+    /// the drop folder's mode, owner and group (so a setgid, group-shared
+    /// drop folder stays shared, and folders made by root for the service
+    /// user belong to that user), except `.mottak/`, which only its owner
+    /// may enter.
     pub fn ensure_layout(&self) -> Result<Vec<PathBuf>, DropError> {
-        if !self.root.is_dir() {
-            return Err(DropError::NoRoot {
-                path: self.root.clone(),
-            });
-        }
+        let root_meta = match fs::metadata(&self.root) {
+            Ok(m) if m.is_dir() => m,
+            _ => {
+                return Err(DropError::NoRoot {
+                    path: self.root.clone(),
+                });
+            }
+        };
+        let shared_mode = root_meta.mode() & 0o7777;
         let mut created = Vec::new();
         for name in LAYOUT {
             let path = self.root.join(name);
-            let mode = if name == STAGING_DIR { 0o700 } else { 0o777 };
-            match DirBuilder::new().mode(mode).create(&path) {
-                Ok(()) => created.push(path),
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && path.is_dir() => {}
+            match DirBuilder::new().mode(0o700).create(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && path.is_dir() => continue,
                 Err(e) => return Err(io_err("create the folder", &path)(e)),
             }
+            // Owner and group first: chown clears the setgid bit.
+            // Best effort: only root may give a folder away; anyone else
+            // made it as themselves, which is what the agent needs.
+            let _ = std::os::unix::fs::chown(&path, Some(root_meta.uid()), Some(root_meta.gid()));
+            let mode = if name == STAGING_DIR {
+                0o700
+            } else {
+                shared_mode
+            };
+            fs::set_permissions(&path, fs::Permissions::from_mode(mode))
+                .map_err(io_err("set the mode of", &path))?;
+            created.push(path);
         }
         if !created.is_empty() {
             self.fs
@@ -338,7 +356,10 @@ impl DropFolder {
     }
 
     /// A fresh staging folder for `id`: whatever an earlier attempt left
-    /// there is removed first.
+    /// there is removed first. It gets `inn/`'s group and mode, because it
+    /// becomes `inn/<id>/` as it is: the fagsystem must be able to read it,
+    /// and to move or delete it (which needs write permission on the folder
+    /// itself). With a setgid `inn/`, the files inside inherit its group too.
     pub fn stage(&self, id: &ForsendelseId) -> Result<Staging, DropError> {
         let dir = self.staging_dir(id);
         match fs::remove_dir_all(&dir) {
@@ -346,7 +367,17 @@ impl DropFolder {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(io_err("remove the old staging folder", &dir)(e)),
         }
-        fs::create_dir(&dir).map_err(io_err("create the staging folder", &dir))?;
+        DirBuilder::new()
+            .mode(0o700)
+            .create(&dir)
+            .map_err(io_err("create the staging folder", &dir))?;
+        let inn = self.inn();
+        let inn_meta = fs::metadata(&inn).map_err(io_err("inspect", &inn))?;
+        // Best effort: the agent's user may give the folder only to a group
+        // it belongs to; if it cannot, the mode below still applies.
+        let _ = std::os::unix::fs::chown(&dir, None, Some(inn_meta.gid()));
+        fs::set_permissions(&dir, fs::Permissions::from_mode(inn_meta.mode() & 0o7777))
+            .map_err(io_err("set the mode of", &dir))?;
         Ok(Staging {
             id: id.clone(),
             dir,

@@ -101,6 +101,28 @@ fn layout_is_created_once_and_reported() {
     assert!(drop.ensure_layout().unwrap().is_empty());
     drop.check_same_filesystem().unwrap();
 
+    // A group-shared, setgid drop folder: the new folders are shared alike.
+    let shared = tempfile::tempdir().unwrap();
+    fs::set_permissions(shared.path(), fs::Permissions::from_mode(0o2770)).unwrap();
+    DropFolder::new(shared.path()).ensure_layout().unwrap();
+    let mode = |n: &str| {
+        fs::metadata(shared.path().join(n))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o7777
+    };
+    assert_eq!(mode(INN_DIR), 0o2770);
+    assert_eq!(mode(FEILET_DIR), 0o2770);
+    assert_eq!(mode(STAGING_DIR), 0o700);
+    // A staging folder becomes inn/<id>/ as it is: it carries inn/'s mode.
+    let drop = DropFolder::new(shared.path());
+    let st = drop.stage(&id("s1")).unwrap();
+    assert_eq!(
+        fs::metadata(st.dir()).unwrap().permissions().mode() & 0o7777,
+        0o2770
+    );
+
     let missing = DropFolder::new(dir.path().join("nope"));
     assert!(matches!(
         missing.ensure_layout(),
