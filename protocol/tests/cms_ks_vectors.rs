@@ -1,7 +1,7 @@
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 //! KS's own SvarInn files (BouncyCastle, BER indefinite, 1000-byte chunks, RSAES-OAEP
 //! SHA-256, AES-256-CBC) decrypt to their plaintext byte for byte.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::PathBuf;
 

@@ -266,3 +266,63 @@ proptest! {
         prop_assert!(out == plaintext);
     }
 }
+
+/// Splits our BER output (chunk size 16) into the bytes before the content's `[0]`
+/// header and the 16-byte ciphertext chunks (the five end-of-contents markers dropped).
+fn split_ber_content(encrypted: &[u8]) -> (Vec<u8>, Vec<Vec<u8>>) {
+    let aes256_oid = [
+        0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x01, 0x2a,
+    ];
+    let at = encrypted
+        .windows(aes256_oid.len())
+        .position(|w| w == aes256_oid)
+        .unwrap();
+    let content_header = at + aes256_oid.len() + 18; // after the IV's OCTET STRING
+    assert_eq!(encrypted[content_header..content_header + 2], [0xa0, 0x80]);
+    let head = encrypted[..content_header].to_vec();
+    let body = &encrypted[content_header + 2..encrypted.len() - 10];
+    let chunks = body
+        .chunks(18)
+        .map(|chunk| {
+            assert_eq!(chunk[..2], [0x04, 0x10]);
+            chunk[2..].to_vec()
+        })
+        .collect();
+    (head, chunks)
+}
+
+#[test]
+fn nested_constructed_and_primitive_content_in_ber() {
+    let plaintext = sample_plaintext(100); // 112 bytes of ciphertext: 7 chunks of 16
+    let encrypted = encrypt_to_ks(
+        &plaintext,
+        &EncryptOptions {
+            encoding: Encoding::BerIndefinite { chunk_size: 16 },
+            ..EncryptOptions::default()
+        },
+    );
+    let (head, chunks) = split_ber_content(&encrypted);
+    assert_eq!(chunks.len(), 7);
+    let primitive = |chunk: &[u8]| [&[0x04, 0x10][..], chunk].concat();
+
+    // [0] { OCTET STRING(indef){ c0 c1 } OCTET STRING(def){ OCTET STRING(indef){ c2 } } c3.. }
+    let mut nested = head.clone();
+    nested.extend([0xa0, 0x80, 0x24, 0x80]);
+    nested.extend(primitive(&chunks[0]));
+    nested.extend(primitive(&chunks[1]));
+    nested.extend([0x00, 0x00, 0x24, 22, 0x24, 0x80]);
+    nested.extend(primitive(&chunks[2]));
+    nested.extend([0x00, 0x00]);
+    for chunk in &chunks[3..] {
+        nested.extend(primitive(chunk));
+    }
+    nested.extend([0u8; 10]);
+    assert!(decrypt_with_ks(&nested[..]).unwrap() == plaintext);
+
+    // A primitive [0] inside the indefinite EncryptedContentInfo.
+    let mut flat = head;
+    flat.extend([0x80, 112]);
+    flat.extend(chunks.concat());
+    flat.extend([0u8; 8]);
+    assert!(decrypt_with_ks(&flat[..]).unwrap() == plaintext);
+}
