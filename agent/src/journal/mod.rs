@@ -5,10 +5,10 @@
 //! - `state_dir/journal.sqlite`, WAL mode, `synchronous=FULL` throughout: a
 //!   committed transition survives a crash or a power cut. Measured with the
 //!   ignored test `measure_transition_cost` on the 2-core development VM (debug
-//!   build, other builds running): FULL ≈ 3.3 ms per transition (one WAL
-//!   fsync), NORMAL ≈ 0.2 ms. Even at FULL that is ~300 transitions a second
-//!   against forsendelser counted in thousands a day, so no transition needs a
-//!   weaker special case.
+//!   build, load average ~3 from other builds, 4 runs): FULL 1.6–4.1 ms per
+//!   transition (one WAL fsync each), NORMAL 0.18–0.33 ms. Even the worst
+//!   FULL figure is ~250 transitions a second against forsendelser counted in
+//!   thousands a day, so no transition needs a weaker special case.
 //! - Versioned migrations: `PRAGMA user_version` holds the schema version;
 //!   [`MIGRATIONS`] are applied in order inside one immediate transaction. A
 //!   journal newer than this code is refused, never "repaired".
