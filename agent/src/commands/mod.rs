@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 pub mod check_config;
 pub mod decrypt;
 pub mod keygen;
+pub mod run;
 
 /// Mottak's agent: fetches forsendelser from KS SvarInn, decrypts them into the
 /// fagsystem's drop folder and acknowledges them.
@@ -19,6 +20,9 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the agent: poll SvarInn, decrypt into the drop folders, acknowledge.
+    /// Runs in the foreground (systemd's Type=notify); stops cleanly on SIGTERM.
+    Run(run::Args),
     /// Decrypt a forsendelse downloaded by hand from SvarInn (CMS EnvelopedData).
     Decrypt(decrypt::Args),
     /// Check the config and everything it names (keys, secrets, folders),
@@ -32,6 +36,7 @@ pub enum Command {
 /// (for example `check-config` exits non-zero when it found problems).
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Run(args) => run::run(&args),
         Command::Decrypt(args) => decrypt::run(&args),
         Command::CheckConfig(args) => check_config::run(&args),
         Command::Keygen(args) => keygen::run(&args),

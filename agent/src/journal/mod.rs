@@ -20,6 +20,7 @@
 //! for writing; the console and checks open their own ([`Journal::open_read_only`]).
 
 pub mod clock;
+mod shared;
 pub mod state;
 
 use std::path::{Path, PathBuf};
@@ -31,6 +32,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, pa
 use time::OffsetDateTime;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use shared::SharedJournal;
 pub use state::{ListedDecision, State, Work, can_transition, decide_listed, work_for};
 
 use crate::config::AckMode;
@@ -145,6 +147,8 @@ pub enum JournalError {
     },
     #[error("the journal holds a value this code cannot read: {0}")]
     Corrupt(String),
+    #[error("the journal call did not finish: {0}")]
+    Interrupted(String),
     #[error("journal query failed: {0}")]
     Sqlite(#[from] rusqlite::Error),
 }

@@ -1,0 +1,247 @@
+//! `mottak-agent run`: the daemon.
+//!
+//! Opens the journal, starts one inbound worker per mottakersystem (each
+//! independent: one that cannot start or reach SvarInn never holds up the
+//! others), tells systemd `READY=1`, reports queue depth in `STATUS=`, pings
+//! the watchdog while every worker's loop turns, and drains on SIGTERM.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anyhow::Context;
+use time::OffsetDateTime;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use crate::config::{self, Config, Mottakersystem};
+use crate::dropfolder::DropFolder;
+use crate::inbound::worker::{Worker, WorkerHealth};
+use crate::journal::{Journal, SharedJournal, State, SystemClock};
+use crate::svarinn_client::{SvarInnClient, Timeouts};
+use crate::systemd::Notifier;
+use crate::{keys, logging};
+
+/// Arguments of `mottak-agent run`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The config file.
+    #[arg(long, default_value = super::DEFAULT_CONFIG)]
+    pub config: PathBuf,
+}
+
+pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
+    let config = config::load(&args.config)?;
+    std::fs::create_dir_all(&config.agent.log_dir)
+        .with_context(|| format!("cannot create log_dir {}", config.agent.log_dir.display()))?;
+    let _log_guard = logging::init(&logging::LogOptions {
+        filter: config.agent.log_level.clone(),
+        log_dir: Some(config.agent.log_dir.clone()),
+    })?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("mottak-agent")
+        .build()
+        .context("cannot start the async runtime")?;
+    let result = runtime.block_on(daemon(config));
+    if let Err(err) = &result {
+        error!("stopping: {err:#}");
+    }
+    result.map(|()| ExitCode::SUCCESS)
+}
+
+async fn daemon(config: Config) -> anyhow::Result<()> {
+    let notifier = Notifier::from_env();
+    std::fs::create_dir_all(&config.agent.state_dir).with_context(|| {
+        format!(
+            "cannot create state_dir {}",
+            config.agent.state_dir.display()
+        )
+    })?;
+    let journal_path = config.agent.journal_path();
+    let journal = Journal::open(&journal_path, Arc::new(SystemClock))
+        .with_context(|| format!("cannot open the journal {}", journal_path.display()))?;
+    let journal = SharedJournal::new(journal);
+    info!(journal = %journal_path.display(), mottakersystemer = config.mottakersystemer.len(), "mottak-agent starting");
+
+    let shutdown = CancellationToken::new();
+    let mut workers = tokio::task::JoinSet::new();
+    let mut health = Vec::new();
+    for system in config.mottakersystemer.clone() {
+        let h = Arc::new(WorkerHealth::default());
+        health.push((system.name.as_str().to_owned(), Arc::clone(&h)));
+        workers.spawn(supervise(system, journal.clone(), h, shutdown.clone()));
+    }
+
+    // The console socket joins READY's preconditions when the console API exists.
+    notifier.ready();
+    info!("ready");
+
+    let mut status_tick = tokio::time::interval(
+        notifier
+            .watchdog_interval()
+            .unwrap_or(Duration::from_secs(10))
+            .min(Duration::from_secs(10)),
+    );
+    let mut last_status = String::new();
+    loop {
+        tokio::select! {
+            () = terminate_signal() => break,
+            _ = status_tick.tick() => {
+                if all_turning(&health, notifier.watchdog_interval()) {
+                    notifier.watchdog();
+                } else {
+                    warn!("a worker's loop has not turned for a watchdog interval; withholding WATCHDOG=1");
+                }
+                let line = status_line(&journal).await;
+                if line != last_status {
+                    notifier.status(&line);
+                    last_status = line;
+                }
+            }
+        }
+    }
+    info!("SIGTERM: draining");
+    notifier.stopping();
+    shutdown.cancel();
+    while workers.join_next().await.is_some() {}
+    info!("stopped");
+    Ok(())
+}
+
+/// Starts a mottakersystem's worker, retrying its setup (keys, password,
+/// drop folder) until it works, so a broken one is reported and retried
+/// while the others run.
+async fn supervise(
+    system: Mottakersystem,
+    journal: SharedJournal,
+    health: Arc<WorkerHealth>,
+    shutdown: CancellationToken,
+) {
+    let name = system.name.as_str().to_owned();
+    let mut failures = 0u32;
+    loop {
+        health.heartbeat_ms.store(now_ms(), Ordering::Relaxed);
+        match setup(&system, &journal, Arc::clone(&health)).await {
+            Ok(worker) => {
+                info!(mottakersystem = %name, drop_folder = %system.drop_folder.display(), ack = %system.ack, "worker started");
+                Arc::new(worker).run(shutdown).await;
+                return;
+            }
+            Err(err) => {
+                failures += 1;
+                let delay = crate::backoff::Backoff::NETWORK
+                    .delay_with_random_jitter(failures - 1)
+                    .min(system.poll_interval);
+                error!(mottakersystem = %name, retry_in = ?delay, "cannot start this mottakersystem: {err:#}");
+                if let Ok(mut s) = health.status.lock() {
+                    s.last_error = Some(format!("{err:#}"));
+                    s.consecutive_failures = failures;
+                }
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = sleep_beating(delay, &health) => {}
+                }
+            }
+        }
+    }
+}
+
+/// Sleeps while keeping the heartbeat fresh: waiting to retry is progress.
+async fn sleep_beating(total: Duration, health: &WorkerHealth) {
+    let end = tokio::time::Instant::now() + total;
+    while tokio::time::Instant::now() < end {
+        health.heartbeat_ms.store(now_ms(), Ordering::Relaxed);
+        tokio::time::sleep(Duration::from_secs(1).min(end - tokio::time::Instant::now())).await;
+    }
+}
+
+async fn setup(
+    system: &Mottakersystem,
+    journal: &SharedJournal,
+    health: Arc<WorkerHealth>,
+) -> anyhow::Result<Worker> {
+    let password = system
+        .password
+        .load_from_process()
+        .context("cannot read the SvarInn password")?;
+    let recipient_keys = keys::load_recipient_keys(&system.private_keys, &system.certificates)
+        .context("cannot load the private keys")?;
+    let client = SvarInnClient::new(
+        system.svarinn_url.as_str(),
+        &system.username,
+        password.expose(),
+        Timeouts {
+            request: system.request_timeout,
+            ..Timeouts::default()
+        },
+    )?;
+    let drop = DropFolder::new(&system.drop_folder);
+    let worker = Worker::new(
+        system.clone(),
+        client,
+        drop,
+        journal.clone(),
+        recipient_keys,
+        health,
+    );
+    worker.recover().await?;
+    Ok(worker)
+}
+
+fn now_ms() -> i64 {
+    i64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+/// Every worker's loop turned within the watchdog timeout (twice the ping interval).
+fn all_turning(health: &[(String, Arc<WorkerHealth>)], interval: Option<Duration>) -> bool {
+    let limit_ms = interval.map_or(i64::MAX, |i| {
+        i64::try_from(i.as_millis() * 2).unwrap_or(i64::MAX)
+    });
+    let now = now_ms();
+    health
+        .iter()
+        .all(|(_, h)| now - h.heartbeat_ms.load(Ordering::Relaxed) <= limit_ms)
+}
+
+/// `STATUS=`: what `systemctl status` shows in one line.
+async fn status_line(journal: &SharedJournal) -> String {
+    match journal.call(|j| j.counts()).await {
+        Ok(counts) => {
+            let sum = |pred: &dyn Fn(State) -> bool| -> u64 {
+                counts
+                    .iter()
+                    .filter(|c| pred(c.state))
+                    .map(|c| c.count)
+                    .sum()
+            };
+            let queued =
+                sum(&|s| matches!(s, State::Listed | State::Downloaded | State::RetryWait));
+            let waiting = sum(&|s| matches!(s, State::Delivered | State::Imported));
+            let failed = sum(&|s| matches!(s, State::Failed | State::Rejected));
+            let acked = sum(&|s| s == State::Acked);
+            format!(
+                "{queued} to fetch, {waiting} waiting for the fagsystem or kvittering, {failed} need a person, {acked} done"
+            )
+        }
+        Err(err) => format!("journal unreadable: {err}"),
+    }
+}
+
+/// SIGTERM (systemd) or SIGINT (a person at a terminal).
+async fn terminate_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        error!("cannot listen for SIGTERM; stop the agent with SIGKILL");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}

@@ -1,0 +1,391 @@
+//! From a listed forsendelse to a verified staging folder: download, decrypt,
+//! check against `filmetadata`, unzip, write `forsendelse.json`, fsync.
+//!
+//! Pure file work on one staging folder; the worker owns the journal and the
+//! retry decisions. Every error says which file and what was wrong, because it
+//! ends up in the console and, for content errors, in the mottakFeilet text
+//! the sender reads.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use mottak_protocol::cms::RecipientKey;
+use mottak_protocol::svarinn::{FilMetadata, Forsendelse};
+
+use super::fetch::{FailureClass, FetchError, Fetched, fetch_to_file};
+use crate::dropfolder::{DropError, Staging};
+use crate::names::{SafeName, sanitize_or};
+use crate::svarinn_client::SvarInnClient;
+use crate::unzip::{self, ExtractedFile, UnzipError, ZipLimits};
+
+/// The decrypted download's name inside the staging folder until it is known
+/// whether it is a zip to unpack. Starts with a dot: never a published name.
+const PAYLOAD: &str = ".payload";
+/// Where a zip kept whole (`unzip = false`) is unpacked to check its entries.
+const VERIFY_DIR: &str = ".verify";
+
+/// What went wrong preparing one forsendelse.
+#[derive(Debug, thiserror::Error)]
+pub enum DeliverError {
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    #[error("{0}")]
+    Checksum(String),
+    #[error("the zip could not be unpacked: {0}")]
+    Unzip(#[source] UnzipError),
+    #[error(transparent)]
+    Drop(#[from] DropError),
+    #[error("could not {what} {}: {source}", path.display())]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the preparation thread stopped unexpectedly: {0}")]
+    Thread(String),
+}
+
+impl DeliverError {
+    pub fn class(&self) -> FailureClass {
+        match self {
+            DeliverError::Fetch(err) => err.class(),
+            DeliverError::Checksum(_) => FailureClass::Content,
+            DeliverError::Unzip(UnzipError::Io { .. }) => FailureClass::Local,
+            DeliverError::Unzip(_) => FailureClass::Content,
+            DeliverError::Drop(_) | DeliverError::Io { .. } | DeliverError::Thread(_) => {
+                FailureClass::Local
+            }
+        }
+    }
+}
+
+/// How to prepare the forsendelses of one mottakersystem.
+#[derive(Debug, Clone)]
+pub struct Preparation {
+    pub keys: Arc<Vec<RecipientKey>>,
+    pub unzip: bool,
+    pub zip_limits: ZipLimits,
+    pub download_timeout: std::time::Duration,
+}
+
+/// What ended up in the staging folder.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// The files the fagsystem will see, besides `forsendelse.json`.
+    pub files: Vec<String>,
+    pub bytes: u64,
+    pub key_index: usize,
+}
+
+/// Downloads `forsendelse` into `staging` and verifies it; on `Ok` the folder
+/// holds the files and `forsendelse.json`, all fsynced.
+pub async fn prepare(
+    client: &SvarInnClient,
+    how: &Preparation,
+    forsendelse: &Forsendelse,
+    raw_json: &[u8],
+    staging: Staging,
+) -> Result<(Staging, Prepared), DeliverError> {
+    let payload = staging.dir().join(PAYLOAD);
+    let limit = plaintext_limit(&forsendelse.filmetadata);
+    let fetch = fetch_to_file(
+        client,
+        &forsendelse.download_url,
+        Arc::clone(&how.keys),
+        payload.clone(),
+        limit,
+    );
+    let fetched = tokio::time::timeout(how.download_timeout, fetch)
+        .await
+        .map_err(|_| {
+            FetchError::Network(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!(
+                    "the download took longer than download_timeout ({:?})",
+                    how.download_timeout
+                ),
+            ))
+        })??;
+
+    let how = how.clone();
+    let forsendelse = forsendelse.clone();
+    let raw_json = raw_json.to_vec();
+    tokio::task::spawn_blocking(move || {
+        let prepared = place_files(&how, &forsendelse, &staging, &fetched)?;
+        staging.write_forsendelse_json(&raw_json)?;
+        Ok((staging, prepared))
+    })
+    .await
+    .map_err(|err| DeliverError::Thread(err.to_string()))?
+}
+
+/// A download may not grow past what SvarInn declared. For a single file the
+/// declared size is exact; for a zip the entries' sizes are declared, and the
+/// zip around them adds headers (and stored entries add nothing), so allow a margin.
+fn plaintext_limit(filmetadata: &[FilMetadata]) -> Option<u64> {
+    let sizes: Option<Vec<u64>> = filmetadata.iter().map(FilMetadata::declared_size).collect();
+    let sizes = sizes?;
+    match sizes.as_slice() {
+        [] => None,
+        [one] if !filmetadata.iter().any(|m| is_zip_mime(&m.mimetype)) => Some(*one),
+        many => {
+            let total: u64 = many.iter().sum();
+            Some(total + total / 10 + 1024 * 1024)
+        }
+    }
+}
+
+fn is_zip_mime(mime: &str) -> bool {
+    let mime = mime.to_ascii_lowercase();
+    mime.contains("zip")
+}
+
+/// Whether the decrypted payload is a zip: by `Content-Type` (as KS's own
+/// client decides), else by the file's magic number.
+fn payload_is_zip(fetched: &Fetched) -> bool {
+    if let Some(ct) = &fetched.content_type {
+        if is_zip_mime(ct) {
+            return true;
+        }
+        if ct.to_ascii_lowercase().starts_with("application/pdf") {
+            return false;
+        }
+    }
+    let mut magic = [0u8; 4];
+    File::open(&fetched.path)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
+        .is_ok_and(|()| magic == *b"PK\x03\x04")
+}
+
+/// Moves the payload to its published name (or unpacks it) and checks every
+/// file against `filmetadata`.
+fn place_files(
+    how: &Preparation,
+    forsendelse: &Forsendelse,
+    staging: &Staging,
+    fetched: &Fetched,
+) -> Result<Prepared, DeliverError> {
+    let is_zip = payload_is_zip(fetched);
+    if is_zip && how.unzip {
+        let zip = open(&fetched.path)?;
+        let files =
+            unzip::extract(zip, staging.dir(), &how.zip_limits).map_err(DeliverError::Unzip)?;
+        remove(&fetched.path)?;
+        verify_entries(&forsendelse.filmetadata, &files)?;
+        return Ok(Prepared {
+            bytes: files.iter().map(|f| f.size).sum(),
+            files: files.iter().map(|f| f.name.as_str().to_owned()).collect(),
+            key_index: fetched.key_index,
+        });
+    }
+    if is_zip {
+        // Kept whole, but its entries are still checked: unpack into a
+        // scratch folder under the same limits, then throw that away.
+        let scratch = staging.dir().join(VERIFY_DIR);
+        std::fs::create_dir(&scratch).map_err(io("create", &scratch))?;
+        let entries = unzip::extract(open(&fetched.path)?, &scratch, &how.zip_limits)
+            .map_err(DeliverError::Unzip);
+        std::fs::remove_dir_all(&scratch).map_err(io("remove", &scratch))?;
+        verify_entries(&forsendelse.filmetadata, &entries?)?;
+    } else {
+        verify_single(&forsendelse.filmetadata, fetched)?;
+    }
+    let name = published_name(forsendelse, fetched, is_zip);
+    let target = staging.path_of(&name);
+    std::fs::rename(&fetched.path, &target).map_err(io("rename", &fetched.path))?;
+    Ok(Prepared {
+        files: vec![name.as_str().to_owned()],
+        bytes: fetched.size,
+        key_index: fetched.key_index,
+    })
+}
+
+/// The file's name in `inn/<id>/`: SvarInn's `Content-Disposition`, else the
+/// declared `filnavn`, else a generic name; never `forsendelse.json`.
+fn published_name(forsendelse: &Forsendelse, fetched: &Fetched, is_zip: bool) -> SafeName {
+    let fallback = if is_zip {
+        "forsendelse.zip"
+    } else {
+        "dokument.pdf"
+    };
+    let declared = if is_zip {
+        None
+    } else {
+        forsendelse.filmetadata.first().map(|m| m.filnavn.as_str())
+    };
+    let raw = fetched.filename.as_deref().or(declared).unwrap_or(fallback);
+    let name = sanitize_or(raw, fallback);
+    if unzip::RESERVED_NAMES
+        .iter()
+        .any(|r| r.eq_ignore_ascii_case(name.as_str()))
+    {
+        sanitize_or(fallback, fallback)
+    } else {
+        name
+    }
+}
+
+/// One file, one `filmetadata` entry: its sha256 and, when declared, its size.
+fn verify_single(filmetadata: &[FilMetadata], fetched: &Fetched) -> Result<(), DeliverError> {
+    let Some(meta) = filmetadata.first() else {
+        // SvarInn requires filmetadata; without it there is nothing to check
+        // against, and refusing would strand a forsendelse the fagsystem can read.
+        return Ok(());
+    };
+    if filmetadata.len() > 1 {
+        return Err(DeliverError::Checksum(format!(
+            "SvarInn declared {} files but sent a single file that is not a zip",
+            filmetadata.len()
+        )));
+    }
+    check(meta, fetched.size, &fetched.sha256, &meta.filnavn)
+}
+
+/// Every declared file must be among the zip's entries with the declared
+/// sha256 and size. Extra entries (such as `forsendelseMetadata.json`) are allowed.
+fn verify_entries(
+    filmetadata: &[FilMetadata],
+    files: &[ExtractedFile],
+) -> Result<(), DeliverError> {
+    for meta in filmetadata {
+        let wanted = sanitize_or(&meta.filnavn, "_");
+        let found = files
+            .iter()
+            .find(|f| f.entry == meta.filnavn)
+            .or_else(|| files.iter().find(|f| f.name == wanted));
+        let Some(file) = found else {
+            return Err(DeliverError::Checksum(format!(
+                "SvarInn declared the file {:?}, but the zip holds no such entry (it holds {})",
+                meta.filnavn,
+                files
+                    .iter()
+                    .map(|f| format!("{:?}", f.entry))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        };
+        check(meta, file.size, &file.sha256, &file.entry)?;
+    }
+    Ok(())
+}
+
+fn check(meta: &FilMetadata, size: u64, sha256: &[u8; 32], what: &str) -> Result<(), DeliverError> {
+    let declared = meta.sha256().map_err(|err| {
+        DeliverError::Checksum(format!(
+            "SvarInn's sha256hash for {what:?} is unreadable: {err}"
+        ))
+    })?;
+    if let Some(declared_size) = meta.declared_size()
+        && declared_size != size
+    {
+        return Err(DeliverError::Checksum(format!(
+            "{what:?} is {size} bytes after decryption, but SvarInn declared {declared_size}"
+        )));
+    }
+    if &declared != sha256 {
+        return Err(DeliverError::Checksum(format!(
+            "{what:?} does not match its sha256 from SvarInn (declared {}, got {}): the file was changed or damaged on the way",
+            hex::encode(declared),
+            hex::encode(sha256)
+        )));
+    }
+    Ok(())
+}
+
+fn open(path: &Path) -> Result<File, DeliverError> {
+    File::open(path).map_err(io("open", path))
+}
+
+fn remove(path: &Path) -> Result<(), DeliverError> {
+    std::fs::remove_file(path).map_err(io("remove", path))
+}
+
+fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> DeliverError {
+    let path = path.to_path_buf();
+    move |source| DeliverError::Io { what, path, source }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(name: &str, mime: &str, size: u64) -> FilMetadata {
+        FilMetadata {
+            filnavn: name.into(),
+            mimetype: mime.into(),
+            sha256hash: "00".repeat(32),
+            dokument_type: None,
+            size,
+            ekstra_metadata: None,
+        }
+    }
+
+    #[test]
+    fn limits_follow_the_declared_sizes() {
+        assert_eq!(
+            plaintext_limit(&[meta("a.pdf", "application/pdf", 10)]),
+            Some(10)
+        );
+        assert_eq!(
+            plaintext_limit(&[meta("a.pdf", "application/pdf", 0)]),
+            None
+        );
+        assert_eq!(plaintext_limit(&[]), None);
+        let zip = [
+            meta("a.pdf", "application/pdf", 1000),
+            meta("b.txt", "text/plain", 1000),
+        ];
+        assert_eq!(plaintext_limit(&zip), Some(2000 + 200 + 1024 * 1024));
+    }
+
+    fn fetched(name: Option<&str>) -> Fetched {
+        Fetched {
+            path: PathBuf::from("/nonexistent"),
+            size: 0,
+            sha256: [0; 32],
+            key_index: 0,
+            content_type: Some("application/pdf".into()),
+            filename: name.map(str::to_owned),
+        }
+    }
+
+    fn forsendelse(filnavn: &str) -> Forsendelse {
+        let json = serde_json::json!({
+            "id": "a1b2", "tittel": "t", "mottaker": {"navn": "m"}, "niva": "3",
+            "status": "Akseptert", "downloadUrl": "http://x/y",
+            "filmetadata": [{"filnavn": filnavn, "mimetype": "application/pdf",
+                             "sha256hash": "00", "size": 0}]
+        });
+        Forsendelse::from_json(json.to_string().as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn published_names_are_safe_and_never_clobber_forsendelse_json() {
+        let f = forsendelse("vedtak.pdf");
+        assert_eq!(
+            published_name(&f, &fetched(Some("brev.pdf")), false).as_str(),
+            "brev.pdf"
+        );
+        assert_eq!(
+            published_name(&f, &fetched(None), false).as_str(),
+            "vedtak.pdf"
+        );
+        assert_eq!(
+            published_name(&f, &fetched(Some("../../etc/passwd")), false).as_str(),
+            "___.._etc_passwd"
+        );
+        assert_eq!(
+            published_name(&f, &fetched(Some("forsendelse.json")), false).as_str(),
+            "dokument.pdf"
+        );
+        assert_eq!(
+            published_name(&forsendelse("\u{1}\u{2}"), &fetched(None), false).as_str(),
+            "__"
+        );
+        let long = "x".repeat(1000) + ".pdf";
+        let name = published_name(&f, &fetched(Some(&long)), false);
+        assert!(name.as_str().len() <= 200 && name.as_str().ends_with(".pdf"));
+    }
+}

@@ -1,0 +1,793 @@
+//! One mottakersystem's inbound loop: poll SvarInn, and move every forsendelse
+//! the journal holds one step further, as many at a time as allowed.
+//!
+//! Each forsendelse is advanced by one task that loops over
+//! [`Row::work`](crate::journal::Row::work) until the row waits (for time,
+//! for the fagsystem, or for a person). The journal records every transition
+//! before the step that depends on it, so the task can be killed anywhere and
+//! a restart resumes from the journal (see `ARCHITECTURE.md`, invariants).
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use mottak_protocol::svarinn::{self, Forsendelse, MAX_PAGE};
+use time::OffsetDateTime;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, debug, error, info, info_span, warn};
+
+use super::deliver::{DeliverError, Preparation, prepare};
+use super::fetch::FailureClass;
+use crate::backoff::Backoff;
+use crate::config::Mottakersystem;
+use crate::dropfolder::{DeliveryStatus, DropFolder, Location, Published};
+use crate::journal::{
+    Change, JournalError, ListedDecision, NewForsendelse, Outcome, Row, SharedJournal, State, Work,
+};
+use crate::names::ForsendelseId;
+use crate::svarinn_client::{ClientError, SvarInnClient};
+use crate::unzip;
+
+/// How often the loop looks at the journal and the drop folder between polls
+/// (imports, retries that came due). Local and cheap.
+const TICK: Duration = Duration::from_millis(500);
+/// SvarInn calls other than downloads in flight at once (acks, reports).
+const MAX_CONCURRENT_CALLS: usize = 8;
+/// Backoff for steps that fail on our side (disk, drop folder) or at SvarInn's.
+const STEP_BACKOFF: Backoff = Backoff::NETWORK;
+
+/// What an operator needs to know about a mottakersystem's link to SvarInn.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PollStatus {
+    pub last_poll_at: Option<OffsetDateTime>,
+    pub last_success_at: Option<OffsetDateTime>,
+    pub last_error: Option<String>,
+    pub last_latency: Option<Duration>,
+    pub consecutive_failures: u32,
+    /// The addresses SvarInn's host resolved to at the last poll.
+    pub resolved: Vec<SocketAddr>,
+}
+
+/// Shared between a worker and whoever reports on it (systemd, consoles).
+#[derive(Debug, Default)]
+pub struct WorkerHealth {
+    pub status: Mutex<PollStatus>,
+    /// Unix millis of the loop's last turn, for the systemd watchdog.
+    pub heartbeat_ms: AtomicI64,
+}
+
+impl WorkerHealth {
+    fn beat(&self) {
+        let now = OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+        self.heartbeat_ms
+            .store(i64::try_from(now).unwrap_or(i64::MAX), Ordering::Relaxed);
+    }
+
+    fn update(&self, f: impl FnOnce(&mut PollStatus)) {
+        let mut status = self.status.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut status);
+    }
+}
+
+/// Everything one mottakersystem's tasks share.
+pub struct Worker {
+    pub system: Mottakersystem,
+    client: SvarInnClient,
+    drop: DropFolder,
+    journal: SharedJournal,
+    preparation: Preparation,
+    downloads: Semaphore,
+    calls: Semaphore,
+    pub health: Arc<WorkerHealth>,
+    /// Steps that failed without a journal state to wait in (reports,
+    /// drop-folder checks): not retried before this instant.
+    not_before: Mutex<HashMap<String, (Instant, u32)>>,
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker")
+            .field("system", &self.system.name.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Worker {
+    pub fn new(
+        system: Mottakersystem,
+        client: SvarInnClient,
+        drop: DropFolder,
+        journal: SharedJournal,
+        keys: Vec<mottak_protocol::cms::RecipientKey>,
+        health: Arc<WorkerHealth>,
+    ) -> Self {
+        let preparation = Preparation {
+            keys: Arc::new(keys),
+            unzip: system.unzip,
+            zip_limits: system.zip,
+            download_timeout: system.download_timeout,
+        };
+        Worker {
+            downloads: Semaphore::new(system.max_concurrent_downloads.max(1)),
+            calls: Semaphore::new(MAX_CONCURRENT_CALLS),
+            system,
+            client,
+            drop,
+            journal,
+            preparation,
+            health,
+            not_before: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn name(&self) -> &str {
+        self.system.name.as_str()
+    }
+
+    /// Startup: lay out the drop folder and remove staging an earlier run
+    /// left, except the staging of forsendelser the journal has at
+    /// `downloaded` (they are published from it).
+    pub async fn recover(&self) -> Result<(), WorkerError> {
+        let created = self.drop.ensure_layout()?;
+        for dir in created {
+            info!(mottakersystem = self.name(), folder = %dir.display(), "created drop folder");
+        }
+        self.drop.check_same_filesystem()?;
+        let name = self.name().to_owned();
+        let downloaded: HashSet<String> = self
+            .journal
+            .call(move |j| j.list(&name, State::Downloaded, usize::MAX >> 1))
+            .await?
+            .into_iter()
+            .map(|row| row.id.as_str().to_owned())
+            .collect();
+        let removed = self
+            .drop
+            .clean_staging(&|id| downloaded.contains(id.as_str()))?;
+        for dir in removed {
+            info!(mottakersystem = self.name(), folder = %dir.display(), "removed staging left by an earlier run");
+        }
+        Ok(())
+    }
+
+    /// The loop: poll every `poll_interval` (at once again after a full page
+    /// that brought new forsendelser, once they are handled), and advance
+    /// every row that has work, until `shutdown`. In-flight steps finish
+    /// before it returns, except downloads, which are abandoned (a restart
+    /// discards their staging and downloads again).
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        let mut tasks: JoinSet<()> = JoinSet::new();
+        let in_flight: Arc<Mutex<HashSet<String>>> = Arc::default();
+        let mut next_poll = Instant::now();
+        let mut page_again_when_idle = false;
+        loop {
+            self.health.beat();
+            if shutdown.is_cancelled() {
+                break;
+            }
+            if Instant::now() >= next_poll {
+                match self.poll(&mut tasks, &shutdown).await {
+                    Ok(summary) => {
+                        next_poll = Instant::now() + self.system.poll_interval;
+                        page_again_when_idle = summary.full_with_new;
+                    }
+                    Err(err) => {
+                        let failures = self
+                            .health
+                            .status
+                            .lock()
+                            .map_or(1, |s| s.consecutive_failures);
+                        let delay = STEP_BACKOFF
+                            .delay_with_random_jitter(failures.saturating_sub(1))
+                            .min(self.system.poll_interval);
+                        error!(mottakersystem = self.name(), error = %err, retry_in = ?delay, "polling SvarInn failed");
+                        next_poll = Instant::now() + delay;
+                    }
+                }
+            }
+            if let Err(err) = self.spawn_due(&mut tasks, &in_flight, &shutdown).await {
+                error!(mottakersystem = self.name(), error = %err, "could not read the journal");
+            }
+            if page_again_when_idle && tasks.is_empty() {
+                page_again_when_idle = false;
+                next_poll = Instant::now();
+                continue;
+            }
+            let wake = next_poll.min(Instant::now() + TICK);
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+                () = tokio::time::sleep_until(wake.into()) => {}
+            }
+        }
+        info!(
+            mottakersystem = self.name(),
+            in_flight = tasks.len(),
+            "stopping: letting steps in progress finish"
+        );
+        while tasks.join_next().await.is_some() {
+            self.health.beat();
+        }
+    }
+
+    /// Lists every page SvarInn has and records each forsendelse.
+    async fn poll(
+        self: &Arc<Self>,
+        tasks: &mut JoinSet<()>,
+        shutdown: &CancellationToken,
+    ) -> Result<PollSummary, WorkerError> {
+        let started = Instant::now();
+        let resolved = self.client.resolve().await.unwrap_or_default();
+        self.health.update(|s| {
+            s.last_poll_at = Some(OffsetDateTime::now_utc());
+            if !resolved.is_empty() {
+                s.resolved = resolved;
+            }
+        });
+        let result = self.poll_once(tasks, shutdown).await;
+        let latency = started.elapsed();
+        self.health.update(|s| match &result {
+            Ok(_) => {
+                s.last_success_at = Some(OffsetDateTime::now_utc());
+                s.last_latency = Some(latency);
+                s.consecutive_failures = 0;
+                s.last_error = None;
+            }
+            Err(err) => {
+                s.consecutive_failures = s.consecutive_failures.saturating_add(1);
+                s.last_error = Some(err.to_string());
+            }
+        });
+        result
+    }
+
+    async fn poll_once(
+        self: &Arc<Self>,
+        tasks: &mut JoinSet<()>,
+        shutdown: &CancellationToken,
+    ) -> Result<PollSummary, WorkerError> {
+        let body = self.client.list_new().await?;
+        let items = svarinn::parse_list_lenient(&body).map_err(|err| {
+            WorkerError::Client(ClientError::Malformed {
+                operation: "hentNyeForsendelser",
+                reason: err.to_string(),
+            })
+        })?;
+        let mut new = 0usize;
+        for item in &items {
+            let forsendelse = match &item.parsed {
+                Ok(f) => f,
+                Err(err) => {
+                    warn!(
+                        mottakersystem = self.name(),
+                        forsendelse = item.id.as_deref().unwrap_or("(no id)"),
+                        error = %err,
+                        "SvarInn listed a forsendelse that does not match its API; skipping it (the others go on)"
+                    );
+                    continue;
+                }
+            };
+            let raw = String::from_utf8_lossy(item.raw).into_owned();
+            let listed = match NewForsendelse::from_svarinn(forsendelse, &raw) {
+                Ok(listed) => listed,
+                Err(err) => {
+                    warn!(mottakersystem = self.name(), error = %err, "SvarInn listed a forsendelse with an unusable id; skipping it");
+                    continue;
+                }
+            };
+            let name = self.name().to_owned();
+            let id = listed.id.clone();
+            let decision = self
+                .journal
+                .call(move |j| j.record_listed(&name, &listed))
+                .await?;
+            match decision {
+                ListedDecision::New => new += 1,
+                ListedDecision::Known(_) => {}
+                ListedDecision::Reack => {
+                    info!(
+                        mottakersystem = self.name(),
+                        forsendelse = id.as_str(),
+                        "listed again after its acknowledgement: acknowledging again, not delivering again"
+                    );
+                    let worker = Arc::clone(self);
+                    tasks.spawn(async move { worker.reack(id).await }.in_current_span());
+                }
+                ListedDecision::ReportPermanentAgain => {
+                    let worker = Arc::clone(self);
+                    tasks.spawn(async move { worker.report_permanent_again(id).await });
+                }
+            }
+            if shutdown.is_cancelled() {
+                break;
+            }
+        }
+        debug!(
+            mottakersystem = self.name(),
+            listed = items.len(),
+            new,
+            "polled SvarInn"
+        );
+        if new > 0 {
+            info!(
+                mottakersystem = self.name(),
+                new, "new forsendelser from SvarInn"
+            );
+        }
+        Ok(PollSummary {
+            full_with_new: items.len() >= MAX_PAGE && new > 0,
+        })
+    }
+
+    /// Starts a task for every row with work that has none running.
+    async fn spawn_due(
+        self: &Arc<Self>,
+        tasks: &mut JoinSet<()>,
+        in_flight: &Arc<Mutex<HashSet<String>>>,
+        shutdown: &CancellationToken,
+    ) -> Result<(), WorkerError> {
+        let name = self.name().to_owned();
+        let ack = self.system.ack;
+        let due = self.journal.call(move |j| j.due_work(&name, ack)).await?;
+        let now = Instant::now();
+        for (row, _) in due {
+            let key = row.id.as_str().to_owned();
+            if self.waiting(&key, now) {
+                continue;
+            }
+            {
+                let mut flying = in_flight.lock().unwrap_or_else(|p| p.into_inner());
+                if !flying.insert(key.clone()) {
+                    continue;
+                }
+            }
+            let worker = Arc::clone(self);
+            let in_flight = Arc::clone(in_flight);
+            let shutdown = shutdown.clone();
+            let span = info_span!("forsendelse", mottakersystem = self.name(), id = %key);
+            tasks.spawn(
+                async move {
+                    worker.advance(row, &shutdown).await;
+                    in_flight
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .remove(&key);
+                }
+                .instrument(span),
+            );
+        }
+        Ok(())
+    }
+
+    fn waiting(&self, key: &str, now: Instant) -> bool {
+        let map = self.not_before.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(key).is_some_and(|(at, _)| *at > now)
+    }
+
+    /// Remembers a failed step with no journal state to wait in; returns the delay.
+    fn hold_off(&self, key: &str) -> Duration {
+        let mut map = self.not_before.lock().unwrap_or_else(|p| p.into_inner());
+        let failures = map.get(key).map_or(0, |(_, n)| *n);
+        let delay = STEP_BACKOFF.delay_with_random_jitter(failures);
+        map.insert(key.to_owned(), (Instant::now() + delay, failures + 1));
+        delay
+    }
+
+    fn clear_hold(&self, key: &str) {
+        self.not_before
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
+    }
+
+    /// Moves one forsendelse forward until it has to wait.
+    async fn advance(self: &Arc<Self>, mut row: Row, shutdown: &CancellationToken) {
+        while let Some(work) = row.work(self.system.ack) {
+            if shutdown.is_cancelled() {
+                return;
+            }
+            let step = match work {
+                Work::Download => {
+                    tokio::select! {
+                        // Abandoning a download is safe: the row stays `listed`
+                        // and the next run discards the staging.
+                        () = shutdown.cancelled() => return,
+                        step = self.download(&row) => step,
+                    }
+                }
+                Work::Publish => self.publish(&row).await,
+                Work::AwaitImport => self.check_import(&row).await,
+                Work::Ack => self.ack(&row).await,
+                Work::ReportFailure => self.report(&row, false).await,
+                Work::ReportPermanent => self.report(&row, true).await,
+            };
+            match step {
+                Ok(Some(next)) => {
+                    self.clear_hold(row.id.as_str());
+                    row = next;
+                }
+                Ok(None) => return,
+                Err(err) => {
+                    let delay = self.hold_off(row.id.as_str());
+                    error!(error = %err, retry_in = ?delay, "{}", step_name(work));
+                    return;
+                }
+            }
+        }
+    }
+
+    /// `listed` → `downloaded`, or a retry, or `failed` after too many bad files.
+    async fn download(&self, row: &Row) -> Result<Option<Row>, WorkerError> {
+        let forsendelse = match Forsendelse::from_json(row.raw_json.as_bytes()) {
+            Ok(f) => f,
+            Err(err) => {
+                // The row was recorded from this very JSON; this cannot pass by itself.
+                let error = format!("the recorded forsendelse JSON no longer parses: {err}");
+                return self
+                    .transition(row, Change::Failed { error })
+                    .await
+                    .map(Some);
+            }
+        };
+        let _permit = self.downloads.acquire().await;
+        let staging = self.drop.stage(&row.id)?;
+        let result = prepare(
+            &self.client,
+            &self.preparation,
+            &forsendelse,
+            row.raw_json.as_bytes(),
+            staging,
+        )
+        .await;
+        match result {
+            Ok((staging, prepared)) => {
+                self.drop.sync_staging(&staging)?;
+                self.attempt(row, "download", Outcome::Ok).await?;
+                info!(files = ?prepared.files, bytes = prepared.bytes, key = prepared.key_index, "decrypted and verified");
+                self.transition(row, Change::Downloaded).await.map(Some)
+            }
+            Err(err) => {
+                if let Some(staging) = self.drop.existing_staging(&row.id) {
+                    let _ = self.drop.discard(staging);
+                }
+                self.download_failed(row, &err).await.map(Some)
+            }
+        }
+    }
+
+    async fn download_failed(&self, row: &Row, err: &DeliverError) -> Result<Row, WorkerError> {
+        let error = err.to_string();
+        match err.class() {
+            FailureClass::Content => {
+                let counters = self
+                    .attempt(
+                        row,
+                        "download",
+                        Outcome::ContentFailed {
+                            error: error.clone(),
+                        },
+                    )
+                    .await?;
+                if counters.content_failures >= self.system.max_decrypt_attempts {
+                    warn!(error = %error, attempts = counters.content_failures, "giving up: the forsendelse needs a person");
+                    let error = format!(
+                        "{error} (tried {} times; an operator can retry it or mark it permanent)",
+                        counters.content_failures
+                    );
+                    return self.transition(row, Change::Failed { error }).await;
+                }
+                warn!(error = %error, attempt = counters.content_failures, of = self.system.max_decrypt_attempts, "the file was not right; trying again");
+                self.retry_later(row, counters.attempts, error).await
+            }
+            FailureClass::Transient | FailureClass::Local => {
+                let counters = self
+                    .attempt(
+                        row,
+                        "download",
+                        Outcome::Failed {
+                            error: error.clone(),
+                        },
+                    )
+                    .await?;
+                warn!(error = %error, "download failed; trying again later");
+                self.retry_later(row, counters.attempts, error).await
+            }
+        }
+    }
+
+    async fn retry_later(
+        &self,
+        row: &Row,
+        attempts: u32,
+        error: String,
+    ) -> Result<Row, WorkerError> {
+        let delay = STEP_BACKOFF.delay_with_random_jitter(attempts.saturating_sub(1));
+        let next_attempt_at = OffsetDateTime::now_utc() + delay;
+        self.transition(
+            row,
+            Change::RetryWait {
+                next_attempt_at,
+                error,
+            },
+        )
+        .await
+    }
+
+    /// `downloaded` → `delivered`: the staging folder renamed into `inn/`.
+    /// After a crash the folder may be published already, or even imported.
+    async fn publish(&self, row: &Row) -> Result<Option<Row>, WorkerError> {
+        let name = self.name().to_owned();
+        let id = row.id.clone();
+        let attempted_before = self
+            .journal
+            .call(move |j| j.history(&name, &id))
+            .await?
+            .iter()
+            .any(|a| a.action == "publish");
+        let published = match self.drop.existing_staging(&row.id) {
+            Some(staging) => {
+                // Recorded before the rename, so a restart that finds the
+                // staging gone knows the rename happened (DropFolder::locate).
+                if !attempted_before {
+                    self.attempt(row, "publish", Outcome::Ok).await?;
+                }
+                match self.drop.publish(staging)? {
+                    Published::New { path } => {
+                        info!(folder = %path.display(), "published");
+                        true
+                    }
+                    Published::AlreadyThere { path } => {
+                        info!(folder = %path.display(), "already published before a restart");
+                        true
+                    }
+                }
+            }
+            None => match self.drop.locate(&row.id, attempted_before)? {
+                Some(Location::Published(status)) => {
+                    info!(?status, "found published after a restart");
+                    true
+                }
+                Some(Location::Staged) => false,
+                None => false,
+            },
+        };
+        if !published {
+            warn!("the staging folder was lost before publishing; downloading again");
+            return self.transition(row, Change::Relisted).await.map(Some);
+        }
+        let digisos_id = self.digisos_id(row);
+        self.transition(
+            row,
+            Change::Delivered {
+                folder_name: row.id.as_str().to_owned(),
+                digisos_id,
+            },
+        )
+        .await
+        .map(Some)
+    }
+
+    /// The digisosId a nav.digisos forsendelse carries in `forsendelseMetadata.json`,
+    /// read from the published folder (unpacked, or inside the kept zip).
+    fn digisos_id(&self, row: &Row) -> Option<String> {
+        let folder = self.drop.inn().join(row.id.as_str());
+        let unpacked = folder.join(unzip::FORSENDELSE_METADATA);
+        let metadata = if unpacked.is_file() {
+            let files = [unzip::ExtractedFile {
+                name: crate::names::sanitize_or(unzip::FORSENDELSE_METADATA, "x"),
+                entry: unzip::FORSENDELSE_METADATA.to_owned(),
+                size: 0,
+                sha256: [0; 32],
+            }];
+            unzip::read_forsendelse_metadata(&folder, &files)
+        } else if row.forsendelse_type.as_deref() == Some(svarinn::FORSENDELSE_TYPE_DIGISOS) {
+            let zip = std::fs::read_dir(&folder).ok()?.flatten().find(|e| {
+                e.file_name()
+                    .to_str()
+                    .is_some_and(|n| n.to_ascii_lowercase().ends_with(".zip"))
+            })?;
+            std::fs::File::open(zip.path())
+                .map_err(|e| unzip::UnzipError::BadMetadata(e.to_string()))
+                .and_then(unzip::forsendelse_metadata_from_zip)
+        } else {
+            return None;
+        };
+        match metadata {
+            Ok(meta) => meta.map(|m| m.digisos_id),
+            Err(err) => {
+                warn!(error = %err, "nav.digisos forsendelse without a readable forsendelseMetadata.json");
+                None
+            }
+        }
+    }
+
+    /// `delivered` (on-import): has the fagsystem taken the folder?
+    async fn check_import(&self, row: &Row) -> Result<Option<Row>, WorkerError> {
+        let folder = row.folder_name.as_deref().unwrap_or(row.id.as_str());
+        match self.drop.status(folder)? {
+            DeliveryStatus::Waiting { .. } => Ok(None),
+            DeliveryStatus::Imported => {
+                info!("the fagsystem imported it");
+                self.transition(row, Change::Imported).await.map(Some)
+            }
+            DeliveryStatus::Rejected { reason, .. } => {
+                warn!(
+                    reason = reason.as_deref().unwrap_or("(no feil.txt)"),
+                    "the fagsystem could not import it (moved to feilet/)"
+                );
+                self.transition(row, Change::Rejected { reason })
+                    .await
+                    .map(Some)
+            }
+        }
+    }
+
+    /// `imported` (or `delivered` on-delivery) → `acked`.
+    async fn ack(&self, row: &Row) -> Result<Option<Row>, WorkerError> {
+        let result = {
+            let _permit = self.calls.acquire().await;
+            self.client.kvitter_mottak(row.id.as_str()).await
+        };
+        match result {
+            Ok(()) => {
+                self.attempt(row, "kvitterMottak", Outcome::Ok).await?;
+                info!("acknowledged (kvitterMottak)");
+                self.transition(row, Change::Acked).await.map(Some)
+            }
+            Err(err) => {
+                let error = err.to_string();
+                let counters = self
+                    .attempt(
+                        row,
+                        "kvitterMottak",
+                        Outcome::Failed {
+                            error: error.clone(),
+                        },
+                    )
+                    .await?;
+                warn!(error = %error, "kvitterMottak failed; trying again later");
+                self.retry_later(row, counters.attempts, error)
+                    .await
+                    .map(Some)
+            }
+        }
+    }
+
+    /// `failed`/`permanent` not yet reported → mottakFeilet.
+    async fn report(&self, row: &Row, permanent: bool) -> Result<Option<Row>, WorkerError> {
+        let message = feilmelding(row, permanent);
+        {
+            let _permit = self.calls.acquire().await;
+            self.client
+                .mottak_feilet(row.id.as_str(), &message, permanent)
+                .await?;
+        }
+        self.attempt(row, "mottakFeilet", Outcome::Ok).await?;
+        let name = self.name().to_owned();
+        let id = row.id.clone();
+        self.journal
+            .call(move |j| j.mark_feil_reported(&name, &id))
+            .await?;
+        info!(permanent, "reported to SvarInn (mottakFeilet)");
+        Ok(None)
+    }
+
+    /// Listed again after `acked`: the acknowledgement's answer was lost.
+    async fn reack(&self, id: ForsendelseId) {
+        let span = info_span!(
+            "forsendelse",
+            mottakersystem = self.name(),
+            id = id.as_str()
+        );
+        async {
+            let result = {
+                let _permit = self.calls.acquire().await;
+                self.client.kvitter_mottak(id.as_str()).await
+            };
+            let outcome = match &result {
+                Ok(()) => Outcome::Ok,
+                Err(err) => Outcome::Failed {
+                    error: err.to_string(),
+                },
+            };
+            let name = self.name().to_owned();
+            let id2 = id.clone();
+            if let Err(err) = self
+                .journal
+                .call(move |j| j.record_attempt(&name, &id2, "kvitterMottak (again)", &outcome))
+                .await
+            {
+                error!(error = %err, "could not record the repeated acknowledgement");
+            }
+            if let Err(err) = result {
+                warn!(error = %err, "acknowledging again failed; the next poll tries again");
+            }
+        }
+        .instrument(span)
+        .await;
+    }
+
+    /// Listed again after `permanent`: say so again.
+    async fn report_permanent_again(&self, id: ForsendelseId) {
+        let name = self.name().to_owned();
+        let id2 = id.clone();
+        let Ok(Some(row)) = self.journal.call(move |j| j.get(&name, &id2)).await else {
+            return;
+        };
+        let message = feilmelding(&row, true);
+        let _permit = self.calls.acquire().await;
+        if let Err(err) = self.client.mottak_feilet(id.as_str(), &message, true).await {
+            warn!(mottakersystem = self.name(), forsendelse = id.as_str(), error = %err, "repeating mottakFeilet (permanent) failed; the next poll tries again");
+        }
+    }
+
+    async fn transition(&self, row: &Row, change: Change) -> Result<Row, WorkerError> {
+        let name = self.name().to_owned();
+        let id = row.id.clone();
+        Ok(self
+            .journal
+            .call(move |j| j.transition(&name, &id, change))
+            .await?)
+    }
+
+    async fn attempt(
+        &self,
+        row: &Row,
+        action: &'static str,
+        outcome: Outcome,
+    ) -> Result<crate::journal::Counters, WorkerError> {
+        let name = self.name().to_owned();
+        let id = row.id.clone();
+        Ok(self
+            .journal
+            .call(move |j| j.record_attempt(&name, &id, action, &outcome))
+            .await?)
+    }
+}
+
+/// The text the sender reads in SvarUt's event log: Norwegian, what happened,
+/// and that the kommune knows.
+fn feilmelding(row: &Row, permanent: bool) -> String {
+    let reason = row
+        .reason
+        .as_deref()
+        .or(row.last_error.as_deref())
+        .unwrap_or("ukjent feil");
+    if permanent {
+        format!("Mottakers system kan ikke ta imot forsendelsen og har gitt den opp: {reason}")
+    } else {
+        format!(
+            "Mottakers system kunne ikke ta imot forsendelsen: {reason}. Kommunens driftspersonell er varslet og følger opp."
+        )
+    }
+}
+
+fn step_name(work: Work) -> &'static str {
+    match work {
+        Work::Download => "download failed",
+        Work::Publish => "publishing into inn/ failed",
+        Work::AwaitImport => "checking the drop folder failed",
+        Work::Ack => "kvitterMottak failed",
+        Work::ReportFailure | Work::ReportPermanent => "mottakFeilet failed",
+    }
+}
+
+struct PollSummary {
+    /// The page was full and brought new forsendelser: SvarInn has more.
+    full_with_new: bool,
+}
+
+/// A step that could not run; the row stays where it was.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error(transparent)]
+    Drop(#[from] crate::dropfolder::DropError),
+    #[error(transparent)]
+    Client(#[from] ClientError),
+}
