@@ -12,7 +12,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(err) => {
             // `{:#}` prints the whole context chain on one line: what failed and why.
-            eprintln!("mottak-agent: {err:#}");
+            eprintln!("mottak-agent: {}", mottak_agent::commands::one_line(&err));
             ExitCode::FAILURE
         }
     }

@@ -45,3 +45,51 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
 
 /// Used by subcommands that take `--config`.
 pub const DEFAULT_CONFIG: &str = crate::config::DEFAULT_CONFIG_PATH;
+
+/// An error and its causes on one line, for operators. Our error types put
+/// their cause's text in their own message (so a journal entry or a log field
+/// reads whole); a cause already quoted by the message above it is skipped
+/// instead of printed twice.
+pub fn one_line(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot read {path}: {source}")]
+    struct Quoting {
+        path: &'static str,
+        #[source]
+        source: std::io::Error,
+    }
+
+    #[test]
+    fn causes_are_printed_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file");
+        let err = anyhow::Error::new(Quoting {
+            path: "/k.pem",
+            source: io,
+        })
+        .context("cannot load the private keys");
+        assert_eq!(
+            one_line(&err),
+            "cannot load the private keys: cannot read /k.pem: No such file"
+        );
+        let plain = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(one_line(&plain), "outer: inner");
+    }
+}

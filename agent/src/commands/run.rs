@@ -47,7 +47,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         .context("cannot start the async runtime")?;
     let result = runtime.block_on(daemon(config));
     if let Err(err) = &result {
-        error!("stopping: {err:#}");
+        error!("stopping: {}", super::one_line(err));
     }
     result.map(|()| ExitCode::SUCCESS)
 }
@@ -135,9 +135,9 @@ async fn supervise(
                 let delay = crate::backoff::Backoff::NETWORK
                     .delay_with_random_jitter(failures - 1)
                     .min(system.poll_interval);
-                error!(mottakersystem = %name, retry_in = ?delay, "cannot start this mottakersystem: {err:#}");
+                error!(mottakersystem = %name, retry_in = ?delay, "cannot start this mottakersystem: {}", super::one_line(&err));
                 if let Ok(mut s) = health.status.lock() {
-                    s.last_error = Some(format!("{err:#}"));
+                    s.last_error = Some(super::one_line(&err));
                     s.consecutive_failures = failures;
                 }
                 tokio::select! {
