@@ -509,6 +509,15 @@ impl DropFolder {
         }
     }
 
+    /// The names of the folders in `inn/` now: one directory listing, for
+    /// spotting which delivered forsendelser the fagsystem has taken.
+    pub fn inn_names(&self) -> Result<std::collections::HashSet<String>, DropError> {
+        Ok(list_dirs(&self.inn())?
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect())
+    }
+
     /// Lists `inn/` and then `feilet/` (with each `feil.txt`).
     pub fn scan(&self) -> Result<Scan, DropError> {
         let mut scan = Scan::default();

@@ -23,7 +23,7 @@ use tracing::{Instrument, debug, error, info, info_span, warn};
 use super::deliver::{DeliverError, Preparation, prepare};
 use super::fetch::FailureClass;
 use crate::backoff::Backoff;
-use crate::config::Mottakersystem;
+use crate::config::{AckMode, Mottakersystem};
 use crate::dropfolder::{DeliveryStatus, DropFolder, Location, Published};
 use crate::journal::{
     Change, JournalError, ListedDecision, NewForsendelse, Outcome, Row, SharedJournal, State, Work,
@@ -335,32 +335,60 @@ impl Worker {
         let due = self.journal.call(move |j| j.due_work(&name, ack)).await?;
         let now = Instant::now();
         for (row, _) in due {
-            let key = row.id.as_str().to_owned();
-            if self.waiting(&key, now) {
-                continue;
-            }
-            {
-                let mut flying = in_flight.lock().unwrap_or_else(|p| p.into_inner());
-                if !flying.insert(key.clone()) {
-                    continue;
+            self.spawn_row(row, tasks, in_flight, shutdown, now);
+        }
+        if self.system.ack == AckMode::OnImport {
+            let name = self.name().to_owned();
+            let awaiting = self.journal.call(move |j| j.awaiting_import(&name)).await?;
+            if !awaiting.is_empty() {
+                let present = self.drop.inn_names()?;
+                for (id, folder) in awaiting {
+                    if present.contains(&folder) {
+                        continue;
+                    }
+                    let name = self.name().to_owned();
+                    if let Some(row) = self.journal.call(move |j| j.get(&name, &id)).await? {
+                        self.spawn_row(row, tasks, in_flight, shutdown, now);
+                    }
                 }
             }
-            let worker = Arc::clone(self);
-            let in_flight = Arc::clone(in_flight);
-            let shutdown = shutdown.clone();
-            let span = info_span!("forsendelse", mottakersystem = self.name(), id = %key);
-            tasks.spawn(
-                async move {
-                    worker.advance(row, &shutdown).await;
-                    in_flight
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .remove(&key);
-                }
-                .instrument(span),
-            );
         }
         Ok(())
+    }
+
+    /// Starts a task advancing `row`, unless one runs or its step is holding off.
+    fn spawn_row(
+        self: &Arc<Self>,
+        row: Row,
+        tasks: &mut JoinSet<()>,
+        in_flight: &Arc<Mutex<HashSet<String>>>,
+        shutdown: &CancellationToken,
+        now: Instant,
+    ) {
+        let key = row.id.as_str().to_owned();
+        if self.waiting(&key, now) {
+            return;
+        }
+        {
+            let mut flying = in_flight.lock().unwrap_or_else(|p| p.into_inner());
+            if !flying.insert(key.clone()) {
+                return;
+            }
+        }
+        let worker = Arc::clone(self);
+        let in_flight = Arc::clone(in_flight);
+        let shutdown = shutdown.clone();
+        let span = info_span!("forsendelse", mottakersystem = self.name(), id = %key);
+        tasks.spawn(
+            async move {
+                worker.advance(row, &shutdown).await;
+                in_flight
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&key);
+            }
+            .instrument(span),
+        );
     }
 
     fn waiting(&self, key: &str, now: Instant) -> bool {

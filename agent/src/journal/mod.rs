@@ -645,16 +645,24 @@ impl Journal {
 
     /// The rows of `mottakersystem` that ask for work now, oldest first,
     /// with the work each asks for. Wakes due `retry_wait` rows first.
+    ///
+    /// In `on-import` mode, `delivered` rows wait for the fagsystem; they are
+    /// left out (see [`Journal::awaiting_import`]) so that thousands of
+    /// folders waiting in `inn/` do not make every turn of the loop heavy.
     pub fn due_work(
         &mut self,
         mottakersystem: &str,
         ack: AckMode,
     ) -> Result<Vec<(Row, Work)>, JournalError> {
         self.wake_due(Some(mottakersystem))?;
+        let states = match ack {
+            AckMode::OnImport => "'listed','downloaded','imported'",
+            AckMode::OnDelivery => "'listed','downloaded','delivered','imported'",
+        };
         let sql = format!(
             "SELECT {COLUMNS} FROM forsendelse
              WHERE mottakersystem = ?1
-               AND (state IN ('listed','downloaded','delivered','imported')
+               AND (state IN ({states})
                     OR (state IN ('failed','permanent') AND feil_reported_at IS NULL))
              ORDER BY first_seen_at, forsendelse_id"
         );
@@ -663,6 +671,28 @@ impl Journal {
             .into_iter()
             .filter_map(|row| row.work(ack).map(|w| (row, w)))
             .collect())
+    }
+
+    /// The `delivered` rows of `mottakersystem` (id, folder name in `inn/`):
+    /// light enough to compare with a listing of `inn/` on every turn.
+    pub fn awaiting_import(
+        &self,
+        mottakersystem: &str,
+    ) -> Result<Vec<(ForsendelseId, String)>, JournalError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT forsendelse_id, COALESCE(folder_name, forsendelse_id) FROM forsendelse
+             WHERE mottakersystem = ?1 AND state = 'delivered'",
+        )?;
+        let rows = stmt.query_map(params![mottakersystem], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?;
+        rows.map(|r| {
+            let (id, folder) = r?;
+            let id = ForsendelseId::parse(&id)
+                .map_err(|e| JournalError::Corrupt(format!("forsendelse id: {e}")))?;
+            Ok((id, folder))
+        })
+        .collect()
     }
 
     /// When the next `retry_wait` row of `mottakersystem` (or of any) comes due.
