@@ -5,6 +5,15 @@
 //! The binaries are the ones `cargo test --workspace` builds next to the test
 //! executables (`target/<profile>/`); run the workspace's test command, not this
 //! package alone, so they are fresh.
+//!
+//! Module map:
+//! - this file: [`binary`], [`ChildGuard`], [`wait_until`].
+//! - [`harness`]: a temporary world for the inbound pipeline: the fake SvarInn
+//!   in-process, keys, secrets, config and drop folders on disk, the real
+//!   `mottak-agent run` as a child, and read-only views of the drop folder,
+//!   the journal and the agent's logs.
+
+pub mod harness;
 
 use std::path::PathBuf;
 use std::process::{Child, Command};
