@@ -4,6 +4,8 @@
 //! Module map:
 //! - [`svarinn`]: the SvarInn mottaksservice JSON (forsendelse, mottakFeilet).
 //! - [`cms`]: streaming CMS EnvelopedData reader and writer (SvarInn files, Fiks uploads).
+//! - [`console`]: the console ⇄ agent websocket messages, the state a console sees, its deltas.
 
 pub mod cms;
+pub mod console;
 pub mod svarinn;
