@@ -691,6 +691,36 @@ pub fn kvitteringer_of(events: &[Event], id: &str) -> Vec<Event> {
         .collect()
 }
 
+/// Kvitteringer of `id` that repeat an earlier one without SvarInn having
+/// listed `id` again in between (a list served after the earlier kvittering
+/// was accepted). Such a repeat answers no lost acknowledgement: it comes from
+/// acting on a stale list. Use only where no kvittering request failed (a
+/// retry after a timed-out kvittering is a legitimate repeat).
+pub fn unjustified_kvitteringer(events: &[Event], id: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut acked_at: Option<u64> = None;
+    let mut listed_since = false;
+    for e in events {
+        match &e.kind {
+            EventKind::List { ids } if ids.iter().any(|i| i == id) => listed_since = true,
+            EventKind::Kvittering { .. } if e.forsendelse.as_deref() == Some(id) => {
+                if let Some(prev) = acked_at
+                    && !listed_since
+                {
+                    out.push(format!(
+                        "kvittering #{} of {id} repeats #{prev} although no list served after #{prev} held it",
+                        e.seq
+                    ));
+                }
+                acked_at = Some(e.seq);
+                listed_since = false;
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
 /// Accepted mottakFeilet calls for `id`: (feilmelding, permanent).
 pub fn mottak_feilet_of(events: &[Event], id: &str) -> Vec<(String, bool)> {
     events
