@@ -14,10 +14,12 @@
 //! - `journal`: the SQLite journal: one row per forsendelse, its state machine, migrations.
 //! - `dropfolder`: the fagsystem's drop folder: staging, durable publish into `inn/`, `feilet/`.
 //! - `logging`: tracing to stderr (journald-aware) and daily files; fødselsnumre masked.
+//! - `console_api`: the console websocket API: identity, access lists, commands, audit, state.
 
 pub mod backoff;
 pub mod commands;
 pub mod config;
+pub mod console_api;
 pub mod dropfolder;
 pub mod inbound;
 pub mod journal;

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod access;
 pub mod check_config;
 pub mod decrypt;
 pub mod keygen;
@@ -30,6 +31,8 @@ pub enum Command {
     CheckConfig(check_config::Args),
     /// Make an RSA-2048 key and a self-signed certificate for a mottakersystem.
     Keygen(keygen::Args),
+    /// Manage who may use the console: grant and revoke roles, group members, list.
+    Access(access::Args),
 }
 
 /// Runs the chosen subcommand. The exit code is the command's own verdict
@@ -40,6 +43,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Decrypt(args) => decrypt::run(&args),
         Command::CheckConfig(args) => check_config::run(&args),
         Command::Keygen(args) => keygen::run(&args),
+        Command::Access(args) => access::run(&args),
     }
 }
 

@@ -19,6 +19,7 @@
 //! One [`Journal`] wraps one connection (not `Sync`): the pipeline owns one
 //! for writing; the console and checks open their own ([`Journal::open_read_only`]).
 
+pub mod access;
 pub mod clock;
 mod shared;
 pub mod state;
@@ -91,6 +92,53 @@ pub const MIGRATIONS: &[&str] = &[
             REFERENCES forsendelse (mottakersystem, forsendelse_id) ON DELETE CASCADE
     );
     CREATE INDEX attempt_by_forsendelse ON attempt (mottakersystem, forsendelse_id, at);",
+    // 2: the console API (see `access`): access lists, the append-only audit
+    // log, console command outcomes, paused mottakersystemer.
+    "CREATE TABLE access_grant (
+        principal_kind TEXT NOT NULL CHECK (principal_kind IN ('user','group')),
+        principal      TEXT NOT NULL,
+        role           TEXT NOT NULL CHECK (role IN ('viewer','operator','admin')),
+        scope          TEXT NOT NULL,
+        granted_by     TEXT NOT NULL,
+        granted_at     INTEGER NOT NULL,
+        PRIMARY KEY (principal_kind, principal, role, scope)
+    );
+    CREATE TABLE access_member (
+        user_name  TEXT NOT NULL,
+        group_name TEXT NOT NULL,
+        added_by   TEXT NOT NULL,
+        added_at   INTEGER NOT NULL,
+        PRIMARY KEY (user_name, group_name)
+    );
+    CREATE TABLE audit (
+        seq            INTEGER PRIMARY KEY AUTOINCREMENT,
+        at             INTEGER NOT NULL,
+        who            TEXT NOT NULL,
+        via            TEXT NOT NULL,
+        action         TEXT NOT NULL,
+        mottakersystem TEXT,
+        target         TEXT,
+        reason         TEXT,
+        outcome        TEXT NOT NULL,
+        command_id     TEXT
+    );
+    CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    CREATE TABLE console_command (
+        who        TEXT NOT NULL,
+        command_id TEXT NOT NULL,
+        at         INTEGER NOT NULL,
+        outcome    TEXT NOT NULL,
+        PRIMARY KEY (who, command_id)
+    );
+    CREATE TABLE paused (
+        mottakersystem TEXT PRIMARY KEY,
+        paused_by      TEXT NOT NULL,
+        paused_at      INTEGER NOT NULL,
+        reason         TEXT
+    );",
 ];
 
 /// The schema version this code writes.
