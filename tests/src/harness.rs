@@ -30,7 +30,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, bail};
 use mottak_fixtures::TestKeyPair;
 use mottak_fixtures::svarinn::{
-    Event, EventKind, FakeSvarInn, FakeSvarInnHandle, MottakersystemSpec, RequestKind,
+    Event, EventKind, FakeSvarInn, FakeSvarInnHandle, KvitteringCall, MottakersystemSpec,
+    RequestKind,
 };
 use sha2::{Digest, Sha256};
 
@@ -1144,6 +1145,22 @@ pub fn small_pdf(n: usize, len: usize) -> Vec<u8> {
 pub fn check_at_kvittering(world: &World, system: &Installed, published: bool) -> Violations {
     let violations: Violations = Arc::default();
     let v = Arc::clone(&violations);
+    let check = kvittering_check(world, system, published);
+    world.fake.on_kvittering(move |call| {
+        if let Some(p) = check(call) {
+            v.lock().unwrap_or_else(|e| e.into_inner()).push(p);
+        }
+    });
+    violations
+}
+
+/// The check of [`check_at_kvittering`] as a function, for a test that
+/// installs its own hook: `Some(problem)` when the kvittering came too early.
+pub fn kvittering_check(
+    world: &World,
+    system: &Installed,
+    published: bool,
+) -> impl Fn(&KvitteringCall) -> Option<String> + Send + Sync + 'static {
     let sys = system.clone();
     let declared: BTreeMap<String, Vec<String>> = world
         .fake
@@ -1157,9 +1174,9 @@ pub fn check_at_kvittering(world: &World, system: &Installed, published: bool) -
             ))
         })
         .collect();
-    world.fake.on_kvittering(move |call| {
+    move |call: &KvitteringCall| {
         if call.mottakersystem != sys.spec.username {
-            return;
+            return None;
         }
         let id = &call.forsendelse;
         let problem = if published {
@@ -1176,13 +1193,8 @@ pub fn check_at_kvittering(world: &World, system: &Installed, published: bool) -
         } else {
             None
         };
-        if let Some(p) = problem {
-            v.lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(format!("kvittering (first={}) of {p}", call.first));
-        }
-    });
-    violations
+        problem.map(|p| format!("kvittering (first={}) of {p}", call.first))
+    }
 }
 
 /// `inn/<id>/` is whole: `forsendelse.json` naming `id`, and files whose
