@@ -34,7 +34,7 @@ fn sigkill_at_random_moments_loses_nothing_and_publishes_nothing_twice() {
         .unwrap_or_else(|| {
             SystemTime::now()
                 .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_nanos() as u64)
+                .map(|d| u64::try_from(d.as_nanos() % u128::from(u64::MAX)).unwrap_or(1))
                 .unwrap_or(1)
         });
     println!("crash test seed: {seed} (replay with MOTTAK_CRASH_SEED={seed})");
