@@ -427,6 +427,11 @@ impl World {
     /// `mottak-agent run --config <world>/agent.toml`, with stdout and stderr
     /// to `agent-<n>.stderr` and no systemd variables inherited.
     pub fn agent_command(&self) -> Result<(Command, PathBuf)> {
+        self.agent_command_for(&self.config_path)
+    }
+
+    /// [`World::agent_command`] with another config file.
+    pub fn agent_command_for(&self, config: &Path) -> Result<(Command, PathBuf)> {
         let n = {
             let mut g = self.spawned.lock().map_err(|_| anyhow!("lock poisoned"))?;
             *g += 1;
@@ -437,7 +442,7 @@ impl World {
         let mut cmd = Command::new(binary("mottak-agent")?);
         cmd.arg("run")
             .arg("--config")
-            .arg(&self.config_path)
+            .arg(config)
             .current_dir(&self.root)
             .stdin(Stdio::null())
             .stdout(file.try_clone()?)

@@ -351,6 +351,58 @@ fn zips_unpacked_or_kept_and_digisos_id_recorded() {
     agent.assert_running().unwrap();
 }
 
+/// A zip holding a single PDF (a common shape): `filmetadata` declares the
+/// entry, whose size is smaller than the zip around it. It is delivered
+/// unpacked, not refused as "longer than declared"; so is one with a single
+/// incompressible entry, deflated.
+#[test]
+fn a_zip_with_a_single_entry_is_delivered() {
+    let world = World::single(System::new("ms-a").ack(Ack::OnDelivery)).unwrap();
+    let sys = world.first().unwrap().clone();
+    let generated = world
+        .block_on(world.fake.generate_with(GenerateSpec::new(
+            1,
+            20_000,
+            GeneratedKind::Zip { entries: 1 },
+        )))
+        .unwrap()
+        .remove(0);
+    let pdf = small_pdf(7, 9000);
+    let deflated = world
+        .block_on(world.fake.add_forsendelse(NewForsendelse::zip(
+            &sys.spec.username,
+            "ett-vedlegg.zip",
+            Plaintext::Bytes(
+                zip_bytes(&[ZipEntry::File("vedtak.pdf".into(), pdf.clone())]).unwrap(),
+            ),
+        )))
+        .unwrap();
+    let ids = vec![generated.id.clone(), deflated.clone()];
+
+    let mut agent = world.spawn_agent().unwrap();
+    world.wait_published(&mut agent, &sys, &ids, LIMIT).unwrap();
+    world.wait_acked(&mut agent, &ids, LIMIT).unwrap();
+    let d = read_delivered(&sys.inn_of(&deflated)).unwrap();
+    assert!(
+        d.files.get("vedtak.pdf") == Some(&pdf),
+        "{:?}",
+        d.files.keys()
+    );
+    let d = read_delivered(&sys.inn_of(&generated.id)).unwrap();
+    let meta = world.fake.forsendelse(&generated.id).unwrap();
+    assert_eq!(
+        d.files
+            .iter()
+            .map(|(k, v)| (k.clone(), sha256_hex(v)))
+            .collect::<Vec<_>>(),
+        vec![(
+            meta.filmetadata[0].filnavn.clone(),
+            meta.filmetadata[0].sha256hash.clone()
+        )]
+    );
+    agent.assert_running().unwrap();
+}
+
 /// 450 forsendelser waiting: the agent pages again at once while a page comes
 /// back full (200), so all arrive long before the next `poll_interval` (10 min).
 #[test]
