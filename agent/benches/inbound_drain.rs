@@ -1,0 +1,1028 @@
+//! The inbound pipeline's throughput and memory, end to end: the real `mottak-agent run`
+//! (built in the bench profile) against the fake SvarInn running in this process.
+//!
+//! `cargo bench -p mottak-agent --bench inbound_drain`
+//!
+//! 1. Drain: `MOTTAK_BENCH_N` (default 5,000) forsendelser of `MOTTAK_BENCH_SIZE` bytes
+//!    (default 100,000) wait in the fake. The agent starts in `on-delivery` mode with a
+//!    one-hour `poll_interval`, so everything after the first page of 200 comes from the agent
+//!    paging again at once while pages are full. Timed from the agent's start until the fake
+//!    holds every acknowledgement. Printed next to it: the cost of a bare
+//!    write + fsync + rename + directory fsync of one file of the same size, measured in this
+//!    run in the drop folder itself, before the agent starts and after it stops.
+//! 2. Big: one forsendelse of `MOTTAK_BENCH_BIG_MIB` MiB (default 1024; `0` skips).
+//!
+//! Peak RSS is the agent's `VmHWM`, read from `/proc/<pid>/status` just before it is stopped
+//! with SIGTERM. Every forsendelse is then checked in `inn/`: there exactly once, with the
+//! size and sha256 the fake declared in its `filmetadata`.
+//!
+//! Targets (2-core machine): 200 forsendelser/s or more, per-forsendelse cost at most 3x the
+//! bare publish, agent peak RSS under 64 MiB (both runs).
+//!
+//! Diagnostics printed with the figures: where the time went (the fake's list calls and
+//! download concurrency, the journal's commits per forsendelse, CPU of the agent and of this
+//! process, which hosts the fake and competes with the agent for the same two cores).
+//!
+//! Other knobs: `MOTTAK_BENCH_DIR` (where the temporary world goes; default the system's
+//! temporary folder), `MOTTAK_BENCH_BARE_N` (bare publishes per measurement, default 300),
+//! `MOTTAK_BENCH_LOG_LEVEL` (the agent's `log_level`, default `info`, the production default),
+//! `MOTTAK_BENCH_DOWNLOADS` (the agent's `max_concurrent_downloads`; unset: its default),
+//! `MOTTAK_BENCH_KEEP` (keep the temporary folders: agent output, journal, drop folder),
+//! `MOTTAK_BENCH_STATE_DIR` (diagnosis only: put the journal elsewhere, e.g. on a tmpfs such
+//! as `/dev/shm`, to see what the journal's fsyncs cost; the figures are then not the target's).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail, ensure};
+use mottak_fixtures::TestKeyPair;
+use mottak_fixtures::svarinn::MottakersystemSpec;
+use mottak_fixtures::svarinn::{Event, EventKind, FakeSvarInn, FakeSvarInnHandle};
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+
+const AGENT: &str = env!("CARGO_BIN_EXE_mottak-agent");
+const MIB: u64 = 1024 * 1024;
+const TARGET_RATE: f64 = 200.0;
+const TARGET_RATIO: f64 = 3.0;
+const TARGET_RSS_KIB: u64 = 64 * 1024;
+const USERNAME: &str = "bench-0000-4000-8000-000000000001";
+const PASSWORD: &str = "bench-passord-Xq7";
+const FORSENDELSE_JSON: &str = "forsendelse.json";
+
+fn main() -> Result<()> {
+    let n: usize = env_or("MOTTAK_BENCH_N", 5_000)?;
+    let size: u64 = env_or("MOTTAK_BENCH_SIZE", 100_000)?;
+    let big_mib: u64 = env_or("MOTTAK_BENCH_BIG_MIB", 1024)?;
+    let bare_n: usize = env_or("MOTTAK_BENCH_BARE_N", 300)?;
+    let opts = AgentOptions {
+        log_level: std::env::var("MOTTAK_BENCH_LOG_LEVEL").unwrap_or_else(|_| "info".into()),
+        downloads: std::env::var("MOTTAK_BENCH_DOWNLOADS")
+            .ok()
+            .map(|v| v.parse::<u32>())
+            .transpose()
+            .context("MOTTAK_BENCH_DOWNLOADS")?,
+        state_base: std::env::var_os("MOTTAK_BENCH_STATE_DIR").map(PathBuf::from),
+    };
+    ensure!(n > 0, "MOTTAK_BENCH_N must be at least 1");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .thread_name("fake-svarinn")
+        .build()
+        .context("start the fake's runtime")?;
+    let clk_tck = clock_ticks();
+
+    let mut verdicts = Vec::new();
+    println!(
+        "inbound_drain: {n} forsendelser x {size} B, then {}; agent {AGENT} built from {}",
+        if big_mib == 0 {
+            "no big forsendelse".to_owned()
+        } else {
+            format!("1 x {big_mib} MiB")
+        },
+        source_revision()
+    );
+    verdicts.extend(drain(&rt, n, size, bare_n, &opts, clk_tck)?);
+    if big_mib > 0 {
+        verdicts.extend(big(&rt, big_mib, &opts, clk_tck)?);
+    }
+    println!();
+    println!("summary:");
+    for (ok, what) in &verdicts {
+        println!("  {} {what}", if *ok { "PASS" } else { "MISS" });
+    }
+    Ok(())
+}
+
+/// `git describe`-like: the commit, and whether agent/ or protocol/ differ from it.
+fn source_revision() -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .arg("-C")
+            .arg(&root)
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+    };
+    let Some(rev) = git(&["rev-parse", "--short", "HEAD"]) else {
+        return "an unknown revision".to_owned();
+    };
+    match git(&["status", "--porcelain", "--", "agent/src", "protocol/src"]) {
+        Some(s) if !s.is_empty() => {
+            format!("{rev} + uncommitted changes in agent/src or protocol/src")
+        }
+        _ => rev,
+    }
+}
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> Result<T>
+where
+    T::Err: std::fmt::Display,
+{
+    match std::env::var(name) {
+        Ok(v) => v
+            .trim()
+            .parse()
+            .map_err(|e| anyhow!("{name}={v:?} is not a number: {e}")),
+        Err(_) => Ok(default),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The world: keys, secrets, config, drop folder, the fake.
+
+struct AgentOptions {
+    log_level: String,
+    downloads: Option<u32>,
+    /// Where `state_dir` goes instead of the bench folder (diagnosis).
+    state_base: Option<PathBuf>,
+}
+
+struct World {
+    dir: tempfile::TempDir,
+    /// Holds journal.sqlite; inside `dir` unless `MOTTAK_BENCH_STATE_DIR` says otherwise.
+    state: tempfile::TempDir,
+    fake: FakeSvarInnHandle,
+    config: PathBuf,
+    drop_folder: PathBuf,
+}
+
+impl World {
+    fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn inn(&self) -> PathBuf {
+        self.drop_folder.join("inn")
+    }
+
+    fn journal(&self) -> PathBuf {
+        self.state.path().join("journal.sqlite")
+    }
+
+    /// Stops the fake; removes the folders unless `MOTTAK_BENCH_KEEP` is set.
+    fn close(self, rt: &tokio::runtime::Runtime) {
+        rt.block_on(self.fake.shutdown());
+        if std::env::var_os("MOTTAK_BENCH_KEEP").is_some() {
+            let root = self.dir.keep();
+            let state = self.state.keep();
+            println!(
+                "   kept (MOTTAK_BENCH_KEEP): {} and {}",
+                root.display(),
+                state.display()
+            );
+        }
+    }
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("create {}", path.display()))?;
+    f.write_all(bytes)
+        .with_context(|| format!("write {}", path.display()))?;
+    fs::set_permissions(path, fs::Permissions::from_mode(0o600))?;
+    Ok(())
+}
+
+fn world(rt: &tokio::runtime::Runtime, label: &str, opts: &AgentOptions) -> Result<World> {
+    let prefix = format!("mottak-bench-{label}-");
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix);
+    let dir = match std::env::var_os("MOTTAK_BENCH_DIR") {
+        Some(base) => builder.tempdir_in(base),
+        None => builder.tempdir(),
+    }
+    .context("create the bench folder")?;
+    let root = dir.path().to_path_buf();
+    for sub in ["log", "secrets", "keys", "drop/bench"] {
+        fs::create_dir_all(root.join(sub)).with_context(|| format!("create {sub}/"))?;
+    }
+    let state = tempfile::Builder::new()
+        .prefix("state-")
+        .tempdir_in(opts.state_base.as_deref().unwrap_or(&root))
+        .context("create the state folder")?;
+    let pair = TestKeyPair::generate("mottak bench")?;
+    let key = root.join("keys/bench.pem");
+    let cert = root.join("keys/bench.crt");
+    write_private(&key, pair.key_pem.as_bytes())?;
+    fs::write(&cert, &pair.cert_pem)?;
+    let password = root.join("secrets/bench.passord");
+    write_private(&password, PASSWORD.as_bytes())?;
+    let fake = rt
+        .block_on(
+            FakeSvarInn::builder()
+                .mottakersystem(
+                    MottakersystemSpec::new(USERNAME, PASSWORD, &pair.cert_pem)
+                        .named("Bench kommune"),
+                )
+                .storage_dir(root.join("fake-storage"))
+                .start(),
+        )
+        .context("start the fake SvarInn")?;
+    let drop_folder = root.join("drop/bench");
+    let r = root.display();
+    let mut text = format!(
+        "[agent]\nstate_dir = \"{state}\"\nlog_dir = \"{r}/log\"\nconsole_socket = \"{state}/console.sock\"\nlog_level = \"{level}\"\n\n\
+         [[mottakersystem]]\nname = \"bench\"\nsvarinn_url = \"{url}\"\nusername = \"{USERNAME}\"\n\
+         password = \"file:{pw}\"\nprivate_keys = [\"{key}\"]\ncertificates = [\"{cert}\"]\n\
+         drop_folder = \"{drop}\"\npoll_interval = \"1h\"\nack = \"on-delivery\"\nunzip = true\n",
+        state = state.path().display(),
+        level = opts.log_level,
+        url = fake.base_url(),
+        pw = password.display(),
+        key = key.display(),
+        cert = cert.display(),
+        drop = drop_folder.display(),
+    );
+    if let Some(d) = opts.downloads {
+        text.push_str(&format!("max_concurrent_downloads = {d}\n"));
+    }
+    let config = root.join("agent.toml");
+    fs::write(&config, text)?;
+    Ok(World {
+        dir,
+        state,
+        fake,
+        config,
+        drop_folder,
+    })
+}
+
+/// Flush everything written so far (the fake's ciphertexts), so the agent's fsyncs do not
+/// pay for the setup's writeback.
+fn sync_all() -> Result<Duration> {
+    let t = Instant::now();
+    let status = Command::new("sync").status().context("run sync")?;
+    ensure!(status.success(), "sync failed: {status}");
+    Ok(t.elapsed())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The agent process.
+
+struct Agent {
+    child: Child,
+    started: Instant,
+    started_at: OffsetDateTime,
+    stderr: PathBuf,
+}
+
+impl Agent {
+    fn spawn(world: &World, label: &str) -> Result<Agent> {
+        let stderr = world.root().join(format!("agent-{label}.stderr"));
+        let file = File::create(&stderr)?;
+        let mut cmd = Command::new(AGENT);
+        cmd.arg("run")
+            .arg("--config")
+            .arg(&world.config)
+            .current_dir(world.root())
+            .stdin(Stdio::null())
+            .stdout(file.try_clone()?)
+            .stderr(file);
+        for var in [
+            "NOTIFY_SOCKET",
+            "WATCHDOG_USEC",
+            "WATCHDOG_PID",
+            "CREDENTIALS_DIRECTORY",
+            "JOURNAL_STREAM",
+            "RUST_LOG",
+            "LISTEN_FDS",
+            "LISTEN_PID",
+        ] {
+            cmd.env_remove(var);
+        }
+        let started_at = OffsetDateTime::now_utc();
+        let started = Instant::now();
+        let child = cmd.spawn().with_context(|| format!("start {AGENT}"))?;
+        Ok(Agent {
+            child,
+            started,
+            started_at,
+            stderr,
+        })
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Fails if the agent has exited (with the end of its stderr).
+    fn check_alive(&mut self) -> Result<()> {
+        if let Some(status) = self.child.try_wait()? {
+            bail!(
+                "the agent exited early ({status}); its output ends with:\n{}",
+                self.tail()
+            );
+        }
+        Ok(())
+    }
+
+    fn tail(&self) -> String {
+        let text = fs::read_to_string(&self.stderr).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
+    }
+
+    fn proc_status(&self) -> Result<ProcStatus> {
+        proc_status(self.pid())
+    }
+
+    /// SIGTERM (through kill(1)), then wait for the clean drain; SIGKILL after 60 s.
+    fn stop(mut self) -> Result<Duration> {
+        let t = Instant::now();
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.pid().to_string())
+            .status()
+            .context("run kill -TERM")?;
+        ensure!(status.success(), "kill -TERM {} failed", self.pid());
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                if !status.success() {
+                    println!("  note: the agent exited with {status} after SIGTERM");
+                }
+                return Ok(t.elapsed());
+            }
+            if Instant::now() > deadline {
+                self.child.kill()?;
+                self.child.wait()?;
+                bail!("the agent did not stop within 60 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct ProcStatus {
+    hwm_kib: u64,
+    rss_kib: u64,
+    threads: u64,
+}
+
+fn proc_status(pid: u32) -> Result<ProcStatus> {
+    let text = fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let field = |name: &str| -> Result<u64> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| anyhow!("no {name} in /proc/{pid}/status"))
+    };
+    Ok(ProcStatus {
+        hwm_kib: field("VmHWM:")?,
+        rss_kib: field("VmRSS:")?,
+        threads: field("Threads:")?,
+    })
+}
+
+/// User and system CPU seconds of a process (`self` or a pid).
+fn cpu_seconds(pid: &str, clk_tck: f64) -> Result<(f64, f64)> {
+    let text = fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = text
+        .rsplit_once(')')
+        .map(|(_, r)| r)
+        .ok_or_else(|| anyhow!("unreadable /proc/{pid}/stat"))?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // rest starts at field 3 (state); utime is field 14, stime 15.
+    let get = |i: usize| -> Result<f64> {
+        fields
+            .get(i - 3)
+            .and_then(|v| v.parse::<u64>().ok())
+            .map(|v| v as f64 / clk_tck)
+            .ok_or_else(|| anyhow!("no field {i} in /proc/{pid}/stat"))
+    };
+    Ok((get(14)?, get(15)?))
+}
+
+fn clock_ticks() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse::<f64>().ok())
+        .unwrap_or(100.0)
+}
+
+/// `/proc/<pid>/io`: bytes the process caused to be written to storage, and write syscalls.
+fn proc_io(pid: u32) -> BTreeMap<String, u64> {
+    fs::read_to_string(format!("/proc/{pid}/io"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            Some((k.trim().to_owned(), v.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The bare publish: what one durable file costs on this filesystem with nothing else around it.
+
+#[derive(Debug, Clone, Copy)]
+struct Stats {
+    mean: Duration,
+    p50: Duration,
+    p90: Duration,
+}
+
+fn stats(mut v: Vec<Duration>) -> Stats {
+    v.sort();
+    let total: Duration = v.iter().sum();
+    let count = u32::try_from(v.len().max(1)).unwrap_or(u32::MAX);
+    let at = |q: usize| v.get((v.len() * q / 100).min(v.len().saturating_sub(1)));
+    Stats {
+        mean: total / count,
+        p50: at(50).copied().unwrap_or_default(),
+        p90: at(90).copied().unwrap_or_default(),
+    }
+}
+
+/// `iterations` times: create a file, write `size` bytes, fsync it, rename it, fsync the
+/// folder. In `dir` (created, then removed).
+fn bare_publish(dir: &Path, size: u64, iterations: usize) -> Result<Stats> {
+    fs::create_dir_all(dir)?;
+    let mut buf = vec![0u8; usize::try_from(size)?];
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    for b in &mut buf {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *b = x.to_le_bytes()[0];
+    }
+    let mut times = Vec::with_capacity(iterations);
+    for i in 0..iterations {
+        let t = Instant::now();
+        let tmp = dir.join(format!(".tmp-{i}"));
+        let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        f.write_all(&buf)?;
+        f.sync_all()?;
+        drop(f);
+        fs::rename(&tmp, dir.join(format!("file-{i}")))?;
+        File::open(dir)?.sync_all()?;
+        times.push(t.elapsed());
+    }
+    fs::remove_dir_all(dir)?;
+    Ok(stats(times))
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1e3)
+}
+
+fn mib(kib: u64) -> String {
+    format!("{:.1} MiB", kib as f64 / 1024.0)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checking inn/.
+
+fn sha256_file(path: &Path) -> Result<(String, u64)> {
+    let mut f = File::open(path).with_context(|| format!("open {}", path.display()))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut total = 0u64;
+    loop {
+        let k = f.read(&mut buf)?;
+        if k == 0 {
+            break;
+        }
+        hasher.update(&buf[..k]);
+        total += k as u64;
+    }
+    Ok((hex::encode(hasher.finalize()), total))
+}
+
+/// Every id is in `inn/` exactly once (nothing else is), with `forsendelse.json` naming it
+/// and one file of the declared size and sha256; nothing is left in staging or `feilet/`.
+/// Returns the plaintext bytes checked.
+fn verify_inn(world: &World, ids: &[String]) -> Result<u64> {
+    let wanted: HashSet<&str> = ids.iter().map(String::as_str).collect();
+    let mut seen = HashSet::new();
+    let mut bytes = 0u64;
+    let mut problems = Vec::new();
+    for entry in fs::read_dir(world.inn())? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !wanted.contains(name.as_str()) {
+            problems.push(format!("inn/{name}: not one of the forsendelser"));
+            continue;
+        }
+        if !seen.insert(name.clone()) {
+            problems.push(format!("inn/{name}: twice"));
+            continue;
+        }
+        match check_folder(world, &name, &entry.path()) {
+            Ok(b) => bytes += b,
+            Err(e) => problems.push(format!("inn/{name}: {e:#}")),
+        }
+    }
+    for id in ids {
+        if !seen.contains(id.as_str()) {
+            problems.push(format!("{id}: not in inn/"));
+        }
+    }
+    for sub in [".mottak", "feilet"] {
+        let dir = world.drop_folder.join(sub);
+        let left: Vec<String> = fs::read_dir(&dir)
+            .map(|rd| {
+                rd.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !left.is_empty() {
+            problems.push(format!(
+                "{sub}/ holds {} entries: {:?}",
+                left.len(),
+                &left[..left.len().min(5)]
+            ));
+        }
+    }
+    if !problems.is_empty() {
+        bail!(
+            "{} problems in the drop folder, first ones:\n  {}",
+            problems.len(),
+            problems[..problems.len().min(10)].join("\n  ")
+        );
+    }
+    Ok(bytes)
+}
+
+fn check_folder(world: &World, id: &str, folder: &Path) -> Result<u64> {
+    let meta = world
+        .fake
+        .forsendelse(id)
+        .ok_or_else(|| anyhow!("the fake does not know it"))?;
+    let declared = meta
+        .filmetadata
+        .first()
+        .ok_or_else(|| anyhow!("no filmetadata"))?;
+    let json: serde_json::Value = serde_json::from_slice(&fs::read(folder.join(FORSENDELSE_JSON))?)
+        .context("forsendelse.json")?;
+    ensure!(json["id"] == id, "forsendelse.json names {}", json["id"]);
+    let files: Vec<PathBuf> = fs::read_dir(folder)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.file_name().is_some_and(|n| n != FORSENDELSE_JSON))
+        .collect();
+    let [file] = files.as_slice() else {
+        bail!("{} files besides forsendelse.json", files.len());
+    };
+    let (sha, len) = sha256_file(file)?;
+    ensure!(
+        len == declared.size,
+        "{} is {len} bytes, declared {}",
+        file.display(),
+        declared.size
+    );
+    ensure!(
+        sha.eq_ignore_ascii_case(&declared.sha256hash),
+        "{} has sha256 {sha}, declared {}",
+        file.display(),
+        declared.sha256hash
+    );
+    Ok(len)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The journal, read after the agent stopped.
+
+/// Committed write transactions by (action, outcome): every one the journal makes inserts
+/// exactly one `attempt` row (listed, each attempt, each transition).
+fn journal_commits(path: &Path) -> Result<BTreeMap<String, u64>> {
+    let conn =
+        rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let mut stmt =
+        conn.prepare("SELECT action, outcome, COUNT(*) FROM attempt GROUP BY action, outcome")?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            format!("{}/{}", r.get::<_, String>(0)?, r.get::<_, String>(1)?),
+            r.get::<_, i64>(2)?,
+        ))
+    })?;
+    let mut out = BTreeMap::new();
+    for row in rows {
+        let (k, v) = row?;
+        out.insert(k, u64::try_from(v).unwrap_or(0));
+    }
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. The drain.
+
+fn drain(
+    rt: &tokio::runtime::Runtime,
+    n: usize,
+    size: u64,
+    bare_n: usize,
+    opts: &AgentOptions,
+    clk_tck: f64,
+) -> Result<Vec<(bool, String)>> {
+    let world = world(rt, "drain", opts)?;
+    println!();
+    println!(
+        "1. drain: {n} x {size} B in {}, on-delivery, poll_interval 1h, max_concurrent_downloads {}, log_level {}",
+        world.root().display(),
+        opts.downloads
+            .map_or("(default)".to_owned(), |d| d.to_string()),
+        opts.log_level
+    );
+    if opts.state_base.is_some() {
+        println!(
+            "   DIAGNOSIS: the journal is in {} (MOTTAK_BENCH_STATE_DIR), not next to the drop folder",
+            world.state.path().display()
+        );
+    }
+    let t = Instant::now();
+    let ids = rt.block_on(world.fake.generate(n, size))?;
+    let generated = t.elapsed();
+    let synced = sync_all()?;
+    println!(
+        "   setup: the fake generated and encrypted {n} in {:.1} s; sync {:.1} s",
+        generated.as_secs_f64(),
+        synced.as_secs_f64()
+    );
+
+    let bare_dir = world.drop_folder.join("bench-bare");
+    let bare_before = bare_publish(&bare_dir, size, bare_n)?;
+    println!(
+        "   bare write+fsync+rename+dir-fsync of {size} B in the drop folder, {bare_n}x before the agent: mean {} (p50 {}, p90 {})",
+        ms(bare_before.mean),
+        ms(bare_before.p50),
+        ms(bare_before.p90)
+    );
+
+    let (self_user0, self_sys0) = cpu_seconds("self", clk_tck)?;
+    let mut agent = Agent::spawn(&world, "drain")?;
+    let pid = agent.pid();
+    let limit = Duration::from_secs(600).max(Duration::from_millis(200) * u32::try_from(n)?);
+    let marks = [1usize, n / 4, n / 2, 3 * n / 4, n];
+    let mut reached: Vec<Option<Duration>> = vec![None; marks.len()];
+    let mut last_status = ProcStatus::default();
+    let wall = loop {
+        let acked = world.fake.acked_ids().len();
+        let now = agent.started.elapsed();
+        for (slot, mark) in reached.iter_mut().zip(marks) {
+            if slot.is_none() && acked >= mark.max(1) {
+                *slot = Some(now);
+            }
+        }
+        if acked >= n {
+            break now;
+        }
+        if now > limit {
+            bail!(
+                "only {acked} of {n} acknowledged after {:.0} s; the agent's output ends with:\n{}",
+                now.as_secs_f64(),
+                agent.tail()
+            );
+        }
+        agent.check_alive()?;
+        if let Ok(s) = agent.proc_status() {
+            last_status = s;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let (self_user1, self_sys1) = cpu_seconds("self", clk_tck)?;
+    let status = agent.proc_status().unwrap_or(last_status);
+    let (agent_user, agent_sys) = cpu_seconds(&pid.to_string(), clk_tck)?;
+    let io = proc_io(pid);
+    let started_at = agent.started_at;
+    let stderr = agent.stderr.clone();
+    let stop = agent.stop()?;
+
+    let events = world.fake.events();
+    let t = Instant::now();
+    let verified = verify_inn(&world, &ids);
+    let verify_time = t.elapsed();
+    let acked: HashSet<String> = world.fake.acked_ids().into_iter().collect();
+    let all_acked = ids.iter().all(|id| acked.contains(id));
+    let commits = journal_commits(&world.journal()).unwrap_or_default();
+    let bare_after = bare_publish(&bare_dir, size, bare_n)?;
+
+    // Figures.
+    let secs = wall.as_secs_f64();
+    let rate = n as f64 / secs;
+    let per = wall / u32::try_from(n)?;
+    let bare = (bare_before.mean + bare_after.mean) / 2;
+    let ratio = per.as_secs_f64() / bare.as_secs_f64();
+    let cores = 2.0 * secs;
+    println!(
+        "   bare again after the agent stopped: mean {} (p50 {}, p90 {}); the ratio below uses the mean of both, {}",
+        ms(bare_after.mean),
+        ms(bare_after.p50),
+        ms(bare_after.p90),
+        ms(bare)
+    );
+    println!(
+        "   drained: {n} acknowledged {:.2} s after the agent started: {rate:.1} forsendelser/s",
+        secs
+    );
+    println!(
+        "   per forsendelse: {} = {ratio:.2}x the bare publish ({}); {:.2}x the bare before, {:.2}x the bare after",
+        ms(per),
+        ms(bare),
+        per.as_secs_f64() / bare_before.mean.as_secs_f64(),
+        per.as_secs_f64() / bare_after.mean.as_secs_f64()
+    );
+    println!(
+        "   agent peak RSS (VmHWM): {} (VmRSS at the end {}, {} threads); stopped {:.2} s after SIGTERM",
+        mib(status.hwm_kib),
+        mib(status.rss_kib),
+        status.threads,
+        stop.as_secs_f64()
+    );
+    let progress: Vec<String> = marks
+        .iter()
+        .zip(&reached)
+        .map(|(m, t)| {
+            format!(
+                "{m} at {}",
+                t.map_or("-".to_owned(), |t| format!("{:.2} s", t.as_secs_f64()))
+            )
+        })
+        .collect();
+    println!("   acknowledged: {}", progress.join(", "));
+    println!(
+        "   CPU: agent user {agent_user:.1} s + sys {agent_sys:.1} s ({:.0}% of 2 cores, {:.2} ms/forsendelse); \
+         this process (the fake + the ack poller) user {:.1} s + sys {:.1} s ({:.0}% of 2 cores, {:.2} ms/forsendelse)",
+        100.0 * (agent_user + agent_sys) / cores,
+        1e3 * (agent_user + agent_sys) / n as f64,
+        self_user1 - self_user0,
+        self_sys1 - self_sys0,
+        100.0 * (self_user1 - self_user0 + self_sys1 - self_sys0) / cores,
+        1e3 * (self_user1 - self_user0 + self_sys1 - self_sys0) / n as f64,
+    );
+    let cpu_per =
+        (agent_user + agent_sys + self_user1 - self_user0 + self_sys1 - self_sys0) / n as f64;
+    println!(
+        "   CPU-bound ceiling: at {:.2} ms of CPU per forsendelse (agent + fake), 2 cores could do at most {:.0}/s",
+        1e3 * cpu_per,
+        2.0 / cpu_per
+    );
+    if let (Some(wb), Some(sw)) = (io.get("write_bytes"), io.get("syscw")) {
+        println!(
+            "   agent I/O: {:.0} KB written to storage and {:.1} write calls per forsendelse",
+            *wb as f64 / 1e3 / n as f64,
+            *sw as f64 / n as f64
+        );
+    }
+    let total_commits: u64 = commits.values().sum();
+    println!(
+        "   journal: {total_commits} committed write transactions = {:.2} per forsendelse (synchronous=FULL: one WAL fsync each): {}",
+        total_commits as f64 / n as f64,
+        commits
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    fake_report(&events, started_at, n, secs);
+    println!(
+        "   agent output: {} ({} KB)",
+        stderr.display(),
+        fs::metadata(&stderr).map(|m| m.len() / 1000).unwrap_or(0)
+    );
+    let verified_ok = match &verified {
+        Ok(bytes) => {
+            println!(
+                "   verified in {:.1} s: {n} folders in inn/, each exactly once, {bytes} bytes, sizes and sha256 as declared; nothing left in .mottak/ or feilet/; every id acknowledged: {all_acked}",
+                verify_time.as_secs_f64()
+            );
+            all_acked
+        }
+        Err(e) => {
+            println!("   VERIFICATION FAILED: {e:#}");
+            false
+        }
+    };
+    world.close(rt);
+    Ok(vec![
+        (
+            rate >= TARGET_RATE,
+            format!("drain: {rate:.1} forsendelser/s (target >= {TARGET_RATE:.0}/s)"),
+        ),
+        (
+            ratio <= TARGET_RATIO,
+            format!(
+                "drain: {} per forsendelse = {ratio:.2}x the bare publish {} (target <= {TARGET_RATIO:.0}x)",
+                ms(per),
+                ms(bare)
+            ),
+        ),
+        (
+            status.hwm_kib < TARGET_RSS_KIB,
+            format!(
+                "drain: agent peak RSS {} (target < 64 MiB)",
+                mib(status.hwm_kib)
+            ),
+        ),
+        (
+            verified_ok,
+            format!("drain: all {n} in inn/ exactly once with the right sha256, all acknowledged"),
+        ),
+    ])
+}
+
+/// What the fake saw: list calls (paging), downloads in flight, acknowledgements.
+fn fake_report(events: &[Event], started_at: OffsetDateTime, n: usize, secs: f64) {
+    let rel = |e: &Event| (e.at - started_at).as_seconds_f64();
+    let lists: Vec<(f64, usize)> = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::List { ids } => Some((rel(e), ids.len())),
+            _ => None,
+        })
+        .collect();
+    let mut starts: HashMap<&str, f64> = HashMap::new();
+    let mut busy = 0.0f64;
+    let mut downloads = 0usize;
+    let mut first_kvittering = 0usize;
+    let mut repeat_kvittering = 0usize;
+    let mut rejected = 0usize;
+    for e in events {
+        match &e.kind {
+            EventKind::DownloadStart { .. } => {
+                downloads += 1;
+                if let Some(id) = e.forsendelse.as_deref() {
+                    starts.insert(id, rel(e));
+                }
+            }
+            EventKind::DownloadEnd { .. } => {
+                if let Some(s) = e.forsendelse.as_deref().and_then(|id| starts.remove(id)) {
+                    busy += rel(e) - s;
+                }
+            }
+            EventKind::Kvittering { first: true } => first_kvittering += 1,
+            EventKind::Kvittering { first: false } => repeat_kvittering += 1,
+            EventKind::Rejected { .. } => rejected += 1,
+            _ => {}
+        }
+    }
+    let shown: Vec<String> = lists.iter().map(|(t, k)| format!("{t:.1}s:{k}")).collect();
+    println!(
+        "   fake: {} list calls (time after agent start : forsendelser listed) {}",
+        lists.len(),
+        shown.join(" ")
+    );
+    let gaps: Vec<f64> = lists.windows(2).map(|w| w[1].0 - w[0].0).collect();
+    if !gaps.is_empty() {
+        let mean = gaps.iter().sum::<f64>() / gaps.len() as f64;
+        println!(
+            "   fake: a page of up to 200 every {mean:.2} s on average ({:.2} ms per forsendelse listed)",
+            1e3 * mean / 200.0
+        );
+    }
+    // Page turns: the agent lists again only once the page's work is done, and records the
+    // new page in the journal before it downloads anything from it.
+    let kvitteringer: Vec<f64> = events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::Kvittering { .. }))
+        .map(rel)
+        .collect();
+    let download_starts: Vec<f64> = events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::DownloadStart { .. }))
+        .map(rel)
+        .collect();
+    let (mut before, mut after, mut turns) = (0.0f64, 0.0f64, 0usize);
+    for (t, listed) in lists.iter().skip(1) {
+        let last_ack = kvitteringer.iter().rev().find(|k| **k <= *t);
+        let first_download = download_starts.iter().find(|d| **d >= *t);
+        if let Some(k) = last_ack {
+            before += t - k;
+        }
+        if *listed > 0
+            && let Some(d) = first_download
+        {
+            after += d - t;
+        }
+        turns += 1;
+    }
+    if turns > 0 {
+        println!(
+            "   page turns: {turns}; last kvittering -> next list {:.1} ms, list -> first download of the page {:.1} ms on average; {:.2} s in all = {:.1}% of the wall time with no download or kvittering",
+            1e3 * before / turns as f64,
+            1e3 * after / turns.max(1) as f64,
+            before + after,
+            100.0 * (before + after) / secs
+        );
+    }
+    println!(
+        "   fake: {downloads} downloads (expected {n}), on average {:.2} in flight (body time summed / wall), {first_kvittering} first kvitteringer, {repeat_kvittering} repeated, {rejected} rejected requests",
+        busy / secs
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. One big forsendelse.
+
+fn big(
+    rt: &tokio::runtime::Runtime,
+    big_mib: u64,
+    opts: &AgentOptions,
+    clk_tck: f64,
+) -> Result<Vec<(bool, String)>> {
+    let size = big_mib * MIB;
+    let world = world(rt, "big", opts)?;
+    println!();
+    println!(
+        "2. big: 1 x {big_mib} MiB ({size} B) in {}",
+        world.root().display()
+    );
+    let t = Instant::now();
+    let ids = rt.block_on(world.fake.generate(1, size))?;
+    let generated = t.elapsed();
+    let synced = sync_all()?;
+    println!(
+        "   setup: the fake generated and encrypted it in {:.1} s; sync {:.1} s",
+        generated.as_secs_f64(),
+        synced.as_secs_f64()
+    );
+    let mut agent = Agent::spawn(&world, "big")?;
+    let pid = agent.pid();
+    let limit = Duration::from_secs(1800);
+    let mut max_rss = 0u64;
+    let mut last_status = ProcStatus::default();
+    let wall = loop {
+        let now = agent.started.elapsed();
+        if !world.fake.acked_ids().is_empty() {
+            break now;
+        }
+        if now > limit {
+            bail!(
+                "not acknowledged after {:.0} s; the agent's output ends with:\n{}",
+                now.as_secs_f64(),
+                agent.tail()
+            );
+        }
+        agent.check_alive()?;
+        if let Ok(s) = agent.proc_status() {
+            max_rss = max_rss.max(s.rss_kib);
+            last_status = s;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let status = agent.proc_status().unwrap_or(last_status);
+    let (agent_user, agent_sys) = cpu_seconds(&pid.to_string(), clk_tck)?;
+    agent.stop()?;
+    let t = Instant::now();
+    let verified = verify_inn(&world, &ids);
+    let verify_time = t.elapsed();
+    let secs = wall.as_secs_f64();
+    let mbps = size as f64 / 1e6 / secs;
+    println!(
+        "   end to end: acknowledged {secs:.2} s after the agent started: {mbps:.1} MB/s ({:.1} MiB/s)",
+        size as f64 / MIB as f64 / secs
+    );
+    println!(
+        "   agent peak RSS (VmHWM): {} (highest VmRSS sampled every 50 ms {}, {} threads); CPU user {agent_user:.1} s + sys {agent_sys:.1} s",
+        mib(status.hwm_kib),
+        mib(max_rss),
+        status.threads
+    );
+    let ok = match &verified {
+        Ok(bytes) => {
+            println!(
+                "   verified in {:.1} s: {bytes} bytes in inn/, size and sha256 as declared",
+                verify_time.as_secs_f64()
+            );
+            *bytes == size
+        }
+        Err(e) => {
+            println!("   VERIFICATION FAILED: {e:#}");
+            false
+        }
+    };
+    world.close(rt);
+    Ok(vec![
+        (
+            status.hwm_kib < TARGET_RSS_KIB,
+            format!(
+                "big: agent peak RSS {} for {big_mib} MiB (target < 64 MiB)",
+                mib(status.hwm_kib)
+            ),
+        ),
+        (
+            ok,
+            format!("big: {big_mib} MiB delivered, bytes verified ({mbps:.1} MB/s)"),
+        ),
+    ])
+}
