@@ -44,6 +44,26 @@ pub struct AgentSettings {
     pub console_socket: PathBuf,
     /// A `tracing` filter (`info`, `mottak_agent=debug,info`). Default `info`.
     pub log_level: String,
+    /// `[agent.remote]`: the TLS listener for consoles on other machines.
+    pub remote: Option<RemoteSettings>,
+    /// `metrics = "127.0.0.1:9464"`: Prometheus text at `/metrics`.
+    pub metrics: Option<std::net::SocketAddr>,
+    /// A folder in `inn/` longer than this is shown as not picked up by the
+    /// fagsystem. Default 1 hour.
+    pub inn_warning_after: Duration,
+}
+
+/// `[agent.remote]`: consoles connect with `wss://` and a client
+/// certificate issued by `client_ca`; the certificate's CN is the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteSettings {
+    pub listen: std::net::SocketAddr,
+    /// The agent's certificate chain (PEM).
+    pub certificate: PathBuf,
+    /// Its private key (PEM, mode 0600 or stricter).
+    pub private_key: PathBuf,
+    /// The CA that issues console certificates (PEM).
+    pub client_ca: PathBuf,
 }
 
 impl AgentSettings {
@@ -243,6 +263,12 @@ struct RawAgent {
     console_socket: AbsPath,
     #[serde(default = "default_log_level")]
     log_level: String,
+    #[serde(default)]
+    remote: Option<RawRemote>,
+    #[serde(default)]
+    metrics: Option<ListenAddr>,
+    #[serde(default = "default_inn_warning_after")]
+    inn_warning_after: HumanDuration,
 }
 
 impl Default for RawAgent {
@@ -252,7 +278,37 @@ impl Default for RawAgent {
             log_dir: default_log_dir(),
             console_socket: default_console_socket(),
             log_level: default_log_level(),
+            remote: None,
+            metrics: None,
+            inn_warning_after: default_inn_warning_after(),
         }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRemote {
+    listen: ListenAddr,
+    certificate: AbsPath,
+    private_key: AbsPath,
+    client_ca: AbsPath,
+}
+
+fn default_inn_warning_after() -> HumanDuration {
+    HumanDuration(Duration::from_secs(60 * 60))
+}
+
+/// An address to listen on, `"127.0.0.1:9464"` or `"[::]:7443"`.
+struct ListenAddr(std::net::SocketAddr);
+
+impl<'de> Deserialize<'de> for ListenAddr {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map(ListenAddr).map_err(|_| {
+            serde::de::Error::custom(format!(
+                "{s:?} is not an address to listen on; write an IP and a port, e.g. \"127.0.0.1:9464\" or \"0.0.0.0:7443\""
+            ))
+        })
     }
 }
 
@@ -427,6 +483,14 @@ impl RawConfig {
                 log_dir: self.agent.log_dir.0,
                 console_socket: self.agent.console_socket.0,
                 log_level: self.agent.log_level,
+                remote: self.agent.remote.map(|r| RemoteSettings {
+                    listen: r.listen.0,
+                    certificate: r.certificate.0,
+                    private_key: r.private_key.0,
+                    client_ca: r.client_ca.0,
+                }),
+                metrics: self.agent.metrics.map(|m| m.0),
+                inn_warning_after: self.agent.inn_warning_after.0,
             },
             mottakersystemer: systems,
         })
@@ -745,6 +809,9 @@ drop_folder = "/srv/fagsystem/nav-frogn"
             Path::new("/var/lib/mottak/journal.sqlite")
         );
         assert_eq!(c.agent.log_level, "info");
+        assert_eq!(c.agent.remote, None);
+        assert_eq!(c.agent.metrics, None);
+        assert_eq!(c.agent.inn_warning_after, Duration::from_secs(3600));
         let m = &c.mottakersystemer[0];
         assert_eq!(m.name.as_str(), "nav-frogn");
         assert_eq!(m.poll_interval, Duration::from_secs(300));
@@ -785,6 +852,14 @@ state_dir = "/x/state"
 log_dir = "/x/log"
 console_socket = "/x/c.sock"
 log_level = "debug"
+metrics = "127.0.0.1:9464"
+inn_warning_after = "30m"
+
+[agent.remote]
+listen = "0.0.0.0:7443"
+certificate = "/etc/mottak/tls/agent.crt"
+private_key = "/etc/mottak/tls/agent.key"
+client_ca = "/etc/mottak/tls/consoles-ca.crt"
 
 [[mottakersystem]]
 name = "a1"
@@ -807,6 +882,14 @@ zip_max_ratio = 50
 "#;
         let c = parse(text).unwrap();
         assert_eq!(c.agent.log_level, "debug");
+        assert_eq!(c.agent.metrics, Some("127.0.0.1:9464".parse().unwrap()));
+        assert_eq!(c.agent.inn_warning_after, Duration::from_secs(1800));
+        let remote = c.agent.remote.as_ref().unwrap();
+        assert_eq!(remote.listen, "0.0.0.0:7443".parse().unwrap());
+        assert_eq!(
+            remote.client_ca,
+            Path::new("/etc/mottak/tls/consoles-ca.crt")
+        );
         let m = &c.mottakersystemer[0];
         assert_eq!(m.private_keys.len(), 2);
         assert_eq!(m.poll_interval, Duration::from_secs(5400));

@@ -662,9 +662,12 @@ impl ClientMessage {
     /// Parses one text frame. The error says what was wrong, for the `error` reply.
     pub fn parse(text: &str) -> Result<ClientMessage, String> {
         serde_json::from_str(text).map_err(|e| {
+            // serde quotes offending values: mask the whole message.
             let head: String = text.chars().take(60).collect();
-            let head = mask_fnr(&head).into_owned();
-            format!("not a message this agent understands ({e}); it began {head:?}")
+            mask_fnr(&format!(
+                "not a message this agent understands ({e}); it began {head:?}"
+            ))
+            .into_owned()
         })
     }
 }
@@ -1569,6 +1572,8 @@ mod tests {
     #[test]
     fn an_error_reply_never_echoes_a_fodselsnummer() {
         let err = ClientMessage::parse(r#"{"type":"x","fnr":"01019012345"}"#).unwrap_err();
+        assert!(!err.contains("01019012345"), "{err}");
+        let err = ClientMessage::parse(r#"{"type":"hello","protocol":"01019012345"}"#).unwrap_err();
         assert!(!err.contains("01019012345"), "{err}");
     }
 

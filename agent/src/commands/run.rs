@@ -2,7 +2,8 @@
 //!
 //! Opens the journal, starts one inbound worker per mottakersystem (each
 //! independent: one that cannot start or reach SvarInn never holds up the
-//! others), tells systemd `READY=1`, reports queue depth in `STATUS=`, pings
+//! others), starts the console API (its socket bound, and pauses set from a
+//! console restored, before systemd hears `READY=1`), reports queue depth in `STATUS=`, pings
 //! the watchdog while every worker's loop turns, and drains on SIGTERM.
 
 use std::path::PathBuf;
@@ -17,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use crate::config::{self, Config, Mottakersystem};
+use crate::console_api::{self, state::SystemSource};
 use crate::dropfolder::DropFolder;
 use crate::inbound::worker::{Worker, WorkerHealth};
 use crate::journal::{Journal, SharedJournal, State, SystemClock};
@@ -69,13 +71,42 @@ async fn daemon(config: Config) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let mut workers = tokio::task::JoinSet::new();
     let mut health = Vec::new();
+    // Pauses set by a person from a console hold over restarts.
+    let paused: Vec<String> = journal
+        .call(|j| j.paused())
+        .await
+        .context("cannot read the paused mottakersystemer from the journal")?
+        .into_iter()
+        .map(|p| p.mottakersystem)
+        .collect();
+    let mut sources = Vec::new();
     for system in config.mottakersystemer.clone() {
         let h = Arc::new(WorkerHealth::default());
+        if paused.iter().any(|p| p == system.name.as_str()) {
+            h.paused.store(true, Ordering::Relaxed);
+            warn!(mottakersystem = %system.name, "paused from the console: nothing is fetched until someone resumes it");
+        }
         health.push((system.name.as_str().to_owned(), Arc::clone(&h)));
+        sources.push(SystemSource {
+            name: system.name.as_str().to_owned(),
+            svarinn_url: system.svarinn_url.as_str().trim_end_matches('/').to_owned(),
+            certificates: system.certificates.clone(),
+            drop: DropFolder::new(&system.drop_folder),
+            health: Arc::clone(&h),
+        });
         workers.spawn(supervise(system, journal.clone(), h, shutdown.clone()));
     }
 
-    // The console socket joins READY's preconditions when the console API exists.
+    // READY=1 only once consoles can connect: the socket is bound in start().
+    let console = console_api::start(
+        &config,
+        journal.clone(),
+        sources,
+        console_api::Settings::default(),
+        shutdown.clone(),
+    )
+    .await
+    .context("cannot start the console API")?;
     notifier.ready();
     info!("ready");
 
@@ -107,6 +138,7 @@ async fn daemon(config: Config) -> anyhow::Result<()> {
     notifier.stopping();
     shutdown.cancel();
     while workers.join_next().await.is_some() {}
+    console.stopped().await;
     info!("stopped");
     Ok(())
 }

@@ -4,8 +4,234 @@
 //! - `accounts`: local accounts from `/etc/passwd` and `/etc/group` (peer uid → login name, groups).
 //! - `access`: who may do what, pure: applicable grants, roles per mottakersystem, command
 //!   checks, who can act on failed imports.
+//! - `state`: the [`ConsoleState`](mottak_protocol::console::ConsoleState) built from the
+//!   journal, the workers' health, the drop folders and certificates; alerts; what each
+//!   caller may see.
+//! - `commands`: console commands, checked, done and audited, idempotent by id.
+//! - `server`: the websocket sessions (Unix socket), limits and deadlines, snapshot + deltas.
+//! - `tls`: the optional `[agent.remote]` listener (client certificate CN = user).
+//! - `metrics`: the optional Prometheus `/metrics`.
 //!
 //! The access list and the audit log live in the journal (`journal::access`).
+//!
+//! [`start`] binds every listener before it returns, so `run` can tell
+//! systemd `READY=1` only once consoles can connect.
 
 pub mod access;
 pub mod accounts;
+pub mod commands;
+pub mod metrics;
+pub mod server;
+pub mod state;
+pub mod tls;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+use std::time::Duration;
+
+use tokio::sync::{Notify, Semaphore, watch};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::config::Config;
+use crate::journal::{Journal, JournalError, SharedJournal, SystemClock};
+use commands::{CommandRunner, SystemControl};
+use server::{BindError, Hub, ServerSettings};
+use state::{Builder, Built, StateSettings, SystemSource};
+use tls::TlsSetupError;
+
+/// Tunables of the console API (defaults for production; tests shorten them).
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    pub state: StateSettings,
+    pub server: ServerSettings,
+}
+
+/// Why the console API could not start; the agent does not start either
+/// (systemd shows the message).
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("the console API cannot read the journal: {0}")]
+    Journal(#[from] JournalError),
+    #[error(transparent)]
+    Socket(#[from] BindError),
+    #[error(transparent)]
+    Tls(#[from] TlsSetupError),
+    #[error(
+        "cannot listen on [agent] metrics = \"{addr}\": {source}; is the port in use? Choose another or remove the key"
+    )]
+    Metrics {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the console API's first state could not be built: {0}")]
+    Task(String),
+}
+
+/// The running console API.
+#[derive(Debug)]
+pub struct ConsoleApi {
+    /// The latest state (also what `/metrics` serves).
+    pub state: watch::Receiver<Arc<Built>>,
+    pub hub: Arc<Hub>,
+    tasks: JoinSet<()>,
+    socket: PathBuf,
+}
+
+impl ConsoleApi {
+    /// Waits (briefly) for the listeners and sessions to end after
+    /// `shutdown`, and removes the socket file.
+    pub async fn stopped(mut self) {
+        let wait = async { while self.tasks.join_next().await.is_some() {} };
+        if tokio::time::timeout(Duration::from_secs(5), wait)
+            .await
+            .is_err()
+        {
+            self.tasks.abort_all();
+        }
+        let _ = std::fs::remove_file(&self.socket);
+    }
+}
+
+/// Starts the console API for `systems`: builds the first state, binds
+/// the console socket (and `[agent.remote]`, and `metrics`), and serves
+/// until `shutdown`.
+pub async fn start(
+    config: &Config,
+    journal: SharedJournal,
+    systems: Vec<SystemSource>,
+    settings: Settings,
+    shutdown: CancellationToken,
+) -> Result<ConsoleApi, StartError> {
+    let journal_path = config.agent.journal_path();
+    let reader = Journal::open_read_only(&journal_path, Arc::new(SystemClock))?;
+    let agent = mottak_protocol::console::AgentInfo {
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        hostname: hostname(),
+        started_at: crate::journal::clock::to_millis(time::OffsetDateTime::now_utc()),
+    };
+    let mut state_settings = settings.state.clone();
+    state_settings.inn_stale_after = config.agent.inn_warning_after;
+    let mut builder = Builder::new(systems.clone(), reader, state_settings, agent);
+    let (builder, first) = tokio::task::spawn_blocking(move || {
+        let first = builder.build(time::OffsetDateTime::now_utc());
+        (builder, first)
+    })
+    .await
+    .map_err(|e| StartError::Task(e.to_string()))?;
+    let (tx, rx) = watch::channel(Arc::new(first?));
+    let rebuild = Arc::new(Notify::new());
+    let controls = systems
+        .iter()
+        .map(|s| {
+            (
+                s.name.clone(),
+                SystemControl {
+                    drop: s.drop.clone(),
+                    health: Arc::clone(&s.health),
+                },
+            )
+        })
+        .collect();
+    let commands = Arc::new(CommandRunner::new(journal, controls, Arc::clone(&rebuild)));
+    let hub = Arc::new(Hub {
+        state: rx.clone(),
+        commands,
+        permits: Arc::new(Semaphore::new(settings.server.max_connections)),
+        settings: settings.server,
+        shutdown: shutdown.clone(),
+        connected: AtomicUsize::new(0),
+        rebuild: Arc::clone(&rebuild),
+    });
+
+    let mut tasks = JoinSet::new();
+    let socket = config.agent.console_socket.clone();
+    let listener = server::bind_unix(&socket).await?;
+    info!(socket = %socket.display(), "console socket listening");
+    tasks.spawn(server::serve_unix(listener, Arc::clone(&hub)));
+    if let Some(remote) = &config.agent.remote {
+        let acceptor = tls::acceptor(remote)?;
+        let listener = tls::bind(remote).await?;
+        info!(listen = %remote.listen, "remote console listener (TLS, client certificates) listening");
+        tasks.spawn(tls::serve(listener, acceptor, Arc::clone(&hub)));
+    }
+    if let Some(addr) = config.agent.metrics {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Metrics { addr, source })?;
+        info!(%addr, "metrics listening at /metrics");
+        tasks.spawn(metrics::serve(listener, rx.clone(), shutdown.clone()));
+    }
+    tasks.spawn(run_builder(builder, tx, rebuild, shutdown));
+    Ok(ConsoleApi {
+        state: rx,
+        hub,
+        tasks,
+        socket,
+    })
+}
+
+/// Rebuilds the state every tick and whenever a command asks, and
+/// publishes it when it changed.
+async fn run_builder(
+    mut builder: Builder,
+    tx: watch::Sender<Arc<Built>>,
+    rebuild: Arc<Notify>,
+    shutdown: CancellationToken,
+) {
+    let tick = builder.settings().tick;
+    let mut last_error = String::new();
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(tick) => {}
+            () = rebuild.notified() => {}
+        }
+        let now = time::OffsetDateTime::now_utc();
+        let joined = tokio::task::spawn_blocking(move || {
+            let built = builder.build(now);
+            (builder, built)
+        })
+        .await;
+        let built = match joined {
+            Ok((b, built)) => {
+                builder = b;
+                built
+            }
+            Err(err) => {
+                warn!(error = %err, "the console state builder stopped; consoles see no more changes until the agent restarts");
+                return;
+            }
+        };
+        match built {
+            Ok(built) => {
+                last_error.clear();
+                tx.send_if_modified(|current| {
+                    if **current == built {
+                        false
+                    } else {
+                        *current = Arc::new(built);
+                        true
+                    }
+                });
+            }
+            Err(err) => {
+                let msg = err.to_string();
+                if msg != last_error {
+                    warn!(error = %msg, "building the console state failed; consoles keep the last state");
+                    last_error = msg;
+                }
+            }
+        }
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default()
+}

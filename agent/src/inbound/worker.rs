@@ -9,13 +9,13 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use mottak_protocol::svarinn::{self, Forsendelse, MAX_PAGE};
 use time::OffsetDateTime;
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, error, info, info_span, warn};
@@ -58,6 +58,13 @@ pub struct WorkerHealth {
     pub status: Mutex<PollStatus>,
     /// Unix millis of the loop's last turn, for the systemd watchdog.
     pub heartbeat_ms: AtomicI64,
+    /// Polls since start, and those that failed (metrics).
+    pub polls: AtomicU64,
+    pub poll_failures: AtomicU64,
+    /// Set by a person (console): no polls and no steps while set.
+    pub paused: AtomicBool,
+    /// Poll now instead of at the next interval (console).
+    pub poll_now: Notify,
 }
 
 impl WorkerHealth {
@@ -169,7 +176,8 @@ impl Worker {
             if shutdown.is_cancelled() {
                 break;
             }
-            if Instant::now() >= next_poll {
+            let paused = self.health.paused.load(Ordering::Relaxed);
+            if !paused && Instant::now() >= next_poll {
                 match self.poll(&mut tasks, &shutdown).await {
                     Ok(summary) => {
                         next_poll = Instant::now() + self.system.poll_interval;
@@ -189,7 +197,9 @@ impl Worker {
                     }
                 }
             }
-            if let Err(err) = self.spawn_due(&mut tasks, &in_flight, &shutdown).await {
+            if paused {
+                // Steps in progress finish; no new ones start.
+            } else if let Err(err) = self.spawn_due(&mut tasks, &in_flight, &shutdown).await {
                 error!(mottakersystem = self.name(), error = %err, "could not read the journal");
             }
             if page_again_when_idle && tasks.is_empty() {
@@ -202,6 +212,7 @@ impl Worker {
                 () = shutdown.cancelled() => break,
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
                 () = tokio::time::sleep_until(wake.into()) => {}
+                () = self.health.poll_now.notified() => next_poll = Instant::now(),
             }
         }
         info!(
@@ -230,6 +241,10 @@ impl Worker {
         });
         let result = self.poll_once(tasks, shutdown).await;
         let latency = started.elapsed();
+        self.health.polls.fetch_add(1, Ordering::Relaxed);
+        if result.is_err() {
+            self.health.poll_failures.fetch_add(1, Ordering::Relaxed);
+        }
         self.health.update(|s| match &result {
             Ok(_) => {
                 s.last_success_at = Some(OffsetDateTime::now_utc());

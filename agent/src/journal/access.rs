@@ -383,6 +383,99 @@ impl Journal {
     }
 }
 
+/// What the console's queue view needs of one mottakersystem's rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OldestUnacked {
+    pub id: String,
+    pub state: super::State,
+    /// Unix milliseconds: when SvarUt sent it, or else when first seen.
+    pub since: i64,
+}
+
+/// Console and metrics queries: reads only.
+impl Journal {
+    /// The forsendelse of `mottakersystem` not yet acknowledged (nor given
+    /// up) that SvarUt sent first.
+    pub fn oldest_unacked_by_sent(
+        &self,
+        mottakersystem: &str,
+    ) -> Result<Option<OldestUnacked>, JournalError> {
+        let found: Option<(String, String, i64)> = self
+            .conn
+            .query_row(
+                "SELECT forsendelse_id, state, COALESCE(sendt_at, first_seen_at) AS since
+                 FROM forsendelse
+                 WHERE mottakersystem = ?1 AND state NOT IN ('acked','permanent')
+                 ORDER BY since, forsendelse_id LIMIT 1",
+                params![mottakersystem],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        found
+            .map(|(id, state, since)| {
+                Ok(OldestUnacked {
+                    id,
+                    state: super::parse_state(&state)?,
+                    since,
+                })
+            })
+            .transpose()
+    }
+
+    /// When each forsendelse of `mottakersystem` delivered at or after
+    /// `from_ms` was delivered (Unix milliseconds).
+    pub fn delivered_since(
+        &self,
+        mottakersystem: &str,
+        from_ms: i64,
+    ) -> Result<Vec<i64>, JournalError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT delivered_at FROM forsendelse
+             WHERE mottakersystem = ?1 AND delivered_at >= ?2",
+        )?;
+        let rows = stmt.query_map(params![mottakersystem, from_ms], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// How many forsendelser of `mottakersystem` were acknowledged at or after `from_ms`.
+    pub fn acked_since(&self, mottakersystem: &str, from_ms: i64) -> Result<u64, JournalError> {
+        let n: i64 = self.conn.query_row(
+            "SELECT COUNT(*) FROM forsendelse WHERE mottakersystem = ?1 AND acked_at >= ?2",
+            params![mottakersystem, from_ms],
+            |r| r.get(0),
+        )?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// The rows in `failed`, `rejected` or `retry_wait`, by mottakersystem
+    /// and id, at most `limit`.
+    pub fn needing_attention(&self, limit: usize) -> Result<Vec<super::Row>, JournalError> {
+        let sql = format!(
+            "SELECT {} FROM forsendelse WHERE state IN ('failed','rejected','retry_wait')
+             ORDER BY mottakersystem, forsendelse_id LIMIT ?1",
+            super::COLUMNS
+        );
+        self.query_rows(&sql, params![i64::try_from(limit).unwrap_or(i64::MAX)])
+    }
+
+    /// Per mottakersystem: forsendelser ever delivered into `inn/`, and their
+    /// declared bytes.
+    pub fn delivered_totals(&self) -> Result<Vec<(String, u64, u64)>, JournalError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT mottakersystem, COUNT(*), COALESCE(SUM(size), 0) FROM forsendelse
+             WHERE delivered_at IS NOT NULL GROUP BY mottakersystem ORDER BY mottakersystem",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
+                u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
+            ))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
 fn insert_audit(
     tx: &rusqlite::Transaction<'_>,
     at: i64,

@@ -1,0 +1,610 @@
+//! Console commands, done on the agent: checked against the caller's role
+//! and scope (with the access list as the journal holds it now, not as the
+//! last snapshot showed it), done, and written to the audit log, whatever
+//! the outcome. A command id is remembered per user: sending it again
+//! returns the first outcome and does nothing again.
+//!
+//! Commands run one at a time (a lock): they are rare, and this keeps a
+//! repeated id from running twice concurrently.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use mottak_protocol::console::{
+    Command, ErrorCode, MAX_COMMAND_ID_LEN, MAX_REASON_LEN, Outcome, Principal, RoleGrant,
+};
+use tokio::sync::{Mutex, Notify};
+use tracing::{error, info, warn};
+
+use super::access::{AccessData, Identity, check, check_name};
+use crate::dropfolder::DropFolder;
+use crate::inbound::worker::WorkerHealth;
+use crate::journal::access::AuditNote;
+use crate::journal::{Change, JournalError, SharedJournal, State, can_transition};
+use crate::names::ForsendelseId;
+
+/// What a command needs of one mottakersystem.
+#[derive(Debug, Clone)]
+pub struct SystemControl {
+    pub drop: DropFolder,
+    pub health: Arc<WorkerHealth>,
+}
+
+/// Runs console commands.
+#[derive(Debug)]
+pub struct CommandRunner {
+    journal: SharedJournal,
+    /// By name, in config order for messages.
+    systems: BTreeMap<String, SystemControl>,
+    order: Vec<String>,
+    lock: Mutex<()>,
+    /// Told after every command, so consoles see its effect at once.
+    rebuild: Arc<Notify>,
+}
+
+impl CommandRunner {
+    pub fn new(
+        journal: SharedJournal,
+        systems: Vec<(String, SystemControl)>,
+        rebuild: Arc<Notify>,
+    ) -> Self {
+        CommandRunner {
+            journal,
+            order: systems.iter().map(|(n, _)| n.clone()).collect(),
+            systems: systems.into_iter().collect(),
+            lock: Mutex::new(()),
+            rebuild,
+        }
+    }
+
+    /// The access list as the journal holds it now, and the audit head
+    /// read just before it (its version, comparable with
+    /// [`Built::access_version`](super::state::Built)).
+    pub async fn access_now(&self) -> Result<(AccessData, i64), JournalError> {
+        self.journal
+            .call(|j| {
+                let version = j.audit_head()?;
+                Ok((
+                    AccessData {
+                        grants: j.grants()?,
+                        members: j.members()?,
+                    },
+                    version,
+                ))
+            })
+            .await
+    }
+
+    /// Checks, does and audits one command; the outcome goes back to the console.
+    pub async fn run(&self, who: &Identity, id: &str, command: Command) -> Outcome {
+        if id.is_empty()
+            || id.chars().count() > MAX_COMMAND_ID_LEN
+            || id.chars().any(char::is_control)
+        {
+            return Outcome::error(
+                ErrorCode::InvalidArgument,
+                format!(
+                    "a command id must be 1 to {MAX_COMMAND_ID_LEN} characters without control characters"
+                ),
+            );
+        }
+        let _one_at_a_time = self.lock.lock().await;
+        let user = who.user.clone();
+        let key = id.to_owned();
+        match self
+            .journal
+            .call(move |j| j.command_outcome(&user, &key))
+            .await
+        {
+            Ok(Some(stored)) => {
+                return serde_json::from_str(&stored).unwrap_or_else(|e| {
+                    Outcome::error(
+                        ErrorCode::Failed,
+                        format!("command {id} was done before, but its stored outcome cannot be read ({e}); send it again with a new id"),
+                    )
+                });
+            }
+            Ok(None) => {}
+            Err(err) => return journal_failed(&err),
+        }
+        let access = match self
+            .journal
+            .call(|j| {
+                Ok(AccessData {
+                    grants: j.grants()?,
+                    members: j.members()?,
+                })
+            })
+            .await
+        {
+            Ok(a) => a,
+            Err(err) => return journal_failed(&err),
+        };
+        let mut note = AuditNote {
+            who: who.user.clone(),
+            via: who.via().to_owned(),
+            action: command.name().to_owned(),
+            mottakersystem: command.mottakersystem().map(str::to_owned),
+            target: Some(command.target()),
+            reason: command.reason().map(str::to_owned),
+            outcome: String::new(),
+            command_id: Some(id.to_owned()),
+        };
+        let applicable = access.applicable(who);
+        let (outcome, audited) = match check(&command, who, &applicable, &self.order, &access) {
+            Err((code, message)) => {
+                warn!(user = %who.user, command = command.name(), target = %command.target(), %code, "console command refused");
+                (Outcome::Error { code, message }, false)
+            }
+            Ok(()) => self.execute(&command, &note).await,
+        };
+        note.outcome = match &outcome {
+            Outcome::Ok { message } => format!("ok: {message}"),
+            Outcome::Error { code, message } => format!("{code}: {message}"),
+        };
+        let json = serde_json::to_string(&outcome).unwrap_or_default();
+        let user = who.user.clone();
+        let key = id.to_owned();
+        let audit = (!audited).then_some(note);
+        if let Err(err) = self
+            .journal
+            .call(move |j| j.record_command(&user, &key, &json, audit.as_ref()))
+            .await
+        {
+            error!(user = %who.user, command = command.name(), error = %err, "could not write the command's outcome to the audit log");
+        }
+        if outcome.is_ok() {
+            info!(user = %who.user, via = who.via(), command = command.name(), target = %command.target(), "console command done");
+        }
+        self.rebuild.notify_one();
+        outcome
+    }
+
+    /// Does an allowed command. The flag says whether the audit line was
+    /// already written with the change (access changes).
+    async fn execute(&self, command: &Command, note: &AuditNote) -> (Outcome, bool) {
+        match command {
+            Command::Retry {
+                mottakersystem,
+                forsendelse,
+            } => (self.retry(mottakersystem, forsendelse).await, false),
+            Command::MoveToInn {
+                mottakersystem,
+                forsendelse,
+            } => (self.move_to_inn(mottakersystem, forsendelse).await, false),
+            Command::MarkPermanent {
+                mottakersystem,
+                forsendelse,
+                reason,
+            } => (
+                self.mark_permanent(mottakersystem, forsendelse, reason)
+                    .await,
+                false,
+            ),
+            Command::Pause {
+                mottakersystem,
+                reason,
+            } => (
+                self.pause(mottakersystem, &note.who, reason.as_deref())
+                    .await,
+                false,
+            ),
+            Command::Resume { mottakersystem } => (self.resume(mottakersystem).await, false),
+            Command::PollNow { mottakersystem } => (self.poll_now(mottakersystem), false),
+            Command::Grant {
+                principal,
+                role,
+                scope,
+            }
+            | Command::Revoke {
+                principal,
+                role,
+                scope,
+            } => {
+                let grant = RoleGrant {
+                    principal: principal.clone(),
+                    role: *role,
+                    scope: scope.clone(),
+                };
+                self.change_grant(matches!(command, Command::Grant { .. }), grant, note)
+                    .await
+            }
+            Command::AddMember { user, group } | Command::RemoveMember { user, group } => {
+                self.change_member(
+                    matches!(command, Command::AddMember { .. }),
+                    user,
+                    group,
+                    note,
+                )
+                .await
+            }
+        }
+    }
+
+    fn control(&self, mottakersystem: &str) -> Option<&SystemControl> {
+        self.systems.get(mottakersystem)
+    }
+
+    fn paused_note(&self, mottakersystem: &str) -> &'static str {
+        match self.control(mottakersystem) {
+            Some(c) if c.health.paused.load(Ordering::Relaxed) => {
+                " (the mottakersystem is paused: this happens once it is resumed)"
+            }
+            _ => "",
+        }
+    }
+
+    async fn row(
+        &self,
+        mottakersystem: &str,
+        forsendelse: &str,
+    ) -> Result<(ForsendelseId, crate::journal::Row), Outcome> {
+        let id = ForsendelseId::parse(forsendelse).map_err(|e| {
+            Outcome::error(
+                ErrorCode::InvalidArgument,
+                format!("{forsendelse:?} is not a forsendelse id: {e}"),
+            )
+        })?;
+        let (m, i) = (mottakersystem.to_owned(), id.clone());
+        match self.journal.call(move |j| j.get(&m, &i)).await {
+            Ok(Some(row)) => Ok((id, row)),
+            Ok(None) => Err(Outcome::error(
+                ErrorCode::NotFound,
+                format!("forsendelse {forsendelse} of {mottakersystem} is not in the journal"),
+            )),
+            Err(err) => Err(journal_failed(&err)),
+        }
+    }
+
+    async fn transition(
+        &self,
+        mottakersystem: &str,
+        id: &ForsendelseId,
+        change: Change,
+    ) -> Result<(), JournalError> {
+        let (m, i) = (mottakersystem.to_owned(), id.clone());
+        self.journal
+            .call(move |j| j.transition(&m, &i, change))
+            .await
+            .map(|_| ())
+    }
+
+    async fn retry(&self, mottakersystem: &str, forsendelse: &str) -> Outcome {
+        let (id, row) = match self.row(mottakersystem, forsendelse).await {
+            Ok(r) => r,
+            Err(o) => return o,
+        };
+        let paused = self.paused_note(mottakersystem);
+        match row.state {
+            State::Failed => match self.transition(mottakersystem, &id, Change::Relisted).await {
+                Ok(()) => Outcome::Ok {
+                    message: format!(
+                        "forsendelse {id} of {mottakersystem} is downloaded again now{paused}"
+                    ),
+                },
+                Err(err) => state_error(&err),
+            },
+            State::RetryWait => {
+                let (m, i) = (mottakersystem.to_owned(), id.clone());
+                match self.journal.call(move |j| j.retry_now(&m, &i)).await {
+                    Ok(()) => Outcome::Ok {
+                        message: format!(
+                            "forsendelse {id} of {mottakersystem} is tried again now{paused}"
+                        ),
+                    },
+                    Err(err) => state_error(&err),
+                }
+            }
+            State::Rejected => Outcome::error(
+                ErrorCode::WrongState,
+                format!(
+                    "forsendelse {id} of {mottakersystem} was rejected by the fagsystem (it is in feilet/): move it back to inn/ to let the fagsystem try again, or mark it permanent"
+                ),
+            ),
+            other => Outcome::error(
+                ErrorCode::WrongState,
+                format!(
+                    "forsendelse {id} of {mottakersystem} is {other}: only failed and retry_wait forsendelser can be retried"
+                ),
+            ),
+        }
+    }
+
+    async fn move_to_inn(&self, mottakersystem: &str, forsendelse: &str) -> Outcome {
+        let (id, row) = match self.row(mottakersystem, forsendelse).await {
+            Ok(r) => r,
+            Err(o) => return o,
+        };
+        if row.state != State::Rejected {
+            return Outcome::error(
+                ErrorCode::WrongState,
+                format!(
+                    "forsendelse {id} of {mottakersystem} is {}: only a forsendelse the fagsystem rejected (in feilet/) can be moved back to inn/",
+                    row.state
+                ),
+            );
+        }
+        let Some(control) = self.control(mottakersystem) else {
+            return Outcome::error(
+                ErrorCode::NotFound,
+                format!("no mottakersystem {mottakersystem}"),
+            );
+        };
+        // The folder moves first, then the journal: the worker never looks at
+        // a rejected row, so it cannot race the move; a crash in between
+        // leaves the row rejected with its folder in inn/ (shown in the
+        // console, and retried by moving it again).
+        let drop = control.drop.clone();
+        let i = id.clone();
+        let moved = tokio::task::spawn_blocking(move || drop.retry_rejected(&i)).await;
+        let reason = match moved {
+            Ok(Ok(reason)) => reason,
+            Ok(Err(err)) => {
+                return Outcome::error(ErrorCode::Failed, format!("could not move it back: {err}"));
+            }
+            Err(err) => {
+                return Outcome::error(
+                    ErrorCode::Failed,
+                    format!("the move did not finish: {err}"),
+                );
+            }
+        };
+        let folder_name = row
+            .folder_name
+            .clone()
+            .unwrap_or_else(|| id.as_str().to_owned());
+        let change = Change::Delivered {
+            folder_name,
+            digisos_id: None,
+        };
+        match self.transition(mottakersystem, &id, change).await {
+            Ok(()) => Outcome::Ok {
+                message: format!(
+                    "forsendelse {id} of {mottakersystem} is back in inn/ for the fagsystem{}{}",
+                    reason
+                        .map(|r| format!(" (its feil.txt said: {r})"))
+                        .unwrap_or_default(),
+                    self.paused_note(mottakersystem)
+                ),
+            },
+            Err(err) => Outcome::error(
+                ErrorCode::Failed,
+                format!(
+                    "forsendelse {id} of {mottakersystem} was moved back to inn/, but the journal could not record it ({err}); the fagsystem will see it, and its acknowledgement waits until this is fixed: check the journal's disk and restart the agent"
+                ),
+            ),
+        }
+    }
+
+    async fn mark_permanent(
+        &self,
+        mottakersystem: &str,
+        forsendelse: &str,
+        reason: &str,
+    ) -> Outcome {
+        let reason = reason.trim();
+        if reason.is_empty() {
+            return Outcome::error(
+                ErrorCode::InvalidArgument,
+                "a reason is required: it goes to the sender in SvarUt with mottakFeilet",
+            );
+        }
+        if reason.chars().count() > MAX_REASON_LEN {
+            return Outcome::error(
+                ErrorCode::InvalidArgument,
+                format!("the reason is longer than {MAX_REASON_LEN} characters; shorten it"),
+            );
+        }
+        let (id, row) = match self.row(mottakersystem, forsendelse).await {
+            Ok(r) => r,
+            Err(o) => return o,
+        };
+        if !can_transition(row.state, State::Permanent) {
+            return Outcome::error(
+                ErrorCode::WrongState,
+                format!(
+                    "forsendelse {id} of {mottakersystem} is {}: only listed, failed, rejected and retry_wait forsendelser can be marked permanent",
+                    row.state
+                ),
+            );
+        }
+        let change = Change::Permanent {
+            reason: reason.to_owned(),
+        };
+        match self.transition(mottakersystem, &id, change).await {
+            Ok(()) => Outcome::Ok {
+                message: format!(
+                    "forsendelse {id} of {mottakersystem} is marked permanent; SvarInn is told (mottakFeilet, permanent) within seconds{}",
+                    self.paused_note(mottakersystem)
+                ),
+            },
+            Err(err) => state_error(&err),
+        }
+    }
+
+    async fn pause(&self, mottakersystem: &str, by: &str, reason: Option<&str>) -> Outcome {
+        let Some(control) = self.control(mottakersystem) else {
+            return Outcome::error(
+                ErrorCode::NotFound,
+                format!("no mottakersystem {mottakersystem}"),
+            );
+        };
+        let reason = reason.map(str::trim).filter(|r| !r.is_empty());
+        if reason.is_some_and(|r| r.chars().count() > MAX_REASON_LEN) {
+            return Outcome::error(
+                ErrorCode::InvalidArgument,
+                format!("the reason is longer than {MAX_REASON_LEN} characters; shorten it"),
+            );
+        }
+        let (m, b, r) = (
+            mottakersystem.to_owned(),
+            by.to_owned(),
+            reason.map(str::to_owned),
+        );
+        match self
+            .journal
+            .call(move |j| j.set_paused(&m, Some((&b, r.as_deref()))))
+            .await
+        {
+            Ok(changed) => {
+                control.health.paused.store(true, Ordering::Relaxed);
+                Outcome::Ok {
+                    message: if changed {
+                        format!(
+                            "{mottakersystem} is paused: no polls and no steps until resumed (steps in progress finish)"
+                        )
+                    } else {
+                        format!("{mottakersystem} was already paused")
+                    },
+                }
+            }
+            Err(err) => journal_failed(&err),
+        }
+    }
+
+    async fn resume(&self, mottakersystem: &str) -> Outcome {
+        let Some(control) = self.control(mottakersystem) else {
+            return Outcome::error(
+                ErrorCode::NotFound,
+                format!("no mottakersystem {mottakersystem}"),
+            );
+        };
+        let m = mottakersystem.to_owned();
+        match self.journal.call(move |j| j.set_paused(&m, None)).await {
+            Ok(changed) => {
+                control.health.paused.store(false, Ordering::Relaxed);
+                control.health.poll_now.notify_one();
+                Outcome::Ok {
+                    message: if changed {
+                        format!("{mottakersystem} is resumed and polls SvarInn now")
+                    } else {
+                        format!("{mottakersystem} was not paused")
+                    },
+                }
+            }
+            Err(err) => journal_failed(&err),
+        }
+    }
+
+    fn poll_now(&self, mottakersystem: &str) -> Outcome {
+        let Some(control) = self.control(mottakersystem) else {
+            return Outcome::error(
+                ErrorCode::NotFound,
+                format!("no mottakersystem {mottakersystem}"),
+            );
+        };
+        if control.health.paused.load(Ordering::Relaxed) {
+            return Outcome::error(
+                ErrorCode::WrongState,
+                format!("{mottakersystem} is paused: resume it first"),
+            );
+        }
+        control.health.poll_now.notify_one();
+        Outcome::Ok {
+            message: format!("{mottakersystem} polls SvarInn now"),
+        }
+    }
+
+    async fn change_grant(
+        &self,
+        granting: bool,
+        grant: RoleGrant,
+        note: &AuditNote,
+    ) -> (Outcome, bool) {
+        let (kind, name) = (grant.principal.kind(), grant.principal.name().to_owned());
+        if let Err(msg) = check_name(kind, &name) {
+            return (Outcome::error(ErrorCode::InvalidArgument, msg), false);
+        }
+        let target = format!(
+            "{}: {} over {}",
+            grant.principal,
+            grant.role,
+            grant.scope.as_str()
+        );
+        let mut n = note.clone();
+        n.outcome = "ok".into();
+        let result = self
+            .journal
+            .call(move |j| {
+                if granting {
+                    j.grant(&grant, &n)
+                } else {
+                    j.revoke(&grant, &n)
+                }
+            })
+            .await;
+        match (granting, result) {
+            (true, Ok(true)) => (ok(format!("granted {target}")), true),
+            (true, Ok(false)) => (ok(format!("already granted: {target}")), false),
+            (false, Ok(true)) => (ok(format!("revoked {target}")), true),
+            (false, Ok(false)) => (
+                Outcome::error(ErrorCode::NotFound, format!("no such grant: {target}")),
+                false,
+            ),
+            (_, Err(err)) => (journal_failed(&err), false),
+        }
+    }
+
+    async fn change_member(
+        &self,
+        adding: bool,
+        user: &str,
+        group: &str,
+        note: &AuditNote,
+    ) -> (Outcome, bool) {
+        for (kind, name) in [("user", user), ("group", group)] {
+            if let Err(msg) = check_name(kind, name) {
+                return (Outcome::error(ErrorCode::InvalidArgument, msg), false);
+            }
+        }
+        let target = format!("{} in group {group}", Principal::User(user.to_owned()));
+        let (u, g) = (user.to_owned(), group.to_owned());
+        let mut n = note.clone();
+        n.outcome = "ok".into();
+        let result = self
+            .journal
+            .call(move |j| {
+                if adding {
+                    j.add_member(&u, &g, &n)
+                } else {
+                    j.remove_member(&u, &g, &n)
+                }
+            })
+            .await;
+        match (adding, result) {
+            (true, Ok(true)) => (ok(format!("added {target}")), true),
+            (true, Ok(false)) => (ok(format!("already there: {target}")), false),
+            (false, Ok(true)) => (ok(format!("removed {target}")), true),
+            (false, Ok(false)) => (
+                Outcome::error(ErrorCode::NotFound, format!("not a member: {target}")),
+                false,
+            ),
+            (_, Err(err)) => (journal_failed(&err), false),
+        }
+    }
+}
+
+fn ok(message: String) -> Outcome {
+    Outcome::Ok { message }
+}
+
+fn journal_failed(err: &JournalError) -> Outcome {
+    Outcome::error(
+        ErrorCode::Failed,
+        format!(
+            "the journal could not do it: {err}; nothing was changed, try again, and check the agent's log if it persists"
+        ),
+    )
+}
+
+/// A transition the journal refused (the row moved meanwhile) or could not write.
+fn state_error(err: &JournalError) -> Outcome {
+    match err {
+        JournalError::IllegalTransition { .. } => {
+            Outcome::error(ErrorCode::WrongState, err.to_string())
+        }
+        JournalError::NotFound { .. } => Outcome::error(ErrorCode::NotFound, err.to_string()),
+        other => journal_failed(other),
+    }
+}

@@ -1,0 +1,319 @@
+//! `metrics = "127.0.0.1:9464"` under `[agent]`: Prometheus text format
+//! (version 0.0.4) at `GET /metrics`, from the same state consoles see.
+//! A minimal HTTP/1.1 responder: one request per connection, a bounded
+//! request head, a deadline; anything else than `GET /metrics` gets 404.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mottak_protocol::console::ExpiryLevel;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, warn};
+
+use super::state::Built;
+use crate::journal::clock::to_millis;
+
+const MAX_REQUEST_HEAD: usize = 8 * 1024;
+const DEADLINE: Duration = Duration::from_secs(5);
+
+/// Answers `GET /metrics` until shutdown.
+pub async fn serve(
+    listener: TcpListener,
+    state: watch::Receiver<Arc<Built>>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let accepted = tokio::select! {
+            () = shutdown.cancelled() => return,
+            a = listener.accept() => a,
+        };
+        match accepted {
+            Ok((stream, _)) => {
+                let state = state.clone();
+                tokio::spawn(async move {
+                    if tokio::time::timeout(DEADLINE, answer(stream, state))
+                        .await
+                        .is_err()
+                    {
+                        debug!("a metrics request did not finish in time");
+                    }
+                });
+            }
+            Err(err) => {
+                warn!(error = %err, "accepting a metrics connection failed");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+}
+
+async fn answer(mut stream: tokio::net::TcpStream, state: watch::Receiver<Arc<Built>>) {
+    let mut head = Vec::with_capacity(512);
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+        if head.len() > MAX_REQUEST_HEAD {
+            let _ = respond(&mut stream, "431 Request Header Fields Too Large", "").await;
+            return;
+        }
+    }
+    let line = head.split(|b| *b == b'\r').next().unwrap_or_default();
+    let line = String::from_utf8_lossy(line);
+    let mut parts = line.split(' ');
+    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    if method != "GET" || (path != "/metrics" && !path.starts_with("/metrics?")) {
+        let _ = respond(&mut stream, "404 Not Found", "only GET /metrics is here\n").await;
+        return;
+    }
+    let built = Arc::clone(&state.borrow());
+    let body = render(&built, to_millis(time::OffsetDateTime::now_utc()));
+    let _ = respond(&mut stream, "200 OK", &body).await;
+}
+
+async fn respond(
+    stream: &mut tokio::net::TcpStream,
+    status: &str,
+    body: &str,
+) -> std::io::Result<()> {
+    let head = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await?;
+    stream.write_all(body.as_bytes()).await?;
+    stream.shutdown().await
+}
+
+/// A label value, escaped as the text format requires.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+struct Family<'a> {
+    out: &'a mut String,
+}
+
+impl Family<'_> {
+    fn header(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.out, "# HELP {name} {help}");
+        let _ = writeln!(self.out, "# TYPE {name} {kind}");
+    }
+
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: impl std::fmt::Display) {
+        let labels: Vec<String> = labels
+            .iter()
+            .map(|(k, v)| format!("{k}=\"{}\"", label(v)))
+            .collect();
+        if labels.is_empty() {
+            let _ = writeln!(self.out, "{name} {value}");
+        } else {
+            let _ = writeln!(self.out, "{name}{{{}}} {value}", labels.join(","));
+        }
+    }
+}
+
+/// The metrics text for `built` at `now_ms`.
+pub fn render(built: &Built, now_ms: i64) -> String {
+    let mut out = String::new();
+    let mut f = Family { out: &mut out };
+    let s = &built.state;
+
+    f.header(
+        "mottak_forsendelser",
+        "gauge",
+        "Forsendelser in the journal by mottakersystem and state.",
+    );
+    for q in &s.queues {
+        for (state, n) in &q.counts {
+            f.sample(
+                "mottak_forsendelser",
+                &[
+                    ("mottakersystem", &q.mottakersystem),
+                    ("state", state.as_str()),
+                ],
+                n,
+            );
+        }
+    }
+    f.header(
+        "mottak_oldest_unacknowledged_age_seconds",
+        "gauge",
+        "Age of the oldest forsendelse not yet acknowledged (0 when none); SvarInn warns the sender at 7200.",
+    );
+    for q in &s.queues {
+        let age = q
+            .oldest_unacknowledged
+            .as_ref()
+            .map_or(0, |o| (now_ms - o.since).max(0) / 1000);
+        f.sample(
+            "mottak_oldest_unacknowledged_age_seconds",
+            &[("mottakersystem", &q.mottakersystem)],
+            age,
+        );
+    }
+    f.header(
+        "mottak_inn_stale_folders",
+        "gauge",
+        "Folders in inn/ longer than inn_warning_after.",
+    );
+    for q in &s.queues {
+        f.sample(
+            "mottak_inn_stale_folders",
+            &[("mottakersystem", &q.mottakersystem)],
+            q.stale_in_inn.count,
+        );
+    }
+    f.header(
+        "mottak_paused",
+        "gauge",
+        "1 while a person has paused the mottakersystem.",
+    );
+    for q in &s.queues {
+        f.sample(
+            "mottak_paused",
+            &[("mottakersystem", &q.mottakersystem)],
+            u8::from(q.paused.is_some()),
+        );
+    }
+    f.header(
+        "mottak_polls_total",
+        "counter",
+        "Polls of SvarInn since the agent started.",
+    );
+    for (m, (polls, _)) in &built.polls {
+        f.sample("mottak_polls_total", &[("mottakersystem", m)], polls);
+    }
+    f.header(
+        "mottak_poll_failures_total",
+        "counter",
+        "Failed polls of SvarInn since the agent started.",
+    );
+    for (m, (_, failures)) in &built.polls {
+        f.sample(
+            "mottak_poll_failures_total",
+            &[("mottakersystem", m)],
+            failures,
+        );
+    }
+    f.header(
+        "mottak_poll_consecutive_failures",
+        "gauge",
+        "Failed polls in a row (0 after a success).",
+    );
+    for i in &s.integrations {
+        f.sample(
+            "mottak_poll_consecutive_failures",
+            &[("mottakersystem", &i.mottakersystem)],
+            i.svarinn.consecutive_failures,
+        );
+    }
+    f.header(
+        "mottak_delivered_forsendelser_total",
+        "counter",
+        "Forsendelser delivered into inn/ (journal rows that reached delivered).",
+    );
+    for m in &built.systems {
+        let (n, _) = built.delivered.get(m).copied().unwrap_or_default();
+        f.sample(
+            "mottak_delivered_forsendelser_total",
+            &[("mottakersystem", m)],
+            n,
+        );
+    }
+    f.header(
+        "mottak_delivered_bytes_total",
+        "counter",
+        "Declared bytes of the forsendelser delivered into inn/.",
+    );
+    for m in &built.systems {
+        let (_, bytes) = built.delivered.get(m).copied().unwrap_or_default();
+        f.sample(
+            "mottak_delivered_bytes_total",
+            &[("mottakersystem", m)],
+            bytes,
+        );
+    }
+    f.header(
+        "mottak_certificate_expiry_timestamp_seconds",
+        "gauge",
+        "When each configured certificate expires (Unix seconds).",
+    );
+    for i in &s.integrations {
+        for c in &i.certificates {
+            if let Some(t) = c.not_after {
+                f.sample(
+                    "mottak_certificate_expiry_timestamp_seconds",
+                    &[("mottakersystem", &i.mottakersystem), ("path", &c.path)],
+                    t / 1000,
+                );
+            }
+        }
+    }
+    f.header(
+        "mottak_certificate_unreadable",
+        "gauge",
+        "1 for a configured certificate that cannot be read.",
+    );
+    for i in &s.integrations {
+        for c in &i.certificates {
+            f.sample(
+                "mottak_certificate_unreadable",
+                &[("mottakersystem", &i.mottakersystem), ("path", &c.path)],
+                u8::from(c.level == ExpiryLevel::Unreadable),
+            );
+        }
+    }
+    f.header(
+        "mottak_drop_folder_writable",
+        "gauge",
+        "1 when the agent can write in the drop folder.",
+    );
+    for i in &s.integrations {
+        f.sample(
+            "mottak_drop_folder_writable",
+            &[("mottakersystem", &i.mottakersystem)],
+            u8::from(i.drop_folder.writable),
+        );
+    }
+    f.header(
+        "mottak_drop_folder_free_bytes",
+        "gauge",
+        "Free space on the drop folder's filesystem for the agent.",
+    );
+    for i in &s.integrations {
+        if let Some(free) = i.drop_folder.free_bytes {
+            f.sample(
+                "mottak_drop_folder_free_bytes",
+                &[("mottakersystem", &i.mottakersystem)],
+                free,
+            );
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_escaped() {
+        assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+
+    #[test]
+    fn an_empty_state_renders_headers_only() {
+        let text = render(&Built::default(), 0);
+        assert!(text.contains("# TYPE mottak_forsendelser gauge"));
+        assert!(text.lines().all(|l| l.starts_with('#')), "{text}");
+    }
+}

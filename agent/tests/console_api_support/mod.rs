@@ -1,0 +1,509 @@
+//! Shared by the `console_api_*` tests: a fake SvarInn, a real
+//! `mottak-agent run` with its config, keys and drop folders in a temporary
+//! folder, and a websocket console client that keeps a mirror of the state
+//! (snapshot + deltas) and checks the sequence has no gap.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    dead_code,
+    unreachable_pub
+)]
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use mottak_agent::journal::{Journal, SystemClock};
+use mottak_fixtures::TestKeyPair;
+use mottak_fixtures::svarinn::{FakeSvarInn, FakeSvarInnHandle, MottakersystemSpec};
+use mottak_protocol::console::{
+    ClientMessage, Command as ConsoleCommand, ConsoleState, ForsendelseState, Outcome,
+    PROTOCOL_VERSION, ServerMessage,
+};
+use tokio::net::UnixStream;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+
+pub const AGENT: &str = env!("CARGO_BIN_EXE_mottak-agent");
+
+/// One RSA key pair for every mottakersystem of every test in a binary.
+pub fn keys() -> &'static TestKeyPair {
+    static KEYS: OnceLock<TestKeyPair> = OnceLock::new();
+    KEYS.get_or_init(|| TestKeyPair::generate("console-api-test").unwrap())
+}
+
+/// A mottakersystem of the test world.
+#[derive(Debug, Clone)]
+pub struct Sys {
+    pub name: String,
+    pub username: String,
+    pub drop: PathBuf,
+}
+
+impl Sys {
+    pub fn inn(&self) -> PathBuf {
+        self.drop.join("inn")
+    }
+    pub fn feilet(&self) -> PathBuf {
+        self.drop.join("feilet")
+    }
+}
+
+/// How the world is set up.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub systems: Vec<&'static str>,
+    pub ack: &'static str,
+    pub poll_interval: &'static str,
+    /// Extra lines under `[agent]`.
+    pub agent_extra: String,
+    /// Extra tables after `[agent]` (e.g. `[agent.remote]`).
+    pub tables: String,
+    pub max_decrypt_attempts: u32,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            systems: vec!["ms-a"],
+            ack: "on-delivery",
+            poll_interval: "1s",
+            agent_extra: String::new(),
+            tables: String::new(),
+            max_decrypt_attempts: 3,
+        }
+    }
+}
+
+/// The fake, the folders and the config.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub fake: FakeSvarInnHandle,
+    pub systems: Vec<Sys>,
+    pub config: PathBuf,
+    pub socket: PathBuf,
+    pub opts: Options,
+}
+
+impl Env {
+    pub async fn new(opts: Options) -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().to_owned();
+        let keys = keys();
+        let mut builder = FakeSvarInn::builder();
+        let mut systems = Vec::new();
+        for name in &opts.systems {
+            let username = format!("user-{name}");
+            builder = builder.mottakersystem(MottakersystemSpec::new(
+                &username,
+                format!("pw-{name}"),
+                &keys.cert_pem,
+            ));
+            let drop = d.join(format!("drop-{name}"));
+            std::fs::create_dir_all(&drop).unwrap();
+            systems.push(Sys {
+                name: (*name).to_owned(),
+                username,
+                drop,
+            });
+        }
+        let fake = builder.start().await.unwrap();
+        let key = d.join("key.pem");
+        std::fs::write(&key, &keys.key_pem).unwrap();
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let cert = d.join("cert.pem");
+        std::fs::write(&cert, &keys.cert_pem).unwrap();
+        let mut text = format!(
+            "[agent]\nstate_dir = \"{d}/state\"\nlog_dir = \"{d}/log\"\nconsole_socket = \"{d}/console.sock\"\nlog_level = \"info\"\n{extra}\n{tables}\n",
+            d = d.display(),
+            extra = opts.agent_extra,
+            tables = opts.tables,
+        );
+        for s in &systems {
+            let pw = d.join(format!("pw-{}", s.name));
+            std::fs::write(&pw, format!("pw-{}", s.name)).unwrap();
+            std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
+            text.push_str(&format!(
+                "\n[[mottakersystem]]\nname = \"{name}\"\nsvarinn_url = \"{url}\"\nusername = \"{user}\"\npassword = \"file:{pw}\"\nprivate_keys = [\"{key}\"]\ncertificates = [\"{cert}\"]\ndrop_folder = \"{drop}\"\npoll_interval = \"{poll}\"\nack = \"{ack}\"\nmax_decrypt_attempts = {mda}\n",
+                name = s.name,
+                url = fake.base_url(),
+                user = s.username,
+                pw = pw.display(),
+                key = key.display(),
+                cert = cert.display(),
+                drop = s.drop.display(),
+                poll = opts.poll_interval,
+                ack = opts.ack,
+                mda = opts.max_decrypt_attempts,
+            ));
+        }
+        let config = d.join("agent.toml");
+        std::fs::write(&config, text).unwrap();
+        Env {
+            socket: d.join("console.sock"),
+            dir,
+            fake,
+            systems,
+            config,
+            opts,
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn sys(&self, name: &str) -> &Sys {
+        self.systems.iter().find(|s| s.name == name).unwrap()
+    }
+
+    /// `mottak-agent access <args>` on this world's config; panics unless it succeeds.
+    pub fn access(&self, args: &[&str]) -> String {
+        let out = self.access_output(args);
+        let text = output_text(&out);
+        assert!(out.status.success(), "access {args:?}: {text}");
+        text
+    }
+
+    pub fn access_output(&self, args: &[&str]) -> Output {
+        Command::new(AGENT)
+            .arg("access")
+            .arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// Starts the agent and waits until its console socket answers.
+    pub async fn spawn_agent(&self) -> AgentProc {
+        let n = std::fs::read_dir(self.path())
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with("agent-")
+            })
+            .count();
+        let log = self.path().join(format!("agent-{n}.log"));
+        let file = std::fs::File::create(&log).unwrap();
+        let mut cmd = Command::new(AGENT);
+        cmd.arg("run")
+            .arg("--config")
+            .arg(&self.config)
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().unwrap())
+            .stderr(file);
+        for var in [
+            "NOTIFY_SOCKET",
+            "WATCHDOG_USEC",
+            "WATCHDOG_PID",
+            "CREDENTIALS_DIRECTORY",
+            "JOURNAL_STREAM",
+            "RUST_LOG",
+        ] {
+            cmd.env_remove(var);
+        }
+        let child = cmd.spawn().unwrap();
+        let mut agent = AgentProc { child, log };
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = agent.child.try_wait().unwrap() {
+                panic!("the agent exited ({status}):\n{}", agent.log_text());
+            }
+            if UnixStream::connect(&self.socket).await.is_ok() {
+                return agent;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the console socket never answered:\n{}",
+                agent.log_text()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The journal, read-only.
+    pub fn journal(&self) -> Journal {
+        Journal::open_read_only(
+            &self.path().join("state/journal.sqlite"),
+            Arc::new(SystemClock),
+        )
+        .unwrap()
+    }
+
+    /// Per mottakersystem and state, the journal's counts.
+    pub fn journal_counts(&self) -> Vec<(String, ForsendelseState, u64)> {
+        let mut out: Vec<_> = self
+            .journal()
+            .counts()
+            .unwrap()
+            .into_iter()
+            .map(|c| {
+                (
+                    c.mottakersystem,
+                    ForsendelseState::parse(c.state.as_str()).unwrap(),
+                    c.count,
+                )
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    pub async fn console(&self) -> Console {
+        Console::connect(&self.socket).await
+    }
+
+    /// A console that said hello and subscribed.
+    pub async fn subscribed(&self) -> Console {
+        let mut c = self.console().await;
+        let welcome = c.hello().await;
+        assert!(
+            matches!(welcome, ServerMessage::Welcome { .. }),
+            "{welcome:?}"
+        );
+        c.subscribe().await;
+        c
+    }
+}
+
+pub fn output_text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// The agent process; killed when dropped.
+pub struct AgentProc {
+    pub child: Child,
+    pub log: PathBuf,
+}
+
+impl AgentProc {
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn assert_running(&mut self) {
+        if let Some(status) = self.child.try_wait().unwrap() {
+            panic!("the agent exited ({status}):\n{}", self.log_text());
+        }
+    }
+
+    /// SIGTERM, and wait for the exit.
+    pub fn stop(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        for _ in 0..200 {
+            if self.child.try_wait().unwrap().is_some() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for AgentProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A console: the websocket, and the state mirrored from snapshot + deltas.
+pub struct Console {
+    pub ws: WebSocketStream<UnixStream>,
+    pub state: Option<ConsoleState>,
+    pub seq: u64,
+    /// Messages other than snapshot/delta seen while waiting for something else.
+    pub other: Vec<ServerMessage>,
+    pub deltas: u64,
+}
+
+pub const RECV_LIMIT: Duration = Duration::from_secs(30);
+
+impl Console {
+    pub async fn connect(socket: &Path) -> Console {
+        let stream = UnixStream::connect(socket).await.unwrap();
+        let (ws, _) = tokio_tungstenite::client_async("ws://localhost/console", stream)
+            .await
+            .unwrap();
+        Console {
+            ws,
+            state: None,
+            seq: 0,
+            other: Vec::new(),
+            deltas: 0,
+        }
+    }
+
+    pub async fn send(&mut self, m: &ClientMessage) {
+        let text = serde_json::to_string(m).unwrap();
+        self.ws.send(Message::text(text)).await.unwrap();
+    }
+
+    pub async fn send_raw(&mut self, m: Message) {
+        self.ws.send(m).await.unwrap();
+    }
+
+    /// The next frame as a message: `None` when the connection closed.
+    pub async fn recv_frame(&mut self) -> Option<Result<ServerMessage, Message>> {
+        loop {
+            let next = tokio::time::timeout(RECV_LIMIT, self.ws.next())
+                .await
+                .expect("nothing from the agent in 30 s");
+            match next {
+                None | Some(Err(_)) => return None,
+                Some(Ok(Message::Text(t))) => {
+                    let m: ServerMessage = serde_json::from_str(t.as_str())
+                        .unwrap_or_else(|e| panic!("the agent sent {t:?}: {e}"));
+                    return Some(Ok(m));
+                }
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                Some(Ok(other)) => return Some(Err(other)),
+            }
+        }
+    }
+
+    /// The next message; snapshots and deltas are applied to the mirror
+    /// (and returned too). Panics on a gap in `seq`.
+    pub async fn recv(&mut self) -> Option<ServerMessage> {
+        match self.recv_frame().await? {
+            Ok(m) => {
+                self.apply(&m);
+                Some(m)
+            }
+            Err(Message::Close(_)) => None,
+            Err(other) => panic!("unexpected frame {other:?}"),
+        }
+    }
+
+    pub fn apply(&mut self, m: &ServerMessage) {
+        match m {
+            ServerMessage::Snapshot { seq, state } => {
+                self.state = Some(state.clone());
+                self.seq = *seq;
+            }
+            ServerMessage::Delta { seq, patches } => {
+                assert_eq!(*seq, self.seq + 1, "a gap in the delta sequence");
+                let state = self.state.as_mut().expect("a delta before any snapshot");
+                state.apply_all(patches);
+                self.seq = *seq;
+                self.deltas += 1;
+            }
+            _ => {}
+        }
+    }
+
+    pub async fn hello(&mut self) -> ServerMessage {
+        self.send(&ClientMessage::Hello {
+            protocol: PROTOCOL_VERSION,
+            client: Some("console-api test".into()),
+        })
+        .await;
+        self.recv()
+            .await
+            .expect("closed instead of answering hello")
+    }
+
+    pub async fn subscribe(&mut self) -> ConsoleState {
+        self.send(&ClientMessage::Subscribe).await;
+        loop {
+            match self.recv().await.expect("closed instead of a snapshot") {
+                ServerMessage::Snapshot { state, .. } => return state,
+                other => self.other.push(other),
+            }
+        }
+    }
+
+    /// Sends a command and waits for its result (applying deltas meanwhile).
+    pub async fn command(&mut self, id: &str, command: ConsoleCommand) -> Outcome {
+        self.send(&ClientMessage::Command {
+            id: id.to_owned(),
+            command,
+        })
+        .await;
+        loop {
+            match self.recv().await.expect("closed instead of a result") {
+                ServerMessage::Result { id: got, outcome } if got == id => return outcome,
+                ServerMessage::Snapshot { .. } | ServerMessage::Delta { .. } => {}
+                other => self.other.push(other),
+            }
+        }
+    }
+
+    /// Reads until the mirrored state satisfies `pred`.
+    pub async fn wait_until(
+        &mut self,
+        what: &str,
+        limit: Duration,
+        pred: impl Fn(&ConsoleState) -> bool,
+    ) -> ConsoleState {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            if let Some(s) = &self.state
+                && pred(s)
+            {
+                return s.clone();
+            }
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            assert!(
+                !left.is_zero(),
+                "timed out waiting until {what}: {:#?}",
+                self.state.as_ref().map(|s| &s.queues)
+            );
+            match tokio::time::timeout(left, self.recv()).await {
+                Ok(Some(m)) => {
+                    if !matches!(
+                        m,
+                        ServerMessage::Snapshot { .. } | ServerMessage::Delta { .. }
+                    ) {
+                        self.other.push(m);
+                    }
+                }
+                Ok(None) => panic!("the connection closed while waiting until {what}"),
+                Err(_) => panic!("timed out waiting until {what}"),
+            }
+        }
+    }
+}
+
+/// The count of `state` for `system` in a console state.
+pub fn count(state: &ConsoleState, system: &str, s: ForsendelseState) -> u64 {
+    state
+        .queues
+        .iter()
+        .find(|q| q.mottakersystem == system)
+        .and_then(|q| q.counts.get(&s).copied())
+        .unwrap_or(0)
+}
+
+/// Per mottakersystem and state, the non-zero counts a console shows.
+pub fn console_counts(state: &ConsoleState) -> Vec<(String, ForsendelseState, u64)> {
+    let mut out: Vec<_> = state
+        .queues
+        .iter()
+        .flat_map(|q| {
+            q.counts
+                .iter()
+                .filter(|(_, n)| **n > 0)
+                .map(|(s, n)| (q.mottakersystem.clone(), *s, *n))
+        })
+        .collect();
+    out.sort();
+    out
+}
