@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use mottak_protocol::console::{
-    Command, ErrorCode, MAX_COMMAND_ID_LEN, MAX_REASON_LEN, Outcome, Principal, RoleGrant,
+    Command, ErrorCode, MAX_COMMAND_ID_LEN, MAX_REASON_LEN, Outcome, Principal, RoleGrant, mask_fnr,
 };
 use tokio::sync::{Mutex, Notify};
 use tracing::{error, info, warn};
@@ -138,6 +138,17 @@ impl CommandRunner {
                 (Outcome::Error { code, message }, false)
             }
             Ok(()) => self.execute(&command, &note).await,
+        };
+        // Results quote outside text (feil.txt, errors): mask it as all
+        // text sent is, before it is stored for a repeated id.
+        let outcome = match outcome {
+            Outcome::Ok { message } => Outcome::Ok {
+                message: mask_fnr(&message).into_owned(),
+            },
+            Outcome::Error { code, message } => Outcome::Error {
+                code,
+                message: mask_fnr(&message).into_owned(),
+            },
         };
         note.outcome = match &outcome {
             Outcome::Ok { message } => format!("ok: {message}"),
