@@ -55,14 +55,15 @@ fn notifies_ready_status_watchdog_and_stopping_then_drains_cleanly() {
     )
     .unwrap();
     let sys = world.first().unwrap().clone();
-    let ids = world.block_on(world.fake.generate(12, 20_000)).unwrap();
-    // Slow downloads, so some are in flight when SIGTERM comes.
+    let ids = world.block_on(world.fake.generate(20, 20_000)).unwrap();
+    // Slow downloads (about 1 s each, two at a time: 10 s for all), so some
+    // are in flight when SIGTERM comes.
     world
         .fake
         .inject(
             Fault::Trickle {
                 chunk: 2048,
-                interval: Duration::from_millis(50),
+                interval: Duration::from_millis(100),
             },
             Scope::every(RequestKind::Download),
         )
