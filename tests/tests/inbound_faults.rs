@@ -524,3 +524,46 @@ fn one_mottakersystem_down_does_not_hold_up_the_others() {
     world.wait_acked(&mut agent, &busy_ids, LIMIT).unwrap();
     agent.assert_running().unwrap();
 }
+
+/// Random transient trouble on a quarter of all requests (500, 503, delays,
+/// cut and trickled bodies, on lists, downloads and kvitteringer alike):
+/// every forsendelse still arrives exactly once, with the right bytes, and is
+/// acknowledged after it was published; nothing is reported as failed.
+#[test]
+fn random_transient_faults_everywhere_still_deliver_each_once() {
+    let world = World::single(
+        System::new("ms-a")
+            .ack(Ack::OnDelivery)
+            .extra("request_timeout = \"3s\""),
+    )
+    .unwrap();
+    let sys = world.first().unwrap().clone();
+    let ids: Vec<String> = (0..30).map(|n| add_pdf(&world, &sys, n, 6000)).collect();
+    let violations = check_at_kvittering(&world, &sys, true);
+    world.fake.set_fault_rate(0.25);
+
+    let mut agent = world.spawn_agent().unwrap();
+    world
+        .wait_published(&mut agent, &sys, &ids, Duration::from_secs(240))
+        .unwrap();
+    world
+        .wait_state(&mut agent, &ids, "acked", Duration::from_secs(240))
+        .unwrap();
+    let events = world.fake.events();
+    let faulted = events.iter().filter(|e| !e.faults.is_empty()).count();
+    assert!(faulted >= 10, "only {faulted} requests met a fault");
+    let mut want = ids.clone();
+    want.sort();
+    assert_eq!(entries(&sys.inn()), want);
+    for id in &ids {
+        assert_delivered_right(&world, &sys, id);
+        assert!(mottak_feilet_of(&events, id).is_empty(), "{id}");
+        let first = kvitteringer_of(&events, id)
+            .iter()
+            .filter(|e| matches!(e.kind, EventKind::Kvittering { first: true }))
+            .count();
+        assert_eq!(first, 1, "{id}");
+    }
+    assert!(violations.lock().unwrap().is_empty(), "{violations:?}");
+    agent.assert_running().unwrap();
+}
