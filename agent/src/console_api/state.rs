@@ -11,7 +11,6 @@
 //! the certificates every minute.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -42,8 +41,6 @@ const STALE_NAMED: usize = 20;
 /// Free space under this is a warning.
 const LOW_FREE_BYTES: u64 = 1 << 30;
 const MIB: u64 = 1 << 20;
-/// The drop folder probe file (in `.mottak/`, the agent's own folder).
-const PROBE_NAME: &str = ".console-write-probe";
 
 /// One mottakersystem, as the state builder reads it.
 #[derive(Debug, Clone)]
@@ -122,6 +119,7 @@ pub struct Builder {
     reader: Journal,
     settings: StateSettings,
     agent: AgentInfo,
+    data_version: Option<i64>,
     journal_key: Option<(i64, i64, i64)>,
     journal_at: Option<Instant>,
     journal: JournalPart,
@@ -153,6 +151,7 @@ impl Builder {
             reader,
             settings,
             agent,
+            data_version: None,
             journal_key: None,
             journal_at: None,
             journal: JournalPart::default(),
@@ -177,17 +176,27 @@ impl Builder {
         let mono = Instant::now();
         let due = |at: Option<Instant>, every: Duration| at.is_none_or(|t| mono >= t + every);
 
-        let key = self.reader.fingerprint()?;
-        if Some(key) != self.journal_key || due(self.journal_at, self.settings.journal_every) {
-            self.journal = self.read_journal(now_ms)?;
-            self.journal_key = Some(key);
-            self.journal_at = Some(mono);
+        // Nothing committed since the last build: the journal queries can wait.
+        let version = self.reader.data_version()?;
+        let committed = Some(version) != self.data_version;
+        self.data_version = Some(version);
+        let journal_due = due(self.journal_at, self.settings.journal_every);
+        if committed || journal_due {
+            let key = self.reader.fingerprint()?;
+            if Some(key) != self.journal_key || journal_due {
+                self.journal = self.read_journal(now_ms)?;
+                self.journal_key = Some(key);
+                self.journal_at = Some(mono);
+            }
         }
-        let head = self.reader.audit_head()?;
-        if Some(head) != self.audit_head || due(self.access_at, self.settings.access_every) {
-            self.access = self.read_access()?;
-            self.audit_head = Some(head);
-            self.access_at = Some(mono);
+        let access_due = due(self.access_at, self.settings.access_every);
+        if committed || access_due {
+            let head = self.reader.audit_head()?;
+            if Some(head) != self.audit_head || access_due {
+                self.access = self.read_access()?;
+                self.audit_head = Some(head);
+                self.access_at = Some(mono);
+            }
         }
         if due(self.folders_at, self.settings.drop_folders_every) {
             let threshold = millis(self.settings.inn_stale_after);
@@ -509,29 +518,34 @@ fn read_drop_folder(drop: &DropFolder, threshold_ms: i64) -> (StaleInInn, DropFo
             )));
         }
     }
-    // Write where the agent writes: its own staging folder (or the root
-    // before the layout exists).
-    let dir = if drop.staging_root().is_dir() {
-        drop.staging_root()
+    // Whether the agent may write where it writes (its staging folder and
+    // inn/, or the root before the layout exists), without writing: a probe
+    // file could be left behind by a crash, and the fagsystem and tests see
+    // every file in these folders.
+    let dirs: Vec<std::path::PathBuf> = if drop.staging_root().is_dir() {
+        vec![drop.staging_root(), drop.inn()]
     } else {
-        drop.root().to_owned()
+        vec![drop.root().to_owned()]
     };
-    let probe = dir.join(PROBE_NAME);
-    let written = std::fs::File::create(&probe)
-        .and_then(|mut f| f.write_all(b"probe"))
-        .and_then(|()| std::fs::remove_file(&probe));
-    match written {
-        Ok(()) => status.writable = status.error.is_none(),
-        Err(err) => {
-            let _ = std::fs::remove_file(&probe);
+    status.writable = status.error.is_none();
+    for dir in dirs {
+        if let Err(err) = rustix::fs::access(&dir, rustix::fs::Access::WRITE_OK) {
             status.writable = false;
             status.error = Some(Text::from(format!(
                 "cannot write in {}: {err}; the agent's user needs write access to the drop folder",
                 dir.display()
             )));
+            break;
         }
     }
     if let Ok(st) = rustix::fs::statvfs(drop.root()) {
+        if st.f_flag.contains(rustix::fs::StatVfsMountFlags::RDONLY) {
+            status.writable = false;
+            status.error = Some(Text::from(format!(
+                "{} is on a read-only filesystem; remount it read-write",
+                drop.root().display()
+            )));
+        }
         let free = st.f_bavail.saturating_mul(st.f_frsize);
         status.free_bytes = Some(free / MIB * MIB);
         status.total_bytes = Some(st.f_blocks.saturating_mul(st.f_frsize));

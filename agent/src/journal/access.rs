@@ -369,6 +369,14 @@ impl Journal {
         Ok(())
     }
 
+    /// SQLite's `PRAGMA data_version`: it changes whenever another
+    /// connection commits, so a reader can tell cheaply that nothing changed.
+    pub fn data_version(&self) -> Result<i64, JournalError> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA data_version", [], |r| r.get(0))?)
+    }
+
     /// A cheap fingerprint of the forsendelse rows and their history: it
     /// changes whenever a row or an attempt is written. The console API
     /// rebuilds its view of the journal only when it changes.
