@@ -126,7 +126,17 @@ pub async fn bind_unix(path: &Path) -> Result<UnixListener, BindError> {
             len,
         });
     }
-    if path.exists() {
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        use std::os::unix::fs::FileTypeExt;
+        if !meta.file_type().is_socket() {
+            return Err(BindError::Bind {
+                path: path.to_owned(),
+                source: io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    "something that is not a socket is in the way (the agent removes only a stale socket)",
+                ),
+            });
+        }
         match UnixStream::connect(path).await {
             Ok(_) => {
                 return Err(BindError::InUse {
@@ -793,6 +803,35 @@ mod tests {
             .await
             .expect("the slow console was not dropped")
             .unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_socket_replaces_a_stale_one_and_refuses_a_live_one_or_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("console.sock");
+        let first = bind_unix(&path).await.unwrap();
+        assert!(matches!(
+            bind_unix(&path).await,
+            Err(BindError::InUse { .. })
+        ));
+        drop(first); // the file stays, as after a crash
+        assert!(path.exists());
+        let again = bind_unix(&path).await.unwrap();
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o660
+        );
+        drop(again);
+        let file = dir.path().join("not-a-socket");
+        std::fs::write(&file, "keep me").unwrap();
+        let err = bind_unix(&file).await.unwrap_err().to_string();
+        assert!(err.contains("not a socket"), "{err}");
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "keep me");
+        let long = dir.path().join("x".repeat(120));
+        assert!(matches!(
+            bind_unix(&long).await,
+            Err(BindError::TooLong { .. })
+        ));
     }
 
     #[tokio::test]
