@@ -459,6 +459,56 @@ fn pages_past_200_without_waiting_for_the_poll_interval() {
     agent.assert_running().unwrap();
 }
 
+/// Many small forsendelser moving fast, nothing going wrong: each step runs
+/// once per forsendelse. No forsendelse is downloaded twice, no step is taken
+/// again on a stale copy of its journal row (which shows as an ERROR such as
+/// "cannot go from acked to acked" after a second kvitterMottak), nothing is
+/// left in staging, and nothing is logged as an error or a warning.
+#[test]
+fn each_step_runs_once_when_nothing_goes_wrong() {
+    let world =
+        World::single(System::new("ms-a").ack(Ack::OnDelivery).poll_interval("2s")).unwrap();
+    let sys = world.first().unwrap().clone();
+    let ids = world.block_on(world.fake.generate(450, 500)).unwrap();
+
+    let mut agent = world.spawn_agent().unwrap();
+    world
+        .wait_published(&mut agent, &sys, &ids, Duration::from_secs(240))
+        .unwrap();
+    world
+        .wait_state(&mut agent, &ids, "acked", Duration::from_secs(120))
+        .unwrap();
+    world
+        .wait_polls(&mut agent, &sys.spec.username, 1, LIMIT)
+        .unwrap();
+    let out = agent.output_text();
+    let events = world.fake.events();
+    let errors: Vec<&str> = out
+        .lines()
+        .filter(|l| l.contains(" ERROR ") || l.contains(" WARN "))
+        .collect();
+    let repeated: Vec<String> = ids
+        .iter()
+        .filter_map(|id| {
+            let n = kvitteringer_of(&events, id).len();
+            (n > 1).then(|| format!("{id}: {n} kvitteringer"))
+        })
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{} errors/warnings in a run where nothing went wrong:\n{}\nkvitterMottak sent more than once (fake's log): {repeated:#?}",
+        errors.len(),
+        errors.join("\n")
+    );
+    let twice: Vec<&String> = ids
+        .iter()
+        .filter(|id| download_starts(&events, id) != 1)
+        .collect();
+    assert!(twice.is_empty(), "downloaded more than once: {twice:?}");
+    let staged = mottak_tests::harness::walk(&sys.staging()).unwrap();
+    assert!(staged.is_empty(), "left in staging: {staged:?}");
+}
+
 /// Installs a check, run inside the fake when it accepts a kvittering: with
 /// `published`, `inn/<id>/` must hold `forsendelse.json` and the file(s) with
 /// the sha256 SvarInn declared; otherwise (on-import) the folder must have
