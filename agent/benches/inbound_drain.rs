@@ -371,6 +371,10 @@ impl Agent {
 struct ProcStatus {
     hwm_kib: u64,
     rss_kib: u64,
+    /// VmRSS = RssAnon (heap, stacks) + RssFile (mapped files) + RssShmem (SQLite's -shm).
+    anon_kib: u64,
+    file_kib: u64,
+    shmem_kib: u64,
     threads: u64,
 }
 
@@ -386,6 +390,9 @@ fn proc_status(pid: u32) -> Result<ProcStatus> {
     Ok(ProcStatus {
         hwm_kib: field("VmHWM:")?,
         rss_kib: field("VmRSS:")?,
+        anon_kib: field("RssAnon:")?,
+        file_kib: field("RssFile:")?,
+        shmem_kib: field("RssShmem:")?,
         threads: field("Threads:")?,
     })
 }
@@ -674,14 +681,15 @@ fn drain(
     let pid = agent.pid();
     let limit = Duration::from_secs(600).max(Duration::from_millis(200) * u32::try_from(n)?);
     let marks = [1usize, n / 4, n / 2, 3 * n / 4, n];
-    let mut reached: Vec<Option<Duration>> = vec![None; marks.len()];
+    let mut reached: Vec<Option<(Duration, u64)>> = vec![None; marks.len()];
     let mut last_status = ProcStatus::default();
     let wall = loop {
         let acked = world.fake.acked_ids().len();
         let now = agent.started.elapsed();
         for (slot, mark) in reached.iter_mut().zip(marks) {
             if slot.is_none() && acked >= mark.max(1) {
-                *slot = Some(now);
+                let rss = agent.proc_status().map_or(0, |s| s.rss_kib);
+                *slot = Some((now, rss));
             }
         }
         if acked >= n {
@@ -743,23 +751,33 @@ fn drain(
         per.as_secs_f64() / bare_after.mean.as_secs_f64()
     );
     println!(
-        "   agent peak RSS (VmHWM): {} (VmRSS at the end {}, {} threads); stopped {:.2} s after SIGTERM",
+        "   agent peak RSS (VmHWM): {} (VmRSS at the end {} = anon {} + file {} + shmem {}; {} threads); stopped {:.2} s after SIGTERM",
         mib(status.hwm_kib),
         mib(status.rss_kib),
+        mib(status.anon_kib),
+        mib(status.file_kib),
+        mib(status.shmem_kib),
         status.threads,
         stop.as_secs_f64()
     );
-    let progress: Vec<String> = marks
-        .iter()
-        .zip(&reached)
-        .map(|(m, t)| {
-            format!(
-                "{m} at {}",
-                t.map_or("-".to_owned(), |t| format!("{:.2} s", t.as_secs_f64()))
-            )
-        })
-        .collect();
-    println!("   acknowledged: {}", progress.join(", "));
+    let mut progress = Vec::new();
+    let mut prev = (0usize, 0.0f64);
+    for (m, r) in marks.iter().zip(&reached) {
+        if let Some((t, rss)) = r {
+            let t = t.as_secs_f64();
+            let rate = if *m > prev.0 && t > prev.1 {
+                format!(
+                    ", {:.0}/s since the last mark",
+                    (m - prev.0) as f64 / (t - prev.1)
+                )
+            } else {
+                String::new()
+            };
+            progress.push(format!("{m} at {t:.2} s (VmRSS {}{rate})", mib(*rss)));
+            prev = (*m, t);
+        }
+    }
+    println!("   acknowledged: {}", progress.join("; "));
     println!(
         "   CPU: agent user {agent_user:.1} s + sys {agent_sys:.1} s ({:.0}% of 2 cores, {:.2} ms/forsendelse); \
          this process (the fake + the ack poller) user {:.1} s + sys {:.1} s ({:.0}% of 2 cores, {:.2} ms/forsendelse)",
