@@ -265,6 +265,9 @@ impl Worker {
         tasks: &mut JoinSet<()>,
         shutdown: &CancellationToken,
     ) -> Result<PollSummary, WorkerError> {
+        // An acknowledgement sent after this instant may not be reflected in
+        // the list yet: such a forsendelse is not "listed again".
+        let requested_at = OffsetDateTime::now_utc();
         let body = self.client.list_new().await?;
         let items = svarinn::parse_list_lenient(&body).map_err(|err| {
             WorkerError::Client(ClientError::Malformed {
@@ -304,6 +307,14 @@ impl Worker {
                 ListedDecision::New => new += 1,
                 ListedDecision::Known(_) => {}
                 ListedDecision::Reack => {
+                    if self.acked_since(&id, requested_at).await? {
+                        debug!(
+                            mottakersystem = self.name(),
+                            forsendelse = id.as_str(),
+                            "acknowledged while the list was on its way; not acknowledging again"
+                        );
+                        continue;
+                    }
                     info!(
                         mottakersystem = self.name(),
                         forsendelse = id.as_str(),
@@ -338,6 +349,21 @@ impl Worker {
         })
     }
 
+    /// Whether `id` was acknowledged at or after `instant` (journal times are
+    /// whole milliseconds, so within the same millisecond counts as after).
+    async fn acked_since(
+        &self,
+        id: &ForsendelseId,
+        instant: OffsetDateTime,
+    ) -> Result<bool, WorkerError> {
+        let name = self.name().to_owned();
+        let id = id.clone();
+        let row = self.journal.call(move |j| j.get(&name, &id)).await?;
+        Ok(row
+            .and_then(|r| r.acked_at)
+            .is_some_and(|acked| acked + Duration::from_millis(1) >= instant))
+    }
+
     /// Starts a task for every row with work that has none running.
     async fn spawn_due(
         self: &Arc<Self>,
@@ -350,7 +376,7 @@ impl Worker {
         let due = self.journal.call(move |j| j.due_work(&name, ack)).await?;
         let now = Instant::now();
         for (row, _) in due {
-            self.spawn_row(row, tasks, in_flight, shutdown, now);
+            self.spawn_row(row.id, tasks, in_flight, shutdown, now);
         }
         if self.system.ack == AckMode::OnImport {
             let name = self.name().to_owned();
@@ -361,26 +387,26 @@ impl Worker {
                     if present.contains(&folder) {
                         continue;
                     }
-                    let name = self.name().to_owned();
-                    if let Some(row) = self.journal.call(move |j| j.get(&name, &id)).await? {
-                        self.spawn_row(row, tasks, in_flight, shutdown, now);
-                    }
+                    self.spawn_row(id, tasks, in_flight, shutdown, now);
                 }
             }
         }
         Ok(())
     }
 
-    /// Starts a task advancing `row`, unless one runs or its step is holding off.
+    /// Starts a task advancing forsendelse `id`, unless one runs or its step
+    /// is holding off. The task reads the row afresh once it holds the
+    /// in-flight slot: a row read before that may be stale (a task that just
+    /// finished moved it on), and acting on it would repeat a step.
     fn spawn_row(
         self: &Arc<Self>,
-        row: Row,
+        id: ForsendelseId,
         tasks: &mut JoinSet<()>,
         in_flight: &Arc<Mutex<HashSet<String>>>,
         shutdown: &CancellationToken,
         now: Instant,
     ) {
-        let key = row.id.as_str().to_owned();
+        let key = id.as_str().to_owned();
         if self.waiting(&key, now) {
             return;
         }
@@ -396,7 +422,12 @@ impl Worker {
         let span = info_span!("forsendelse", mottakersystem = self.name(), id = %key);
         tasks.spawn(
             async move {
-                worker.advance(row, &shutdown).await;
+                let name = worker.name().to_owned();
+                match worker.journal.call(move |j| j.get(&name, &id)).await {
+                    Ok(Some(row)) => worker.advance(row, &shutdown).await,
+                    Ok(None) => {}
+                    Err(err) => error!(error = %err, "could not read the journal"),
+                }
                 in_flight
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())

@@ -674,15 +674,27 @@ impl Journal {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // Two spellings rather than `(?2 IS NULL OR mottakersystem = ?2)`,
+        // which keeps SQLite from using the (mottakersystem, state) index and
+        // scans every row on each turn of the loop.
         let due: Vec<(String, String)> = {
-            let mut stmt = tx.prepare(
-                "SELECT mottakersystem, forsendelse_id FROM forsendelse
-                 WHERE state = 'retry_wait' AND next_attempt_at <= ?1
-                   AND (?2 IS NULL OR mottakersystem = ?2)",
-            )?;
-            let rows =
-                stmt.query_map(params![now, mottakersystem], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            rows.collect::<Result<_, _>>()?
+            let read = |r: &rusqlite::Row<'_>| Ok((r.get(0)?, r.get(1)?));
+            match mottakersystem {
+                Some(sys) => tx
+                    .prepare(
+                        "SELECT mottakersystem, forsendelse_id FROM forsendelse
+                         WHERE mottakersystem = ?2 AND state = 'retry_wait' AND next_attempt_at <= ?1",
+                    )?
+                    .query_map(params![now, sys], read)?
+                    .collect::<Result<_, _>>()?,
+                None => tx
+                    .prepare(
+                        "SELECT mottakersystem, forsendelse_id FROM forsendelse
+                         WHERE state = 'retry_wait' AND next_attempt_at <= ?1",
+                    )?
+                    .query_map(params![now], read)?
+                    .collect::<Result<_, _>>()?,
+            }
         };
         for (sys, id) in &due {
             apply_change(&tx, sys, id, &Change::Resume, now)?;
@@ -704,14 +716,17 @@ impl Journal {
     ) -> Result<Vec<(Row, Work)>, JournalError> {
         self.wake_due(Some(mottakersystem))?;
         let states = match ack {
-            AckMode::OnImport => "'listed','downloaded','imported'",
-            AckMode::OnDelivery => "'listed','downloaded','delivered','imported'",
+            AckMode::OnImport => "'listed','downloaded','imported','failed','permanent'",
+            AckMode::OnDelivery => {
+                "'listed','downloaded','delivered','imported','failed','permanent'"
+            }
         };
+        // One `state IN (...)` so the (mottakersystem, state) index bounds
+        // the search: acknowledged rows, the bulk of the table, are never visited.
         let sql = format!(
             "SELECT {COLUMNS} FROM forsendelse
-             WHERE mottakersystem = ?1
-               AND (state IN ({states})
-                    OR (state IN ('failed','permanent') AND feil_reported_at IS NULL))
+             WHERE mottakersystem = ?1 AND state IN ({states})
+               AND (state NOT IN ('failed','permanent') OR feil_reported_at IS NULL)
              ORDER BY first_seen_at, forsendelse_id"
         );
         let rows = self.query_rows(&sql, params![mottakersystem])?;
