@@ -19,7 +19,7 @@ pub const EXPIRY_WARNING_DAYS: i64 = 30;
 /// Why a key or certificate file could not be used. Each names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyFileError {
-    #[error("private key: {0}")]
+    #[error("cannot read the private key: {0}")]
     Read(#[from] SecretError),
     #[error("the private key {} is not PEM text", path.display())]
     NotText { path: PathBuf },
@@ -32,6 +32,11 @@ pub enum KeyFileError {
         #[source]
         source: KeyError,
     },
+    #[error(
+        "the certificate in {} ({description}) does not belong to the private key in it",
+        path.display()
+    )]
+    EmbeddedCertMismatch { path: PathBuf, description: String },
     #[error("cannot read the certificate {}: {source}", path.display())]
     CertRead {
         path: PathBuf,
@@ -102,10 +107,17 @@ pub fn load_private_key(path: &Path) -> Result<RecipientKey, KeyFileError> {
         path: path.to_owned(),
     })?;
     let with_cert = text.contains("-----BEGIN CERTIFICATE-----").then_some(text);
-    RecipientKey::from_pem(text, with_cert).map_err(|source| KeyFileError::Key {
+    let key = RecipientKey::from_pem(text, with_cert).map_err(|source| KeyFileError::Key {
         path: path.to_owned(),
         source,
-    })
+    })?;
+    if with_cert.is_some() && !key.matches_certificate() {
+        return Err(KeyFileError::EmbeddedCertMismatch {
+            path: path.to_owned(),
+            description: key.certificate_description().unwrap_or_default(),
+        });
+    }
+    Ok(key)
 }
 
 /// Loads a certificate (PEM or DER).
@@ -267,6 +279,22 @@ mod tests {
 
     /// KS's own test key and certificate (fixtures/interop/ks-vectors), which
     /// `openssl x509 -modulus` / `openssl rsa -modulus` show to be a pair.
+    #[test]
+    fn a_key_file_with_someone_elses_certificate_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (key_a, cert_a) = pair("a");
+        let (_, cert_b) = pair("b");
+        let own = write(dir.path(), "own.pem", &format!("{key_a}{cert_a}"), 0o600);
+        assert!(load_private_key(&own).unwrap().certificate().is_some());
+        let mixed = write(dir.path(), "mixed.pem", &format!("{key_a}{cert_b}"), 0o600);
+        let err = load_private_key(&mixed).unwrap_err();
+        assert!(
+            matches!(err, KeyFileError::EmbeddedCertMismatch { .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("mixed.pem"), "{err}");
+    }
+
     #[test]
     fn the_ks_test_key_and_certificate_match() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/interop/ks-vectors");

@@ -11,12 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use mottak_protocol::cms::{self, DecryptOutcome, RecipientCert, RecipientKey};
-
-use crate::secret::{MAX_SECRET_FILE_BYTES, read_private_file};
-
-/// Certificates are public and small; a bigger file is a wrong path.
-const MAX_CERTIFICATE_FILE_BYTES: u64 = 256 * 1024;
+use mottak_protocol::cms::{self, DecryptOutcome, RecipientKey};
 
 /// Arguments of `mottak-agent decrypt`.
 #[derive(Debug, clap::Args)]
@@ -103,70 +98,15 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Loads every key and pairs each with its certificate: one in the key file itself, or
-/// one of `--cert` holding the same public key.
+/// Loads every key, each paired with its certificate (one in the key file
+/// itself, or one of `--cert` holding the same public key), with its path for
+/// the messages.
 fn load_keys(
     key_paths: &[PathBuf],
     cert_paths: &[PathBuf],
 ) -> anyhow::Result<Vec<(RecipientKey, PathBuf)>> {
-    let mut certs = Vec::new();
-    for path in cert_paths {
-        let bytes = read_limited(path, MAX_CERTIFICATE_FILE_BYTES)
-            .with_context(|| format!("cannot read the certificate {}", path.display()))?;
-        let cert = RecipientCert::from_pem_or_der(&bytes)
-            .with_context(|| format!("cannot load the certificate {}", path.display()))?;
-        certs.push((cert, path, false));
-    }
-
-    let mut keys = Vec::new();
-    for path in key_paths {
-        let bytes = read_private_file(path, MAX_SECRET_FILE_BYTES)
-            .with_context(|| format!("cannot read the private key {}", path.display()))?;
-        let text = std::str::from_utf8(&bytes)
-            .with_context(|| format!("the private key {} is not PEM text", path.display()))?;
-        let mut key = RecipientKey::from_pem(text, None)
-            .with_context(|| format!("cannot load the private key {}", path.display()))?;
-        if text.contains("-----BEGIN CERTIFICATE-----") {
-            key = RecipientKey::from_pem(text, Some(text))
-                .with_context(|| format!("cannot load the certificate in {}", path.display()))?;
-            if !key.matches_certificate() {
-                bail!(
-                    "the certificate in {} ({}) does not belong to the private key in it",
-                    path.display(),
-                    key.certificate_description().unwrap_or_default()
-                );
-            }
-        }
-        for (cert, _, used) in certs.iter_mut() {
-            let paired = key.clone().with_certificate(cert.certificate().clone());
-            if paired.matches_certificate() {
-                *used = true;
-                if key.certificate().is_none() {
-                    key = paired;
-                }
-            }
-        }
-        keys.push((key, path.clone()));
-    }
-
-    if let Some((cert, path, _)) = certs.iter().find(|(_, _, used)| !used) {
-        bail!(
-            "the certificate {} ({}) belongs to none of the --key files",
-            path.display(),
-            cert.description()
-        );
-    }
-    Ok(keys)
-}
-
-fn read_limited(path: &Path, max: u64) -> anyhow::Result<Vec<u8>> {
-    use std::io::Read;
-    let mut bytes = Vec::new();
-    File::open(path)?.take(max + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > max {
-        bail!("larger than {max} bytes");
-    }
-    Ok(bytes)
+    let keys = crate::keys::load_recipient_keys(key_paths, cert_paths)?;
+    Ok(keys.into_iter().zip(key_paths.iter().cloned()).collect())
 }
 
 /// `<out>.partial` in the same folder, so the final rename stays on one filesystem.
