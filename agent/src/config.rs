@@ -126,6 +126,9 @@ pub struct Mottakersystem {
     pub download_timeout: Duration,
     /// Limits when unpacking a zip.
     pub zip: ZipLimits,
+    /// `[mottakersystem.digisos]`: saksoppdateringer from `ut/` to Fiks
+    /// Digisos. Without it, `ut/` is left alone.
+    pub digisos: Option<DigisosSettings>,
 }
 
 impl Mottakersystem {
@@ -356,6 +359,8 @@ struct RawMottakersystem {
     zip_max_total_size: ByteSize,
     #[serde(default = "defaults::zip_max_ratio")]
     zip_max_ratio: Bounded<2, 100_000>,
+    #[serde(default)]
+    digisos: Option<RawDigisos>,
 }
 
 /// The defaults of the optional `[[mottakersystem]]` keys.
@@ -475,6 +480,7 @@ impl RawConfig {
                     max_total_bytes: raw.zip_max_total_size.0,
                     max_ratio: raw.zip_max_ratio.0,
                 },
+                digisos: raw.digisos.map(RawDigisos::into_settings),
             });
         }
         Ok(Config {
@@ -495,6 +501,221 @@ impl RawConfig {
             mottakersystemer: systems,
         })
     }
+}
+
+// ---------------------------------------------------------------------------
+// `[mottakersystem.digisos]`: the outbound pipeline (see `crate::outbound`).
+
+/// `[mottakersystem.digisos]`: where and as whom saksoppdateringer are sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DigisosSettings {
+    /// The Fiks API host, e.g. `https://api.fiks.ks.no` (test:
+    /// `https://api.fiks.test.ks.no`); `/digisos/api/v1/...` is appended.
+    pub fiks_api_url: Url,
+    /// The kommune's Fiks organisation id (a UUID, lowercase).
+    pub fiks_org_id: String,
+    /// The integration's id from Fiks forvaltning (a UUID, lowercase).
+    pub integrasjon_id: String,
+    /// The integration's password, a secret like `password`.
+    pub integrasjon_passord: SecretRef,
+    pub maskinporten: MaskinportenSettings,
+    /// How often `ut/` is looked at. Default 1 s.
+    pub poll_interval: Duration,
+    /// Timeout of one small Fiks call (token, update, file list). Default 30 s.
+    pub request_timeout: Duration,
+    /// Timeout of one file upload. Default 15 minutes.
+    pub upload_timeout: Duration,
+}
+
+/// `[mottakersystem.digisos.maskinporten]`: the JWT grant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MaskinportenSettings {
+    /// The token endpoint, e.g. `https://maskinporten.no/token`.
+    pub url: Url,
+    /// The grant's `aud`: Maskinporten's issuer, e.g. `https://maskinporten.no/`.
+    pub audience: String,
+    /// The grant's `iss`: the client id registered in Digdir's self-service.
+    pub client_id: String,
+    /// The virksomhetssertifikat's private key (PEM, mode 0600 or stricter).
+    pub private_key: PathBuf,
+    /// The certificate chain (PEM, leaf first), sent in the grant's `x5c`.
+    pub certificate_chain: PathBuf,
+    /// Default `ks:fiks`.
+    pub scope: String,
+}
+
+/// The defaults of the optional `[mottakersystem.digisos]` keys.
+pub mod digisos_defaults {
+    use std::time::Duration;
+
+    pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
+    pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+    pub const UPLOAD_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+    pub const SCOPE: &str = "ks:fiks";
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDigisos {
+    fiks_api_url: FiksUrl,
+    fiks_org_id: Uuid,
+    integrasjon_id: Uuid,
+    integrasjon_passord: RawSecretRef,
+    maskinporten: RawMaskinporten,
+    #[serde(default = "raw_digisos_poll_interval")]
+    poll_interval: HumanDuration,
+    #[serde(default = "raw_digisos_request_timeout")]
+    request_timeout: HumanDuration,
+    #[serde(default = "raw_digisos_upload_timeout")]
+    upload_timeout: HumanDuration,
+}
+
+fn raw_digisos_poll_interval() -> HumanDuration {
+    HumanDuration(digisos_defaults::POLL_INTERVAL)
+}
+fn raw_digisos_request_timeout() -> HumanDuration {
+    HumanDuration(digisos_defaults::REQUEST_TIMEOUT)
+}
+fn raw_digisos_upload_timeout() -> HumanDuration {
+    HumanDuration(digisos_defaults::UPLOAD_TIMEOUT)
+}
+fn raw_default_scope() -> NonEmpty {
+    NonEmpty(digisos_defaults::SCOPE.to_owned())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMaskinporten {
+    url: HttpsUrl,
+    audience: NonEmpty,
+    client_id: NonEmpty,
+    private_key: AbsPath,
+    certificate_chain: AbsPath,
+    #[serde(default = "raw_default_scope")]
+    scope: NonEmpty,
+}
+
+impl RawDigisos {
+    fn into_settings(self) -> DigisosSettings {
+        DigisosSettings {
+            fiks_api_url: self.fiks_api_url.0,
+            fiks_org_id: self.fiks_org_id.0,
+            integrasjon_id: self.integrasjon_id.0,
+            integrasjon_passord: self.integrasjon_passord.0,
+            maskinporten: MaskinportenSettings {
+                url: self.maskinporten.url.0,
+                audience: self.maskinporten.audience.0,
+                client_id: self.maskinporten.client_id.0,
+                private_key: self.maskinporten.private_key.0,
+                certificate_chain: self.maskinporten.certificate_chain.0,
+                scope: self.maskinporten.scope.0,
+            },
+            poll_interval: self.poll_interval.0,
+            request_timeout: self.request_timeout.0,
+            upload_timeout: self.upload_timeout.0,
+        }
+    }
+}
+
+/// A UUID in its 8-4-4-4-12 hex form, kept lowercase (Fiks's patterns
+/// accept only lowercase).
+struct Uuid(String);
+
+impl<'de> Deserialize<'de> for Uuid {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if is_uuid(&s) {
+            Ok(Uuid(s.to_ascii_lowercase()))
+        } else {
+            Err(serde::de::Error::custom(format!(
+                "{s:?} is not a UUID; copy it from Fiks forvaltning, e.g. \"3f2b6c1e-8d4a-4b7e-9c1d-2a5e6f7b8c9d\""
+            )))
+        }
+    }
+}
+
+/// `8-4-4-4-12` hex digits (either case).
+pub fn is_uuid(s: &str) -> bool {
+    let groups: Vec<&str> = s.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// A non-blank string without control characters.
+struct NonEmpty(String);
+
+impl<'de> Deserialize<'de> for NonEmpty {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if s.trim().is_empty() || s.chars().any(char::is_control) {
+            return Err(serde::de::Error::custom(
+                "must not be empty or hold control characters",
+            ));
+        }
+        Ok(NonEmpty(s))
+    }
+}
+
+/// The Fiks API base: an [`HttpsUrl`] without query and without the
+/// `/digisos/api` the agent appends.
+struct FiksUrl(Url);
+
+impl<'de> Deserialize<'de> for FiksUrl {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        let url = parse_https_url(&s).map_err(serde::de::Error::custom)?;
+        if url.query().is_some() || url.path().contains("/digisos") {
+            return Err(serde::de::Error::custom(format!(
+                "{s:?}: give only the Fiks API host (the agent appends /digisos/api/v1/...), e.g. \"https://api.fiks.test.ks.no\""
+            )));
+        }
+        Ok(FiksUrl(url))
+    }
+}
+
+/// An https URL (plain http only for localhost), without user or fragment.
+struct HttpsUrl(Url);
+
+impl<'de> Deserialize<'de> for HttpsUrl {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        parse_https_url(&s)
+            .map(HttpsUrl)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+fn parse_https_url(s: &str) -> Result<Url, String> {
+    let url = Url::parse(s).map_err(|e| {
+        format!("{s:?} is not a URL ({e}); write e.g. \"https://api.fiks.test.ks.no\"")
+    })?;
+    let loopback = url.host_str().is_some_and(|h| {
+        h == "localhost"
+            || h.trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    });
+    match url.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        "http" => {
+            return Err(format!(
+                "{s:?} uses plain http; tokens and the integration password would cross the network unencrypted: use https (http is allowed only for localhost)"
+            ));
+        }
+        other => return Err(format!("{s:?}: scheme {other:?} is not http(s)")),
+    }
+    if url.host().is_none() {
+        return Err(format!("{s:?} has no host"));
+    }
+    if url.fragment().is_some() || !url.username().is_empty() || url.password().is_some() {
+        return Err(format!("{s:?}: no user or fragment in the URL"));
+    }
+    Ok(url)
 }
 
 // ---------------------------------------------------------------------------
@@ -830,6 +1051,103 @@ drop_folder = "/srv/fagsystem/nav-frogn"
             m.endpoints().hent_nye_forsendelser(),
             "https://svarut.ks.no/tjenester/svarinn/mottaker/hentNyeForsendelser"
         );
+    }
+
+    const DIGISOS: &str = r#"
+[mottakersystem.digisos]
+fiks_api_url = "https://api.fiks.test.ks.no"
+fiks_org_id = "3F2B6C1E-8D4A-4B7E-9C1D-2A5E6F7B8C9D"
+integrasjon_id = "11111111-2222-4333-8444-555555555555"
+integrasjon_passord = "file:/etc/mottak/secrets/nav-frogn.integrasjon"
+
+[mottakersystem.digisos.maskinporten]
+url = "https://test.maskinporten.no/token"
+audience = "https://test.maskinporten.no/"
+client_id = "0f0f0f0f-client"
+private_key = "/etc/mottak/keys/virksomhet.pem"
+certificate_chain = "/etc/mottak/keys/virksomhet-chain.pem"
+"#;
+
+    #[test]
+    fn digisos_is_optional_and_read_with_defaults() {
+        assert_eq!(parse(MINIMAL).unwrap().mottakersystemer[0].digisos, None);
+        let c = parse(&format!("{MINIMAL}{DIGISOS}")).unwrap();
+        let d = c.mottakersystemer[0].digisos.as_ref().unwrap();
+        assert_eq!(d.fiks_api_url.as_str(), "https://api.fiks.test.ks.no/");
+        assert_eq!(d.fiks_org_id, "3f2b6c1e-8d4a-4b7e-9c1d-2a5e6f7b8c9d");
+        assert_eq!(
+            d.integrasjon_passord,
+            SecretRef::File("/etc/mottak/secrets/nav-frogn.integrasjon".into())
+        );
+        assert_eq!(d.maskinporten.scope, "ks:fiks");
+        assert_eq!(d.maskinporten.client_id, "0f0f0f0f-client");
+        assert_eq!(d.poll_interval, Duration::from_secs(1));
+        assert_eq!(d.request_timeout, Duration::from_secs(30));
+        assert_eq!(d.upload_timeout, Duration::from_secs(900));
+        let text = format!("{MINIMAL}{DIGISOS}scope = \"ks:fiks ks:other\"\n");
+        let c = parse(&text).unwrap();
+        let d = c.mottakersystemer[0].digisos.as_ref().unwrap();
+        assert_eq!(d.maskinporten.scope, "ks:fiks ks:other");
+    }
+
+    #[test]
+    fn digisos_unknown_keys_and_bad_values_are_refused_with_their_line() {
+        let base = format!("{MINIMAL}{DIGISOS}");
+        let line_of = |needle: &str| base.lines().position(|l| l.starts_with(needle)).unwrap() + 1;
+        // An unknown key in each table.
+        let text = base.replace("fiks_org_id", "fiks_orgid");
+        let err = parse(&text).unwrap_err();
+        assert_eq!(err.line, Some(line_of("fiks_org_id")), "{err}");
+        assert_eq!(err.key.as_deref(), Some("fiks_orgid"));
+        let text = base.replace("client_id", "klient_id");
+        let err = parse(&text).unwrap_err();
+        assert_eq!(err.line, Some(line_of("client_id")), "{err}");
+        assert!(err.message.contains("unknown field"), "{err}");
+        // Values.
+        for (from, to, expect) in [
+            ("fiks_org_id = \"3F2B", "fiks_org_id = \"nope", "not a UUID"),
+            (
+                "https://api.fiks.test.ks.no\"",
+                "http://api.fiks.test.ks.no\"",
+                "plain http",
+            ),
+            (
+                "https://api.fiks.test.ks.no\"",
+                "https://api.fiks.test.ks.no/digisos/api/v1\"",
+                "appends /digisos",
+            ),
+            (
+                "client_id = \"0f0f0f0f-client\"",
+                "client_id = \" \"",
+                "must not be empty",
+            ),
+            (
+                "\"/etc/mottak/keys/virksomhet.pem\"",
+                "\"virksomhet.pem\"",
+                "absolute",
+            ),
+        ] {
+            let text = base.replace(from, to);
+            let err = parse(&text).unwrap_err();
+            assert!(err.message.contains(expect), "{to}: {err}");
+            let line = text.lines().position(|l| l.contains(to)).unwrap() + 1;
+            assert_eq!(err.line, Some(line), "{to}: {err}");
+        }
+        // A literal password is refused and never echoed.
+        let text = base.replace(
+            "\"file:/etc/mottak/secrets/nav-frogn.integrasjon\"",
+            "\"hunter2-literal\"",
+        );
+        let err = parse(&text).unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("integrasjon_passord"), "{err}");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        // The maskinporten table is required.
+        let text = base
+            .split("[mottakersystem.digisos.maskinporten]")
+            .next()
+            .unwrap();
+        let err = parse(text).unwrap_err();
+        assert!(err.message.contains("maskinporten"), "{err}");
     }
 
     #[test]
