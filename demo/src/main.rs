@@ -1,0 +1,556 @@
+//! `mottak-demo`: the whole of Mottak on one machine, in one terminal.
+//!
+//! Starts, in a temporary folder: the fake SvarInn (in this process) with a steady stream of
+//! forsendelser, some broken in each way the fake can break them; a real `mottak-agent run`
+//! with keys from `mottak-agent keygen` and two mottakersystemer; `fagsystem.sh` for each drop
+//! folder (imports most, rejects a few); and the console `mottak`, attached to the terminal.
+//! When the console exits (or on Ctrl-C, or when a part dies) everything is stopped and the
+//! folder removed.
+//!
+//! Module map: [`bins`] finds (and builds) the programs, [`setup`] writes the temporary world,
+//! [`trickle`] is the stream of forsendelser and their faults, [`procs`] the child processes.
+
+mod bins;
+mod procs;
+mod setup;
+mod trickle;
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, ExitStatus};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use mottak_fixtures::svarinn::{FakeSvarInn, FakeSvarInnHandle, MottakersystemSpec};
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::procs::Proc;
+use crate::setup::System;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mottak-demo",
+    about = "A complete local demo of Mottak: a fake SvarInn, a real agent, a fagsystem script and the console",
+    long_about = "A complete local demo of Mottak in one terminal: the fake SvarInn with a steady \
+                  stream of forsendelser (some broken on purpose), a real mottak-agent with \
+                  generated keys in a temporary folder, a small script acting as the fagsystem \
+                  (demo/fagsystem.sh), and the console `mottak` attached. Quit the console (or \
+                  press Ctrl-C) and everything is stopped and the folder removed."
+)]
+struct Args {
+    /// Seconds between new forsendelser.
+    #[arg(long, value_name = "SECONDS", default_value_t = 3.0)]
+    trickle: f64,
+
+    /// The fagsystem turns down every N-th new forsendelse (moves it to feilet/ with feil.txt).
+    #[arg(long, value_name = "N", default_value_t = 6)]
+    reject_every: u32,
+
+    /// Run everything but the console, printing a status line every few seconds.
+    #[arg(long)]
+    no_console: bool,
+
+    /// Stop by itself after this long, e.g. "20s" or "5m" (default: when the console exits,
+    /// or on Ctrl-C).
+    #[arg(long = "for", value_name = "DURATION", value_parser = parse_duration)]
+    run_for: Option<Duration>,
+
+    /// Keep the temporary folder (journal, logs, drop folders) after the demo stops.
+    #[arg(long)]
+    keep: bool,
+
+    /// Do not build mottak-agent and mottak first; use the ones beside this program.
+    #[arg(long)]
+    no_build: bool,
+
+    /// Open the console at once instead of waiting for Enter.
+    #[arg(long)]
+    yes: bool,
+
+    /// The console's language (nb or en); default from LANG.
+    #[arg(long)]
+    lang: Option<String>,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .map_or((s, "s"), |i| (&s[..i], &s[i..]));
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?}: expected a number with s, m or h, e.g. 20s"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("{s:?}: the unit must be ms, s, m or h")),
+    };
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("{s:?}: {e}"))
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(args) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("mottak-demo: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Why the demo ends.
+#[derive(Debug)]
+enum Ending {
+    ConsoleQuit(ExitStatus),
+    Signal(&'static str),
+    TimeUp,
+    /// A part stopped by itself.
+    Died {
+        name: String,
+        message: String,
+    },
+}
+
+fn run(args: Args) -> Result<ExitCode> {
+    if !(args.trickle > 0.0 && args.trickle.is_finite()) {
+        bail!("--trickle must be a positive number of seconds");
+    }
+    if args.reject_every == 0 {
+        bail!("--reject-every must be at least 1");
+    }
+    let bins = bins::locate(args.no_build)?;
+    let user = setup::login_name()?;
+    let tmp = tempfile::Builder::new()
+        .prefix("mottak-demo-")
+        .tempdir()
+        .context("creating the demo's temporary folder")?;
+    let root = tmp.path().to_path_buf();
+
+    let log = std::fs::File::create(root.join("demo.log")).context("creating demo.log")?;
+    tracing_subscriber::fmt()
+        .with_writer(std::sync::Mutex::new(log))
+        .with_ansi(false)
+        .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+        .init();
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting a tokio runtime")?;
+    let result = rt.block_on(demo(&args, &bins, &user, &root));
+    rt.shutdown_timeout(Duration::from_secs(2));
+
+    if args.keep {
+        let kept = tmp.keep();
+        println!("The demo's folder is kept: {}", kept.display());
+    } else {
+        let shown = root.display().to_string();
+        tmp.close()
+            .with_context(|| format!("removing the demo's folder {shown}"))?;
+        println!("Removed {shown}.");
+    }
+    result
+}
+
+async fn demo(args: &Args, bins: &bins::Bins, user: &str, root: &Path) -> Result<ExitCode> {
+    let mut sigint = signal(SignalKind::interrupt()).context("installing the Ctrl-C handler")?;
+    let mut sigterm = signal(SignalKind::terminate()).context("installing a SIGTERM handler")?;
+    let mut sighup = signal(SignalKind::hangup()).context("installing a SIGHUP handler")?;
+
+    let systems = setup::prepare(root, bins)?;
+    let mut builder = FakeSvarInn::builder().storage_dir(root.join("fake-svarinn"));
+    for s in &systems {
+        builder = builder.mottakersystem(
+            MottakersystemSpec::new(s.username, s.password, s.cert_pem.clone())
+                .named(format!("Demo kommune {}", s.name)),
+        );
+    }
+    let fake = Arc::new(builder.start().await.context("starting the fake SvarInn")?);
+    let config = setup::write_config(root, &systems, fake.base_url())?;
+    setup::grant_access(bins, &config, user, &systems)?;
+
+    // The background parts, stopped in reverse order at the end.
+    let mut background: Vec<Proc> = Vec::new();
+    let mut agent_cmd = Command::new(&bins.agent);
+    agent_cmd
+        .arg("run")
+        .arg("--config")
+        .arg(&config)
+        .current_dir(root);
+    for var in [
+        "NOTIFY_SOCKET",
+        "WATCHDOG_USEC",
+        "WATCHDOG_PID",
+        "LISTEN_FDS",
+        "LISTEN_PID",
+        "CREDENTIALS_DIRECTORY",
+        "RUST_LOG",
+    ] {
+        agent_cmd.env_remove(var);
+    }
+    background.push(Proc::spawn_background(
+        "mottak-agent",
+        agent_cmd,
+        &root.join("agent.log"),
+    )?);
+    let socket = root.join("state").join("console.sock");
+    wait_for_socket(&socket, &mut background[0]).await?;
+
+    for s in &systems {
+        let mut cmd = Command::new("sh");
+        cmd.arg(root.join("fagsystem.sh"))
+            .arg(s.drop_folder(root))
+            .arg(s.archive(root))
+            .arg(args.reject_every.to_string())
+            .current_dir(root);
+        background.push(Proc::spawn_background(
+            &format!("fagsystem ({})", s.name),
+            cmd,
+            &root.join(format!("fagsystem-{}.log", s.name)),
+        )?);
+    }
+
+    let users = systems.iter().map(|s| s.username.to_owned()).collect();
+    let trickle = Arc::new(trickle::Trickle::new(fake.clone(), users));
+    let sent = trickle.sent.clone();
+    let every = Duration::from_secs_f64(args.trickle);
+    let mut trickle_task = {
+        let t = trickle.clone();
+        tokio::spawn(async move { t.run(every).await })
+    };
+
+    print_intro(
+        args,
+        bins,
+        user,
+        root,
+        &socket,
+        &systems,
+        &background,
+        &fake,
+    );
+
+    let started = Instant::now();
+    let deadline = args.run_for.map(|d| started + d);
+    let mut console: Option<Proc> = None;
+    let mut console_started = started;
+    let mut waiting_for_enter = None;
+    if !args.no_console {
+        if args.yes || !std::io::stdin().is_terminal() {
+            console = Some(start_console(bins, &socket, args)?);
+            console_started = Instant::now();
+        } else {
+            println!("Press Enter to open the console (Ctrl-C stops the demo).");
+            waiting_for_enter = Some(enter_pressed());
+        }
+    }
+
+    let mut last_status = Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    let ending = loop {
+        tokio::select! {
+            _ = sigint.recv() => break Ending::Signal("Ctrl-C"),
+            _ = sigterm.recv() => break Ending::Signal("SIGTERM"),
+            _ = sighup.recv() => break Ending::Signal("SIGHUP"),
+            r = &mut trickle_task => {
+                let message = match r {
+                    Ok(Ok(())) => "stopped".to_owned(),
+                    Ok(Err(e)) => format!("{e:#}"),
+                    Err(e) => format!("{e}"),
+                };
+                break Ending::Died { name: "fake SvarInn's stream of forsendelser".into(), message };
+            }
+            _ = tick.tick() => {}
+        }
+        if let Some(rx) = &mut waiting_for_enter
+            && rx.try_recv().is_ok()
+        {
+            waiting_for_enter = None;
+            console = Some(start_console(bins, &socket, args)?);
+            console_started = Instant::now();
+        }
+        if let Some(died) = background.iter_mut().find_map(|p| {
+            p.exited().map(|status| Ending::Died {
+                name: p.name.clone(),
+                message: format!(
+                    "exited by itself ({status}); the end of {}:\n{}",
+                    p.log
+                        .as_ref()
+                        .map(|l| l.display().to_string())
+                        .unwrap_or_default(),
+                    p.log_tail(15)
+                ),
+            })
+        }) {
+            break died;
+        }
+        if let Some(c) = &mut console
+            && let Some(status) = c.exited()
+        {
+            if !status.success() && console_started.elapsed() < Duration::from_secs(3) {
+                println!(
+                    "\nThe console exited at once ({status}); see its message above. The rest of \
+                     the demo keeps running: Ctrl-C stops it."
+                );
+                console = None;
+            } else {
+                break Ending::ConsoleQuit(status);
+            }
+        }
+        if let Some(d) = deadline
+            && Instant::now() >= d
+        {
+            break Ending::TimeUp;
+        }
+        if console.is_none()
+            && waiting_for_enter.is_none()
+            && last_status.elapsed() >= Duration::from_secs(5)
+        {
+            last_status = Instant::now();
+            let c = counts(root, &systems, &fake, sent.load(Ordering::Relaxed));
+            println!("[{:>4}s] {}", started.elapsed().as_secs(), c.line());
+        }
+    };
+
+    // Stop: the console first (it is on the terminal), then the fagsystem, then the agent.
+    if let Some(mut c) = console.take()
+        && c.exited().is_none()
+    {
+        c.stop(Duration::from_secs(3));
+        restore_terminal();
+    }
+    trickle_task.abort();
+    let mut stopped = Vec::new();
+    while let Some(mut p) = background.pop() {
+        let grace = if p.name == "mottak-agent" { 15 } else { 3 };
+        let status = p.stop(Duration::from_secs(grace));
+        stopped.push(format!(
+            "{} (pid {}): {}",
+            p.name,
+            p.pid(),
+            status.map_or_else(|| "not reaped".to_owned(), |s| s.to_string())
+        ));
+    }
+    let final_counts = counts(root, &systems, &fake, sent.load(Ordering::Relaxed));
+    if let Ok(fake) = Arc::try_unwrap(fake) {
+        fake.shutdown().await;
+    }
+
+    println!();
+    match &ending {
+        Ending::ConsoleQuit(status) => println!("The console exited ({status}); demo stopped."),
+        Ending::Signal(sig) => println!("{sig}: demo stopped."),
+        Ending::TimeUp => println!("Ran for the time asked; demo stopped."),
+        Ending::Died { name, message } => {
+            println!("The demo stopped because the {name} stopped: {message}")
+        }
+    }
+    println!("stopped: {}", stopped.join("; "));
+    println!("summary: {}", final_counts.machine());
+    let _ = std::io::stdout().flush();
+    Ok(match ending {
+        Ending::Died { .. } => ExitCode::FAILURE,
+        _ => ExitCode::SUCCESS,
+    })
+}
+
+/// Waits up to 30 s for the agent's console socket, failing at once if the agent exits.
+async fn wait_for_socket(socket: &Path, agent: &mut Proc) -> Result<()> {
+    let start = Instant::now();
+    loop {
+        if socket.exists() {
+            return Ok(());
+        }
+        if let Some(status) = agent.exited() {
+            bail!(
+                "mottak-agent exited at startup ({status}):\n{}",
+                agent.log_tail(20)
+            );
+        }
+        if start.elapsed() > Duration::from_secs(30) {
+            bail!(
+                "mottak-agent did not open {} within 30 s:\n{}",
+                socket.display(),
+                agent.log_tail(20)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn start_console(bins: &bins::Bins, socket: &Path, args: &Args) -> Result<Proc> {
+    let mut cmd = Command::new(&bins.console);
+    cmd.arg("--socket").arg(socket);
+    if let Some(lang) = &args.lang {
+        cmd.arg("--lang").arg(lang);
+    }
+    Proc::spawn_foreground("console", cmd)
+}
+
+/// A receiver that gets a message when a line is read from stdin.
+fn enter_pressed() -> tokio::sync::oneshot::Receiver<()> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        if std::io::stdin().read_line(&mut line).is_ok() {
+            let _ = tx.send(());
+        }
+    });
+    rx
+}
+
+/// Used only when the demo had to stop the console itself: leave the alternate screen, show
+/// the cursor, stop mouse reporting, and put the terminal back in cooked mode.
+fn restore_terminal() {
+    if !std::io::stdout().is_terminal() {
+        return;
+    }
+    print!("\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1006l\x1b[?2004l\x1b[?1049l\x1b[?25h");
+    let _ = std::io::stdout().flush();
+    let _ = Command::new("stty").arg("sane").status();
+}
+
+#[allow(clippy::too_many_arguments)]
+fn print_intro(
+    args: &Args,
+    bins: &bins::Bins,
+    user: &str,
+    root: &Path,
+    socket: &Path,
+    systems: &[System],
+    background: &[Proc],
+    fake: &FakeSvarInnHandle,
+) {
+    let pid_of = |name: &str| {
+        background
+            .iter()
+            .filter(|p| p.name.starts_with(name))
+            .map(|p| format!("pid {}", p.pid()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let names: Vec<&str> = systems.iter().map(|s| s.name).collect();
+    let r = root.display();
+    println!(
+        "\nMottak demo. Everything lives in {r}{}\n",
+        if args.keep {
+            " (kept afterwards: --keep)"
+        } else {
+            " (removed when the demo stops; --keep keeps it)"
+        }
+    );
+    println!(
+        "  fake SvarInn   {}: mottakersystemer {}; a new forsendelse every {} s,\n                 \
+         some broken on purpose (log: demo.log)",
+        fake.base_url(),
+        names.join(" and "),
+        args.trickle
+    );
+    println!(
+        "  mottak-agent   {}: config agent.toml, journal state/journal.sqlite (log: agent.log)",
+        pid_of("mottak-agent")
+    );
+    println!(
+        "  fagsystem      {}: fagsystem.sh (demo/fagsystem.sh) on drop/<name>/inn/, imports\n                 \
+         into fagsystem/<name>/, turns down every {}th (logs: fagsystem-<name>.log)",
+        pid_of("fagsystem"),
+        args.reject_every
+    );
+    if args.no_console {
+        println!("  console        not started (--no-console); attach one yourself:");
+    } else {
+        println!("  console        you are {user}, admin over both mottakersystemer:");
+    }
+    println!(
+        "                 {} --socket {}",
+        bins.console.display(),
+        socket.display()
+    );
+    println!(
+        "\nWhat to try in the console (? lists its keys):\n  \
+         - Overview: the queues fill and drain; a broken forsendelse shows up within a minute.\n  \
+         - Failed imports: a file that would not decrypt or had the wrong size (\"padding\",\n    \
+           \"size\"): the fake broke only its first three downloads, so retry it and watch it\n    \
+           leave the list. Wrong key or sha256 fails every time: mark it permanent (a reason and a\n    \
+           typed confirmation; the sender is told). Ones the fagsystem turned down (feil.txt):\n    \
+           move back to inn/, and the fagsystem imports them the second time.\n  \
+         - Integrations: both SvarInn links, the certificates, the drop folders.\n  \
+         - Access: kari is operator on {first} only, so {second} warns that fewer than two can\n    \
+           act on its failures; grant someone.\n  \
+         - Quit the console to stop the demo.\n",
+        first = names.first().copied().unwrap_or_default(),
+        second = names.get(1).copied().unwrap_or_default(),
+    );
+    let _ = std::io::stdout().flush();
+}
+
+/// What has happened so far, from the outside: the fake's records and the folders.
+#[derive(Debug, Default)]
+struct Counts {
+    sent: usize,
+    acked: usize,
+    failed: usize,
+    in_inn: usize,
+    imported: usize,
+    rejected: usize,
+}
+
+impl Counts {
+    fn line(&self) -> String {
+        format!(
+            "sent {}  acknowledged {}  reported failed {}  waiting in inn/ {}  imported {}  turned down {}",
+            self.sent, self.acked, self.failed, self.in_inn, self.imported, self.rejected
+        )
+    }
+    fn machine(&self) -> String {
+        format!(
+            "sent={} acked={} failed={} in_inn={} imported={} rejected={}",
+            self.sent, self.acked, self.failed, self.in_inn, self.imported, self.rejected
+        )
+    }
+}
+
+fn counts(root: &Path, systems: &[System], fake: &FakeSvarInnHandle, sent: usize) -> Counts {
+    let mut failed: Vec<String> = fake
+        .mottak_feilet()
+        .into_iter()
+        .filter_map(|e| e.forsendelse)
+        .collect();
+    failed.sort();
+    failed.dedup();
+    let mut c = Counts {
+        sent,
+        acked: fake.acked_ids().len(),
+        failed: failed.len(),
+        ..Counts::default()
+    };
+    for s in systems {
+        let drop = s.drop_folder(root);
+        c.in_inn += folders_in(&drop.join("inn"));
+        c.rejected += folders_in(&drop.join("feilet"));
+        c.imported += folders_in(&s.archive(root));
+    }
+    c
+}
+
+/// Visible folders in `dir` (0 when it does not exist).
+fn folders_in(dir: &PathBuf) -> usize {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .filter(|e| {
+                    !e.file_name().to_string_lossy().starts_with('.')
+                        && e.file_type().is_ok_and(|t| t.is_dir())
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}

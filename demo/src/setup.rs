@@ -1,0 +1,224 @@
+//! The demo's temporary world: keys made by `mottak-agent keygen`, password files, drop
+//! folders, the agent's config, and the current Unix user granted admin in the journal.
+//!
+//! ```text
+//! <tmp>/
+//!   agent.toml            the agent's config (two mottakersystemer)
+//!   agent.log             the agent's stderr
+//!   demo.log              the fake SvarInn and the stream of forsendelser
+//!   fagsystem-<name>.log  what the fagsystem script imported and rejected
+//!   fagsystem.sh          the script (a copy of demo/fagsystem.sh)
+//!   keys/  secrets/       keys (0600) and certificates; SvarInn passwords (0600)
+//!   state/                journal.sqlite, console.sock
+//!   drop/<name>/          the drop folders: inn/, feilet/, .mottak/
+//!   fagsystem/<name>/     what the fagsystem has imported
+//!   fake-svarinn/         the fake's encrypted files
+//! ```
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, Result, bail};
+
+use crate::bins::Bins;
+
+/// The fagsystem script, embedded so the demo runs from anywhere.
+pub const FAGSYSTEM_SH: &str = include_str!("../fagsystem.sh");
+
+/// One mottakersystem of the demo.
+#[derive(Debug, Clone)]
+pub struct System {
+    /// The agent's name for it.
+    pub name: &'static str,
+    /// SvarInn's username (the mottakersystem id).
+    pub username: &'static str,
+    pub password: &'static str,
+    /// `on-import` or `on-delivery`.
+    pub ack: &'static str,
+    pub cert_pem: String,
+}
+
+impl System {
+    pub fn drop_folder(&self, root: &Path) -> PathBuf {
+        root.join("drop").join(self.name)
+    }
+    pub fn archive(&self, root: &Path) -> PathBuf {
+        root.join("fagsystem").join(self.name)
+    }
+}
+
+/// The two mottakersystemer: social services (acknowledged once the fagsystem has imported)
+/// and building permits (acknowledged on delivery).
+fn systems() -> [(&'static str, &'static str, &'static str, &'static str); 2] {
+    [
+        (
+            "nav-sosial",
+            "5d3c0a9e-7f1b-4c2a-9e58-1b6f0d2c4a71",
+            "demo-sosial-passord",
+            "on-import",
+        ),
+        (
+            "byggesak",
+            "a81f3e62-0b4d-4e97-8c15-6f2d9b7e3c08",
+            "demo-byggesak-passord",
+            "on-delivery",
+        ),
+    ]
+}
+
+/// Makes the folders, keys, secrets and config in `root`.
+pub fn prepare(root: &Path, bins: &Bins) -> Result<Vec<System>> {
+    for sub in ["state", "log", "keys", "secrets", "drop", "fagsystem"] {
+        fs::create_dir_all(root.join(sub)).with_context(|| format!("creating {sub}/"))?;
+    }
+    let mut out = Vec::new();
+    for (name, username, password, ack) in systems() {
+        run_quiet(
+            Command::new(&bins.agent)
+                .arg("keygen")
+                .arg("--name")
+                .arg(name)
+                .arg("--out")
+                .arg(root.join("keys")),
+            "mottak-agent keygen",
+        )?;
+        let cert_path = root.join("keys").join(format!("{name}.crt"));
+        let cert_pem = fs::read_to_string(&cert_path)
+            .with_context(|| format!("reading {}", cert_path.display()))?;
+        write_private(
+            &root.join("secrets").join(format!("{name}.passord")),
+            password,
+        )?;
+        fs::create_dir_all(root.join("drop").join(name))?;
+        out.push(System {
+            name,
+            username,
+            password,
+            ack,
+            cert_pem,
+        });
+    }
+    let script = root.join("fagsystem.sh");
+    fs::write(&script, FAGSYSTEM_SH).with_context(|| format!("writing {}", script.display()))?;
+    Ok(out)
+}
+
+/// The agent's config, pointing at the fake SvarInn at `svarinn_url`.
+pub fn write_config(root: &Path, systems: &[System], svarinn_url: &str) -> Result<PathBuf> {
+    let r = root.display();
+    let mut text = format!(
+        "# Written by mottak-demo; systemd/agent.example.toml explains every key.\n\
+         [agent]\n\
+         state_dir = \"{r}/state\"\n\
+         log_dir = \"{r}/log\"\n\
+         console_socket = \"{r}/state/console.sock\"\n\
+         log_level = \"info\"\n\
+         inn_warning_after = \"2m\"\n"
+    );
+    for s in systems {
+        let n = s.name;
+        text.push_str(&format!(
+            "\n[[mottakersystem]]\n\
+             name = \"{n}\"\n\
+             svarinn_url = \"{svarinn_url}\"\n\
+             username = \"{u}\"\n\
+             password = \"file:{r}/secrets/{n}.passord\"\n\
+             private_keys = [\"{r}/keys/{n}.pem\"]\n\
+             certificates = [\"{r}/keys/{n}.crt\"]\n\
+             drop_folder = \"{drop}\"\n\
+             poll_interval = \"2s\"\n\
+             ack = \"{ack}\"\n\
+             max_decrypt_attempts = 3\n",
+            u = s.username,
+            drop = s.drop_folder(root).display(),
+            ack = s.ack,
+        ));
+    }
+    let path = root.join("agent.toml");
+    fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}
+
+/// `check-config`, then the access list: `user` admin over everything, and a colleague as
+/// operator on the first mottakersystem only (so the console has a coverage warning to show
+/// for the second).
+pub fn grant_access(bins: &Bins, config: &Path, user: &str, systems: &[System]) -> Result<()> {
+    run_quiet(
+        Command::new(&bins.agent)
+            .arg("check-config")
+            .arg("--config")
+            .arg(config),
+        "mottak-agent check-config",
+    )?;
+    run_quiet(
+        Command::new(&bins.agent)
+            .args(["access", "--config"])
+            .arg(config)
+            .args(["grant", "--user", user, "--role", "admin", "--all"]),
+        "mottak-agent access grant",
+    )?;
+    if let Some(first) = systems.first()
+        && user != "kari"
+    {
+        run_quiet(
+            Command::new(&bins.agent)
+                .args(["access", "--config"])
+                .arg(config)
+                .args([
+                    "grant", "--user", "kari", "--role", "operator", "--system", first.name,
+                ]),
+            "mottak-agent access grant",
+        )?;
+    }
+    Ok(())
+}
+
+/// The login name of the user running the demo, as the agent will see it on the console
+/// socket (the agent maps the peer's uid through /etc/passwd).
+pub fn login_name() -> Result<String> {
+    let uid = rustix::process::getuid().as_raw();
+    if let Ok(passwd) = fs::read_to_string("/etc/passwd") {
+        for line in passwd.lines() {
+            let fields: Vec<&str> = line.split(':').collect();
+            if let [name, _, id, ..] = fields.as_slice()
+                && id.parse::<u32>() == Ok(uid)
+            {
+                return Ok((*name).to_owned());
+            }
+        }
+    }
+    bail!(
+        "uid {uid} has no entry in /etc/passwd, so the agent could not name you on the console socket"
+    )
+}
+
+fn write_private(path: &Path, text: &str) -> Result<()> {
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    f.write_all(text.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+/// Runs a short command; on failure the error carries its output.
+fn run_quiet(cmd: &mut Command, what: &str) -> Result<()> {
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("running {what}"))?;
+    if !out.status.success() {
+        bail!(
+            "{what} failed ({}):\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(())
+}
