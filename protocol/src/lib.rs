@@ -5,7 +5,10 @@
 //! - [`svarinn`]: the SvarInn mottaksservice JSON (forsendelse, mottakFeilet).
 //! - [`cms`]: streaming CMS EnvelopedData reader and writer (SvarInn files, Fiks uploads).
 //! - [`console`]: the console ⇄ agent websocket messages, the state a console sees, its deltas.
+//! - [`digisos`]: Fiks Digisos and Maskinporten (paths, bodies, grant claims), NAV's
+//!   digisos-soker schema ([`digisos::validate_soker`]) and `fil:` placeholders.
 
 pub mod cms;
 pub mod console;
+pub mod digisos;
 pub mod svarinn;
