@@ -1,0 +1,68 @@
+//! `dist-assets` writes a man page for the agent and each of its
+//! subcommands, and completions for three shells, all naming the real
+//! subcommands and options.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::fs;
+
+#[test]
+fn man_pages_and_completions_name_the_real_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = xtask::dist_assets(dir.path()).unwrap();
+    let names: Vec<String> = files
+        .iter()
+        .map(|f| f.strip_prefix(dir.path()).unwrap().display().to_string())
+        .collect();
+    for want in [
+        "usr/share/man/man1/mottak-agent.1",
+        "usr/share/man/man1/mottak-agent-run.1",
+        "usr/share/man/man1/mottak-agent-check-config.1",
+        "usr/share/man/man1/mottak-agent-keygen.1",
+        "usr/share/man/man1/mottak-agent-decrypt.1",
+        "usr/share/man/man1/mottak-agent-access.1",
+        "usr/share/bash-completion/completions/mottak-agent",
+        "usr/share/zsh/vendor-completions/_mottak-agent",
+        "usr/share/fish/vendor_completions.d/mottak-agent.fish",
+    ] {
+        assert!(names.iter().any(|n| n == want), "{want} not in {names:?}");
+    }
+    let main = fs::read_to_string(dir.path().join("usr/share/man/man1/mottak-agent.1")).unwrap();
+    assert!(main.starts_with(".ie") || main.contains(".TH"), "{main}");
+    assert!(main.contains(".TH mottak-agent 1"), "{main}");
+    assert!(
+        main.contains("check\\-config"),
+        "subcommands listed: {main}"
+    );
+    assert!(main.contains(".SH FILES") && main.contains("/etc/mottak/agent.toml"));
+    let run = fs::read_to_string(dir.path().join("usr/share/man/man1/mottak-agent-run.1")).unwrap();
+    assert!(run.contains("\\-\\-config"), "{run}");
+    let bash = fs::read_to_string(
+        dir.path()
+            .join("usr/share/bash-completion/completions/mottak-agent"),
+    )
+    .unwrap();
+    assert!(
+        bash.contains("check-config") && bash.contains("keygen"),
+        "{bash}"
+    );
+    assert!(bash.contains("complete -F"), "{bash}");
+    let zsh = fs::read_to_string(
+        dir.path()
+            .join("usr/share/zsh/vendor-completions/_mottak-agent"),
+    )
+    .unwrap();
+    assert!(zsh.starts_with("#compdef mottak-agent"), "{zsh}");
+    let fish = fs::read_to_string(
+        dir.path()
+            .join("usr/share/fish/vendor_completions.d/mottak-agent.fish"),
+    )
+    .unwrap();
+    assert!(fish.contains("complete -c mottak-agent"), "{fish}");
+    // The access subcommand's own subcommands get pages too.
+    assert!(
+        names
+            .iter()
+            .any(|n| n.starts_with("usr/share/man/man1/mottak-agent-access-")),
+        "{names:?}"
+    );
+}
