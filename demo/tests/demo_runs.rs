@@ -1,0 +1,255 @@
+//! Runs the real `mottak-demo` launcher without a console and checks, from the outside, that
+//! it does what the README promises: forsendelser flow through the agent to the fagsystem
+//! script, some fail (reported to SvarInn, turned down by the fagsystem), and when the demo
+//! stops — after `--for`, on Ctrl-C, or because a part died — every process it started is
+//! gone and its temporary folder removed.
+//!
+//! The launcher builds `mottak-agent` and `mottak` itself (in this test's profile) before it
+//! starts, as it does for `cargo run -p mottak-demo`.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// One demo at a time: each runs an agent and two scripts, and the machine may have two cores.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The launcher running, its stdout read line by line on a thread.
+struct Demo {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Demo {
+    fn start(args: &[&str]) -> Demo {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_mottak-demo"))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start mottak-demo");
+        let out = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                eprintln!("demo| {line}");
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Demo {
+            child,
+            lines: rx,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Reads lines until one contains `needle` (returns it), or panics after `limit`.
+    fn wait_line(&mut self, needle: &str, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!(
+                    "no line with {needle:?} within {limit:?}; output so far:\n{}",
+                    self.seen.join("\n")
+                ),
+            }
+        }
+    }
+
+    /// Waits for the launcher to exit; returns its status and the rest of its output.
+    fn finish(mut self, limit: Duration) -> (ExitStatus, Vec<String>) {
+        let deadline = Instant::now() + limit;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("wait for mottak-demo") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!(
+                    "mottak-demo did not stop within {limit:?}; output:\n{}",
+                    self.seen.join("\n")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        // The reader thread ends with the pipe.
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
+            self.seen.push(line);
+        }
+        (status, self.seen)
+    }
+}
+
+/// `key=value` pairs of the `summary:` line.
+fn summary(lines: &[String]) -> BTreeMap<String, u64> {
+    let line = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("summary: "))
+        .unwrap_or_else(|| panic!("no summary line in:\n{}", lines.join("\n")));
+    line.split_whitespace()
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.parse().expect("a number")))
+        .collect()
+}
+
+/// Every `pid N` the launcher printed (its children, each the leader of its own group).
+fn pids(lines: &[String]) -> Vec<u32> {
+    let mut out = Vec::new();
+    for line in lines {
+        let mut rest = line.as_str();
+        while let Some(i) = rest.find("pid ") {
+            rest = &rest[i + 4..];
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            if let Ok(pid) = digits.parse() {
+                out.push(pid);
+            }
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// The temporary folder named in the intro.
+fn demo_folder(lines: &[String]) -> PathBuf {
+    let line = lines
+        .iter()
+        .find_map(|l| l.split_once("Everything lives in ").map(|(_, r)| r))
+        .unwrap_or_else(|| panic!("no folder in:\n{}", lines.join("\n")));
+    PathBuf::from(line.split(' ').next().expect("a path"))
+}
+
+/// Processes alive whose pid or process group is one of `pids`.
+fn survivors(pids: &[u32]) -> Vec<String> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for entry in entries.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid pgrp ...; comm may hold spaces, so split after the last ')'.
+        let Some((head, tail)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let fields: Vec<&str> = tail.split_whitespace().collect();
+        let state = fields.first().copied().unwrap_or("");
+        let pgrp: u32 = fields.get(2).and_then(|f| f.parse().ok()).unwrap_or(0);
+        if state != "Z" && (pids.contains(&pid) || pids.contains(&pgrp)) {
+            out.push(format!("{pid} {head}) {state} pgrp {pgrp}"));
+        }
+    }
+    out
+}
+
+fn assert_cleaned_up(lines: &[String], folder: &Path) {
+    let pids = pids(lines);
+    assert!(
+        pids.len() >= 3,
+        "expected the agent's and two fagsystem pids in:\n{}",
+        lines.join("\n")
+    );
+    let left = survivors(&pids);
+    assert!(left.is_empty(), "still running: {left:?}");
+    assert!(
+        !folder.exists(),
+        "the demo's folder {} was not removed",
+        folder.display()
+    );
+}
+
+/// Forsendelser flow, some fail, and all is stopped and removed after `--for`.
+#[test]
+fn runs_for_a_while_then_stops_everything() {
+    let _one = serial();
+    let mut demo = Demo::start(&["--no-console", "--for", "35s", "--trickle", "1"]);
+    demo.wait_line("Everything lives in", Duration::from_secs(600));
+    let (status, lines) = demo.finish(Duration::from_secs(120));
+    assert!(status.success(), "{status}:\n{}", lines.join("\n"));
+    let s = summary(&lines);
+    assert!(s["sent"] >= 20, "{s:?}");
+    assert!(s["acked"] >= 5, "nothing acknowledged: {s:?}");
+    assert!(s["imported"] >= 5, "the fagsystem imported little: {s:?}");
+    assert!(
+        s["failed"] >= 1,
+        "no forsendelse was reported failed to SvarInn: {s:?}"
+    );
+    assert!(
+        s["rejected"] >= 1,
+        "the fagsystem turned nothing down: {s:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("mottak-agent") && l.contains("exit status: 0")),
+        "the agent did not exit cleanly:\n{}",
+        lines.join("\n")
+    );
+    assert_cleaned_up(&lines, &demo_folder(&lines));
+}
+
+/// Ctrl-C (SIGINT to the launcher) stops everything cleanly.
+#[test]
+fn ctrl_c_stops_everything() {
+    let _one = serial();
+    let mut demo = Demo::start(&["--no-console", "--trickle", "1"]);
+    demo.wait_line("Everything lives in", Duration::from_secs(600));
+    // Running: the first status line.
+    demo.wait_line("acknowledged", Duration::from_secs(60));
+    let pid = rustix::process::Pid::from_raw(demo.child.id() as i32).expect("pid");
+    rustix::process::kill_process(pid, rustix::process::Signal::INT).expect("SIGINT");
+    let (status, lines) = demo.finish(Duration::from_secs(60));
+    assert!(status.success(), "{status}:\n{}", lines.join("\n"));
+    assert!(lines.iter().any(|l| l.contains("Ctrl-C: demo stopped")));
+    assert_cleaned_up(&lines, &demo_folder(&lines));
+}
+
+/// When a part dies (the agent, killed), the demo says so, stops the rest and fails.
+#[test]
+fn a_part_dying_stops_the_demo_with_a_message() {
+    let _one = serial();
+    let mut demo = Demo::start(&["--no-console", "--trickle", "1", "--for", "5m"]);
+    demo.wait_line("Everything lives in", Duration::from_secs(600));
+    let agent_line = demo.wait_line("mottak-agent   pid", Duration::from_secs(10));
+    let agent_pid = pids(&[agent_line])[0];
+    demo.wait_line("acknowledged", Duration::from_secs(60));
+    let pid = rustix::process::Pid::from_raw(agent_pid as i32).expect("pid");
+    rustix::process::kill_process(pid, rustix::process::Signal::KILL).expect("SIGKILL the agent");
+    let (status, lines) = demo.finish(Duration::from_secs(60));
+    assert!(
+        !status.success(),
+        "the demo should fail when the agent dies"
+    );
+    assert!(
+        lines.iter().any(
+            |l| l.contains("stopped because the mottak-agent stopped") && l.contains("SIGKILL")
+        ),
+        "no clear message:\n{}",
+        lines.join("\n")
+    );
+    assert_cleaned_up(&lines, &demo_folder(&lines));
+}
