@@ -1,0 +1,346 @@
+//! Without a screen: `mottak status [--json]` prints the overview once;
+//! `mottak check` is a Nagios/Icinga plugin (one line with perfdata; exit
+//! 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN).
+
+use std::fmt::Write as _;
+
+use mottak_protocol::console::{
+    AgentInfo, Alert, ConsoleState, ForsendelseState, QueueHealth, Severity,
+};
+use serde::Serialize;
+
+use crate::app::{Welcome, needs_person};
+use crate::human::age;
+use crate::i18n::{Lang, fill};
+
+/// A monitoring verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Ok,
+    Warning,
+    Critical,
+    Unknown,
+}
+
+impl Status {
+    /// The plugin exit code.
+    pub fn code(self) -> u8 {
+        match self {
+            Status::Ok => 0,
+            Status::Warning => 1,
+            Status::Critical => 2,
+            Status::Unknown => 3,
+        }
+    }
+
+    pub fn word(self) -> &'static str {
+        match self {
+            Status::Ok => "OK",
+            Status::Warning => "WARNING",
+            Status::Critical => "CRITICAL",
+            Status::Unknown => "UNKNOWN",
+        }
+    }
+}
+
+/// Thresholds for [`check`].
+#[derive(Debug, Clone, Copy)]
+pub struct Thresholds {
+    pub warn_failed: u64,
+    pub crit_failed: Option<u64>,
+}
+
+/// The state's verdict: the worst of its alerts, the failed imports against
+/// the thresholds, and the two-hour line.
+pub fn verdict(state: &ConsoleState, now_ms: i64, th: Thresholds) -> Status {
+    let mut s = Status::Ok;
+    for a in &state.alerts {
+        s = s.max(match a.severity {
+            Severity::Info => Status::Ok,
+            Severity::Warning => Status::Warning,
+            Severity::Critical => Status::Critical,
+        });
+    }
+    let failed = failed_total(state);
+    if th.crit_failed.is_some_and(|c| failed >= c) {
+        s = s.max(Status::Critical);
+    } else if th.warn_failed > 0 && failed >= th.warn_failed {
+        s = s.max(Status::Warning);
+    }
+    if state
+        .queues
+        .iter()
+        .filter_map(|q| q.oldest_unacknowledged.as_ref())
+        .any(|o| now_ms >= o.warning_at)
+    {
+        s = s.max(Status::Critical);
+    }
+    s
+}
+
+/// Failed imports waiting for a person (the queues' counts: not capped).
+pub fn failed_total(state: &ConsoleState) -> u64 {
+    let from_queues: u64 = state.queues.iter().map(needs_person).sum();
+    from_queues.max(state.failed.total)
+}
+
+fn count(state: &ConsoleState, s: ForsendelseState) -> u64 {
+    state
+        .queues
+        .iter()
+        .map(|q| q.counts.get(&s).copied().unwrap_or(0))
+        .sum()
+}
+
+fn oldest_unacked_ms(state: &ConsoleState, now_ms: i64) -> i64 {
+    state
+        .queues
+        .iter()
+        .filter_map(|q| q.oldest_unacknowledged.as_ref())
+        .map(|o| now_ms - o.since)
+        .max()
+        .unwrap_or(0)
+        .max(0)
+}
+
+/// The plugin's one line (without newline).
+pub fn check_line(state: &ConsoleState, now_ms: i64, th: Thresholds) -> (Status, String) {
+    let status = verdict(state, now_ms, th);
+    let failed = failed_total(state);
+    let crit = state
+        .alerts
+        .iter()
+        .filter(|a| a.severity == Severity::Critical)
+        .count();
+    let warn = state
+        .alerts
+        .iter()
+        .filter(|a| a.severity == Severity::Warning)
+        .count();
+    let mut summary = String::new();
+    if let Some(a) = state.alerts.first().filter(|a| a.severity > Severity::Info) {
+        let _ = write!(summary, "{}", one_alert(a));
+        if state.alerts.len() > 1 {
+            let _ = write!(summary, " (+{} more)", state.alerts.len() - 1);
+        }
+        summary.push_str("; ");
+    }
+    let _ = write!(
+        summary,
+        "{failed} failed import(s) need a person, {} mottakersystem(er)",
+        state.queues.len()
+    );
+    let oldest = oldest_unacked_ms(state, now_ms) / 1000;
+    let line_s = mottak_protocol::console::UNACKED_WARNING_MS / 1000;
+    let delivered: u64 = state
+        .queues
+        .iter()
+        .map(|q| q.throughput.delivered_last_hour)
+        .sum();
+    let crit_failed = th.crit_failed.map(|c| c.to_string()).unwrap_or_default();
+    let perf = format!(
+        "failed={failed};{};{crit_failed};0 rejected={} retry_wait={} oldest_unacked={oldest}s;;{line_s};0 delivered_last_hour={delivered};;;0 alerts_critical={crit} alerts_warning={warn}",
+        th.warn_failed,
+        count(state, ForsendelseState::Rejected),
+        count(state, ForsendelseState::RetryWait),
+    );
+    // Perfdata must not contain '|' in the text part.
+    let summary = summary.replace('|', "/");
+    (
+        status,
+        format!("MOTTAK {} - {summary} | {perf}", status.word()),
+    )
+}
+
+fn one_alert(a: &Alert) -> String {
+    match &a.mottakersystem {
+        Some(m) => format!("{m}: {}", a.title.masked()),
+        None => a.title.masked().into_owned(),
+    }
+}
+
+/// What `status --json` prints.
+#[derive(Debug, Serialize)]
+pub struct StatusJson<'a> {
+    pub status: Status,
+    pub user: &'a str,
+    pub role: Option<&'static str>,
+    pub agent: &'a AgentInfo,
+    pub failed_total: u64,
+    pub queues: &'a [QueueHealth],
+    pub alerts: &'a [Alert],
+}
+
+pub fn status_json(welcome: &Welcome, state: &ConsoleState, now_ms: i64) -> anyhow::Result<String> {
+    let doc = StatusJson {
+        status: verdict(
+            state,
+            now_ms,
+            Thresholds {
+                warn_failed: 1,
+                crit_failed: None,
+            },
+        ),
+        user: &welcome.user,
+        role: welcome.top_role().map(|r| r.as_str()),
+        agent: &state.agent,
+        failed_total: failed_total(state),
+        queues: &state.queues,
+        alerts: &state.alerts,
+    };
+    Ok(serde_json::to_string_pretty(&doc)?)
+}
+
+/// The overview as text, in `lang`.
+pub fn status_text(welcome: &Welcome, state: &ConsoleState, now_ms: i64, lang: Lang) -> String {
+    let t = lang.texts();
+    let mut out = String::new();
+    let via = match welcome.transport {
+        mottak_protocol::console::Transport::LocalSocket => "socket",
+        mottak_protocol::console::Transport::Tls => "tls",
+    };
+    let _ = writeln!(
+        out,
+        "mottak · {} (agent {}) · {}",
+        state.agent.hostname,
+        state.agent.version,
+        fill(
+            t.h_as_user,
+            &[
+                &format!(
+                    "{} ({})",
+                    welcome.user,
+                    welcome.top_role().map_or("-", |r| r.as_str())
+                ),
+                &via
+            ]
+        )
+    );
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "{:<24} {:>7} {:>7} {:>7} {:>7}  {:<26} {}",
+        t.col_system,
+        t.col_in_progress,
+        t.col_failed,
+        t.col_rejected,
+        t.col_retry,
+        t.col_oldest,
+        t.col_last_hour
+    );
+    for q in &state.queues {
+        let c = |s: ForsendelseState| q.counts.get(&s).copied().unwrap_or(0);
+        let moving = c(ForsendelseState::Listed)
+            + c(ForsendelseState::Downloaded)
+            + c(ForsendelseState::Delivered)
+            + c(ForsendelseState::Imported);
+        let oldest = match &q.oldest_unacknowledged {
+            None => t.none.to_owned(),
+            Some(o) if now_ms >= o.warning_at => {
+                format!("{} ✖ {}", age(now_ms - o.since), t.over_two_hours)
+            }
+            Some(o) => format!(
+                "{} ({})",
+                age(now_ms - o.since),
+                fill(t.left_before_line, &[&age(o.warning_at - now_ms)])
+            ),
+        };
+        let mut name = q.mottakersystem.clone();
+        if let Some(p) = &q.paused {
+            name.push_str(&format!(" ⏸ {}", fill(t.paused_by, &[&p.by])));
+        }
+        let _ = writeln!(
+            out,
+            "{:<24} {:>7} {:>7} {:>7} {:>7}  {:<26} {}",
+            name,
+            moving,
+            c(ForsendelseState::Failed),
+            c(ForsendelseState::Rejected),
+            c(ForsendelseState::RetryWait),
+            oldest,
+            q.throughput.delivered_last_hour
+        );
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(out, "{}", fill(t.h_failed_total, &[&failed_total(state)]));
+    let _ = writeln!(out);
+    let _ = writeln!(out, "{}:", t.alerts);
+    if state.alerts.is_empty() {
+        let _ = writeln!(out, "  ✔ {}", t.no_alerts);
+    }
+    for a in &state.alerts {
+        let (sym, word) = match a.severity {
+            Severity::Critical => ("✖", t.sev_critical),
+            Severity::Warning => ("▲", t.sev_warning),
+            Severity::Info => ("•", t.sev_info),
+        };
+        let _ = writeln!(out, "  {sym} {word:<9} {}", one_alert(a));
+        let _ = writeln!(out, "    → {}", a.detail.masked());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mottak_protocol::console::{OldestUnacknowledged, Text, UNACKED_WARNING_MS};
+
+    fn state() -> ConsoleState {
+        let mut q = QueueHealth {
+            mottakersystem: "nav-frogn".into(),
+            ..QueueHealth::default()
+        };
+        q.counts.insert(ForsendelseState::Failed, 2);
+        ConsoleState {
+            queues: vec![q],
+            ..ConsoleState::default()
+        }
+    }
+
+    const TH: Thresholds = Thresholds {
+        warn_failed: 1,
+        crit_failed: Some(5),
+    };
+
+    #[test]
+    fn verdicts_follow_failures_alerts_and_the_two_hour_line() {
+        let mut s = state();
+        assert_eq!(verdict(&s, 0, TH), Status::Warning);
+        s.queues[0].counts.insert(ForsendelseState::Failed, 5);
+        assert_eq!(verdict(&s, 0, TH), Status::Critical);
+        s.queues[0].counts.insert(ForsendelseState::Failed, 0);
+        assert_eq!(verdict(&s, 0, TH), Status::Ok);
+        s.queues[0].oldest_unacknowledged = Some(OldestUnacknowledged {
+            id: "a".into(),
+            state: ForsendelseState::Delivered,
+            since: 0,
+            warning_at: UNACKED_WARNING_MS,
+        });
+        assert_eq!(verdict(&s, UNACKED_WARNING_MS - 1, TH), Status::Ok);
+        assert_eq!(verdict(&s, UNACKED_WARNING_MS, TH), Status::Critical);
+    }
+
+    #[test]
+    fn the_check_line_has_a_summary_and_perfdata() {
+        let mut s = state();
+        s.alerts.push(Alert {
+            key: "k".into(),
+            severity: Severity::Warning,
+            mottakersystem: Some("nav-frogn".into()),
+            title: Text::from("2 need a person | 01019012345"),
+            detail: Text::from("x"),
+            since: None,
+        });
+        let (st, line) = check_line(&s, 0, TH);
+        assert_eq!(st, Status::Warning);
+        assert!(
+            line.starts_with("MOTTAK WARNING - nav-frogn: 2 need a person / ***********"),
+            "{line}"
+        );
+        let (_, perf) = line.split_once(" | ").unwrap();
+        assert!(perf.starts_with("failed=2;1;5;0 "), "{perf}");
+        assert!(!line.contains('\n'));
+        assert_eq!(line.matches('|').count(), 1, "{line}");
+    }
+}

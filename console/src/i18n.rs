@@ -1,0 +1,291 @@
+//! Every word the console shows, in Norwegian bokmål and English.
+//!
+//! The language comes from `--lang`, else from `LC_ALL`, `LC_MESSAGES` and
+//! `LANG` (in that order, as POSIX reads them): `nb`, `no` and `nn` give
+//! bokmål, anything else English. Texts with `{}` are filled by [`fill`].
+
+use std::fmt;
+
+/// The console's languages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
+pub enum Lang {
+    /// Norsk bokmål.
+    Nb,
+    /// English.
+    En,
+}
+
+impl Lang {
+    /// The language the environment asks for (`LC_ALL`, `LC_MESSAGES`, `LANG`).
+    pub fn from_env() -> Lang {
+        Lang::from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// [`Lang::from_env`] with the variables given by `get` (for tests).
+    pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Lang {
+        for name in ["LC_ALL", "LC_MESSAGES", "LANG"] {
+            if let Some(v) = get(name).filter(|v| !v.is_empty()) {
+                return Lang::from_locale(&v);
+            }
+        }
+        Lang::En
+    }
+
+    /// `nb_NO.UTF-8` → bokmål; `en_US`, `C`, `POSIX` → English.
+    pub fn from_locale(locale: &str) -> Lang {
+        let l = locale.to_ascii_lowercase();
+        if l.starts_with("nb") || l.starts_with("no") || l.starts_with("nn") {
+            Lang::Nb
+        } else {
+            Lang::En
+        }
+    }
+
+    pub fn texts(self) -> &'static Texts {
+        match self {
+            Lang::Nb => &NB,
+            Lang::En => &EN,
+        }
+    }
+}
+
+impl fmt::Display for Lang {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Lang::Nb => "nb",
+            Lang::En => "en",
+        })
+    }
+}
+
+/// Replaces each `{}` in `template` with the next argument.
+pub fn fill(template: &str, args: &[&dyn fmt::Display]) -> String {
+    let mut out = String::with_capacity(template.len() + 16);
+    let mut rest = template;
+    let mut args = args.iter();
+    while let Some(pos) = rest.find("{}") {
+        out.push_str(&rest[..pos]);
+        match args.next() {
+            Some(a) => out.push_str(&a.to_string()),
+            None => out.push_str("{}"),
+        }
+        rest = &rest[pos + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
+macro_rules! texts {
+    ($($name:ident: $en:expr, $nb:expr;)*) => {
+        /// One language's texts; see [`EN`] and [`NB`].
+        #[derive(Debug)]
+        pub struct Texts { $(pub $name: &'static str,)* }
+        /// English.
+        pub static EN: Texts = Texts { $($name: $en,)* };
+        /// Norsk bokmål.
+        pub static NB: Texts = Texts { $($name: $nb,)* };
+    };
+}
+
+texts! {
+    // connection
+    connecting: "connecting", "kobler til";
+    connecting_attempt: "connecting (attempt {})", "kobler til (forsøk {})";
+    connected: "connected", "tilkoblet";
+    lost_retrying: "lost — retrying in {} s", "brudd — prøver igjen om {} s";
+    resyncing: "resynchronising", "synkroniserer";
+    stale: "STALE", "FORELDET";
+    read_only: "READ-ONLY", "KUN LESE";
+    waiting_for_agent: "Waiting for the agent at {} …", "Venter på agenten på {} …";
+    last_error: "Last error: {}", "Siste feil: {}";
+    // views
+    view_overview: "Overview", "Oversikt";
+    view_failed: "Failed imports", "Feilede importer";
+    view_integrations: "Integrations", "Integrasjoner";
+    view_access: "Access", "Tilgang";
+    view_audit: "Audit log", "Revisjonslogg";
+    // overview
+    queues: "Queues", "Køer";
+    col_system: "mottakersystem", "mottakersystem";
+    col_in_progress: "moving", "i gang";
+    col_in_inn: "in inn/", "i inn/";
+    col_failed: "failed", "feilet";
+    col_rejected: "rejected", "avvist";
+    col_retry: "retry", "venter";
+    col_oldest: "oldest unacked", "eldste ukvittert";
+    col_last_hour: "last hour", "siste time";
+    over_two_hours: "OVER 2h", "OVER 2 t";
+    left_before_line: "{} left", "{} igjen";
+    none: "none", "ingen";
+    paused_by: "PAUSED by {}", "PAUSET av {}";
+    alerts: "Alerts, worst first", "Varsler, verste først";
+    no_alerts: "No alerts: everything looks fine.", "Ingen varsler: alt ser bra ut.";
+    no_data: "No data yet.", "Ingen data ennå.";
+    sev_critical: "CRITICAL", "KRITISK";
+    sev_warning: "WARNING", "ADVARSEL";
+    sev_info: "INFO", "INFO";
+    sev_ok: "OK", "OK";
+    // failed imports
+    col_id: "id", "id";
+    col_state: "state", "tilstand";
+    col_tittel: "tittel", "tittel";
+    col_avsender: "avsender", "avsender";
+    col_age: "age", "alder";
+    col_attempts: "att", "fors";
+    col_error: "last error", "siste feil";
+    st_failed: "failed", "feilet";
+    st_rejected: "rejected", "avvist";
+    st_retry: "retry", "venter";
+    st_other: "other", "annet";
+    shown_of_total: "{} shown of {}", "{} vist av {}";
+    capped_note: "the agent sends the oldest {} of {}", "agenten sender de eldste {} av {}";
+    marked_n: "{} marked", "{} merket";
+    sorted_by: "sort: {}", "sortering: {}";
+    filter_label: "filter: {}", "filter: {}";
+    no_failed: "No failed imports.", "Ingen feilede importer.";
+    no_match: "Nothing matches the filter.", "Ingenting passer filteret.";
+    detail: "Details", "Detaljer";
+    d_mottakersystem: "mottakersystem", "mottakersystem";
+    d_id: "id", "id";
+    d_state: "state", "tilstand";
+    d_tittel: "tittel", "tittel";
+    d_avsender: "avsender", "avsender";
+    d_type: "type", "type";
+    d_sent: "sent", "sendt";
+    d_size: "size", "størrelse";
+    d_first_seen: "first seen", "først sett";
+    d_attempts: "attempts", "forsøk";
+    d_content_failures: "content failures", "innholdsfeil";
+    d_last_error: "last error", "siste feil";
+    d_reason: "reason / feil.txt", "årsak / feil.txt";
+    d_next_attempt: "next attempt", "neste forsøk";
+    d_reported: "reported to SvarInn", "meldt til SvarInn";
+    d_history: "History", "Historikk";
+    yes: "yes", "ja";
+    no: "no", "nei";
+    what_to_do: "What to do", "Hva du gjør";
+    todo_failed: "The file could not be decrypted or verified. Retry once the sender or the key is fixed; give up with mark permanent.", "Filen kunne ikke dekrypteres eller kontrolleres. Prøv igjen når avsender eller nøkkel er rettet; gi opp med merk permanent.";
+    todo_rejected: "The fagsystem rejected it (see feil.txt). Fix the cause, then move it back to inn/; or mark it permanent.", "Fagsystemet avviste den (se feil.txt). Rett årsaken og flytt den tilbake til inn/; eller merk den permanent.";
+    todo_retry_wait: "The agent retries by itself. Retry now to skip the wait.", "Agenten prøver igjen selv. Prøv nå for å slippe ventetiden.";
+    // integrations
+    svarinn: "SvarInn", "SvarInn";
+    certificates: "Certificates", "Sertifikater";
+    drop_folder: "Drop folder", "Leveringsmappe";
+    last_success: "last success {}", "siste vellykkede {}";
+    never: "never", "aldri";
+    failures_in_row: "{} failures in a row", "{} feil på rad";
+    latency: "latency {} ms", "svartid {} ms";
+    resolves_to: "resolves to {}", "peker til {}";
+    days_left: "{} days left", "{} dager igjen";
+    expired_days_ago: "expired {} days ago", "utløpt for {} dager siden";
+    unreadable: "unreadable", "kan ikke leses";
+    writable: "writable", "skrivbar";
+    not_writable: "NOT writable", "IKKE skrivbar";
+    free_space: "{} free of {}", "{} ledig av {}";
+    todo_svarinn: "SvarInn does not answer: check the network path to {} (firewall, DNS, proxy) and the password.", "SvarInn svarer ikke: sjekk nettveien til {} (brannmur, DNS, proxy) og passordet.";
+    todo_cert_soon: "Make a new key (mottak-agent keygen), upload the certificate in SvarInn's Service tab, and add it to the config beside the old one.", "Lag en ny nøkkel (mottak-agent keygen), last opp sertifikatet under Tjeneste i SvarInn, og legg den i konfigurasjonen ved siden av den gamle.";
+    todo_cert_unreadable: "The agent cannot read this certificate: check the path and its permissions.", "Agenten kan ikke lese sertifikatet: sjekk stien og rettighetene.";
+    todo_drop: "The agent cannot write here: check the mount, the owner and the free space.", "Agenten kan ikke skrive her: sjekk monteringen, eieren og ledig plass.";
+    todo_stale_inn: "{} folders sit in inn/ longer than expected: is the fagsystem importing?", "{} mapper har ligget i inn/ lenger enn ventet: importerer fagsystemet?";
+    all_well: "All well.", "Alt i orden.";
+    no_certificates: "no certificates configured", "ingen sertifikater konfigurert";
+    // access
+    coverage: "Who can act on failed imports", "Hvem kan handle på feilede importer";
+    grants: "Roles", "Roller";
+    members: "Group members", "Gruppemedlemmer";
+    col_principal: "who", "hvem";
+    col_role: "role", "rolle";
+    col_scope: "scope", "omfang";
+    col_user: "user", "bruker";
+    col_group: "group", "gruppe";
+    col_source: "source", "kilde";
+    scope_all: "all", "alle";
+    src_access_list: "access list", "tilgangsliste";
+    src_unix: "unix group", "unix-gruppe";
+    can_act: "can act: {}", "kan handle: {}";
+    fewer_than_two: "fewer than two people can act on {}", "færre enn to personer kan handle på {}";
+    no_access_rows: "No grants.", "Ingen tildelinger.";
+    // audit
+    col_time: "time", "tid";
+    col_who: "who", "hvem";
+    col_action: "action", "handling";
+    col_target: "target", "mål";
+    col_outcome: "outcome", "utfall";
+    no_audit: "No audit entries (admins only).", "Ingen revisjonslinjer (bare for admin).";
+    // dialogs
+    confirm_title: "Confirm", "Bekreft";
+    cancel: "Cancel", "Avbryt";
+    ok: "OK", "OK";
+    confirm_hint: "←/→ choose · Enter · y yes · Esc cancel", "←/→ velg · Enter · y ja · Esc avbryt";
+    ask_retry: "Retry {} forsendelse(r)?", "Prøve {} forsendelse(r) på nytt?";
+    ask_move_to_inn: "Move {} forsendelse(r) from feilet/ back to inn/?", "Flytte {} forsendelse(r) fra feilet/ tilbake til inn/?";
+    ask_mark_permanent: "Mark {} forsendelse(r) as permanently failed? SvarInn is told (mottakFeilet permanent) and the sender must send again. This cannot be undone.", "Merke {} forsendelse(r) som permanent feilet? SvarInn får beskjed (mottakFeilet permanent) og avsender må sende på nytt. Dette kan ikke angres.";
+    ask_pause: "Pause {}? Nothing is fetched until someone resumes it.", "Pause {}? Ingenting hentes før noen gjenopptar.";
+    ask_resume: "Resume {}?", "Gjenoppta {}?";
+    ask_poll: "Poll SvarInn now for {}?", "Spørre SvarInn nå for {}?";
+    ask_grant: "Give {} the role {} over {}?", "Gi {} rollen {} over {}?";
+    ask_revoke: "Take the role {} over {} from {}?", "Ta rollen {} over {} fra {}?";
+    ask_add_member: "Put user {} in group {}?", "Legge bruker {} i gruppe {}?";
+    ask_remove_member: "Take user {} out of group {}?", "Ta bruker {} ut av gruppe {}?";
+    reason_prompt: "Reason (required, shown to SvarInn and in the audit log):", "Årsak (påkrevd, sendes til SvarInn og revisjonsloggen):";
+    reason_empty: "A reason is required.", "Årsak er påkrevd.";
+    typed_prompt: "Type {} to confirm:", "Skriv {} for å bekrefte:";
+    typed_mismatch: "That is not {}. Esc cancels.", "Det er ikke {}. Esc avbryter.";
+    typed_word: "permanent", "permanent";
+    grant_prompt: "Add a role: user|group NAME viewer|operator|admin SCOPE (* or a mottakersystem)", "Ny rolle: user|group NAVN viewer|operator|admin OMFANG (* eller et mottakersystem)";
+    member_prompt: "Add a member: USER GROUP", "Nytt medlem: BRUKER GRUPPE";
+    bad_grant: "Write it as: user kari operator nav-frogn", "Skriv slik: user kari operator nav-frogn";
+    bad_member: "Write it as: kari drift", "Skriv slik: kari drift";
+    // results
+    sent: "Sent: {}", "Sendt: {}";
+    done_ok: "{}: done", "{}: utført";
+    done_n: "{} of {} done", "{} av {} utført";
+    failed_first: "{} failed: {}", "{} feilet: {}";
+    not_connected: "Not connected: nothing was sent.", "Ikke tilkoblet: ingenting ble sendt.";
+    nothing_applies: "None of the chosen rows allows that.", "Ingen av de valgte radene tillater det.";
+    not_allowed: "Your role does not allow that here.", "Rollen din tillater ikke det her.";
+    cancelled: "Cancelled: nothing was done.", "Avbrutt: ingenting ble gjort.";
+    agent_says: "The agent says: {}", "Agenten sier: {}";
+    unknown_view: "No view called {}.", "Ingen visning heter {}.";
+    // help and footer
+    help_title: "Keys (Esc closes)", "Taster (Esc lukker)";
+    footer_help: "? help", "? hjelp";
+    command_prompt: ":", ":";
+    filter_prompt: "/", "/";
+    views_hint: "views: {}", "visninger: {}";
+    // key help (generated from the key map)
+    k_quit: "quit", "avslutt";
+    k_help: "help", "hjelp";
+    k_next_view: "next view", "neste visning";
+    k_prev_view: "previous view", "forrige visning";
+    k_goto_view: "jump to a view by name", "gå til visning ved navn";
+    k_view_n: "view 1–5", "visning 1–5";
+    k_down: "down", "ned";
+    k_up: "up", "opp";
+    k_top: "first row", "første rad";
+    k_bottom: "last row", "siste rad";
+    k_page_down: "page down", "side ned";
+    k_page_up: "page up", "side opp";
+    k_filter: "filter", "filter";
+    k_clear: "clear filter, close", "tøm filter, lukk";
+    k_sort: "sort by next column", "sorter på neste kolonne";
+    k_reverse: "reverse sort", "snu sortering";
+    k_mark: "mark row", "merk rad";
+    k_mark_all: "mark all shown", "merk alle viste";
+    k_unmark_all: "clear marks", "fjern merker";
+    k_detail: "details", "detaljer";
+    k_retry: "retry", "prøv igjen";
+    k_move_to_inn: "move back to inn/", "flytt tilbake til inn/";
+    k_mark_permanent: "mark permanent", "merk permanent";
+    k_pause: "pause / resume", "pause / gjenoppta";
+    k_poll_now: "poll now", "spør nå";
+    k_add_grant: "add role", "ny rolle";
+    k_add_member: "add member", "nytt medlem";
+    k_remove: "remove", "fjern";
+    k_theme: "switch theme", "bytt tema";
+    k_lang: "switch language", "bytt språk";
+    // headless
+    h_status_ok: "OK", "OK";
+    h_as_user: "as {} via {}", "som {} via {}";
+    h_failed_total: "failed imports needing a person: {}", "feilede importer som trenger en person: {}";
+}

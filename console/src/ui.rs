@@ -1,0 +1,1361 @@
+//! Drawing: `render(&App, &mut Frame)`, pure. Every status is a word and a
+//! symbol as well as a style, so the high-contrast theme and a colour-blind
+//! reader see the same thing.
+
+use mottak_protocol::console::{
+    CertificateStatus, ExpiryLevel, FailedImport, ForsendelseState, IntegrationStatus,
+    MembershipSource, QueueHealth, Severity, UNACKED_WARNING_MS,
+};
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Margin, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span, Text};
+use ratatui::widgets::{
+    Block, BorderType, Borders, Cell, Clear, Paragraph, Row, Table, TableState, Wrap,
+};
+
+use crate::app::{
+    AccessRow, App, Conn, Mode, PromptKind, Stage, View, completions, needs_person, short_id,
+};
+use crate::human::{age, bytes, sparkline, utc, utc_short};
+use crate::i18n::{Texts, fill};
+use crate::keymap;
+use crate::theme::{Level, Theme};
+
+/// Draws the whole screen.
+pub fn render(app: &App, f: &mut Frame<'_>) {
+    let theme = Theme::new(app.theme);
+    let area = f.area();
+    f.render_widget(Block::new().style(theme.base), area);
+    let [header, tabs, body, footer] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(1),
+        Constraint::Min(3),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    render_header(app, &theme, f, header);
+    render_tabs(app, &theme, f, tabs);
+    if app.state.is_none() {
+        render_waiting(app, &theme, f, body);
+    } else {
+        match app.view {
+            View::Overview => render_overview(app, &theme, f, body),
+            View::Failed => render_failed(app, &theme, f, body),
+            View::Integrations => render_integrations(app, &theme, f, body),
+            View::Access => render_access(app, &theme, f, body),
+            View::Audit => render_audit(app, &theme, f, body),
+        }
+    }
+    render_footer(app, &theme, f, footer);
+    match &app.mode {
+        Mode::Help => render_help(app, &theme, f, area),
+        Mode::Confirm(_) => render_confirm(app, &theme, f, area),
+        Mode::Prompt { .. } => render_prompt(app, &theme, f, area),
+        _ => {}
+    }
+}
+
+fn u16_of(n: usize) -> u16 {
+    u16::try_from(n).unwrap_or(u16::MAX)
+}
+
+fn severity_level(s: Severity) -> Level {
+    match s {
+        Severity::Info => Level::Info,
+        Severity::Warning => Level::Warning,
+        Severity::Critical => Level::Critical,
+    }
+}
+
+fn level_word(t: &Texts, l: Level) -> &'static str {
+    match l {
+        Level::Ok => t.sev_ok,
+        Level::Info => t.sev_info,
+        Level::Warning => t.sev_warning,
+        Level::Critical => t.sev_critical,
+    }
+}
+
+/// `▲ WARNING` in the level's style.
+fn level_span(t: &Texts, theme: &Theme, l: Level) -> Span<'static> {
+    Span::styled(
+        format!("{} {}", l.symbol(), level_word(t, l)),
+        theme.level(l),
+    )
+}
+
+fn render_header(app: &App, theme: &Theme, f: &mut Frame<'_>, area: Rect) {
+    let t = app.t();
+    let mut left = vec![Span::styled(" mottak ", theme.title)];
+    if let Some(s) = &app.state
+        && !s.agent.hostname.is_empty()
+    {
+        left.push(Span::styled("· ", theme.dim));
+        left.push(Span::raw(s.agent.hostname.clone()));
+        left.push(Span::raw(" "));
+    }
+    if let Some(w) = &app.welcome {
+        left.push(Span::styled("· ", theme.dim));
+        let role = w.top_role().map_or("-", |r| r.as_str());
+        left.push(Span::raw(format!("{} ({role})", w.user)));
+    }
+    let (level, text) = match &app.conn {
+        Conn::Connecting { attempt } if *attempt > 1 => {
+            (Level::Warning, fill(t.connecting_attempt, &[attempt]))
+        }
+        Conn::Connecting { .. } => (Level::Info, t.connecting.to_owned()),
+        Conn::Connected { .. } if !app.synced => (Level::Info, t.resyncing.to_owned()),
+        Conn::Connected { .. } => (Level::Ok, t.connected.to_owned()),
+        Conn::Lost { retry_at, .. } => {
+            let secs = ((retry_at - app.now_ms).max(0) + 999) / 1000;
+            (Level::Critical, fill(t.lost_retrying, &[&secs]))
+        }
+    };
+    let symbol = match level {
+        Level::Ok => "●",
+        Level::Info => "◌",
+        Level::Warning | Level::Critical => "✖",
+    };
+    let mut right = vec![Span::styled(format!("{symbol} {text}"), theme.level(level))];
+    if app.stale() {
+        right.push(Span::raw(" "));
+        right.push(Span::styled(format!(" {} ", t.stale), theme.badge));
+    }
+    if app.welcome.is_some() && app.read_only() {
+        right.push(Span::raw(" "));
+        right.push(Span::styled(format!("[{}]", t.read_only), theme.badge));
+    }
+    if app.in_flight() > 0 {
+        right.push(Span::styled(format!(" ⟳{}", app.in_flight()), theme.dim));
+    }
+    right.push(Span::raw(" "));
+    let right_width: u16 = right.iter().map(|s| u16_of(s.width())).sum();
+    let [l, r] =
+        Layout::horizontal([Constraint::Min(1), Constraint::Length(right_width)]).areas(area);
+    f.render_widget(Paragraph::new(Line::from(left)).style(theme.header), l);
+    f.render_widget(Paragraph::new(Line::from(right)).style(theme.header), r);
+}
+
+fn render_tabs(app: &App, theme: &Theme, f: &mut Frame<'_>, area: Rect) {
+    let t = app.t();
+    let mut spans = vec![Span::raw(" ")];
+    for (n, v) in View::ALL.into_iter().enumerate() {
+        let mut title = format!("{} {}", n + 1, v.title(t));
+        if v == View::Failed
+            && let Some(s) = &app.state
+        {
+            title.push_str(&format!(" ({})", s.failed.total));
+        }
+        // Narrow screens: the active view's full name, the others by number.
+        let text = if area.width < 100 && v != app.view {
+            let short: String = v.title(t).chars().take(5).collect();
+            let mut s = format!("{} {short}", n + 1);
+            if v == View::Failed
+                && let Some(st) = &app.state
+            {
+                s.push_str(&format!(" ({})", st.failed.total));
+            }
+            s
+        } else {
+            title
+        };
+        let style = if v == app.view {
+            theme.tab_active
+        } else {
+            theme.tab
+        };
+        let text = if v == app.view {
+            format!("[{text}]")
+        } else {
+            format!(" {text} ")
+        };
+        spans.push(Span::styled(text, style));
+        spans.push(Span::raw(" "));
+    }
+    f.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+fn render_waiting(app: &App, theme: &Theme, f: &mut Frame<'_>, area: Rect) {
+    let t = app.t();
+    let mut lines = vec![
+        Line::raw(""),
+        Line::raw(format!("  {}", fill(t.waiting_for_agent, &[&app.target]))),
+    ];
+    if let Conn::Lost { error, .. } = &app.conn {
+        lines.push(Line::raw(""));
+        lines.push(Line::styled(
+            format!("  {}", fill(t.last_error, &[error])),
+            theme.critical,
+        ));
+    }
+    f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), area);
+}
+
+fn block<'a>(theme: &Theme, title: String) -> Block<'a> {
+    Block::new()
+        .borders(Borders::ALL)
+        .border_type(BorderType::Plain)
+        .border_style(theme.border)
+        .title(Span::styled(format!(" {title} "), theme.title))
+}
+
+/// The info line above a table: counts, sort, filter, marks.
+fn info_line(app: &App, theme: &Theme, shown: usize, total: u64, view: View) -> Line<'static> {
+    let t = app.t();
+    let l = &app.lists[view.index()];
+    let mut spans = vec![Span::raw(fill(t.shown_of_total, &[&shown, &total]))];
+    let sort = app.sort_label(view);
+    if !sort.is_empty() {
+        spans.push(Span::styled(" · ", theme.dim));
+        let arrow = if l.descending { "↓" } else { "↑" };
+        spans.push(Span::raw(fill(t.sorted_by, &[&format!("{sort} {arrow}")])));
+    }
+    if !l.filter.is_empty() || matches!(app.mode, Mode::Filter) && app.view == view {
+        spans.push(Span::styled(" · ", theme.dim));
+        spans.push(Span::styled(fill(t.filter_label, &[&l.filter]), theme.key));
+    }
+    if view == View::Failed && !app.marks.is_empty() {
+        spans.push(Span::styled(" · ", theme.dim));
+        spans.push(Span::styled(
+            fill(t.marked_n, &[&app.marks.len()]),
+            theme.marked,
+        ));
+    }
+    Line::from(spans)
+}
+
+fn table_state(selected: usize, n: usize) -> TableState {
+    let mut s = TableState::default();
+    if n > 0 {
+        s.select(Some(selected.min(n - 1)));
+    }
+    s
+}
+
+// ---------------------------------------------------------------------------------------------
+// Overview
+
+fn queue_level(app: &App, q: &QueueHealth) -> Level {
+    let over = q
+        .oldest_unacknowledged
+        .as_ref()
+        .is_some_and(|o| app.now_ms >= o.warning_at);
+    if over {
+        Level::Critical
+    } else if needs_person(q) > 0 || q.paused.is_some() || q.stale_in_inn.count > 0 {
+        Level::Warning
+    } else {
+        Level::Ok
+    }
+}
+
+fn oldest_cell(app: &App, theme: &Theme, q: &QueueHealth) -> Cell<'static> {
+    let t = app.t();
+    match &q.oldest_unacknowledged {
+        None => Cell::from(Span::styled(t.none.to_owned(), theme.dim)),
+        Some(o) => {
+            let waited = age(app.now_ms - o.since);
+            if app.now_ms >= o.warning_at {
+                Cell::from(Span::styled(
+                    format!("{waited} ✖ {}", t.over_two_hours),
+                    theme.critical,
+                ))
+            } else {
+                let left = age(o.warning_at - app.now_ms);
+                let style = if o.warning_at - app.now_ms < UNACKED_WARNING_MS / 4 {
+                    theme.warning
+                } else {
+                    theme.base
+                };
+                Cell::from(Span::styled(
+                    format!("{waited} ({})", fill(t.left_before_line, &[&left])),
+                    style,
+                ))
+            }
+        }
+    }
+}
+
+fn count(q: &QueueHealth, s: ForsendelseState) -> u64 {
+    q.counts.get(&s).copied().unwrap_or(0)
+}
+
+fn count_cell(n: u64, theme: &Theme, level: Level) -> Cell<'static> {
+    if n == 0 {
+        Cell::from(Span::styled("0", theme.dim))
+    } else {
+        Cell::from(Span::styled(n.to_string(), theme.level(level)))
+    }
+}
+
+fn render_overview(app: &App, theme: &Theme, f: &mut Frame<'_>, area: Rect) {
+    let t = app.t();
+    let rows = app.queue_rows();
+    let Some(state) = &app.state else { return };
+    let wide = area.width >= 100;
+    let table_height =
+        (u16_of(rows.len()).saturating_add(4)).min(area.height.saturating_sub(5).max(5));
+    let [top, bottom] =
+        Layout::vertical([Constraint::Length(table_height), Constraint::Min(3)]).areas(area);
+
+    let mut header = vec![t.col_system, t.col_in_progress];
+    if wide {
+        header.push(t.col_in_inn);
+    }
+    header.extend([
+        t.col_failed,
+        t.col_rejected,
+        t.col_retry,
+        t.col_oldest,
+        t.col_last_hour,
+    ]);
+    let mut widths = vec![Constraint::Min(12), Constraint::Length(6)];
+    if wide {
+        widths.push(Constraint::Length(7));
+    }
+    widths.extend([
+        Constraint::Length(6),
+        Constraint::Length(6),
+        Constraint::Length(6),
+        Constraint::Length(if wide { 24 } else { 18 }),
+        Constraint::Length(16),
+    ]);
+    let body: Vec<Row<'static>> = rows
+        .iter()
+        .map(|q| {
+            let level = queue_level(app, q);
+            let moving = [
+                ForsendelseState::Listed,
+                ForsendelseState::Downloaded,
+                ForsendelseState::Delivered,
+                ForsendelseState::Imported,
+            ]
+            .iter()
+            .map(|s| count(q, *s))
+            .sum::<u64>();
+            let mut name = vec![Span::styled(
+                format!("{} ", level.symbol()),
+                theme.level(level),
+            )];
+            name.push(Span::raw(q.mottakersystem.clone()));
+            if let Some(p) = &q.paused {
+                name.push(Span::styled(
+                    format!(" ⏸ {}", fill(t.paused_by, &[&p.by])),
+                    theme.warning,
+                ));
+            }
+            let mut cells = vec![Cell::from(Line::from(name)), Cell::from(moving.to_string())];
+            if wide {
+                cells.push(count_cell(q.stale_in_inn.count, theme, Level::Warning));
+            }
+            cells.extend([
+                count_cell(count(q, ForsendelseState::Failed), theme, Level::Critical),
+                count_cell(count(q, ForsendelseState::Rejected), theme, Level::Warning),
+                count_cell(count(q, ForsendelseState::RetryWait), theme, Level::Warning),
+                oldest_cell(app, theme, q),
+                Cell::from(Line::from(vec![
+                    Span::styled(sparkline(&q.throughput.delivered_buckets), theme.spark),
+                    Span::raw(format!(" {}", q.throughput.delivered_last_hour)),
+                ])),
+            ]);
+            Row::new(cells)
+        })
+        .collect();
+    let n = body.len();
+    let table = Table::new(body, widths)
+        .header(
+            Row::new(header.into_iter().map(|h| Cell::from(h.to_owned())))
+                .style(theme.table_header),
+        )
+        .row_highlight_style(theme.selected)
+        .column_spacing(1)
+        .block(block(theme, t.queues.to_owned()).title_bottom(info_line(
+            app,
+            theme,
+            n,
+            state.queues.len() as u64,
+            View::Overview,
+        )));
+    let mut ts = table_state(app.lists[View::Overview.index()].selected, n);
+    f.render_stateful_widget(table, top, &mut ts);
+
+    // Alerts, worst first (the agent sorts them).
+    let mut lines: Vec<Line<'static>> = Vec::new();
+    if state.alerts.is_empty() {
+        lines.push(Line::from(vec![
+            level_span(t, theme, Level::Ok),
+            Span::raw(format!("  {}", t.no_alerts)),
+        ]));
+    }
+    for a in &state.alerts {
+        let l = severity_level(a.severity);
+        let mut first = vec![level_span(t, theme, l), Span::raw("  ")];
+        if let Some(m) = &a.mottakersystem {
+            first.push(Span::styled(format!("{m}: "), theme.title));
+        }
+        first.push(Span::raw(a.title.masked().into_owned()));
+        if let Some(since) = a.since {
+            first.push(Span::styled(
+                format!("  ({})", age(app.now_ms - since)),
+                theme.dim,
+            ));
+        }
+        lines.push(Line::from(first));
+        lines.push(Line::from(vec![
+            Span::raw("    → "),
+            Span::styled(a.detail.masked().into_owned(), theme.dim),
+        ]));
+    }
+    f.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(block(
+                theme,
+                format!("{} ({})", t.alerts, state.alerts.len()),
+            )),
+        bottom,
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Failed imports
+
+fn state_word(t: &Texts, s: ForsendelseState) -> &'static str {
+    match s {
+        ForsendelseState::Failed => t.st_failed,
+        ForsendelseState::Rejected => t.st_rejected,
+        ForsendelseState::RetryWait => t.st_retry,
+        _ => t.st_other,
+    }
+}
+
+fn state_level(s: ForsendelseState) -> Level {
+    match s {
+        ForsendelseState::Failed => Level::Critical,
+        ForsendelseState::Rejected | ForsendelseState::RetryWait => Level::Warning,
+        _ => Level::Info,
+    }
+}
+
+fn render_failed(app: &App, theme: &Theme, f: &mut Frame<'_>, area: Rect) {
+    let t = app.t();
+    let Some(state) = &app.state else { return };
+    let rows = app.failed_rows();
+    let l = &app.lists[View::Failed.index()];
+    let (table_area, detail_area) = if l.detail {
+        if area.width >= 120 {
+            let [a, b] =
+                Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)])
+                    .areas(area);
+            (a, Some(b))
+        } else {
+            let [a, b] = Layout::vertical([Constraint::Percentage(40), Constraint::Percentage(60)])
+                .areas(area);
+            (a, Some(b))
+        }
+    } else {
+        (area, None)
+    };
+    let wide = table_area.width >= 110;
+    let mut header = vec![
+        "",
+        t.col_id,
+        t.col_state,
+        t.col_system,
+        t.col_tittel,
+        t.col_avsender,
+        t.col_age,
+        t.col_attempts,
+    ];
+    let mut widths = vec![
+        Constraint::Length(1),
+        Constraint::Length(8),
+        Constraint::Length(8),
+        Constraint::Length(if wide { 14 } else { 10 }),
+        Constraint::Fill(2),
+        Constraint::Length(if wide { 18 } else { 10 }),
+        Constraint::Length(6),
+        Constraint::Length(4),
+    ];
+    if table_area.width >= 70 {
+        header.push(t.col_error);
+        widths.push(Constraint::Fill(2));
+    }
+    let with_error = header.len() == 9;
+    let body: Vec<Row<'static>> = rows
+        .iter()
+        .map(|f| {
+            let marked = app
+                .marks
+                .contains(&(f.mottakersystem.clone(), f.id.clone()));
+            let lv = state_level(f.state);
+            let mut cells = vec![
+                Cell::from(Span::styled(if marked { "●" } else { " " }, theme.marked)),
+                Cell::from(short_id(&f.id).to_owned()),
+                Cell::from(Span::styled(
+                    format!("{} {}", lv.symbol(), state_word(t, f.state)),
+                    theme.level(lv),
+                )),
+                Cell::from(f.mottakersystem.clone()),
+                Cell::from(f.tittel.masked().into_owned()),
+                Cell::from(
+                    f.avsender
+                        .as_ref()
+                        .map(|a| a.masked().into_owned())
+                        .unwrap_or_default(),
+                ),
+                Cell::from(age(app.now_ms - crate::app::failed_since(f))),
+                Cell::from((f.attempts + f.content_failures).to_string()),
+            ];
+            if with_error {
+                cells.push(Cell::from(
+                    f.last_error
+                        .as_ref()
+                        .or(f.reason.as_ref())
+                        .map(|e| e.masked().replace('\n', " "))
+                        .unwrap_or_default(),
+                ));
+            }
+            let row = Row::new(cells);
+            if marked { row.style(theme.marked) } else { row }
+        })
+        .collect();
+    let n = body.len();
+    let mut title_bottom = info_line(app, theme, n, state.failed.total, View::Failed);
+    if (state.failed.items.len() as u64) < state.failed.total {
+        title_bottom.spans.push(Span::styled(" · ", theme.dim));
+        title_bottom.spans.push(Span::styled(
+            fill(
+                t.capped_note,
+                &[&state.failed.items.len(), &state.failed.total],
+            ),
+            theme.warning,
+        ));
+    }
+    let table = Table::new(body, widths)
+        .header(
+            Row::new(header.into_iter().map(|h| Cell::from(h.to_owned())))
+                .style(theme.table_header),
+        )
+        .row_highlight_style(theme.selected)
+        .column_spacing(1)
+        .block(block(theme, t.view_failed.to_owned()).title_bottom(title_bottom));
+    if n == 0 {
+        let msg = if state.failed.items.is_empty() {
+            t.no_failed
+        } else {
+            t.no_match
+        };
+        let b = block(theme, t.view_failed.to_owned()).title_bottom(info_line(
+            app,
+            theme,
+            0,
+            state.failed.total,
+            View::Failed,
+        ));
+        f.render_widget(
+            Paragraph::new(vec![
+                Line::raw(""),
+                Line::from(vec![
+                    level_span(t, theme, Level::Ok),
+                    Span::raw(format!("  {msg}")),
+                ]),
+            ])
+            .block(b),
+            table_area,
+        );
+    } else {
+        let mut ts = table_state(l.selected, n);
+        f.render_stateful_widget(table, table_area, &mut ts);
+    }
+    if let Some(d) = detail_area {
+        render_failed_detail(app, theme, f, d, rows.get(l.selected).copied());
+    }
+}
+
+fn render_failed_detail(
+    app: &App,
+    theme: &Theme,
+    f: &mut Frame<'_>,
+    area: Rect,
+    item: Option<&FailedImport>,
+) {
+    let t = app.t();
+    let b = block(theme, t.detail.to_owned());
+    let Some(item) = item else {
+        f.render_widget(b, area);
+        return;
+    };
+    let field = |name: &str, value: String| -> Line<'static> {
+        Line::from(vec![
+            Span::styled(format!("{name:<18} "), theme.dim),
+            Span::raw(value),
+        ])
+    };
+    let lv = state_level(item.state);
+    let mut lines = vec![
+        field(t.d_mottakersystem, item.mottakersystem.clone()),
+        field(t.d_id, item.id.clone()),
+        Line::from(vec![
+            Span::styled(format!("{:<18} ", t.d_state), theme.dim),
+            Span::styled(
+                format!(
+                    "{} {} ({})",
+                    lv.symbol(),
+                    state_word(t, item.state),
+                    item.state
+                ),
+                theme.level(lv),
+            ),
+        ]),
+        field(t.d_tittel, item.tittel.masked().into_owned()),
+        field(
+            t.d_avsender,
+            item.avsender
+                .as_ref()
+                .map(|a| a.masked().into_owned())
+                .unwrap_or_default(),
+        ),
+    ];
+    if let Some(ty) = &item.forsendelse_type {
+        lines.push(field(t.d_type, ty.clone()));
+    }
+    if let Some(s) = item.sendt_at {
+        lines.push(field(
+            t.d_sent,
+            format!("{} ({})", utc(s), age(app.now_ms - s)),
+        ));
+    }
+    lines.push(field(t.d_first_seen, utc(item.first_seen_at)));
+    if let Some(s) = item.size {
+        lines.push(field(t.d_size, bytes(s)));
+    }
+    lines.push(field(
+        t.d_attempts,
+        format!(
+            "{} · {} {}",
+            item.attempts, item.content_failures, t.d_content_failures
+        ),
+    ));
+    if let Some(n) = item.next_attempt_at {
+        let to = item
+            .resume_state
+            .map(|s| format!(" → {s}"))
+            .unwrap_or_default();
+        lines.push(field(t.d_next_attempt, format!("{}{to}", utc(n))));
+    }
+    if item.state == ForsendelseState::Failed {
+        lines.push(field(
+            t.d_reported,
+            (if item.reported_to_svarinn {
+                t.yes
+            } else {
+                t.no
+            })
+            .to_owned(),
+        ));
+    }
+    if let Some(e) = &item.last_error {
+        lines.push(Line::from(vec![
+            Span::styled(format!("{:<18} ", t.d_last_error), theme.dim),
+            Span::styled(e.masked().into_owned(), theme.critical),
+        ]));
+    }
+    if let Some(r) = &item.reason {
+        lines.push(field(t.d_reason, r.masked().into_owned()));
+    }
+    let todo = match item.state {
+        ForsendelseState::Failed => Some(t.todo_failed),
+        ForsendelseState::Rejected => Some(t.todo_rejected),
+        ForsendelseState::RetryWait => Some(t.todo_retry_wait),
+        _ => None,
+    };
+    if let Some(todo) = todo {
+        lines.push(Line::raw(""));
+        lines.push(Line::from(vec![
+            Span::styled(format!("{}: ", t.what_to_do), theme.title),
+            Span::raw(todo),
+        ]));
+    }
+    lines.push(Line::raw(""));
+    lines.push(Line::styled(t.d_history.to_owned(), theme.title));
+    for h in item.history.iter().rev() {
+        let mut spans = vec![
+            Span::styled(format!("{} ", utc_short(h.at)), theme.dim),
+            Span::raw(format!("{} {}", h.action, h.outcome)),
+        ];
+        if let Some(e) = &h.error {
+            spans.push(Span::styled(format!(": {}", e.masked()), theme.warning));
+        }
+        lines.push(Line::from(spans));
+    }
+    f.render_widget(
+        Paragraph::new(lines).wrap(Wrap { trim: false }).block(b),
+        area,
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Integrations
+
+fn cert_line(app: &App, theme: &Theme, c: &CertificateStatus) -> Vec<Line<'static>> {
+    let t = app.t();
+    let (lv, what) = match c.level {
+        ExpiryLevel::Ok => (
+            Level::Ok,
+            c.days_left
+                .map(|d| fill(t.days_left, &[&d]))
+                .unwrap_or_default(),
+        ),
+        ExpiryLevel::ExpiresSoon => (
+            Level::Warning,
+            c.days_left
+                .map(|d| fill(t.days_left, &[&d]))
+                .unwrap_or_default(),
+        ),
+        ExpiryLevel::Expired => (
+            Level::Critical,
+            c.days_left
+                .map(|d| fill(t.expired_days_ago, &[&(-d)]))
+                .unwrap_or_default(),
+        ),
+        ExpiryLevel::Unreadable => (
+            Level::Critical,
+            format!(
+                "{}{}",
+                t.unreadable,
+                c.error
+                    .as_ref()
+                    .map(|e| format!(": {}", e.masked()))
+                    .unwrap_or_default()
+            ),
+        ),
+    };
+    let mut out = vec![Line::from(vec![
+        Span::raw("    "),
+        Span::styled(format!("{} ", lv.symbol()), theme.level(lv)),
+        Span::raw(format!("{}  ", c.path)),
+        Span::styled(what, theme.level(lv)),
+        Span::styled(
+            c.not_after
+                .map(|n| format!("  ({})", utc(n)))
+                .unwrap_or_default(),
+            theme.dim,
+        ),
+    ])];
+    let todo = match c.level {
+        ExpiryLevel::Ok => None,
+        ExpiryLevel::ExpiresSoon | ExpiryLevel::Expired => Some(t.todo_cert_soon),
+        ExpiryLevel::Unreadable => Some(t.todo_cert_unreadable),
+    };
+    if let Some(todo) = todo {
+        out.push(Line::from(vec![
+            Span::raw("      → "),
+            Span::styled(todo, theme.dim),
+        ]));
+    }
+    out
+}
+
+fn integration_lines(app: &App, theme: &Theme, i: &IntegrationStatus) -> Vec<Line<'static>> {
+    let t = app.t();
+    let s = &i.svarinn;
+    let svarinn_level =
+        if s.consecutive_failures >= 3 || (s.last_error.is_some() && s.last_success_at.is_none()) {
+            Level::Critical
+        } else if s.consecutive_failures > 0 {
+            Level::Warning
+        } else {
+            Level::Ok
+        };
+    let cert_level = i
+        .certificates
+        .iter()
+        .map(|c| match c.level {
+            ExpiryLevel::Ok => Level::Ok,
+            ExpiryLevel::ExpiresSoon => Level::Warning,
+            ExpiryLevel::Expired | ExpiryLevel::Unreadable => Level::Critical,
+        })
+        .max()
+        .unwrap_or(Level::Warning);
+    let drop_level = if i.drop_folder.writable {
+        Level::Ok
+    } else {
+        Level::Critical
+    };
+    let stale = app
+        .state
+        .as_ref()
+        .and_then(|st| {
+            st.queues
+                .iter()
+                .find(|q| q.mottakersystem == i.mottakersystem)
+        })
+        .map_or(0, |q| q.stale_in_inn.count);
+    let overall = svarinn_level
+        .max(cert_level)
+        .max(drop_level)
+        .max(if stale > 0 { Level::Warning } else { Level::Ok });
+    let mut lines = vec![Line::from(vec![
+        Span::styled(format!("{} ", overall.symbol()), theme.level(overall)),
+        Span::styled(i.mottakersystem.clone(), theme.title),
+        Span::raw("  "),
+        Span::styled(level_word(t, overall), theme.level(overall)),
+    ])];
+    // SvarInn
+    let mut svarinn = vec![
+        Span::raw("  "),
+        Span::styled(
+            format!("{} ", svarinn_level.symbol()),
+            theme.level(svarinn_level),
+        ),
+        Span::styled(format!("{:<14}", t.svarinn), theme.title),
+        Span::raw(s.url.clone()),
+        Span::styled(" · ", theme.dim),
+        Span::raw(fill(
+            t.last_success,
+            &[&s.last_success_at
+                .map_or_else(|| t.never.to_owned(), |at| age(app.now_ms - at))],
+        )),
+    ];
+    if let Some(ms) = s.latency_ms {
+        svarinn.push(Span::styled(" · ", theme.dim));
+        svarinn.push(Span::raw(fill(t.latency, &[&ms])));
+    }
+    if s.consecutive_failures > 0 {
+        svarinn.push(Span::styled(" · ", theme.dim));
+        svarinn.push(Span::styled(
+            fill(t.failures_in_row, &[&s.consecutive_failures]),
+            theme.level(svarinn_level),
+        ));
+    }
+    lines.push(Line::from(svarinn));
+    if !s.resolved.is_empty() {
+        lines.push(Line::styled(
+            format!("      {}", fill(t.resolves_to, &[&s.resolved.join(", ")])),
+            theme.dim,
+        ));
+    }
+    if let Some(e) = &s.last_error {
+        lines.push(Line::from(vec![
+            Span::raw("      "),
+            Span::styled(
+                e.masked().into_owned(),
+                theme.level(svarinn_level.max(Level::Warning)),
+            ),
+        ]));
+        if svarinn_level > Level::Ok {
+            lines.push(Line::from(vec![
+                Span::raw("      → "),
+                Span::styled(fill(t.todo_svarinn, &[&s.url]), theme.dim),
+            ]));
+        }
+    }
+    // Certificates
+    lines.push(Line::from(vec![
+        Span::raw("  "),
+        Span::styled(format!("{} ", cert_level.symbol()), theme.level(cert_level)),
+        Span::styled(t.certificates.to_owned(), theme.title),
+    ]));
+    if i.certificates.is_empty() {
+        lines.push(Line::styled(
+            format!("    {}", t.no_certificates),
+            theme.warning,
+        ));
+    }
+    for c in &i.certificates {
+        lines.extend(cert_line(app, theme, c));
+    }
+    // Drop folder
+    let d = &i.drop_folder;
+    let mut drop = vec![
+        Span::raw("  "),
+        Span::styled(format!("{} ", drop_level.symbol()), theme.level(drop_level)),
+        Span::styled(format!("{:<14}", t.drop_folder), theme.title),
+        Span::raw(format!("{}  ", d.path)),
+        Span::styled(
+            if d.writable {
+                t.writable
+            } else {
+                t.not_writable
+            },
+            theme.level(drop_level),
+        ),
+    ];
+    if let (Some(free), Some(total)) = (d.free_bytes, d.total_bytes) {
+        drop.push(Span::styled(" · ", theme.dim));
+        drop.push(Span::raw(fill(
+            t.free_space,
+            &[&bytes(free), &bytes(total)],
+        )));
+    }
+    lines.push(Line::from(drop));
+    if let Some(e) = &d.error {
+        lines.push(Line::styled(
+            format!("      {}", e.masked()),
+            theme.critical,
+        ));
+    }
+    if !d.writable {
+        lines.push(Line::from(vec![
+            Span::raw("      → "),
+            Span::styled(t.todo_drop, theme.dim),
+        ]));
+    }
+    if stale > 0 {
+        lines.push(Line::from(vec![
+            Span::raw("      → "),
+            Span::styled(fill(t.todo_stale_inn, &[&stale]), theme.warning),
+        ]));
+    }
+    lines.push(Line::raw(""));
+    lines
+}
+
+fn render_integrations(app: &App, theme: &Theme, f: &mut Frame<'_>, area: Rect) {
+    let t = app.t();
+    let rows = app.integration_rows();
+    let selected = app.lists[View::Integrations.index()].selected;
+    let mut lines: Vec<Line<'static>> = Vec::new();
+    let mut selected_at = 0usize;
+    for (n, i) in rows.iter().enumerate() {
+        if n == selected {
+            selected_at = lines.len();
+        }
+        let mut block_lines = integration_lines(app, theme, i);
+        if n == selected
+            && let Some(first) = block_lines.first_mut()
+        {
+            first.spans.insert(0, Span::styled("▶ ", theme.key));
+        } else if let Some(first) = block_lines.first_mut() {
+            first.spans.insert(0, Span::raw("  "));
+        }
+        lines.extend(block_lines);
+    }
+    if rows.is_empty() {
+        lines.push(Line::raw(t.no_data));
+    }
+    let inner_height = area.height.saturating_sub(2) as usize;
+    let scroll = selected_at.saturating_sub(inner_height / 3);
+    let total = app
+        .state
+        .as_ref()
+        .map_or(0, |s| s.integrations.len() as u64);
+    f.render_widget(
+        Paragraph::new(lines)
+            .scroll((u16::try_from(scroll).unwrap_or(u16::MAX), 0))
+            .block(
+                block(theme, t.view_integrations.to_owned()).title_bottom(info_line(
+                    app,
+                    theme,
+                    rows.len(),
+                    total,
+                    View::Integrations,
+                )),
+            ),
+        area,
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Access
+
+fn render_access(app: &App, theme: &Theme, f: &mut Frame<'_>, area: Rect) {
+    let t = app.t();
+    let Some(state) = &app.state else { return };
+    let cov = &state.access.coverage;
+    let cov_height = (u16_of(cov.len()).saturating_add(2))
+        .min(area.height / 3)
+        .max(3);
+    let [top, bottom] =
+        Layout::vertical([Constraint::Length(cov_height), Constraint::Min(3)]).areas(area);
+    let lines: Vec<Line<'static>> = cov
+        .iter()
+        .map(|c| {
+            let lv = if c.warning.is_some() {
+                Level::Warning
+            } else {
+                Level::Ok
+            };
+            let mut spans = vec![
+                Span::styled(format!("{} ", lv.symbol()), theme.level(lv)),
+                Span::styled(format!("{:<16} ", c.mottakersystem), theme.title),
+                Span::raw(fill(
+                    t.can_act,
+                    &[&if c.can_act.is_empty() {
+                        t.none.to_owned()
+                    } else {
+                        c.can_act.join(", ")
+                    }],
+                )),
+            ];
+            if c.warning.is_some() {
+                spans.push(Span::styled(
+                    format!(
+                        "  {} {}",
+                        level_word(t, Level::Warning),
+                        fill(t.fewer_than_two, &[&c.mottakersystem])
+                    ),
+                    theme.warning,
+                ));
+            }
+            Line::from(spans)
+        })
+        .collect();
+    f.render_widget(
+        Paragraph::new(lines).block(block(theme, t.coverage.to_owned())),
+        top,
+    );
+    let rows = app.access_rows();
+    let body: Vec<Row<'static>> = rows
+        .iter()
+        .map(|r| match r {
+            AccessRow::Grant(g) => Row::new(vec![
+                Cell::from(t.grants.to_owned()),
+                Cell::from(format!("{} {}", g.principal.kind(), g.principal.name())),
+                Cell::from(g.role.as_str().to_owned()),
+                Cell::from(match &g.scope {
+                    mottak_protocol::console::Scope::All => format!("* ({})", t.scope_all),
+                    mottak_protocol::console::Scope::Mottakersystem(m) => m.clone(),
+                }),
+            ]),
+            AccessRow::Member(m) => Row::new(vec![
+                Cell::from(t.members.to_owned()),
+                Cell::from(format!("user {}", m.user)),
+                Cell::from(format!("∈ {}", m.group)),
+                Cell::from(Span::styled(
+                    match m.source {
+                        MembershipSource::AccessList => t.src_access_list,
+                        MembershipSource::UnixGroup => t.src_unix,
+                    },
+                    theme.dim,
+                )),
+            ]),
+        })
+        .collect();
+    let n = body.len();
+    let total = (state.access.grants.len() + state.access.members.len()) as u64;
+    let table = Table::new(
+        body,
+        [
+            Constraint::Length(16),
+            Constraint::Fill(2),
+            Constraint::Length(14),
+            Constraint::Fill(2),
+        ],
+    )
+    .header(
+        Row::new(["", t.col_principal, t.col_role, t.col_scope].map(|h| Cell::from(h.to_owned())))
+            .style(theme.table_header),
+    )
+    .row_highlight_style(theme.selected)
+    .block(
+        block(theme, format!("{} · {}", t.grants, t.members)).title_bottom(info_line(
+            app,
+            theme,
+            n,
+            total,
+            View::Access,
+        )),
+    );
+    if n == 0 {
+        f.render_widget(
+            Paragraph::new(t.no_access_rows).block(block(theme, t.grants.to_owned())),
+            bottom,
+        );
+    } else {
+        let mut ts = table_state(app.lists[View::Access.index()].selected, n);
+        f.render_stateful_widget(table, bottom, &mut ts);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Audit
+
+fn render_audit(app: &App, theme: &Theme, f: &mut Frame<'_>, area: Rect) {
+    let t = app.t();
+    let Some(state) = &app.state else { return };
+    let rows = app.audit_rows();
+    let body: Vec<Row<'static>> = rows
+        .iter()
+        .map(|e| {
+            let ok = e.outcome.raw() == "ok";
+            let lv = if ok { Level::Ok } else { Level::Warning };
+            let mut target = e.target.clone().unwrap_or_default();
+            if let Some(r) = &e.reason {
+                target.push_str(&format!(" «{}»", r.masked()));
+            }
+            Row::new(vec![
+                Cell::from(utc_short(e.at)),
+                Cell::from(format!("{} ({})", e.who, e.via)),
+                Cell::from(e.action.clone()),
+                Cell::from(target),
+                Cell::from(Span::styled(
+                    format!("{} {}", lv.symbol(), e.outcome.masked()),
+                    theme.level(lv),
+                )),
+            ])
+        })
+        .collect();
+    let n = body.len();
+    if n == 0 && state.audit.is_empty() {
+        f.render_widget(
+            Paragraph::new(t.no_audit).block(block(theme, t.view_audit.to_owned())),
+            area,
+        );
+        return;
+    }
+    let table = Table::new(
+        body,
+        [
+            Constraint::Length(14),
+            Constraint::Length(18),
+            Constraint::Length(14),
+            Constraint::Fill(3),
+            Constraint::Fill(1),
+        ],
+    )
+    .header(
+        Row::new(
+            [
+                t.col_time,
+                t.col_who,
+                t.col_action,
+                t.col_target,
+                t.col_outcome,
+            ]
+            .map(|h| Cell::from(h.to_owned())),
+        )
+        .style(theme.table_header),
+    )
+    .row_highlight_style(theme.selected)
+    .block(
+        block(theme, t.view_audit.to_owned()).title_bottom(info_line(
+            app,
+            theme,
+            n,
+            state.audit.len() as u64,
+            View::Audit,
+        )),
+    );
+    let mut ts = table_state(app.lists[View::Audit.index()].selected, n);
+    f.render_stateful_widget(table, area, &mut ts);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Footer and overlays
+
+fn render_footer(app: &App, theme: &Theme, f: &mut Frame<'_>, area: Rect) {
+    let t = app.t();
+    let line = match &app.mode {
+        Mode::Filter => Line::from(vec![
+            Span::styled("/", theme.key),
+            Span::raw(app.list().filter.clone()),
+            Span::styled("▏", theme.key),
+        ]),
+        Mode::Command { input, typed, .. } => {
+            let mut spans = vec![
+                Span::styled(":", theme.key),
+                Span::raw(input.clone()),
+                Span::styled("▏", theme.key),
+            ];
+            let c = completions(typed);
+            if !c.is_empty() {
+                spans.push(Span::styled(
+                    format!("   {}", fill(t.views_hint, &[&c.join(" ")])),
+                    theme.dim,
+                ));
+            }
+            Line::from(spans)
+        }
+        _ => {
+            if let Some(toast) = &app.toast {
+                Line::from(vec![
+                    Span::styled(
+                        format!("{} ", toast.level.symbol()),
+                        theme.level(toast.level),
+                    ),
+                    Span::styled(toast.text.clone(), theme.level(toast.level)),
+                ])
+            } else {
+                let mut spans = Vec::new();
+                for (k, what) in keymap::footer_hints(app.view, t, |p| app.allowed(p)) {
+                    spans.push(Span::styled(k, theme.key));
+                    spans.push(Span::raw(format!(" {what}  ")));
+                }
+                Line::from(spans)
+            }
+        }
+    };
+    f.render_widget(Paragraph::new(line), area);
+}
+
+fn centered(area: Rect, width: u16, height: u16) -> Rect {
+    let w = width.min(area.width.saturating_sub(2)).max(10);
+    let h = height.min(area.height.saturating_sub(2)).max(3);
+    Rect {
+        x: area.x + (area.width.saturating_sub(w)) / 2,
+        y: area.y + (area.height.saturating_sub(h)) / 2,
+        width: w.min(area.width),
+        height: h.min(area.height),
+    }
+}
+
+fn render_help(app: &App, theme: &Theme, f: &mut Frame<'_>, area: Rect) {
+    let t = app.t();
+    let lines: Vec<Line<'static>> = keymap::help_lines(app.view, t, |p| app.allowed(p))
+        .into_iter()
+        .map(|(k, what)| {
+            Line::from(vec![
+                Span::styled(format!("{k:>10}  "), theme.key),
+                Span::raw(what),
+            ])
+        })
+        .collect();
+    let mut all = lines;
+    all.push(Line::raw(""));
+    all.push(Line::styled(
+        format!(
+            "  : {}",
+            View::ALL
+                .iter()
+                .map(|v| v.names()[0])
+                .collect::<Vec<_>>()
+                .join(" · ")
+        ),
+        theme.dim,
+    ));
+    let h = u16_of(all.len()).saturating_add(2);
+    let r = centered(area, 60, h);
+    f.render_widget(Clear, r);
+    f.render_widget(
+        Paragraph::new(all).scroll((app.help_scroll, 0)).block(
+            block(theme, format!("{} — {}", t.help_title, app.view.title(t))).style(theme.dialog),
+        ),
+        r,
+    );
+}
+
+fn render_confirm(app: &App, theme: &Theme, f: &mut Frame<'_>, area: Rect) {
+    let t = app.t();
+    let Mode::Confirm(c) = &app.mode else { return };
+    let mut lines: Vec<Line<'static>> = vec![Line::raw(c.question.clone()), Line::raw("")];
+    let buttons = |ok_focused: bool| -> Line<'static> {
+        Line::from(vec![
+            Span::styled(
+                format!("[ {} ]", t.cancel),
+                if ok_focused {
+                    theme.button
+                } else {
+                    theme.button_focus
+                },
+            ),
+            Span::raw("   "),
+            Span::styled(
+                format!("[ {} ]", t.ok),
+                if ok_focused {
+                    theme.button_focus
+                } else {
+                    theme.button
+                },
+            ),
+        ])
+    };
+    match &c.stage {
+        Stage::YesNo { ok_focused } => {
+            lines.push(buttons(*ok_focused));
+            lines.push(Line::raw(""));
+            lines.push(Line::styled(t.confirm_hint.to_owned(), theme.dim));
+        }
+        Stage::Reason { input, error } => {
+            lines.push(Line::styled(t.reason_prompt.to_owned(), theme.title));
+            lines.push(Line::from(vec![
+                Span::styled("> ", theme.key),
+                Span::raw(input.clone()),
+                Span::styled("▏", theme.key),
+            ]));
+            if *error {
+                lines.push(Line::styled(
+                    format!("{} {}", Level::Warning.symbol(), t.reason_empty),
+                    theme.warning,
+                ));
+            }
+        }
+        Stage::Typed { input, error } => {
+            if let Some(r) = &c.reason {
+                lines.push(Line::styled(format!("«{r}»"), theme.dim));
+            }
+            lines.push(Line::styled(
+                fill(t.typed_prompt, &[&t.typed_word]),
+                theme.title,
+            ));
+            lines.push(Line::from(vec![
+                Span::styled("> ", theme.key),
+                Span::raw(input.clone()),
+                Span::styled("▏", theme.key),
+            ]));
+            if *error {
+                lines.push(Line::styled(
+                    format!(
+                        "{} {}",
+                        Level::Warning.symbol(),
+                        fill(t.typed_mismatch, &[&t.typed_word])
+                    ),
+                    theme.warning,
+                ));
+            }
+        }
+    }
+    let width = 64u16;
+    let text = Text::from(lines);
+    // Wrapped height: a rough count is enough for a dialog.
+    let inner = width.saturating_sub(4).max(1) as usize;
+    let h: usize = text
+        .lines
+        .iter()
+        .map(|l| l.width().max(1).div_ceil(inner))
+        .sum();
+    let r = centered(area, width, u16_of(h).saturating_add(2));
+    f.render_widget(Clear, r);
+    f.render_widget(
+        Paragraph::new(text)
+            .wrap(Wrap { trim: false })
+            .block(block(theme, t.confirm_title.to_owned()).style(theme.dialog))
+            .style(Style::default()),
+        r.inner(Margin::new(0, 0)),
+    );
+}
+
+fn render_prompt(app: &App, theme: &Theme, f: &mut Frame<'_>, area: Rect) {
+    let t = app.t();
+    let Mode::Prompt { kind, input, error } = &app.mode else {
+        return;
+    };
+    let (title, prompt, bad) = match kind {
+        PromptKind::AddGrant => (t.k_add_grant, t.grant_prompt, t.bad_grant),
+        PromptKind::AddMember => (t.k_add_member, t.member_prompt, t.bad_member),
+    };
+    let mut lines = vec![
+        Line::raw(prompt),
+        Line::from(vec![
+            Span::styled("> ", theme.key),
+            Span::raw(input.clone()),
+            Span::styled("▏", theme.key),
+        ]),
+    ];
+    if *error {
+        lines.push(Line::styled(
+            format!("{} {}", Level::Warning.symbol(), bad),
+            theme.warning,
+        ));
+    }
+    let r = centered(area, 70, 7);
+    f.render_widget(Clear, r);
+    f.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(block(theme, title.to_owned()).style(theme.dialog)),
+        r,
+    );
+}
