@@ -13,8 +13,9 @@
 //! The layout is where Debian looks for them, so the package's assets are
 //! one glob per folder and a source install can copy `OUT/usr` to `/usr/local`.
 //!
-//! The console (`mottak`) joins [`programs`] once `mottak_console::cli::command()`
-//! exists (issue 5); until then only the agent's pages and completions are made.
+//! Both binaries of the package are covered: `mottak-agent` (from
+//! `mottak_agent::commands::Cli`) and the console `mottak` (from
+//! `mottak_console::cli::command()`).
 
 use std::fs;
 use std::io::Write;
@@ -35,15 +36,36 @@ pub struct Program {
 
 /// The programs whose man pages and completions are generated.
 pub fn programs() -> Vec<Program> {
-    let agent = mottak_agent::commands::Cli::command();
-    // LANDING (issue 5): add the console here once it exposes its command:
-    //   Program { command: mottak_console::cli::command(), extra_roff: CONSOLE_EXTRA.into() }
-    // and `mottak-console.workspace = true` to xtask/Cargo.toml.
-    vec![Program {
-        command: agent,
-        extra_roff: AGENT_EXTRA.to_owned(),
-    }]
+    vec![
+        Program {
+            command: mottak_agent::commands::Cli::command(),
+            extra_roff: AGENT_EXTRA.to_owned(),
+        },
+        Program {
+            command: mottak_console::cli::command(),
+            extra_roff: CONSOLE_EXTRA.to_owned(),
+        },
+    ]
 }
+
+const CONSOLE_EXTRA: &str = r#".SH ENVIRONMENT
+.TP
+\fBMOTTAK_SOCKET\fR
+The local agent's console socket, instead of \fI/run/mottak/console.sock\fR.
+.TP
+\fBLC_ALL\fR, \fBLC_MESSAGES\fR, \fBLANG\fR
+The language (nb or en) unless \fB\-\-lang\fR is given.
+.TP
+\fBNO_COLOR\fR
+Chooses the high-contrast theme (no colours).
+.SH FILES
+.TP
+\fI/run/mottak/console.sock\fR
+The local agent's socket: mode 0660, group \fBmottak-ops\fR. Your login name is your user in the agent's access lists (\fBmottak-agent access list\fR).
+.SH SEE ALSO
+\fBmottak-status\fR(1), \fBmottak-check\fR(1), \fBmottak-agent\fR(1),
+\fI/usr/share/doc/mottak/runbook.md\fR (what each alert means and what to do)
+"#;
 
 const AGENT_EXTRA: &str = r#".SH FILES
 .TP

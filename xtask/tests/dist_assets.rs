@@ -23,6 +23,12 @@ fn man_pages_and_completions_name_the_real_commands() {
         "usr/share/bash-completion/completions/mottak-agent",
         "usr/share/zsh/vendor-completions/_mottak-agent",
         "usr/share/fish/vendor_completions.d/mottak-agent.fish",
+        "usr/share/man/man1/mottak.1",
+        "usr/share/man/man1/mottak-status.1",
+        "usr/share/man/man1/mottak-check.1",
+        "usr/share/bash-completion/completions/mottak",
+        "usr/share/zsh/vendor-completions/_mottak",
+        "usr/share/fish/vendor_completions.d/mottak.fish",
     ] {
         assert!(names.iter().any(|n| n == want), "{want} not in {names:?}");
     }
@@ -64,5 +70,20 @@ fn man_pages_and_completions_name_the_real_commands() {
             .iter()
             .any(|n| n.starts_with("usr/share/man/man1/mottak-agent-access-")),
         "{names:?}"
+    );
+    let console = fs::read_to_string(dir.path().join("usr/share/man/man1/mottak.1")).unwrap();
+    assert!(console.contains(".TH mottak 1"), "{console}");
+    assert!(
+        console.contains("MOTTAK_SOCKET") && console.contains("mottak-ops"),
+        "{console}"
+    );
+    let fish = fs::read_to_string(
+        dir.path()
+            .join("usr/share/fish/vendor_completions.d/mottak.fish"),
+    )
+    .unwrap();
+    assert!(
+        fish.contains("complete -c mottak") && fish.contains("status"),
+        "{fish}"
     );
 }
