@@ -15,17 +15,23 @@
 //! - `dropfolder`: the fagsystem's drop folder: staging, durable publish into `inn/`, `feilet/`.
 //! - `logging`: tracing to stderr (journald-aware) and daily files; fødselsnumre masked.
 //! - `console_api`: the console websocket API: identity, access lists, commands, audit, state.
+//! - `maskinporten`: the JWT grant (RS256, x5c) and the cached access token.
+//! - `fiks_client`: HTTP to Fiks Digisos: public key, file list, streamed encrypted uploads, updates.
+//! - `outbound`: the `ut/` → Fiks Digisos pipeline (claim, validate, supersede, upload, post).
 
 pub mod backoff;
 pub mod commands;
 pub mod config;
 pub mod console_api;
 pub mod dropfolder;
+pub mod fiks_client;
 pub mod inbound;
 pub mod journal;
 pub mod keys;
 pub mod logging;
+pub mod maskinporten;
 pub mod names;
+pub mod outbound;
 pub mod secret;
 pub mod svarinn_client;
 pub mod systemd;

@@ -21,6 +21,7 @@
 
 pub mod access;
 pub mod clock;
+pub mod outbound;
 mod shared;
 pub mod state;
 
@@ -139,6 +140,9 @@ pub const MIGRATIONS: &[&str] = &[
         paused_at      INTEGER NOT NULL,
         reason         TEXT
     );",
+    // 3: the outbound pipeline (see `outbound`): claimed saksoppdateringer,
+    // the files uploaded per case, their attempts.
+    outbound::MIGRATION,
 ];
 
 /// The schema version this code writes.

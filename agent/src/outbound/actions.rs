@@ -1,0 +1,183 @@
+//! What a person may do with a failed saksoppdatering, from the console
+//! (checked, done and audited by `console_api::commands`):
+//!
+//! - **retry**: journal `failed → queued`, then move `ut-feilet/<folder>/`
+//!   back into `.mottak/` (its `feil.txt` removed); the worker sends it at its
+//!   next turn. A crash between the two is finished by the worker (the row
+//!   keeps the folder's name). Refused when a newer update for the case was
+//!   sent or is queued: each update carries the whole history, so sending an
+//!   older one would roll the case back on nav.no.
+//! - **discard**: journal `failed → discarded`; the folder stays in
+//!   `ut-feilet/` for the fagsystem to see, the console stops listing it.
+
+use std::path::Path;
+
+use super::claim::OutFolders;
+use crate::journal::Journal;
+use crate::journal::outbound::OutboundState;
+
+/// Retries a failed update. `Ok` holds a message for the console.
+pub fn retry(
+    journal: &mut Journal,
+    drop_folder: &Path,
+    mottakersystem: &str,
+    update_id: &str,
+    by: &str,
+) -> Result<String, String> {
+    let row = journal
+        .outbound_row(mottakersystem, update_id)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no saksoppdatering {update_id} in {mottakersystem}"))?;
+    if row.state != OutboundState::Failed {
+        return Err(format!(
+            "saksoppdatering {update_id} is {}, not failed: nothing to retry",
+            row.state
+        ));
+    }
+    if let Some(newer) = journal
+        .outbound_newer(mottakersystem, &row.digisos_id, row.claim_seq)
+        .map_err(|e| e.to_string())?
+    {
+        return Err(format!(
+            "a newer saksoppdatering for case {} is {} ({}): sending this older one would roll the case back on nav.no; discard this one, or have the fagsystem write the case again",
+            row.digisos_id, newer.state, newer.update_id
+        ));
+    }
+    let folder = row
+        .failed_folder
+        .clone()
+        .ok_or_else(|| format!("saksoppdatering {update_id} has no folder in ut-feilet/"))?;
+    let folders = OutFolders::new(drop_folder);
+    let in_feilet = folders.ut_feilet().join(&folder);
+    if !in_feilet.is_dir() {
+        return Err(format!(
+            "{} is gone (the fagsystem removed it?): nothing to send; have the fagsystem write the case again to ut/",
+            in_feilet.display()
+        ));
+    }
+    if !journal
+        .outbound_requeued(mottakersystem, update_id, by)
+        .map_err(|e| e.to_string())?
+    {
+        return Err(format!(
+            "saksoppdatering {update_id} changed meanwhile; look again"
+        ));
+    }
+    folders
+        .take_back_from_feilet(&folder, update_id)
+        .map_err(|e| {
+            format!(
+                "journaled for retry, but {} could not be moved back yet ({e}); the agent tries again when it sends it",
+                in_feilet.display()
+            )
+        })?;
+    Ok(format!(
+        "saksoppdatering for case {} queued again; it is sent within a few seconds",
+        row.digisos_id
+    ))
+}
+
+/// Dismisses a failed update.
+pub fn discard(
+    journal: &mut Journal,
+    mottakersystem: &str,
+    update_id: &str,
+    by: &str,
+) -> Result<String, String> {
+    let row = journal
+        .outbound_row(mottakersystem, update_id)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no saksoppdatering {update_id} in {mottakersystem}"))?;
+    if row.state == OutboundState::Discarded {
+        return Ok(format!("saksoppdatering {update_id} was already discarded"));
+    }
+    if !journal
+        .outbound_discarded(mottakersystem, update_id, by)
+        .map_err(|e| e.to_string())?
+    {
+        return Err(format!(
+            "saksoppdatering {update_id} is {}, not failed: only failures can be discarded",
+            row.state
+        ));
+    }
+    Ok(format!(
+        "saksoppdatering for case {} discarded; its folder stays in ut-feilet/{}",
+        row.digisos_id,
+        row.failed_folder.unwrap_or_default()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::journal::SystemClock;
+
+    const CASE: &str = "3fa85f64-5717-4562-b3fc-2c963f66afa6";
+
+    #[test]
+    fn retry_moves_the_folder_back_and_refuses_to_roll_a_case_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let drop = dir.path().join("drop");
+        for d in ["ut", "ut-feilet", ".mottak"] {
+            fs::create_dir_all(drop.join(d)).unwrap();
+        }
+        let mut j = Journal::open(&dir.path().join("j.sqlite"), Arc::new(SystemClock)).unwrap();
+        let old = format!("ut.1.0.{CASE}");
+        j.outbound_claimed("s", &old, CASE).unwrap();
+        j.outbound_failed("s", &old, "f1", "post", "Fiks said 400")
+            .unwrap();
+        fs::create_dir(drop.join("ut-feilet/f1")).unwrap();
+        fs::write(drop.join("ut-feilet/f1/feil.txt"), "x").unwrap();
+        fs::write(drop.join("ut-feilet/f1/digisos-soker.json"), "{}").unwrap();
+
+        let msg = retry(&mut j, &drop, "s", &old, "ola").unwrap();
+        assert!(msg.contains("queued again"), "{msg}");
+        assert!(
+            drop.join(".mottak")
+                .join(&old)
+                .join("digisos-soker.json")
+                .is_file()
+        );
+        assert!(!drop.join(".mottak").join(&old).join("feil.txt").exists());
+        assert_eq!(
+            j.outbound_row("s", &old).unwrap().unwrap().state,
+            OutboundState::Queued
+        );
+        assert!(
+            retry(&mut j, &drop, "s", &old, "ola")
+                .unwrap_err()
+                .contains("not failed")
+        );
+
+        // Failed again, and meanwhile a newer update for the case was sent.
+        j.outbound_failed("s", &old, "f2", "post", "400").unwrap();
+        fs::rename(drop.join(".mottak").join(&old), drop.join("ut-feilet/f2")).unwrap();
+        let new = format!("ut.2.0.{CASE}");
+        j.outbound_claimed("s", &new, CASE).unwrap();
+        j.outbound_sent("s", &new, 0, 0).unwrap();
+        let err = retry(&mut j, &drop, "s", &old, "ola").unwrap_err();
+        assert!(err.contains("roll the case back"), "{err}");
+        assert!(drop.join("ut-feilet/f2").is_dir());
+
+        let msg = discard(&mut j, "s", &old, "ola").unwrap();
+        assert!(msg.contains("ut-feilet/f2"), "{msg}");
+        assert!(
+            discard(&mut j, "s", &old, "ola")
+                .unwrap()
+                .contains("already")
+        );
+        assert!(
+            discard(&mut j, "s", &new, "ola")
+                .unwrap_err()
+                .contains("not failed")
+        );
+        assert!(
+            discard(&mut j, "s", "nope", "ola")
+                .unwrap_err()
+                .contains("no saksoppdatering")
+        );
+    }
+}

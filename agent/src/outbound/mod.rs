@@ -1,0 +1,25 @@
+//! The outbound pipeline: saksoppdateringer from the fagsystem's `ut/` to Fiks
+//! Digisos (`../shared/DESIGN.md`, "Outbound").
+//!
+//! ```text
+//! ut/<digisos-id>/ + KLAR ──claim (rename)──▶ .mottak/ut.<ms>.<n>.<digisos-id>/ ──▶ journal queued
+//!        │ bad input (JSON, schema, missing file, not a digisos-id)
+//!        └──────────────────────────────────────────▶ ut-feilet/<digisos-id>-<time>/feil.txt
+//! queued ──(a newer one for the case)──▶ superseded
+//! queued ──upload files not yet on the case (sha256) ──▶ replace fil: ──▶ validate ──▶ post ──▶ sent
+//!   ├─ network, 5xx, token, 401 after a fresh token ─▶ retry_wait (backoff) ─▶ queued
+//!   └─ Fiks 400/403/404 ─▶ failed ─▶ ut-feilet/ with Fiks's error text
+//! ```
+//!
+//! Module map:
+//! - `claim`: the folders: ready updates in `ut/`, claiming, `ut-feilet/`.
+//! - `validate`: every local check, each problem named for `feil.txt`.
+//! - `worker`: one mottakersystem's loop and the steps of one update.
+//! - `actions`: what an operator may do from the console (retry, discard).
+
+pub mod actions;
+pub mod claim;
+pub mod validate;
+pub mod worker;
+
+pub use worker::{OutboundHealth, OutboundWorker};
