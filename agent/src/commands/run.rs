@@ -2,7 +2,9 @@
 //!
 //! Opens the journal, starts one inbound worker per mottakersystem (each
 //! independent: one that cannot start or reach SvarInn never holds up the
-//! others), starts the console API (its socket bound, and pauses set from a
+//! others) and one outbound worker per mottakersystem with
+//! `[mottakersystem.digisos]` (its own journal connection and tasks, supervised
+//! the same way), starts the console API (its socket bound, and pauses set from a
 //! console restored, before systemd hears `READY=1`), reports queue depth in `STATUS=`, pings
 //! the watchdog while every worker's loop turns, and drains on SIGTERM.
 
@@ -20,8 +22,11 @@ use tracing::{error, info, warn};
 use crate::config::{self, Config, Mottakersystem};
 use crate::console_api::{self, state::SystemSource};
 use crate::dropfolder::DropFolder;
+use crate::fiks_client::{FiksClient, FiksTimeouts};
 use crate::inbound::worker::{Worker, WorkerHealth};
 use crate::journal::{Journal, SharedJournal, State, SystemClock};
+use crate::maskinporten::{GrantKey, Maskinporten};
+use crate::outbound::{OutboundHealth, OutboundWorker};
 use crate::svarinn_client::{SvarInnClient, Timeouts};
 use crate::systemd::Notifier;
 use crate::{keys, logging};
@@ -96,6 +101,23 @@ async fn daemon(config: Config) -> anyhow::Result<()> {
         });
         workers.spawn(supervise(system, journal.clone(), h, shutdown.clone()));
     }
+    // Outbound: one worker per mottakersystem with [mottakersystem.digisos],
+    // on its own journal connection and tasks, so it never waits on inbound.
+    let mut outbound = Vec::new();
+    for system in config
+        .mottakersystemer
+        .iter()
+        .filter(|s| s.digisos.is_some())
+    {
+        let h = Arc::new(OutboundHealth::default());
+        outbound.push((system.name.as_str().to_owned(), Arc::clone(&h)));
+        workers.spawn(supervise_outbound(
+            system.clone(),
+            journal_path.clone(),
+            h,
+            shutdown.clone(),
+        ));
+    }
 
     // READY=1 only once consoles can connect: the socket is bound in start().
     let console = console_api::start(
@@ -121,7 +143,9 @@ async fn daemon(config: Config) -> anyhow::Result<()> {
         tokio::select! {
             () = terminate_signal() => break,
             _ = status_tick.tick() => {
-                if all_turning(&health, notifier.watchdog_interval()) {
+                if all_turning(&health, notifier.watchdog_interval())
+                    && outbound_turning(&outbound, notifier.watchdog_interval())
+                {
                     notifier.watchdog();
                 } else {
                     warn!("a worker's loop has not turned for a watchdog interval; withholding WATCHDOG=1");
@@ -236,6 +260,110 @@ fn all_turning(health: &[(String, Arc<WorkerHealth>)], interval: Option<Duration
     health
         .iter()
         .all(|(_, h)| now - h.heartbeat_ms.load(Ordering::Relaxed) <= limit_ms)
+}
+
+/// Every outbound worker's loop turned within the watchdog timeout.
+fn outbound_turning(health: &[(String, Arc<OutboundHealth>)], interval: Option<Duration>) -> bool {
+    let limit_ms = interval.map_or(i64::MAX, |i| {
+        i64::try_from(i.as_millis() * 2).unwrap_or(i64::MAX)
+    });
+    let now = now_ms();
+    health
+        .iter()
+        .all(|(_, h)| now - h.heartbeat_ms.load(Ordering::Relaxed) <= limit_ms)
+}
+
+/// Starts a mottakersystem's outbound worker, retrying its setup (grant key,
+/// integration password, drop folder) until it works, like [`supervise`].
+async fn supervise_outbound(
+    system: Mottakersystem,
+    journal_path: PathBuf,
+    health: Arc<OutboundHealth>,
+    shutdown: CancellationToken,
+) {
+    let name = system.name.as_str().to_owned();
+    let mut failures = 0u32;
+    loop {
+        health.beat();
+        match setup_outbound(&system, &journal_path, Arc::clone(&health)).await {
+            Ok(worker) => {
+                if let Ok(mut e) = health.setup_error.lock() {
+                    *e = None;
+                }
+                info!(mottakersystem = %name, ut = %system.drop_folder.join("ut").display(), "outbound worker started");
+                Arc::new(worker).run(shutdown).await;
+                return;
+            }
+            Err(err) => {
+                failures += 1;
+                let delay = crate::backoff::Backoff::NETWORK
+                    .delay_with_random_jitter(failures - 1)
+                    .min(Duration::from_secs(60));
+                error!(mottakersystem = %name, retry_in = ?delay, "cannot start sending saksoppdateringer to Fiks: {}", super::one_line(&err));
+                if let Ok(mut e) = health.setup_error.lock() {
+                    *e = Some(super::one_line(&err));
+                }
+                let end = tokio::time::Instant::now() + delay;
+                while tokio::time::Instant::now() < end {
+                    health.beat();
+                    tokio::select! {
+                        () = shutdown.cancelled() => return,
+                        () = tokio::time::sleep(Duration::from_secs(1).min(end - tokio::time::Instant::now())) => {}
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn setup_outbound(
+    system: &Mottakersystem,
+    journal_path: &std::path::Path,
+    health: Arc<OutboundHealth>,
+) -> anyhow::Result<OutboundWorker> {
+    let Some(d) = system.digisos.clone() else {
+        anyhow::bail!("no [mottakersystem.digisos] table");
+    };
+    let passord = d
+        .integrasjon_passord
+        .load_from_process()
+        .context("cannot read integrasjon_passord")?;
+    let key = GrantKey::load(
+        &d.maskinporten.private_key,
+        &d.maskinporten.certificate_chain,
+    )
+    .context("cannot load the Maskinporten key")?;
+    let maskinporten = Arc::new(
+        Maskinporten::new(d.maskinporten.clone(), key, d.request_timeout)
+            .context("cannot set up the Maskinporten client")?,
+    );
+    let fiks = Arc::new(FiksClient::new(
+        d.fiks_api_url.clone(),
+        &d.fiks_org_id,
+        &d.integrasjon_id,
+        passord,
+        maskinporten,
+        FiksTimeouts {
+            request: d.request_timeout,
+            upload: d.upload_timeout,
+        },
+    )?);
+    DropFolder::new(&system.drop_folder)
+        .ensure_layout()
+        .context("cannot prepare the drop folder")?;
+    let journal = Journal::open(journal_path, Arc::new(SystemClock))
+        .with_context(|| format!("cannot open the journal {}", journal_path.display()))?;
+    if let Ok(mut f) = health.fiks.lock() {
+        *f = Some(Arc::clone(&fiks));
+    }
+    Ok(OutboundWorker::new(
+        system.name.as_str(),
+        &system.drop_folder,
+        d,
+        fiks,
+        SharedJournal::new(journal),
+        health,
+    ))
 }
 
 /// `STATUS=`: what `systemctl status` shows in one line.
