@@ -71,6 +71,17 @@ impl View {
         }
     }
 
+    /// The tab's name on narrow screens.
+    pub fn short_title(self, t: &Texts) -> &'static str {
+        match self {
+            View::Overview => t.tab_overview,
+            View::Failed => t.tab_failed,
+            View::Integrations => t.tab_integrations,
+            View::Access => t.tab_access,
+            View::Audit => t.tab_audit,
+        }
+    }
+
     fn next(self) -> View {
         View::ALL[(self.index() + 1) % View::ALL.len()]
     }

@@ -104,6 +104,11 @@ texts! {
     view_integrations: "Integrations", "Integrasjoner";
     view_access: "Access", "Tilgang";
     view_audit: "Audit log", "Revisjonslogg";
+    tab_overview: "Overview", "Oversikt";
+    tab_failed: "Failed", "Feilet";
+    tab_integrations: "Integrations", "Integrasjoner";
+    tab_access: "Access", "Tilgang";
+    tab_audit: "Audit", "Logg";
     // overview
     queues: "Queues", "Køer";
     col_system: "mottakersystem", "mottakersystem";
@@ -203,7 +208,7 @@ texts! {
     src_access_list: "access list", "tilgangsliste";
     src_unix: "unix group", "unix-gruppe";
     can_act: "can act: {}", "kan handle: {}";
-    fewer_than_two: "fewer than two people can act on {}", "færre enn to personer kan handle på {}";
+    fewer_than_two: "fewer than two can act", "færre enn to kan handle";
     no_access_rows: "No grants.", "Ingen tildelinger.";
     // audit
     col_time: "time", "tid";

@@ -141,34 +141,21 @@ fn render_tabs(app: &App, theme: &Theme, f: &mut Frame<'_>, area: Rect) {
     let t = app.t();
     let mut spans = vec![Span::raw(" ")];
     for (n, v) in View::ALL.into_iter().enumerate() {
-        let mut title = format!("{} {}", n + 1, v.title(t));
+        let name = if area.width < 100 {
+            v.short_title(t)
+        } else {
+            v.title(t)
+        };
+        let mut text = format!("{} {name}", n + 1);
         if v == View::Failed
             && let Some(s) = &app.state
         {
-            title.push_str(&format!(" ({})", s.failed.total));
+            text.push_str(&format!(" ({})", s.failed.total));
         }
-        // Narrow screens: the active view's full name, the others by number.
-        let text = if area.width < 100 && v != app.view {
-            let short: String = v.title(t).chars().take(5).collect();
-            let mut s = format!("{} {short}", n + 1);
-            if v == View::Failed
-                && let Some(st) = &app.state
-            {
-                s.push_str(&format!(" ({})", st.failed.total));
-            }
-            s
+        let (style, text) = if v == app.view {
+            (theme.tab_active, format!("[{text}]"))
         } else {
-            title
-        };
-        let style = if v == app.view {
-            theme.tab_active
-        } else {
-            theme.tab
-        };
-        let text = if v == app.view {
-            format!("[{text}]")
-        } else {
-            format!(" {text} ")
+            (theme.tab, format!(" {text} "))
         };
         spans.push(Span::styled(text, style));
         spans.push(Span::raw(" "));
@@ -339,11 +326,9 @@ fn render_overview(app: &App, theme: &Theme, f: &mut Frame<'_>, area: Rect) {
                 theme.level(level),
             )];
             name.push(Span::raw(q.mottakersystem.clone()));
-            if let Some(p) = &q.paused {
-                name.push(Span::styled(
-                    format!(" ⏸ {}", fill(t.paused_by, &[&p.by])),
-                    theme.warning,
-                ));
+            if q.paused.is_some() {
+                // The agent's alert says who paused it and why.
+                name.push(Span::styled(" ⏸", theme.warning));
             }
             let mut cells = vec![Cell::from(Line::from(name)), Cell::from(moving.to_string())];
             if wide {
@@ -369,6 +354,8 @@ fn render_overview(app: &App, theme: &Theme, f: &mut Frame<'_>, area: Rect) {
                 .style(theme.table_header),
         )
         .row_highlight_style(theme.selected)
+        .highlight_symbol("▶")
+        .highlight_spacing(ratatui::widgets::HighlightSpacing::Always)
         .column_spacing(1)
         .block(block(theme, t.queues.to_owned()).title_bottom(info_line(
             app,
@@ -539,6 +526,8 @@ fn render_failed(app: &App, theme: &Theme, f: &mut Frame<'_>, area: Rect) {
                 .style(theme.table_header),
         )
         .row_highlight_style(theme.selected)
+        .highlight_symbol("▶")
+        .highlight_spacing(ratatui::widgets::HighlightSpacing::Always)
         .column_spacing(1)
         .block(block(theme, t.view_failed.to_owned()).title_bottom(title_bottom));
     if n == 0 {
@@ -810,7 +799,7 @@ fn integration_lines(app: &App, theme: &Theme, i: &IntegrationStatus) -> Vec<Lin
             format!("{} ", svarinn_level.symbol()),
             theme.level(svarinn_level),
         ),
-        Span::styled(format!("{:<14}", t.svarinn), theme.title),
+        Span::styled(format!("{:<15}", t.svarinn), theme.title),
         Span::raw(s.url.clone()),
         Span::styled(" · ", theme.dim),
         Span::raw(fill(
@@ -872,7 +861,7 @@ fn integration_lines(app: &App, theme: &Theme, i: &IntegrationStatus) -> Vec<Lin
     let mut drop = vec![
         Span::raw("  "),
         Span::styled(format!("{} ", drop_level.symbol()), theme.level(drop_level)),
-        Span::styled(format!("{:<14}", t.drop_folder), theme.title),
+        Span::styled(format!("{:<15}", t.drop_folder), theme.title),
         Span::raw(format!("{}  ", d.path)),
         Span::styled(
             if d.writable {
@@ -917,11 +906,16 @@ fn render_integrations(app: &App, theme: &Theme, f: &mut Frame<'_>, area: Rect) 
     let t = app.t();
     let rows = app.integration_rows();
     let selected = app.lists[View::Integrations.index()].selected;
+    let inner_width = usize::from(area.width.saturating_sub(2)).max(1);
     let mut lines: Vec<Line<'static>> = Vec::new();
     let mut selected_at = 0usize;
     for (n, i) in rows.iter().enumerate() {
         if n == selected {
-            selected_at = lines.len();
+            // Rows above the selected system, counting wrapped lines.
+            selected_at = lines
+                .iter()
+                .map(|l| l.width().max(1).div_ceil(inner_width))
+                .sum();
         }
         let mut block_lines = integration_lines(app, theme, i);
         if n == selected
@@ -944,6 +938,7 @@ fn render_integrations(app: &App, theme: &Theme, f: &mut Frame<'_>, area: Rect) 
         .map_or(0, |s| s.integrations.len() as u64);
     f.render_widget(
         Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
             .scroll((u16::try_from(scroll).unwrap_or(u16::MAX), 0))
             .block(
                 block(theme, t.view_integrations.to_owned()).title_bottom(info_line(
@@ -1050,6 +1045,8 @@ fn render_access(app: &App, theme: &Theme, f: &mut Frame<'_>, area: Rect) {
             .style(theme.table_header),
     )
     .row_highlight_style(theme.selected)
+    .highlight_symbol("▶")
+    .highlight_spacing(ratatui::widgets::HighlightSpacing::Always)
     .block(
         block(theme, format!("{} · {}", t.grants, t.members)).title_bottom(info_line(
             app,
@@ -1073,6 +1070,13 @@ fn render_access(app: &App, theme: &Theme, f: &mut Frame<'_>, area: Rect) {
 // ---------------------------------------------------------------------------------------------
 // Audit
 
+fn via_short(via: &str) -> &str {
+    match via {
+        "local_socket" => "socket",
+        other => other,
+    }
+}
+
 fn render_audit(app: &App, theme: &Theme, f: &mut Frame<'_>, area: Rect) {
     let t = app.t();
     let Some(state) = &app.state else { return };
@@ -1088,7 +1092,7 @@ fn render_audit(app: &App, theme: &Theme, f: &mut Frame<'_>, area: Rect) {
             }
             Row::new(vec![
                 Cell::from(utc_short(e.at)),
-                Cell::from(format!("{} ({})", e.who, e.via)),
+                Cell::from(format!("{} ({})", e.who, via_short(&e.via))),
                 Cell::from(e.action.clone()),
                 Cell::from(target),
                 Cell::from(Span::styled(
@@ -1110,10 +1114,10 @@ fn render_audit(app: &App, theme: &Theme, f: &mut Frame<'_>, area: Rect) {
         body,
         [
             Constraint::Length(14),
-            Constraint::Length(18),
-            Constraint::Length(14),
+            Constraint::Length(15),
+            Constraint::Length(12),
             Constraint::Fill(3),
-            Constraint::Fill(1),
+            Constraint::Fill(2),
         ],
     )
     .header(
@@ -1130,6 +1134,8 @@ fn render_audit(app: &App, theme: &Theme, f: &mut Frame<'_>, area: Rect) {
         .style(theme.table_header),
     )
     .row_highlight_style(theme.selected)
+    .highlight_symbol("▶")
+    .highlight_spacing(ratatui::widgets::HighlightSpacing::Always)
     .block(
         block(theme, t.view_audit.to_owned()).title_bottom(info_line(
             app,
@@ -1179,10 +1185,18 @@ fn render_footer(app: &App, theme: &Theme, f: &mut Frame<'_>, area: Rect) {
                     Span::styled(toast.text.clone(), theme.level(toast.level)),
                 ])
             } else {
+                // As many hints as fit whole; `?` (first) lists the rest.
                 let mut spans = Vec::new();
+                let mut used = 0usize;
                 for (k, what) in keymap::footer_hints(app.view, t, |p| app.allowed(p)) {
+                    let rest = format!(" {what}  ");
+                    let w = k.chars().count() + rest.chars().count();
+                    if used + w > usize::from(area.width) {
+                        break;
+                    }
+                    used += w;
                     spans.push(Span::styled(k, theme.key));
-                    spans.push(Span::raw(format!(" {what}  ")));
+                    spans.push(Span::raw(rest));
                 }
                 Line::from(spans)
             }

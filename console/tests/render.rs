@@ -1,0 +1,193 @@
+//! Snapshot tests of every view (ratatui's TestBackend + insta), in both
+//! languages, at 80x24 and 120x40, in the high-contrast theme, with the
+//! dialogs, the help, and each connection state. Review changes with
+//! `cargo insta review` (or INSTA_UPDATE=always, then read the .snap diff).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use mottak_console::app::{Action, App, ClientEvent, View};
+use mottak_console::i18n::Lang;
+use mottak_console::theme::ThemeKind;
+use mottak_protocol::console::Role;
+use ratatui::crossterm::event::KeyCode;
+use ratatui::style::Color;
+use support::{NOW, app, ch, draw, key, typed};
+
+const SIZES: [(u16, u16); 2] = [(80, 24), (120, 40)];
+
+fn lang_name(l: Lang) -> &'static str {
+    match l {
+        Lang::Nb => "nb",
+        Lang::En => "en",
+    }
+}
+
+fn view_name(v: View) -> &'static str {
+    v.names()[0]
+}
+
+#[test]
+fn every_view_in_both_languages_and_two_sizes() {
+    for lang in [Lang::En, Lang::Nb] {
+        for view in View::ALL {
+            for (w, h) in SIZES {
+                let mut a = app(lang, Role::Admin);
+                a.view = view;
+                insta::assert_snapshot!(
+                    format!("{}_{}_{w}x{h}", view_name(view), lang_name(lang)),
+                    draw(&a, w, h)
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn failed_imports_with_the_detail_pane_and_marks() {
+    for lang in [Lang::En, Lang::Nb] {
+        for (w, h) in SIZES {
+            let mut a = app(lang, Role::Operator);
+            a.update(ch('2'));
+            a.update(ch(' '));
+            a.update(key(KeyCode::Enter));
+            insta::assert_snapshot!(
+                format!("failed_detail_{}_{w}x{h}", lang_name(lang)),
+                draw(&a, w, h)
+            );
+        }
+    }
+}
+
+#[test]
+fn high_contrast_uses_no_colours_and_says_the_same_in_words() {
+    for view in View::ALL {
+        let mut a = app(Lang::En, Role::Admin);
+        a.theme = ThemeKind::HighContrast;
+        a.view = view;
+        let colours = support::colours(&a, 80, 24);
+        assert!(
+            colours.iter().all(|c| *c == Color::Reset),
+            "{view:?}: {colours:?}"
+        );
+        let hc = draw(&a, 80, 24);
+        a.theme = ThemeKind::Default;
+        assert_eq!(
+            hc,
+            draw(&a, 80, 24),
+            "{view:?}: the text must not depend on the theme"
+        );
+        if view == View::Overview {
+            insta::assert_snapshot!("overview_high_contrast_80x24", hc);
+        }
+    }
+}
+
+#[test]
+fn a_viewer_sees_a_read_only_badge_and_no_actions() {
+    let mut a = app(Lang::En, Role::Viewer);
+    a.view = View::Failed;
+    let screen = draw(&a, 80, 24);
+    assert!(screen.contains("[READ-ONLY]"), "{screen}");
+    let footer = screen.lines().last().unwrap();
+    assert!(
+        !footer.contains("retry") && !footer.contains("mark"),
+        "{footer}"
+    );
+    insta::assert_snapshot!("failed_viewer_en_80x24", screen);
+    a.update(ch('?'));
+    let help = draw(&a, 80, 24);
+    assert!(
+        !help.contains("retry") && !help.contains("mark permanent"),
+        "{help}"
+    );
+    insta::assert_snapshot!("help_viewer_en_80x24", help);
+}
+
+#[test]
+fn help_is_generated_from_the_key_map() {
+    for lang in [Lang::En, Lang::Nb] {
+        let mut a = app(lang, Role::Operator);
+        a.update(ch('2'));
+        a.update(ch('?'));
+        insta::assert_snapshot!(
+            format!("help_failed_operator_{}_80x24", lang_name(lang)),
+            draw(&a, 80, 24)
+        );
+    }
+}
+
+#[test]
+fn confirmation_dialogs() {
+    for lang in [Lang::En, Lang::Nb] {
+        let l = lang_name(lang);
+        let mut a = app(lang, Role::Operator);
+        a.update(ch('2'));
+        a.update(ch('r'));
+        insta::assert_snapshot!(format!("confirm_retry_{l}_80x24"), draw(&a, 80, 24));
+        a.update(key(KeyCode::Esc));
+        a.update(ch('P'));
+        typed(&mut a, "sendt i posten");
+        insta::assert_snapshot!(format!("confirm_reason_{l}_80x24"), draw(&a, 80, 24));
+        a.update(key(KeyCode::Enter));
+        typed(&mut a, "perm");
+        a.update(key(KeyCode::Enter));
+        insta::assert_snapshot!(
+            format!("confirm_typed_mismatch_{l}_80x24"),
+            draw(&a, 80, 24)
+        );
+    }
+}
+
+#[test]
+fn connection_states_in_the_header() {
+    let mut a = App::new(
+        Lang::En,
+        ThemeKind::Default,
+        "/run/mottak/console.sock".into(),
+        "t".into(),
+    );
+    a.update(Action::Tick(NOW));
+    insta::assert_snapshot!("connecting_en_80x24", draw(&a, 80, 24));
+    a.update(Action::Client(ClientEvent::Lost {
+        error: "cannot connect to /run/mottak/console.sock: No such file or directory (is mottak-agent running? is this its console_socket?)".into(),
+        retry_at: NOW + 4_000,
+    }));
+    let lost = draw(&a, 80, 24);
+    assert!(lost.contains("lost — retrying in 4 s"), "{lost}");
+    insta::assert_snapshot!("lost_no_data_en_80x24", lost);
+
+    // Data held, then the link drops: the data stays, marked STALE.
+    let mut a = app(Lang::Nb, Role::Admin);
+    a.update(Action::Client(ClientEvent::Lost {
+        error: "the connection broke".into(),
+        retry_at: NOW + 2_000,
+    }));
+    let stale = draw(&a, 80, 24);
+    assert!(
+        stale.contains("FORELDET") && stale.contains("brudd — prøver igjen om 2 s"),
+        "{stale}"
+    );
+    insta::assert_snapshot!("lost_stale_nb_80x24", stale);
+    a.update(Action::Client(ClientEvent::Connecting { attempt: 3 }));
+    let again = draw(&a, 80, 24);
+    assert!(
+        again.contains("kobler til (forsøk 3)") && again.contains("FORELDET"),
+        "{again}"
+    );
+}
+
+#[test]
+fn small_and_resized_terminals_do_not_break() {
+    for (w, h) in [(80, 24), (40, 10), (20, 5), (200, 60), (1, 1)] {
+        for view in View::ALL {
+            let mut a = app(Lang::En, Role::Admin);
+            a.view = view;
+            a.update(Action::Resize);
+            let _ = draw(&a, w, h);
+            a.update(ch('?'));
+            let _ = draw(&a, w, h);
+        }
+    }
+}

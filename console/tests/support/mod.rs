@@ -1,0 +1,481 @@
+//! A fixed console state and helpers shared by the console's tests.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
+
+use std::collections::BTreeMap;
+
+use mottak_console::app::{Action, App, ClientEvent, Effect, Welcome};
+use mottak_console::i18n::Lang;
+use mottak_console::theme::ThemeKind;
+use mottak_console::ui;
+use mottak_protocol::console::*;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::buffer::CellWidth;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+/// 2025-11-21 12:00 UTC.
+pub const NOW: i64 = 1_763_726_400_000;
+const MIN: i64 = 60_000;
+const HOUR: i64 = 60 * MIN;
+const DAY: i64 = 24 * HOUR;
+
+fn counts(pairs: &[(ForsendelseState, u64)]) -> BTreeMap<ForsendelseState, u64> {
+    let mut m: BTreeMap<ForsendelseState, u64> =
+        ForsendelseState::ALL.iter().map(|s| (*s, 0)).collect();
+    for (s, n) in pairs {
+        m.insert(*s, *n);
+    }
+    m
+}
+
+fn throughput(buckets: [u64; 12]) -> Throughput {
+    Throughput {
+        delivered_last_hour: buckets.iter().sum(),
+        acked_last_hour: buckets.iter().sum(),
+        delivered_buckets: buckets.to_vec(),
+        buckets_end: NOW,
+    }
+}
+
+pub fn failed(
+    sys: &str,
+    id: &str,
+    state: ForsendelseState,
+    tittel: &str,
+    avsender: &str,
+    age_ms: i64,
+    error: &str,
+) -> FailedImport {
+    FailedImport {
+        mottakersystem: sys.into(),
+        id: id.into(),
+        state,
+        tittel: tittel.into(),
+        avsender: Some(avsender.into()),
+        forsendelse_type: Some("nav.digisos".into()),
+        sendt_at: Some(NOW - age_ms),
+        size: Some(123_456),
+        first_seen_at: NOW - age_ms + MIN,
+        updated_at: NOW - 5 * MIN,
+        attempts: if state == ForsendelseState::RetryWait {
+            2
+        } else {
+            0
+        },
+        content_failures: if state == ForsendelseState::Failed {
+            3
+        } else {
+            0
+        },
+        last_error: (!error.is_empty()).then(|| error.into()),
+        reason: (state == ForsendelseState::Rejected)
+            .then(|| "Mangler saksnummer for 01019012345".into()),
+        next_attempt_at: (state == ForsendelseState::RetryWait).then_some(NOW + 4 * MIN),
+        resume_state: (state == ForsendelseState::RetryWait).then_some(ForsendelseState::Listed),
+        reported_to_svarinn: state == ForsendelseState::Failed,
+        history: vec![
+            HistoryEntry {
+                at: NOW - age_ms + MIN,
+                action: "download".into(),
+                outcome: "content-failed".into(),
+                error: (!error.is_empty()).then(|| error.into()),
+            },
+            HistoryEntry {
+                at: NOW - age_ms + 2 * MIN,
+                action: "transition".into(),
+                outcome: format!("listed -> {}", state.as_str()),
+                error: None,
+            },
+        ],
+    }
+}
+
+/// Three mottakersystemer: one in trouble, one fine, one paused.
+pub fn sample_state() -> ConsoleState {
+    let ok_cert = |path: &str, days: i64| CertificateStatus {
+        path: path.into(),
+        not_after: Some(NOW + days * DAY),
+        days_left: Some(days),
+        level: if days < 0 {
+            ExpiryLevel::Expired
+        } else if days <= CERT_WARNING_DAYS {
+            ExpiryLevel::ExpiresSoon
+        } else {
+            ExpiryLevel::Ok
+        },
+        error: None,
+    };
+    let mut s = ConsoleState {
+        agent: AgentInfo {
+            version: "0.1.0".into(),
+            hostname: "mottak01".into(),
+            started_at: NOW - 3 * DAY,
+        },
+        queues: vec![
+            QueueHealth {
+                mottakersystem: "nav-frogn".into(),
+                counts: counts(&[
+                    (ForsendelseState::Acked, 1200),
+                    (ForsendelseState::Failed, 2),
+                    (ForsendelseState::Rejected, 1),
+                    (ForsendelseState::RetryWait, 1),
+                    (ForsendelseState::Delivered, 3),
+                ]),
+                oldest_unacknowledged: Some(OldestUnacknowledged {
+                    id: "aaaa1111-0000-4000-8000-000000000001".into(),
+                    state: ForsendelseState::Failed,
+                    since: NOW - 2 * HOUR - 5 * MIN,
+                    warning_at: NOW - 5 * MIN,
+                }),
+                throughput: throughput([3, 5, 2, 0, 1, 4, 6, 8, 2, 1, 0, 3]),
+                stale_in_inn: StaleInInn {
+                    threshold_ms: HOUR,
+                    count: 1,
+                    oldest: vec![InnFolder {
+                        name: "cccc3333-0000-4000-8000-000000000003".into(),
+                        since: NOW - 90 * MIN,
+                    }],
+                },
+                paused: None,
+            },
+            QueueHealth {
+                mottakersystem: "barnevern".into(),
+                counts: counts(&[
+                    (ForsendelseState::Acked, 310),
+                    (ForsendelseState::Listed, 2),
+                ]),
+                oldest_unacknowledged: Some(OldestUnacknowledged {
+                    id: "dddd".into(),
+                    state: ForsendelseState::Listed,
+                    since: NOW - 12 * MIN,
+                    warning_at: NOW - 12 * MIN + UNACKED_WARNING_MS,
+                }),
+                throughput: throughput([1, 1, 0, 2, 1, 0, 0, 1, 3, 2, 1, 1]),
+                stale_in_inn: StaleInInn::default(),
+                paused: None,
+            },
+            QueueHealth {
+                mottakersystem: "byggesak".into(),
+                counts: counts(&[(ForsendelseState::Acked, 42)]),
+                oldest_unacknowledged: None,
+                throughput: throughput([0; 12]),
+                stale_in_inn: StaleInInn::default(),
+                paused: Some(PauseInfo {
+                    by: "kari".into(),
+                    at: NOW - 30 * MIN,
+                    reason: Some("oppgradering".into()),
+                }),
+            },
+        ],
+        failed: FailedImports {
+            total: 4,
+            items: vec![
+                failed(
+                    "nav-frogn",
+                    "aaaa1111-0000-4000-8000-000000000001",
+                    ForsendelseState::Failed,
+                    "Søknad om sosialhjelp 01019012345",
+                    "NAV Frogn",
+                    2 * HOUR + 5 * MIN,
+                    "checksum mismatch: expected 9f86d0…, got 2c26b4…",
+                ),
+                failed(
+                    "nav-frogn",
+                    "bbbb2222-0000-4000-8000-000000000002",
+                    ForsendelseState::Failed,
+                    "Vedtak",
+                    "NAV Frogn",
+                    50 * MIN,
+                    "cannot decrypt: no key matches the recipient",
+                ),
+                failed(
+                    "nav-frogn",
+                    "eeee5555-0000-4000-8000-000000000005",
+                    ForsendelseState::Rejected,
+                    "Klage på vedtak",
+                    "Ola Nordmann",
+                    3 * HOUR,
+                    "",
+                ),
+                failed(
+                    "nav-frogn",
+                    "ffff6666-0000-4000-8000-000000000006",
+                    ForsendelseState::RetryWait,
+                    "Ettersendelse",
+                    "NAV Frogn",
+                    20 * MIN,
+                    "SvarInn answered 503",
+                ),
+            ],
+        },
+        integrations: vec![
+            IntegrationStatus {
+                mottakersystem: "nav-frogn".into(),
+                svarinn: SvarInnLink {
+                    url: "https://svarut.ks.no".into(),
+                    last_poll_at: Some(NOW - 20_000),
+                    last_success_at: Some(NOW - 20 * MIN),
+                    last_error: Some("connect timeout after 10 s".into()),
+                    latency_ms: Some(420),
+                    consecutive_failures: 4,
+                    resolved: vec!["193.161.171.10:443".into()],
+                },
+                certificates: vec![ok_cert("/etc/mottak/keys/nav-frogn-2025.crt", 12)],
+                drop_folder: DropFolderStatus {
+                    path: "/srv/fagsystem/nav-frogn".into(),
+                    writable: true,
+                    error: None,
+                    free_bytes: Some(12 << 30),
+                    total_bytes: Some(100 << 30),
+                },
+            },
+            IntegrationStatus {
+                mottakersystem: "barnevern".into(),
+                svarinn: SvarInnLink {
+                    url: "https://svarut.ks.no".into(),
+                    last_poll_at: Some(NOW - 5_000),
+                    last_success_at: Some(NOW - 5_000),
+                    last_error: None,
+                    latency_ms: Some(95),
+                    consecutive_failures: 0,
+                    resolved: vec![],
+                },
+                certificates: vec![ok_cert("/etc/mottak/keys/barnevern.crt", 300)],
+                drop_folder: DropFolderStatus {
+                    path: "/srv/fagsystem/barnevern".into(),
+                    writable: false,
+                    error: Some("read-only file system".into()),
+                    free_bytes: Some(1 << 30),
+                    total_bytes: Some(10 << 30),
+                },
+            },
+            IntegrationStatus {
+                mottakersystem: "byggesak".into(),
+                svarinn: SvarInnLink {
+                    url: "https://svarut.ks.no".into(),
+                    last_poll_at: Some(NOW - 30 * MIN),
+                    last_success_at: Some(NOW - 30 * MIN),
+                    ..SvarInnLink::default()
+                },
+                certificates: vec![ok_cert("/etc/mottak/keys/byggesak.crt", -3)],
+                drop_folder: DropFolderStatus {
+                    path: "/srv/fagsystem/byggesak".into(),
+                    writable: true,
+                    error: None,
+                    free_bytes: Some(50 << 30),
+                    total_bytes: Some(100 << 30),
+                },
+            },
+        ],
+        alerts: vec![
+            Alert {
+                key: "unacked-2h/nav-frogn".into(),
+                severity: Severity::Critical,
+                mottakersystem: Some("nav-frogn".into()),
+                title: "A forsendelse has waited over two hours for its acknowledgement".into(),
+                detail: "SvarInn now warns the sender. Retry it, or mark it permanent.".into(),
+                since: Some(NOW - 5 * MIN),
+            },
+            Alert {
+                key: "failed/nav-frogn".into(),
+                severity: Severity::Warning,
+                mottakersystem: Some("nav-frogn".into()),
+                title: "4 forsendelser need a person".into(),
+                detail: "Open Failed imports (2) to retry or give up.".into(),
+                since: None,
+            },
+            Alert {
+                key: "drop/barnevern".into(),
+                severity: Severity::Warning,
+                mottakersystem: Some("barnevern".into()),
+                title: "The drop folder is not writable".into(),
+                detail: "Check the mount and the owner of /srv/fagsystem/barnevern.".into(),
+                since: Some(NOW - HOUR),
+            },
+        ],
+        access: AccessList {
+            grants: vec![
+                RoleGrant {
+                    principal: Principal::User("kari".into()),
+                    role: Role::Admin,
+                    scope: Scope::All,
+                },
+                RoleGrant {
+                    principal: Principal::Group("drift".into()),
+                    role: Role::Operator,
+                    scope: Scope::Mottakersystem("nav-frogn".into()),
+                },
+                RoleGrant {
+                    principal: Principal::User("per".into()),
+                    role: Role::Viewer,
+                    scope: Scope::All,
+                },
+            ],
+            members: vec![
+                Membership {
+                    user: "ola".into(),
+                    group: "drift".into(),
+                    source: MembershipSource::AccessList,
+                },
+                Membership {
+                    user: "siri".into(),
+                    group: "drift".into(),
+                    source: MembershipSource::UnixGroup,
+                },
+            ],
+            coverage: vec![
+                Coverage {
+                    mottakersystem: "barnevern".into(),
+                    can_act: vec!["kari".into()],
+                    warning: Some("only kari can act".into()),
+                },
+                Coverage {
+                    mottakersystem: "byggesak".into(),
+                    can_act: vec!["kari".into()],
+                    warning: Some("only kari can act".into()),
+                },
+                Coverage {
+                    mottakersystem: "nav-frogn".into(),
+                    can_act: vec!["kari".into(), "ola".into(), "siri".into()],
+                    warning: None,
+                },
+            ],
+        },
+        audit: vec![
+            AuditEntry {
+                seq: 1,
+                at: NOW - 2 * DAY,
+                who: "root".into(),
+                via: "cli".into(),
+                action: "grant".into(),
+                mottakersystem: None,
+                target: Some("user kari: admin over *".into()),
+                reason: None,
+                outcome: "ok".into(),
+                command_id: None,
+            },
+            AuditEntry {
+                seq: 2,
+                at: NOW - 30 * MIN,
+                who: "kari".into(),
+                via: "local_socket".into(),
+                action: "pause".into(),
+                mottakersystem: Some("byggesak".into()),
+                target: Some("byggesak".into()),
+                reason: Some("oppgradering".into()),
+                outcome: "ok".into(),
+                command_id: Some("c1".into()),
+            },
+            AuditEntry {
+                seq: 3,
+                at: NOW - 10 * MIN,
+                who: "per".into(),
+                via: "tls".into(),
+                action: "retry".into(),
+                mottakersystem: Some("nav-frogn".into()),
+                target: Some("nav-frogn/aaaa1111".into()),
+                reason: None,
+                outcome: "refused: viewer may not retry".into(),
+                command_id: Some("c2".into()),
+            },
+        ],
+    };
+    s.normalize();
+    s
+}
+
+pub fn welcome(user: &str, role: Role) -> Welcome {
+    Welcome {
+        user: user.into(),
+        transport: Transport::LocalSocket,
+        agent_version: "0.1.0".into(),
+        roles: vec![RoleGrant {
+            principal: Principal::User(user.into()),
+            role,
+            scope: Scope::All,
+        }],
+        permissions: ["barnevern", "byggesak", "nav-frogn"]
+            .iter()
+            .map(|m| SystemPermissions {
+                mottakersystem: (*m).into(),
+                role,
+                permissions: role.permissions(),
+            })
+            .collect(),
+    }
+}
+
+/// An app connected as `role`, holding the sample state.
+pub fn app(lang: Lang, role: Role) -> App {
+    let mut app = App::new(
+        lang,
+        ThemeKind::Default,
+        "/run/mottak/console.sock".into(),
+        "test".into(),
+    );
+    app.update(Action::Tick(NOW));
+    app.update(Action::Client(ClientEvent::Connected(Box::new(welcome(
+        "kari", role,
+    )))));
+    app.update(Action::Client(ClientEvent::Message(Box::new(
+        ServerMessage::Snapshot {
+            seq: 1,
+            state: sample_state(),
+        },
+    ))));
+    app
+}
+
+pub fn key(code: KeyCode) -> Action {
+    Action::Key(KeyEvent::new(code, KeyModifiers::NONE))
+}
+
+pub fn ch(c: char) -> Action {
+    key(KeyCode::Char(c))
+}
+
+pub fn ctrl(c: char) -> Action {
+    Action::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL))
+}
+
+/// Types `s` key by key; returns every effect.
+pub fn typed(app: &mut App, s: &str) -> Vec<Effect> {
+    s.chars().flat_map(|c| app.update(ch(c))).collect()
+}
+
+/// The screen as text, one line per row (trailing spaces kept: the frame is exact).
+pub fn draw(app: &App, w: u16, h: u16) -> String {
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| ui::render(app, f)).unwrap();
+    let buf = t.backend().buffer().clone();
+    let mut out = String::new();
+    for cells in buf.content.chunks(usize::from(w)) {
+        let mut skip: u16 = 0;
+        for c in cells {
+            if skip == 0 {
+                out.push_str(c.symbol());
+            }
+            skip = skip.max(c.cell_width()).saturating_sub(1);
+        }
+        out.push('\n');
+    }
+    let _ = h;
+    out
+}
+
+/// Every colour used on the screen (fg and bg), for the high-contrast check.
+pub fn colours(app: &App, w: u16, h: u16) -> Vec<ratatui::style::Color> {
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| ui::render(app, f)).unwrap();
+    let buf = t.backend().buffer().clone();
+    let mut out = Vec::new();
+    for c in buf.content() {
+        for col in [c.fg, c.bg] {
+            if !out.contains(&col) {
+                out.push(col);
+            }
+        }
+    }
+    out
+}
