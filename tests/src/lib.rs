@@ -12,8 +12,12 @@
 //!   in-process, keys, secrets, config and drop folders on disk, the real
 //!   `mottak-agent run` as a child, and read-only views of the drop folder,
 //!   the journal and the agent's logs.
+//! - [`outbound_harness`]: the same world with a fake Maskinporten and a fake
+//!   Fiks Digisos, `[mottakersystem.digisos]` configured, and the test
+//!   playing the fagsystem in `ut/`.
 
 pub mod harness;
+pub mod outbound_harness;
 
 use std::path::PathBuf;
 use std::process::{Child, Command};

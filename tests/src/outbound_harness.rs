@@ -1,0 +1,428 @@
+//! The end-to-end harness for the outbound pipeline: the inbound [`World`]
+//! (fake SvarInn, keys, config, the real `mottak-agent`) plus a fake
+//! Maskinporten and a fake Fiks Digisos on their own runtime, a Maskinporten
+//! client key and chain, the integration password, and a
+//! `[mottakersystem.digisos]` table pointing at the fakes.
+//!
+//! The test plays the fagsystem: [`OutboundWorld::write_update`] writes
+//! `ut/<digisos-id>/digisos-soker.json` and its files, then `KLAR` last.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use mottak_fixtures::TestKeyPair;
+use mottak_fixtures::digisos::{FakeFiksDigisos, FakeFiksDigisosHandle};
+use mottak_fixtures::maskinporten::{FakeMaskinporten, FakeMaskinportenHandle};
+use serde_json::{Value, json};
+
+use crate::harness::{Agent, System, World};
+use crate::wait_until;
+
+/// The kommune's Fiks organisation in every outbound world.
+pub const FIKS_ORG: &str = "11415cd1-e26d-499a-8421-751457dfcbd5";
+/// The integration.
+pub const INTEGRASJON_ID: &str = "0b9c8f5e-2f3a-4c55-9d1e-5d7f6a8b9c0d";
+pub const INTEGRASJON_PASSORD: &str = "integrasjon-pw-Zk3";
+/// The Maskinporten client.
+pub const CLIENT_ID: &str = "mottak-test-client";
+/// The mottakersystem's name.
+pub const SYSTEM: &str = "nav-ut";
+
+/// A digisos-id for case `n` (lowercase UUID).
+pub fn case_id(n: u32) -> String {
+    format!("3fa85f64-5717-4562-b3fc-{n:012x}")
+}
+
+/// A world with outbound configured.
+pub struct OutboundWorld {
+    pub world: World,
+    pub mp: FakeMaskinportenHandle,
+    pub fiks: FakeFiksDigisosHandle,
+    /// Runs the two fakes.
+    pub rt: tokio::runtime::Runtime,
+    pub client: TestKeyPair,
+    secrets: tempfile::TempDir,
+}
+
+impl std::fmt::Debug for OutboundWorld {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutboundWorld")
+            .field("world", &self.world)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How the world is set up.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Cases the fake Fiks knows.
+    pub cases: Vec<String>,
+    /// `expires_in` of Maskinporten tokens.
+    pub token_lifetime: Duration,
+    /// More lines in `[mottakersystem.digisos]`.
+    pub digisos_extra: Vec<String>,
+    pub log_level: String,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            cases: (1..=4).map(case_id).collect(),
+            token_lifetime: Duration::from_secs(120),
+            digisos_extra: Vec::new(),
+            log_level: "info".into(),
+        }
+    }
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("create {}", path.display()))?;
+    f.write_all(bytes)?;
+    fs::set_permissions(path, fs::Permissions::from_mode(0o600))?;
+    Ok(())
+}
+
+impl OutboundWorld {
+    pub fn start(options: Options) -> Result<OutboundWorld> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .thread_name("fake-fiks")
+            .build()?;
+        let client = TestKeyPair::generate("Kommune virksomhetssertifikat")?;
+        let mp = rt.block_on(
+            FakeMaskinporten::builder()
+                .trust_client(CLIENT_ID, &client.cert_pem)
+                .token_lifetime(options.token_lifetime)
+                .start(),
+        )?;
+        let mut builder = FakeFiksDigisos::builder()
+            .maskinporten(&mp)
+            .integrasjon(INTEGRASJON_ID, INTEGRASJON_PASSORD)
+            .fiks_org(FIKS_ORG);
+        for c in &options.cases {
+            builder = builder.case(c.clone());
+        }
+        let fiks = rt.block_on(builder.start())?;
+
+        let secrets = tempfile::Builder::new().prefix("mottak-ut-").tempdir()?;
+        let key = secrets.path().join("virksomhet.pem");
+        let chain = secrets.path().join("virksomhet-chain.pem");
+        let passord = secrets.path().join("integrasjon.passord");
+        write_private(&key, client.key_pem.as_bytes())?;
+        fs::write(&chain, &client.cert_pem)?;
+        write_private(&passord, INTEGRASJON_PASSORD.as_bytes())?;
+
+        let mut system = System::new(SYSTEM).poll_interval("5s");
+        let mut lines = vec![
+            "[mottakersystem.digisos]".to_owned(),
+            format!("fiks_api_url = \"{}\"", fiks.base_url()),
+            format!("fiks_org_id = \"{FIKS_ORG}\""),
+            format!("integrasjon_id = \"{INTEGRASJON_ID}\""),
+            format!("integrasjon_passord = \"file:{}\"", passord.display()),
+            "poll_interval = \"200ms\"".to_owned(),
+            "request_timeout = \"5s\"".to_owned(),
+        ];
+        lines.extend(options.digisos_extra.iter().cloned());
+        lines.extend([
+            "[mottakersystem.digisos.maskinporten]".to_owned(),
+            format!("url = \"{}\"", mp.token_url()),
+            format!("audience = \"{}\"", mp.audience()),
+            format!("client_id = \"{CLIENT_ID}\""),
+            format!("private_key = \"{}\"", key.display()),
+            format!("certificate_chain = \"{}\"", chain.display()),
+        ]);
+        for l in lines {
+            system = system.extra(&l);
+        }
+        let world = World::builder()
+            .system(system)
+            .log_level(&options.log_level)
+            .start()?;
+        Ok(OutboundWorld {
+            world,
+            mp,
+            fiks,
+            rt,
+            client,
+            secrets,
+        })
+    }
+
+    /// The secrets folder (Maskinporten key, chain, integration password).
+    pub fn secrets_dir(&self) -> &Path {
+        self.secrets.path()
+    }
+
+    pub fn drop_folder(&self) -> Result<PathBuf> {
+        Ok(self.world.first()?.drop_folder.clone())
+    }
+
+    pub fn ut(&self) -> Result<PathBuf> {
+        Ok(self.drop_folder()?.join("ut"))
+    }
+
+    pub fn ut_feilet(&self) -> Result<PathBuf> {
+        Ok(self.drop_folder()?.join("ut-feilet"))
+    }
+
+    pub fn staging(&self) -> Result<PathBuf> {
+        Ok(self.drop_folder()?.join(".mottak"))
+    }
+
+    pub fn spawn_agent(&self) -> Result<Agent> {
+        self.world.spawn_agent()
+    }
+
+    /// Writes an update as a fagsystem does: the folder, the files, the
+    /// document, and `KLAR` last. Waits (up to `limit`) for an earlier
+    /// update of the same case to be claimed first.
+    pub fn write_update(
+        &self,
+        folder_name: &str,
+        soker: &Value,
+        files: &[(&str, &[u8])],
+        limit: Duration,
+    ) -> Result<PathBuf> {
+        let dir = self.ut()?.join(folder_name);
+        wait_until(&format!("ut/{folder_name}/ to be claimed"), limit, || {
+            !dir.exists()
+        })?;
+        fs::create_dir_all(&dir)?;
+        for (name, bytes) in files {
+            fs::write(dir.join(name), bytes)?;
+        }
+        fs::write(
+            dir.join("digisos-soker.json"),
+            serde_json::to_vec_pretty(soker)?,
+        )?;
+        fs::write(dir.join("KLAR"), b"")?;
+        Ok(dir)
+    }
+
+    /// Writes raw bytes as `digisos-soker.json` (for bad input).
+    pub fn write_raw_update(
+        &self,
+        folder_name: &str,
+        json_text: &[u8],
+        files: &[(&str, &[u8])],
+    ) -> Result<()> {
+        let dir = self.ut()?.join(folder_name);
+        fs::create_dir_all(&dir)?;
+        for (name, bytes) in files {
+            fs::write(dir.join(name), bytes)?;
+        }
+        fs::write(dir.join("digisos-soker.json"), json_text)?;
+        fs::write(dir.join("KLAR"), b"")?;
+        Ok(())
+    }
+
+    /// Waits until the fake holds `soker` (with `fil:` placeholders
+    /// resolved: compared by [`without_ids`]) as the newest update of `case`.
+    pub fn wait_latest(
+        &self,
+        agent: &mut Agent,
+        case: &str,
+        soker: &Value,
+        limit: Duration,
+    ) -> Result<Value> {
+        let want = without_ids(soker);
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(latest) = self.fiks.latest_update(case)
+                && without_ids(&latest) == want
+            {
+                return Ok(latest);
+            }
+            agent.assert_running()?;
+            if start.elapsed() > limit {
+                bail!(
+                    "timed out after {limit:?} waiting for case {case}'s update\nlatest at Fiks: {}\nwanted: {}\n--- agent (tail) ---\n{}",
+                    self.fiks
+                        .latest_update(case)
+                        .map(|v| v.to_string())
+                        .unwrap_or_else(|| "none".into()),
+                    soker,
+                    agent.output_tail(40)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    /// The folders in `ut-feilet/`.
+    pub fn feilet_folders(&self) -> Result<Vec<String>> {
+        let mut out: Vec<String> = fs::read_dir(self.ut_feilet()?)?
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
+    /// Waits for a folder in `ut-feilet/` whose name starts with `prefix`
+    /// and returns its `feil.txt`.
+    pub fn wait_feilet(
+        &self,
+        agent: &mut Agent,
+        prefix: &str,
+        limit: Duration,
+    ) -> Result<(String, String)> {
+        let start = std::time::Instant::now();
+        loop {
+            for name in self.feilet_folders()? {
+                if name.starts_with(prefix) {
+                    let feil = self.ut_feilet()?.join(&name).join("feil.txt");
+                    if let Ok(text) = fs::read_to_string(&feil) {
+                        return Ok((name, text));
+                    }
+                }
+            }
+            agent.assert_running()?;
+            if start.elapsed() > limit {
+                bail!(
+                    "timed out after {limit:?} waiting for ut-feilet/{prefix}*; ut-feilet has {:?}\n--- agent (tail) ---\n{}",
+                    self.feilet_folders()?,
+                    agent.output_tail(40)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    /// The outbound journal rows: (update_id, digisos_id, state).
+    pub fn journal_outbound(&self) -> Result<Vec<(String, String, String)>> {
+        let conn = rusqlite::Connection::open_with_flags(
+            self.world.journal_path(),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        let mut stmt = conn.prepare(
+            "SELECT update_id, digisos_id, state FROM outbound_update ORDER BY claim_seq",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Files uploaded more than once (by plaintext SHA-256).
+    pub fn double_uploads(&self) -> Vec<(String, u32)> {
+        let mut out: Vec<(String, u32)> = self
+            .fiks
+            .upload_count_by_sha256()
+            .into_iter()
+            .filter(|(_, n)| *n > 1)
+            .collect();
+        out.sort();
+        out
+    }
+}
+
+/// A `tidspunkt` for minute `m` after a fixed hour.
+pub fn at(m: u32) -> String {
+    format!("2026-11-21T{:02}:{:02}:00.000Z", 8 + m / 60, m % 60)
+}
+
+/// `digisos-soker.json` with these hendelser.
+pub fn soker(hendelser: Vec<Value>) -> Value {
+    json!({
+        "version": "1.0.0",
+        "avsender": {"systemnavn": "Testfagsystem", "systemversjon": "1.0"},
+        "hendelser": hendelser,
+    })
+}
+
+pub fn mottatt(m: u32) -> Value {
+    json!({"type": "soknadsStatus", "hendelsestidspunkt": at(m), "status": "MOTTATT"})
+}
+
+pub fn under_behandling(m: u32) -> Value {
+    json!({"type": "soknadsStatus", "hendelsestidspunkt": at(m), "status": "UNDER_BEHANDLING"})
+}
+
+/// A `vedtakFattet` whose vedtak is the local file `file`.
+pub fn vedtak(m: u32, saksreferanse: &str, file: &str) -> Value {
+    json!({
+        "type": "vedtakFattet",
+        "hendelsestidspunkt": at(m),
+        "saksreferanse": saksreferanse,
+        "utfall": "INNVILGET",
+        "vedtaksfil": {"referanse": {"type": "dokumentlager", "id": format!("fil:{file}")}},
+    })
+}
+
+/// A small PDF whose bytes depend on `seed`.
+pub fn pdf(seed: &str) -> Vec<u8> {
+    let mut out = b"%PDF-1.4\n% mottak test\n".to_vec();
+    for i in 0..200 {
+        out.extend_from_slice(format!("{seed} line {i}\n").as_bytes());
+    }
+    out.extend_from_slice(b"%%EOF\n");
+    out
+}
+
+/// The document with every dokumentlager `id` blanked, so a document with
+/// `fil:` placeholders compares equal to the one Fiks holds.
+pub fn without_ids(v: &Value) -> Value {
+    match v {
+        Value::Object(map) => {
+            let is_ref = map.get("type").and_then(Value::as_str) == Some("dokumentlager");
+            Value::Object(
+                map.iter()
+                    .map(|(k, v)| {
+                        if is_ref && k == "id" {
+                            (k.clone(), Value::Null)
+                        } else {
+                            (k.clone(), without_ids(v))
+                        }
+                    })
+                    .collect(),
+            )
+        }
+        Value::Array(items) => Value::Array(items.iter().map(without_ids).collect()),
+        other => other.clone(),
+    }
+}
+
+/// The dokumentlager ids in a document, in document order.
+pub fn dokumentlager_ids(v: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    fn walk(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(map) => {
+                if map.get("type").and_then(Value::as_str) == Some("dokumentlager")
+                    && let Some(id) = map.get("id").and_then(Value::as_str)
+                {
+                    out.push(id.to_owned());
+                }
+                for child in map.values() {
+                    walk(child, out);
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|c| walk(c, out)),
+            _ => {}
+        }
+    }
+    walk(v, &mut out);
+    out
+}
+
+/// Fails with the agent's output when `cond` is false.
+pub fn ensure(agent: &Agent, cond: bool, what: &str) -> Result<()> {
+    if cond {
+        Ok(())
+    } else {
+        Err(anyhow!(
+            "{what}\n--- agent (tail) ---\n{}",
+            agent.output_tail(40)
+        ))
+    }
+}
