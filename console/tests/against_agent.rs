@@ -1,0 +1,216 @@
+//! The console against a real `mottak-agent run` (the agent's own `run`
+//! code, started in a thread of this test) and the fake SvarInn: `mottak
+//! status --json` and `mottak check` (the real binary), and the console's
+//! client + `App` finding a failed import, retrying it, and seeing it leave
+//! the list. One agent per process (its logging is process-global), so one test.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use mottak_console::app::{Action, App, ClientEvent, Effect, View};
+use mottak_console::client::{self, Outgoing, Target};
+use mottak_console::i18n::Lang;
+use mottak_console::theme::ThemeKind;
+use mottak_fixtures::svarinn::{Fault, NewForsendelse, Plaintext, Scope};
+use mottak_tests::harness::{System, World};
+use support::ch;
+
+const MOTTAK: &str = env!("CARGO_BIN_EXE_mottak");
+const BAD: &str = "0badbad0-1111-4111-8111-111111111111";
+const GOOD: &str = "90009000-2222-4222-8222-222222222222";
+
+fn me() -> String {
+    let out = Command::new("id").arg("-un").output().unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+fn agent(args: &[&str]) -> std::process::ExitCode {
+    let mut argv = vec!["mottak-agent"];
+    argv.extend_from_slice(args);
+    let cli = mottak_agent::commands::Cli::parse_from(argv);
+    mottak_agent::commands::dispatch(cli).unwrap()
+}
+
+fn mottak(socket: &Path, args: &[&str]) -> Output {
+    Command::new(MOTTAK)
+        .args(args)
+        .arg("--socket")
+        .arg(socket)
+        .env("LANG", "C")
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn status_check_and_a_retry_against_a_real_agent() {
+    let world = World::single(System::new("ms-a").max_decrypt_attempts(1)).unwrap();
+    let sys = world.first().unwrap().clone();
+    let config = world.config_path.display().to_string();
+    let socket: PathBuf = world.root.join("state/console.sock");
+
+    // Nobody may use the console until granted.
+    agent(&[
+        "access",
+        "--config",
+        &config,
+        "grant",
+        "--user",
+        &me(),
+        "--role",
+        "operator",
+        "--all",
+    ]);
+    world
+        .fake
+        .inject(Fault::WrongKey, Scope::forsendelse(BAD))
+        .unwrap();
+    for id in [BAD, GOOD] {
+        world
+            .block_on(
+                world.fake.add_forsendelse(
+                    NewForsendelse::pdf(
+                        &sys.spec.username,
+                        "brev.pdf",
+                        Plaintext::Bytes(vec![7; 3000]),
+                    )
+                    .id(id),
+                ),
+            )
+            .unwrap();
+    }
+    // Before the agent runs: UNKNOWN, with the reason.
+    let down = mottak(&socket, &["check"]);
+    assert_eq!(down.status.code(), Some(3), "{}", text(&down));
+    assert!(
+        text(&down).starts_with("MOTTAK UNKNOWN - "),
+        "{}",
+        text(&down)
+    );
+    let down = mottak(&socket, &["status"]);
+    assert_eq!(down.status.code(), Some(2), "{}", text(&down));
+    assert!(
+        text(&down).contains("is mottak-agent running?"),
+        "{}",
+        text(&down)
+    );
+
+    let run_config = config.clone();
+    std::thread::spawn(move || agent(&["run", "--config", &run_config]));
+
+    // status --json: the real binary sees the failed import.
+    let json = wait_for(
+        "the failed import in status --json",
+        Duration::from_secs(90),
+        || {
+            let o = mottak(&socket, &["status", "--json"]);
+            if !o.status.success() {
+                return None;
+            }
+            let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+            let acked = v["queues"][0]["counts"]["acked"].as_u64().unwrap_or(0);
+            (v["failed_total"] == 1 && acked == 1).then_some(v)
+        },
+    );
+    assert_eq!(json["queues"][0]["mottakersystem"], "ms-a");
+    assert_eq!(json["role"], "operator");
+    assert_eq!(json["status"], "warning");
+    let plain = mottak(&socket, &["status"]);
+    assert!(plain.status.success(), "{}", text(&plain));
+    assert!(text(&plain).contains("ms-a"), "{}", text(&plain));
+
+    // check: WARNING (one failed import), one line, perfdata.
+    let check = mottak(&socket, &["check"]);
+    let line = text(&check);
+    assert_eq!(check.status.code(), Some(1), "{line}");
+    assert!(line.starts_with("MOTTAK WARNING - "), "{line}");
+    assert_eq!(line.trim_end().lines().count(), 1, "{line}");
+    assert!(line.contains("| failed=1;1;;0 "), "{line}");
+    let crit = mottak(&socket, &["check", "--crit-failed", "1"]);
+    assert_eq!(crit.status.code(), Some(2), "{}", text(&crit));
+
+    // The console's own client and App: find it, retry it, see it go.
+    world.fake.clear_faults();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (mut events, commands) = client::spawn(Target::Socket(socket.clone()));
+        let mut app = App::new(
+            Lang::En,
+            ThemeKind::Default,
+            socket.display().to_string(),
+            format!("t{}", std::process::id()),
+        );
+        let pump =
+            |app: &mut App, ev: ClientEvent, commands: &tokio::sync::mpsc::Sender<Outgoing>| {
+                for e in app.update(Action::Client(ev)) {
+                    if let Effect::Send { id, command } = e {
+                        commands.try_send(Outgoing { id, command }).unwrap();
+                    }
+                }
+            };
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while !(app.complete() && app.failed_rows().len() == 1) {
+            let ev = tokio::time::timeout_at(deadline, events.recv())
+                .await
+                .unwrap()
+                .unwrap();
+            pump(&mut app, ev, &commands);
+        }
+        assert_eq!(app.failed_rows()[0].id, BAD);
+        assert!(!app.read_only());
+        app.update(ch('2'));
+        assert_eq!(app.view, View::Failed);
+        assert!(app.update(ch('r')).is_empty(), "asks first");
+        let effects = app.update(ch('y'));
+        assert_eq!(effects.len(), 1);
+        for e in effects {
+            if let Effect::Send { id, command } = e {
+                commands.send(Outgoing { id, command }).await.unwrap();
+            }
+        }
+        while !(app.in_flight() == 0 && app.failed_rows().is_empty()) {
+            let ev = tokio::time::timeout_at(deadline, events.recv())
+                .await
+                .unwrap()
+                .unwrap();
+            pump(&mut app, ev, &commands);
+        }
+        let toast = app.toast.clone().unwrap();
+        assert!(toast.text.contains("done"), "{toast:?}");
+        let screen = support::draw(&app, 80, 24);
+        assert!(screen.contains("No failed imports."), "{screen}");
+    });
+    // Retried: downloaded again (the fault is gone), delivered and acknowledged.
+    wait_for(
+        "the retried forsendelse acked",
+        Duration::from_secs(60),
+        || (world.state_of(BAD).as_deref() == Some("acked")).then_some(()),
+    );
+}
