@@ -202,10 +202,20 @@ pub fn feil_txt(digisos_id: &str, update_id: &str, problems: &[String]) -> Strin
         out.push_str(p);
         out.push('\n');
     }
-    out.push_str(
-        "\nWhat to do: fix the update and write it again as ut/<digisos-id>/ with KLAR last; \
-         the agent sends the newest update of each case. This folder is kept for reference.\n",
-    );
+    if problems.iter().any(|p| p.starts_with("Fiks refused")) {
+        out.push_str(
+            "\nWhat to do: read Fiks's answer above. If the update itself is wrong, fix it and \
+             write it again as ut/<digisos-id>/ with KLAR last. A 403 means the integration lacks \
+             the Digisos privilege for this organisation (Fiks forvaltning); an unknown digisosId \
+             means the case does not exist at Fiks. Once Fiks's side is fixed, an operator can \
+             retry this update from the console (mottak), or discard it.\n",
+        );
+    } else {
+        out.push_str(
+            "\nWhat to do: fix the update and write it again as ut/<digisos-id>/ with KLAR last; \
+             the agent sends the newest update of each case. This folder is kept for reference.\n",
+        );
+    }
     out
 }
 
