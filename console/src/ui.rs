@@ -583,9 +583,9 @@ fn render_failed_detail(
         ])
     };
     let lv = state_level(item.state);
+    // What is wrong and what to do first: the pane may be short.
     let mut lines = vec![
-        field(t.d_mottakersystem, item.mottakersystem.clone()),
-        field(t.d_id, item.id.clone()),
+        field(t.d_id, format!("{} / {}", item.mottakersystem, item.id)),
         Line::from(vec![
             Span::styled(format!("{:<18} ", t.d_state), theme.dim),
             Span::styled(
@@ -598,15 +598,37 @@ fn render_failed_detail(
                 theme.level(lv),
             ),
         ]),
-        field(t.d_tittel, item.tittel.masked().into_owned()),
-        field(
-            t.d_avsender,
-            item.avsender
-                .as_ref()
-                .map(|a| a.masked().into_owned())
-                .unwrap_or_default(),
-        ),
     ];
+    if let Some(e) = &item.last_error {
+        lines.push(Line::from(vec![
+            Span::styled(format!("{:<18} ", t.d_last_error), theme.dim),
+            Span::styled(e.masked().into_owned(), theme.critical),
+        ]));
+    }
+    if let Some(r) = &item.reason {
+        lines.push(field(t.d_reason, r.masked().into_owned()));
+    }
+    let todo = match item.state {
+        ForsendelseState::Failed => Some(t.todo_failed),
+        ForsendelseState::Rejected => Some(t.todo_rejected),
+        ForsendelseState::RetryWait => Some(t.todo_retry_wait),
+        _ => None,
+    };
+    if let Some(todo) = todo {
+        lines.push(Line::from(vec![
+            Span::styled(format!("{}: ", t.what_to_do), theme.title),
+            Span::raw(todo),
+        ]));
+    }
+    lines.push(Line::raw(""));
+    lines.push(field(t.d_tittel, item.tittel.masked().into_owned()));
+    lines.push(field(
+        t.d_avsender,
+        item.avsender
+            .as_ref()
+            .map(|a| a.masked().into_owned())
+            .unwrap_or_default(),
+    ));
     if let Some(ty) = &item.forsendelse_type {
         lines.push(field(t.d_type, ty.clone()));
     }
@@ -644,28 +666,6 @@ fn render_failed_detail(
             })
             .to_owned(),
         ));
-    }
-    if let Some(e) = &item.last_error {
-        lines.push(Line::from(vec![
-            Span::styled(format!("{:<18} ", t.d_last_error), theme.dim),
-            Span::styled(e.masked().into_owned(), theme.critical),
-        ]));
-    }
-    if let Some(r) = &item.reason {
-        lines.push(field(t.d_reason, r.masked().into_owned()));
-    }
-    let todo = match item.state {
-        ForsendelseState::Failed => Some(t.todo_failed),
-        ForsendelseState::Rejected => Some(t.todo_rejected),
-        ForsendelseState::RetryWait => Some(t.todo_retry_wait),
-        _ => None,
-    };
-    if let Some(todo) = todo {
-        lines.push(Line::raw(""));
-        lines.push(Line::from(vec![
-            Span::styled(format!("{}: ", t.what_to_do), theme.title),
-            Span::raw(todo),
-        ]));
     }
     lines.push(Line::raw(""));
     lines.push(Line::styled(t.d_history.to_owned(), theme.title));
