@@ -1,0 +1,179 @@
+//! Outbound crash safety, end to end: the agent is SIGKILLed at random
+//! moments (at least 30 times) while saksoppdateringer with PDFs of a few
+//! MB flow, some uploads losing their answer on purpose. In the end every
+//! case holds its newest update, and no file was uploaded twice (the fake
+//! counts uploads by the plaintext's SHA-256).
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use mottak_fixtures::digisos::{Fault, RequestKind, Scope};
+use mottak_tests::outbound_harness::{
+    Options, OutboundWorld, case_id, dokumentlager_ids, mottatt, soker, vedtak,
+};
+use serde_json::Value;
+
+const CASES: u32 = 8;
+const UPDATES_PER_CASE: u32 = 4;
+const KILLS: u32 = 32;
+
+/// xorshift64*: a seeded, reproducible sequence.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// A PDF of about `size` bytes, unique to (case, n).
+fn big_pdf(case: u32, n: u32, size: usize) -> Vec<u8> {
+    let mut out = format!("%PDF-1.4\n% case {case} vedtak {n}\n").into_bytes();
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15 ^ (u64::from(case) << 32) ^ u64::from(n);
+    while out.len() < size {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.extend_from_slice(b"\n%%EOF\n");
+    out
+}
+
+/// Update `k` (1-based) of a case: MOTTATT and `k` vedtak, each with its PDF.
+fn update(case: u32, k: u32) -> (Value, Vec<(String, Vec<u8>)>) {
+    let mut hendelser = vec![mottatt(0)];
+    let mut files = Vec::new();
+    for n in 1..=k {
+        let name = format!("vedtak-{n}.pdf");
+        hendelser.push(vedtak(n * 10, &format!("sak-{n}"), &name));
+        let size = 600_000 + 400_000 * (n as usize % 3);
+        files.push((name, big_pdf(case, n, size)));
+    }
+    (soker(hendelser), files)
+}
+
+#[test]
+fn sigkill_during_uploads_and_updates_loses_nothing_and_uploads_nothing_twice() -> Result<()> {
+    let seed = std::env::var("MOTTAK_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x0u64 ^ 0xC0FF_EE12_3456_789A);
+    eprintln!("seed {seed} (set MOTTAK_CRASH_SEED to repeat)");
+    let mut rng = Rng(seed | 1);
+    let w = OutboundWorld::start(Options {
+        cases: (1..=CASES).map(case_id).collect(),
+        ..Options::default()
+    })?;
+    // Some uploads and updates reach Fiks but lose their answer.
+    w.fiks
+        .inject(Fault::CutAfterCommit, Scope::next(RequestKind::Upload, 3));
+    w.fiks
+        .inject(Fault::CutAfterCommit, Scope::next(RequestKind::Update, 2));
+
+    // next[c] = the next update number to write for case c.
+    let mut next: BTreeMap<u32, u32> = (1..=CASES).map(|c| (c, 1)).collect();
+    let mut kills = 0;
+    let started = Instant::now();
+    while kills < KILLS {
+        // The fagsystem writes the next update of cases whose folder is free.
+        for c in 1..=CASES {
+            let k = next[&c];
+            if k > UPDATES_PER_CASE || rng.below(3) == 0 {
+                continue;
+            }
+            let id = case_id(c);
+            if w.ut()?.join(&id).exists() {
+                continue;
+            }
+            let (doc, files) = update(c, k);
+            let files: Vec<(&str, &[u8])> = files
+                .iter()
+                .map(|(n, b)| (n.as_str(), b.as_slice()))
+                .collect();
+            w.write_update(&id, &doc, &files, Duration::from_secs(5))?;
+            next.insert(c, k + 1);
+        }
+        let mut agent = w.spawn_agent()?;
+        let wait = 150 + rng.below(900);
+        std::thread::sleep(Duration::from_millis(wait));
+        agent.assert_running()?;
+        agent.kill()?;
+        kills += 1;
+    }
+    // The rest of the updates, then a last run without kills.
+    let mut agent = w.spawn_agent()?;
+    for c in 1..=CASES {
+        for k in next[&c]..=UPDATES_PER_CASE {
+            let (doc, files) = update(c, k);
+            let files: Vec<(&str, &[u8])> = files
+                .iter()
+                .map(|(n, b)| (n.as_str(), b.as_slice()))
+                .collect();
+            w.write_update(&case_id(c), &doc, &files, Duration::from_secs(60))?;
+        }
+    }
+    for c in 1..=CASES {
+        let (doc, files) = update(c, UPDATES_PER_CASE);
+        let got = w.wait_latest(&mut agent, &case_id(c), &doc, Duration::from_secs(120))?;
+        // Every reference points at the right bytes.
+        let stored = w.fiks.files(&case_id(c));
+        for (id, (name, bytes)) in dokumentlager_ids(&got).iter().zip(&files) {
+            let f = stored
+                .iter()
+                .find(|f| &f.dokumentlager_dokument_id == id)
+                .ok_or_else(|| anyhow::anyhow!("case {c}: {id} is not on the case"))?;
+            assert_eq!(f.plaintext.as_slice(), bytes.as_slice(), "case {c} {name}");
+        }
+        assert_eq!(
+            stored.len(),
+            files.len(),
+            "case {c}: one stored file per distinct PDF"
+        );
+    }
+    let doubles = w.double_uploads();
+    assert!(doubles.is_empty(), "uploaded twice: {doubles:?}");
+    let rows = w.journal_outbound()?;
+    let pending: Vec<_> = rows
+        .iter()
+        .filter(|r| r.2 == "queued" || r.2 == "retry_wait" || r.2 == "failed")
+        .collect();
+    assert!(pending.is_empty(), "{pending:?}");
+    assert!(w.feilet_folders()?.is_empty());
+    let claims: Vec<String> = mottak_tests::harness::entries(&w.staging()?)
+        .into_iter()
+        .filter(|n| n.starts_with("ut."))
+        .collect();
+    // The last claims are removed right after they are sent.
+    mottak_tests::wait_until(
+        "the last claims to be removed",
+        Duration::from_secs(10),
+        || {
+            mottak_tests::harness::entries(&w.staging().unwrap_or_default())
+                .iter()
+                .all(|n| !n.starts_with("ut."))
+        },
+    )
+    .map_err(|e| anyhow::anyhow!("{e}: {claims:?}"))?;
+    let uploads = w
+        .fiks
+        .events()
+        .iter()
+        .filter(|e| e.kind == RequestKind::Upload)
+        .count();
+    eprintln!(
+        "{kills} kills in {:?}; {} journal rows; {uploads} upload requests; {} files stored",
+        started.elapsed(),
+        rows.len(),
+        w.fiks.upload_count_by_sha256().len()
+    );
+    agent.terminate(Duration::from_secs(30))?;
+    Ok(())
+}
