@@ -253,7 +253,7 @@ texts! {
     agent_says: "The agent says: {}", "Agenten sier: {}";
     unknown_view: "No view called {}.", "Ingen visning heter {}.";
     // help and footer
-    help_title: "Keys (Esc closes)", "Taster (Esc lukker)";
+    help_title: "Keys (j/k scroll, Esc closes)", "Taster (j/k blar, Esc lukker)";
     footer_help: "? help", "? hjelp";
     command_prompt: ":", ":";
     filter_prompt: "/", "/";

@@ -191,3 +191,47 @@ fn small_and_resized_terminals_do_not_break() {
         }
     }
 }
+
+/// The agent sends at most 5,000 failed imports (with `total` for the
+/// rest): a snapshot that size must draw and update quickly, and the frame
+/// must say the list is capped.
+#[test]
+fn five_thousand_failed_imports_draw_quickly() {
+    use mottak_protocol::console::{ForsendelseState, ServerMessage};
+    let mut state = support::sample_state();
+    state.failed.items = (0..5000)
+        .map(|n| {
+            support::failed(
+                "nav-frogn",
+                &format!("{n:08x}-0000-4000-8000-000000000000"),
+                ForsendelseState::Failed,
+                &format!("Søknad {n}"),
+                "NAV Frogn",
+                i64::from(n) * 1000,
+                "cannot decrypt",
+            )
+        })
+        .collect();
+    state.failed.total = 100_000;
+    state.normalize();
+    let started = std::time::Instant::now();
+    let mut a = app(Lang::En, Role::Operator);
+    a.update(Action::Client(ClientEvent::Message(Box::new(
+        ServerMessage::Snapshot { seq: 2, state },
+    ))));
+    a.update(ch('2'));
+    a.update(ch('G'));
+    let screen = draw(&a, 120, 40);
+    a.update(ch('/'));
+    typed(&mut a, "4999");
+    let filtered = draw(&a, 120, 40);
+    let took = started.elapsed();
+    eprintln!("5,000 rows: snapshot, sort, two frames and a filter in {took:?}");
+    assert!(screen.contains("5000 shown of 100000"), "{screen}");
+    assert!(
+        screen.contains("the agent sends the oldest 5000 of 100000"),
+        "{screen}"
+    );
+    assert!(filtered.contains("1 shown of 100000"), "{filtered}");
+    assert!(took < std::time::Duration::from_secs(5), "{took:?}");
+}
