@@ -55,6 +55,51 @@ fn text(o: &Output) -> String {
     )
 }
 
+/// A CA, a server certificate for localhost and a client certificate with
+/// CN `user`, written as PEM files into `dir`.
+fn tls_files(dir: &Path, user: &str) {
+    use rcgen::{
+        BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose,
+        IsCa, KeyPair,
+    };
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "Kommunens konsoll-CA");
+    let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
+    let leaf = |cn: &str, server: bool| {
+        let sans = if server {
+            vec!["localhost".to_owned()]
+        } else {
+            Vec::new()
+        };
+        let mut p = CertificateParams::new(sans).unwrap();
+        p.distinguished_name.push(DnType::CommonName, cn);
+        p.extended_key_usages = vec![if server {
+            ExtendedKeyUsagePurpose::ServerAuth
+        } else {
+            ExtendedKeyUsagePurpose::ClientAuth
+        }];
+        let key = KeyPair::generate().unwrap();
+        let cert = p.signed_by(&key, &ca).unwrap();
+        (cert.pem(), key.serialize_pem())
+    };
+    let private = |name: &str, text: &str| {
+        use std::os::unix::fs::PermissionsExt;
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    };
+    let (server_cert, server_key) = leaf("mottak01", true);
+    std::fs::write(dir.join("agent.crt"), format!("{server_cert}{}", ca.pem())).unwrap();
+    private("agent.key", &server_key);
+    std::fs::write(dir.join("ca.crt"), ca.pem()).unwrap();
+    let (client_cert, client_key) = leaf(user, false);
+    std::fs::write(dir.join("me.crt"), client_cert).unwrap();
+    private("me.key", &client_key);
+}
+
 fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + limit;
     loop {
@@ -72,6 +117,22 @@ fn status_check_and_a_retry_against_a_real_agent() {
     let sys = world.first().unwrap().clone();
     let config = world.config_path.display().to_string();
     let socket: PathBuf = world.root.join("state/console.sock");
+
+    // The TLS listener too, for --url with a client certificate.
+    let tls = world.root.join("tls");
+    std::fs::create_dir_all(&tls).unwrap();
+    tls_files(&tls, &me());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut config_text = std::fs::read_to_string(&world.config_path).unwrap();
+    config_text.push_str(&format!(
+        "\n[agent.remote]\nlisten = \"127.0.0.1:{port}\"\ncertificate = \"{d}/agent.crt\"\nprivate_key = \"{d}/agent.key\"\nclient_ca = \"{d}/ca.crt\"\n",
+        d = tls.display()
+    ));
+    std::fs::write(&world.config_path, config_text).unwrap();
 
     // Nobody may use the console until granted.
     agent(&[
@@ -142,6 +203,40 @@ fn status_check_and_a_retry_against_a_real_agent() {
     let plain = mottak(&socket, &["status"]);
     assert!(plain.status.success(), "{}", text(&plain));
     assert!(text(&plain).contains("ms-a"), "{}", text(&plain));
+
+    // The same over TLS, as the client certificate's CN.
+    let url = format!("wss://localhost:{port}");
+    let remote = Command::new(MOTTAK)
+        .args(["status", "--json", "--url", &url])
+        .arg("--cert")
+        .arg(tls.join("me.crt"))
+        .arg("--key")
+        .arg(tls.join("me.key"))
+        .arg("--ca")
+        .arg(tls.join("ca.crt"))
+        .output()
+        .unwrap();
+    assert!(remote.status.success(), "{}", text(&remote));
+    let v: serde_json::Value = serde_json::from_slice(&remote.stdout).unwrap();
+    assert_eq!(v["user"], me().as_str());
+    assert_eq!(v["failed_total"], 1);
+    // A CA that did not sign the agent's certificate: refused, in words.
+    let wrong_ca = Command::new(MOTTAK)
+        .args(["check", "--url", &url])
+        .arg("--cert")
+        .arg(tls.join("me.crt"))
+        .arg("--key")
+        .arg(tls.join("me.key"))
+        .arg("--ca")
+        .arg(tls.join("me.crt"))
+        .output()
+        .unwrap();
+    assert_eq!(wrong_ca.status.code(), Some(3), "{}", text(&wrong_ca));
+    assert!(
+        text(&wrong_ca).contains("TLS handshake"),
+        "{}",
+        text(&wrong_ca)
+    );
 
     // check: WARNING (one failed import), one line, perfdata.
     let check = mottak(&socket, &["check"]);
