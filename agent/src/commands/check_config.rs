@@ -346,6 +346,142 @@ fn check_mottakersystem(m: &Mottakersystem, env: &Environment, report: &mut Repo
     }
 
     check_drop_folder(m, report);
+    if let Some(d) = &m.digisos {
+        check_digisos(m, d, env, report);
+    }
+}
+
+/// `[mottakersystem.digisos]`: the integration password, the Maskinporten
+/// key and chain (key loads, is private, matches the first certificate;
+/// every certificate valid now and not about to expire), and `ut/` and
+/// `ut-feilet/` usable by the agent. Nothing is sent to Fiks or Maskinporten.
+fn check_digisos(
+    m: &Mottakersystem,
+    d: &config::DigisosSettings,
+    env: &Environment,
+    report: &mut Report,
+) {
+    let scope = m.name.as_str();
+    let subject = format!("digisos.integrasjon_passord {}", d.integrasjon_passord);
+    match (&d.integrasjon_passord, &env.credentials_dir) {
+        (SecretRef::Credential(name), None) => report.push(
+            Severity::Warning,
+            scope,
+            subject,
+            format!(
+                "a systemd credential can only be read under systemd: check the unit has `LoadCredential={name}:/path/to/file`"
+            ),
+        ),
+        _ => match d.integrasjon_passord.load(env.credentials_dir.as_deref()) {
+            Ok(_) => {}
+            Err(SecretError::Io { source, path }) if source.kind() == io::ErrorKind::NotFound => {
+                report.push(
+                    Severity::Error,
+                    scope,
+                    subject,
+                    format!(
+                        "{} does not exist; write the integration's password from Fiks forvaltning into it (mode 0600, owned by the agent's user)",
+                        path.display()
+                    ),
+                )
+            }
+            Err(e) => report.push(Severity::Error, scope, subject, e.to_string()),
+        },
+    }
+
+    let mp = &d.maskinporten;
+    let subject = format!(
+        "digisos.maskinporten.private_key {} / certificate_chain {}",
+        mp.private_key.display(),
+        mp.certificate_chain.display()
+    );
+    match crate::maskinporten::GrantKey::load(&mp.private_key, &mp.certificate_chain) {
+        Ok(key) => {
+            for (i, c) in key.chain().iter().enumerate() {
+                let which = if i == 0 {
+                    "the virksomhetssertifikat".to_owned()
+                } else {
+                    format!("certificate {i} of the chain")
+                };
+                let subject = format!(
+                    "digisos.maskinporten.certificate_chain {} [{i}]",
+                    mp.certificate_chain.display()
+                );
+                if c.not_before > env.now {
+                    report.push(
+                        Severity::Error,
+                        scope,
+                        subject.clone(),
+                        format!(
+                            "{which} ({}) is not valid before {}; Maskinporten refuses it until then",
+                            c.description,
+                            c.not_before.date()
+                        ),
+                    );
+                }
+                match keys::expiry(c.not_after, env.now) {
+                    Expiry::Valid { .. } => {}
+                    Expiry::ExpiresSoon { days_left } => report.push(
+                        Severity::Warning,
+                        scope,
+                        subject,
+                        format!(
+                            "{which} ({}) expires in {days_left} days ({}); order a new virksomhetssertifikat, register it for the client in Digdir's self-service, and put it here",
+                            c.description,
+                            c.not_after.date()
+                        ),
+                    ),
+                    Expiry::Expired { days_ago } => report.push(
+                        Severity::Error,
+                        scope,
+                        subject,
+                        format!(
+                            "{which} ({}) expired {days_ago} days ago ({}); Maskinporten refuses grants signed with it: put a valid virksomhetssertifikat here",
+                            c.description,
+                            c.not_after.date()
+                        ),
+                    ),
+                }
+            }
+        }
+        Err(e) => report.push(Severity::Error, scope, subject, e.to_string()),
+    }
+
+    // The agent claims ut/<id>/ by renaming it into .mottak/, and moves bad
+    // ones into ut-feilet/.
+    let drop = DropFolder::new(&m.drop_folder);
+    let ut = m.drop_folder.join(crate::dropfolder::UT_DIR);
+    let feilet = m.drop_folder.join(crate::dropfolder::UT_FEILET_DIR);
+    for dir in [&ut, &feilet] {
+        if let Err(problem) = writable_dir(dir) {
+            report.push(
+                Severity::Error,
+                scope,
+                format!("digisos: {}", dir.display()),
+                format!(
+                    "{problem}\nthe agent's user must be able to rename folders out of ut/ and into ut-feilet/ (e.g. group-owned by the agent's and the fagsystem's group, mode 2770)"
+                ),
+            );
+        }
+    }
+    let name = format!(".check-config-ut-{}", std::process::id());
+    let in_ut = ut.join(&name);
+    let claimed = drop.staging_root().join(&name);
+    if fs::create_dir(&in_ut).is_ok() {
+        if let Err(e) = fs::rename(&in_ut, &claimed) {
+            report.push(
+                Severity::Error,
+                scope,
+                format!("digisos: {}", ut.display()),
+                format!(
+                    "cannot rename a folder from ut/ into {} ({e}): the agent could not claim saksoppdateringer",
+                    drop.staging_root().display()
+                ),
+            );
+        }
+        let _ = fs::remove_dir(&claimed);
+        let _ = fs::remove_dir(&in_ut);
+    }
 }
 
 fn key_message(e: &KeyFileError) -> String {
@@ -608,6 +744,79 @@ drop_folder = "{drop}"
         // A second run creates nothing.
         let again = check(&cfg, &s.env);
         assert_eq!(again.findings, vec![], "{again}");
+    }
+
+    fn digisos_table(s: &Setup, key: &Path, chain: &Path) -> String {
+        format!(
+            r#"
+[mottakersystem.digisos]
+fiks_api_url = "https://api.fiks.test.ks.no"
+fiks_org_id = "11415cd1-e26d-499a-8421-751457dfcbd5"
+integrasjon_id = "0b9c8f5e-2f3a-4c55-9d1e-5d7f6a8b9c0d"
+integrasjon_passord = "file:{ipw}"
+
+[mottakersystem.digisos.maskinporten]
+url = "https://test.maskinporten.no/token"
+audience = "https://test.maskinporten.no/"
+client_id = "c"
+private_key = "{key}"
+certificate_chain = "{chain}"
+"#,
+            ipw = s.p("ipw").display(),
+            key = key.display(),
+            chain = chain.display(),
+        )
+    }
+
+    #[test]
+    fn digisos_key_chain_password_and_folders_are_checked() {
+        let s = Setup::new();
+        s.write("pw", "s3cret\n", 0o600);
+        s.write("ipw", "integrasjon\n", 0o600);
+        let (key, cert) = s.keypair("nav-frogn-2026", 3650);
+        let (mp_key, mp_cert) = s.keypair("virksomhet", 3650);
+        let cfg = s.config(&[&key], &[&cert], &digisos_table(&s, &mp_key, &mp_cert));
+        let report = check(&cfg, &s.env);
+        assert!(!report.has_errors(), "{report}");
+        assert_eq!(report.count(Severity::Warning), 0, "{report}");
+        // The claim probe left nothing behind.
+        assert!(fs::read_dir(s.p("drop/ut")).unwrap().next().is_none());
+
+        // Everything wrong at once: each is reported.
+        fs::remove_file(s.p("ipw")).unwrap();
+        let (_, other_cert) = s.keypair("someone-else", 3650);
+        let cfg = s.config(&[&key], &[&cert], &digisos_table(&s, &mp_key, &other_cert));
+        let errors = messages(&check(&cfg, &s.env), Severity::Error).join("\n");
+        assert!(
+            errors.contains("integration's password from Fiks"),
+            "{errors}"
+        );
+        assert!(
+            errors.contains("put the key's own certificate first"),
+            "{errors}"
+        );
+
+        s.write("ipw", "integrasjon\n", 0o644);
+        let (old_key, old_cert) = s.keypair("expired", -3);
+        let cfg = s.config(&[&key], &[&cert], &digisos_table(&s, &old_key, &old_cert));
+        let errors = messages(&check(&cfg, &s.env), Severity::Error).join("\n");
+        assert!(errors.contains("chmod 600"), "{errors}");
+        assert!(
+            errors.contains("days ago") && errors.contains("Maskinporten refuses"),
+            "{errors}"
+        );
+
+        s.write("ipw", "integrasjon\n", 0o600);
+        let (soon_key, soon_cert) = s.keypair("soon", 10);
+        fs::set_permissions(&soon_key, fs::Permissions::from_mode(0o644)).unwrap();
+        let cfg = s.config(&[&key], &[&cert], &digisos_table(&s, &soon_key, &soon_cert));
+        let errors = messages(&check(&cfg, &s.env), Severity::Error).join("\n");
+        assert!(errors.contains("readable by group or others"), "{errors}");
+        fs::set_permissions(&soon_key, fs::Permissions::from_mode(0o600)).unwrap();
+        let report = check(&cfg, &s.env);
+        let warnings = messages(&report, Severity::Warning).join("\n");
+        assert!(warnings.contains("expires in"), "{report}");
+        assert!(!report.has_errors(), "{report}");
     }
 
     #[test]
