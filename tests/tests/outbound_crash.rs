@@ -140,12 +140,28 @@ fn sigkill_during_uploads_and_updates_loses_nothing_and_uploads_nothing_twice() 
     }
     let doubles = w.double_uploads();
     assert!(doubles.is_empty(), "uploaded twice: {doubles:?}");
+    // Fiks accepted the last updates; the journal says `sent` right after.
+    let unfinished = |rows: &[(String, String, String)]| -> Vec<(String, String, String)> {
+        rows.iter()
+            .filter(|r| r.2 == "queued" || r.2 == "retry_wait" || r.2 == "failed")
+            .cloned()
+            .collect()
+    };
+    let done = mottak_tests::wait_until(
+        "every update sent or superseded",
+        Duration::from_secs(20),
+        || {
+            w.journal_outbound()
+                .is_ok_and(|rows| unfinished(&rows).is_empty())
+        },
+    );
     let rows = w.journal_outbound()?;
-    let pending: Vec<_> = rows
-        .iter()
-        .filter(|r| r.2 == "queued" || r.2 == "retry_wait" || r.2 == "failed")
-        .collect();
-    assert!(pending.is_empty(), "{pending:?}");
+    assert!(
+        done.is_ok(),
+        "{:?}\n{}",
+        unfinished(&rows),
+        agent.output_tail(40)
+    );
     assert!(w.feilet_folders()?.is_empty());
     let claims: Vec<String> = mottak_tests::harness::entries(&w.staging()?)
         .into_iter()
