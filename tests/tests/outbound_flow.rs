@@ -68,7 +68,7 @@ fn a_vedtak_with_its_pdf() -> Result<()> {
     );
     assert_eq!(
         dokumentlager_ids(&got),
-        [f.dokumentlager_dokument_id.clone()]
+        std::slice::from_ref(&f.dokumentlager_dokument_id)
     );
 
     // The next update carries the whole history again, the same PDF included.
@@ -81,7 +81,7 @@ fn a_vedtak_with_its_pdf() -> Result<()> {
     let got = w.wait_latest(&mut agent, &case, &second, LIMIT)?;
     assert_eq!(
         dokumentlager_ids(&got),
-        [f.dokumentlager_dokument_id.clone()]
+        std::slice::from_ref(&f.dokumentlager_dokument_id)
     );
     assert_eq!(w.fiks.files(&case).len(), 1);
     assert!(w.double_uploads().is_empty(), "{:?}", w.double_uploads());

@@ -274,7 +274,7 @@ mod tests {
         assert_eq!(original_name(&id), case);
         assert!(!f.ut().join(case).exists());
         assert!(f.claimed(&id).join(SOKER_JSON).is_file());
-        assert_eq!(f.claims().unwrap(), [id.clone()]);
+        assert_eq!(f.claims().unwrap(), std::slice::from_ref(&id));
         // The fagsystem may write the case again at once.
         fs::create_dir(f.ut().join(case)).unwrap();
         fs::write(f.ut().join(case).join(KLAR), "").unwrap();
