@@ -1151,6 +1151,23 @@ certificate_chain = "/etc/mottak/keys/virksomhet-chain.pem"
     }
 
     #[test]
+    fn the_example_digisos_block_parses_once_uncommented() {
+        let text = include_str!("../../systemd/agent.example.toml");
+        let start = text.find("# [mottakersystem.digisos]").unwrap();
+        let end = text[start..].find("\n\n").unwrap() + start;
+        let block: String = text[start..end]
+            .lines()
+            .map(|l| l.strip_prefix("# ").unwrap_or(l))
+            .filter(|l| !l.starts_with('#') && *l != "#")
+            .collect::<Vec<_>>()
+            .join("\n");
+        let c = parse(&format!("{MINIMAL}\n{block}\n")).unwrap();
+        let d = c.mottakersystemer[0].digisos.as_ref().unwrap();
+        assert_eq!(d.maskinporten.audience, "https://maskinporten.no/");
+        assert_eq!(d.upload_timeout, Duration::from_secs(900));
+    }
+
+    #[test]
     fn the_example_config_parses() {
         let text = include_str!("../../systemd/agent.example.toml");
         let c = parse(text).unwrap();
