@@ -385,6 +385,10 @@ pub enum ClientMessage {
 #[serde(tag = "name", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Command {
     /// `failed` → downloaded again now; `retry_wait` → tried again now.
+    /// With an outbound `update_id` (`ut.…`, see [`OutboundItem`]) as
+    /// `forsendelse`: a failed saksoppdatering is moved back from
+    /// `ut-feilet/` and sent again (refused when a newer one for the case was
+    /// sent or is queued).
     Retry {
         mottakersystem: String,
         forsendelse: String,
@@ -395,6 +399,8 @@ pub enum Command {
         forsendelse: String,
     },
     /// Give up for good: mottakFeilet permanent=true with `reason` (required).
+    /// With an outbound `update_id` (`ut.…`) as `forsendelse`: the failed
+    /// saksoppdatering is discarded (its folder stays in `ut-feilet/`).
     MarkPermanent {
         mottakersystem: String,
         forsendelse: String,
@@ -753,6 +759,10 @@ pub struct ConsoleState {
     pub access: AccessList,
     /// Newest last, at most [`AUDIT_WINDOW`]; empty unless the caller may read it.
     pub audit: Vec<AuditEntry>,
+    /// Per mottakersystem with `[mottakersystem.digisos]`, by name: the
+    /// saksoppdateringer to Fiks Digisos. Absent from older agents.
+    #[serde(default)]
+    pub outbound: Vec<OutboundStatus>,
 }
 
 /// The agent itself.
@@ -1011,6 +1021,145 @@ pub struct AuditEntry {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Outbound: saksoppdateringer from the fagsystem's ut/ to Fiks Digisos
+
+/// How many queued and failed saksoppdateringer [`OutboundStatus`] lists per
+/// mottakersystem (the oldest); the counts hold them all.
+pub const OUTBOUND_WINDOW: usize = 50;
+
+/// A saksoppdatering's state in the agent's journal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutboundState {
+    /// Claimed from `ut/`, waiting for (or in) its upload and post.
+    Queued,
+    /// A temporary failure (network, 5xx, Maskinporten); tried again at `next_attempt_at`.
+    RetryWait,
+    /// Fiks accepted it.
+    Sent,
+    /// A newer update for the same case came before it was sent.
+    Superseded,
+    /// Bad input or refused by Fiks: in `ut-feilet/`, needs a person.
+    Failed,
+    /// A person dismissed the failure.
+    Discarded,
+}
+
+impl OutboundState {
+    pub const ALL: [OutboundState; 6] = [
+        OutboundState::Queued,
+        OutboundState::RetryWait,
+        OutboundState::Sent,
+        OutboundState::Superseded,
+        OutboundState::Failed,
+        OutboundState::Discarded,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboundState::Queued => "queued",
+            OutboundState::RetryWait => "retry_wait",
+            OutboundState::Sent => "sent",
+            OutboundState::Superseded => "superseded",
+            OutboundState::Failed => "failed",
+            OutboundState::Discarded => "discarded",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<OutboundState> {
+        OutboundState::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+}
+
+impl fmt::Display for OutboundState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One mottakersystem's outbound side.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboundStatus {
+    pub mottakersystem: String,
+    /// Every state, zero included.
+    #[serde(default)]
+    pub counts: BTreeMap<OutboundState, u64>,
+    /// `queued` and `retry_wait`, oldest claim first, at most [`OUTBOUND_WINDOW`].
+    #[serde(default)]
+    pub queue: Vec<OutboundItem>,
+    /// `failed` (in `ut-feilet/`), oldest first, at most [`OUTBOUND_WINDOW`].
+    /// An operator may retry one (command `retry` with the item's
+    /// `update_id` as `forsendelse`) or discard it (`mark_permanent`, same).
+    #[serde(default)]
+    pub failures: Vec<OutboundItem>,
+    /// When the newest update was sent.
+    #[serde(default)]
+    pub last_sent_at: Option<i64>,
+    #[serde(default)]
+    pub fiks: FiksLink,
+    #[serde(default)]
+    pub maskinporten: MaskinportenLink,
+    /// Why the outbound worker cannot start (key, password, folders), while it cannot.
+    #[serde(default)]
+    pub setup_error: Option<Text>,
+}
+
+/// One saksoppdatering.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboundItem {
+    /// The agent's id for it (its claimed folder's name, `ut.<ms>.<n>.<digisos-id>`).
+    pub update_id: String,
+    /// The case (the folder name the fagsystem wrote in `ut/`).
+    pub digisos_id: String,
+    pub state: OutboundState,
+    pub claimed_at: i64,
+    pub updated_at: i64,
+    /// Failed attempts since it was claimed or retried.
+    pub attempts: u32,
+    #[serde(default)]
+    pub next_attempt_at: Option<i64>,
+    /// For `failed`: the whole `feil.txt`; otherwise the last error.
+    #[serde(default)]
+    pub last_error: Option<Text>,
+    /// For `failed`: its folder's name in `ut-feilet/`.
+    #[serde(default)]
+    pub failed_folder: Option<String>,
+    /// The newest [`HISTORY_WINDOW`] lines, oldest first.
+    #[serde(default)]
+    pub history: Vec<HistoryEntry>,
+}
+
+/// The link to Fiks Digisos, as the outbound worker last saw it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FiksLink {
+    /// `https://api.fiks.ks.no`
+    pub url: String,
+    pub fiks_org_id: String,
+    pub last_ok_at: Option<i64>,
+    pub last_error: Option<Text>,
+    pub last_error_at: Option<i64>,
+    /// Fiks's encryption certificate, once fetched (issuer and serial).
+    pub public_key: Option<String>,
+    pub public_key_not_after: Option<i64>,
+}
+
+/// Maskinporten, as the outbound worker last saw it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MaskinportenLink {
+    /// The token endpoint.
+    pub url: String,
+    pub client_id: String,
+    pub last_token_at: Option<i64>,
+    pub token_expires_at: Option<i64>,
+    pub tokens_fetched: u64,
+    pub last_error: Option<Text>,
+    pub last_error_at: Option<i64>,
+    /// The virksomhetssertifikat's chain (leaf first), with expiry.
+    #[serde(default)]
+    pub certificates: Vec<CertificateStatus>,
+}
+
+// ---------------------------------------------------------------------------------------------
 // Deltas
 
 /// One change to a [`ConsoleState`].
@@ -1044,6 +1193,11 @@ pub enum Patch {
         entries: Vec<AuditEntry>,
     },
     Agent(AgentInfo),
+    /// Replaces (or adds) the outbound status of `mottakersystem`.
+    Outbound(OutboundStatus),
+    OutboundRemoved {
+        mottakersystem: String,
+    },
 }
 
 impl ConsoleState {
@@ -1063,6 +1217,8 @@ impl ConsoleState {
             .coverage
             .sort_by(|a, b| a.mottakersystem.cmp(&b.mottakersystem));
         self.audit.sort_by_key(|e| e.seq);
+        self.outbound
+            .sort_by(|a, b| a.mottakersystem.cmp(&b.mottakersystem));
     }
 
     /// Applies one patch. Applying a delta's patches in order to the state
@@ -1099,6 +1255,12 @@ impl ConsoleState {
             Patch::Access(a) => self.access = a.clone(),
             Patch::Audit { entries } => self.audit = entries.clone(),
             Patch::Agent(a) => self.agent = a.clone(),
+            Patch::Outbound(o) => {
+                upsert_by(&mut self.outbound, o.clone(), |x| x.mottakersystem.clone())
+            }
+            Patch::OutboundRemoved { mottakersystem } => self
+                .outbound
+                .retain(|o| &o.mottakersystem != mottakersystem),
         }
     }
 
@@ -1192,6 +1354,16 @@ pub fn diff(old: &ConsoleState, new: &ConsoleState) -> Vec<Patch> {
             entries: new.audit.clone(),
         });
     }
+    keyed_diff(
+        &old.outbound,
+        &new.outbound,
+        |o| o.mottakersystem.as_str(),
+        |o| Patch::Outbound(o.clone()),
+        |k| Patch::OutboundRemoved {
+            mottakersystem: k.to_owned(),
+        },
+        &mut out,
+    );
     out
 }
 
@@ -1416,9 +1588,81 @@ mod tests {
                 outcome: "ok".into(),
                 command_id: None,
             }],
+            outbound: vec![OutboundStatus {
+                mottakersystem: "nav-frogn".into(),
+                counts: OutboundState::ALL.into_iter().map(|s| (s, 0)).collect(),
+                queue: Vec::new(),
+                failures: vec![OutboundItem {
+                    update_id: "ut.1700000000000.0.3fa85f64-5717-4562-b3fc-2c963f66afa6".into(),
+                    digisos_id: "3fa85f64-5717-4562-b3fc-2c963f66afa6".into(),
+                    state: OutboundState::Failed,
+                    claimed_at: 1_700_000_000_000,
+                    updated_at: 1_700_000_001_000,
+                    attempts: 0,
+                    next_attempt_at: None,
+                    last_error: Some("- digisos-soker.json is not valid JSON".into()),
+                    failed_folder: Some(
+                        "3fa85f64-5717-4562-b3fc-2c963f66afa6-20231114T221320.000Z".into(),
+                    ),
+                    history: Vec::new(),
+                }],
+                last_sent_at: None,
+                fiks: FiksLink {
+                    url: "https://api.fiks.test.ks.no".into(),
+                    fiks_org_id: "11415cd1-e26d-499a-8421-751457dfcbd5".into(),
+                    ..FiksLink::default()
+                },
+                maskinporten: MaskinportenLink {
+                    url: "https://test.maskinporten.no/token".into(),
+                    client_id: "c".into(),
+                    ..MaskinportenLink::default()
+                },
+                setup_error: None,
+            }],
         };
         state.normalize();
         state
+    }
+
+    #[test]
+    fn outbound_status_diffs_applies_and_is_optional_on_the_wire() {
+        let old = sample_state();
+        let mut new = old.clone();
+        new.outbound[0].counts.insert(OutboundState::Sent, 3);
+        new.outbound[0].fiks.last_ok_at = Some(1_700_000_002_000);
+        new.outbound.push(OutboundStatus {
+            mottakersystem: "aaa".into(),
+            ..OutboundStatus::default()
+        });
+        new.normalize();
+        assert_eq!(new.outbound[0].mottakersystem, "aaa");
+        let patches = diff(&old, &new);
+        assert_eq!(patches.len(), 2, "{patches:?}");
+        let mut applied = old.clone();
+        applied.apply_all(&patches);
+        assert_eq!(applied, new);
+        let back = diff(&new, &old);
+        assert!(
+            back.iter()
+                .any(|p| matches!(p, Patch::OutboundRemoved { .. }))
+        );
+        let mut applied = new.clone();
+        applied.apply_all(&back);
+        assert_eq!(applied, old);
+        // A state from an agent without outbound still parses.
+        let mut v = serde_json::to_value(&old).unwrap();
+        v.as_object_mut().unwrap().remove("outbound");
+        let parsed: ConsoleState = serde_json::from_value(v).unwrap();
+        assert!(parsed.outbound.is_empty());
+        // Free text is masked like everywhere else.
+        let mut with_fnr = old.clone();
+        with_fnr.outbound[0].failures[0].last_error = Some("fnr 01017012345 i filen".into());
+        let text = serde_json::to_string(&with_fnr).unwrap();
+        assert!(!text.contains("01017012345"), "{text}");
+        // The patch round-trips.
+        let p = Patch::Outbound(new.outbound[1].clone());
+        let back: Patch = serde_json::from_str(&serde_json::to_string(&p).unwrap()).unwrap();
+        assert_eq!(back, p);
     }
 
     #[test]

@@ -26,6 +26,7 @@ use crate::fiks_client::{FiksClient, FiksTimeouts};
 use crate::inbound::worker::{Worker, WorkerHealth};
 use crate::journal::{Journal, SharedJournal, State, SystemClock};
 use crate::maskinporten::{GrantKey, Maskinporten};
+use crate::outbound::console::OutboundSource;
 use crate::outbound::{OutboundHealth, OutboundWorker};
 use crate::svarinn_client::{SvarInnClient, Timeouts};
 use crate::systemd::Notifier;
@@ -104,6 +105,7 @@ async fn daemon(config: Config) -> anyhow::Result<()> {
     // Outbound: one worker per mottakersystem with [mottakersystem.digisos],
     // on its own journal connection and tasks, so it never waits on inbound.
     let mut outbound = Vec::new();
+    let mut outbound_sources = Vec::new();
     for system in config
         .mottakersystemer
         .iter()
@@ -111,6 +113,9 @@ async fn daemon(config: Config) -> anyhow::Result<()> {
     {
         let h = Arc::new(OutboundHealth::default());
         outbound.push((system.name.as_str().to_owned(), Arc::clone(&h)));
+        if let Some(source) = OutboundSource::from_config(system, Arc::clone(&h)) {
+            outbound_sources.push(source);
+        }
         workers.spawn(supervise_outbound(
             system.clone(),
             journal_path.clone(),
@@ -124,7 +129,10 @@ async fn daemon(config: Config) -> anyhow::Result<()> {
         &config,
         journal.clone(),
         sources,
-        console_api::Settings::default(),
+        console_api::Settings {
+            outbound: outbound_sources,
+            ..console_api::Settings::default()
+        },
         shutdown.clone(),
     )
     .await

@@ -41,6 +41,8 @@ pub struct CommandRunner {
     lock: Mutex<()>,
     /// Told after every command, so consoles see its effect at once.
     rebuild: Arc<Notify>,
+    /// Outbound workers: `retry`/`mark_permanent` of an update id (`ut.…`).
+    outbound: Vec<crate::outbound::console::OutboundSource>,
 }
 
 impl CommandRunner {
@@ -55,7 +57,14 @@ impl CommandRunner {
             systems: systems.into_iter().collect(),
             lock: Mutex::new(()),
             rebuild,
+            outbound: Vec::new(),
         }
+    }
+
+    /// The outbound workers whose failed saksoppdateringer may be retried
+    /// or discarded.
+    pub fn set_outbound(&mut self, sources: Vec<crate::outbound::console::OutboundSource>) {
+        self.outbound = sources;
     }
 
     /// The access list as the journal holds it now, and the audit head
@@ -179,11 +188,28 @@ impl CommandRunner {
             Command::Retry {
                 mottakersystem,
                 forsendelse,
+            } if forsendelse.starts_with(crate::outbound::claim::CLAIM_PREFIX) => (
+                self.outbound_action(mottakersystem, forsendelse, &note.who, None)
+                    .await,
+                false,
+            ),
+            Command::Retry {
+                mottakersystem,
+                forsendelse,
             } => (self.retry(mottakersystem, forsendelse).await, false),
             Command::MoveToInn {
                 mottakersystem,
                 forsendelse,
             } => (self.move_to_inn(mottakersystem, forsendelse).await, false),
+            Command::MarkPermanent {
+                mottakersystem,
+                forsendelse,
+                reason,
+            } if forsendelse.starts_with(crate::outbound::claim::CLAIM_PREFIX) => (
+                self.outbound_action(mottakersystem, forsendelse, &note.who, Some(reason))
+                    .await,
+                false,
+            ),
             Command::MarkPermanent {
                 mottakersystem,
                 forsendelse,
@@ -319,6 +345,62 @@ impl CommandRunner {
                     "forsendelse {id} of {mottakersystem} is {other}: only failed and retry_wait forsendelser can be retried"
                 ),
             ),
+        }
+    }
+
+    /// Retry (`discard_reason` `None`) or discard a failed saksoppdatering.
+    async fn outbound_action(
+        &self,
+        mottakersystem: &str,
+        update_id: &str,
+        who: &str,
+        discard_reason: Option<&str>,
+    ) -> Outcome {
+        let Some(source) = self.outbound.iter().find(|o| o.name == mottakersystem) else {
+            return Outcome::error(
+                ErrorCode::NotFound,
+                format!(
+                    "{mottakersystem} sends no saksoppdateringer (no [mottakersystem.digisos])"
+                ),
+            );
+        };
+        if update_id.chars().any(|c| c == '/' || c.is_control()) || update_id.len() > 300 {
+            return Outcome::error(ErrorCode::InvalidArgument, "not an update id");
+        }
+        if let Some(reason) = discard_reason
+            && (reason.trim().is_empty() || reason.chars().count() > MAX_REASON_LEN)
+        {
+            return Outcome::error(
+                ErrorCode::InvalidArgument,
+                format!(
+                    "a reason of 1 to {MAX_REASON_LEN} characters is required to discard a saksoppdatering"
+                ),
+            );
+        }
+        let (m, id, by, drop) = (
+            mottakersystem.to_owned(),
+            update_id.to_owned(),
+            who.to_owned(),
+            source.drop_folder.clone(),
+        );
+        let discard = discard_reason.is_some();
+        let result = self
+            .journal
+            .call(move |j| {
+                Ok(if discard {
+                    crate::outbound::actions::discard(j, &m, &id, &by)
+                } else {
+                    crate::outbound::actions::retry(j, &drop, &m, &id, &by)
+                })
+            })
+            .await;
+        match result {
+            Ok(Ok(message)) => {
+                source.health.wake.notify_one();
+                Outcome::Ok { message }
+            }
+            Ok(Err(message)) => Outcome::error(ErrorCode::WrongState, message),
+            Err(err) => journal_failed(&err),
         }
     }
 

@@ -47,6 +47,8 @@ use tls::TlsSetupError;
 pub struct Settings {
     pub state: StateSettings,
     pub server: ServerSettings,
+    /// The outbound workers (mottakersystemer with `[mottakersystem.digisos]`).
+    pub outbound: Vec<crate::outbound::console::OutboundSource>,
 }
 
 /// Why the console API could not start; the agent does not start either
@@ -116,6 +118,7 @@ pub async fn start(
     let mut state_settings = settings.state.clone();
     state_settings.inn_stale_after = config.agent.inn_warning_after;
     let mut builder = Builder::new(systems.clone(), reader, state_settings, agent);
+    builder.set_outbound(settings.outbound.clone());
     let (builder, first) = tokio::task::spawn_blocking(move || {
         let first = builder.build(time::OffsetDateTime::now_utc());
         (builder, first)
@@ -136,7 +139,9 @@ pub async fn start(
             )
         })
         .collect();
-    let commands = Arc::new(CommandRunner::new(journal, controls, Arc::clone(&rebuild)));
+    let mut commands = CommandRunner::new(journal, controls, Arc::clone(&rebuild));
+    commands.set_outbound(settings.outbound.clone());
+    let commands = Arc::new(commands);
     let hub = Arc::new(Hub {
         state: rx.clone(),
         commands,

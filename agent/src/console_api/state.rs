@@ -32,6 +32,7 @@ use crate::inbound::worker::WorkerHealth;
 use crate::journal::clock::to_millis;
 use crate::journal::{Journal, JournalError, Row, State};
 use crate::keys::{self, Expiry};
+use crate::outbound::console::OutboundSource;
 
 /// How many failed imports a state carries at most (the oldest by name);
 /// `FailedImports::total` still counts them all.
@@ -131,6 +132,10 @@ pub struct Builder {
     folders: BTreeMap<String, (StaleInInn, DropFolderStatus)>,
     certs_at: Option<Instant>,
     certs: BTreeMap<String, Vec<CertificateStatus>>,
+    /// Mottakersystemer with `[mottakersystem.digisos]` (see `outbound::console`).
+    outbound: Vec<OutboundSource>,
+    outbound_at: Option<Instant>,
+    outbound_journal: BTreeMap<String, crate::outbound::console::JournalView>,
 }
 
 impl std::fmt::Debug for Builder {
@@ -163,7 +168,16 @@ impl Builder {
             folders: BTreeMap::new(),
             certs_at: None,
             certs: BTreeMap::new(),
+            outbound: Vec::new(),
+            outbound_at: None,
+            outbound_journal: BTreeMap::new(),
         }
+    }
+
+    /// The outbound workers to show (none unless `[mottakersystem.digisos]`).
+    pub fn set_outbound(&mut self, sources: Vec<OutboundSource>) {
+        self.outbound = sources;
+        self.outbound_at = None;
     }
 
     pub fn settings(&self) -> &StateSettings {
@@ -188,6 +202,15 @@ impl Builder {
                 self.journal_key = Some(key);
                 self.journal_at = Some(mono);
             }
+        }
+        // Outbound rows are written by the outbound workers' own connection:
+        // any commit may be theirs.
+        if !self.outbound.is_empty()
+            && (committed || due(self.outbound_at, self.settings.journal_every))
+        {
+            self.outbound_journal =
+                crate::outbound::console::read_journal(&self.reader, &self.outbound)?;
+            self.outbound_at = Some(mono);
         }
         let access_due = due(self.access_at, self.settings.access_every);
         if committed || access_due {
@@ -263,7 +286,15 @@ impl Builder {
             coverage: self.access.coverage.clone(),
         };
         state.audit = self.access.audit.clone();
+        state.outbound = self
+            .outbound
+            .iter()
+            .map(|o| crate::outbound::console::status(o, self.outbound_journal.get(&o.name), now))
+            .collect();
         state.alerts = alerts(&state, now_ms);
+        state
+            .alerts
+            .extend(crate::outbound::console::alerts(&state.outbound, now_ms));
         state.normalize();
         Ok(Built {
             state,
@@ -858,6 +889,12 @@ pub fn visible_to(state: &ConsoleState, roles: &BTreeMap<String, Role>) -> Conso
                 Some(m) => roles.get(m) == Some(&Role::Admin),
                 None => any_admin,
             })
+            .cloned()
+            .collect(),
+        outbound: state
+            .outbound
+            .iter()
+            .filter(|o| sees(&o.mottakersystem))
             .cloned()
             .collect(),
     }

@@ -297,24 +297,44 @@ impl Journal {
     }
 
     /// Updates of a mottakersystem in `states` (all states when empty),
-    /// oldest claim first.
+    /// oldest claim first, at most `limit`.
     pub fn outbound_rows(
         &self,
         mottakersystem: &str,
         states: &[OutboundState],
+        limit: usize,
     ) -> Result<Vec<OutboundRow>, JournalError> {
+        let all: Vec<&str> = OutboundState::ALL.iter().map(|s| s.as_str()).collect();
+        let wanted: Vec<&str> = if states.is_empty() {
+            all
+        } else {
+            states.iter().map(|s| s.as_str()).collect()
+        };
+        // At most six fixed names: safe to inline as a list of placeholders.
+        let marks = (0..wanted.len())
+            .map(|i| format!("?{}", i + 3))
+            .collect::<Vec<_>>()
+            .join(",");
         let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM outbound_update WHERE mottakersystem = ?1 ORDER BY claim_seq"
+            "SELECT {COLUMNS} FROM outbound_update WHERE mottakersystem = ?1 AND state IN ({marks})
+             ORDER BY claim_seq LIMIT ?2"
         ))?;
-        let rows = stmt.query_map(params![mottakersystem], read_row)?;
-        let mut out = Vec::new();
-        for r in rows {
-            let row = finish(r?)?;
-            if states.is_empty() || states.contains(&row.state) {
-                out.push(row);
-            }
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut values: Vec<&dyn rusqlite::ToSql> = vec![&mottakersystem, &limit];
+        for w in &wanted {
+            values.push(w);
         }
-        Ok(out)
+        let rows = stmt.query_map(values.as_slice(), read_row)?;
+        rows.map(|r| finish(r?)).collect()
+    }
+
+    /// When the newest update of a mottakersystem was sent (Unix ms).
+    pub fn outbound_last_sent(&self, mottakersystem: &str) -> Result<Option<i64>, JournalError> {
+        Ok(self.conn.query_row(
+            "SELECT MAX(sent_at) FROM outbound_update WHERE mottakersystem = ?1",
+            params![mottakersystem],
+            |r| r.get(0),
+        )?)
     }
 
     /// Updates with work now: `queued`, and `retry_wait` whose time has come

@@ -296,7 +296,11 @@ impl OutboundWorker {
         let due = self
             .journal
             .call(move |j| {
-                j.outbound_rows(&name, &[OutboundState::Queued, OutboundState::RetryWait])
+                j.outbound_rows(
+                    &name,
+                    &[OutboundState::Queued, OutboundState::RetryWait],
+                    usize::MAX,
+                )
             })
             .await
             .map_err(|e| e.to_string())?;

@@ -1,0 +1,339 @@
+//! The outbound part of the console state (`mottak_protocol::console::
+//! OutboundStatus`): the queue and failures from the journal (read-only
+//! connection of the state builder), Fiks's and Maskinporten's status from
+//! the worker's memory, and the alerts they raise.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use mottak_protocol::console::{
+    Alert, CertificateStatus, ExpiryLevel, FiksLink, HISTORY_WINDOW, HistoryEntry,
+    MaskinportenLink, OUTBOUND_WINDOW, OutboundItem, OutboundState as WireState, OutboundStatus,
+    Severity, Text,
+};
+use time::OffsetDateTime;
+
+use super::worker::OutboundHealth;
+use crate::config::Mottakersystem;
+use crate::journal::outbound::{OutboundRow, OutboundState};
+use crate::journal::{Journal, JournalError};
+use crate::keys::{self, Expiry};
+
+/// What the console needs to know of one mottakersystem's outbound side.
+#[derive(Debug, Clone)]
+pub struct OutboundSource {
+    pub name: String,
+    pub drop_folder: PathBuf,
+    pub fiks_url: String,
+    pub fiks_org_id: String,
+    pub maskinporten_url: String,
+    pub client_id: String,
+    pub health: Arc<OutboundHealth>,
+}
+
+impl OutboundSource {
+    /// For a mottakersystem with `[mottakersystem.digisos]`.
+    pub fn from_config(system: &Mottakersystem, health: Arc<OutboundHealth>) -> Option<Self> {
+        let d = system.digisos.as_ref()?;
+        Some(OutboundSource {
+            name: system.name.as_str().to_owned(),
+            drop_folder: system.drop_folder.clone(),
+            fiks_url: d.fiks_api_url.as_str().trim_end_matches('/').to_owned(),
+            fiks_org_id: d.fiks_org_id.clone(),
+            maskinporten_url: d.maskinporten.url.as_str().to_owned(),
+            client_id: d.maskinporten.client_id.clone(),
+            health,
+        })
+    }
+}
+
+/// The journal's part of one [`OutboundStatus`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JournalView {
+    pub counts: BTreeMap<WireState, u64>,
+    pub queue: Vec<OutboundItem>,
+    pub failures: Vec<OutboundItem>,
+    pub last_sent_at: Option<i64>,
+}
+
+fn wire(state: OutboundState) -> WireState {
+    match state {
+        OutboundState::Queued => WireState::Queued,
+        OutboundState::RetryWait => WireState::RetryWait,
+        OutboundState::Sent => WireState::Sent,
+        OutboundState::Superseded => WireState::Superseded,
+        OutboundState::Failed => WireState::Failed,
+        OutboundState::Discarded => WireState::Discarded,
+    }
+}
+
+fn item(reader: &Journal, row: OutboundRow) -> Result<OutboundItem, JournalError> {
+    let mut history: Vec<HistoryEntry> = reader
+        .outbound_history(&row.mottakersystem, &row.update_id)?
+        .into_iter()
+        .map(|a| HistoryEntry {
+            at: a.at,
+            action: a.action,
+            outcome: a.outcome,
+            error: a.error.map(Text::from),
+        })
+        .collect();
+    if history.len() > HISTORY_WINDOW {
+        history.drain(..history.len() - HISTORY_WINDOW);
+    }
+    Ok(OutboundItem {
+        update_id: row.update_id,
+        digisos_id: row.digisos_id,
+        state: wire(row.state),
+        claimed_at: row.claimed_at,
+        updated_at: row.updated_at,
+        attempts: row.attempts,
+        next_attempt_at: row.next_attempt_at,
+        last_error: row.last_error.map(Text::from),
+        failed_folder: row.failed_folder,
+        history,
+    })
+}
+
+/// Reads the journal's part for every source.
+pub fn read_journal(
+    reader: &Journal,
+    sources: &[OutboundSource],
+) -> Result<BTreeMap<String, JournalView>, JournalError> {
+    let counts = reader.outbound_counts()?;
+    let mut out = BTreeMap::new();
+    for s in sources {
+        let mut view = JournalView {
+            counts: WireState::ALL.into_iter().map(|st| (st, 0)).collect(),
+            ..JournalView::default()
+        };
+        for c in counts.iter().filter(|c| c.mottakersystem == s.name) {
+            view.counts.insert(wire(c.state), c.count);
+        }
+        for row in reader.outbound_rows(
+            &s.name,
+            &[OutboundState::Queued, OutboundState::RetryWait],
+            OUTBOUND_WINDOW,
+        )? {
+            view.queue.push(item(reader, row)?);
+        }
+        for row in reader.outbound_rows(&s.name, &[OutboundState::Failed], OUTBOUND_WINDOW)? {
+            view.failures.push(item(reader, row)?);
+        }
+        view.last_sent_at = reader.outbound_last_sent(&s.name)?;
+        out.insert(s.name.clone(), view);
+    }
+    Ok(out)
+}
+
+fn ms(t: OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+/// One source's status at `now`: the journal view plus the worker's memory.
+pub fn status(
+    source: &OutboundSource,
+    view: Option<&JournalView>,
+    now: OffsetDateTime,
+) -> OutboundStatus {
+    let view = view.cloned().unwrap_or_default();
+    let mut fiks = FiksLink {
+        url: source.fiks_url.clone(),
+        fiks_org_id: source.fiks_org_id.clone(),
+        ..FiksLink::default()
+    };
+    let mut maskinporten = MaskinportenLink {
+        url: source.maskinporten_url.clone(),
+        client_id: source.client_id.clone(),
+        ..MaskinportenLink::default()
+    };
+    let client = source.health.fiks.lock().ok().and_then(|f| f.clone());
+    if let Some(client) = client {
+        let f = client.status();
+        fiks.last_ok_at = f.last_ok_at;
+        fiks.last_error = f.last_error.map(Text::from);
+        fiks.last_error_at = f.last_error_at;
+        fiks.public_key = f.public_key;
+        fiks.public_key_not_after = f.public_key_not_after;
+        let m = client.maskinporten().status();
+        maskinporten.last_token_at = m.last_token_at;
+        maskinporten.token_expires_at = m.token_expires_at;
+        maskinporten.tokens_fetched = m.tokens_fetched;
+        maskinporten.last_error = m.last_error.map(Text::from);
+        maskinporten.last_error_at = m.last_error_at;
+        maskinporten.certificates = client
+            .maskinporten()
+            .chain()
+            .iter()
+            .map(|c| {
+                let (level, days_left) = match keys::expiry(c.not_after, now) {
+                    Expiry::Valid { days_left } => (ExpiryLevel::Ok, days_left),
+                    Expiry::ExpiresSoon { days_left } => (ExpiryLevel::ExpiresSoon, days_left),
+                    Expiry::Expired { days_ago } => (ExpiryLevel::Expired, -days_ago),
+                };
+                CertificateStatus {
+                    path: c.description.clone(),
+                    not_after: Some(ms(c.not_after)),
+                    days_left: Some(days_left),
+                    level,
+                    error: None,
+                }
+            })
+            .collect();
+    }
+    OutboundStatus {
+        mottakersystem: source.name.clone(),
+        counts: view.counts,
+        queue: view.queue,
+        failures: view.failures,
+        last_sent_at: view.last_sent_at,
+        fiks,
+        maskinporten,
+        setup_error: source
+            .health
+            .setup_error
+            .lock()
+            .ok()
+            .and_then(|e| e.clone())
+            .map(Text::from),
+    }
+}
+
+/// How long updates may wait before the queue is an alert.
+pub const STUCK_AFTER_MS: i64 = 15 * 60 * 1000;
+
+/// Alerts from the outbound statuses.
+pub fn alerts(statuses: &[OutboundStatus], now_ms: i64) -> Vec<Alert> {
+    let mut out = Vec::new();
+    for s in statuses {
+        let m = &s.mottakersystem;
+        if let Some(e) = &s.setup_error {
+            out.push(Alert {
+                key: format!("outbound-setup/{m}"),
+                severity: Severity::Critical,
+                mottakersystem: Some(m.clone()),
+                title: Text::from(format!("{m}: saksoppdateringer cannot be sent to Fiks")),
+                detail: Text::from(format!(
+                    "the outbound worker cannot start: {}; fix it and the agent retries by itself (mottak-agent check-config helps)",
+                    e.raw()
+                )),
+                since: None,
+            });
+        }
+        let failed = s.counts.get(&WireState::Failed).copied().unwrap_or(0);
+        if failed > 0 {
+            out.push(Alert {
+                key: format!("outbound-failed/{m}"),
+                severity: Severity::Warning,
+                mottakersystem: Some(m.clone()),
+                title: Text::from(format!(
+                    "{m}: {failed} saksoppdatering{} not sent (ut-feilet/)",
+                    if failed == 1 { "" } else { "er" }
+                )),
+                detail: Text::from(
+                    "each has a feil.txt naming its problems; have the fagsystem write the case again, or retry or discard it here",
+                ),
+                since: s.failures.first().map(|f| f.updated_at),
+            });
+        }
+        if let Some(oldest) = s.queue.first()
+            && now_ms - oldest.claimed_at > STUCK_AFTER_MS
+        {
+            let why = s
+                .fiks
+                .last_error
+                .as_ref()
+                .or(s.maskinporten.last_error.as_ref())
+                .map(|t| t.raw().to_owned())
+                .unwrap_or_else(|| "see the queue's last errors".into());
+            out.push(Alert {
+                key: format!("outbound-stuck/{m}"),
+                severity: Severity::Critical,
+                mottakersystem: Some(m.clone()),
+                title: Text::from(format!(
+                    "{m}: saksoppdateringer waiting more than 15 minutes for Fiks"
+                )),
+                detail: Text::from(format!(
+                    "the applicants do not see their case's status on nav.no; last error: {why}"
+                )),
+                since: Some(oldest.claimed_at),
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::SystemClock;
+
+    const CASE: &str = "3fa85f64-5717-4562-b3fc-2c963f66afa6";
+
+    fn source() -> OutboundSource {
+        OutboundSource {
+            name: "s".into(),
+            drop_folder: "/tmp/none".into(),
+            fiks_url: "https://api.fiks.test.ks.no".into(),
+            fiks_org_id: "11415cd1-e26d-499a-8421-751457dfcbd5".into(),
+            maskinporten_url: "https://test.maskinporten.no/token".into(),
+            client_id: "c".into(),
+            health: Arc::new(OutboundHealth::default()),
+        }
+    }
+
+    #[test]
+    fn the_console_sees_the_queue_failures_counts_and_alerts() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut j = Journal::open(&dir.path().join("j.sqlite"), Arc::new(SystemClock)).unwrap();
+        for n in 0..3 {
+            j.outbound_claimed("s", &format!("ut.{n}.0.{CASE}"), CASE)
+                .unwrap();
+        }
+        j.outbound_sent("s", &format!("ut.0.0.{CASE}"), 1, 10)
+            .unwrap();
+        j.outbound_failed(
+            "s",
+            &format!("ut.1.0.{CASE}"),
+            "f",
+            "validate",
+            "- bad JSON 01017012345",
+        )
+        .unwrap();
+        j.outbound_claimed("other", "ut.9.0.x", "x").unwrap();
+        let src = source();
+        let views = read_journal(&j, std::slice::from_ref(&src)).unwrap();
+        let now = OffsetDateTime::now_utc();
+        let st = status(&src, views.get("s"), now);
+        assert_eq!(st.counts[&WireState::Sent], 1);
+        assert_eq!(st.counts[&WireState::Failed], 1);
+        assert_eq!(st.counts[&WireState::Queued], 1);
+        assert_eq!(st.counts[&WireState::Discarded], 0);
+        assert_eq!(st.queue.len(), 1);
+        assert_eq!(st.failures.len(), 1);
+        assert_eq!(st.failures[0].failed_folder.as_deref(), Some("f"));
+        assert!(
+            st.failures[0]
+                .history
+                .iter()
+                .any(|h| h.action == "validate")
+        );
+        assert!(st.last_sent_at.is_some());
+        assert_eq!(st.fiks.url, "https://api.fiks.test.ks.no");
+        // The fødselsnummer in feil.txt never reaches a console.
+        let wire = serde_json::to_string(&st).unwrap();
+        assert!(!wire.contains("01017012345"), "{wire}");
+        // Alerts: one failure; a queue waiting longer than 15 minutes; a worker that cannot start.
+        let later = ms(now) + STUCK_AFTER_MS + 60_000;
+        if let Ok(mut e) = src.health.setup_error.lock() {
+            *e = Some("cannot read integrasjon_passord".into());
+        }
+        let st = status(&src, views.get("s"), now);
+        let keys: Vec<String> = alerts(&[st], later).into_iter().map(|a| a.key).collect();
+        assert_eq!(
+            keys,
+            ["outbound-setup/s", "outbound-failed/s", "outbound-stuck/s"]
+        );
+    }
+}
