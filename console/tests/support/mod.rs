@@ -380,6 +380,7 @@ pub fn sample_state() -> ConsoleState {
                 command_id: Some("c2".into()),
             },
         ],
+        outbound: Vec::new(),
     };
     s.normalize();
     s
