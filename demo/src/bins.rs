@@ -23,8 +23,13 @@ pub fn locate(no_build: bool) -> Result<Bins> {
     let exe = std::env::current_exe().context("finding the demo's own executable")?;
     let dir = exe
         .parent()
-        .with_context(|| format!("{} has no folder", exe.display()))?
-        .to_path_buf();
+        .with_context(|| format!("{} has no folder", exe.display()))?;
+    locate_in(dir, no_build)
+}
+
+/// [`locate`] for binaries in `dir` (a profile folder such as `target/release`).
+pub fn locate_in(dir: &Path, no_build: bool) -> Result<Bins> {
+    let dir = dir.to_path_buf();
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .map(Path::to_path_buf)
