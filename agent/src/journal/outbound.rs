@@ -11,8 +11,11 @@
 //!   after; one still `uploading` after a crash is looked for in `GET
 //!   .../filer` before it is uploaded again. The key is (case, sha256): the
 //!   same bytes are never uploaded twice to one case.
-//! - `sent` is written after Fiks accepted the update and before the claimed
-//!   folder is removed; a folder left behind is removed at the next scan.
+//! - `sent` (or `superseded`) is written before the claimed folder moves to
+//!   `ut-sendt/` with its `kvittering.json`; a folder left behind by a crash
+//!   is moved at the next scan, its kvittering rebuilt from these rows (the
+//!   sent time, the case's files by sha256, the supersede's note), so no
+//!   column was needed for it.
 
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
@@ -173,6 +176,9 @@ pub struct OutboundCount {
     pub state: OutboundState,
     pub count: u64,
 }
+
+/// The note of a supersede, before the newer update's id.
+const SUPERSEDED_BY: &str = "superseded by ";
 
 const COLUMNS: &str = "mottakersystem, update_id, digisos_id, claim_seq, state, attempts,
     next_attempt_at, last_error, failed_folder, files, bytes, claimed_at, sent_at, updated_at";
@@ -458,7 +464,7 @@ impl Journal {
         update_id: &str,
         newer: &str,
     ) -> Result<bool, JournalError> {
-        let note = format!("superseded by {newer}");
+        let note = format!("{SUPERSEDED_BY}{newer}");
         self.outbound_set(
             mottakersystem,
             update_id,
@@ -651,6 +657,56 @@ impl Journal {
             .optional()?)
     }
 
+    /// Every file the journal holds for the case (uploaded or uploading).
+    pub fn outbound_case_files(
+        &self,
+        mottakersystem: &str,
+        digisos_id: &str,
+    ) -> Result<Vec<OutboundFile>, JournalError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT digisos_id, sha256, filnavn, storrelse, dokument_id FROM outbound_file
+             WHERE mottakersystem = ?1 AND digisos_id = ?2 ORDER BY started_at, sha256",
+        )?;
+        let rows = stmt.query_map(params![mottakersystem, digisos_id], |r| {
+            Ok(OutboundFile {
+                digisos_id: r.get(0)?,
+                sha256: r.get(1)?,
+                filnavn: r.get(2)?,
+                storrelse: r.get::<_, i64>(3)?.max(0).unsigned_abs(),
+                dokument_id: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The newer update that superseded `update_id`, and when (Unix ms),
+    /// from the note [`Journal::outbound_superseded`] wrote with the state.
+    pub fn outbound_superseded_by(
+        &self,
+        mottakersystem: &str,
+        update_id: &str,
+    ) -> Result<Option<(String, i64)>, JournalError> {
+        let found: Option<(Option<String>, i64)> = self
+            .conn
+            .query_row(
+                "SELECT error, at FROM outbound_attempt
+                 WHERE mottakersystem = ?1 AND update_id = ?2 AND action = 'supersede'
+                   AND outcome = 'ok'
+                 ORDER BY at DESC, id DESC LIMIT 1",
+                params![mottakersystem, update_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        Ok(found.map(|(note, at)| {
+            let by = note
+                .as_deref()
+                .and_then(|n| n.strip_prefix(SUPERSEDED_BY))
+                .unwrap_or_default()
+                .to_owned();
+            (by, at)
+        }))
+    }
+
     /// Every `dokumentlagerDokumentId` the journal holds for the case.
     pub fn outbound_case_document_ids(
         &self,
@@ -773,6 +829,8 @@ mod tests {
         let row = j.outbound_row("s", "ut-a").unwrap().unwrap();
         assert_eq!(row.state, OutboundState::Sent);
         assert_eq!(row.files, Some(1));
+        assert_eq!(row.sent_at, Some(to_millis(clock.now())));
+        assert_eq!(j.outbound_superseded_by("s", "ut-a").unwrap(), None);
         let history: Vec<String> = j
             .outbound_history("s", "ut-a")
             .unwrap()
@@ -784,6 +842,21 @@ mod tests {
             j.outbound_sent("s", "nope", 0, 0),
             Err(JournalError::NotFound { .. })
         ));
+    }
+
+    #[test]
+    fn a_supersede_remembers_the_newer_update_and_when() {
+        let (_d, mut j, clock) = journal();
+        j.outbound_claimed("s", "ut-a", CASE).unwrap();
+        j.outbound_claimed("s", "ut-b", CASE).unwrap();
+        clock.advance(std::time::Duration::from_millis(1500));
+        assert!(j.outbound_superseded("s", "ut-a", "ut-b").unwrap());
+        assert_eq!(
+            j.outbound_superseded_by("s", "ut-a").unwrap(),
+            Some(("ut-b".to_owned(), to_millis(clock.now())))
+        );
+        assert_eq!(j.outbound_superseded_by("s", "ut-b").unwrap(), None);
+        assert_eq!(j.outbound_superseded_by("other", "ut-a").unwrap(), None);
     }
 
     #[test]
@@ -834,6 +907,10 @@ mod tests {
         let got = j.outbound_file("s", CASE, &f.sha256).unwrap().unwrap();
         assert_eq!(got.dokument_id.as_deref(), Some("id-1"));
         assert_eq!(j.outbound_case_document_ids("s", CASE).unwrap(), ["id-1"]);
+        let all = j.outbound_case_files("s", CASE).unwrap();
+        assert_eq!(all.len(), 1);
+        assert_eq!(all[0].dokument_id.as_deref(), Some("id-1"));
+        assert!(j.outbound_case_files("s", "other").unwrap().is_empty());
         assert_eq!(j.outbound_file("s", "other", &f.sha256).unwrap(), None);
     }
 }

@@ -7,12 +7,16 @@
 //!        └──────────────────────────────────────────▶ ut-feilet/<digisos-id>-<time>/feil.txt
 //! queued ──(a newer one for the case)──▶ superseded
 //! queued ──upload files not yet on the case (sha256) ──▶ replace fil: ──▶ validate ──▶ post ──▶ sent
+//! sent, superseded ──▶ ut-sendt/<digisos-id>-<time>/kvittering.json ("sendt" | "erstattet")
 //!   ├─ network, 5xx, token, 401 after a fresh token ─▶ retry_wait (backoff) ─▶ queued
 //!   └─ Fiks 400/403/404 ─▶ failed ─▶ ut-feilet/ with Fiks's error text
 //! ```
 //!
 //! Module map:
-//! - `claim`: the folders: ready updates in `ut/`, claiming, `ut-feilet/`.
+//! - `claim`: the folders: ready updates in `ut/`, claiming, `ut-feilet/`,
+//!   `ut-sendt/`.
+//! - `kvittering`: `kvittering.json` in `ut-sendt/`, and finishing a claim
+//!   left behind by a crash.
 //! - `validate`: every local check, each problem named for `feil.txt`.
 //! - `worker`: one mottakersystem's loop and the steps of one update.
 //! - `actions`: what an operator may do from the console (retry, discard).
@@ -21,6 +25,7 @@
 pub mod actions;
 pub mod claim;
 pub mod console;
+pub mod kvittering;
 pub mod validate;
 pub mod worker;
 

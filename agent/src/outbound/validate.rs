@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use mottak_protocol::digisos::{self, check_filename, find_placeholders, validate_soker};
 use serde_json::Value;
 
-use super::claim::{FEIL_TXT, KLAR, SOKER_JSON};
+use super::claim::{FEIL_TXT, KLAR, KVITTERING_JSON, SOKER_JSON};
 
 /// `digisos-soker.json` is a history of hendelser, never this large.
 pub const MAX_SOKER_BYTES: u64 = 10 * 1024 * 1024;
@@ -71,7 +71,7 @@ pub fn prepare(dir: &Path, name: &str) -> Result<Prepared, Vec<String>> {
             problems.push(format!("{}: {problem}", p.pointer));
             continue;
         }
-        if p.filename == KLAR || p.filename == SOKER_JSON || p.filename == FEIL_TXT {
+        if [KLAR, SOKER_JSON, FEIL_TXT, KVITTERING_JSON].contains(&p.filename.as_str()) {
             problems.push(format!(
                 "{}: \"fil:{}\" names one of the agent's own files, not a document",
                 p.pointer, p.filename
@@ -189,6 +189,22 @@ fn describe_json_error(e: &serde_json::Error) -> String {
         Some(i) => text[..i].to_owned(),
         None => text,
     }
+}
+
+/// SHA-256 of a file, lowercase hex (blocking).
+pub fn sha256_file(path: &Path) -> std::io::Result<String> {
+    use sha2::{Digest, Sha256};
+    let mut f = fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex::encode(hasher.finalize()))
 }
 
 /// The text of `feil.txt`.

@@ -3,8 +3,9 @@
 //! Every `poll_interval` (1 s by default) the loop:
 //! 1. looks at `.mottak/`: a claimed folder without a journal row (a crash
 //!    between the rename and the journal) is journaled now; one whose row is
-//!    `sent`/`superseded`/`discarded` is removed; one whose row is `failed`
-//!    is moved (again) to `ut-feilet/`;
+//!    `sent`/`superseded` (a crash between the journal and the move) is moved
+//!    to `ut-sendt/` with its `kvittering.json`, never sent again; one whose
+//!    row is `failed`/`discarded` is moved (again) to `ut-feilet/`;
 //! 2. claims every `ut/<name>/` with `KLAR` (oldest first) and checks it at
 //!    once: bad input goes to `ut-feilet/` before it can supersede anything;
 //! 3. for each case not in flight, supersedes all but its newest pending
@@ -14,13 +15,15 @@
 //! have yet (journal: sha256 → `dokumentlagerDokumentId`; a file left
 //! `uploading` by a crash is first looked for in `GET .../filer`), replaces
 //! the placeholders, validates, checks once more that nothing newer came,
-//! posts, journals `sent` and removes the claimed folder.
+//! posts, journals `sent` and moves the claimed folder to
+//! `ut-sendt/<digisos-id>-<time>/` with `kvittering.json` (see
+//! [`super::kvittering`]). A superseded update goes there too, its
+//! kvittering saying `"status": "erstattet"`.
 //!
 //! The worker has its own journal connection and its own tasks: nothing it
 //! does waits on the inbound pipeline or makes it wait.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::Read;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -28,7 +31,6 @@ use std::time::Duration;
 use mottak_protocol::digisos::{
     DokumentInfo, FilMetadata, SakUpdate, describe_errors, replace_placeholders, validate_soker,
 };
-use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
@@ -36,6 +38,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
 use super::claim::{self, OutFolders};
+use super::kvittering::{self, Fil};
 use super::validate::{self, LocalFile};
 use crate::backoff::Backoff;
 use crate::config::DigisosSettings;
@@ -120,7 +123,8 @@ pub struct OutboundWorker {
     claims: AtomicU64,
     /// Cases with a task running.
     in_flight: Mutex<HashSet<String>>,
-    /// Failed moves to `ut-feilet/` already warned about (not every second).
+    /// Failed moves to `ut-feilet/` or `ut-sendt/` already warned about (not
+    /// every second).
     warned: Mutex<HashSet<String>>,
 }
 
@@ -211,21 +215,21 @@ impl OutboundWorker {
                     self.journal_claim(&update_id).await?;
                 }
                 Some(row) if row.state.keeps_claim() => {}
-                Some(row) if row.state == OutboundState::Failed => {
+                Some(row)
+                    if matches!(row.state, OutboundState::Failed | OutboundState::Discarded) =>
+                {
                     let text = row.last_error.clone().unwrap_or_default();
                     let folder = row.failed_folder.clone().unwrap_or_else(|| {
                         claim::feilet_name(&update_id, OffsetDateTime::now_utc())
                     });
                     self.move_to_feilet(&update_id, &folder, &text).await;
                 }
+                // Sent or superseded: the task that journaled it is moving
+                // it now, or a crash came between the journal and the move.
+                Some(row) if self.is_in_flight(&row.digisos_id) => {}
                 Some(_) => {
-                    let folders = self.folders.clone();
-                    let id = update_id.clone();
-                    if let Ok(Err(e)) =
-                        tokio::task::spawn_blocking(move || folders.remove_claim(&id)).await
-                    {
-                        warn!(mottakersystem = %self.name, update = %update_id, "outbound: cannot remove a finished claim: {e}");
-                    }
+                    info!(mottakersystem = %self.name, update = %update_id, "outbound: finishing an update journaled as done before a restart (to ut-sendt/)");
+                    self.finish(&update_id, None).await;
                 }
             }
         }
@@ -356,9 +360,7 @@ impl OutboundWorker {
         {
             Ok(true) => {
                 info!(mottakersystem = %self.name, update = %row.update_id, digisos_id = %row.digisos_id, newer = %by, "outbound: superseded by a newer update for the same case; not sent");
-                let folders = self.folders.clone();
-                let id = row.update_id.clone();
-                let _ = tokio::task::spawn_blocking(move || folders.remove_claim(&id)).await;
+                self.finish(&row.update_id, None).await;
             }
             Ok(false) => {}
             Err(e) => {
@@ -383,9 +385,7 @@ impl OutboundWorker {
                     .call(move |j| j.outbound_superseded(&name, &id, &by2))
                     .await;
                 info!(mottakersystem = %self.name, update = %row.update_id, newer = %by, "outbound: superseded before it was posted");
-                let folders = self.folders.clone();
-                let id = row.update_id.clone();
-                let _ = tokio::task::spawn_blocking(move || folders.remove_claim(&id)).await;
+                self.finish(&row.update_id, None).await;
             }
             Err(StepError::Invalid { action, problems }) => {
                 self.fail(&row, action, &problems).await;
@@ -428,12 +428,18 @@ impl OutboundWorker {
         let mut ids: HashMap<String, String> = HashMap::new();
         let mut listing: Option<Vec<DokumentInfo>> = None;
         let mut total_bytes = 0u64;
+        // For the kvittering: filename → (sha256, size), sha256 → id.
+        let mut shas = BTreeMap::new();
+        let mut ids_by_sha = HashMap::new();
         for file in prepared.files.values() {
             total_bytes += file.size;
             let sha = hash_file(file).await?;
             let id = self.ensure_uploaded(row, file, &sha, &mut listing).await?;
-            ids.insert(file.filename.clone(), id);
+            ids.insert(file.filename.clone(), id.clone());
+            shas.insert(file.filename.clone(), (sha.clone(), file.size));
+            ids_by_sha.insert(sha, id);
         }
+        let filer = kvittering::filer(&prepared.doc, &shas, &ids_by_sha);
 
         let mut doc = prepared.doc;
         replace_placeholders(&mut doc, &ids).map_err(|errors| StepError::Invalid {
@@ -463,16 +469,74 @@ impl OutboundWorker {
         self.journal
             .call(move |j| j.outbound_sent(&name, &id, files, total_bytes))
             .await?;
-        let folders = self.folders.clone();
-        let id = row.update_id.clone();
-        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || folders.remove_claim(&id)).await {
-            // Removed at the next turn.
-            warn!(mottakersystem = %self.name, update = %row.update_id, "outbound: sent, but the claimed folder could not be removed yet: {e}");
-        }
+        // Durably `sent`: from here on the update is only moved, never sent
+        // again (a failed move is tried again at every turn).
+        self.finish(&row.update_id, Some(filer)).await;
         Ok(Done::Sent {
             files,
             bytes: total_bytes,
         })
+    }
+
+    /// Moves the claimed folder of an update journaled `sent` or
+    /// `superseded` to `ut-sendt/` with its `kvittering.json`. `known`: a
+    /// sent update's files, when the caller has them (else read again from
+    /// the folder). A failure is logged once and tried again at every turn
+    /// (the claim stays in `.mottak/`, and the row says what to do with it).
+    async fn finish(&self, update_id: &str, known: Option<Vec<Fil>>) {
+        match self.try_finish(update_id, known).await {
+            Ok(Some(folder)) => {
+                if let Ok(mut w) = self.warned.lock() {
+                    w.remove(update_id);
+                }
+                info!(mottakersystem = %self.name, update = %update_id, folder = %format!("ut-sendt/{folder}"), "outbound: moved to ut-sendt/ with kvittering.json");
+            }
+            Ok(None) => {}
+            Err(e) => {
+                let first = self
+                    .warned
+                    .lock()
+                    .is_ok_and(|mut w| w.insert(update_id.to_owned()));
+                if first {
+                    error!(mottakersystem = %self.name, update = %update_id, "outbound: {e}; the update is done (the journal says so) but the fagsystem cannot see it until the folder moves; tried again every turn");
+                }
+            }
+        }
+    }
+
+    async fn try_finish(
+        &self,
+        update_id: &str,
+        known: Option<Vec<Fil>>,
+    ) -> Result<Option<String>, String> {
+        let (name, id) = (self.name.clone(), update_id.to_owned());
+        let facts = self
+            .journal
+            .call(move |j| kvittering::facts(j, &name, &id))
+            .await
+            .map_err(|e| format!("cannot read the journal: {e}"))?;
+        let Some(facts) = facts else {
+            return Ok(None);
+        };
+        let folders = self.folders.clone();
+        let moved = tokio::task::spawn_blocking(move || {
+            let k = kvittering::build(&facts, &folders, known);
+            kvittering::move_finished(&folders, &facts, &k)
+        })
+        .await
+        .map_err(|e| e.to_string())??;
+        if let Some(folder) = moved.clone() {
+            let (name, id) = (self.name.clone(), update_id.to_owned());
+            if let Err(e) = self
+                .journal
+                .call(move |j| kvittering::note_moved(j, &name, &id, &folder))
+                .await
+            {
+                // Only the history line is missing; the move is done.
+                warn!(mottakersystem = %self.name, update = %update_id, "outbound: cannot note the move to ut-sendt/ in the journal: {e}");
+            }
+        }
+        Ok(moved)
     }
 
     /// The claimed folder is missing: a person retried the update and the
@@ -697,28 +761,16 @@ impl OutboundWorker {
 /// SHA-256 of a file, lowercase hex, read on the blocking pool.
 async fn hash_file(file: &LocalFile) -> Result<String, StepError> {
     let path = file.path.clone();
-    tokio::task::spawn_blocking(move || -> std::io::Result<String> {
-        let mut f = std::fs::File::open(&path)?;
-        let mut hasher = Sha256::new();
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            let n = f.read(&mut buf)?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buf[..n]);
-        }
-        Ok(hex::encode(hasher.finalize()))
-    })
-    .await
-    .map_err(|e| StepError::Local {
-        action: "hash",
-        error: e.to_string(),
-    })?
-    .map_err(|e| StepError::Local {
-        action: "hash",
-        error: format!("cannot read {}: {e}", file.path.display()),
-    })
+    tokio::task::spawn_blocking(move || validate::sha256_file(&path))
+        .await
+        .map_err(|e| StepError::Local {
+            action: "hash",
+            error: e.to_string(),
+        })?
+        .map_err(|e| StepError::Local {
+            action: "hash",
+            error: format!("cannot read {}: {e}", file.path.display()),
+        })
 }
 
 fn now_ms() -> i64 {
