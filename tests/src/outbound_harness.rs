@@ -5,8 +5,12 @@
 //! `[mottakersystem.digisos]` table pointing at the fakes.
 //!
 //! The test plays the fagsystem: [`OutboundWorld::write_update`] writes
-//! `ut/<digisos-id>/digisos-soker.json` and its files, then `KLAR` last.
+//! `ut/<digisos-id>/digisos-soker.json` and its files, then `KLAR` last, and
+//! [`OutboundWorld::sendt`] reads what the agent put in `ut-sendt/`;
+//! [`OutboundWorld::check_sendt`] holds each `kvittering.json` against its
+//! folder, the journal and what the fake Fiks received.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -18,6 +22,7 @@ use mottak_fixtures::TestKeyPair;
 use mottak_fixtures::digisos::{FakeFiksDigisos, FakeFiksDigisosHandle};
 use mottak_fixtures::maskinporten::{FakeMaskinporten, FakeMaskinportenHandle};
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 
 use crate::harness::{Agent, System, World};
 use crate::wait_until;
@@ -179,6 +184,248 @@ impl OutboundWorld {
         Ok(self.drop_folder()?.join(".mottak"))
     }
 
+    pub fn ut_sendt(&self) -> Result<PathBuf> {
+        Ok(self.drop_folder()?.join("ut-sendt"))
+    }
+
+    /// Claimed folders still in `.mottak/`.
+    pub fn claims(&self) -> Result<Vec<String>> {
+        Ok(crate::harness::entries(&self.staging()?)
+            .into_iter()
+            .filter(|n| n.starts_with("ut."))
+            .collect())
+    }
+
+    /// Every folder in `ut-sendt/` with its `kvittering.json`, by name. A
+    /// folder without one, or with one that is not JSON, is an error: the
+    /// agent writes it before the folder appears.
+    pub fn sendt(&self) -> Result<Vec<Sendt>> {
+        let root = self.ut_sendt()?;
+        let mut out = Vec::new();
+        for name in crate::harness::entries(&root) {
+            let dir = root.join(&name);
+            let path = dir.join("kvittering.json");
+            let text = fs::read_to_string(&path)
+                .with_context(|| format!("ut-sendt/{name} has no readable kvittering.json"))?;
+            let kvittering: Value = serde_json::from_str(&text)
+                .with_context(|| format!("ut-sendt/{name}/kvittering.json: {text}"))?;
+            out.push(Sendt {
+                name,
+                dir,
+                kvittering,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Waits until `ut-sendt/` holds at least `n` folders.
+    pub fn wait_sendt(&self, agent: &mut Agent, n: usize, limit: Duration) -> Result<Vec<Sendt>> {
+        let start = std::time::Instant::now();
+        loop {
+            let now = self.sendt()?;
+            if now.len() >= n {
+                return Ok(now);
+            }
+            agent.assert_running()?;
+            if start.elapsed() > limit {
+                bail!(
+                    "timed out after {limit:?} waiting for {n} folders in ut-sendt/; it has {:?}, .mottak/ has {:?}\n--- agent (tail) ---\n{}",
+                    now.iter().map(|s| s.name.clone()).collect::<Vec<_>>(),
+                    self.claims()?,
+                    agent.output_tail(40)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    /// The outbound journal rows with their times, by update id.
+    pub fn journal_outbound_rows(&self) -> Result<BTreeMap<String, OutRow>> {
+        let conn = rusqlite::Connection::open_with_flags(
+            self.world.journal_path(),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        let mut stmt = conn.prepare(
+            "SELECT update_id, digisos_id, state, claim_seq, claimed_at, sent_at FROM outbound_update",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(OutRow {
+                update_id: r.get(0)?,
+                digisos_id: r.get(1)?,
+                state: r.get(2)?,
+                claim_seq: r.get(3)?,
+                claimed_at: r.get(4)?,
+                sent_at: r.get(5)?,
+            })
+        })?;
+        let mut out = BTreeMap::new();
+        for r in rows {
+            let r = r?;
+            out.insert(r.update_id.clone(), r);
+        }
+        Ok(out)
+    }
+
+    /// Holds one `ut-sendt/` folder's `kvittering.json` against the folder,
+    /// the journal and the fake Fiks:
+    /// - it names a journaled update of its case, `sendt` for a `sent` row,
+    ///   `erstattet` for a `superseded` one; `hentet`/`sendt`/`erstattet`
+    ///   are the journal's times (ISO-8601 with ms, UTC, and the same ms);
+    ///   the folder is `<digisosId>-<time>[-n]`, the time in ut-feilet's format;
+    /// - `sendt`: every `fil:` placeholder of the folder's
+    ///   `digisos-soker.json` is at one of `filer[].pekere`; each file's
+    ///   sha256 and size are those of the file in the folder, and its
+    ///   `dokumentlagerDokumentId` is a file on the case at Fiks with those
+    ///   very bytes; the document with the ids put in is one Fiks accepted
+    ///   for the case. Returns that document;
+    /// - `erstattet`: `erstattetAv` is a newer update of the same case.
+    pub fn check_sendt(&self, s: &Sendt, rows: &BTreeMap<String, OutRow>) -> Result<Option<Value>> {
+        let k = &s.kvittering;
+        let ctx = format!("ut-sendt/{}: {}", s.name, k);
+        let str_of = |key: &str| k.get(key).and_then(Value::as_str);
+        let ms_of = |key: &str| k.get(key).and_then(Value::as_i64);
+        let check = |cond: bool, what: &str| -> Result<()> {
+            if cond { Ok(()) } else { bail!("{what}\n{ctx}") }
+        };
+        check(
+            k.get("kvitteringVersjon") == Some(&json!(1)),
+            "kvitteringVersjon is 1",
+        )?;
+        let id = str_of("oppdateringId").ok_or_else(|| anyhow!("no oppdateringId\n{ctx}"))?;
+        let row = rows
+            .get(id)
+            .ok_or_else(|| anyhow!("oppdateringId {id} is not in the journal\n{ctx}"))?;
+        check(
+            str_of("digisosId") == Some(row.digisos_id.as_str()),
+            "digisosId is the row's",
+        )?;
+        check(
+            ms_of("hentetMs") == Some(row.claimed_at),
+            "hentetMs is the claim time",
+        )?;
+        check(
+            str_of("hentet") == Some(iso(row.claimed_at).as_str()),
+            "hentet is hentetMs in ISO-8601",
+        )?;
+        let (finished_ms, doc) = match str_of("status") {
+            Some("sendt") => {
+                check(row.state == "sent", "sendt only for a sent row")?;
+                let at = ms_of("sendtMs");
+                check(
+                    at.is_some() && at == row.sent_at,
+                    "sendtMs is the journal's sent_at",
+                )?;
+                let at = at.unwrap_or_default();
+                check(
+                    str_of("sendt") == Some(iso(at).as_str()),
+                    "sendt is sendtMs in ISO-8601",
+                )?;
+                check(k.get("merknad").is_none(), "no merknad on an ordinary send")?;
+                check(
+                    k.get("erstattetAv").is_none(),
+                    "no erstattetAv on a sent one",
+                )?;
+                (at, Some(self.check_sendt_files(s, &row.digisos_id, &ctx)?))
+            }
+            Some("erstattet") => {
+                check(
+                    row.state == "superseded",
+                    "erstattet only for a superseded row",
+                )?;
+                let at = ms_of("erstattetMs").unwrap_or_default();
+                check(
+                    str_of("erstattet") == Some(iso(at).as_str()),
+                    "erstattet is erstattetMs in ISO-8601",
+                )?;
+                check(at >= row.claimed_at, "superseded after it was claimed")?;
+                let by = str_of("erstattetAv").and_then(|b| rows.get(b));
+                check(
+                    by.is_some_and(|b| {
+                        b.digisos_id == row.digisos_id && b.claim_seq > row.claim_seq
+                    }),
+                    "erstattetAv is a newer update of the same case",
+                )?;
+                check(
+                    k.get("sendt").is_none() && k.get("filer").is_none(),
+                    "nothing sent",
+                )?;
+                (at, None)
+            }
+            other => bail!("status {other:?}\n{ctx}"),
+        };
+        let base = format!("{}-{}", row.digisos_id, compact(finished_ms));
+        let suffix_ok = s.name.strip_prefix(&base).is_some_and(|rest| {
+            rest.is_empty()
+                || rest
+                    .strip_prefix('-')
+                    .is_some_and(|n| n.parse::<u32>().is_ok_and(|n| n >= 2))
+        });
+        check(suffix_ok, &format!("the folder is named {base}[-n]"))?;
+        Ok(doc)
+    }
+
+    fn check_sendt_files(&self, s: &Sendt, case: &str, ctx: &str) -> Result<Value> {
+        let text = fs::read(s.dir.join("digisos-soker.json"))
+            .with_context(|| format!("digisos-soker.json is in the folder\n{ctx}"))?;
+        let mut doc: Value = serde_json::from_slice(&text)?;
+        let filer = s
+            .kvittering
+            .get("filer")
+            .and_then(Value::as_array)
+            .ok_or_else(|| anyhow!("filer is a list\n{ctx}"))?;
+        let stored = self.fiks.files(case);
+        let mut covered = Vec::new();
+        for f in filer {
+            let name = f.get("filnavn").and_then(Value::as_str).unwrap_or_default();
+            let bytes = fs::read(s.dir.join(name))
+                .with_context(|| format!("{name} is in the folder\n{ctx}"))?;
+            let sha = hex::encode(Sha256::digest(&bytes));
+            if f.get("sha256").and_then(Value::as_str) != Some(sha.as_str())
+                || f.get("storrelse").and_then(Value::as_u64) != Some(bytes.len() as u64)
+            {
+                bail!("{name}: sha256 and storrelse are the folder's file's\n{ctx}");
+            }
+            let id = f
+                .get("dokumentlagerDokumentId")
+                .and_then(Value::as_str)
+                .ok_or_else(|| anyhow!("{name} has a dokumentlagerDokumentId\n{ctx}"))?;
+            let at_fiks = stored.iter().find(|s| s.dokumentlager_dokument_id == id);
+            if at_fiks.is_none_or(|s| s.plaintext.as_slice() != bytes.as_slice()) {
+                bail!("{name}: {id} is on the case at Fiks with the folder's bytes\n{ctx}");
+            }
+            for p in f
+                .get("pekere")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let p = p.as_str().unwrap_or_default();
+                let slot = doc
+                    .pointer_mut(p)
+                    .ok_or_else(|| anyhow!("{p} is in digisos-soker.json\n{ctx}"))?;
+                if slot.as_str() != Some(format!("fil:{name}").as_str()) {
+                    bail!("{p} holds fil:{name} in digisos-soker.json\n{ctx}");
+                }
+                *slot = Value::String(id.to_owned());
+                covered.push(p.to_owned());
+            }
+        }
+        let left = dokumentlager_ids(&doc)
+            .into_iter()
+            .filter(|i| i.starts_with("fil:"))
+            .collect::<Vec<_>>();
+        if !left.is_empty() {
+            bail!("placeholders not named in filer[].pekere: {left:?}\n{ctx}");
+        }
+        if !self.fiks.updates(case).contains(&doc) {
+            bail!(
+                "the document with the ids put in is one Fiks accepted for the case: {doc}\n{ctx}"
+            );
+        }
+        Ok(doc)
+    }
+
     pub fn spawn_agent(&self) -> Result<Agent> {
         self.world.spawn_agent()
     }
@@ -320,6 +567,70 @@ impl OutboundWorld {
         out.sort();
         out
     }
+}
+
+/// A folder in `ut-sendt/`.
+#[derive(Debug, Clone)]
+pub struct Sendt {
+    pub name: String,
+    pub dir: PathBuf,
+    pub kvittering: Value,
+}
+
+impl Sendt {
+    pub fn status(&self) -> &str {
+        self.kvittering
+            .get("status")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    }
+
+    pub fn update_id(&self) -> &str {
+        self.kvittering
+            .get("oppdateringId")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    }
+}
+
+/// An outbound journal row with its times (Unix ms).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutRow {
+    pub update_id: String,
+    pub digisos_id: String,
+    pub state: String,
+    pub claim_seq: i64,
+    pub claimed_at: i64,
+    pub sent_at: Option<i64>,
+}
+
+/// Unix ms as UTC (year, month, day, hour, minute, second, ms), by Howard
+/// Hinnant's civil-from-days: independent of the agent's `time` formatting.
+fn utc(ms: i64) -> (i64, i64, i64, i64, i64, i64, i64) {
+    let (secs, milli) = (ms.div_euclid(1000), ms.rem_euclid(1000));
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d, rem / 3600, rem % 3600 / 60, rem % 60, milli)
+}
+
+/// `2023-11-14T22:13:20.123Z`.
+pub fn iso(ms: i64) -> String {
+    let (y, mo, d, h, mi, s, milli) = utc(ms);
+    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{milli:03}Z")
+}
+
+/// `20231114T221320.123Z`, as in `ut-feilet/` and `ut-sendt/` names.
+pub fn compact(ms: i64) -> String {
+    let (y, mo, d, h, mi, s, milli) = utc(ms);
+    format!("{y:04}{mo:02}{d:02}T{h:02}{mi:02}{s:02}.{milli:03}Z")
 }
 
 /// A `tidspunkt` for minute `m` after a fixed hour.

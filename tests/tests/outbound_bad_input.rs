@@ -111,6 +111,17 @@ fn every_kind_of_bad_input_lands_in_ut_feilet_with_a_useful_feil_txt() -> Result
         "{rows:?}"
     );
     assert!(mottak_tests::harness::entries(&w.ut()?).is_empty());
+    // Only the good update is in ut-sendt/; the failures are not.
+    let sendt = w.wait_sendt(&mut agent, 1, LIMIT)?;
+    assert_eq!(sendt.len(), 1, "{sendt:?}");
+    assert!(
+        sendt[0].name.starts_with(&format!("{good}-")),
+        "{}",
+        sendt[0].name
+    );
+    assert_eq!(sendt[0].status(), "sendt");
+    w.check_sendt(&sendt[0], &w.journal_outbound_rows()?)?;
+    assert!(w.claims()?.is_empty(), "{:?}", w.claims()?);
     let log = agent.output_text();
     assert!(log.contains("moved to ut-feilet"), "{log}");
     agent.terminate(LIMIT)?;

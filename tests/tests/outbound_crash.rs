@@ -1,8 +1,11 @@
 //! Outbound crash safety, end to end: the agent is SIGKILLed at random
 //! moments (at least 30 times) while saksoppdateringer with PDFs of a few
 //! MB flow, some uploads losing their answer on purpose. In the end every
-//! case holds its newest update, and no file was uploaded twice (the fake
-//! counts uploads by the plaintext's SHA-256).
+//! case holds its newest update, no file was uploaded twice (the fake
+//! counts uploads by the plaintext's SHA-256), and every update the
+//! fagsystem wrote is in `ut-sendt/` exactly once with a correct
+//! `kvittering.json` (a kill between the journal's `sent` and the move is
+//! finished at the next start, never sent again).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -163,21 +166,55 @@ fn sigkill_during_uploads_and_updates_loses_nothing_and_uploads_nothing_twice() 
         agent.output_tail(40)
     );
     assert!(w.feilet_folders()?.is_empty());
-    let claims: Vec<String> = mottak_tests::harness::entries(&w.staging()?)
-        .into_iter()
-        .filter(|n| n.starts_with("ut."))
-        .collect();
-    // The last claims are removed right after they are sent.
+    let claims = w.claims()?;
+    // The last claims move to ut-sendt/ right after they are sent.
     mottak_tests::wait_until(
-        "the last claims to be removed",
+        "the last claims to move to ut-sendt/",
         Duration::from_secs(10),
-        || {
-            mottak_tests::harness::entries(&w.staging().unwrap_or_default())
-                .iter()
-                .all(|n| !n.starts_with("ut."))
-        },
+        || w.claims().is_ok_and(|c| c.is_empty()),
     )
-    .map_err(|e| anyhow::anyhow!("{e}: {claims:?}"))?;
+    .map_err(|e| anyhow::anyhow!("{e}: {claims:?}\n{}", agent.output_tail(40)))?;
+
+    // Every update the fagsystem wrote is in ut-sendt/ exactly once, with a
+    // kvittering that matches the journal, its folder and what Fiks holds.
+    let written = CASES * UPDATES_PER_CASE;
+    let rows = w.journal_outbound_rows()?;
+    assert_eq!(
+        rows.len(),
+        written as usize,
+        "one journal row per update written"
+    );
+    let sendt = w.sendt()?;
+    let mut seen: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for s in &sendt {
+        w.check_sendt(s, &rows)?;
+        seen.entry(s.update_id().to_owned())
+            .or_default()
+            .push(s.name.clone());
+    }
+    let twice: Vec<_> = seen.iter().filter(|(_, v)| v.len() > 1).collect();
+    assert!(twice.is_empty(), "in ut-sendt/ more than once: {twice:?}");
+    let missing: Vec<_> = rows.keys().filter(|id| !seen.contains_key(*id)).collect();
+    assert!(missing.is_empty(), "not in ut-sendt/: {missing:?}");
+    assert_eq!(sendt.len(), rows.len());
+    // The newest update of each case is the one sent last.
+    for c in 1..=CASES {
+        let newest = rows
+            .values()
+            .filter(|r| r.digisos_id == case_id(c))
+            .max_by_key(|r| r.claim_seq)
+            .map(|r| r.update_id.clone())
+            .unwrap_or_default();
+        let s = sendt.iter().find(|s| s.update_id() == newest);
+        assert_eq!(s.map(|s| s.status()), Some("sendt"), "case {c}");
+    }
+    let by_status = |st: &str| sendt.iter().filter(|s| s.status() == st).count();
+    let repairs = w
+        .world
+        .all_logs()
+        .unwrap_or_default()
+        .matches("finishing an update journaled as done before a restart")
+        .count();
     let uploads = w
         .fiks
         .events()
@@ -185,10 +222,12 @@ fn sigkill_during_uploads_and_updates_loses_nothing_and_uploads_nothing_twice() 
         .filter(|e| e.kind == RequestKind::Upload)
         .count();
     eprintln!(
-        "{kills} kills in {:?}; {} journal rows; {uploads} upload requests; {} files stored",
+        "{kills} kills in {:?}; {} journal rows; {uploads} upload requests; {} files stored; ut-sendt/: {} sendt, {} erstattet; {repairs} log lines of a claim finished after a restart",
         started.elapsed(),
         rows.len(),
-        w.fiks.upload_count_by_sha256().len()
+        w.fiks.upload_count_by_sha256().len(),
+        by_status("sendt"),
+        by_status("erstattet"),
     );
     agent.terminate(Duration::from_secs(30))?;
     Ok(())

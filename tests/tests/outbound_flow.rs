@@ -1,21 +1,24 @@
 //! Outbound, end to end: the real agent takes saksoppdateringer from `ut/`
 //! and delivers them to the strict fake Fiks Digisos, with tokens from the
-//! strict fake Maskinporten.
+//! strict fake Maskinporten, and tells the fagsystem what became of each in
+//! `ut-sendt/<digisos-id>-<time>/kvittering.json`.
 
 use std::time::Duration;
 
 use anyhow::Result;
 use mottak_fixtures::digisos::{Fault, RequestKind, Scope};
 use mottak_tests::outbound_harness::{
-    Options, OutboundWorld, case_id, dokumentlager_ids, ensure, mottatt, pdf, soker,
+    Options, OutboundWorld, case_id, compact, dokumentlager_ids, ensure, iso, mottatt, pdf, soker,
     under_behandling, vedtak,
 };
 use mottak_tests::wait_until;
+use serde_json::json;
 
 const LIMIT: Duration = Duration::from_secs(30);
 
-/// A new case gets `soknadsStatus MOTTATT`; the claimed folder is gone
-/// afterwards and the journal says `sent`.
+/// A new case gets `soknadsStatus MOTTATT`; the claimed folder then moves
+/// to `ut-sendt/<digisos-id>-<time>/` with a `kvittering.json` saying it was
+/// sent (its update id, the journal's times), and the journal says `sent`.
 #[test]
 fn a_new_case_gets_mottatt() -> Result<()> {
     let w = OutboundWorld::start(Options::default())?;
@@ -26,16 +29,42 @@ fn a_new_case_gets_mottatt() -> Result<()> {
     let got = w.wait_latest(&mut agent, &case, &doc, LIMIT)?;
     assert_eq!(got, doc, "sent as written: no placeholders to replace");
     assert_eq!(w.fiks.updates(&case).len(), 1);
-    wait_until("the claim to be removed", LIMIT, || {
-        mottak_tests::harness::entries(&w.staging().unwrap())
-            .iter()
-            .all(|n| !n.starts_with("ut."))
-    })?;
+    let sendt = w.wait_sendt(&mut agent, 1, LIMIT)?;
+    assert!(w.claims()?.is_empty(), "{:?}", w.claims()?);
     assert!(mottak_tests::harness::entries(&w.ut()?).is_empty());
     let rows = w.journal_outbound()?;
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!(rows[0].1, case);
     assert_eq!(rows[0].2, "sent");
+
+    // The receipt, field by field, against the journal.
+    assert_eq!(sendt.len(), 1);
+    let s = &sendt[0];
+    let full = w.journal_outbound_rows()?;
+    let row = &full[&rows[0].0];
+    let sent_at = row.sent_at.unwrap_or_default();
+    assert_eq!(s.name, format!("{case}-{}", compact(sent_at)));
+    assert_eq!(
+        s.kvittering,
+        json!({
+            "kvitteringVersjon": 1,
+            "status": "sendt",
+            "digisosId": case,
+            "oppdateringId": row.update_id,
+            "hentet": iso(row.claimed_at),
+            "hentetMs": row.claimed_at,
+            "sendt": iso(sent_at),
+            "sendtMs": sent_at,
+            "filer": [],
+            "sendtDokument": "digisos-soker.json in this folder, with \"fil:<filnavn>\" at each of filer[].pekere replaced by that file's dokumentlagerDokumentId; nothing else differs",
+        })
+    );
+    // The fagsystem's own files came along, as written.
+    let written: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(s.dir.join("digisos-soker.json"))?)?;
+    assert_eq!(written, doc);
+    assert!(s.dir.join("KLAR").is_file());
+    assert_eq!(w.check_sendt(s, &full)?, Some(doc));
     // One token was enough.
     assert_eq!(w.mp.issued().len(), 1);
     agent.terminate(LIMIT)?;
@@ -70,6 +99,25 @@ fn a_vedtak_with_its_pdf() -> Result<()> {
         dokumentlager_ids(&got),
         std::slice::from_ref(&f.dokumentlager_dokument_id)
     );
+    // The kvittering names the id the PDF got, and where it went.
+    let sendt = w.wait_sendt(&mut agent, 1, LIMIT)?;
+    let filer = &sendt[0].kvittering["filer"];
+    assert_eq!(
+        filer,
+        &json!([{
+            "filnavn": "vedtak.pdf",
+            "dokumentlagerDokumentId": f.dokumentlager_dokument_id,
+            "sha256": f.sha256,
+            "storrelse": vedtak_pdf.len(),
+            "pekere": ["/hendelser/1/vedtaksfil/referanse/id"],
+        }]),
+        "{}",
+        sendt[0].kvittering
+    );
+    assert_eq!(
+        w.check_sendt(&sendt[0], &w.journal_outbound_rows()?)?,
+        Some(got)
+    );
 
     // The next update carries the whole history again, the same PDF included.
     let second = soker(vec![
@@ -86,12 +134,26 @@ fn a_vedtak_with_its_pdf() -> Result<()> {
     assert_eq!(w.fiks.files(&case).len(), 1);
     assert!(w.double_uploads().is_empty(), "{:?}", w.double_uploads());
     assert_eq!(w.fiks.updates(&case).len(), 2);
+    // Its kvittering names the same id: the PDF was not uploaded again.
+    let sendt = w.wait_sendt(&mut agent, 2, LIMIT)?;
+    let rows = w.journal_outbound_rows()?;
+    let second_receipt = sendt
+        .iter()
+        .find(|s| rows[s.update_id()].claim_seq == 2)
+        .ok_or_else(|| anyhow::anyhow!("no kvittering for the second update"))?;
+    assert_eq!(
+        second_receipt.kvittering["filer"][0]["dokumentlagerDokumentId"],
+        json!(f.dokumentlager_dokument_id)
+    );
+    assert_eq!(w.check_sendt(second_receipt, &rows)?, Some(got));
+    assert!(w.claims()?.is_empty());
     agent.terminate(LIMIT)?;
     Ok(())
 }
 
 /// Several updates for one case queued while Fiks is down: only the newest
-/// is sent; the older ones are journaled `superseded` and their claims removed.
+/// is sent; the older ones are journaled `superseded` and go to `ut-sendt/`
+/// too, their kvittering saying `erstattet` by the newest.
 #[test]
 fn only_the_newest_of_queued_updates_is_sent() -> Result<()> {
     let w = OutboundWorld::start(Options::default())?;
@@ -127,15 +189,47 @@ fn only_the_newest_of_queued_updates_is_sent() -> Result<()> {
         "{states:?}"
     );
     assert!(states[..3].iter().all(|s| s == "superseded"), "{states:?}");
-    let claims: Vec<String> = mottak_tests::harness::entries(&w.staging()?)
-        .into_iter()
-        .filter(|n| n.starts_with("ut."))
-        .collect();
+    let sendt = w.wait_sendt(&mut agent, 4, LIMIT)?;
+    let claims = w.claims()?;
     ensure(
         &agent,
         claims.is_empty(),
         &format!("claims left: {claims:?}"),
     )?;
+    let rows = w.journal_outbound_rows()?;
+    let newest_id = w
+        .journal_outbound()?
+        .last()
+        .map(|r| r.0.clone())
+        .unwrap_or_default();
+    assert_eq!(sendt.len(), 4);
+    for s in &sendt {
+        w.check_sendt(s, &rows)?;
+        assert!(s.name.starts_with(&case), "{}", s.name);
+        if s.update_id() == newest_id {
+            assert_eq!(s.status(), "sendt");
+        } else {
+            assert_eq!(s.status(), "erstattet", "{}", s.kvittering);
+            // Superseded by a newer one of the case (checked above), itself
+            // sent or superseded in turn: the chain ends at the newest.
+            let mut by = s.kvittering["erstattetAv"].as_str().unwrap_or_default();
+            while by != newest_id {
+                let next = sendt
+                    .iter()
+                    .find(|o| o.update_id() == by)
+                    .ok_or_else(|| anyhow::anyhow!("{by} has no folder in ut-sendt/"))?;
+                by = next.kvittering["erstattetAv"].as_str().unwrap_or_default();
+            }
+            // What the fagsystem wrote is there to compare with.
+            let written: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(s.dir.join("digisos-soker.json"))?)?;
+            assert!(docs.contains(&written));
+        }
+    }
+    let mut ids: Vec<&str> = sendt.iter().map(|s| s.update_id()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 4, "one folder per update");
     agent.terminate(LIMIT)?;
     Ok(())
 }

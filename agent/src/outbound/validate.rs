@@ -312,6 +312,30 @@ mod tests {
     }
 
     #[test]
+    fn the_agents_own_file_names_are_not_documents() {
+        for own in [KLAR, FEIL_TXT, KVITTERING_JSON, SOKER_JSON] {
+            let json = soker(&format!("{MOTTATT},{VEDTAK}")).replace("vedtak.pdf", own);
+            let d = folder(&json, &[]);
+            fs::write(d.path().join(own), b"x").unwrap();
+            fs::write(d.path().join(SOKER_JSON), &json).unwrap();
+            let p = prepare(d.path(), CASE).unwrap_err();
+            assert!(
+                p.iter().any(|l| l.contains("the agent's own files")),
+                "{own}: {p:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_sha256_of_a_file_is_lowercase_hex() {
+        let d = folder("{}", &[("a", b"abc")]);
+        assert_eq!(
+            sha256_file(&d.path().join("a")).unwrap(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
     fn links_are_refused() {
         let d = folder(&soker(&format!("{MOTTATT},{VEDTAK}")), &[]);
         std::os::unix::fs::symlink("/etc/passwd", d.path().join("vedtak.pdf")).unwrap();
