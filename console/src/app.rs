@@ -12,29 +12,33 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use mottak_protocol::console::{
     AuditEntry, Command, ConsoleState, ErrorCode, FailedImport, ForsendelseState, Membership,
-    Outcome, Permission, Principal, QueueHealth, Role, RoleGrant, Scope, ServerMessage,
-    SystemPermissions, Transport,
+    OutboundItem, OutboundState, Outcome, Permission, Principal, QueueHealth, Role, RoleGrant,
+    Scope, ServerMessage, SystemPermissions, Transport,
 };
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use crate::i18n::{Lang, Texts, fill};
 use crate::keymap::{self, KeyAction};
+use crate::outbound::is_update_id;
 use crate::theme::{Level, ThemeKind};
 
-/// The views, in Tab order.
+/// The views, in Tab order. Outbound sits beside Failed imports: the two
+/// lists of work a person must do, one per direction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum View {
     Overview,
     Failed,
+    Outbound,
     Integrations,
     Access,
     Audit,
 }
 
 impl View {
-    pub const ALL: [View; 5] = [
+    pub const ALL: [View; 6] = [
         View::Overview,
         View::Failed,
+        View::Outbound,
         View::Integrations,
         View::Access,
         View::Audit,
@@ -44,9 +48,10 @@ impl View {
         match self {
             View::Overview => 0,
             View::Failed => 1,
-            View::Integrations => 2,
-            View::Access => 3,
-            View::Audit => 4,
+            View::Outbound => 2,
+            View::Integrations => 3,
+            View::Access => 4,
+            View::Audit => 5,
         }
     }
 
@@ -55,6 +60,7 @@ impl View {
         match self {
             View::Overview => &["overview", "oversikt"],
             View::Failed => &["failed", "imports", "feilet", "importer"],
+            View::Outbound => &["outbound", "utgående", "utgaende", "saksoppdateringer"],
             View::Integrations => &["integrations", "integrasjoner"],
             View::Access => &["access", "acl", "tilgang"],
             View::Audit => &["audit", "log", "logg", "revisjon"],
@@ -65,6 +71,7 @@ impl View {
         match self {
             View::Overview => t.view_overview,
             View::Failed => t.view_failed,
+            View::Outbound => t.view_outbound,
             View::Integrations => t.view_integrations,
             View::Access => t.view_access,
             View::Audit => t.view_audit,
@@ -76,6 +83,7 @@ impl View {
         match self {
             View::Overview => t.tab_overview,
             View::Failed => t.tab_failed,
+            View::Outbound => t.tab_outbound,
             View::Integrations => t.tab_integrations,
             View::Access => t.tab_access,
             View::Audit => t.tab_audit,
@@ -251,6 +259,11 @@ pub struct Confirm {
     pub stage: Stage,
     /// The reason given (mark permanent), once given.
     pub reason: Option<String>,
+    /// What the reason stage asks, and the word the typed stage wants:
+    /// marking a forsendelse permanent and discarding a saksoppdatering
+    /// differ in who is told and in the word typed.
+    pub reason_prompt: &'static str,
+    pub typed_word: &'static str,
 }
 
 /// What a free-text prompt is for.
@@ -381,6 +394,51 @@ impl AuditSort {
     }
 }
 
+/// Outbound sort columns: what needs a person first, then age.
+pub const OUTBOUND_SORTS: [OutboundSort; 4] = [
+    OutboundSort::State,
+    OutboundSort::Age,
+    OutboundSort::System,
+    OutboundSort::Case,
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutboundSort {
+    State,
+    Age,
+    System,
+    Case,
+}
+
+impl OutboundSort {
+    pub fn label(self, t: &Texts) -> &'static str {
+        match self {
+            OutboundSort::State => t.col_state,
+            OutboundSort::Age => t.col_age,
+            OutboundSort::System => t.col_system,
+            OutboundSort::Case => t.col_case,
+        }
+    }
+}
+
+/// A row of the outbound view: a failed or queued saksoppdatering and its
+/// mottakersystem.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutboundRow<'a> {
+    pub mottakersystem: &'a str,
+    pub item: &'a OutboundItem,
+}
+
+/// Failed first (they need a person), then retry-wait, then queued.
+fn outbound_state_rank(s: OutboundState) -> u8 {
+    match s {
+        OutboundState::Failed => 0,
+        OutboundState::RetryWait => 1,
+        OutboundState::Queued => 2,
+        _ => 3,
+    }
+}
+
 /// A failed import's key.
 pub type FailedKey = (String, String);
 
@@ -403,11 +461,13 @@ pub struct App {
     pub synced: bool,
     pub view: View,
     pub mode: Mode,
-    pub lists: [ListState; 5],
+    pub lists: [ListState; 6],
     /// Marked failed imports.
     pub marks: BTreeSet<FailedKey>,
     /// The failed import under the cursor (kept across updates).
     selected_failed: Option<FailedKey>,
+    /// The saksoppdatering under the cursor (kept across updates).
+    selected_outbound: Option<FailedKey>,
     pub toast: Option<Toast>,
     pub help_scroll: u16,
     /// Rows a page moves (set by the loop from the terminal's height).
@@ -437,6 +497,7 @@ impl App {
             lists: Default::default(),
             marks: BTreeSet::new(),
             selected_failed: None,
+            selected_outbound: None,
             toast: None,
             help_scroll: 0,
             page: 10,
@@ -529,6 +590,55 @@ impl App {
         let rows = self.failed_rows();
         let i = self.lists[View::Failed.index()].selected;
         rows.get(i).copied()
+    }
+
+    /// The outbound view's rows: every mottakersystem's failures and queue,
+    /// filtered, sorted.
+    pub fn outbound_rows(&self) -> Vec<OutboundRow<'_>> {
+        let Some(state) = &self.state else {
+            return Vec::new();
+        };
+        let l = &self.lists[View::Outbound.index()];
+        let needle = l.filter.to_lowercase();
+        let mut rows: Vec<OutboundRow<'_>> = state
+            .outbound
+            .iter()
+            .flat_map(|o| {
+                o.failures
+                    .iter()
+                    .chain(o.queue.iter())
+                    .map(|item| OutboundRow {
+                        mottakersystem: &o.mottakersystem,
+                        item,
+                    })
+            })
+            .filter(|r| needle.is_empty() || outbound_matches(r, &needle))
+            .collect();
+        let sort = OUTBOUND_SORTS
+            .get(l.sort)
+            .copied()
+            .unwrap_or(OutboundSort::State);
+        rows.sort_by(|a, b| {
+            let o = match sort {
+                OutboundSort::State => outbound_state_rank(a.item.state)
+                    .cmp(&outbound_state_rank(b.item.state))
+                    .then_with(|| a.item.claimed_at.cmp(&b.item.claimed_at)),
+                OutboundSort::Age => a.item.claimed_at.cmp(&b.item.claimed_at),
+                OutboundSort::System => a.mottakersystem.cmp(b.mottakersystem),
+                OutboundSort::Case => a.item.digisos_id.cmp(&b.item.digisos_id),
+            };
+            let o = o
+                .then_with(|| a.mottakersystem.cmp(b.mottakersystem))
+                .then_with(|| a.item.update_id.cmp(&b.item.update_id));
+            if l.descending { o.reverse() } else { o }
+        });
+        rows
+    }
+
+    /// The saksoppdatering under the cursor.
+    pub fn selected_outbound(&self) -> Option<OutboundRow<'_>> {
+        let i = self.lists[View::Outbound.index()].selected;
+        self.outbound_rows().get(i).copied()
     }
 
     pub fn queue_rows(&self) -> Vec<&QueueHealth> {
@@ -634,6 +744,7 @@ impl App {
         match view {
             View::Overview => self.queue_rows().len(),
             View::Failed => self.failed_rows().len(),
+            View::Outbound => self.outbound_rows().len(),
             View::Integrations => self.integration_rows().len(),
             View::Access => self.access_rows().len(),
             View::Audit => self.audit_rows().len(),
@@ -647,6 +758,7 @@ impl App {
         match view {
             View::Overview => QUEUE_SORTS.get(i).map_or("", |s| s.label(t)),
             View::Failed => FAILED_SORTS.get(i).map_or("", |s| s.label(t)),
+            View::Outbound => OUTBOUND_SORTS.get(i).map_or("", |s| s.label(t)),
             View::Audit => AUDIT_SORTS.get(i).map_or("", |s| s.label(t)),
             View::Integrations | View::Access => "",
         }
@@ -778,12 +890,37 @@ impl App {
                 self.lists[View::Failed.index()].selected = pos;
             }
         }
+        if let Some(key) = self.selected_outbound.clone() {
+            let pos = self
+                .outbound_rows()
+                .iter()
+                .position(|r| r.mottakersystem == key.0 && r.item.update_id == key.1);
+            if let Some(pos) = pos {
+                self.lists[View::Outbound.index()].selected = pos;
+            }
+        }
         self.clamp_all();
         self.remember_failed();
+        self.remember_outbound();
     }
 
     fn remember_failed(&mut self) {
         self.selected_failed = self.selected_failed().map(key_of);
+    }
+
+    fn remember_outbound(&mut self) {
+        self.selected_outbound = self
+            .selected_outbound()
+            .map(|r| (r.mottakersystem.to_owned(), r.item.update_id.clone()));
+    }
+
+    /// Remembers the row under the cursor of the lists that keep it.
+    fn remember(&mut self) {
+        match self.view {
+            View::Failed => self.remember_failed(),
+            View::Outbound => self.remember_outbound(),
+            _ => {}
+        }
     }
 
     fn clamp_all(&mut self) {
@@ -802,17 +939,13 @@ impl App {
         let cur = l.selected as isize;
         let max = n.saturating_sub(1) as isize;
         l.selected = (cur + delta).clamp(0, max.max(0)) as usize;
-        if self.view == View::Failed {
-            self.remember_failed();
-        }
+        self.remember();
     }
 
     fn set_selected(&mut self, i: usize) {
         let n = self.row_count(self.view);
         self.list_mut().selected = i.min(n.saturating_sub(1));
-        if self.view == View::Failed {
-            self.remember_failed();
-        }
+        self.remember();
     }
 
     fn toast(&mut self, level: Level, text: String) {
@@ -862,9 +995,7 @@ impl App {
                     _ => {}
                 }
                 self.list_mut().selected = 0;
-                if self.view == View::Failed {
-                    self.remember_failed();
-                }
+                self.remember();
                 Vec::new()
             }
             Mode::Command {
@@ -928,6 +1059,7 @@ impl App {
                 let n = match self.view {
                     View::Overview => QUEUE_SORTS.len(),
                     View::Failed => FAILED_SORTS.len(),
+                    View::Outbound => OUTBOUND_SORTS.len(),
                     View::Audit => AUDIT_SORTS.len(),
                     View::Integrations | View::Access => 1,
                 };
@@ -958,6 +1090,10 @@ impl App {
                 self.marks.extend(keys);
             }
             KeyAction::UnmarkAll => self.marks.clear(),
+            KeyAction::Retry if self.view == View::Outbound => {
+                return self.act_on_outbound(KeyAction::Retry);
+            }
+            KeyAction::Discard => return self.act_on_outbound(KeyAction::Discard),
             KeyAction::Retry => return self.act_on_failed(KeyAction::Retry),
             KeyAction::MoveToInn => return self.act_on_failed(KeyAction::MoveToInn),
             KeyAction::MarkPermanent => return self.act_on_failed(KeyAction::MarkPermanent),
@@ -994,8 +1130,8 @@ impl App {
     }
 
     fn after_sort(&mut self) {
-        if self.view == View::Failed {
-            // Keep the cursor on the same forsendelse.
+        if matches!(self.view, View::Failed | View::Outbound) {
+            // Keep the cursor on the same forsendelse or saksoppdatering.
             self.after_data_change();
         } else {
             self.list_mut().selected = 0;
@@ -1094,6 +1230,57 @@ impl App {
         self.propose(question, label, commands)
     }
 
+    /// Retry or discard the saksoppdatering under the cursor (only a failed
+    /// one; the agent handles the queue by itself).
+    fn act_on_outbound(&mut self, what: KeyAction) -> Vec<Effect> {
+        let t = self.t();
+        let Some(row) = self.selected_outbound() else {
+            self.toast(Level::Warning, t.nothing_applies.to_owned());
+            return Vec::new();
+        };
+        let (sys, update_id, case) = (
+            row.mottakersystem.to_owned(),
+            row.item.update_id.clone(),
+            row.item.digisos_id.clone(),
+        );
+        let failed = row.item.state == OutboundState::Failed;
+        let perm = if what == KeyAction::Discard {
+            Permission::MarkPermanent
+        } else {
+            Permission::Retry
+        };
+        if !self.may(perm, &sys) {
+            self.toast(Level::Warning, t.not_allowed.to_owned());
+            return Vec::new();
+        }
+        if !failed {
+            self.toast(Level::Warning, t.out_only_failed.to_owned());
+            return Vec::new();
+        }
+        let which = format!("{case} ({sys})");
+        let (question, label, command) = if what == KeyAction::Discard {
+            (
+                fill(t.ask_out_discard, &[&which]),
+                t.k_discard,
+                Command::MarkPermanent {
+                    mottakersystem: sys,
+                    forsendelse: update_id,
+                    reason: String::new(),
+                },
+            )
+        } else {
+            (
+                fill(t.ask_out_retry, &[&which]),
+                t.k_out_retry,
+                Command::Retry {
+                    mottakersystem: sys,
+                    forsendelse: update_id,
+                },
+            )
+        };
+        self.propose(question, label.to_owned(), vec![command])
+    }
+
     fn act_on_queue(&mut self, what: KeyAction) -> Vec<Effect> {
         let t = self.t();
         let rows = self.queue_rows();
@@ -1185,6 +1372,12 @@ impl App {
             .map(confirm_level)
             .max()
             .unwrap_or(ConfirmLevel::None);
+        let t = self.t();
+        // Discarding saksoppdateringer tells nobody outside: its own words.
+        let discard = !commands.is_empty()
+            && commands.iter().all(|c| {
+                matches!(c, Command::MarkPermanent { forsendelse, .. } if is_update_id(forsendelse))
+            });
         let confirm = Confirm {
             question,
             commands,
@@ -1197,6 +1390,16 @@ impl App {
                 _ => Stage::YesNo { ok_focused: false },
             },
             reason: None,
+            reason_prompt: if discard {
+                t.reason_prompt_discard
+            } else {
+                t.reason_prompt
+            },
+            typed_word: if discard {
+                t.typed_word_discard
+            } else {
+                t.typed_word
+            },
         };
         if level == ConfirmLevel::None {
             return self.confirm(confirm);
@@ -1244,7 +1447,6 @@ impl App {
     }
 
     fn on_confirm_key(&mut self, key: KeyEvent, mut c: Confirm) -> Vec<Effect> {
-        let t = self.t();
         match &mut c.stage {
             Stage::YesNo { ok_focused } => match key.code {
                 KeyCode::Esc | KeyCode::Char('n' | 'N' | 'q') => self.cancel(),
@@ -1296,7 +1498,7 @@ impl App {
             Stage::Typed { input, error } => match key.code {
                 KeyCode::Esc => self.cancel(),
                 KeyCode::Enter => {
-                    if input.trim() == t.typed_word {
+                    if input.trim() == c.typed_word {
                         return self.confirm(c);
                     }
                     *error = true;
@@ -1506,6 +1708,23 @@ fn failed_matches(f: &FailedImport, needle: &str) -> bool {
     hay.iter()
         .flatten()
         .any(|h| h.to_lowercase().contains(needle))
+}
+
+fn outbound_matches(r: &OutboundRow<'_>, needle: &str) -> bool {
+    let i = r.item;
+    let hay = [
+        Some(i.update_id.as_str()),
+        Some(i.digisos_id.as_str()),
+        Some(r.mottakersystem),
+        Some(i.state.as_str()),
+        i.failed_folder.as_deref(),
+    ];
+    hay.iter()
+        .flatten()
+        .any(|h| h.to_lowercase().contains(needle))
+        || i.last_error
+            .as_ref()
+            .is_some_and(|e| e.masked().to_lowercase().contains(needle))
 }
 
 fn audit_matches(e: &AuditEntry, needle: &str) -> bool {

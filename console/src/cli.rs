@@ -94,7 +94,8 @@ impl ConnArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Sub {
-    /// Print the overview once (queues, oldest unacknowledged, alerts) and exit.
+    /// Print the overview once (queues, oldest unacknowledged, outbound to
+    /// Fiks Digisos, alerts) and exit.
     Status(StatusArgs),
     /// A monitoring plugin for Nagios, Icinga and the like: one line with
     /// perfdata; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
@@ -116,10 +117,12 @@ pub struct CheckArgs {
     /// Give up (UNKNOWN) after this many seconds.
     #[arg(long, default_value_t = 10)]
     pub timeout: u64,
-    /// WARNING when at least this many failed imports wait for a person.
+    /// WARNING when at least this many failed imports, or at least this many
+    /// failed saksoppdateringer, wait for a person.
     #[arg(long, default_value_t = 1)]
     pub warn_failed: u64,
-    /// CRITICAL when at least this many failed imports wait for a person.
+    /// CRITICAL when at least this many failed imports, or at least this many
+    /// failed saksoppdateringer, wait for a person.
     #[arg(long)]
     pub crit_failed: Option<u64>,
 }

@@ -5,13 +5,15 @@
 use std::fmt::Write as _;
 
 use mottak_protocol::console::{
-    AgentInfo, Alert, ConsoleState, ForsendelseState, QueueHealth, Severity,
+    AgentInfo, Alert, ConsoleState, ForsendelseState, OutboundState, OutboundStatus, QueueHealth,
+    Severity,
 };
 use serde::Serialize;
 
 use crate::app::{Welcome, needs_person};
 use crate::human::age;
 use crate::i18n::{Lang, fill};
+use crate::outbound;
 
 /// A monitoring verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -44,15 +46,16 @@ impl Status {
     }
 }
 
-/// Thresholds for [`check`].
+/// Thresholds for [`check_line`]: each applies to the failed imports and,
+/// on its own, to the failed saksoppdateringer (the perfdata carries both).
 #[derive(Debug, Clone, Copy)]
 pub struct Thresholds {
     pub warn_failed: u64,
     pub crit_failed: Option<u64>,
 }
 
-/// The state's verdict: the worst of its alerts, the failed imports against
-/// the thresholds, and the two-hour line.
+/// The state's verdict: the worst of its alerts, the failed imports and the
+/// failed saksoppdateringer (each) against the thresholds, and the two-hour line.
 pub fn verdict(state: &ConsoleState, now_ms: i64, th: Thresholds) -> Status {
     let mut s = Status::Ok;
     for a in &state.alerts {
@@ -62,11 +65,12 @@ pub fn verdict(state: &ConsoleState, now_ms: i64, th: Thresholds) -> Status {
             Severity::Critical => Status::Critical,
         });
     }
-    let failed = failed_total(state);
-    if th.crit_failed.is_some_and(|c| failed >= c) {
-        s = s.max(Status::Critical);
-    } else if th.warn_failed > 0 && failed >= th.warn_failed {
-        s = s.max(Status::Warning);
+    for failed in [failed_total(state), outbound::failed_total(state)] {
+        if th.crit_failed.is_some_and(|c| failed >= c) {
+            s = s.max(Status::Critical);
+        } else if th.warn_failed > 0 && failed >= th.warn_failed {
+            s = s.max(Status::Warning);
+        }
     }
     if state
         .queues
@@ -126,11 +130,17 @@ pub fn check_line(state: &ConsoleState, now_ms: i64, th: Thresholds) -> (Status,
         }
         summary.push_str("; ");
     }
-    let _ = write!(
-        summary,
-        "{failed} failed import(s) need a person, {} mottakersystem(er)",
-        state.queues.len()
-    );
+    if state.outbound.is_empty() {
+        let _ = write!(summary, "{failed} failed import(s) need a person");
+    } else {
+        let _ = write!(
+            summary,
+            "{failed} failed import(s) and {} failed saksoppdatering(er) need a person, {} saksoppdatering(er) queued",
+            outbound::failed_total(state),
+            outbound::queued_total(state)
+        );
+    }
+    let _ = write!(summary, ", {} mottakersystem(er)", state.queues.len());
     let oldest = oldest_unacked_ms(state, now_ms) / 1000;
     let line_s = mottak_protocol::console::UNACKED_WARNING_MS / 1000;
     let delivered: u64 = state
@@ -139,12 +149,21 @@ pub fn check_line(state: &ConsoleState, now_ms: i64, th: Thresholds) -> (Status,
         .map(|q| q.throughput.delivered_last_hour)
         .sum();
     let crit_failed = th.crit_failed.map(|c| c.to_string()).unwrap_or_default();
-    let perf = format!(
+    let mut perf = format!(
         "failed={failed};{};{crit_failed};0 rejected={} retry_wait={} oldest_unacked={oldest}s;;{line_s};0 delivered_last_hour={delivered};;;0 alerts_critical={crit} alerts_warning={warn}",
         th.warn_failed,
         count(state, ForsendelseState::Rejected),
         count(state, ForsendelseState::RetryWait),
     );
+    if !state.outbound.is_empty() {
+        let _ = write!(
+            perf,
+            " outbound_failed={};{};{crit_failed};0 outbound_queued={};;;0",
+            outbound::failed_total(state),
+            th.warn_failed,
+            outbound::queued_total(state),
+        );
+    }
     // Perfdata must not contain '|' in the text part.
     let summary = summary.replace('|', "/");
     (
@@ -153,10 +172,12 @@ pub fn check_line(state: &ConsoleState, now_ms: i64, th: Thresholds) -> (Status,
     )
 }
 
+/// `nav-frogn: title` (once: the outbound alerts' titles already start so).
 fn one_alert(a: &Alert) -> String {
+    let title = a.title.masked();
     match &a.mottakersystem {
-        Some(m) => format!("{m}: {}", a.title.masked()),
-        None => a.title.masked().into_owned(),
+        Some(m) if !title.starts_with(&format!("{m}:")) => format!("{m}: {title}"),
+        _ => title.into_owned(),
     }
 }
 
@@ -170,6 +191,11 @@ pub struct StatusJson<'a> {
     pub failed_total: u64,
     pub queues: &'a [QueueHealth],
     pub alerts: &'a [Alert],
+    /// Failed saksoppdateringer (in `ut-feilet/`) over every mottakersystem.
+    pub outbound_failed_total: u64,
+    /// Per mottakersystem with `[mottakersystem.digisos]`: counts, queue,
+    /// failures, Fiks and Maskinporten (the agent's own names).
+    pub outbound: &'a [OutboundStatus],
 }
 
 pub fn status_json(welcome: &Welcome, state: &ConsoleState, now_ms: i64) -> anyhow::Result<String> {
@@ -188,6 +214,8 @@ pub fn status_json(welcome: &Welcome, state: &ConsoleState, now_ms: i64) -> anyh
         failed_total: failed_total(state),
         queues: &state.queues,
         alerts: &state.alerts,
+        outbound_failed_total: outbound::failed_total(state),
+        outbound: &state.outbound,
     };
     Ok(serde_json::to_string_pretty(&doc)?)
 }
@@ -262,8 +290,53 @@ pub fn status_text(welcome: &Welcome, state: &ConsoleState, now_ms: i64, lang: L
             q.throughput.delivered_last_hour
         );
     }
+    if !state.outbound.is_empty() {
+        let _ = writeln!(out);
+        let _ = writeln!(out, "{}:", t.h_outbound);
+        let _ = writeln!(
+            out,
+            "{:<24} {:>7} {:>7} {:>7}  {:<10} {:<14} {}",
+            t.col_system,
+            t.col_queued,
+            t.col_retry,
+            t.col_failed,
+            t.col_last_sent,
+            t.col_fiks,
+            t.col_maskinporten
+        );
+        for o in &state.outbound {
+            let fiks = outbound::fiks_status(o, now_ms, t);
+            let mp = outbound::maskinporten_status(o, now_ms, t);
+            let fiks_word = format!("{} {}", fiks.level.symbol(), fiks.word);
+            let mp_word = format!("{} {}", mp.level.symbol(), mp.word);
+            let _ = writeln!(
+                out,
+                "{:<24} {:>7} {:>7} {:>7}  {:<10} {:<14} {}",
+                o.mottakersystem,
+                outbound::count(o, OutboundState::Queued),
+                outbound::count(o, OutboundState::RetryWait),
+                outbound::count(o, OutboundState::Failed),
+                o.last_sent_at
+                    .map_or_else(|| t.never.to_owned(), |at| age(now_ms - at)),
+                fiks_word,
+                mp_word,
+            );
+            for (name, s) in [(t.fiks_digisos, &fiks), (t.maskinporten, &mp)] {
+                if s.level >= crate::theme::Level::Warning {
+                    let _ = writeln!(out, "    {name}: {}", s.text);
+                }
+            }
+        }
+    }
     let _ = writeln!(out);
     let _ = writeln!(out, "{}", fill(t.h_failed_total, &[&failed_total(state)]));
+    if !state.outbound.is_empty() {
+        let _ = writeln!(
+            out,
+            "{}",
+            fill(t.h_outbound_failed_total, &[&outbound::failed_total(state)])
+        );
+    }
     let _ = writeln!(out);
     let _ = writeln!(out, "{}:", t.alerts);
     if state.alerts.is_empty() {
@@ -275,8 +348,13 @@ pub fn status_text(welcome: &Welcome, state: &ConsoleState, now_ms: i64, lang: L
             Severity::Warning => ("▲", t.sev_warning),
             Severity::Info => ("•", t.sev_info),
         };
-        let _ = writeln!(out, "  {sym} {word:<9} {}", one_alert(a));
-        let _ = writeln!(out, "    → {}", a.detail.masked());
+        let (title, detail) = crate::alerts::localized(a, state, now_ms, lang);
+        let line = match &a.mottakersystem {
+            Some(m) if !title.starts_with(&format!("{m}:")) => format!("{m}: {title}"),
+            _ => title,
+        };
+        let _ = writeln!(out, "  {sym} {word:<9} {line}");
+        let _ = writeln!(out, "    → {detail}");
     }
     out
 }
@@ -342,5 +420,69 @@ mod tests {
         assert!(perf.starts_with("failed=2;1;5;0 "), "{perf}");
         assert!(!line.contains('\n'));
         assert_eq!(line.matches('|').count(), 1, "{line}");
+        assert!(
+            !line.contains("outbound"),
+            "no digisos, no outbound: {line}"
+        );
+    }
+
+    #[test]
+    fn failed_saksoppdateringer_count_on_their_own_with_perfdata() {
+        let mut s = state();
+        s.queues[0].counts.insert(ForsendelseState::Failed, 0);
+        let mut o = OutboundStatus {
+            mottakersystem: "nav-frogn".into(),
+            ..OutboundStatus::default()
+        };
+        o.counts.insert(OutboundState::Queued, 3);
+        s.outbound.push(o);
+        let (st, line) = check_line(&s, 0, TH);
+        assert_eq!(st, Status::Ok, "{line}");
+        assert!(line.contains("0 failed saksoppdatering(er)"), "{line}");
+        assert!(
+            line.ends_with(" outbound_failed=0;1;5;0 outbound_queued=3;;;0"),
+            "{line}"
+        );
+        s.outbound[0].counts.insert(OutboundState::Failed, 1);
+        let (st, line) = check_line(&s, 0, TH);
+        assert_eq!(st, Status::Warning, "{line}");
+        assert!(line.contains("outbound_failed=1;1;5;0"), "{line}");
+        s.outbound[0].counts.insert(OutboundState::Failed, 5);
+        assert_eq!(verdict(&s, 0, TH), Status::Critical);
+        // An outbound alert's title names its system once.
+        s.alerts.push(Alert {
+            key: "outbound-failed/nav-frogn".into(),
+            severity: Severity::Warning,
+            mottakersystem: Some("nav-frogn".into()),
+            title: Text::from("nav-frogn: 5 saksoppdateringer not sent (ut-feilet/)"),
+            detail: Text::from("x"),
+            since: None,
+        });
+        let (_, line) = check_line(&s, 0, TH);
+        assert!(
+            line.starts_with("MOTTAK CRITICAL - nav-frogn: 5 saksoppdateringer not sent"),
+            "{line}"
+        );
+        let text = status_text(
+            &Welcome {
+                user: "kari".into(),
+                transport: mottak_protocol::console::Transport::LocalSocket,
+                agent_version: "0.1.0".into(),
+                roles: Vec::new(),
+                permissions: Vec::new(),
+            },
+            &s,
+            0,
+            Lang::Nb,
+        );
+        assert!(text.contains("Utgående til Fiks Digisos:"), "{text}");
+        assert!(
+            text.contains("saksoppdateringer som ikke ble sendt (ut-feilet/): 5"),
+            "{text}"
+        );
+        assert!(
+            text.contains("nav-frogn: 5 saksoppdateringer ble ikke sendt (ut-feilet/)"),
+            "the alert in bokmål: {text}"
+        );
     }
 }

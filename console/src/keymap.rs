@@ -36,6 +36,8 @@ pub enum KeyAction {
     Retry,
     MoveToInn,
     MarkPermanent,
+    /// Give up on a failed saksoppdatering (`mark_permanent` of its update id).
+    Discard,
     PauseResume,
     PollNow,
     AddGrant,
@@ -105,12 +107,15 @@ pub struct Binding {
 const TABLES: &[View] = &[
     View::Overview,
     View::Failed,
+    View::Outbound,
     View::Integrations,
     View::Access,
     View::Audit,
 ];
-const SORTED: &[View] = &[View::Overview, View::Failed, View::Audit];
+const SORTED: &[View] = &[View::Overview, View::Failed, View::Outbound, View::Audit];
 const FAILED: &[View] = &[View::Failed];
+const OUTBOUND: &[View] = &[View::Outbound];
+const WITH_DETAIL: &[View] = &[View::Failed, View::Outbound];
 const OVERVIEW: &[View] = &[View::Overview];
 const ACCESS: &[View] = &[View::Access];
 
@@ -163,7 +168,7 @@ pub static BINDINGS: &[Binding] = &[
     },
     Binding {
         keys: &[ch('1')],
-        label: "1-5",
+        label: "1-6",
         action: KeyAction::GotoView(View::Overview),
         scope: Where::Everywhere,
         needs: None,
@@ -182,7 +187,7 @@ pub static BINDINGS: &[Binding] = &[
     Binding {
         keys: &[ch('3')],
         label: "",
-        action: KeyAction::GotoView(View::Integrations),
+        action: KeyAction::GotoView(View::Outbound),
         scope: Where::Everywhere,
         needs: None,
         help: |t| t.k_view_n,
@@ -191,7 +196,7 @@ pub static BINDINGS: &[Binding] = &[
     Binding {
         keys: &[ch('4')],
         label: "",
-        action: KeyAction::GotoView(View::Access),
+        action: KeyAction::GotoView(View::Integrations),
         scope: Where::Everywhere,
         needs: None,
         help: |t| t.k_view_n,
@@ -199,6 +204,15 @@ pub static BINDINGS: &[Binding] = &[
     },
     Binding {
         keys: &[ch('5')],
+        label: "",
+        action: KeyAction::GotoView(View::Access),
+        scope: Where::Everywhere,
+        needs: None,
+        help: |t| t.k_view_n,
+        footer: false,
+    },
+    Binding {
+        keys: &[ch('6')],
         label: "",
         action: KeyAction::GotoView(View::Audit),
         scope: Where::Everywhere,
@@ -300,7 +314,7 @@ pub static BINDINGS: &[Binding] = &[
         keys: &[code(KeyCode::Enter)],
         label: "Enter",
         action: KeyAction::Detail,
-        scope: Where::In(FAILED),
+        scope: Where::In(WITH_DETAIL),
         needs: None,
         help: |t| t.k_detail,
         footer: true,
@@ -357,6 +371,24 @@ pub static BINDINGS: &[Binding] = &[
         scope: Where::In(FAILED),
         needs: Some(Permission::MarkPermanent),
         help: |t| t.k_mark_permanent,
+        footer: true,
+    },
+    Binding {
+        keys: &[ch('r')],
+        label: "r",
+        action: KeyAction::Retry,
+        scope: Where::In(OUTBOUND),
+        needs: Some(Permission::Retry),
+        help: |t| t.k_out_retry,
+        footer: true,
+    },
+    Binding {
+        keys: &[ch('P')],
+        label: "P",
+        action: KeyAction::Discard,
+        scope: Where::In(OUTBOUND),
+        needs: Some(Permission::MarkPermanent),
+        help: |t| t.k_discard,
         footer: true,
     },
     Binding {

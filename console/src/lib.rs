@@ -11,7 +11,10 @@
 //! - [`headless`]: `mottak status [--json]` and `mottak check` (Nagios/Icinga).
 //! - [`tui`]: the terminal loop (draw when dirty, coalesce, restore on every exit).
 //! - [`human`]: ages, times, sizes, sparklines.
+//! - [`outbound`]: Fiks Digisos, Maskinporten and the saksoppdateringer as levels and words.
+//! - [`alerts`]: the agent's alerts in the reader's language (known keys in bokmål).
 
+pub mod alerts;
 pub mod app;
 pub mod cli;
 pub mod client;
@@ -19,6 +22,7 @@ pub mod headless;
 pub mod human;
 pub mod i18n;
 pub mod keymap;
+pub mod outbound;
 pub mod theme;
 pub mod tui;
 pub mod ui;

@@ -4,7 +4,7 @@
 
 use mottak_protocol::console::{
     CertificateStatus, ExpiryLevel, FailedImport, ForsendelseState, IntegrationStatus,
-    MembershipSource, QueueHealth, Severity, UNACKED_WARNING_MS,
+    MembershipSource, OutboundState, OutboundStatus, QueueHealth, Severity, UNACKED_WARNING_MS,
 };
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Margin, Rect};
@@ -15,11 +15,13 @@ use ratatui::widgets::{
 };
 
 use crate::app::{
-    AccessRow, App, Conn, Mode, PromptKind, Stage, View, completions, needs_person, short_id,
+    AccessRow, App, Conn, Mode, OutboundRow, PromptKind, Stage, View, completions, needs_person,
+    short_id,
 };
 use crate::human::{age, bytes, sparkline, utc, utc_short};
 use crate::i18n::{Texts, fill};
 use crate::keymap;
+use crate::outbound::{self as out, LinkStatus};
 use crate::theme::{Level, Theme};
 
 /// Draws the whole screen.
@@ -42,6 +44,7 @@ pub fn render(app: &App, f: &mut Frame<'_>) {
         match app.view {
             View::Overview => render_overview(app, &theme, f, body),
             View::Failed => render_failed(app, &theme, f, body),
+            View::Outbound => render_outbound(app, &theme, f, body),
             View::Integrations => render_integrations(app, &theme, f, body),
             View::Access => render_access(app, &theme, f, body),
             View::Audit => render_audit(app, &theme, f, body),
@@ -137,29 +140,56 @@ fn render_header(app: &App, theme: &Theme, f: &mut Frame<'_>, area: Rect) {
     f.render_widget(Paragraph::new(Line::from(right)).style(theme.header), r);
 }
 
+/// The tab row, as compact as the width needs: long names, short names,
+/// less space, and at last only the numbers (and counts) of the other tabs.
 fn render_tabs(app: &App, theme: &Theme, f: &mut Frame<'_>, area: Rect) {
     let t = app.t();
-    let mut spans = vec![Span::raw(" ")];
-    for (n, v) in View::ALL.into_iter().enumerate() {
-        let name = if area.width < 100 {
-            v.short_title(t)
-        } else {
-            v.title(t)
-        };
-        let mut text = format!("{} {name}", n + 1);
-        if v == View::Failed
-            && let Some(s) = &app.state
-        {
-            text.push_str(&format!(" ({})", s.failed.total));
+    let count = |v: View| -> Option<u64> {
+        let s = app.state.as_ref()?;
+        match v {
+            View::Failed => Some(s.failed.total),
+            View::Outbound if !s.outbound.is_empty() => Some(out::failed_total(s)),
+            _ => None,
         }
-        let (style, text) = if v == app.view {
-            (theme.tab_active, format!("[{text}]"))
-        } else {
-            (theme.tab, format!(" {text} "))
-        };
-        spans.push(Span::styled(text, style));
-        spans.push(Span::raw(" "));
-    }
+    };
+    let build = |long: bool, pad: bool, numbers_only: bool| -> Vec<Span<'static>> {
+        let gap = if pad { " " } else { "" };
+        let mut spans = vec![Span::raw(" ")];
+        for (n, v) in View::ALL.into_iter().enumerate() {
+            let name = match (long, v) {
+                (_, View::Outbound) | (false, _) => v.short_title(t),
+                (true, _) => v.title(t),
+            };
+            let mut text = if numbers_only && v != app.view {
+                format!("{}", n + 1)
+            } else {
+                format!("{} {name}", n + 1)
+            };
+            if let Some(c) = count(v) {
+                text.push_str(&format!(" ({c})"));
+            }
+            let (style, text) = if v == app.view {
+                (theme.tab_active, format!("[{text}]"))
+            } else {
+                (theme.tab, format!("{gap}{text}{gap}"))
+            };
+            spans.push(Span::styled(text, style));
+            spans.push(Span::raw(" "));
+        }
+        spans
+    };
+    let width = |spans: &[Span<'_>]| spans.iter().map(Span::width).sum::<usize>();
+    let fits = usize::from(area.width);
+    let spans = [
+        (true, true, false),
+        (false, true, false),
+        (false, false, false),
+        (false, false, true),
+    ]
+    .into_iter()
+    .map(|(long, pad, numbers)| build(long, pad, numbers))
+    .find(|s| width(s) <= fits)
+    .unwrap_or_else(|| build(false, false, true));
     f.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
@@ -210,6 +240,29 @@ fn info_line(app: &App, theme: &Theme, shown: usize, total: u64, view: View) -> 
         ));
     }
     Line::from(spans)
+}
+
+/// How many rows `line` takes when word-wrapped to `width` (as ratatui's
+/// wrapping does, closely enough to plan a box).
+fn wrapped_height(line: &Line<'_>, width: usize) -> usize {
+    let text: String = line.spans.iter().map(|s| s.content.as_ref()).collect();
+    let mut rows = 1usize;
+    let mut col = 0usize;
+    for word in text.split(' ') {
+        let w = Span::raw(word).width();
+        let need = if col == 0 { w } else { col + 1 + w };
+        if need <= width {
+            col = need;
+        } else if w <= width {
+            rows += 1;
+            col = w;
+        } else {
+            // A word longer than the line starts a row and is cut across rows.
+            rows += usize::from(col > 0) + (w - 1) / width;
+            col = (w - 1) % width + 1;
+        }
+    }
+    rows
 }
 
 fn table_state(selected: usize, n: usize) -> TableState {
@@ -282,9 +335,22 @@ fn render_overview(app: &App, theme: &Theme, f: &mut Frame<'_>, area: Rect) {
     let Some(state) = &app.state else { return };
     let wide = area.width >= 100;
     let table_height =
-        (u16_of(rows.len()).saturating_add(4)).min(area.height.saturating_sub(5).max(5));
-    let [top, bottom] =
-        Layout::vertical([Constraint::Length(table_height), Constraint::Min(3)]).areas(area);
+        (u16_of(rows.len()).saturating_add(3)).min(area.height.saturating_sub(5).max(5));
+    let out_height = if state.outbound.is_empty() {
+        0
+    } else {
+        (u16_of(state.outbound.len()).saturating_add(3))
+            .min(area.height.saturating_sub(table_height + 3))
+    };
+    let [top, middle, bottom] = Layout::vertical([
+        Constraint::Length(table_height),
+        Constraint::Length(out_height),
+        Constraint::Min(3),
+    ])
+    .areas(area);
+    if out_height > 0 {
+        render_outbound_queues(app, theme, f, middle, &state.outbound);
+    }
 
     let mut header = vec![t.col_system, t.col_in_progress];
     if wide {
@@ -375,24 +441,59 @@ fn render_overview(app: &App, theme: &Theme, f: &mut Frame<'_>, area: Rect) {
             Span::raw(format!("  {}", t.no_alerts)),
         ]));
     }
-    for a in &state.alerts {
-        let l = severity_level(a.severity);
-        let mut first = vec![level_span(t, theme, l), Span::raw("  ")];
-        if let Some(m) = &a.mottakersystem {
-            first.push(Span::styled(format!("{m}: "), theme.title));
+    let alerts: Vec<(Line<'static>, Line<'static>)> = state
+        .alerts
+        .iter()
+        .map(|a| {
+            let l = severity_level(a.severity);
+            let (title, detail) = crate::alerts::localized(a, state, app.now_ms, app.lang);
+            let mut first = vec![level_span(t, theme, l), Span::raw("  ")];
+            if let Some(m) = &a.mottakersystem
+                && !title.starts_with(&format!("{m}:"))
+            {
+                first.push(Span::styled(format!("{m}: "), theme.title));
+            }
+            first.push(Span::raw(title));
+            if let Some(since) = a.since {
+                first.push(Span::styled(
+                    format!("  ({})", age(app.now_ms - since)),
+                    theme.dim,
+                ));
+            }
+            (
+                Line::from(first),
+                Line::from(vec![Span::raw("    → "), Span::styled(detail, theme.dim)]),
+            )
+        })
+        .collect();
+    // Every title first: when the box is short, details give way (worst
+    // alert first), and a last line says how many did not fit at all.
+    let inner_w = usize::from(bottom.width.saturating_sub(2)).max(1);
+    let avail = usize::from(bottom.height.saturating_sub(2));
+    let heights: Vec<(usize, usize)> = alerts
+        .iter()
+        .map(|(a, b)| (wrapped_height(a, inner_w), wrapped_height(b, inner_w)))
+        .collect();
+    let mut used = 0usize;
+    let mut hidden = 0usize;
+    for (i, (title, detail)) in alerts.into_iter().enumerate() {
+        let (ht, hd) = heights[i];
+        let later = heights.len() - i - 1;
+        let reserve = usize::from(later > 0);
+        if used + ht + reserve > avail && used > 0 {
+            hidden = later + 1;
+            break;
         }
-        first.push(Span::raw(a.title.masked().into_owned()));
-        if let Some(since) = a.since {
-            first.push(Span::styled(
-                format!("  ({})", age(app.now_ms - since)),
-                theme.dim,
-            ));
+        lines.push(title);
+        used += ht;
+        let rest_titles: usize = heights[i + 1..].iter().map(|h| h.0).sum();
+        if used + hd + rest_titles <= avail {
+            lines.push(detail);
+            used += hd;
         }
-        lines.push(Line::from(first));
-        lines.push(Line::from(vec![
-            Span::raw("    → "),
-            Span::styled(a.detail.masked().into_owned(), theme.dim),
-        ]));
+    }
+    if hidden > 0 {
+        lines.push(Line::styled(fill(t.more_alerts, &[&hidden]), theme.warning));
     }
     f.render_widget(
         Paragraph::new(lines)
@@ -688,7 +789,12 @@ fn render_failed_detail(
 // ---------------------------------------------------------------------------------------------
 // Integrations
 
-fn cert_line(app: &App, theme: &Theme, c: &CertificateStatus) -> Vec<Line<'static>> {
+fn cert_line(
+    app: &App,
+    theme: &Theme,
+    c: &CertificateStatus,
+    todo_renew: &'static str,
+) -> Vec<Line<'static>> {
     let t = app.t();
     let (lv, what) = match c.level {
         ExpiryLevel::Ok => (
@@ -735,7 +841,7 @@ fn cert_line(app: &App, theme: &Theme, c: &CertificateStatus) -> Vec<Line<'stati
     ])];
     let todo = match c.level {
         ExpiryLevel::Ok => None,
-        ExpiryLevel::ExpiresSoon | ExpiryLevel::Expired => Some(t.todo_cert_soon),
+        ExpiryLevel::ExpiresSoon | ExpiryLevel::Expired => Some(todo_renew),
         ExpiryLevel::Unreadable => Some(t.todo_cert_unreadable),
     };
     if let Some(todo) = todo {
@@ -782,10 +888,22 @@ fn integration_lines(app: &App, theme: &Theme, i: &IntegrationStatus) -> Vec<Lin
                 .find(|q| q.mottakersystem == i.mottakersystem)
         })
         .map_or(0, |q| q.stale_in_inn.count);
+    let outbound = app.state.as_ref().and_then(|st| {
+        st.outbound
+            .iter()
+            .find(|o| o.mottakersystem == i.mottakersystem)
+    });
     let overall = svarinn_level
         .max(cert_level)
         .max(drop_level)
-        .max(if stale > 0 { Level::Warning } else { Level::Ok });
+        .max(if stale > 0 { Level::Warning } else { Level::Ok })
+        .max(outbound.map_or(Level::Ok, |o| {
+            // "Not contacted yet" is no trouble for the block as a whole.
+            match out::outbound_level(o, app.now_ms, t) {
+                Level::Info => Level::Ok,
+                l => l,
+            }
+        }));
     let mut lines = vec![Line::from(vec![
         Span::styled(format!("{} ", overall.symbol()), theme.level(overall)),
         Span::styled(i.mottakersystem.clone(), theme.title),
@@ -854,7 +972,7 @@ fn integration_lines(app: &App, theme: &Theme, i: &IntegrationStatus) -> Vec<Lin
         ));
     }
     for c in &i.certificates {
-        lines.extend(cert_line(app, theme, c));
+        lines.extend(cert_line(app, theme, c, t.todo_cert_soon));
     }
     // Drop folder
     let d = &i.drop_folder;
@@ -898,7 +1016,109 @@ fn integration_lines(app: &App, theme: &Theme, i: &IntegrationStatus) -> Vec<Lin
             Span::styled(fill(t.todo_stale_inn, &[&stale]), theme.warning),
         ]));
     }
+    if let Some(o) = outbound {
+        lines.extend(outbound_integration_lines(app, theme, o));
+    }
     lines.push(Line::raw(""));
+    lines
+}
+
+/// `  ✔ Fiks Digisos   https://… · last answer 2m ago`
+fn link_line(theme: &Theme, name: &str, url: &str, who: String, s: &LinkStatus) -> Line<'static> {
+    Line::from(vec![
+        Span::raw("  "),
+        Span::styled(format!("{} ", s.level.symbol()), theme.level(s.level)),
+        Span::styled(format!("{name:<15}"), theme.title),
+        Span::raw(url.to_owned()),
+        Span::styled(" · ", theme.dim),
+        Span::raw(who),
+        Span::styled(" · ", theme.dim),
+        Span::styled(format!("{} ", s.word), theme.level(s.level)),
+        Span::styled(s.text.clone(), theme.level(s.level.max(Level::Ok))),
+    ])
+}
+
+fn todo_line(theme: &Theme, text: String) -> Line<'static> {
+    Line::from(vec![Span::raw("      → "), Span::styled(text, theme.dim)])
+}
+
+/// Fiks Digisos and Maskinporten of one mottakersystem, in its Integrations block.
+fn outbound_integration_lines(app: &App, theme: &Theme, o: &OutboundStatus) -> Vec<Line<'static>> {
+    let t = app.t();
+    let mut lines = Vec::new();
+    if let Some(e) = &o.setup_error {
+        lines.push(Line::from(vec![
+            Span::raw("  "),
+            Span::styled(
+                format!("{} {}", Level::Critical.symbol(), t.view_outbound),
+                theme.critical,
+            ),
+            Span::raw("  "),
+            Span::styled(fill(t.out_setup_error, &[&e.masked()]), theme.critical),
+        ]));
+        lines.push(todo_line(theme, t.todo_out_setup.to_owned()));
+        return lines;
+    }
+    let fiks = out::fiks_status(o, app.now_ms, t);
+    lines.push(link_line(
+        theme,
+        t.fiks_digisos,
+        &o.fiks.url,
+        format!("org {}", short_id(&o.fiks.fiks_org_id)),
+        &fiks,
+    ));
+    if fiks.level >= Level::Warning {
+        lines.push(todo_line(
+            theme,
+            fill(t.todo_fiks, &[&o.fiks.url, &o.fiks.fiks_org_id]),
+        ));
+    }
+    if let Some(k) = &o.fiks.public_key {
+        let until = o
+            .fiks
+            .public_key_not_after
+            .map(|n| format!(" ({})", utc(n)))
+            .unwrap_or_default();
+        lines.push(Line::styled(
+            format!("      {}{until}", fill(t.fiks_key, &[k])),
+            theme.dim,
+        ));
+    }
+    let mp = out::maskinporten_status(o, app.now_ms, t);
+    let m = &o.maskinporten;
+    let mut who = format!("client {}", m.client_id);
+    if m.tokens_fetched > 0 {
+        who.push_str(&format!(" · {}", fill(t.mp_tokens, &[&m.tokens_fetched])));
+    }
+    lines.push(link_line(theme, t.maskinporten, &m.url, who, &mp));
+    let mp_error = m.last_error.is_some()
+        && match (m.last_error_at, m.last_token_at) {
+            (Some(e), Some(tok)) => e > tok,
+            (_, None) => true,
+            (None, Some(_)) => false,
+        };
+    if mp_error {
+        lines.push(todo_line(theme, fill(t.todo_maskinporten, &[&m.url])));
+    }
+    let chain = out::chain_level(&m.certificates);
+    lines.push(Line::from(vec![
+        Span::raw("    "),
+        Span::styled(format!("{} ", chain.symbol()), theme.level(chain)),
+        Span::styled(t.mp_chain.to_owned(), theme.title),
+    ]));
+    if m.certificates.is_empty() {
+        lines.push(Line::styled(format!("      {}", t.mp_no_chain), theme.dim));
+    }
+    for c in &m.certificates {
+        lines.extend(
+            cert_line(app, theme, c, t.todo_mp_cert)
+                .into_iter()
+                .map(|mut l| {
+                    l.spans.insert(0, Span::raw("  "));
+                    l
+                }),
+        );
+    }
     lines
 }
 
@@ -1283,7 +1503,7 @@ fn render_confirm(app: &App, theme: &Theme, f: &mut Frame<'_>, area: Rect) {
             lines.push(Line::styled(t.confirm_hint.to_owned(), theme.dim));
         }
         Stage::Reason { input, error } => {
-            lines.push(Line::styled(t.reason_prompt.to_owned(), theme.title));
+            lines.push(Line::styled(c.reason_prompt.to_owned(), theme.title));
             lines.push(Line::from(vec![
                 Span::styled("> ", theme.key),
                 Span::raw(input.clone()),
@@ -1301,7 +1521,7 @@ fn render_confirm(app: &App, theme: &Theme, f: &mut Frame<'_>, area: Rect) {
                 lines.push(Line::styled(format!("«{r}»"), theme.dim));
             }
             lines.push(Line::styled(
-                fill(t.typed_prompt, &[&t.typed_word]),
+                fill(t.typed_prompt, &[&c.typed_word]),
                 theme.title,
             ));
             lines.push(Line::from(vec![
@@ -1314,7 +1534,7 @@ fn render_confirm(app: &App, theme: &Theme, f: &mut Frame<'_>, area: Rect) {
                     format!(
                         "{} {}",
                         Level::Warning.symbol(),
-                        fill(t.typed_mismatch, &[&t.typed_word])
+                        fill(t.typed_mismatch, &[&c.typed_word])
                     ),
                     theme.warning,
                 ));
@@ -1371,5 +1591,414 @@ fn render_prompt(app: &App, theme: &Theme, f: &mut Frame<'_>, area: Rect) {
             .wrap(Wrap { trim: false })
             .block(block(theme, title.to_owned()).style(theme.dialog)),
         r,
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Outbound
+
+/// The overview's outbound table: per mottakersystem with digisos, the
+/// queue, the failures, the last send, and Fiks and Maskinporten in a word.
+fn render_outbound_queues(
+    app: &App,
+    theme: &Theme,
+    f: &mut Frame<'_>,
+    area: Rect,
+    statuses: &[OutboundStatus],
+) {
+    let t = app.t();
+    // Wide: the links' words and what they last said; narrow: the words.
+    let wide = area.width >= 110;
+    let link = |s: &LinkStatus| -> Cell<'static> {
+        let text = if wide {
+            format!("{} {} · {}", s.level.symbol(), s.word, s.text)
+        } else {
+            format!("{} {}", s.level.symbol(), s.word)
+        };
+        Cell::from(Span::styled(text, theme.level(s.level)))
+    };
+    let body: Vec<Row<'static>> = statuses
+        .iter()
+        .map(|o| {
+            let level = out::outbound_level(o, app.now_ms, t);
+            let queued = out::count(o, OutboundState::Queued);
+            let retry = out::count(o, OutboundState::RetryWait);
+            let failed = out::count(o, OutboundState::Failed);
+            Row::new(vec![
+                Cell::from(Line::from(vec![
+                    Span::styled(format!("{} ", level.symbol()), theme.level(level)),
+                    Span::raw(o.mottakersystem.clone()),
+                ])),
+                count_cell(queued, theme, Level::Info),
+                count_cell(
+                    retry,
+                    theme,
+                    if out::stuck(o, app.now_ms) {
+                        Level::Critical
+                    } else {
+                        Level::Warning
+                    },
+                ),
+                count_cell(failed, theme, Level::Critical),
+                Cell::from(
+                    o.last_sent_at
+                        .map_or_else(|| t.never.to_owned(), |at| age(app.now_ms - at)),
+                ),
+                link(&out::fiks_status(o, app.now_ms, t)),
+                link(&out::maskinporten_status(o, app.now_ms, t)),
+            ])
+        })
+        .collect();
+    let widths = if wide {
+        [
+            Constraint::Length(16),
+            Constraint::Length(6),
+            Constraint::Length(6),
+            Constraint::Length(6),
+            Constraint::Length(10),
+            Constraint::Fill(1),
+            Constraint::Fill(1),
+        ]
+    } else {
+        [
+            Constraint::Min(12),
+            Constraint::Length(6),
+            Constraint::Length(6),
+            Constraint::Length(6),
+            Constraint::Length(10),
+            Constraint::Length(13),
+            Constraint::Length(13),
+        ]
+    };
+    let table = Table::new(body, widths)
+        .header(
+            Row::new(
+                [
+                    t.col_system,
+                    t.col_queued,
+                    t.col_retry,
+                    t.col_failed,
+                    t.col_last_sent,
+                    t.col_fiks,
+                    t.col_maskinporten,
+                ]
+                .map(|h| Cell::from(h.to_owned())),
+            )
+            .style(theme.table_header),
+        )
+        .highlight_spacing(ratatui::widgets::HighlightSpacing::Always)
+        .highlight_symbol(" ")
+        .column_spacing(1)
+        .block(block(theme, t.outbound_queues.to_owned()));
+    f.render_widget(table, area);
+}
+
+/// The outbound view: a line per mottakersystem, then the failed and
+/// queued saksoppdateringer (failed first), with a detail pane.
+fn render_outbound(app: &App, theme: &Theme, f: &mut Frame<'_>, area: Rect) {
+    let t = app.t();
+    let Some(state) = &app.state else { return };
+    if state.outbound.is_empty() {
+        f.render_widget(
+            Paragraph::new(vec![
+                Line::raw(""),
+                Line::raw(format!("  {}", t.no_outbound)),
+            ])
+            .wrap(Wrap { trim: false })
+            .block(block(theme, t.view_outbound.to_owned())),
+            area,
+        );
+        return;
+    }
+    let summary: Vec<Line<'static>> = state
+        .outbound
+        .iter()
+        .flat_map(|o| {
+            let level = out::outbound_level(o, app.now_ms, t);
+            let last = o
+                .last_sent_at
+                .map_or_else(|| t.never.to_owned(), |at| age(app.now_ms - at));
+            let fiks = out::fiks_status(o, app.now_ms, t);
+            let mp = out::maskinporten_status(o, app.now_ms, t);
+            [
+                Line::from(vec![
+                    Span::styled(format!("{} ", level.symbol()), theme.level(level)),
+                    Span::styled(format!("{}  ", o.mottakersystem), theme.title),
+                    Span::raw(fill(
+                        t.out_summary,
+                        &[
+                            &out::count(o, OutboundState::Queued),
+                            &out::count(o, OutboundState::RetryWait),
+                            &out::count(o, OutboundState::Failed),
+                            &last,
+                        ],
+                    )),
+                ]),
+                Line::from(vec![
+                    Span::raw("    "),
+                    Span::styled(format!("{}: ", t.fiks_digisos), theme.dim),
+                    Span::styled(
+                        format!("{} {}", fiks.level.symbol(), fiks.word),
+                        theme.level(fiks.level),
+                    ),
+                    Span::styled(" · ", theme.dim),
+                    Span::styled(format!("{}: ", t.maskinporten), theme.dim),
+                    Span::styled(
+                        format!("{} {}", mp.level.symbol(), mp.word),
+                        theme.level(mp.level),
+                    ),
+                ]),
+            ]
+        })
+        .collect();
+    let l = &app.lists[View::Outbound.index()];
+    // On a narrow screen the detail pane needs the room more than the summary.
+    let summary_height = if l.detail && area.width < 120 {
+        0
+    } else {
+        (u16_of(summary.len()).saturating_add(2))
+            .min(area.height / 3)
+            .max(3)
+    };
+    let [top, rest] =
+        Layout::vertical([Constraint::Length(summary_height), Constraint::Min(3)]).areas(area);
+    if summary_height > 0 {
+        f.render_widget(
+            Paragraph::new(summary).block(block(theme, t.view_outbound.to_owned())),
+            top,
+        );
+    }
+
+    let rows = app.outbound_rows();
+    let (table_area, detail_area) = if l.detail {
+        if rest.width >= 120 {
+            let [a, b] =
+                Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)])
+                    .areas(rest);
+            (a, Some(b))
+        } else {
+            let [a, b] = Layout::vertical([Constraint::Percentage(35), Constraint::Percentage(65)])
+                .areas(rest);
+            (a, Some(b))
+        }
+    } else {
+        (rest, None)
+    };
+    let wide = table_area.width >= 110;
+    let body: Vec<Row<'static>> = rows
+        .iter()
+        .map(|r| {
+            let lv = out::item_level(r.item.state);
+            Row::new(vec![
+                Cell::from(Span::styled(
+                    format!("{} {}", lv.symbol(), out::item_word(t, r.item.state)),
+                    theme.level(lv),
+                )),
+                Cell::from(r.mottakersystem.to_owned()),
+                Cell::from(if wide {
+                    r.item.digisos_id.clone()
+                } else {
+                    out::short_case(r.item).to_owned()
+                }),
+                Cell::from(age(app.now_ms - r.item.claimed_at)),
+                Cell::from(r.item.attempts.to_string()),
+                Cell::from(out::first_line(r.item)),
+            ])
+        })
+        .collect();
+    let n = body.len();
+    let total: u64 = state
+        .outbound
+        .iter()
+        .map(|o| {
+            out::count(o, OutboundState::Failed)
+                + out::count(o, OutboundState::Queued)
+                + out::count(o, OutboundState::RetryWait)
+        })
+        .sum();
+    let listed: usize = state
+        .outbound
+        .iter()
+        .map(|o| o.failures.len() + o.queue.len())
+        .sum();
+    let mut title_bottom = info_line(app, theme, n, total, View::Outbound);
+    if (listed as u64) < total {
+        title_bottom.spans.push(Span::styled(" · ", theme.dim));
+        title_bottom.spans.push(Span::styled(
+            fill(t.capped_note, &[&listed, &total]),
+            theme.warning,
+        ));
+    }
+    let title = t.out_items_title.to_owned();
+    if n == 0 {
+        let msg = if listed == 0 {
+            t.no_outbound_items
+        } else {
+            t.no_match
+        };
+        f.render_widget(
+            Paragraph::new(vec![
+                Line::raw(""),
+                Line::from(vec![
+                    level_span(t, theme, Level::Ok),
+                    Span::raw(format!("  {msg}")),
+                ]),
+            ])
+            .wrap(Wrap { trim: false })
+            .block(block(theme, title).title_bottom(title_bottom)),
+            table_area,
+        );
+    } else {
+        let table = Table::new(
+            body,
+            [
+                Constraint::Length(9),
+                Constraint::Length(if wide { 14 } else { 10 }),
+                Constraint::Length(if wide { 36 } else { 8 }),
+                Constraint::Length(6),
+                Constraint::Length(4),
+                Constraint::Fill(1),
+            ],
+        )
+        .header(
+            Row::new(
+                [
+                    t.col_state,
+                    t.col_system,
+                    t.col_case,
+                    t.col_claimed,
+                    t.col_attempts,
+                    t.col_error,
+                ]
+                .map(|h| Cell::from(h.to_owned())),
+            )
+            .style(theme.table_header),
+        )
+        .row_highlight_style(theme.selected)
+        .highlight_symbol("▶")
+        .highlight_spacing(ratatui::widgets::HighlightSpacing::Always)
+        .column_spacing(1)
+        .block(block(theme, title).title_bottom(title_bottom));
+        let mut ts = table_state(l.selected, n);
+        f.render_stateful_widget(table, table_area, &mut ts);
+    }
+    if let Some(d) = detail_area {
+        render_outbound_detail(app, theme, f, d, rows.get(l.selected).copied());
+    }
+}
+
+fn render_outbound_detail(
+    app: &App,
+    theme: &Theme,
+    f: &mut Frame<'_>,
+    area: Rect,
+    row: Option<OutboundRow<'_>>,
+) {
+    let t = app.t();
+    let b = block(theme, t.detail.to_owned());
+    let Some(row) = row else {
+        f.render_widget(b, area);
+        return;
+    };
+    let item = row.item;
+    let field = |name: &str, value: String| -> Line<'static> {
+        Line::from(vec![
+            Span::styled(format!("{name:<18} "), theme.dim),
+            Span::raw(value),
+        ])
+    };
+    let lv = out::item_level(item.state);
+    // What is wrong and what to do first: the pane may be short.
+    let mut lines = vec![
+        field(
+            t.d_case,
+            format!("{} / {}", row.mottakersystem, item.digisos_id),
+        ),
+        Line::from(vec![
+            Span::styled(format!("{:<18} ", t.d_state), theme.dim),
+            Span::styled(
+                format!(
+                    "{} {} ({})",
+                    lv.symbol(),
+                    out::item_word(t, item.state),
+                    item.state
+                ),
+                theme.level(lv),
+            ),
+        ]),
+    ];
+    if let Some(folder) = &item.failed_folder {
+        lines.push(field(t.d_failed_folder, format!("ut-feilet/{folder}")));
+    }
+    // feil.txt names every problem on a line of its own (`- ...`): those
+    // first; the whole text further down.
+    let error = item.last_error.as_ref().map(|e| e.masked().into_owned());
+    let problems: Vec<&str> = error
+        .as_deref()
+        .map(|e| {
+            e.lines()
+                .filter_map(|l| l.trim().strip_prefix("- "))
+                .collect()
+        })
+        .unwrap_or_default();
+    let error_style = theme.level(lv.max(Level::Warning));
+    if !problems.is_empty() {
+        lines.push(Line::styled(format!("{}:", t.d_problems), theme.dim));
+        for p in &problems {
+            lines.push(Line::from(vec![
+                Span::raw("  - "),
+                Span::styled((*p).to_owned(), error_style),
+            ]));
+        }
+    } else if let Some(e) = &error {
+        lines.push(Line::from(vec![
+            Span::styled(format!("{:<18} ", t.d_last_error), theme.dim),
+            Span::styled(e.trim().to_owned(), error_style),
+        ]));
+    }
+    if let Some(todo) = out::item_todo(t, item.state) {
+        lines.push(Line::from(vec![
+            Span::styled(format!("{}: ", t.what_to_do), theme.title),
+            Span::raw(todo),
+        ]));
+    }
+    lines.push(Line::raw(""));
+    lines.push(field(t.d_update_id, item.update_id.clone()));
+    lines.push(field(
+        t.d_claimed,
+        format!(
+            "{} ({})",
+            utc(item.claimed_at),
+            age(app.now_ms - item.claimed_at)
+        ),
+    ));
+    lines.push(field(t.d_updated, utc(item.updated_at)));
+    lines.push(field(t.d_attempts, item.attempts.to_string()));
+    if let Some(n) = item.next_attempt_at {
+        lines.push(field(t.d_next_attempt, utc(n)));
+    }
+    if let (false, Some(e)) = (problems.is_empty(), &error) {
+        lines.push(Line::raw(""));
+        lines.push(Line::styled(format!("{}:", t.d_feil_txt), theme.title));
+        for l in e.lines() {
+            lines.push(Line::raw(format!("  {l}")));
+        }
+    }
+    lines.push(Line::raw(""));
+    lines.push(Line::styled(t.d_history.to_owned(), theme.title));
+    for h in item.history.iter().rev() {
+        let mut spans = vec![
+            Span::styled(format!("{} ", utc_short(h.at)), theme.dim),
+            Span::raw(format!("{} {}", h.action, h.outcome)),
+        ];
+        if let Some(e) = &h.error {
+            let first = e.masked().lines().next().unwrap_or_default().to_owned();
+            spans.push(Span::styled(format!(": {first}"), theme.warning));
+        }
+        lines.push(Line::from(spans));
+    }
+    f.render_widget(
+        Paragraph::new(lines).wrap(Wrap { trim: false }).block(b),
+        area,
     );
 }

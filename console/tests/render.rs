@@ -141,6 +141,103 @@ fn confirmation_dialogs() {
 }
 
 #[test]
+fn outbound_detail_and_its_dialogs() {
+    for lang in [Lang::En, Lang::Nb] {
+        let l = lang_name(lang);
+        for (w, h) in SIZES {
+            let mut a = app(lang, Role::Operator);
+            a.update(ch('3'));
+            a.update(key(KeyCode::Enter));
+            let screen = draw(&a, w, h);
+            assert!(screen.contains("ut-feilet/"), "{screen}");
+            insta::assert_snapshot!(format!("outbound_detail_{l}_{w}x{h}"), screen);
+        }
+        let mut a = app(lang, Role::Operator);
+        a.update(ch('3'));
+        a.update(ch('r'));
+        insta::assert_snapshot!(format!("confirm_out_retry_{l}_80x24"), draw(&a, 80, 24));
+        a.update(key(KeyCode::Esc));
+        a.update(ch('P'));
+        insta::assert_snapshot!(
+            format!("confirm_discard_reason_{l}_80x24"),
+            draw(&a, 80, 24)
+        );
+        typed(&mut a, "fagsystemet sender ny");
+        a.update(key(KeyCode::Enter));
+        insta::assert_snapshot!(format!("confirm_discard_typed_{l}_80x24"), draw(&a, 80, 24));
+    }
+}
+
+#[test]
+fn a_viewer_sees_outbound_without_its_actions() {
+    let mut a = app(Lang::En, Role::Viewer);
+    a.update(ch('3'));
+    let screen = draw(&a, 80, 24);
+    let footer = screen.lines().last().unwrap();
+    assert!(
+        !footer.contains("send again") && !footer.contains("discard"),
+        "{footer}"
+    );
+    insta::assert_snapshot!("outbound_viewer_en_80x24", screen);
+    a.update(ch('?'));
+    let help = draw(&a, 80, 24);
+    assert!(
+        !help.contains("send again") && !help.contains("discard"),
+        "{help}"
+    );
+}
+
+/// An agent without digisos (or an older one): no outbound table in the
+/// overview, no count on the tab, and the view says why it is empty.
+#[test]
+fn without_digisos_the_outbound_parts_stay_out_of_the_way() {
+    use mottak_protocol::console::ServerMessage;
+    for lang in [Lang::En, Lang::Nb] {
+        let mut state = support::sample_state();
+        state.outbound.clear();
+        state.alerts.retain(|al| !al.key.starts_with("outbound"));
+        let mut a = app(lang, Role::Operator);
+        a.update(Action::Client(ClientEvent::Message(Box::new(
+            ServerMessage::Snapshot { seq: 2, state },
+        ))));
+        let overview = draw(&a, 80, 24);
+        assert!(!overview.contains("Fiks"), "{overview}");
+        a.update(ch('3'));
+        let screen = draw(&a, 80, 24);
+        assert!(screen.contains("[mottakersystem.digisos]"), "{screen}");
+        assert!(
+            !screen.contains("(0)]"),
+            "no count without digisos: {screen}"
+        );
+    }
+}
+
+/// The agent's alerts are English; in bokmål the known keys are the console's
+/// own words, unknown ones stay as the agent wrote them.
+#[test]
+fn alerts_speak_bokmal_where_the_key_is_known() {
+    let a = app(Lang::Nb, Role::Admin);
+    let screen = draw(&a, 120, 40);
+    for nb in [
+        "har ventet 2h 05m på kvittering",
+        "3 forsendelser i nav-frogn trenger en person (2 feilet, 1 avvist av fagsystemet)",
+        "nav-frogn: 1 saksoppdatering ble ikke sendt (ut-feilet/)",
+        "leveringsmappen /srv/fagsystem/barnevern kan ikke brukes",
+    ] {
+        assert!(screen.contains(nb), "{nb}\n{screen}");
+    }
+    for en in ["need a person", "not sent", "cannot be used", "waited"] {
+        assert!(!screen.contains(en), "{en}\n{screen}");
+    }
+    let a = app(Lang::En, Role::Admin);
+    let screen = draw(&a, 120, 40);
+    assert!(
+        screen.contains("3 forsendelser of nav-frogn need a person"),
+        "{screen}"
+    );
+}
+
+#[test]
 fn connection_states_in_the_header() {
     let mut a = App::new(
         Lang::En,

@@ -9,7 +9,8 @@ mod support;
 use mottak_console::app::{Action, ClientEvent, Effect, Mode, Stage, View};
 use mottak_console::i18n::Lang;
 use mottak_protocol::console::{
-    Command, ErrorCode, ForsendelseState, Outcome, Patch, Principal, Role, Scope, ServerMessage,
+    Command, ErrorCode, ForsendelseState, OutboundState, Outcome, Patch, Principal, Role, Scope,
+    ServerMessage,
 };
 use ratatui::crossterm::event::KeyCode;
 use support::{NOW, app, ch, ctrl, key, typed};
@@ -43,7 +44,7 @@ fn views_by_tab_number_and_name() {
     a.update(key(KeyCode::BackTab));
     a.update(key(KeyCode::BackTab));
     assert_eq!(a.view, View::Audit);
-    a.update(ch('3'));
+    a.update(ch('4'));
     assert_eq!(a.view, View::Integrations);
     // `:` with a name, a unique prefix, and Tab completion.
     a.update(ch(':'));
@@ -121,17 +122,17 @@ fn filter_narrows_every_table_and_esc_clears_it() {
     typed(&mut a, "bygg");
     a.update(key(KeyCode::Enter));
     assert_eq!(a.queue_rows().len(), 1);
-    a.update(ch('5'));
+    a.update(ch('6'));
     a.update(ch('/'));
     typed(&mut a, "refused");
     a.update(key(KeyCode::Enter));
     assert_eq!(a.audit_rows().len(), 1);
-    a.update(ch('4'));
+    a.update(ch('5'));
     a.update(ch('/'));
     typed(&mut a, "drift");
     a.update(key(KeyCode::Enter));
     assert_eq!(a.access_rows().len(), 3);
-    a.update(ch('3'));
+    a.update(ch('4'));
     a.update(ch('/'));
     typed(&mut a, "barne");
     a.update(key(KeyCode::Enter));
@@ -353,7 +354,7 @@ fn a_viewer_has_no_actions_and_the_keys_do_nothing() {
     a.update(ch('1'));
     assert!(a.update(ch('p')).is_empty());
     assert_eq!(a.mode, Mode::Normal);
-    a.update(ch('4'));
+    a.update(ch('5'));
     assert!(a.update(ch('n')).is_empty());
     assert_eq!(a.mode, Mode::Normal);
 }
@@ -362,7 +363,7 @@ fn a_viewer_has_no_actions_and_the_keys_do_nothing() {
 fn an_operator_may_not_manage_access() {
     let mut a = app(Lang::En, Role::Operator);
     assert!(!a.read_only());
-    a.update(ch('4'));
+    a.update(ch('5'));
     a.update(ch('d'));
     assert_eq!(a.mode, Mode::Normal);
     assert!(!a.allowed(mottak_protocol::console::Permission::ManageAccess));
@@ -385,7 +386,7 @@ fn permissions_are_per_mottakersystem() {
 #[test]
 fn admins_add_and_remove_access_with_confirmation() {
     let mut a = app(Lang::En, Role::Admin);
-    a.update(ch('4'));
+    a.update(ch('5'));
     a.update(ch('n'));
     typed(&mut a, "user ola operator");
     a.update(key(KeyCode::Enter));
@@ -547,4 +548,227 @@ fn language_from_the_environment() {
         Lang::Nb
     );
     assert_eq!(Lang::from_vars(env(&[])), Lang::En);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Outbound: failed saksoppdateringer, retried or discarded through the same choke point
+
+/// The outbound view's first row: the failed update of nav-frogn (failed sort first).
+fn failed_update_id() -> String {
+    support::update_id(50 * 60_000, support::CASE_A)
+}
+
+#[test]
+fn the_outbound_view_lists_failures_first_and_is_reachable_three_ways() {
+    let mut a = app(Lang::En, Role::Operator);
+    a.update(ch('3'));
+    assert_eq!(a.view, View::Outbound);
+    let states: Vec<OutboundState> = a.outbound_rows().iter().map(|r| r.item.state).collect();
+    assert_eq!(
+        states,
+        [
+            OutboundState::Failed,
+            OutboundState::RetryWait,
+            OutboundState::Queued
+        ]
+    );
+    a.update(ch('1'));
+    a.update(key(KeyCode::Tab));
+    a.update(key(KeyCode::Tab));
+    assert_eq!(a.view, View::Outbound);
+    for name in ["utgående", "ut", "outb", "saks"] {
+        a.update(ch('1'));
+        a.update(ch(':'));
+        typed(&mut a, name);
+        a.update(key(KeyCode::Enter));
+        assert_eq!(a.view, View::Outbound, ":{name}");
+    }
+    // The filter reaches into feil.txt.
+    a.update(ch('/'));
+    typed(&mut a, "vedtak.pdf");
+    a.update(key(KeyCode::Enter));
+    assert_eq!(a.outbound_rows().len(), 1);
+    a.update(key(KeyCode::Esc));
+    assert_eq!(a.outbound_rows().len(), 3);
+}
+
+#[test]
+fn retrying_a_failed_saksoppdatering_asks_first_and_sends_its_update_id() {
+    let mut a = app(Lang::En, Role::Operator);
+    a.update(ch('3'));
+    assert!(a.update(ch('r')).is_empty(), "asks first");
+    match &a.mode {
+        Mode::Confirm(c) => {
+            assert_eq!(c.stage, Stage::YesNo { ok_focused: false });
+            assert!(c.question.contains(support::CASE_A), "{}", c.question);
+            assert!(c.question.contains("ut-feilet/"), "{}", c.question);
+        }
+        other => panic!("{other:?}"),
+    }
+    // Enter on the focused Cancel sends nothing.
+    assert!(a.update(key(KeyCode::Enter)).is_empty());
+    assert_eq!(a.mode, Mode::Normal);
+    a.update(ch('r'));
+    let e = a.update(ch('y'));
+    assert_eq!(
+        sends(&e),
+        [&Command::Retry {
+            mottakersystem: "nav-frogn".into(),
+            forsendelse: failed_update_id(),
+        }]
+    );
+}
+
+#[test]
+fn discarding_needs_a_reason_and_the_word_discard_not_permanent() {
+    let mut a = app(Lang::En, Role::Operator);
+    a.update(ch('3'));
+    assert!(a.update(ch('P')).is_empty());
+    match &a.mode {
+        Mode::Confirm(c) => {
+            assert!(matches!(c.stage, Stage::Reason { .. }));
+            assert!(c.question.contains("never sent"), "{}", c.question);
+            assert_eq!(c.typed_word, "discard");
+            assert!(c.reason_prompt.contains("audit log"), "{}", c.reason_prompt);
+            assert!(!c.reason_prompt.contains("SvarInn"), "{}", c.reason_prompt);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(a.update(key(KeyCode::Enter)).is_empty(), "no empty reason");
+    typed(&mut a, "fagsystemet sender ny");
+    a.update(key(KeyCode::Enter));
+    typed(&mut a, "permanent");
+    assert!(a.update(key(KeyCode::Enter)).is_empty(), "the wrong word");
+    assert!(
+        matches!(&a.mode, Mode::Confirm(c) if matches!(c.stage, Stage::Typed { error: true, .. }))
+    );
+    for _ in 0.."permanent".len() {
+        a.update(key(KeyCode::Backspace));
+    }
+    typed(&mut a, "discard");
+    let e = a.update(key(KeyCode::Enter));
+    assert_eq!(
+        sends(&e),
+        [&Command::MarkPermanent {
+            mottakersystem: "nav-frogn".into(),
+            forsendelse: failed_update_id(),
+            reason: "fagsystemet sender ny".into(),
+        }]
+    );
+    // Bokmål wants its own word.
+    let mut a = app(Lang::Nb, Role::Operator);
+    a.update(ch('3'));
+    a.update(ch('P'));
+    typed(&mut a, "grunn");
+    a.update(key(KeyCode::Enter));
+    typed(&mut a, "discard");
+    assert!(a.update(key(KeyCode::Enter)).is_empty());
+    for _ in 0.."discard".len() {
+        a.update(key(KeyCode::Backspace));
+    }
+    typed(&mut a, "forkast");
+    assert_eq!(sends(&a.update(key(KeyCode::Enter))).len(), 1);
+    // Marking a forsendelse permanent still wants "permanent".
+    a.update(ch('2'));
+    a.update(ch('P'));
+    match &a.mode {
+        Mode::Confirm(c) => assert_eq!(c.typed_word, "permanent"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn queued_saksoppdateringer_are_the_agents_and_cannot_be_acted_on() {
+    let mut a = app(Lang::En, Role::Operator);
+    a.update(ch('3'));
+    for row in 1..=2 {
+        a.update(ch('g'));
+        for _ in 0..row {
+            a.update(ch('j'));
+        }
+        assert_ne!(
+            a.selected_outbound().unwrap().item.state,
+            OutboundState::Failed
+        );
+        for c in ['r', 'P'] {
+            assert!(a.update(ch(c)).is_empty());
+            assert_eq!(a.mode, Mode::Normal);
+            assert!(
+                a.toast.as_ref().unwrap().text.contains("Only a failed"),
+                "{:?}",
+                a.toast
+            );
+        }
+    }
+}
+
+#[test]
+fn outbound_actions_are_hidden_from_viewers_and_per_mottakersystem() {
+    let mut a = app(Lang::En, Role::Viewer);
+    a.update(ch('3'));
+    for c in ['r', 'P'] {
+        assert!(a.update(ch(c)).is_empty());
+        assert_eq!(a.mode, Mode::Normal, "{c}");
+    }
+    let help = mottak_console::keymap::help_lines(View::Outbound, a.t(), |p| a.allowed(p));
+    assert!(help.iter().all(|(k, _)| *k != "r" && *k != "P"), "{help:?}");
+    let footer = mottak_console::keymap::footer_hints(View::Outbound, a.t(), |p| a.allowed(p));
+    assert!(
+        footer.iter().all(|(_, what)| !what.contains("discard")),
+        "{footer:?}"
+    );
+    // An operator of barnevern only may not touch nav-frogn's failure.
+    let mut a = app(Lang::En, Role::Operator);
+    let mut w = support::welcome("kari", Role::Operator);
+    w.permissions.retain(|p| p.mottakersystem == "barnevern");
+    a.update(Action::Client(ClientEvent::Connected(Box::new(w))));
+    a.update(ch('3'));
+    assert!(a.update(ch('P')).is_empty());
+    assert_eq!(a.mode, Mode::Normal);
+    assert!(a.toast.as_ref().unwrap().text.contains("does not allow"));
+    // The operator sees both keys.
+    let a = app(Lang::En, Role::Operator);
+    let help = mottak_console::keymap::help_lines(View::Outbound, a.t(), |p| a.allowed(p));
+    assert!(help.contains(&("r", "send again")), "{help:?}");
+    assert!(help.contains(&("P", "discard")), "{help:?}");
+}
+
+#[test]
+fn the_outbound_cursor_stays_on_its_update_across_deltas() {
+    let mut a = app(Lang::En, Role::Operator);
+    a.update(ch('3'));
+    a.update(ch('j')); // the retry-wait one
+    let before = a.selected_outbound().unwrap().item.update_id.clone();
+    let mut nav = support::sample_outbound().remove(0);
+    // A second failure, older than every row: it sorts first.
+    let mut older = support::outbound_item(
+        support::CASE_C,
+        OutboundState::Failed,
+        3 * 60 * 60_000,
+        Some("- Fiks refused it (403)"),
+    );
+    older.update_id = support::update_id(3 * 60 * 60_000, support::CASE_C);
+    nav.failures.insert(0, older);
+    nav.counts.insert(OutboundState::Failed, 2);
+    a.update(Action::Client(ClientEvent::Message(Box::new(
+        ServerMessage::Delta {
+            seq: 2,
+            patches: vec![Patch::Outbound(nav)],
+        },
+    ))));
+    assert_eq!(a.outbound_rows().len(), 4);
+    assert_eq!(a.selected_outbound().unwrap().item.update_id, before);
+    // The failure leaves (retried): the rows shrink, the cursor stays in bounds.
+    let mut nav = support::sample_outbound().remove(0);
+    nav.failures.clear();
+    nav.queue.clear();
+    a.update(Action::Client(ClientEvent::Message(Box::new(
+        ServerMessage::Delta {
+            seq: 3,
+            patches: vec![Patch::Outbound(nav)],
+        },
+    ))));
+    assert!(a.outbound_rows().is_empty());
+    assert!(a.selected_outbound().is_none());
+    assert!(a.update(ch('r')).is_empty());
 }

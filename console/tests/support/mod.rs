@@ -268,29 +268,39 @@ pub fn sample_state() -> ConsoleState {
                 },
             },
         ],
+        // The agent's keys and English words (agent/src/console_api/state.rs,
+        // agent/src/outbound/console.rs); the console says the known ones in bokmål.
         alerts: vec![
             Alert {
-                key: "unacked-2h/nav-frogn".into(),
+                key: "unacknowledged/nav-frogn".into(),
                 severity: Severity::Critical,
                 mottakersystem: Some("nav-frogn".into()),
-                title: "A forsendelse has waited over two hours for its acknowledgement".into(),
-                detail: "SvarInn now warns the sender. Retry it, or mark it permanent.".into(),
-                since: Some(NOW - 5 * MIN),
+                title: "forsendelse aaaa1111-0000-4000-8000-000000000001 of nav-frogn has waited 2 h 5 min for its acknowledgement (SvarInn warns the sender after 2 h)".into(),
+                detail: "it failed: retry it, or mark it permanent so the sender uses another channel".into(),
+                since: Some(NOW - 2 * HOUR - 5 * MIN),
             },
             Alert {
-                key: "failed/nav-frogn".into(),
+                key: "needs-person/nav-frogn".into(),
                 severity: Severity::Warning,
                 mottakersystem: Some("nav-frogn".into()),
-                title: "4 forsendelser need a person".into(),
-                detail: "Open Failed imports (2) to retry or give up.".into(),
+                title: "3 forsendelser of nav-frogn need a person (2 failed, 1 rejected by the fagsystem)".into(),
+                detail: "open failed imports: retry, move back to inn/, or mark permanent with a reason".into(),
                 since: None,
             },
             Alert {
-                key: "drop/barnevern".into(),
+                key: "outbound-failed/nav-frogn".into(),
+                severity: Severity::Warning,
+                mottakersystem: Some("nav-frogn".into()),
+                title: "nav-frogn: 1 saksoppdatering not sent (ut-feilet/)".into(),
+                detail: "each has a feil.txt naming its problems; have the fagsystem write the case again, or retry or discard it here".into(),
+                since: Some(NOW - 40 * MIN),
+            },
+            Alert {
+                key: "drop-folder/barnevern".into(),
                 severity: Severity::Warning,
                 mottakersystem: Some("barnevern".into()),
-                title: "The drop folder is not writable".into(),
-                detail: "Check the mount and the owner of /srv/fagsystem/barnevern.".into(),
+                title: "the drop folder /srv/fagsystem/barnevern cannot be used".into(),
+                detail: "read-only file system".into(),
                 since: Some(NOW - HOUR),
             },
         ],
@@ -380,10 +390,155 @@ pub fn sample_state() -> ConsoleState {
                 command_id: Some("c2".into()),
             },
         ],
-        outbound: Vec::new(),
+        outbound: sample_outbound(),
     };
     s.normalize();
     s
+}
+
+pub const CASE_A: &str = "3fa85f64-5717-4562-b3fc-2c963f66afa6";
+pub const CASE_B: &str = "7c9e6679-7425-40de-944b-e07fc1f90ae7";
+pub const CASE_C: &str = "9b2d1e04-52a1-4f43-8d1a-0b6f3a1c2e55";
+
+pub fn update_id(claimed_ago_ms: i64, case: &str) -> String {
+    format!("ut.{}.0.{case}", NOW - claimed_ago_ms)
+}
+
+pub fn outbound_item(
+    case: &str,
+    state: OutboundState,
+    claimed_ago_ms: i64,
+    error: Option<&str>,
+) -> OutboundItem {
+    let failed = state == OutboundState::Failed;
+    OutboundItem {
+        update_id: update_id(claimed_ago_ms, case),
+        digisos_id: case.into(),
+        state,
+        claimed_at: NOW - claimed_ago_ms,
+        updated_at: NOW - claimed_ago_ms + MIN,
+        attempts: if state == OutboundState::RetryWait {
+            3
+        } else {
+            0
+        },
+        next_attempt_at: (state == OutboundState::RetryWait).then_some(NOW + MIN),
+        last_error: error.map(Text::from),
+        failed_folder: failed.then(|| format!("{case}-20251121T111000.000Z")),
+        history: vec![HistoryEntry {
+            at: NOW - claimed_ago_ms,
+            action: "claim".into(),
+            outcome: "ok".into(),
+            error: None,
+        }],
+    }
+}
+
+/// nav-frogn sends saksoppdateringer: one failed (feil.txt), one waiting to
+/// retry after a Fiks 503, one queued; Fiks's last answer an error,
+/// Maskinporten fine, its chain's leaf 20 days from expiry. barnevern sends
+/// too, all well. byggesak has no digisos.
+pub fn sample_outbound() -> Vec<OutboundStatus> {
+    let counts = |pairs: &[(OutboundState, u64)]| -> BTreeMap<OutboundState, u64> {
+        let mut m: BTreeMap<OutboundState, u64> =
+            OutboundState::ALL.iter().map(|s| (*s, 0)).collect();
+        for (s, n) in pairs {
+            m.insert(*s, *n);
+        }
+        m
+    };
+    let chain = |days: i64| CertificateStatus {
+        path: "CN=NAV FROGN KOMMUNE, O=FROGN KOMMUNE, serial 5F2A".into(),
+        not_after: Some(NOW + days * DAY),
+        days_left: Some(days),
+        level: if days <= CERT_WARNING_DAYS {
+            ExpiryLevel::ExpiresSoon
+        } else {
+            ExpiryLevel::Ok
+        },
+        error: None,
+    };
+    let feil_txt = format!(
+        "The saksoppdatering for {CASE_A} was not sent to Fiks Digisos.\n(claimed by mottak-agent as {})\n\nProblems:\n- digisos-soker.json: /sak/soker/hendelser/0/status: \"FERDIG\" is not one of the allowed values\n- vedtak.pdf: the file named in fil:vedtak.pdf is missing\n\nWhat to do: fix the update and write it again as ut/<digisos-id>/ with KLAR last; the agent sends the newest update of each case. This folder is kept for reference.\n",
+        update_id(50 * MIN, CASE_A)
+    );
+    vec![
+        OutboundStatus {
+            mottakersystem: "nav-frogn".into(),
+            counts: counts(&[
+                (OutboundState::Queued, 1),
+                (OutboundState::RetryWait, 1),
+                (OutboundState::Sent, 57),
+                (OutboundState::Superseded, 2),
+                (OutboundState::Failed, 1),
+            ]),
+            queue: vec![
+                outbound_item(
+                    CASE_B,
+                    OutboundState::RetryWait,
+                    6 * MIN,
+                    Some("Fiks Digisos answered 503 Service Unavailable"),
+                ),
+                outbound_item(CASE_C, OutboundState::Queued, MIN, None),
+            ],
+            failures: vec![outbound_item(
+                CASE_A,
+                OutboundState::Failed,
+                50 * MIN,
+                Some(&feil_txt),
+            )],
+            last_sent_at: Some(NOW - 9 * MIN),
+            fiks: FiksLink {
+                url: "https://api.fiks.ks.no".into(),
+                fiks_org_id: "11415cd1-e26d-499a-8421-751457dfcbd5".into(),
+                last_ok_at: Some(NOW - 9 * MIN),
+                last_error: Some("Fiks Digisos answered 503 Service Unavailable".into()),
+                last_error_at: Some(NOW - 2 * MIN),
+                public_key: Some("CN=Fiks Digisos, serial 01AB".into()),
+                public_key_not_after: Some(NOW + 400 * DAY),
+            },
+            maskinporten: MaskinportenLink {
+                url: "https://maskinporten.no/token".into(),
+                client_id: "3a4e5d1c-frogn".into(),
+                last_token_at: Some(NOW - 10 * MIN),
+                token_expires_at: Some(NOW + 50 * MIN),
+                tokens_fetched: 14,
+                last_error: None,
+                last_error_at: None,
+                certificates: vec![chain(20)],
+            },
+            setup_error: None,
+        },
+        OutboundStatus {
+            mottakersystem: "barnevern".into(),
+            counts: counts(&[(OutboundState::Sent, 12)]),
+            queue: Vec::new(),
+            failures: Vec::new(),
+            last_sent_at: Some(NOW - 3 * MIN),
+            fiks: FiksLink {
+                url: "https://api.fiks.ks.no".into(),
+                fiks_org_id: "22b1c0de-e26d-499a-8421-751457dfcbd5".into(),
+                last_ok_at: Some(NOW - 3 * MIN),
+                ..FiksLink::default()
+            },
+            maskinporten: MaskinportenLink {
+                url: "https://maskinporten.no/token".into(),
+                client_id: "barnevern-client".into(),
+                last_token_at: Some(NOW - 3 * MIN),
+                token_expires_at: Some(NOW + 57 * MIN),
+                tokens_fetched: 2,
+                certificates: vec![CertificateStatus {
+                    path: "CN=FROGN KOMMUNE BARNEVERN, serial 7710".into(),
+                    not_after: Some(NOW + 300 * DAY),
+                    days_left: Some(300),
+                    level: ExpiryLevel::Ok,
+                    error: None,
+                }],
+                ..MaskinportenLink::default()
+            },
+            setup_error: None,
+        },
+    ]
 }
 
 pub fn welcome(user: &str, role: Role) -> Welcome {
