@@ -213,7 +213,7 @@ fn sigkill_during_uploads_and_updates_loses_nothing_and_uploads_nothing_twice() 
         .world
         .all_logs()
         .unwrap_or_default()
-        .matches("finishing an update journaled as done before a restart")
+        .matches("finishing an update journaled as done whose folder had not reached ut-sendt/")
         .count();
     let uploads = w
         .fiks

@@ -233,3 +233,78 @@ fn only_the_newest_of_queued_updates_is_sent() -> Result<()> {
     agent.terminate(LIMIT)?;
     Ok(())
 }
+
+/// The crash window between the journal's `sent` and the move to
+/// `ut-sendt/`, made to last: `ut-sendt/` is a plain file while the update
+/// goes out, so the move fails (logged, the claim kept in `.mottak/`); the
+/// agent is killed, `ut-sendt/` restored, and the next agent moves the
+/// folder with a kvittering rebuilt from the journal (the PDF's id found by
+/// its sha256): not posted again, nothing uploaded again.
+#[test]
+fn a_sent_update_left_in_mottak_is_moved_after_a_restart_not_sent_again() -> Result<()> {
+    let w = OutboundWorld::start(Options::default())?;
+    let mut agent = w.spawn_agent()?;
+    let ut_sendt = w.ut_sendt()?;
+    wait_until("the outbound worker to start", LIMIT, || {
+        ut_sendt.is_dir() && agent.output_text().contains("outbound worker started")
+    })?;
+    std::fs::remove_dir(&ut_sendt)?;
+    std::fs::write(&ut_sendt, b"not a folder")?;
+
+    let case = case_id(4);
+    let vedtak_pdf = pdf("vedtak for case 4");
+    let doc = soker(vec![mottatt(0), vedtak(5, "sak-4", "vedtak.pdf")]);
+    w.write_update(&case, &doc, &[("vedtak.pdf", &vedtak_pdf)], LIMIT)?;
+    let got = w.wait_latest(&mut agent, &case, &doc, LIMIT)?;
+    wait_until("the journal to say sent", LIMIT, || {
+        w.journal_outbound()
+            .is_ok_and(|r| r.iter().any(|r| r.2 == "sent"))
+    })?;
+    wait_until("the failed move to be logged", LIMIT, || {
+        agent.output_text().contains("is missing")
+    })?;
+    let claims = w.claims()?;
+    ensure(
+        &agent,
+        claims.len() == 1,
+        &format!("the claim stays in .mottak/: {claims:?}"),
+    )?;
+    // Logged once, not at every turn.
+    std::thread::sleep(Duration::from_secs(1));
+    let log = agent.output_text();
+    assert_eq!(
+        log.matches("the fagsystem cannot see it").count(),
+        1,
+        "{log}"
+    );
+    agent.kill()?;
+
+    std::fs::remove_file(&ut_sendt)?;
+    std::fs::create_dir(&ut_sendt)?;
+    let mut agent = w.spawn_agent()?;
+    let sendt = w.wait_sendt(&mut agent, 1, LIMIT)?;
+    assert!(w.claims()?.is_empty(), "{:?}", w.claims()?);
+    let rows = w.journal_outbound_rows()?;
+    assert_eq!(sendt[0].status(), "sendt");
+    assert_eq!(sendt[0].update_id(), claims[0]);
+    assert_eq!(w.check_sendt(&sendt[0], &rows)?, Some(got));
+    let files = w.fiks.files(&case);
+    assert_eq!(
+        sendt[0].kvittering["filer"][0]["dokumentlagerDokumentId"],
+        json!(files[0].dokumentlager_dokument_id)
+    );
+    // Moved, not sent again.
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(w.fiks.updates(&case).len(), 1);
+    assert_eq!(files.len(), 1);
+    assert!(w.double_uploads().is_empty());
+    ensure(
+        &agent,
+        agent
+            .output_text()
+            .contains("finishing an update journaled as done"),
+        "the restart finished the claim",
+    )?;
+    agent.terminate(LIMIT)?;
+    Ok(())
+}

@@ -228,7 +228,10 @@ impl OutboundWorker {
                 // it now, or a crash came between the journal and the move.
                 Some(row) if self.is_in_flight(&row.digisos_id) => {}
                 Some(_) => {
-                    info!(mottakersystem = %self.name, update = %update_id, "outbound: finishing an update journaled as done before a restart (to ut-sendt/)");
+                    let warned = self.warned.lock().is_ok_and(|w| w.contains(&update_id));
+                    if !warned {
+                        info!(mottakersystem = %self.name, update = %update_id, "outbound: finishing an update journaled as done whose folder had not reached ut-sendt/ (a restart, or a failed move)");
+                    }
                     self.finish(&update_id, None).await;
                 }
             }
