@@ -30,6 +30,7 @@ use super::accounts::Accounts;
 use crate::dropfolder::DropFolder;
 use crate::inbound::worker::WorkerHealth;
 use crate::journal::clock::to_millis;
+use crate::journal::console_queries::SystemStats;
 use crate::journal::{Journal, JournalError, Row, State};
 use crate::keys::{self, Expiry};
 use crate::outbound::console::OutboundSource;
@@ -121,7 +122,7 @@ pub struct Builder {
     settings: StateSettings,
     agent: AgentInfo,
     data_version: Option<i64>,
-    journal_key: Option<(i64, i64, i64)>,
+    journal_key: Option<(String, i64)>,
     journal_at: Option<Instant>,
     journal: JournalPart,
     history: HashMap<(String, String), (i64, Vec<HistoryEntry>)>,
@@ -196,8 +197,8 @@ impl Builder {
         self.data_version = Some(version);
         let journal_due = due(self.journal_at, self.settings.journal_every);
         if committed || journal_due {
-            let key = self.reader.fingerprint()?;
-            if Some(key) != self.journal_key || journal_due {
+            let key = self.reader.console_fingerprint()?;
+            if self.journal_key.as_ref() != Some(&key) || journal_due {
                 self.journal = self.read_journal(now_ms)?;
                 self.journal_key = Some(key);
                 self.journal_at = Some(mono);
@@ -313,25 +314,30 @@ impl Builder {
         let buckets_end = (now_ms.div_euclid(THROUGHPUT_BUCKET_MS) + 1) * THROUGHPUT_BUCKET_MS;
         let span = THROUGHPUT_BUCKET_MS * i64::try_from(THROUGHPUT_BUCKETS).unwrap_or(12);
         let buckets_start = buckets_end - span;
+        // One pass over the journal for every mottakersystem's figures.
+        let stats: HashMap<String, SystemStats> = self
+            .reader
+            .console_stats(buckets_start.min(hour_ago), hour_ago)?
+            .into_iter()
+            .map(|s| (s.mottakersystem.clone(), s))
+            .collect();
         for s in &self.sources {
+            let stat = stats.get(&s.name);
             let mut queue = empty_queue(&s.name);
             for c in counts.iter().filter(|c| c.mottakersystem == s.name) {
                 queue.counts.insert(protocol_state(c.state), c.count);
             }
             queue.oldest_unacknowledged =
-                self.reader
-                    .oldest_unacked_by_sent(&s.name)?
+                stat.and_then(|st| st.oldest_unacked.clone())
                     .map(|o| OldestUnacknowledged {
                         id: o.id,
                         state: protocol_state(o.state),
                         since: o.since,
                         warning_at: o.since.saturating_add(UNACKED_WARNING_MS),
                     });
-            let delivered = self
-                .reader
-                .delivered_since(&s.name, buckets_start.min(hour_ago))?;
+            let delivered: &[i64] = stat.map_or(&[], |st| &st.delivered_since);
             let mut buckets = vec![0u64; THROUGHPUT_BUCKETS];
-            for t in &delivered {
+            for t in delivered {
                 if *t >= buckets_start
                     && let Ok(i) = usize::try_from((t - buckets_start) / THROUGHPUT_BUCKET_MS)
                     && let Some(b) = buckets.get_mut(i)
@@ -341,7 +347,7 @@ impl Builder {
             }
             queue.throughput = Throughput {
                 delivered_last_hour: delivered.iter().filter(|t| **t >= hour_ago).count() as u64,
-                acked_last_hour: self.reader.acked_since(&s.name, hour_ago)?,
+                acked_last_hour: stat.map_or(0, |st| st.acked_since),
                 delivered_buckets: buckets,
                 buckets_end,
             };
@@ -352,7 +358,9 @@ impl Builder {
             .filter(|c| matches!(c.state, State::Failed | State::Rejected | State::RetryWait))
             .map(|c| c.count)
             .sum();
-        let rows = self.reader.needing_attention(self.settings.failed_cap)?;
+        let rows = self
+            .reader
+            .console_needing_attention(self.settings.failed_cap)?;
         let mut keep = HashMap::with_capacity(rows.len());
         for row in rows {
             let key = (row.mottakersystem.clone(), row.id.as_str().to_owned());
@@ -377,11 +385,15 @@ impl Builder {
             keep.insert(key, (stamp, history));
         }
         self.history = keep;
-        part.delivered = self
-            .reader
-            .delivered_totals()?
-            .into_iter()
-            .map(|(m, n, bytes)| (m, (n, bytes)))
+        part.delivered = stats
+            .values()
+            .filter(|st| st.delivered_total > 0)
+            .map(|st| {
+                (
+                    st.mottakersystem.clone(),
+                    (st.delivered_total, st.delivered_bytes),
+                )
+            })
             .collect();
         Ok(part)
     }

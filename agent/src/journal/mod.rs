@@ -21,6 +21,7 @@
 
 pub mod access;
 pub mod clock;
+pub mod console_queries;
 pub mod outbound;
 mod shared;
 pub mod state;
