@@ -470,6 +470,9 @@ pub struct App {
     selected_outbound: Option<FailedKey>,
     pub toast: Option<Toast>,
     pub help_scroll: u16,
+    /// Integrations: lines scrolled past the top of the selected system's
+    /// block (PgDn/PgUp read a block taller than the screen; j/k reset it).
+    pub integrations_offset: usize,
     /// Rows a page moves (set by the loop from the terminal's height).
     pub page: usize,
     id_prefix: String,
@@ -500,6 +503,7 @@ impl App {
             selected_outbound: None,
             toast: None,
             help_scroll: 0,
+            integrations_offset: 0,
             page: 10,
             id_prefix,
             next_id: 1,
@@ -939,12 +943,14 @@ impl App {
         let cur = l.selected as isize;
         let max = n.saturating_sub(1) as isize;
         l.selected = (cur + delta).clamp(0, max.max(0)) as usize;
+        self.integrations_offset = 0;
         self.remember();
     }
 
     fn set_selected(&mut self, i: usize) {
         let n = self.row_count(self.view);
         self.list_mut().selected = i.min(n.saturating_sub(1));
+        self.integrations_offset = 0;
         self.remember();
     }
 
@@ -1040,6 +1046,14 @@ impl App {
             KeyAction::Up => self.move_by(-1),
             KeyAction::Top => self.set_selected(0),
             KeyAction::Bottom => self.set_selected(usize::MAX),
+            KeyAction::PageDown if self.view == View::Integrations => {
+                self.integrations_offset =
+                    self.integrations_offset.saturating_add(self.page.max(1));
+            }
+            KeyAction::PageUp if self.view == View::Integrations => {
+                self.integrations_offset =
+                    self.integrations_offset.saturating_sub(self.page.max(1));
+            }
             KeyAction::PageDown => self.move_by(self.page.max(1) as isize),
             KeyAction::PageUp => self.move_by(-(self.page.max(1) as isize)),
             KeyAction::Filter => self.mode = Mode::Filter,

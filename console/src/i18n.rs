@@ -321,7 +321,7 @@ texts! {
     mp_token_valid: "token valid {} more", "token gyldig {} til";
     mp_token_old: "last token {} ago (a new one is fetched when needed)", "siste token for {} siden (nytt hentes ved behov)";
     mp_no_token: "no token yet (fetched when there is something to send)", "ingen token ennå (hentes når noe skal sendes)";
-    mp_tokens: "{} tokens fetched", "{} token hentet";
+    mp_tokens: "{} tokens fetched", "{} tokener hentet";
     mp_chain: "Virksomhetssertifikat", "Virksomhetssertifikat";
     mp_chain_days: "virksomhetssertifikat: {} days left", "virksomhetssertifikat: {} dager igjen";
     mp_chain_expired: "virksomhetssertifikat expired {} days ago", "virksomhetssertifikat utløpt for {} dager siden";

@@ -1150,8 +1150,12 @@ fn render_integrations(app: &App, theme: &Theme, f: &mut Frame<'_>, area: Rect) 
     if rows.is_empty() {
         lines.push(Line::raw(t.no_data));
     }
-    let inner_height = area.height.saturating_sub(2) as usize;
-    let scroll = selected_at.saturating_sub(inner_height / 3);
+    // The selected system's block from its top (PgDn reads further down).
+    let total_lines: usize = lines
+        .iter()
+        .map(|l| l.width().max(1).div_ceil(inner_width))
+        .sum();
+    let scroll = (selected_at + app.integrations_offset).min(total_lines.saturating_sub(1));
     let total = app
         .state
         .as_ref()

@@ -168,6 +168,32 @@ fn outbound_detail_and_its_dialogs() {
     }
 }
 
+/// nav-frogn's block scrolled into view: Fiks Digisos (an error, what to
+/// do), Maskinporten and the virksomhetssertifikat's days left.
+#[test]
+fn integrations_show_fiks_and_maskinporten() {
+    for lang in [Lang::En, Lang::Nb] {
+        for (w, h) in SIZES {
+            let mut a = app(lang, Role::Admin);
+            a.update(ch('4'));
+            a.update(ch('G'));
+            if h < 40 {
+                // The block is taller than the screen: PgDn reads on.
+                a.update(key(KeyCode::PageDown));
+            }
+            let screen = draw(&a, w, h);
+            assert!(
+                screen.contains("Fiks Digisos") && screen.contains("Maskinporten"),
+                "{screen}"
+            );
+            insta::assert_snapshot!(
+                format!("integrations_outbound_{}_{w}x{h}", lang_name(lang)),
+                screen
+            );
+        }
+    }
+}
+
 #[test]
 fn a_viewer_sees_outbound_without_its_actions() {
     let mut a = app(Lang::En, Role::Viewer);
