@@ -474,17 +474,17 @@ fn print_intro(
         socket.display()
     );
     println!(
-        "\nWhat to try in the console (? lists its keys):\n  \
-         - Overview: the queues fill and drain; a broken forsendelse shows up within a minute.\n  \
-         - Failed imports: a file that would not decrypt or had the wrong size (\"padding\",\n    \
-           \"size\"): the fake broke only its first three downloads, so retry it and watch it\n    \
-           leave the list. Wrong key or sha256 fails every time: mark it permanent (a reason and a\n    \
-           typed confirmation; the sender is told). Ones the fagsystem turned down (feil.txt):\n    \
-           move back to inn/, and the fagsystem imports them the second time.\n  \
+        "\nWhat to try in the console (? lists its keys; 2 is failed imports, Enter shows one):\n  \
+         - Overview: the queues fill and drain; broken forsendelser show up within a minute.\n  \
+         - Failed imports whose last error is \"bad padding\" or \"N bytes after decryption\": the\n    \
+           fake broke only their first three downloads, so retry (r) and watch them leave the\n    \
+           list. \"no configured key matches\" or \"does not match its sha256\" fail every time:\n    \
+           mark them permanent (P: a reason, then a typed word; the sender is told). Rejected by\n    \
+           the fagsystem (its feil.txt): move back to inn/ (i), and it imports them the second time.\n  \
          - Integrations: both SvarInn links, the certificates, the drop folders.\n  \
          - Access: kari is operator on {first} only, so {second} warns that fewer than two can\n    \
            act on its failures; grant someone.\n  \
-         - Quit the console to stop the demo.\n",
+         - Quit the console (q) to stop the demo.\n",
         first = names.first().copied().unwrap_or_default(),
         second = names.get(1).copied().unwrap_or_default(),
     );
