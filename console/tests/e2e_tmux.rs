@@ -170,7 +170,7 @@ fn admin_finds_a_failed_import_retries_it_and_it_leaves_the_list() -> Result<()>
     let mut agent = world.spawn_agent()?;
     world.wait_state(
         &mut agent,
-        &[bad.clone()],
+        std::slice::from_ref(&bad),
         "failed",
         Duration::from_secs(60),
     )?;
@@ -215,7 +215,12 @@ fn admin_finds_a_failed_import_retries_it_and_it_leaves_the_list() -> Result<()>
         |s| s.contains("Failed imports") && !s.contains(short),
     )?;
     eprintln!("--- after the retry ---\n{gone}");
-    world.wait_state(&mut agent, &[bad.clone()], "acked", Duration::from_secs(60))?;
+    world.wait_state(
+        &mut agent,
+        std::slice::from_ref(&bad),
+        "acked",
+        Duration::from_secs(60),
+    )?;
     assert!(
         world.fake.acked_ids().contains(&bad),
         "SvarInn got no kvittering for the retried forsendelse"

@@ -7,6 +7,8 @@
 //! The launcher builds `mottak-agent` and `mottak` itself (in this test's profile) before it
 //! starts, as it does for `cargo run -p mottak-demo`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -2,6 +2,8 @@
 //! folder by taking it out of `inn/`, turns one down by moving it to `feilet/<id>/` with a
 //! `feil.txt`, and imports a folder it turned down once it is back in `inn/`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::fs;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
