@@ -26,7 +26,7 @@ use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, Read};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, SystemTime};
 
 use crate::names::{ForsendelseId, SafeName};
@@ -132,6 +132,63 @@ fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Dro
 pub struct DropFolder {
     root: PathBuf,
     fs: Arc<dyn FsOps>,
+    /// Shares the directory fsyncs after renames into `inn/` between the
+    /// publishes running at once.
+    publish_sync: Arc<SyncGroup>,
+}
+
+/// Group fsync of `inn/` (and `.mottak/`) after renames: a caller whose
+/// rename is done waits for a sync that *started* after it; if none is
+/// running, it runs one itself, covering every rename done by then. One
+/// fsync then makes several publishes durable, and no caller returns before
+/// a sync that covers its own rename has succeeded.
+#[derive(Debug, Default)]
+struct SyncGroup {
+    state: Mutex<SyncState>,
+    done: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct SyncState {
+    /// Renames finished (tickets handed out).
+    issued: u64,
+    /// Every ticket up to this one is covered by a successful sync.
+    synced: u64,
+    running: bool,
+}
+
+impl SyncGroup {
+    fn lock(&self) -> std::sync::MutexGuard<'_, SyncState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Call after the rename; returns once a sync started after it succeeded
+    /// (or with the error of the sync this caller ran).
+    fn sync_after(&self, sync: impl Fn() -> Result<(), DropError>) -> Result<(), DropError> {
+        let mut state = self.lock();
+        state.issued += 1;
+        let ticket = state.issued;
+        loop {
+            if state.synced >= ticket {
+                return Ok(());
+            }
+            if state.running {
+                state = self.done.wait(state).unwrap_or_else(|p| p.into_inner());
+                continue;
+            }
+            state.running = true;
+            let covers = state.issued;
+            drop(state);
+            let result = sync();
+            state = self.lock();
+            state.running = false;
+            if result.is_ok() {
+                state.synced = state.synced.max(covers);
+            }
+            self.done.notify_all();
+            result?;
+        }
+    }
 }
 
 impl std::fmt::Debug for DropFolder {
@@ -273,6 +330,7 @@ impl DropFolder {
         DropFolder {
             root: root.into(),
             fs,
+            publish_sync: Arc::default(),
         }
     }
 
@@ -401,7 +459,7 @@ impl DropFolder {
 
     /// fsyncs every file of the staging folder and the folder itself: after
     /// this the staged files survive a power cut (call it before the journal
-    /// says `downloaded`; [`DropFolder::publish`] does it again).
+    /// says `downloaded`; then publish with [`DropFolder::publish_synced`]).
     pub fn sync_staging(&self, staging: &Staging) -> Result<(), DropError> {
         let dir = &staging.dir;
         for entry in fs::read_dir(dir).map_err(io_err("list", dir))? {
@@ -415,6 +473,18 @@ impl DropFolder {
     /// Publishes a staging folder as `inn/<id>/` (see the module doc). When
     /// this returns `Ok`, the folder is durably in `inn/`.
     pub fn publish(&self, staging: Staging) -> Result<Published, DropError> {
+        if staging.dir.is_dir() && !self.inn().join(staging.id.as_str()).exists() {
+            self.sync_staging(&staging)?;
+        }
+        self.publish_synced(staging)
+    }
+
+    /// [`DropFolder::publish`] of a staging folder already made durable by
+    /// [`DropFolder::sync_staging`] (the pipeline syncs it before the journal
+    /// says `downloaded`, and a `downloaded` row's staging is never written
+    /// again): rename, then the directory fsyncs, shared with the publishes
+    /// running at the same time.
+    pub fn publish_synced(&self, staging: Staging) -> Result<Published, DropError> {
         let inn = self.inn();
         let target = inn.join(staging.id.as_str());
         if target.exists() {
@@ -426,15 +496,16 @@ impl DropFolder {
                 path: staging.dir.clone(),
             });
         }
-        self.sync_staging(&staging)?;
         self.fs
             .rename(&staging.dir, &target)
             .map_err(io_err("rename into inn/", &staging.dir))?;
-        self.fs.sync_dir(&inn).map_err(io_err("fsync", &inn))?;
-        // The staging root lost an entry; make that durable too, so a restart
-        // does not find a ghost staging folder.
         let root = self.staging_root();
-        self.fs.sync_dir(&root).map_err(io_err("fsync", &root))?;
+        self.publish_sync.sync_after(|| {
+            self.fs.sync_dir(&inn).map_err(io_err("fsync", &inn))?;
+            // The staging root lost an entry; make that durable too, so a
+            // restart does not find a ghost staging folder.
+            self.fs.sync_dir(&root).map_err(io_err("fsync", &root))
+        })?;
         Ok(Published::New { path: target })
     }
 

@@ -32,6 +32,10 @@ use crate::svarinn_client::{SvarInnClient, Timeouts};
 use crate::systemd::Notifier;
 use crate::{keys, logging};
 
+/// The blocking pool's size: enough for every download's decryption (at
+/// most 32 per mottakersystem) to run beside the file work of the others.
+const MAX_BLOCKING_THREADS: usize = 64;
+
 /// Arguments of `mottak-agent run`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -50,6 +54,9 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     })?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // File work, decryption and journal reads run on blocking threads;
+        // past this many they queue instead of each costing a thread (memory).
+        .max_blocking_threads(MAX_BLOCKING_THREADS)
         .thread_name("mottak-agent")
         .build()
         .context("cannot start the async runtime")?;
@@ -170,6 +177,12 @@ async fn daemon(config: Config) -> anyhow::Result<()> {
     notifier.stopping();
     shutdown.cancel();
     while workers.join_next().await.is_some() {}
+    let writes = journal.stats();
+    info!(
+        writes = writes.jobs,
+        group_commits = writes.commits,
+        "journal writes since start"
+    );
     console.stopped().await;
     info!("stopped");
     Ok(())

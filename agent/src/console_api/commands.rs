@@ -424,10 +424,10 @@ impl CommandRunner {
                 format!("no mottakersystem {mottakersystem}"),
             );
         };
-        // The folder moves first, then the journal: the worker never looks at
-        // a rejected row, so it cannot race the move; a crash in between
-        // leaves the row rejected with its folder in inn/ (shown in the
-        // console, and retried by moving it again).
+        // The folder moves first, then the journal. A crash in between
+        // leaves the row rejected with its folder in inn/: the worker repairs
+        // that on its next turn (the folder in inn/ wins: delivered again),
+        // and may do so between the two steps here as well (handled below).
         let drop = control.drop.clone();
         let i = id.clone();
         let moved = tokio::task::spawn_blocking(move || drop.retry_rejected(&i)).await;
@@ -451,7 +451,20 @@ impl CommandRunner {
             folder_name,
             digisos_id: None,
         };
-        match self.transition(mottakersystem, &id, change).await {
+        let done = match self.transition(mottakersystem, &id, change).await {
+            Ok(()) => Ok(()),
+            // The worker saw the folder in inn/ first and made it delivered.
+            Err(JournalError::IllegalTransition { .. })
+                if matches!(
+                    self.row(mottakersystem, forsendelse).await,
+                    Ok((_, ref now)) if now.state == State::Delivered
+                ) =>
+            {
+                Ok(())
+            }
+            Err(err) => Err(err),
+        };
+        match done {
             Ok(()) => Outcome::Ok {
                 message: format!(
                     "forsendelse {id} of {mottakersystem} is back in inn/ for the fagsystem{}{}",

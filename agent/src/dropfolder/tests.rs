@@ -368,3 +368,87 @@ fn locate_after_a_restart() {
     // Never staged or published: download again.
     assert_eq!(drop.locate(&id("n"), false).unwrap(), None);
 }
+
+/// Logs the start and the end of each `inn/` fsync, which takes a while.
+#[derive(Default)]
+struct SlowSync {
+    log: Mutex<Vec<String>>,
+}
+
+impl FsOps for SlowSync {
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        RealFs.rename(from, to)?;
+        let id = to.file_name().unwrap().to_string_lossy().into_owned();
+        self.log.lock().unwrap().push(format!("renamed {id}"));
+        Ok(())
+    }
+    fn sync_file(&self, path: &Path) -> io::Result<()> {
+        RealFs.sync_file(path)
+    }
+    fn sync_dir(&self, path: &Path) -> io::Result<()> {
+        if !path.ends_with(INN_DIR) {
+            return RealFs.sync_dir(path);
+        }
+        self.log.lock().unwrap().push("sync start".into());
+        std::thread::sleep(std::time::Duration::from_millis(15));
+        RealFs.sync_dir(path)?;
+        self.log.lock().unwrap().push("sync end".into());
+        Ok(())
+    }
+}
+
+/// Publishes at the same time share the fsyncs of `inn/`, and none returns
+/// before a sync that started after its own rename has ended.
+#[test]
+fn concurrent_publishes_share_the_inn_fsync_and_wait_for_one_covering_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs_ops = Arc::new(SlowSync::default());
+    let drop = DropFolder::with_fs(dir.path(), fs_ops.clone());
+    drop.ensure_layout().unwrap();
+    let names: Vec<String> = (0..16).map(|n| format!("g{n:02}")).collect();
+    let mut staged_all = Vec::new();
+    for n in &names {
+        let st = staged(&drop, n);
+        drop.sync_staging(&st).unwrap();
+        staged_all.push(st);
+    }
+    fs_ops.log.lock().unwrap().clear();
+    std::thread::scope(|scope| {
+        for st in staged_all {
+            let drop = drop.clone();
+            let fs_ops = fs_ops.clone();
+            scope.spawn(move || {
+                let id = st.id().as_str().to_owned();
+                let published = drop.publish_synced(st).unwrap();
+                assert!(matches!(published, Published::New { .. }));
+                fs_ops.log.lock().unwrap().push(format!("returned {id}"));
+            });
+        }
+    });
+    let log = fs_ops.log.lock().unwrap().clone();
+    let syncs = log.iter().filter(|l| *l == "sync start").count();
+    assert!(
+        syncs < names.len(),
+        "{syncs} syncs for 16 publishes: {log:?}"
+    );
+    for n in &names {
+        let renamed = log
+            .iter()
+            .position(|l| *l == format!("renamed {n}"))
+            .unwrap();
+        let returned = log
+            .iter()
+            .position(|l| *l == format!("returned {n}"))
+            .unwrap();
+        let covering = log[renamed..returned]
+            .iter()
+            .position(|l| l == "sync start")
+            .map(|i| i + renamed);
+        let covering = covering.unwrap_or_else(|| panic!("{n}: no sync after its rename: {log:?}"));
+        assert!(
+            log[covering..returned].iter().any(|l| l == "sync end"),
+            "{n} returned before its sync ended: {log:?}"
+        );
+        assert!(dir.path().join(INN_DIR).join(n).is_dir());
+    }
+}

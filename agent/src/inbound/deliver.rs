@@ -1,5 +1,5 @@
 //! From a listed forsendelse to a verified staging folder: download, decrypt,
-//! check against `filmetadata`, unzip, write `forsendelse.json`, fsync.
+//! check against `filmetadata`, unzip, write `forsendelse.json` (the caller fsyncs).
 //!
 //! Pure file work on one staging folder; the worker owns the journal and the
 //! retry decisions. Every error says which file and what was wrong, because it
@@ -80,7 +80,8 @@ pub struct Prepared {
 }
 
 /// Downloads `forsendelse` into `staging` and verifies it; on `Ok` the folder
-/// holds the files and `forsendelse.json`, all fsynced.
+/// holds the files and `forsendelse.json` (not yet fsynced: the caller syncs
+/// the folder with [`crate::dropfolder::DropFolder::sync_staging`]).
 pub async fn prepare(
     client: &SvarInnClient,
     how: &Preparation,
@@ -88,16 +89,36 @@ pub async fn prepare(
     raw_json: &[u8],
     staging: Staging,
 ) -> Result<(Staging, Prepared), DeliverError> {
+    let fetched = download(client, how, forsendelse, &staging).await?;
+    let how = how.clone();
+    let forsendelse = forsendelse.clone();
+    let raw_json = raw_json.to_vec();
+    tokio::task::spawn_blocking(move || {
+        let prepared = finish(&how, &forsendelse, &raw_json, &staging, &fetched)?;
+        Ok((staging, prepared))
+    })
+    .await
+    .map_err(|err| DeliverError::Thread(err.to_string()))?
+}
+
+/// The first half of [`prepare`], the one that holds a download slot: the
+/// download streamed through decryption and SHA-256 into the staging folder.
+pub async fn download(
+    client: &SvarInnClient,
+    how: &Preparation,
+    forsendelse: &Forsendelse,
+    staging: &Staging,
+) -> Result<Fetched, DeliverError> {
     let payload = staging.dir().join(PAYLOAD);
     let limit = plaintext_limit(&forsendelse.filmetadata);
     let fetch = fetch_to_file(
         client,
         &forsendelse.download_url,
         Arc::clone(&how.keys),
-        payload.clone(),
+        payload,
         limit,
     );
-    let fetched = tokio::time::timeout(how.download_timeout, fetch)
+    Ok(tokio::time::timeout(how.download_timeout, fetch)
         .await
         .map_err(|_| {
             FetchError::Network(std::io::Error::new(
@@ -107,18 +128,22 @@ pub async fn prepare(
                     how.download_timeout
                 ),
             ))
-        })??;
+        })??)
+}
 
-    let how = how.clone();
-    let forsendelse = forsendelse.clone();
-    let raw_json = raw_json.to_vec();
-    tokio::task::spawn_blocking(move || {
-        let prepared = place_files(&how, &forsendelse, &staging, &fetched)?;
-        staging.write_forsendelse_json(&raw_json)?;
-        Ok((staging, prepared))
-    })
-    .await
-    .map_err(|err| DeliverError::Thread(err.to_string()))?
+/// The second half of [`prepare`] (blocking: run it on the blocking pool):
+/// the files checked against `filmetadata` and put under their names
+/// (unpacked when asked), and `forsendelse.json` written.
+pub fn finish(
+    how: &Preparation,
+    forsendelse: &Forsendelse,
+    raw_json: &[u8],
+    staging: &Staging,
+    fetched: &Fetched,
+) -> Result<Prepared, DeliverError> {
+    let prepared = place_files(how, forsendelse, staging, fetched)?;
+    staging.write_forsendelse_json(raw_json)?;
+    Ok(prepared)
 }
 
 /// A guard on how far a download may grow: what SvarInn declared, plus a

@@ -16,7 +16,8 @@ use tokio_util::io::{StreamReader, SyncIoBridge};
 
 use crate::svarinn_client::{ClientError, SvarInnClient};
 
-/// A decrypted file, durably written (fsynced) at `path`.
+/// A decrypted file written at `path`, not yet fsynced: the pipeline fsyncs
+/// the staging folder as a whole ([`crate::dropfolder::DropFolder::sync_staging`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fetched {
     pub path: PathBuf,
@@ -82,7 +83,7 @@ impl FetchError {
 }
 
 /// Downloads `download_url`, decrypts it with `keys` into a new file at `dest`
-/// (which must not exist), hashing as it goes, and fsyncs the file.
+/// (which must not exist), hashing as it goes (the file is not fsynced here).
 ///
 /// `limit` cuts a download whose plaintext grows past what SvarInn declared.
 pub async fn fetch_to_file(
@@ -135,11 +136,10 @@ pub fn decrypt_to_file(
         CmsError::WriteOutput(io) => local(io),
         other => FetchError::Decrypt(other),
     })?;
-    let file = out
-        .inner
+    // Flushed to the kernel; the fsync comes with the staging folder's.
+    out.inner
         .into_inner()
         .map_err(|err| local(err.into_error()))?;
-    file.sync_all().map_err(local)?;
     Ok(Fetched {
         path: dest,
         size: out.written,

@@ -20,7 +20,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
-use super::deliver::{DeliverError, Preparation, prepare};
+use super::deliver::{DeliverError, Preparation, download, finish};
 use super::fetch::FailureClass;
 use crate::backoff::Backoff;
 use crate::config::{AckMode, Mottakersystem};
@@ -170,6 +170,10 @@ impl Worker {
         let mut tasks: JoinSet<()> = JoinSet::new();
         let in_flight: Arc<Mutex<HashSet<String>>> = Arc::default();
         let mut next_poll = Instant::now();
+        // The journal is scanned for rows with work every TICK and after a
+        // poll, not each time a task ends: a task ends only when its row has
+        // to wait (for time, the fagsystem or a person).
+        let mut next_scan = Instant::now();
         let mut page_again_when_idle = false;
         loop {
             self.health.beat();
@@ -181,6 +185,7 @@ impl Worker {
                 match self.poll(&mut tasks, &shutdown).await {
                     Ok(summary) => {
                         next_poll = Instant::now() + self.system.poll_interval;
+                        next_scan = Instant::now();
                         page_again_when_idle = summary.full_with_new;
                     }
                     Err(err) => {
@@ -197,20 +202,25 @@ impl Worker {
                     }
                 }
             }
-            if paused {
-                // Steps in progress finish; no new ones start.
-            } else if let Err(err) = self.spawn_due(&mut tasks, &in_flight, &shutdown).await {
-                error!(mottakersystem = self.name(), error = %err, "could not read the journal");
+            if paused || Instant::now() < next_scan {
+                // Paused: steps in progress finish; no new ones start.
+            } else {
+                next_scan = Instant::now() + TICK;
+                if let Err(err) = self.spawn_due(&mut tasks, &in_flight, &shutdown).await {
+                    error!(mottakersystem = self.name(), error = %err, "could not read the journal");
+                }
             }
             if page_again_when_idle && tasks.is_empty() {
                 page_again_when_idle = false;
                 next_poll = Instant::now();
                 continue;
             }
-            let wake = next_poll.min(Instant::now() + TICK);
+            let wake = next_poll.min(next_scan.max(Instant::now()));
             tokio::select! {
                 () = shutdown.cancelled() => break,
-                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {
+                    while tasks.try_join_next().is_some() {}
+                }
                 () = tokio::time::sleep_until(wake.into()) => {}
                 () = self.health.poll_now.notified() => next_poll = Instant::now(),
             }
@@ -275,7 +285,7 @@ impl Worker {
                 reason: err.to_string(),
             })
         })?;
-        let mut new = 0usize;
+        let mut page = Vec::with_capacity(items.len());
         for item in &items {
             let forsendelse = match &item.parsed {
                 Ok(f) => f,
@@ -290,19 +300,22 @@ impl Worker {
                 }
             };
             let raw = String::from_utf8_lossy(item.raw).into_owned();
-            let listed = match NewForsendelse::from_svarinn(forsendelse, &raw) {
-                Ok(listed) => listed,
+            match NewForsendelse::from_svarinn(forsendelse, &raw) {
+                Ok(listed) => page.push(listed),
                 Err(err) => {
                     warn!(mottakersystem = self.name(), error = %err, "SvarInn listed a forsendelse with an unusable id; skipping it");
-                    continue;
                 }
-            };
-            let name = self.name().to_owned();
-            let id = listed.id.clone();
-            let decision = self
-                .journal
-                .call(move |j| j.record_listed(&name, &listed))
-                .await?;
+            }
+        }
+        // The whole page in one transaction: one fsync, not one per forsendelse.
+        let name = self.name().to_owned();
+        let ids: Vec<ForsendelseId> = page.iter().map(|f| f.id.clone()).collect();
+        let decisions = self
+            .journal
+            .write(move |j| j.record_listed_page(&name, &page))
+            .await?;
+        let mut new = 0usize;
+        for (id, decision) in ids.into_iter().zip(decisions) {
             match decision {
                 ListedDecision::New => new += 1,
                 ListedDecision::Known(_) => {}
@@ -358,7 +371,7 @@ impl Worker {
     ) -> Result<bool, WorkerError> {
         let name = self.name().to_owned();
         let id = id.clone();
-        let row = self.journal.call(move |j| j.get(&name, &id)).await?;
+        let row = self.journal.read(move |j| j.get(&name, &id)).await?;
         Ok(row
             .and_then(|r| r.acked_at)
             .is_some_and(|acked| acked + Duration::from_millis(1) >= instant))
@@ -373,22 +386,67 @@ impl Worker {
     ) -> Result<(), WorkerError> {
         let name = self.name().to_owned();
         let ack = self.system.ack;
-        let due = self.journal.call(move |j| j.due_work(&name, ack)).await?;
+        let due = self.journal.write(move |j| j.due_work(&name, ack)).await?;
         let now = Instant::now();
         for (row, _) in due {
             self.spawn_row(row.id, tasks, in_flight, shutdown, now);
         }
+        self.repair_moved_back().await?;
         if self.system.ack == AckMode::OnImport {
             let name = self.name().to_owned();
-            let awaiting = self.journal.call(move |j| j.awaiting_import(&name)).await?;
+            let awaiting = self.journal.read(move |j| j.awaiting_import(&name)).await?;
             if !awaiting.is_empty() {
-                let present = self.drop.inn_names()?;
+                let drop = self.drop.clone();
+                let present = blocking(move || drop.inn_names()).await??;
                 for (id, folder) in awaiting {
                     if present.contains(&folder) {
                         continue;
                     }
                     self.spawn_row(id, tasks, in_flight, shutdown, now);
                 }
+            }
+        }
+        Ok(())
+    }
+
+    /// `rejected` rows whose folder is back in `inn/` become `delivered`
+    /// again: the folder in `inn/` wins. The console's `move_to_inn` moves
+    /// the folder first and journals after, so a crash in between leaves
+    /// exactly this; someone moving the folder back by hand does too.
+    async fn repair_moved_back(&self) -> Result<(), WorkerError> {
+        let name = self.name().to_owned();
+        let rejected = self
+            .journal
+            .read(move |j| j.rejected_folders(&name))
+            .await?;
+        if rejected.is_empty() {
+            return Ok(());
+        }
+        let drop = self.drop.clone();
+        let present = blocking(move || drop.inn_names()).await??;
+        for (id, folder) in rejected {
+            if !present.contains(&folder) {
+                continue;
+            }
+            let (name, id2) = (self.name().to_owned(), id.clone());
+            let change = Change::Delivered {
+                folder_name: folder.clone(),
+                digisos_id: None,
+            };
+            match self
+                .journal
+                .write(move |j| j.transition(&name, &id2, change))
+                .await
+            {
+                Ok(_) => warn!(
+                    mottakersystem = self.name(),
+                    forsendelse = id.as_str(),
+                    folder = %folder,
+                    "a rejected forsendelse's folder is back in inn/ (moved back by hand, or a move from the console was interrupted): delivered again, waiting for the fagsystem"
+                ),
+                // The console's own journal change got there first.
+                Err(JournalError::IllegalTransition { .. }) => {}
+                Err(err) => return Err(err.into()),
             }
         }
         Ok(())
@@ -423,7 +481,7 @@ impl Worker {
         tasks.spawn(
             async move {
                 let name = worker.name().to_owned();
-                match worker.journal.call(move |j| j.get(&name, &id)).await {
+                match worker.journal.read(move |j| j.get(&name, &id)).await {
                     Ok(Some(row)) => worker.advance(row, &shutdown).await,
                     Ok(None) => {}
                     Err(err) => error!(error = %err, "could not read the journal"),
@@ -507,27 +565,54 @@ impl Worker {
                     .map(Some);
             }
         };
-        let _permit = self.downloads.acquire().await;
-        let staging = self.drop.stage(&row.id)?;
-        let result = prepare(
-            &self.client,
-            &self.preparation,
-            &forsendelse,
-            row.raw_json.as_bytes(),
-            staging,
-        )
-        .await;
+        let drop = self.drop.clone();
+        let id = row.id.clone();
+        let staging = blocking(move || drop.stage(&id)).await??;
+        // The permit covers the download and its decryption only: the checks,
+        // the fsyncs and the journal come after it, so the next download starts.
+        let fetched = {
+            let _permit = self.downloads.acquire().await;
+            download(&self.client, &self.preparation, &forsendelse, &staging).await
+        };
+        let result = match fetched {
+            Ok(fetched) => {
+                let how = self.preparation.clone();
+                let raw_json = row.raw_json.clone();
+                let drop = self.drop.clone();
+                blocking(move || {
+                    let prepared =
+                        finish(&how, &forsendelse, raw_json.as_bytes(), &staging, &fetched)?;
+                    // Durable before the journal says `downloaded`.
+                    drop.sync_staging(&staging)?;
+                    Ok::<_, DeliverError>(prepared)
+                })
+                .await?
+            }
+            Err(err) => Err(err),
+        };
         match result {
-            Ok((staging, prepared)) => {
-                self.drop.sync_staging(&staging)?;
-                self.attempt(row, "download", Outcome::Ok).await?;
+            Ok(prepared) => {
                 info!(files = ?prepared.files, bytes = prepared.bytes, key = prepared.key_index, "decrypted and verified");
-                self.transition(row, Change::Downloaded).await.map(Some)
+                // The attempt and the transition in one transaction.
+                let (name, id) = (self.name().to_owned(), row.id.clone());
+                let next = self
+                    .journal
+                    .write(move |j| {
+                        j.record_attempt(&name, &id, "download", &Outcome::Ok)?;
+                        j.transition(&name, &id, Change::Downloaded)
+                    })
+                    .await?;
+                Ok(Some(next))
             }
             Err(err) => {
-                if let Some(staging) = self.drop.existing_staging(&row.id) {
-                    let _ = self.drop.discard(staging);
-                }
+                let drop = self.drop.clone();
+                let id = row.id.clone();
+                let _ = blocking(move || {
+                    if let Some(staging) = drop.existing_staging(&id) {
+                        let _ = drop.discard(staging);
+                    }
+                })
+                .await;
                 self.download_failed(row, &err).await.map(Some)
             }
         }
@@ -598,18 +683,25 @@ impl Worker {
         let id = row.id.clone();
         let attempted_before = self
             .journal
-            .call(move |j| j.history(&name, &id))
+            .read(move |j| j.history(&name, &id))
             .await?
             .iter()
             .any(|a| a.action == "publish");
-        let published = match self.drop.existing_staging(&row.id) {
+        let drop = self.drop.clone();
+        let id = row.id.clone();
+        let staged = blocking(move || drop.existing_staging(&id)).await?;
+        let published = match staged {
             Some(staging) => {
-                // Recorded before the rename, so a restart that finds the
-                // staging gone knows the rename happened (DropFolder::locate).
+                // Recorded (and durable) before the rename, so a restart that
+                // finds the staging gone knows the rename happened
+                // (DropFolder::locate).
                 if !attempted_before {
                     self.attempt(row, "publish", Outcome::Ok).await?;
                 }
-                match self.drop.publish(staging)? {
+                // Synced before the journal said `downloaded`: rename, and
+                // the fsync of inn/ shared with the publishes running now.
+                let drop = self.drop.clone();
+                match blocking(move || drop.publish_synced(staging)).await?? {
                     Published::New { path } => {
                         info!(folder = %path.display(), "published");
                         true
@@ -620,20 +712,25 @@ impl Worker {
                     }
                 }
             }
-            None => match self.drop.locate(&row.id, attempted_before)? {
-                Some(Location::Published(status)) => {
-                    info!(?status, "found published after a restart");
-                    true
+            None => {
+                let drop = self.drop.clone();
+                let id = row.id.clone();
+                match blocking(move || drop.locate(&id, attempted_before)).await?? {
+                    Some(Location::Published(status)) => {
+                        info!(?status, "found published after a restart");
+                        true
+                    }
+                    Some(Location::Staged) | None => false,
                 }
-                Some(Location::Staged) => false,
-                None => false,
-            },
+            }
         };
         if !published {
             warn!("the staging folder was lost before publishing; downloading again");
             return self.transition(row, Change::Relisted).await.map(Some);
         }
-        let digisos_id = self.digisos_id(row);
+        let drop = self.drop.clone();
+        let for_digisos = row.clone();
+        let digisos_id = blocking(move || digisos_id(&drop, &for_digisos)).await?;
         self.transition(
             row,
             Change::Delivered {
@@ -645,44 +742,14 @@ impl Worker {
         .map(Some)
     }
 
-    /// The digisosId a nav.digisos forsendelse carries in `forsendelseMetadata.json`,
-    /// read from the published folder (unpacked, or inside the kept zip).
-    fn digisos_id(&self, row: &Row) -> Option<String> {
-        let folder = self.drop.inn().join(row.id.as_str());
-        let unpacked = folder.join(unzip::FORSENDELSE_METADATA);
-        let metadata = if unpacked.is_file() {
-            let files = [unzip::ExtractedFile {
-                name: crate::names::sanitize_or(unzip::FORSENDELSE_METADATA, "x"),
-                entry: unzip::FORSENDELSE_METADATA.to_owned(),
-                size: 0,
-                sha256: [0; 32],
-            }];
-            unzip::read_forsendelse_metadata(&folder, &files)
-        } else if row.forsendelse_type.as_deref() == Some(svarinn::FORSENDELSE_TYPE_DIGISOS) {
-            let zip = std::fs::read_dir(&folder).ok()?.flatten().find(|e| {
-                e.file_name()
-                    .to_str()
-                    .is_some_and(|n| n.to_ascii_lowercase().ends_with(".zip"))
-            })?;
-            std::fs::File::open(zip.path())
-                .map_err(|e| unzip::UnzipError::BadMetadata(e.to_string()))
-                .and_then(unzip::forsendelse_metadata_from_zip)
-        } else {
-            return None;
-        };
-        match metadata {
-            Ok(meta) => meta.map(|m| m.digisos_id),
-            Err(err) => {
-                warn!(error = %err, "nav.digisos forsendelse without a readable forsendelseMetadata.json");
-                None
-            }
-        }
-    }
-
     /// `delivered` (on-import): has the fagsystem taken the folder?
     async fn check_import(&self, row: &Row) -> Result<Option<Row>, WorkerError> {
-        let folder = row.folder_name.as_deref().unwrap_or(row.id.as_str());
-        match self.drop.status(folder)? {
+        let folder = row
+            .folder_name
+            .clone()
+            .unwrap_or_else(|| row.id.as_str().to_owned());
+        let drop = self.drop.clone();
+        match blocking(move || drop.status(&folder)).await?? {
             DeliveryStatus::Waiting { .. } => Ok(None),
             DeliveryStatus::Imported => {
                 info!("the fagsystem imported it");
@@ -708,9 +775,16 @@ impl Worker {
         };
         match result {
             Ok(()) => {
-                self.attempt(row, "kvitterMottak", Outcome::Ok).await?;
                 info!("acknowledged (kvitterMottak)");
-                self.transition(row, Change::Acked).await.map(Some)
+                let (name, id) = (self.name().to_owned(), row.id.clone());
+                let next = self
+                    .journal
+                    .write(move |j| {
+                        j.record_attempt(&name, &id, "kvitterMottak", &Outcome::Ok)?;
+                        j.transition(&name, &id, Change::Acked)
+                    })
+                    .await?;
+                Ok(Some(next))
             }
             Err(err) => {
                 let error = err.to_string();
@@ -740,11 +814,13 @@ impl Worker {
                 .mottak_feilet(row.id.as_str(), &message, permanent)
                 .await?;
         }
-        self.attempt(row, "mottakFeilet", Outcome::Ok).await?;
         let name = self.name().to_owned();
         let id = row.id.clone();
         self.journal
-            .call(move |j| j.mark_feil_reported(&name, &id))
+            .write(move |j| {
+                j.record_attempt(&name, &id, "mottakFeilet", &Outcome::Ok)?;
+                j.mark_feil_reported(&name, &id)
+            })
             .await?;
         info!(permanent, "reported to SvarInn (mottakFeilet)");
         Ok(None)
@@ -772,7 +848,7 @@ impl Worker {
             let id2 = id.clone();
             if let Err(err) = self
                 .journal
-                .call(move |j| j.record_attempt(&name, &id2, "kvitterMottak (again)", &outcome))
+                .write(move |j| j.record_attempt(&name, &id2, "kvitterMottak (again)", &outcome))
                 .await
             {
                 error!(error = %err, "could not record the repeated acknowledgement");
@@ -789,7 +865,7 @@ impl Worker {
     async fn report_permanent_again(&self, id: ForsendelseId) {
         let name = self.name().to_owned();
         let id2 = id.clone();
-        let Ok(Some(row)) = self.journal.call(move |j| j.get(&name, &id2)).await else {
+        let Ok(Some(row)) = self.journal.read(move |j| j.get(&name, &id2)).await else {
             return;
         };
         let message = feilmelding(&row, true);
@@ -804,7 +880,7 @@ impl Worker {
         let id = row.id.clone();
         Ok(self
             .journal
-            .call(move |j| j.transition(&name, &id, change))
+            .write(move |j| j.transition(&name, &id, change))
             .await?)
     }
 
@@ -818,7 +894,7 @@ impl Worker {
         let id = row.id.clone();
         Ok(self
             .journal
-            .call(move |j| j.record_attempt(&name, &id, action, &outcome))
+            .write(move |j| j.record_attempt(&name, &id, action, &outcome))
             .await?)
     }
 }
@@ -837,6 +913,40 @@ fn feilmelding(row: &Row, permanent: bool) -> String {
         format!(
             "Mottakers system kunne ikke ta imot forsendelsen: {reason}. Kommunens driftspersonell er varslet og følger opp."
         )
+    }
+}
+
+/// The digisosId a nav.digisos forsendelse carries in `forsendelseMetadata.json`,
+/// read from the published folder (unpacked, or inside the kept zip).
+fn digisos_id(drop: &DropFolder, row: &Row) -> Option<String> {
+    let folder = drop.inn().join(row.id.as_str());
+    let unpacked = folder.join(unzip::FORSENDELSE_METADATA);
+    let metadata = if unpacked.is_file() {
+        let files = [unzip::ExtractedFile {
+            name: crate::names::sanitize_or(unzip::FORSENDELSE_METADATA, "x"),
+            entry: unzip::FORSENDELSE_METADATA.to_owned(),
+            size: 0,
+            sha256: [0; 32],
+        }];
+        unzip::read_forsendelse_metadata(&folder, &files)
+    } else if row.forsendelse_type.as_deref() == Some(svarinn::FORSENDELSE_TYPE_DIGISOS) {
+        let zip = std::fs::read_dir(&folder).ok()?.flatten().find(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| n.to_ascii_lowercase().ends_with(".zip"))
+        })?;
+        std::fs::File::open(zip.path())
+            .map_err(|e| unzip::UnzipError::BadMetadata(e.to_string()))
+            .and_then(unzip::forsendelse_metadata_from_zip)
+    } else {
+        return None;
+    };
+    match metadata {
+        Ok(meta) => meta.map(|m| m.digisos_id),
+        Err(err) => {
+            warn!(error = %err, "nav.digisos forsendelse without a readable forsendelseMetadata.json");
+            None
+        }
     }
 }
 
@@ -864,4 +974,18 @@ pub enum WorkerError {
     Drop(#[from] crate::dropfolder::DropError),
     #[error(transparent)]
     Client(#[from] ClientError),
+    #[error("a file operation did not finish: {0}")]
+    Thread(String),
+}
+
+/// Runs blocking file work (fsync, rename, directory reads) on the blocking
+/// pool, never on the event loop.
+async fn blocking<T, F>(f: F) -> Result<T, WorkerError>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|err| WorkerError::Thread(err.to_string()))
 }

@@ -35,7 +35,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, pa
 use time::OffsetDateTime;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use shared::SharedJournal;
+pub use shared::{SharedJournal, WriteStats};
 pub use state::{ListedDecision, State, Work, can_transition, decide_listed, work_for};
 
 use crate::config::AckMode;
@@ -202,6 +202,10 @@ pub enum JournalError {
     Corrupt(String),
     #[error("the journal call did not finish: {0}")]
     Interrupted(String),
+    #[error(
+        "the journal could not commit ({0}); nothing of this step was recorded, it is tried again"
+    )]
+    CommitFailed(String),
     #[error("journal query failed: {0}")]
     Sqlite(#[from] rusqlite::Error),
 }
@@ -383,6 +387,35 @@ pub struct Journal {
     conn: Connection,
     clock: Arc<dyn Clock>,
     path: PathBuf,
+    /// Inside a group commit ([`SharedJournal::write`]): each method's
+    /// transaction is a savepoint of the group's, committed with it.
+    in_group: bool,
+}
+
+/// One method's write transaction: a real `BEGIN IMMEDIATE` transaction, or,
+/// inside a group commit, a savepoint that commits (is fsynced) with the group.
+enum WriteTx<'a> {
+    Own(rusqlite::Transaction<'a>),
+    InGroup(rusqlite::Savepoint<'a>),
+}
+
+impl std::ops::Deref for WriteTx<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        match self {
+            WriteTx::Own(tx) => tx,
+            WriteTx::InGroup(sp) => sp,
+        }
+    }
+}
+
+impl WriteTx<'_> {
+    fn commit(self) -> rusqlite::Result<()> {
+        match self {
+            WriteTx::Own(tx) => tx.commit(),
+            WriteTx::InGroup(sp) => sp.commit(),
+        }
+    }
 }
 
 impl std::fmt::Debug for Journal {
@@ -422,6 +455,7 @@ impl Journal {
             conn,
             clock,
             path: path.to_owned(),
+            in_group: false,
         })
     }
 
@@ -451,6 +485,7 @@ impl Journal {
             conn,
             clock,
             path: path.to_owned(),
+            in_group: false,
         })
     }
 
@@ -489,6 +524,74 @@ impl Journal {
         to_millis(self.clock.now())
     }
 
+    /// Rows changed through this connection since it was opened.
+    fn total_changes(&self) -> u64 {
+        self.conn.total_changes()
+    }
+
+    /// A write transaction for one method (see [`WriteTx`]).
+    fn write_tx(&mut self) -> Result<WriteTx<'_>, JournalError> {
+        Ok(if self.in_group {
+            WriteTx::InGroup(self.conn.savepoint()?)
+        } else {
+            WriteTx::Own(
+                self.conn
+                    .transaction_with_behavior(TransactionBehavior::Immediate)?,
+            )
+        })
+    }
+
+    /// Starts a group commit: one `BEGIN IMMEDIATE` whose `COMMIT` (one WAL
+    /// fsync) makes every job run in it durable at once. Used only by
+    /// [`SharedJournal`]'s writer.
+    fn begin_group(&mut self) -> Result<(), JournalError> {
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        self.in_group = true;
+        Ok(())
+    }
+
+    /// Runs one job of a group atomically: on `Err` (or a panic) what it
+    /// wrote is rolled back and the rest of the group is kept. The outer
+    /// `Err`: the group itself broke (its savepoint failed) and must be aborted.
+    fn group_job<T>(
+        &mut self,
+        job: impl FnOnce(&mut Journal) -> Result<T, JournalError>,
+    ) -> Result<Result<T, JournalError>, JournalError> {
+        self.conn.execute_batch("SAVEPOINT group_job")?;
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(self)))
+            .unwrap_or_else(|_| {
+                Err(JournalError::Interrupted(
+                    "a journal job panicked; what it wrote was rolled back".to_owned(),
+                ))
+            });
+        let end = if result.is_ok() {
+            "RELEASE group_job"
+        } else {
+            "ROLLBACK TO group_job; RELEASE group_job"
+        };
+        self.conn.execute_batch(end)?;
+        Ok(result)
+    }
+
+    /// Ends a group commit: `COMMIT`, or, when that fails, `ROLLBACK`.
+    fn end_group(&mut self) -> Result<(), JournalError> {
+        self.in_group = false;
+        let committed = self.conn.execute_batch("COMMIT");
+        if committed.is_err() && !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+        Ok(committed?)
+    }
+
+    /// Leaves a group whose jobs could not all be run (the `SAVEPOINT`
+    /// failed): nothing of it is kept.
+    fn abort_group(&mut self) {
+        self.in_group = false;
+        if !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+
     /// Records that SvarInn listed `f`, and says what to do about it: a new
     /// forsendelse is inserted as `listed`; a known one only has its
     /// `last_listed_at` updated (its JSON as first received is kept).
@@ -498,54 +601,27 @@ impl Journal {
         f: &NewForsendelse,
     ) -> Result<ListedDecision, JournalError> {
         let now = self.now();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let existing: Option<String> = tx
-            .query_row(
-                "SELECT state FROM forsendelse WHERE mottakersystem = ?1 AND forsendelse_id = ?2",
-                params![mottakersystem, f.id.as_str()],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let existing = existing.map(|s| parse_state(&s)).transpose()?;
-        let decision = decide_listed(existing);
-        if existing.is_none() {
-            tx.execute(
-                "INSERT INTO forsendelse (mottakersystem, forsendelse_id, state, tittel,
-                    avsender_navn, forsendelse_type, sendt_at, size, raw_json,
-                    first_seen_at, last_listed_at, updated_at)
-                 VALUES (?1, ?2, 'listed', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?9)",
-                params![
-                    mottakersystem,
-                    f.id.as_str(),
-                    f.tittel,
-                    f.avsender_navn,
-                    f.forsendelse_type,
-                    f.sendt_at.map(to_millis),
-                    f.size.map(|s| i64::try_from(s).unwrap_or(i64::MAX)),
-                    f.raw_json,
-                    now
-                ],
-            )?;
-            insert_event(
-                &tx,
-                mottakersystem,
-                f.id.as_str(),
-                now,
-                "listed",
-                "new",
-                None,
-            )?;
-        } else {
-            tx.execute(
-                "UPDATE forsendelse SET last_listed_at = ?3
-                 WHERE mottakersystem = ?1 AND forsendelse_id = ?2",
-                params![mottakersystem, f.id.as_str(), now],
-            )?;
-        }
+        let tx = self.write_tx()?;
+        let decision = record_listed_in(&tx, mottakersystem, f, now)?;
         tx.commit()?;
         Ok(decision)
+    }
+
+    /// [`Journal::record_listed`] for a whole page SvarInn listed, in one
+    /// transaction (one fsync for the page). Decisions in the page's order.
+    pub fn record_listed_page(
+        &mut self,
+        mottakersystem: &str,
+        page: &[NewForsendelse],
+    ) -> Result<Vec<ListedDecision>, JournalError> {
+        let now = self.now();
+        let tx = self.write_tx()?;
+        let decisions = page
+            .iter()
+            .map(|f| record_listed_in(&tx, mottakersystem, f, now))
+            .collect::<Result<Vec<_>, _>>()?;
+        tx.commit()?;
+        Ok(decisions)
     }
 
     /// One forsendelse, if known.
@@ -574,9 +650,7 @@ impl Journal {
         change: Change,
     ) -> Result<Row, JournalError> {
         let now = self.now();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self.write_tx()?;
         apply_change(&tx, mottakersystem, id.as_str(), &change, now)?;
         tx.commit()?;
         self.get(mottakersystem, id)?
@@ -596,9 +670,7 @@ impl Journal {
         outcome: &Outcome,
     ) -> Result<Counters, JournalError> {
         let now = self.now();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self.write_tx()?;
         let (label, error, failed, content) = match outcome {
             Outcome::Ok => ("ok", None, 0, 0),
             Outcome::Failed { error } => ("failed", Some(error.as_str()), 1, 0),
@@ -641,9 +713,7 @@ impl Journal {
         id: &ForsendelseId,
     ) -> Result<(), JournalError> {
         let now = self.now();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self.write_tx()?;
         let from = current_state(&tx, mottakersystem, id.as_str())?.0;
         if !matches!(from, State::Failed | State::Permanent) {
             return Err(JournalError::IllegalTransition {
@@ -676,9 +746,7 @@ impl Journal {
     /// mottakersystem, or all) to the state it left. Returns how many.
     pub fn wake_due(&mut self, mottakersystem: Option<&str>) -> Result<usize, JournalError> {
         let now = self.now();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self.write_tx()?;
         // Two spellings rather than `(?2 IS NULL OR mottakersystem = ?2)`,
         // which keeps SQLite from using the (mottakersystem, state) index and
         // scans every row on each turn of the loop.
@@ -750,6 +818,29 @@ impl Journal {
         let mut stmt = self.conn.prepare(
             "SELECT forsendelse_id, COALESCE(folder_name, forsendelse_id) FROM forsendelse
              WHERE mottakersystem = ?1 AND state = 'delivered'",
+        )?;
+        let rows = stmt.query_map(params![mottakersystem], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?;
+        rows.map(|r| {
+            let (id, folder) = r?;
+            let id = ForsendelseId::parse(&id)
+                .map_err(|e| JournalError::Corrupt(format!("forsendelse id: {e}")))?;
+            Ok((id, folder))
+        })
+        .collect()
+    }
+
+    /// The `rejected` rows of `mottakersystem` (id, folder name): compared
+    /// with a listing of `inn/` to find folders moved back whose journal
+    /// change was lost (a crash inside the console's `move_to_inn`).
+    pub fn rejected_folders(
+        &self,
+        mottakersystem: &str,
+    ) -> Result<Vec<(ForsendelseId, String)>, JournalError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT forsendelse_id, COALESCE(folder_name, forsendelse_id) FROM forsendelse
+             WHERE mottakersystem = ?1 AND state = 'rejected'",
         )?;
         let rows = stmt.query_map(params![mottakersystem], |r| {
             Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
@@ -907,12 +998,65 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), JournalError> {
     Ok(())
 }
 
+/// Records one listed forsendelse inside `tx` (see [`Journal::record_listed`]).
+fn record_listed_in(
+    tx: &Connection,
+    mottakersystem: &str,
+    f: &NewForsendelse,
+    now: i64,
+) -> Result<ListedDecision, JournalError> {
+    let existing: Option<String> = tx
+        .query_row(
+            "SELECT state FROM forsendelse WHERE mottakersystem = ?1 AND forsendelse_id = ?2",
+            params![mottakersystem, f.id.as_str()],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let existing = existing.map(|s| parse_state(&s)).transpose()?;
+    let decision = decide_listed(existing);
+    if existing.is_none() {
+        tx.execute(
+            "INSERT INTO forsendelse (mottakersystem, forsendelse_id, state, tittel,
+                    avsender_navn, forsendelse_type, sendt_at, size, raw_json,
+                    first_seen_at, last_listed_at, updated_at)
+                 VALUES (?1, ?2, 'listed', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?9)",
+            params![
+                mottakersystem,
+                f.id.as_str(),
+                f.tittel,
+                f.avsender_navn,
+                f.forsendelse_type,
+                f.sendt_at.map(to_millis),
+                f.size.map(|s| i64::try_from(s).unwrap_or(i64::MAX)),
+                f.raw_json,
+                now
+            ],
+        )?;
+        insert_event(
+            tx,
+            mottakersystem,
+            f.id.as_str(),
+            now,
+            "listed",
+            "new",
+            None,
+        )?;
+    } else {
+        tx.execute(
+            "UPDATE forsendelse SET last_listed_at = ?3
+                 WHERE mottakersystem = ?1 AND forsendelse_id = ?2",
+            params![mottakersystem, f.id.as_str(), now],
+        )?;
+    }
+    Ok(decision)
+}
+
 fn parse_state(s: &str) -> Result<State, JournalError> {
     State::parse(s).ok_or_else(|| JournalError::Corrupt(format!("unknown state {s:?}")))
 }
 
 fn current_state(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &Connection,
     mottakersystem: &str,
     id: &str,
 ) -> Result<(State, Option<State>), JournalError> {
@@ -938,7 +1082,7 @@ fn current_state(
 
 /// Checks and writes one state change inside `tx`.
 fn apply_change(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &Connection,
     mottakersystem: &str,
     id: &str,
     change: &Change,
@@ -1037,7 +1181,7 @@ fn apply_change(
 }
 
 fn insert_event(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &Connection,
     mottakersystem: &str,
     id: &str,
     at: i64,

@@ -636,3 +636,181 @@ fn measure_transition_cost() {
         println!("synchronous={mode}: {per:?} per transition ({n} transitions)");
     }
 }
+
+// --- Group commit (SharedJournal::write) -----------------------------------
+
+fn shared(dir: &Path) -> SharedJournal {
+    SharedJournal::new(open(dir, clock()))
+}
+
+/// Many tasks writing at once share commits, and every write whose `write`
+/// returned is in the journal as another connection (a restart) reads it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writes_share_commits_and_are_durable_when_they_return() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = shared(dir.path());
+    let page: Vec<NewForsendelse> = (0..100).map(|n| new(&format!("g{n:03}"))).collect();
+    let decisions = journal
+        .write(move |j| j.record_listed_page(SYS, &page))
+        .await
+        .unwrap();
+    assert_eq!(decisions.len(), 100);
+    assert!(decisions.iter().all(|d| *d == ListedDecision::New));
+    let path = dir.path().join(FILE_NAME);
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..100 {
+        let journal = journal.clone();
+        let path = path.clone();
+        tasks.spawn(async move {
+            let i = id(&format!("g{n:03}"));
+            let row = journal
+                .write(move |j| {
+                    j.record_attempt(SYS, &i, "download", &Outcome::Ok)?;
+                    j.transition(SYS, &i, Change::Downloaded)
+                })
+                .await
+                .unwrap();
+            // Durable on return: a connection of its own sees it.
+            let other = Journal::open_read_only(&path, clock()).unwrap();
+            let seen = other.get(SYS, &row.id).unwrap().unwrap();
+            assert_eq!(seen.state, State::Downloaded);
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.unwrap();
+    }
+    let stats = journal.stats();
+    assert_eq!(stats.jobs, 101);
+    assert!(
+        stats.commits < stats.jobs,
+        "100 concurrent writers share commits: {stats:?}"
+    );
+    let fresh = open(dir.path(), clock());
+    let rows = fresh.list(SYS, State::Downloaded, 1000).unwrap();
+    assert_eq!(rows.len(), 100);
+    for row in rows {
+        let history = fresh.history(SYS, &row.id).unwrap();
+        let actions: Vec<&str> = history.iter().map(|a| a.action.as_str()).collect();
+        assert_eq!(actions, ["listed", "download", "transition"], "{}", row.id);
+    }
+}
+
+/// A job that fails inside a group is undone alone (all of it, even what it
+/// wrote before failing); the others of its group are kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_job_is_rolled_back_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = shared(dir.path());
+    let page = vec![new("ok1"), new("bad1"), new("ok2")];
+    journal
+        .write(move |j| j.record_listed_page(SYS, &page))
+        .await
+        .unwrap();
+    let mut tasks = tokio::task::JoinSet::new();
+    for name in ["ok1", "bad1", "ok2"] {
+        let journal = journal.clone();
+        tasks.spawn(async move {
+            let i = id(name);
+            let result = journal
+                .write(move |j| {
+                    j.record_attempt(SYS, &i, "download", &Outcome::Ok)?;
+                    if name.starts_with("bad") {
+                        // Illegal: listed -> acked. Nothing of this job stays.
+                        j.transition(SYS, &i, Change::Acked)
+                    } else {
+                        j.transition(SYS, &i, Change::Downloaded)
+                    }
+                })
+                .await;
+            (name, result.is_ok())
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        let (name, ok) = done.unwrap();
+        assert_eq!(ok, !name.starts_with("bad"), "{name}");
+    }
+    let fresh = open(dir.path(), clock());
+    for (name, state, attempts) in [
+        ("ok1", State::Downloaded, 2),
+        ("ok2", State::Downloaded, 2),
+        ("bad1", State::Listed, 0),
+    ] {
+        let row = fresh.get(SYS, &id(name)).unwrap().unwrap();
+        assert_eq!(row.state, state, "{name}");
+        let history = fresh.history(SYS, &id(name)).unwrap();
+        assert_eq!(history.len(), 1 + attempts, "{name}: {history:?}");
+    }
+}
+
+/// Reads go to a connection of their own and see what writes committed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_see_committed_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = shared(dir.path());
+    journal
+        .write(|j| j.record_listed(SYS, &new("r1")))
+        .await
+        .unwrap();
+    let row = journal
+        .read(|j| j.get(SYS, &id("r1")))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.state, State::Listed);
+    // `call` still works beside the writer (its own transactions).
+    journal
+        .call(|j| j.transition(SYS, &id("r1"), Change::Downloaded))
+        .await
+        .unwrap();
+    let row = journal
+        .read(|j| j.get(SYS, &id("r1")))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.state, State::Downloaded);
+}
+
+#[test]
+fn a_page_is_recorded_in_one_transaction_with_its_decisions() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut j = open(dir.path(), clock());
+    j.record_listed(SYS, &new("p1")).unwrap();
+    j.transition(SYS, &id("p1"), Change::Downloaded).unwrap();
+    let decisions = j
+        .record_listed_page(SYS, &[new("p1"), new("p2"), new("p2")])
+        .unwrap();
+    assert_eq!(
+        decisions,
+        [
+            ListedDecision::Known(State::Downloaded),
+            ListedDecision::New,
+            ListedDecision::Known(State::Listed)
+        ]
+    );
+    assert_eq!(j.list(SYS, State::Listed, 10).unwrap().len(), 1);
+}
+
+#[test]
+fn rejected_folders_lists_only_rejected_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut j = open(dir.path(), clock());
+    for s in ["x1", "x2"] {
+        j.record_listed(SYS, &new(s)).unwrap();
+        j.transition(SYS, &id(s), Change::Downloaded).unwrap();
+        j.transition(
+            SYS,
+            &id(s),
+            Change::Delivered {
+                folder_name: format!("{s}-folder"),
+                digisos_id: None,
+            },
+        )
+        .unwrap();
+    }
+    j.transition(SYS, &id("x1"), Change::Rejected { reason: None })
+        .unwrap();
+    assert_eq!(
+        j.rejected_folders(SYS).unwrap(),
+        [(id("x1"), "x1-folder".to_owned())]
+    );
+}
