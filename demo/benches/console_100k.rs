@@ -90,8 +90,15 @@ fn main() -> Result<()> {
     let journal_path = root.join("state").join("journal.sqlite");
 
     println!(
-        "console_100k: {failed} failed forsendelser over {} mottakersystemer, {runs} console runs",
-        systems.len()
+        "console_100k: {failed} failed forsendelser over {} mottakersystemer, {runs} console runs \
+         (load average {}: the figures depend on what else the machine is doing)",
+        systems.len(),
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
     );
     let t = Instant::now();
     let names: Vec<&str> = systems.iter().map(|s| s.name).collect();
