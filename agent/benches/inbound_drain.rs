@@ -631,6 +631,29 @@ fn journal_commits(path: &Path) -> Result<BTreeMap<String, u64>> {
     Ok(out)
 }
 
+/// The agent's own count at shutdown: "journal writes since start writes=N group_commits=M".
+fn group_commits(stderr: &Path) -> Option<(u64, u64)> {
+    let text = fs::read_to_string(stderr).ok()?;
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| l.contains("journal writes since start"))?;
+    let field = |name: &str| -> Option<u64> {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(name))
+            .and_then(|v| v.parse().ok())
+    };
+    Some((field("writes=")?, field("group_commits=")?))
+}
+
+/// `/proc/loadavg`'s first three fields: how busy the (shared) machine was.
+fn load_average() -> String {
+    fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
 // ---------------------------------------------------------------------------------------------
 // 1. The drain.
 
@@ -676,6 +699,7 @@ fn drain(
         ms(bare_before.p90)
     );
 
+    let load_before = load_average();
     let (self_user0, self_sys0) = cpu_seconds("self", clk_tck)?;
     let mut agent = Agent::spawn(&world, "drain")?;
     let pid = agent.pid();
@@ -714,6 +738,7 @@ fn drain(
     let io = proc_io(pid);
     let started_at = agent.started_at;
     let stderr = agent.stderr.clone();
+    let load_after = load_average();
     let stop = agent.stop()?;
 
     let events = world.fake.events();
@@ -742,6 +767,9 @@ fn drain(
     println!(
         "   drained: {n} acknowledged {:.2} s after the agent started: {rate:.1} forsendelser/s",
         secs
+    );
+    println!(
+        "   machine load average (1, 5, 15 min) when the agent started: {load_before}; when it was done: {load_after} (2 cores; other work on the machine slows fsyncs and the agent)"
     );
     println!(
         "   per forsendelse: {} = {ratio:.2}x the bare publish ({}); {:.2}x the bare before, {:.2}x the bare after",
@@ -802,16 +830,24 @@ fn drain(
             *sw as f64 / n as f64
         );
     }
-    let total_commits: u64 = commits.values().sum();
+    let total_rows: u64 = commits.values().sum();
     println!(
-        "   journal: {total_commits} committed write transactions = {:.2} per forsendelse (synchronous=FULL: one WAL fsync each): {}",
-        total_commits as f64 / n as f64,
+        "   journal: {total_rows} history rows = {:.2} per forsendelse: {}",
+        total_rows as f64 / n as f64,
         commits
             .iter()
             .map(|(k, v)| format!("{k} {v}"))
             .collect::<Vec<_>>()
             .join(", ")
     );
+    match group_commits(&stderr) {
+        Some((writes, commits)) => println!(
+            "   journal: {writes} writes by the pipeline in {commits} group commits = {:.2} commits (WAL fsyncs, synchronous=FULL) per forsendelse, {:.1} writes per commit",
+            commits as f64 / n as f64,
+            writes as f64 / commits.max(1) as f64
+        ),
+        None => println!("   journal: the agent did not report its group commits"),
+    }
     fake_report(&events, started_at, n, secs);
     println!(
         "   agent output: {} ({} KB)",
