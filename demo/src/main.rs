@@ -1,16 +1,20 @@
 //! `mottak-demo`: the whole of Mottak on one machine, in one terminal.
 //!
-//! Starts, in a temporary folder: the fake SvarInn (in this process) with a steady stream of
-//! forsendelser, some broken in each way the fake can break them; a real `mottak-agent run`
-//! with keys from `mottak-agent keygen` and two mottakersystemer; `fagsystem.sh` for each drop
-//! folder (imports most, rejects a few); and the console `mottak`, attached to the terminal.
-//! When the console exits (or on Ctrl-C, or when a part dies) everything is stopped and the
-//! folder removed.
+//! Starts, in a temporary folder: the fake SvarInn, the fake Maskinporten and the fake Fiks
+//! Digisos (in this process), with a steady stream of forsendelser, some broken in each way the
+//! fake can break them; a real `mottak-agent run` with keys from `mottak-agent keygen` and two
+//! mottakersystemer, one of which (nav-sosial) also sends saksoppdateringer to Fiks Digisos;
+//! `fagsystem.sh` for each drop folder (imports most, rejects a few) and `fagsystem-ut.sh` for
+//! nav-sosial (answers each imported NAV søknad through `ut/`, some updates wrong on purpose);
+//! and the console `mottak`, attached to the terminal. When the console exits (or on Ctrl-C,
+//! or when a part dies) everything is stopped and the folder removed.
 //!
 //! Module map: [`bins`] finds (and builds) the programs, [`setup`] writes the temporary world,
-//! [`trickle`] is the stream of forsendelser and their faults, [`procs`] the child processes.
+//! [`fiks`] is the outbound side's fakes and cases, [`trickle`] the stream of forsendelser and
+//! their faults, [`procs`] the child processes.
 
 mod bins;
+mod fiks;
 mod procs;
 mod setup;
 mod trickle;
@@ -33,12 +37,15 @@ use crate::setup::System;
 #[derive(Debug, Parser)]
 #[command(
     name = "mottak-demo",
-    about = "A complete local demo of Mottak: a fake SvarInn, a real agent, a fagsystem script and the console",
-    long_about = "A complete local demo of Mottak in one terminal: the fake SvarInn with a steady \
-                  stream of forsendelser (some broken on purpose), a real mottak-agent with \
-                  generated keys in a temporary folder, a small script acting as the fagsystem \
-                  (demo/fagsystem.sh), and the console `mottak` attached. Quit the console (or \
-                  press Ctrl-C) and everything is stopped and the folder removed."
+    about = "A complete local demo of Mottak: fake SvarInn and Fiks, a real agent, fagsystem scripts and the console",
+    long_about = "A complete local demo of Mottak in one terminal, both directions: the fake SvarInn \
+                  with a steady stream of forsendelser (some broken on purpose), a real \
+                  mottak-agent with generated keys in a temporary folder, small scripts acting as \
+                  the fagsystem (demo/fagsystem.sh imports; demo/fagsystem-ut.sh answers NAV's \
+                  søknader with saksoppdateringer, some wrong on purpose), the fake Maskinporten \
+                  and Fiks Digisos receiving them (one case refused once with 403), and the \
+                  console `mottak` attached. Quit the console (or press Ctrl-C) and everything is \
+                  stopped and the folder removed."
 )]
 struct Args {
     /// Seconds between new forsendelser.
@@ -48,6 +55,11 @@ struct Args {
     /// The fagsystem turns down every N-th new forsendelse (moves it to feilet/ with feil.txt).
     #[arg(long, value_name = "N", default_value_t = 6)]
     reject_every: u32,
+
+    /// fagsystem-ut.sh writes every N-th saksoppdatering wrong on purpose (it lands in
+    /// ut-feilet/ with feil.txt, and the script writes it again, right).
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    wrong_update_every: u32,
 
     /// Run everything but the console, printing a status line every few seconds.
     #[arg(long)]
@@ -74,6 +86,9 @@ struct Args {
     #[arg(long)]
     lang: Option<String>,
 }
+
+/// Seconds between `fagsystem-ut.sh`'s rounds.
+const UT_SECONDS: u32 = 2;
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
@@ -124,6 +139,9 @@ fn run(args: Args) -> Result<ExitCode> {
     if args.reject_every == 0 {
         bail!("--reject-every must be at least 1");
     }
+    if args.wrong_update_every == 0 {
+        bail!("--wrong-update-every must be at least 1");
+    }
     let bins = bins::locate(args.no_build)?;
     let user = setup::login_name()?;
     let tmp = tempfile::Builder::new()
@@ -173,7 +191,8 @@ async fn demo(args: &Args, bins: &bins::Bins, user: &str, root: &Path) -> Result
         );
     }
     let fake = Arc::new(builder.start().await.context("starting the fake SvarInn")?);
-    let config = setup::write_config(root, &systems, fake.base_url())?;
+    let fiks = Arc::new(fiks::Fiks::start(root).await?);
+    let config = setup::write_config(root, &systems, fake.base_url(), Some(&fiks.settings))?;
     setup::grant_access(bins, &config, user, &systems)?;
 
     // The background parts, stopped in reverse order at the end.
@@ -216,9 +235,29 @@ async fn demo(args: &Args, bins: &bins::Bins, user: &str, root: &Path) -> Result
             &root.join(format!("fagsystem-{}.log", s.name)),
         )?);
     }
+    for s in systems.iter().filter(|s| s.digisos) {
+        let mut cmd = Command::new("sh");
+        cmd.arg(root.join("fagsystem-ut.sh"))
+            .arg(s.drop_folder(root))
+            .arg(s.archive(root))
+            .arg(args.wrong_update_every.to_string())
+            .arg(UT_SECONDS.to_string())
+            .current_dir(root);
+        background.push(Proc::spawn_background(
+            &format!("fagsystem-ut ({})", s.name),
+            cmd,
+            &root.join(format!("fagsystem-ut-{}.log", s.name)),
+        )?);
+    }
 
-    let users = systems.iter().map(|s| s.username.to_owned()).collect();
-    let trickle = Arc::new(trickle::Trickle::new(fake.clone(), users));
+    let users = systems
+        .iter()
+        .map(|s| trickle::Recipient {
+            username: s.username.to_owned(),
+            digisos: s.digisos,
+        })
+        .collect();
+    let trickle = Arc::new(trickle::Trickle::new(fake.clone(), users, fiks.clone()));
     let sent = trickle.sent.clone();
     let every = Duration::from_secs_f64(args.trickle);
     let mut trickle_task = {
@@ -235,6 +274,7 @@ async fn demo(args: &Args, bins: &bins::Bins, user: &str, root: &Path) -> Result
         &systems,
         &background,
         &fake,
+        &fiks,
     );
 
     let started = Instant::now();
@@ -314,7 +354,7 @@ async fn demo(args: &Args, bins: &bins::Bins, user: &str, root: &Path) -> Result
             && last_status.elapsed() >= Duration::from_secs(5)
         {
             last_status = Instant::now();
-            let c = counts(root, &systems, &fake, sent.load(Ordering::Relaxed));
+            let c = counts(root, &systems, &fake, &fiks, sent.load(Ordering::Relaxed));
             println!("[{:>4}s] {}", started.elapsed().as_secs(), c.line());
         }
     };
@@ -327,6 +367,8 @@ async fn demo(args: &Args, bins: &bins::Bins, user: &str, root: &Path) -> Result
         restore_terminal();
     }
     trickle_task.abort();
+    // Wait for it to be dropped, so its hold on the fakes is released before they are stopped.
+    let _ = (&mut trickle_task).await;
     let mut stopped = Vec::new();
     while let Some(mut p) = background.pop() {
         let grace = if p.name == "mottak-agent" { 15 } else { 3 };
@@ -338,9 +380,13 @@ async fn demo(args: &Args, bins: &bins::Bins, user: &str, root: &Path) -> Result
             status.map_or_else(|| "not reaped".to_owned(), |s| s.to_string())
         ));
     }
-    let final_counts = counts(root, &systems, &fake, sent.load(Ordering::Relaxed));
+    let final_counts = counts(root, &systems, &fake, &fiks, sent.load(Ordering::Relaxed));
+    drop(trickle);
     if let Ok(fake) = Arc::try_unwrap(fake) {
         fake.shutdown().await;
+    }
+    if let Ok(fiks) = Arc::try_unwrap(fiks) {
+        fiks.shutdown().await;
     }
 
     println!();
@@ -427,6 +473,7 @@ fn print_intro(
     systems: &[System],
     background: &[Proc],
     fake: &FakeSvarInnHandle,
+    fiks: &fiks::Fiks,
 ) {
     let pid_of = |name: &str| {
         background
@@ -437,6 +484,12 @@ fn print_intro(
             .join(", ")
     };
     let names: Vec<&str> = systems.iter().map(|s| s.name).collect();
+    let ut_names: Vec<&str> = systems
+        .iter()
+        .filter(|s| s.digisos)
+        .map(|s| s.name)
+        .collect();
+    let ut_name = ut_names.first().copied().unwrap_or_default();
     let r = root.display();
     println!(
         "\nMottak demo. Everything lives in {r}{}\n",
@@ -448,10 +501,15 @@ fn print_intro(
     );
     println!(
         "  fake SvarInn   {}: mottakersystemer {}; a new forsendelse every {} s,\n                 \
-         some broken on purpose (log: demo.log)",
+         some broken on purpose; for {ut_name} mostly NAV søknader (log: demo.log)",
         fake.base_url(),
         names.join(" and "),
         args.trickle
+    );
+    println!(
+        "  fake Fiks      Digisos {} and Maskinporten {}:\n                 \
+         take {ut_name}'s saksoppdateringer; a case per NAV søknad (log: demo.log)",
+        fiks.settings.fiks_api_url, fiks.settings.token_url
     );
     println!(
         "  mottak-agent   {}: config agent.toml, journal state/journal.sqlite (log: agent.log)",
@@ -460,8 +518,15 @@ fn print_intro(
     println!(
         "  fagsystem      {}: fagsystem.sh (demo/fagsystem.sh) on drop/<name>/inn/, imports\n                 \
          into fagsystem/<name>/, turns down every {}th (logs: fagsystem-<name>.log)",
-        pid_of("fagsystem"),
+        pid_of("fagsystem ("),
         args.reject_every
+    );
+    println!(
+        "  fagsystem-ut   {}: fagsystem-ut.sh (demo/fagsystem-ut.sh) answers each imported\n                 \
+         søknad in drop/{ut_name}/ut/, every {}th update wrong on purpose; outcomes in\n                 \
+         ut-sendt/ (kvittering.json), ut-feilet/ (feil.txt) (log: fagsystem-ut-{ut_name}.log)",
+        pid_of("fagsystem-ut"),
+        args.wrong_update_every
     );
     if args.no_console {
         println!("  console        not started (--no-console); attach one yourself:");
@@ -481,7 +546,12 @@ fn print_intro(
            list. \"no configured key matches\" or \"does not match its sha256\" fail every time:\n    \
            mark them permanent (P: a reason, then a typed word; the sender is told). Rejected by\n    \
            the fagsystem (its feil.txt): move back to inn/ (i), and it imports them the second time.\n  \
-         - Integrations: both SvarInn links, the certificates, the drop folders.\n  \
+         - Outbound (3): {ut_name}'s saksoppdateringer to Fiks Digisos, failures first. Fiks refused\n    \
+           a case once with 403 (\"lacks the Digisos privilege\"): retry it (r, then y); it is sent,\n    \
+           and the fagsystem goes on with the case. Those the fagsystem wrote wrong (a misspelt\n    \
+           status, a missing vedtak.pdf) fail every time, and it has written them again, right:\n    \
+           discard them (P: a reason, then a typed word). A Fiks outage (503) heals by itself.\n  \
+         - Integrations (4): SvarInn, Fiks Digisos and Maskinporten, certificates, drop folders.\n  \
          - Access: kari is operator on {first} only, so {second} warns that fewer than two can\n    \
            act on its failures; grant someone.\n  \
          - Quit the console (q) to stop the demo.\n",
@@ -491,7 +561,7 @@ fn print_intro(
     let _ = std::io::stdout().flush();
 }
 
-/// What has happened so far, from the outside: the fake's records and the folders.
+/// What has happened so far, from the outside: the fakes' records and the folders.
 #[derive(Debug, Default)]
 struct Counts {
     sent: usize,
@@ -500,24 +570,61 @@ struct Counts {
     in_inn: usize,
     imported: usize,
     rejected: usize,
+    /// Cases registered at Fiks.
+    ut_cases: usize,
+    /// Saksoppdateringer Fiks accepted.
+    ut_sent: usize,
+    /// Requests to post one that Fiks refused or failed (403, 503).
+    ut_refused: usize,
+    /// Files (vedtak PDFs) uploaded to the cases.
+    ut_files: usize,
+    /// Folders in `ut-sendt/` and in `ut-feilet/`.
+    ut_sendt: usize,
+    ut_failed: usize,
 }
 
 impl Counts {
     fn line(&self) -> String {
         format!(
-            "sent {}  acknowledged {}  reported failed {}  waiting in inn/ {}  imported {}  turned down {}",
-            self.sent, self.acked, self.failed, self.in_inn, self.imported, self.rejected
+            "in: sent {}  acknowledged {}  reported failed {}  waiting in inn/ {}  imported {}  turned down {} | \
+             out: sent to Fiks {}  failed (ut-feilet/) {}",
+            self.sent,
+            self.acked,
+            self.failed,
+            self.in_inn,
+            self.imported,
+            self.rejected,
+            self.ut_sent,
+            self.ut_failed
         )
     }
     fn machine(&self) -> String {
         format!(
-            "sent={} acked={} failed={} in_inn={} imported={} rejected={}",
-            self.sent, self.acked, self.failed, self.in_inn, self.imported, self.rejected
+            "sent={} acked={} failed={} in_inn={} imported={} rejected={} \
+             ut_cases={} ut_sent={} ut_refused={} ut_files={} ut_sendt={} ut_failed={}",
+            self.sent,
+            self.acked,
+            self.failed,
+            self.in_inn,
+            self.imported,
+            self.rejected,
+            self.ut_cases,
+            self.ut_sent,
+            self.ut_refused,
+            self.ut_files,
+            self.ut_sendt,
+            self.ut_failed
         )
     }
 }
 
-fn counts(root: &Path, systems: &[System], fake: &FakeSvarInnHandle, sent: usize) -> Counts {
+fn counts(
+    root: &Path,
+    systems: &[System],
+    fake: &FakeSvarInnHandle,
+    fiks: &fiks::Fiks,
+    sent: usize,
+) -> Counts {
     let mut failed: Vec<String> = fake
         .mottak_feilet()
         .into_iter()
@@ -525,10 +632,15 @@ fn counts(root: &Path, systems: &[System], fake: &FakeSvarInnHandle, sent: usize
         .collect();
     failed.sort();
     failed.dedup();
+    let at_fiks = fiks.counts();
     let mut c = Counts {
         sent,
         acked: fake.acked_ids().len(),
         failed: failed.len(),
+        ut_cases: at_fiks.cases,
+        ut_sent: at_fiks.accepted,
+        ut_refused: at_fiks.refused,
+        ut_files: at_fiks.files,
         ..Counts::default()
     };
     for s in systems {
@@ -536,6 +648,8 @@ fn counts(root: &Path, systems: &[System], fake: &FakeSvarInnHandle, sent: usize
         c.in_inn += folders_in(&drop.join("inn"));
         c.rejected += folders_in(&drop.join("feilet"));
         c.imported += folders_in(&s.archive(root));
+        c.ut_sendt += folders_in(&drop.join("ut-sendt"));
+        c.ut_failed += folders_in(&drop.join("ut-feilet"));
     }
     c
 }

@@ -3,15 +3,18 @@
 //!
 //! ```text
 //! <tmp>/
-//!   agent.toml            the agent's config (two mottakersystemer)
+//!   agent.toml            the agent's config (two mottakersystemer; nav-sosial also sends
+//!                         saksoppdateringer to Fiks Digisos)
 //!   agent.log             the agent's stderr
-//!   demo.log              the fake SvarInn and the stream of forsendelser
+//!   demo.log              the fakes (SvarInn, Maskinporten, Fiks) and the stream of forsendelser
 //!   fagsystem-<name>.log  what the fagsystem script imported and rejected
-//!   fagsystem.sh          the script (a copy of demo/fagsystem.sh)
-//!   keys/  secrets/       keys (0600) and certificates; SvarInn passwords (0600)
+//!   fagsystem-ut-<name>.log  the saksoppdateringer it wrote, and what became of them
+//!   fagsystem.sh  fagsystem-ut.sh   the scripts (copies of demo/*.sh)
+//!   keys/  secrets/       keys (0600) and certificates, the Maskinporten client's key and
+//!                         chain; SvarInn passwords and the Fiks integration's password (0600)
 //!   state/                journal.sqlite, console.sock
-//!   drop/<name>/          the drop folders: inn/, feilet/, .mottak/
-//!   fagsystem/<name>/     what the fagsystem has imported
+//!   drop/<name>/          the drop folders: inn/, feilet/, ut/, ut-sendt/, ut-feilet/, .mottak/
+//!   fagsystem/<name>/     what the fagsystem has imported (.saker/: fagsystem-ut.sh's cases)
 //!   fake-svarinn/         the fake's encrypted files
 //! ```
 
@@ -27,6 +30,24 @@ use crate::bins::Bins;
 
 /// The fagsystem script, embedded so the demo runs from anywhere.
 pub const FAGSYSTEM_SH: &str = include_str!("../fagsystem.sh");
+/// Its outbound companion: saksoppdateringer for the NAV søknader it imported.
+pub const FAGSYSTEM_UT_SH: &str = include_str!("../fagsystem-ut.sh");
+
+/// What `[mottakersystem.digisos]` needs.
+#[derive(Debug, Clone)]
+pub struct DigisosSettings {
+    pub fiks_api_url: String,
+    pub fiks_org_id: String,
+    pub integrasjon_id: String,
+    /// The file holding the integration's password (0600).
+    pub integrasjon_passord: PathBuf,
+    pub token_url: String,
+    pub audience: String,
+    pub client_id: String,
+    /// The virksomhetssertifikat's key (0600) and its chain, leaf first.
+    pub private_key: PathBuf,
+    pub certificate_chain: PathBuf,
+}
 
 /// One mottakersystem of the demo.
 #[derive(Debug, Clone)]
@@ -39,6 +60,8 @@ pub struct System {
     /// `on-import` or `on-delivery`.
     pub ack: &'static str,
     pub cert_pem: String,
+    /// Sends saksoppdateringer to Fiks Digisos (`[mottakersystem.digisos]`).
+    pub digisos: bool,
 }
 
 impl System {
@@ -50,21 +73,24 @@ impl System {
     }
 }
 
-/// The two mottakersystemer: social services (acknowledged once the fagsystem has imported)
-/// and building permits (acknowledged on delivery).
-fn systems() -> [(&'static str, &'static str, &'static str, &'static str); 2] {
+/// The two mottakersystemer: social services (acknowledged once the fagsystem has imported;
+/// answers NAV's søknader through Fiks Digisos) and building permits (acknowledged on
+/// delivery).
+fn systems() -> [(&'static str, &'static str, &'static str, &'static str, bool); 2] {
     [
         (
             "nav-sosial",
             "5d3c0a9e-7f1b-4c2a-9e58-1b6f0d2c4a71",
             "demo-sosial-passord",
             "on-import",
+            true,
         ),
         (
             "byggesak",
             "a81f3e62-0b4d-4e97-8c15-6f2d9b7e3c08",
             "demo-byggesak-passord",
             "on-delivery",
+            false,
         ),
     ]
 }
@@ -75,7 +101,7 @@ pub fn prepare(root: &Path, bins: &Bins) -> Result<Vec<System>> {
         fs::create_dir_all(root.join(sub)).with_context(|| format!("creating {sub}/"))?;
     }
     let mut out = Vec::new();
-    for (name, username, password, ack) in systems() {
+    for (name, username, password, ack, digisos) in systems() {
         run_quiet(
             Command::new(&bins.agent)
                 .arg("keygen")
@@ -99,15 +125,28 @@ pub fn prepare(root: &Path, bins: &Bins) -> Result<Vec<System>> {
             password,
             ack,
             cert_pem,
+            digisos,
         });
     }
-    let script = root.join("fagsystem.sh");
-    fs::write(&script, FAGSYSTEM_SH).with_context(|| format!("writing {}", script.display()))?;
+    for (file, text) in [
+        ("fagsystem.sh", FAGSYSTEM_SH),
+        ("fagsystem-ut.sh", FAGSYSTEM_UT_SH),
+    ] {
+        let script = root.join(file);
+        fs::write(&script, text).with_context(|| format!("writing {}", script.display()))?;
+    }
     Ok(out)
 }
 
-/// The agent's config, pointing at the fake SvarInn at `svarinn_url`.
-pub fn write_config(root: &Path, systems: &[System], svarinn_url: &str) -> Result<PathBuf> {
+/// The agent's config, pointing at the fake SvarInn at `svarinn_url`, and for the systems
+/// with `digisos`, at the fake Fiks and Maskinporten described by `fiks` (without it, no
+/// system sends saksoppdateringer).
+pub fn write_config(
+    root: &Path,
+    systems: &[System],
+    svarinn_url: &str,
+    fiks: Option<&DigisosSettings>,
+) -> Result<PathBuf> {
     let r = root.display();
     let mut text = format!(
         "# Written by mottak-demo; systemd/agent.example.toml explains every key.\n\
@@ -136,6 +175,32 @@ pub fn write_config(root: &Path, systems: &[System], svarinn_url: &str) -> Resul
             drop = s.drop_folder(root).display(),
             ack = s.ack,
         ));
+        if let Some(fiks) = fiks.filter(|_| s.digisos) {
+            text.push_str(&format!(
+                "\n[mottakersystem.digisos]\n\
+                 fiks_api_url = \"{api}\"\n\
+                 fiks_org_id = \"{org}\"\n\
+                 integrasjon_id = \"{integrasjon}\"\n\
+                 integrasjon_passord = \"file:{passord}\"\n\
+                 poll_interval = \"500ms\"\n\
+                 request_timeout = \"10s\"\n\
+                 \n[mottakersystem.digisos.maskinporten]\n\
+                 url = \"{token_url}\"\n\
+                 audience = \"{audience}\"\n\
+                 client_id = \"{client_id}\"\n\
+                 private_key = \"{key}\"\n\
+                 certificate_chain = \"{chain}\"\n",
+                api = fiks.fiks_api_url,
+                org = fiks.fiks_org_id,
+                integrasjon = fiks.integrasjon_id,
+                passord = fiks.integrasjon_passord.display(),
+                token_url = fiks.token_url,
+                audience = fiks.audience,
+                client_id = fiks.client_id,
+                key = fiks.private_key.display(),
+                chain = fiks.certificate_chain.display(),
+            ));
+        }
     }
     let path = root.join("agent.toml");
     fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
@@ -195,7 +260,8 @@ pub fn login_name() -> Result<String> {
     )
 }
 
-fn write_private(path: &Path, text: &str) -> Result<()> {
+/// Writes a new file readable by its owner only (a key or a password).
+pub fn write_private(path: &Path, text: &str) -> Result<()> {
     let mut f = OpenOptions::new()
         .write(true)
         .create_new(true)

@@ -3,6 +3,11 @@
 //! fail, the transient ones (which the agent rides out by itself) and the ones that end as a
 //! failed import on the console. Some of those heal (the fake breaks only the first few
 //! downloads, so a retry from the console succeeds); others never do (mark them permanent).
+//!
+//! For a mottakersystem that answers through Fiks Digisos, the forsendelser that may be
+//! generated (those whose fault, if any, is not tied to their id) are NAV digital søknader
+//! (`nav.digisos` zips); each søknad's case is registered in the fake Fiks
+//! ([`crate::fiks::Fiks::register_case`]) so `fagsystem-ut.sh` can answer it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -13,6 +18,8 @@ use mottak_fixtures::svarinn::{
     Corruption, FakeSvarInnHandle, Fault, GenerateSpec, GeneratedKind, NewForsendelse, Plaintext,
     RequestKind, Scope,
 };
+
+use crate::fiks::Fiks;
 
 /// What happens to one forsendelse of the cycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,21 +100,33 @@ const TITLES: [&[&str]; 2] = [
     ],
 ];
 
+/// A mottakersystem the stream feeds.
+#[derive(Debug, Clone)]
+pub struct Recipient {
+    /// SvarInn's username.
+    pub username: String,
+    /// Answers NAV's søknader through Fiks Digisos: gets `nav.digisos` søknader.
+    pub digisos: bool,
+}
+
 /// Adds forsendelser to the fake: [`INITIAL`] at once, then one every `every`, until dropped.
 #[derive(Debug)]
 pub struct Trickle {
     fake: Arc<FakeSvarInnHandle>,
-    /// SvarInn usernames, in the order of the config.
-    users: Vec<String>,
+    /// In the order of the config.
+    users: Vec<Recipient>,
+    /// Where the søknader's cases are registered.
+    fiks: Arc<Fiks>,
     /// Forsendelser added so far.
     pub sent: Arc<AtomicUsize>,
 }
 
 impl Trickle {
-    pub fn new(fake: Arc<FakeSvarInnHandle>, users: Vec<String>) -> Self {
+    pub fn new(fake: Arc<FakeSvarInnHandle>, users: Vec<Recipient>, fiks: Arc<Fiks>) -> Self {
         Trickle {
             fake,
             users,
+            fiks,
             sent: Arc::new(AtomicUsize::new(0)),
         }
     }
@@ -130,26 +149,49 @@ impl Trickle {
     async fn add(&self, i: usize) -> Result<()> {
         let n_users = self.users.len().max(1);
         let which = i % n_users;
-        let user = self.users.get(which).cloned().unwrap_or_default();
+        let Recipient {
+            username: user,
+            digisos,
+        } = self
+            .users
+            .get(which)
+            .cloned()
+            .context("no mottakersystem")?;
         let fate = CYCLE[i % CYCLE.len()];
         // Sizes between 40 and 400 KB, varied but repeatable.
         let size = 40_000 + ((i as u64).wrapping_mul(2_654_435_761) % 360_000);
-        let id = if fate == Fate::Clean && i % 2 == 1 {
-            // Now and then a zip (for social services: a digisos søknad) instead of a PDF.
-            let kind = if which == 0 {
-                GeneratedKind::Digisos
-            } else {
-                GeneratedKind::Zip { entries: 3 }
-            };
+        // Generated forsendelser get their id from the fake, so only those whose fault (if
+        // any) is not tied to the id: for a Fiks Digisos system every one of them is a NAV
+        // søknad, for the other now and then a zip instead of a PDF.
+        let id_free = matches!(fate, Fate::Clean | Fate::Unauthorized | Fate::MalformedList);
+        let kind = match (id_free, digisos) {
+            (true, true) => Some(GeneratedKind::Digisos),
+            (true, false) if fate == Fate::Clean && i % 2 == 1 => {
+                Some(GeneratedKind::Zip { entries: 3 })
+            }
+            _ => None,
+        };
+        let id = if let Some(kind) = kind {
+            if let Some((fault, scope)) = fault_for(fate, "", &user) {
+                self.fake
+                    .inject(fault, scope)
+                    .with_context(|| format!("injecting {fate:?} for {user}"))?;
+            }
             let made = self
                 .fake
                 .generate_with(GenerateSpec::new(1, size, kind).for_mottakersystem(user.clone()))
                 .await
                 .context("generating a forsendelse in the fake SvarInn")?;
-            made.into_iter()
+            let made = made
+                .into_iter()
                 .next()
-                .map(|g| g.id)
-                .context("the fake generated nothing")?
+                .context("the fake generated nothing")?;
+            // Registered as soon as the søknad is listed: the fagsystem answers only after
+            // the agent has delivered it and the fagsystem has imported it, seconds later.
+            if let Some(digisos_id) = &made.digisos_id {
+                self.fiks.register_case(digisos_id)?;
+            }
+            made.id
         } else {
             // The id is chosen first so the fault is in place before the forsendelse is listed.
             let id = uuid();

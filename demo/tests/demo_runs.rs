@@ -1,7 +1,9 @@
 //! Runs the real `mottak-demo` launcher without a console and checks, from the outside, that
 //! it does what the README promises: forsendelser flow through the agent to the fagsystem
-//! script, some fail (reported to SvarInn, turned down by the fagsystem), and when the demo
-//! stops — after `--for`, on Ctrl-C, or because a part died — every process it started is
+//! script, some fail (reported to SvarInn, turned down by the fagsystem); the other way,
+//! saksoppdateringer from `fagsystem-ut.sh` reach the fake Fiks Digisos and come back in
+//! `ut-sendt/` with a `kvittering.json`, some in `ut-feilet/` with a `feil.txt`; and when the
+//! demo stops — after `--for`, on Ctrl-C, or because a part died — every process it started is
 //! gone and its temporary folder removed.
 //!
 //! The launcher builds `mottak-agent` and `mottak` itself (in this test's profile) before it
@@ -168,11 +170,64 @@ fn survivors(pids: &[u32]) -> Vec<String> {
     out
 }
 
+/// The number after `label` in a status line (`... out: sent to Fiks 3  failed ...`).
+fn number_after(line: &str, label: &str) -> Option<u64> {
+    let rest = &line[line.find(label)? + label.len()..];
+    rest.trim_start()
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Sub-folders of `dir`, by name.
+fn folders(dir: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    out.sort();
+    out
+}
+
+/// nav-sosial's outbound folders while the demo runs: each `ut-sendt/` folder has a
+/// `kvittering.json` that says `sendt` for its case (named by the folder) and the document
+/// it sent; each `ut-feilet/` folder a `feil.txt` naming a problem. Returns how many of each.
+fn check_outbound_folders(folder: &Path) -> (usize, usize) {
+    let drop = folder.join("drop").join("nav-sosial");
+    let sendt = folders(&drop.join("ut-sendt"));
+    for dir in &sendt {
+        let text = std::fs::read_to_string(dir.join("kvittering.json"))
+            .unwrap_or_else(|e| panic!("{}: no kvittering.json: {e}", dir.display()));
+        let k: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        let case = k["digisosId"].as_str().unwrap_or_default();
+        assert!(
+            !case.is_empty() && name.starts_with(&format!("{case}-")),
+            "{name}: {text}"
+        );
+        assert_eq!(k["status"], "sendt", "{name}: {text}");
+        assert!(dir.join("digisos-soker.json").is_file(), "{name}");
+    }
+    let feilet = folders(&drop.join("ut-feilet"));
+    for dir in &feilet {
+        let text = std::fs::read_to_string(dir.join("feil.txt"))
+            .unwrap_or_else(|e| panic!("{}: no feil.txt: {e}", dir.display()));
+        assert!(
+            text.lines().any(|l| l.starts_with("- ")),
+            "{}: feil.txt names no problem:\n{text}",
+            dir.display()
+        );
+    }
+    (sendt.len(), feilet.len())
+}
+
 fn assert_cleaned_up(lines: &[String], folder: &Path) {
     let pids = pids(lines);
     assert!(
-        pids.len() >= 3,
-        "expected the agent's and two fagsystem pids in:\n{}",
+        pids.len() >= 4,
+        "expected the agent's, two fagsystem and one fagsystem-ut pids in:\n{}",
         lines.join("\n")
     );
     let left = survivors(&pids);
@@ -184,12 +239,28 @@ fn assert_cleaned_up(lines: &[String], folder: &Path) {
     );
 }
 
-/// Forsendelser flow, some fail, and all is stopped and removed after `--for`.
+/// Forsendelser flow, some fail; saksoppdateringer reach Fiks, some fail; and all is stopped
+/// and removed after `--for`.
 #[test]
 fn runs_for_a_while_then_stops_everything() {
     let _one = serial();
     let mut demo = Demo::start(&["--no-console", "--for", "35s", "--trickle", "1"]);
-    demo.wait_line("Everything lives in", Duration::from_secs(600));
+    let intro = demo.wait_line("Everything lives in", Duration::from_secs(600));
+    let folder = demo_folder(&[intro]);
+    // While it runs: updates sent to Fiks and some in ut-feilet/, seen in the folders too.
+    let line = loop {
+        let line = demo.wait_line("out: sent to Fiks", Duration::from_secs(40));
+        if number_after(&line, "sent to Fiks").unwrap() >= 2
+            && number_after(&line, "failed (ut-feilet/)").unwrap() >= 1
+        {
+            break line;
+        }
+    };
+    let (sendt, feilet) = check_outbound_folders(&folder);
+    assert!(
+        sendt >= 2 && feilet >= 1,
+        "{line}: {sendt} sendt, {feilet} feilet"
+    );
     let (status, lines) = demo.finish(Duration::from_secs(120));
     assert!(status.success(), "{status}:\n{}", lines.join("\n"));
     let s = summary(&lines);
@@ -204,6 +275,18 @@ fn runs_for_a_while_then_stops_everything() {
         s["rejected"] >= 1,
         "the fagsystem turned nothing down: {s:?}"
     );
+    assert!(s["ut_cases"] >= 2, "few NAV søknader: {s:?}");
+    assert!(
+        s["ut_sent"] >= 4,
+        "few saksoppdateringer reached Fiks: {s:?}"
+    );
+    assert!(s["ut_files"] >= 1, "no vedtak.pdf uploaded to Fiks: {s:?}");
+    assert!(
+        s["ut_refused"] >= 1,
+        "Fiks refused nothing (the 403 case): {s:?}"
+    );
+    assert!(s["ut_failed"] >= 1, "nothing in ut-feilet/: {s:?}");
+    assert!(s["ut_sendt"] >= 2, "few folders in ut-sendt/: {s:?}");
     assert!(
         lines
             .iter()
