@@ -285,18 +285,7 @@ pub fn claims_at(settings: &MaskinportenSettings, now: i64) -> GrantClaims {
 
 /// A random (version 4) UUID, lowercase.
 pub fn random_uuid() -> String {
-    let mut b: [u8; 16] = rand::random();
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h = hex::encode(b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    mottak_protocol::digisos::uuid_v4_from_bytes(rand::random())
 }
 
 /// An access token and when we stop using it.

@@ -95,6 +95,23 @@ pub fn is_uuid(s: &str) -> bool {
         })
 }
 
+/// `bytes` as a version-4 UUID, lowercase `8-4-4-4-12`: the version (`4`) and variant (`10`)
+/// bits are set, the other 122 bits are `bytes`'. Random bytes give a fresh id (a `jti`, a
+/// `requestid`); seeded ones give the same id on every run (test data).
+pub fn uuid_v4_from_bytes(mut bytes: [u8; 16]) -> String {
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let h = hex::encode(bytes);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
 // ---------------------------------------------------------------------------------------------
 // Bodies
 
@@ -383,6 +400,19 @@ mod tests {
         );
         assert!(is_uuid(ORG) && is_uuid(&ORG.to_uppercase()));
         assert!(!is_uuid("11415cd1e26d499a8421751457dfcbd5"));
+    }
+
+    #[test]
+    fn v4_uuids_from_bytes() {
+        assert_eq!(
+            uuid_v4_from_bytes([0; 16]),
+            "00000000-0000-4000-8000-000000000000"
+        );
+        let u = uuid_v4_from_bytes([0xff; 16]);
+        assert_eq!(u, "ffffffff-ffff-4fff-bfff-ffffffffffff");
+        assert!(is_uuid(&u));
+        let u = uuid_v4_from_bytes(*b"0123456789abcdef");
+        assert_eq!(u, "30313233-3435-4637-b839-616263646566");
     }
 
     #[test]
