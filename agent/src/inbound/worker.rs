@@ -215,7 +215,13 @@ impl Worker {
                 next_poll = Instant::now();
                 continue;
             }
-            let wake = next_poll.min(next_scan.max(Instant::now()));
+            let wake = if paused {
+                // No poll and no scan are due while paused: look again a
+                // TICK later (a resume or poll_now wakes the loop at once).
+                Instant::now() + TICK
+            } else {
+                next_poll.min(next_scan.max(Instant::now()))
+            };
             tokio::select! {
                 () = shutdown.cancelled() => break,
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {
