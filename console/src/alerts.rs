@@ -11,6 +11,7 @@
 
 use mottak_protocol::console::{Alert, ConsoleState, ExpiryLevel, ForsendelseState, OutboundState};
 
+use crate::app::queue_count;
 use crate::human::age;
 use crate::i18n::Lang;
 use crate::outbound;
@@ -27,6 +28,24 @@ pub fn localized(alert: &Alert, state: &ConsoleState, now_ms: i64, lang: Lang) -
         Lang::En => agent(),
         Lang::Nb => nb(alert, state, now_ms).unwrap_or_else(agent),
     }
+}
+
+/// `nav-frogn: title`: the alert's title after its mottakersystem, once
+/// (the outbound alerts' titles already start so).
+pub fn title_with_system(alert: &Alert, title: String) -> String {
+    match system_prefix(alert, &title) {
+        Some(m) => format!("{m}: {title}"),
+        None => title,
+    }
+}
+
+/// The mottakersystem to write before `title`, unless the title already
+/// starts with it (`nav-frogn: ...`).
+pub fn system_prefix<'a>(alert: &'a Alert, title: &str) -> Option<&'a str> {
+    alert
+        .mottakersystem
+        .as_deref()
+        .filter(|m| !title.starts_with(&format!("{m}:")))
 }
 
 /// The key's kind (`needs-person`) and the mottakersystem part after it.
@@ -69,8 +88,10 @@ fn nb(alert: &Alert, state: &ConsoleState, now_ms: i64) -> Option<(String, Strin
         }
         "needs-person" => {
             let q = queue()?;
-            let c = |s| q.counts.get(&s).copied().unwrap_or(0);
-            let (failed, rejected) = (c(ForsendelseState::Failed), c(ForsendelseState::Rejected));
+            let (failed, rejected) = (
+                queue_count(q, ForsendelseState::Failed),
+                queue_count(q, ForsendelseState::Rejected),
+            );
             (
                 format!(
                     "{} forsendelser i {m} trenger en person ({failed} feilet, {rejected} avvist av fagsystemet)",

@@ -1758,6 +1758,11 @@ fn audit_matches(e: &AuditEntry, needle: &str) -> bool {
     hay.to_lowercase().contains(needle)
 }
 
+/// How many forsendelser of a queue are in state `s`.
+pub fn queue_count(q: &QueueHealth, s: ForsendelseState) -> u64 {
+    q.counts.get(&s).copied().unwrap_or(0)
+}
+
 /// Failed, rejected and retry-wait forsendelser of a queue.
 pub fn needs_person(q: &QueueHealth) -> u64 {
     [
@@ -1765,8 +1770,22 @@ pub fn needs_person(q: &QueueHealth) -> u64 {
         ForsendelseState::Rejected,
         ForsendelseState::RetryWait,
     ]
-    .iter()
-    .map(|s| q.counts.get(s).copied().unwrap_or(0))
+    .into_iter()
+    .map(|s| queue_count(q, s))
+    .sum()
+}
+
+/// Forsendelser of a queue on their way: listed, downloaded, delivered to
+/// `inn/`, imported (not yet acknowledged).
+pub fn in_progress(q: &QueueHealth) -> u64 {
+    [
+        ForsendelseState::Listed,
+        ForsendelseState::Downloaded,
+        ForsendelseState::Delivered,
+        ForsendelseState::Imported,
+    ]
+    .into_iter()
+    .map(|s| queue_count(q, s))
     .sum()
 }
 

@@ -10,10 +10,12 @@ use mottak_protocol::console::{
 };
 use serde::Serialize;
 
-use crate::app::{Welcome, needs_person};
+use crate::alerts::title_with_system;
+use crate::app::{Welcome, in_progress, needs_person, queue_count};
 use crate::human::age;
 use crate::i18n::{Lang, fill};
 use crate::outbound;
+use crate::theme::Level;
 
 /// A monitoring verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -90,11 +92,7 @@ pub fn failed_total(state: &ConsoleState) -> u64 {
 }
 
 fn count(state: &ConsoleState, s: ForsendelseState) -> u64 {
-    state
-        .queues
-        .iter()
-        .map(|q| q.counts.get(&s).copied().unwrap_or(0))
-        .sum()
+    state.queues.iter().map(|q| queue_count(q, s)).sum()
 }
 
 fn oldest_unacked_ms(state: &ConsoleState, now_ms: i64) -> i64 {
@@ -174,11 +172,7 @@ pub fn check_line(state: &ConsoleState, now_ms: i64, th: Thresholds) -> (Status,
 
 /// `nav-frogn: title` (once: the outbound alerts' titles already start so).
 fn one_alert(a: &Alert) -> String {
-    let title = a.title.masked();
-    match &a.mottakersystem {
-        Some(m) if !title.starts_with(&format!("{m}:")) => format!("{m}: {title}"),
-        _ => title.into_owned(),
-    }
+    title_with_system(a, a.title.masked().into_owned())
 }
 
 /// What `status --json` prints.
@@ -258,11 +252,7 @@ pub fn status_text(welcome: &Welcome, state: &ConsoleState, now_ms: i64, lang: L
         t.col_last_hour
     );
     for q in &state.queues {
-        let c = |s: ForsendelseState| q.counts.get(&s).copied().unwrap_or(0);
-        let moving = c(ForsendelseState::Listed)
-            + c(ForsendelseState::Downloaded)
-            + c(ForsendelseState::Delivered)
-            + c(ForsendelseState::Imported);
+        let c = |s: ForsendelseState| queue_count(q, s);
         let oldest = match &q.oldest_unacknowledged {
             None => t.none.to_owned(),
             Some(o) if now_ms >= o.warning_at => {
@@ -282,7 +272,7 @@ pub fn status_text(welcome: &Welcome, state: &ConsoleState, now_ms: i64, lang: L
             out,
             "{:<24} {:>7} {:>7} {:>7} {:>7}  {:<26} {}",
             name,
-            moving,
+            in_progress(q),
             c(ForsendelseState::Failed),
             c(ForsendelseState::Rejected),
             c(ForsendelseState::RetryWait),
@@ -307,8 +297,6 @@ pub fn status_text(welcome: &Welcome, state: &ConsoleState, now_ms: i64, lang: L
         for o in &state.outbound {
             let fiks = outbound::fiks_status(o, now_ms, t);
             let mp = outbound::maskinporten_status(o, now_ms, t);
-            let fiks_word = format!("{} {}", fiks.level.symbol(), fiks.word);
-            let mp_word = format!("{} {}", mp.level.symbol(), mp.word);
             let _ = writeln!(
                 out,
                 "{:<24} {:>7} {:>7} {:>7}  {:<10} {:<14} {}",
@@ -316,13 +304,12 @@ pub fn status_text(welcome: &Welcome, state: &ConsoleState, now_ms: i64, lang: L
                 outbound::count(o, OutboundState::Queued),
                 outbound::count(o, OutboundState::RetryWait),
                 outbound::count(o, OutboundState::Failed),
-                o.last_sent_at
-                    .map_or_else(|| t.never.to_owned(), |at| age(now_ms - at)),
-                fiks_word,
-                mp_word,
+                outbound::last_sent(o, now_ms, t),
+                fiks.label(),
+                mp.label(),
             );
             for (name, s) in [(t.fiks_digisos, &fiks), (t.maskinporten, &mp)] {
-                if s.level >= crate::theme::Level::Warning {
+                if s.level >= Level::Warning {
                     let _ = writeln!(out, "    {name}: {}", s.text);
                 }
             }
@@ -343,17 +330,10 @@ pub fn status_text(welcome: &Welcome, state: &ConsoleState, now_ms: i64, lang: L
         let _ = writeln!(out, "  ✔ {}", t.no_alerts);
     }
     for a in &state.alerts {
-        let (sym, word) = match a.severity {
-            Severity::Critical => ("✖", t.sev_critical),
-            Severity::Warning => ("▲", t.sev_warning),
-            Severity::Info => ("•", t.sev_info),
-        };
+        let level = Level::from(a.severity);
         let (title, detail) = crate::alerts::localized(a, state, now_ms, lang);
-        let line = match &a.mottakersystem {
-            Some(m) if !title.starts_with(&format!("{m}:")) => format!("{m}: {title}"),
-            _ => title,
-        };
-        let _ = writeln!(out, "  {sym} {word:<9} {line}");
+        let line = title_with_system(a, title);
+        let _ = writeln!(out, "  {} {:<9} {line}", level.symbol(), level.word(t));
         let _ = writeln!(out, "    → {detail}");
     }
     out

@@ -3,7 +3,7 @@
 //! and words. Pure; shared by the views, `status` and `check`.
 
 use mottak_protocol::console::{
-    CertificateStatus, ConsoleState, ExpiryLevel, OutboundItem, OutboundState, OutboundStatus,
+    CertificateStatus, ConsoleState, OutboundItem, OutboundState, OutboundStatus,
 };
 
 use crate::human::age;
@@ -61,6 +61,19 @@ pub struct LinkStatus {
     pub text: String,
 }
 
+impl LinkStatus {
+    /// `✔ OK`: the symbol and the word.
+    pub fn label(&self) -> String {
+        format!("{} {}", self.level.symbol(), self.word)
+    }
+}
+
+/// When an update last went out, as an age (`2m`), or `never`.
+pub fn last_sent(o: &OutboundStatus, now_ms: i64, t: &Texts) -> String {
+    o.last_sent_at
+        .map_or_else(|| t.never.to_owned(), |at| age(now_ms - at))
+}
+
 /// How Fiks Digisos answered last.
 pub fn fiks_status(o: &OutboundStatus, now_ms: i64, t: &Texts) -> LinkStatus {
     if let Some(e) = &o.setup_error {
@@ -108,11 +121,7 @@ pub fn fiks_status(o: &OutboundStatus, now_ms: i64, t: &Texts) -> LinkStatus {
 pub fn chain_level(certs: &[CertificateStatus]) -> Level {
     certs
         .iter()
-        .map(|c| match c.level {
-            ExpiryLevel::Ok => Level::Ok,
-            ExpiryLevel::ExpiresSoon => Level::Warning,
-            ExpiryLevel::Expired | ExpiryLevel::Unreadable => Level::Critical,
-        })
+        .map(|c| Level::from(c.level))
         .max()
         .unwrap_or(Level::Ok)
 }
@@ -171,20 +180,11 @@ pub fn maskinporten_status(o: &OutboundStatus, now_ms: i64, t: &Texts) -> LinkSt
         };
         return LinkStatus {
             level: level.max(chain),
-            word: level_word(t, chain),
+            word: chain.word(t),
             text,
         };
     }
     LinkStatus { level, word, text }
-}
-
-fn level_word(t: &Texts, l: Level) -> &'static str {
-    match l {
-        Level::Ok => t.sev_ok,
-        Level::Info => t.sev_info,
-        Level::Warning => t.sev_warning,
-        Level::Critical => t.sev_critical,
-    }
 }
 
 /// One mottakersystem's outbound side, all told.
@@ -260,7 +260,7 @@ pub fn short_case(item: &OutboundItem) -> &str {
 mod tests {
     use super::*;
     use crate::i18n::EN;
-    use mottak_protocol::console::{FiksLink, MaskinportenLink, Text};
+    use mottak_protocol::console::{ExpiryLevel, FiksLink, MaskinportenLink, Text};
 
     fn status() -> OutboundStatus {
         OutboundStatus {

@@ -2,7 +2,10 @@
 //! also has a word and a symbol ([`Level::symbol`]), so the high-contrast
 //! theme (no colours, only bold, reverse and underline) says the same.
 
+use mottak_protocol::console::{ExpiryLevel, Severity};
 use ratatui::style::{Color, Modifier, Style};
+
+use crate::i18n::Texts;
 
 /// The themes a person can choose (`--theme`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
@@ -30,6 +33,37 @@ impl Level {
             Level::Info => "•",
             Level::Warning => "▲",
             Level::Critical => "✖",
+        }
+    }
+
+    /// The word for it (`WARNING`, `ADVARSEL`).
+    pub fn word(self, t: &Texts) -> &'static str {
+        match self {
+            Level::Ok => t.sev_ok,
+            Level::Info => t.sev_info,
+            Level::Warning => t.sev_warning,
+            Level::Critical => t.sev_critical,
+        }
+    }
+}
+
+impl From<Severity> for Level {
+    fn from(s: Severity) -> Level {
+        match s {
+            Severity::Info => Level::Info,
+            Severity::Warning => Level::Warning,
+            Severity::Critical => Level::Critical,
+        }
+    }
+}
+
+/// A certificate's expiry: soon is a warning, expired or unreadable critical.
+impl From<ExpiryLevel> for Level {
+    fn from(l: ExpiryLevel) -> Level {
+        match l {
+            ExpiryLevel::Ok => Level::Ok,
+            ExpiryLevel::ExpiresSoon => Level::Warning,
+            ExpiryLevel::Expired | ExpiryLevel::Unreadable => Level::Critical,
         }
     }
 }

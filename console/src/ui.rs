@@ -3,20 +3,23 @@
 //! reader see the same thing.
 
 use mottak_protocol::console::{
-    CertificateStatus, ExpiryLevel, FailedImport, ForsendelseState, IntegrationStatus,
-    MembershipSource, OutboundState, OutboundStatus, QueueHealth, Severity, UNACKED_WARNING_MS,
+    CertificateStatus, ExpiryLevel, FailedImport, ForsendelseState, HistoryEntry,
+    IntegrationStatus, MembershipSource, OutboundState, OutboundStatus, QueueHealth,
+    UNACKED_WARNING_MS,
 };
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Margin, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span, Text};
 use ratatui::widgets::{
-    Block, BorderType, Borders, Cell, Clear, Paragraph, Row, Table, TableState, Wrap,
+    Block, BorderType, Borders, Cell, Clear, HighlightSpacing, Paragraph, Row, Table, TableState,
+    Wrap,
 };
 
+use crate::alerts::system_prefix;
 use crate::app::{
-    AccessRow, App, Conn, Mode, OutboundRow, PromptKind, Stage, View, completions, needs_person,
-    short_id,
+    AccessRow, App, Conn, Mode, OutboundRow, PromptKind, Stage, View, completions, in_progress,
+    needs_person, queue_count, short_id,
 };
 use crate::human::{age, bytes, sparkline, utc, utc_short};
 use crate::i18n::{Texts, fill};
@@ -63,29 +66,9 @@ fn u16_of(n: usize) -> u16 {
     u16::try_from(n).unwrap_or(u16::MAX)
 }
 
-fn severity_level(s: Severity) -> Level {
-    match s {
-        Severity::Info => Level::Info,
-        Severity::Warning => Level::Warning,
-        Severity::Critical => Level::Critical,
-    }
-}
-
-fn level_word(t: &Texts, l: Level) -> &'static str {
-    match l {
-        Level::Ok => t.sev_ok,
-        Level::Info => t.sev_info,
-        Level::Warning => t.sev_warning,
-        Level::Critical => t.sev_critical,
-    }
-}
-
 /// `▲ WARNING` in the level's style.
 fn level_span(t: &Texts, theme: &Theme, l: Level) -> Span<'static> {
-    Span::styled(
-        format!("{} {}", l.symbol(), level_word(t, l)),
-        theme.level(l),
-    )
+    Span::styled(format!("{} {}", l.symbol(), l.word(t)), theme.level(l))
 }
 
 fn render_header(app: &App, theme: &Theme, f: &mut Frame<'_>, area: Rect) {
@@ -273,6 +256,146 @@ fn table_state(selected: usize, n: usize) -> TableState {
     s
 }
 
+/// A table's header row, in the header style.
+fn header_row<'h>(theme: &Theme, labels: impl IntoIterator<Item = &'h str>) -> Row<'static> {
+    Row::new(labels.into_iter().map(|h| Cell::from(h.to_owned()))).style(theme.table_header)
+}
+
+/// A list the cursor moves in: its header, and the selected row marked
+/// `▶` and highlighted.
+fn list_table<'a, 'h>(
+    theme: &Theme,
+    rows: Vec<Row<'a>>,
+    widths: impl IntoIterator<Item = Constraint>,
+    header: impl IntoIterator<Item = &'h str>,
+) -> Table<'a> {
+    Table::new(rows, widths)
+        .header(header_row(theme, header))
+        .row_highlight_style(theme.selected)
+        .highlight_symbol("▶")
+        .highlight_spacing(HighlightSpacing::Always)
+}
+
+/// The list's area and, when its detail pane is open, the pane's: side by
+/// side from 120 columns, else the list above in `list_pct` of the height.
+fn list_and_detail(area: Rect, detail: bool, list_pct: u16) -> (Rect, Option<Rect>) {
+    if !detail {
+        return (area, None);
+    }
+    let [list, pane] = if area.width >= 120 {
+        Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(area)
+    } else {
+        Layout::vertical([
+            Constraint::Percentage(list_pct),
+            Constraint::Percentage(100 - list_pct),
+        ])
+        .areas(area)
+    };
+    (list, Some(pane))
+}
+
+/// What an empty list shows instead: `✔ OK  <msg>`.
+fn empty_list(t: &Texts, theme: &Theme, msg: &str) -> Paragraph<'static> {
+    Paragraph::new(vec![
+        Line::raw(""),
+        Line::from(vec![
+            level_span(t, theme, Level::Ok),
+            Span::raw(format!("  {msg}")),
+        ]),
+    ])
+}
+
+/// Says on a list's info line that the agent sent `listed` of `total`
+/// rows (its cap), when it sent fewer.
+fn push_capped_note(line: &mut Line<'static>, t: &Texts, theme: &Theme, listed: usize, total: u64) {
+    if (listed as u64) < total {
+        line.spans.push(Span::styled(" · ", theme.dim));
+        line.spans.push(Span::styled(
+            fill(t.capped_note, &[&listed, &total]),
+            theme.warning,
+        ));
+    }
+}
+
+/// A detail pane's `name  value` line: the name in 18 columns, dim.
+fn detail_field(theme: &Theme, name: &str, value: String) -> Line<'static> {
+    field_styled(theme, name, value, Style::default())
+}
+
+fn field_styled(theme: &Theme, name: &str, value: String, style: Style) -> Line<'static> {
+    Line::from(vec![
+        Span::styled(format!("{name:<18} "), theme.dim),
+        Span::styled(value, style),
+    ])
+}
+
+/// A detail pane's state: `✖ failed (failed)` in its level's style.
+fn state_field(
+    t: &Texts,
+    theme: &Theme,
+    lv: Level,
+    word: &str,
+    state: impl std::fmt::Display,
+) -> Line<'static> {
+    field_styled(
+        theme,
+        t.d_state,
+        format!("{} {word} ({state})", lv.symbol()),
+        theme.level(lv),
+    )
+}
+
+/// `What to do: <todo>`.
+fn what_to_do_line(t: &Texts, theme: &Theme, todo: &'static str) -> Line<'static> {
+    Line::from(vec![
+        Span::styled(format!("{}: ", t.what_to_do), theme.title),
+        Span::raw(todo),
+    ])
+}
+
+/// A detail pane's history, newest first, after a blank line and a title;
+/// `error` writes an entry's error.
+fn history_lines(
+    t: &Texts,
+    theme: &Theme,
+    history: &[HistoryEntry],
+    error: impl Fn(&mottak_protocol::console::Text) -> String,
+) -> Vec<Line<'static>> {
+    let mut lines = vec![
+        Line::raw(""),
+        Line::styled(t.d_history.to_owned(), theme.title),
+    ];
+    for h in history.iter().rev() {
+        let mut spans = vec![
+            Span::styled(format!("{} ", utc_short(h.at)), theme.dim),
+            Span::raw(format!("{} {}", h.action, h.outcome)),
+        ];
+        if let Some(e) = &h.error {
+            spans.push(Span::styled(format!(": {}", error(e)), theme.warning));
+        }
+        lines.push(Line::from(spans));
+    }
+    lines
+}
+
+/// The detail pane: the selected row's `lines`, or an empty box.
+fn render_detail(
+    t: &Texts,
+    theme: &Theme,
+    f: &mut Frame<'_>,
+    area: Rect,
+    lines: Option<Vec<Line<'static>>>,
+) {
+    let b = block(theme, t.detail.to_owned());
+    match lines {
+        Some(lines) => f.render_widget(
+            Paragraph::new(lines).wrap(Wrap { trim: false }).block(b),
+            area,
+        ),
+        None => f.render_widget(b, area),
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Overview
 
@@ -315,10 +438,6 @@ fn oldest_cell(app: &App, theme: &Theme, q: &QueueHealth) -> Cell<'static> {
             }
         }
     }
-}
-
-fn count(q: &QueueHealth, s: ForsendelseState) -> u64 {
-    q.counts.get(&s).copied().unwrap_or(0)
 }
 
 fn count_cell(n: u64, theme: &Theme, level: Level) -> Cell<'static> {
@@ -378,15 +497,8 @@ fn render_overview(app: &App, theme: &Theme, f: &mut Frame<'_>, area: Rect) {
         .iter()
         .map(|q| {
             let level = queue_level(app, q);
-            let moving = [
-                ForsendelseState::Listed,
-                ForsendelseState::Downloaded,
-                ForsendelseState::Delivered,
-                ForsendelseState::Imported,
-            ]
-            .iter()
-            .map(|s| count(q, *s))
-            .sum::<u64>();
+            let count = |s| queue_count(q, s);
+            let moving = in_progress(q);
             let mut name = vec![Span::styled(
                 format!("{} ", level.symbol()),
                 theme.level(level),
@@ -401,9 +513,9 @@ fn render_overview(app: &App, theme: &Theme, f: &mut Frame<'_>, area: Rect) {
                 cells.push(count_cell(q.stale_in_inn.count, theme, Level::Warning));
             }
             cells.extend([
-                count_cell(count(q, ForsendelseState::Failed), theme, Level::Critical),
-                count_cell(count(q, ForsendelseState::Rejected), theme, Level::Warning),
-                count_cell(count(q, ForsendelseState::RetryWait), theme, Level::Warning),
+                count_cell(count(ForsendelseState::Failed), theme, Level::Critical),
+                count_cell(count(ForsendelseState::Rejected), theme, Level::Warning),
+                count_cell(count(ForsendelseState::RetryWait), theme, Level::Warning),
                 oldest_cell(app, theme, q),
                 Cell::from(Line::from(vec![
                     Span::styled(sparkline(&q.throughput.delivered_buckets), theme.spark),
@@ -414,22 +526,15 @@ fn render_overview(app: &App, theme: &Theme, f: &mut Frame<'_>, area: Rect) {
         })
         .collect();
     let n = body.len();
-    let table = Table::new(body, widths)
-        .header(
-            Row::new(header.into_iter().map(|h| Cell::from(h.to_owned())))
-                .style(theme.table_header),
-        )
-        .row_highlight_style(theme.selected)
-        .highlight_symbol("▶")
-        .highlight_spacing(ratatui::widgets::HighlightSpacing::Always)
-        .column_spacing(1)
-        .block(block(theme, t.queues.to_owned()).title_bottom(info_line(
+    let table = list_table(theme, body, widths, header).block(
+        block(theme, t.queues.to_owned()).title_bottom(info_line(
             app,
             theme,
             n,
             state.queues.len() as u64,
             View::Overview,
-        )));
+        )),
+    );
     let mut ts = table_state(app.lists[View::Overview.index()].selected, n);
     f.render_stateful_widget(table, top, &mut ts);
 
@@ -445,12 +550,10 @@ fn render_overview(app: &App, theme: &Theme, f: &mut Frame<'_>, area: Rect) {
         .alerts
         .iter()
         .map(|a| {
-            let l = severity_level(a.severity);
+            let l = Level::from(a.severity);
             let (title, detail) = crate::alerts::localized(a, state, app.now_ms, app.lang);
             let mut first = vec![level_span(t, theme, l), Span::raw("  ")];
-            if let Some(m) = &a.mottakersystem
-                && !title.starts_with(&format!("{m}:"))
-            {
+            if let Some(m) = system_prefix(a, &title) {
                 first.push(Span::styled(format!("{m}: "), theme.title));
             }
             first.push(Span::raw(title));
@@ -531,20 +634,7 @@ fn render_failed(app: &App, theme: &Theme, f: &mut Frame<'_>, area: Rect) {
     let Some(state) = &app.state else { return };
     let rows = app.failed_rows();
     let l = &app.lists[View::Failed.index()];
-    let (table_area, detail_area) = if l.detail {
-        if area.width >= 120 {
-            let [a, b] =
-                Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)])
-                    .areas(area);
-            (a, Some(b))
-        } else {
-            let [a, b] = Layout::vertical([Constraint::Percentage(40), Constraint::Percentage(60)])
-                .areas(area);
-            (a, Some(b))
-        }
-    } else {
-        (area, None)
-    };
+    let (table_area, detail_area) = list_and_detail(area, l.detail, 40);
     let wide = table_area.width >= 110;
     let mut header = vec![
         "",
@@ -611,25 +701,14 @@ fn render_failed(app: &App, theme: &Theme, f: &mut Frame<'_>, area: Rect) {
         .collect();
     let n = body.len();
     let mut title_bottom = info_line(app, theme, n, state.failed.total, View::Failed);
-    if (state.failed.items.len() as u64) < state.failed.total {
-        title_bottom.spans.push(Span::styled(" · ", theme.dim));
-        title_bottom.spans.push(Span::styled(
-            fill(
-                t.capped_note,
-                &[&state.failed.items.len(), &state.failed.total],
-            ),
-            theme.warning,
-        ));
-    }
-    let table = Table::new(body, widths)
-        .header(
-            Row::new(header.into_iter().map(|h| Cell::from(h.to_owned())))
-                .style(theme.table_header),
-        )
-        .row_highlight_style(theme.selected)
-        .highlight_symbol("▶")
-        .highlight_spacing(ratatui::widgets::HighlightSpacing::Always)
-        .column_spacing(1)
+    push_capped_note(
+        &mut title_bottom,
+        t,
+        theme,
+        state.failed.items.len(),
+        state.failed.total,
+    );
+    let table = list_table(theme, body, widths, header)
         .block(block(theme, t.view_failed.to_owned()).title_bottom(title_bottom));
     if n == 0 {
         let msg = if state.failed.items.is_empty() {
@@ -644,67 +723,34 @@ fn render_failed(app: &App, theme: &Theme, f: &mut Frame<'_>, area: Rect) {
             state.failed.total,
             View::Failed,
         ));
-        f.render_widget(
-            Paragraph::new(vec![
-                Line::raw(""),
-                Line::from(vec![
-                    level_span(t, theme, Level::Ok),
-                    Span::raw(format!("  {msg}")),
-                ]),
-            ])
-            .block(b),
-            table_area,
-        );
+        f.render_widget(empty_list(t, theme, msg).block(b), table_area);
     } else {
         let mut ts = table_state(l.selected, n);
         f.render_stateful_widget(table, table_area, &mut ts);
     }
     if let Some(d) = detail_area {
-        render_failed_detail(app, theme, f, d, rows.get(l.selected).copied());
+        let item = rows.get(l.selected).copied();
+        render_detail(t, theme, f, d, item.map(|i| failed_detail(app, theme, i)));
     }
 }
 
-fn render_failed_detail(
-    app: &App,
-    theme: &Theme,
-    f: &mut Frame<'_>,
-    area: Rect,
-    item: Option<&FailedImport>,
-) {
+/// The failed import's detail pane.
+fn failed_detail(app: &App, theme: &Theme, item: &FailedImport) -> Vec<Line<'static>> {
     let t = app.t();
-    let b = block(theme, t.detail.to_owned());
-    let Some(item) = item else {
-        f.render_widget(b, area);
-        return;
-    };
-    let field = |name: &str, value: String| -> Line<'static> {
-        Line::from(vec![
-            Span::styled(format!("{name:<18} "), theme.dim),
-            Span::raw(value),
-        ])
-    };
+    let field = |name: &str, value: String| detail_field(theme, name, value);
     let lv = state_level(item.state);
     // What is wrong and what to do first: the pane may be short.
     let mut lines = vec![
         field(t.d_id, format!("{} / {}", item.mottakersystem, item.id)),
-        Line::from(vec![
-            Span::styled(format!("{:<18} ", t.d_state), theme.dim),
-            Span::styled(
-                format!(
-                    "{} {} ({})",
-                    lv.symbol(),
-                    state_word(t, item.state),
-                    item.state
-                ),
-                theme.level(lv),
-            ),
-        ]),
+        state_field(t, theme, lv, state_word(t, item.state), item.state),
     ];
     if let Some(e) = &item.last_error {
-        lines.push(Line::from(vec![
-            Span::styled(format!("{:<18} ", t.d_last_error), theme.dim),
-            Span::styled(e.masked().into_owned(), theme.critical),
-        ]));
+        lines.push(field_styled(
+            theme,
+            t.d_last_error,
+            e.masked().into_owned(),
+            theme.critical,
+        ));
     }
     if let Some(r) = &item.reason {
         lines.push(field(t.d_reason, r.masked().into_owned()));
@@ -716,10 +762,7 @@ fn render_failed_detail(
         _ => None,
     };
     if let Some(todo) = todo {
-        lines.push(Line::from(vec![
-            Span::styled(format!("{}: ", t.what_to_do), theme.title),
-            Span::raw(todo),
-        ]));
+        lines.push(what_to_do_line(t, theme, todo));
     }
     lines.push(Line::raw(""));
     lines.push(field(t.d_tittel, item.tittel.masked().into_owned()));
@@ -768,22 +811,10 @@ fn render_failed_detail(
             .to_owned(),
         ));
     }
-    lines.push(Line::raw(""));
-    lines.push(Line::styled(t.d_history.to_owned(), theme.title));
-    for h in item.history.iter().rev() {
-        let mut spans = vec![
-            Span::styled(format!("{} ", utc_short(h.at)), theme.dim),
-            Span::raw(format!("{} {}", h.action, h.outcome)),
-        ];
-        if let Some(e) = &h.error {
-            spans.push(Span::styled(format!(": {}", e.masked()), theme.warning));
-        }
-        lines.push(Line::from(spans));
-    }
-    f.render_widget(
-        Paragraph::new(lines).wrap(Wrap { trim: false }).block(b),
-        area,
-    );
+    lines.extend(history_lines(t, theme, &item.history, |e| {
+        e.masked().into_owned()
+    }));
+    lines
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -845,10 +876,7 @@ fn cert_line(
         ExpiryLevel::Unreadable => Some(t.todo_cert_unreadable),
     };
     if let Some(todo) = todo {
-        out.push(Line::from(vec![
-            Span::raw("      → "),
-            Span::styled(todo, theme.dim),
-        ]));
+        out.push(todo_line(theme, todo.to_owned()));
     }
     out
 }
@@ -867,11 +895,7 @@ fn integration_lines(app: &App, theme: &Theme, i: &IntegrationStatus) -> Vec<Lin
     let cert_level = i
         .certificates
         .iter()
-        .map(|c| match c.level {
-            ExpiryLevel::Ok => Level::Ok,
-            ExpiryLevel::ExpiresSoon => Level::Warning,
-            ExpiryLevel::Expired | ExpiryLevel::Unreadable => Level::Critical,
-        })
+        .map(|c| Level::from(c.level))
         .max()
         .unwrap_or(Level::Warning);
     let drop_level = if i.drop_folder.writable {
@@ -908,7 +932,7 @@ fn integration_lines(app: &App, theme: &Theme, i: &IntegrationStatus) -> Vec<Lin
         Span::styled(format!("{} ", overall.symbol()), theme.level(overall)),
         Span::styled(i.mottakersystem.clone(), theme.title),
         Span::raw("  "),
-        Span::styled(level_word(t, overall), theme.level(overall)),
+        Span::styled(overall.word(t), theme.level(overall)),
     ])];
     // SvarInn
     let mut svarinn = vec![
@@ -1213,7 +1237,7 @@ fn render_access(app: &App, theme: &Theme, f: &mut Frame<'_>, area: Rect) {
                 spans.push(Span::styled(
                     format!(
                         "  {} {}",
-                        level_word(t, Level::Warning),
+                        Level::Warning.word(t),
                         fill(t.fewer_than_two, &[&c.mottakersystem])
                     ),
                     theme.warning,
@@ -1255,7 +1279,8 @@ fn render_access(app: &App, theme: &Theme, f: &mut Frame<'_>, area: Rect) {
         .collect();
     let n = body.len();
     let total = (state.access.grants.len() + state.access.members.len()) as u64;
-    let table = Table::new(
+    let table = list_table(
+        theme,
         body,
         [
             Constraint::Length(16),
@@ -1263,14 +1288,8 @@ fn render_access(app: &App, theme: &Theme, f: &mut Frame<'_>, area: Rect) {
             Constraint::Length(14),
             Constraint::Fill(2),
         ],
+        ["", t.col_principal, t.col_role, t.col_scope],
     )
-    .header(
-        Row::new(["", t.col_principal, t.col_role, t.col_scope].map(|h| Cell::from(h.to_owned())))
-            .style(theme.table_header),
-    )
-    .row_highlight_style(theme.selected)
-    .highlight_symbol("▶")
-    .highlight_spacing(ratatui::widgets::HighlightSpacing::Always)
     .block(
         block(theme, format!("{} · {}", t.grants, t.members)).title_bottom(info_line(
             app,
@@ -1334,7 +1353,8 @@ fn render_audit(app: &App, theme: &Theme, f: &mut Frame<'_>, area: Rect) {
         );
         return;
     }
-    let table = Table::new(
+    let table = list_table(
+        theme,
         body,
         [
             Constraint::Length(14),
@@ -1343,23 +1363,14 @@ fn render_audit(app: &App, theme: &Theme, f: &mut Frame<'_>, area: Rect) {
             Constraint::Fill(3),
             Constraint::Fill(2),
         ],
+        [
+            t.col_time,
+            t.col_who,
+            t.col_action,
+            t.col_target,
+            t.col_outcome,
+        ],
     )
-    .header(
-        Row::new(
-            [
-                t.col_time,
-                t.col_who,
-                t.col_action,
-                t.col_target,
-                t.col_outcome,
-            ]
-            .map(|h| Cell::from(h.to_owned())),
-        )
-        .style(theme.table_header),
-    )
-    .row_highlight_style(theme.selected)
-    .highlight_symbol("▶")
-    .highlight_spacing(ratatui::widgets::HighlightSpacing::Always)
     .block(
         block(theme, t.view_audit.to_owned()).title_bottom(info_line(
             app,
@@ -1615,9 +1626,9 @@ fn render_outbound_queues(
     let wide = area.width >= 110;
     let link = |s: &LinkStatus| -> Cell<'static> {
         let text = if wide {
-            format!("{} {} · {}", s.level.symbol(), s.word, s.text)
+            format!("{} · {}", s.label(), s.text)
         } else {
-            format!("{} {}", s.level.symbol(), s.word)
+            s.label()
         };
         Cell::from(Span::styled(text, theme.level(s.level)))
     };
@@ -1644,10 +1655,7 @@ fn render_outbound_queues(
                     },
                 ),
                 count_cell(failed, theme, Level::Critical),
-                Cell::from(
-                    o.last_sent_at
-                        .map_or_else(|| t.never.to_owned(), |at| age(app.now_ms - at)),
-                ),
+                Cell::from(out::last_sent(o, app.now_ms, t)),
                 link(&out::fiks_status(o, app.now_ms, t)),
                 link(&out::maskinporten_status(o, app.now_ms, t)),
             ])
@@ -1675,24 +1683,20 @@ fn render_outbound_queues(
         ]
     };
     let table = Table::new(body, widths)
-        .header(
-            Row::new(
-                [
-                    t.col_system,
-                    t.col_queued,
-                    t.col_retry,
-                    t.col_failed,
-                    t.col_last_sent,
-                    t.col_fiks,
-                    t.col_maskinporten,
-                ]
-                .map(|h| Cell::from(h.to_owned())),
-            )
-            .style(theme.table_header),
-        )
-        .highlight_spacing(ratatui::widgets::HighlightSpacing::Always)
+        .header(header_row(
+            theme,
+            [
+                t.col_system,
+                t.col_queued,
+                t.col_retry,
+                t.col_failed,
+                t.col_last_sent,
+                t.col_fiks,
+                t.col_maskinporten,
+            ],
+        ))
+        .highlight_spacing(HighlightSpacing::Always)
         .highlight_symbol(" ")
-        .column_spacing(1)
         .block(block(theme, t.outbound_queues.to_owned()));
     f.render_widget(table, area);
 }
@@ -1719,9 +1723,7 @@ fn render_outbound(app: &App, theme: &Theme, f: &mut Frame<'_>, area: Rect) {
         .iter()
         .flat_map(|o| {
             let level = out::outbound_level(o, app.now_ms, t);
-            let last = o
-                .last_sent_at
-                .map_or_else(|| t.never.to_owned(), |at| age(app.now_ms - at));
+            let last = out::last_sent(o, app.now_ms, t);
             let fiks = out::fiks_status(o, app.now_ms, t);
             let mp = out::maskinporten_status(o, app.now_ms, t);
             [
@@ -1741,16 +1743,10 @@ fn render_outbound(app: &App, theme: &Theme, f: &mut Frame<'_>, area: Rect) {
                 Line::from(vec![
                     Span::raw("    "),
                     Span::styled(format!("{}: ", t.fiks_digisos), theme.dim),
-                    Span::styled(
-                        format!("{} {}", fiks.level.symbol(), fiks.word),
-                        theme.level(fiks.level),
-                    ),
+                    Span::styled(fiks.label(), theme.level(fiks.level)),
                     Span::styled(" · ", theme.dim),
                     Span::styled(format!("{}: ", t.maskinporten), theme.dim),
-                    Span::styled(
-                        format!("{} {}", mp.level.symbol(), mp.word),
-                        theme.level(mp.level),
-                    ),
+                    Span::styled(mp.label(), theme.level(mp.level)),
                 ]),
             ]
         })
@@ -1774,20 +1770,7 @@ fn render_outbound(app: &App, theme: &Theme, f: &mut Frame<'_>, area: Rect) {
     }
 
     let rows = app.outbound_rows();
-    let (table_area, detail_area) = if l.detail {
-        if rest.width >= 120 {
-            let [a, b] =
-                Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)])
-                    .areas(rest);
-            (a, Some(b))
-        } else {
-            let [a, b] = Layout::vertical([Constraint::Percentage(35), Constraint::Percentage(65)])
-                .areas(rest);
-            (a, Some(b))
-        }
-    } else {
-        (rest, None)
-    };
+    let (table_area, detail_area) = list_and_detail(rest, l.detail, 35);
     let wide = table_area.width >= 110;
     let body: Vec<Row<'static>> = rows
         .iter()
@@ -1826,13 +1809,7 @@ fn render_outbound(app: &App, theme: &Theme, f: &mut Frame<'_>, area: Rect) {
         .map(|o| o.failures.len() + o.queue.len())
         .sum();
     let mut title_bottom = info_line(app, theme, n, total, View::Outbound);
-    if (listed as u64) < total {
-        title_bottom.spans.push(Span::styled(" · ", theme.dim));
-        title_bottom.spans.push(Span::styled(
-            fill(t.capped_note, &[&listed, &total]),
-            theme.warning,
-        ));
-    }
+    push_capped_note(&mut title_bottom, t, theme, listed, total);
     let title = t.out_items_title.to_owned();
     if n == 0 {
         let msg = if listed == 0 {
@@ -1841,19 +1818,14 @@ fn render_outbound(app: &App, theme: &Theme, f: &mut Frame<'_>, area: Rect) {
             t.no_match
         };
         f.render_widget(
-            Paragraph::new(vec![
-                Line::raw(""),
-                Line::from(vec![
-                    level_span(t, theme, Level::Ok),
-                    Span::raw(format!("  {msg}")),
-                ]),
-            ])
-            .wrap(Wrap { trim: false })
-            .block(block(theme, title).title_bottom(title_bottom)),
+            empty_list(t, theme, msg)
+                .wrap(Wrap { trim: false })
+                .block(block(theme, title).title_bottom(title_bottom)),
             table_area,
         );
     } else {
-        let table = Table::new(
+        let table = list_table(
+            theme,
             body,
             [
                 Constraint::Length(9),
@@ -1863,54 +1835,30 @@ fn render_outbound(app: &App, theme: &Theme, f: &mut Frame<'_>, area: Rect) {
                 Constraint::Length(4),
                 Constraint::Fill(1),
             ],
+            [
+                t.col_state,
+                t.col_system,
+                t.col_case,
+                t.col_claimed,
+                t.col_attempts,
+                t.col_error,
+            ],
         )
-        .header(
-            Row::new(
-                [
-                    t.col_state,
-                    t.col_system,
-                    t.col_case,
-                    t.col_claimed,
-                    t.col_attempts,
-                    t.col_error,
-                ]
-                .map(|h| Cell::from(h.to_owned())),
-            )
-            .style(theme.table_header),
-        )
-        .row_highlight_style(theme.selected)
-        .highlight_symbol("▶")
-        .highlight_spacing(ratatui::widgets::HighlightSpacing::Always)
-        .column_spacing(1)
         .block(block(theme, title).title_bottom(title_bottom));
         let mut ts = table_state(l.selected, n);
         f.render_stateful_widget(table, table_area, &mut ts);
     }
     if let Some(d) = detail_area {
-        render_outbound_detail(app, theme, f, d, rows.get(l.selected).copied());
+        let row = rows.get(l.selected).copied();
+        render_detail(t, theme, f, d, row.map(|r| outbound_detail(app, theme, r)));
     }
 }
 
-fn render_outbound_detail(
-    app: &App,
-    theme: &Theme,
-    f: &mut Frame<'_>,
-    area: Rect,
-    row: Option<OutboundRow<'_>>,
-) {
+/// The saksoppdatering's detail pane.
+fn outbound_detail(app: &App, theme: &Theme, row: OutboundRow<'_>) -> Vec<Line<'static>> {
     let t = app.t();
-    let b = block(theme, t.detail.to_owned());
-    let Some(row) = row else {
-        f.render_widget(b, area);
-        return;
-    };
     let item = row.item;
-    let field = |name: &str, value: String| -> Line<'static> {
-        Line::from(vec![
-            Span::styled(format!("{name:<18} "), theme.dim),
-            Span::raw(value),
-        ])
-    };
+    let field = |name: &str, value: String| detail_field(theme, name, value);
     let lv = out::item_level(item.state);
     // What is wrong and what to do first: the pane may be short.
     let mut lines = vec![
@@ -1918,18 +1866,7 @@ fn render_outbound_detail(
             t.d_case,
             format!("{} / {}", row.mottakersystem, item.digisos_id),
         ),
-        Line::from(vec![
-            Span::styled(format!("{:<18} ", t.d_state), theme.dim),
-            Span::styled(
-                format!(
-                    "{} {} ({})",
-                    lv.symbol(),
-                    out::item_word(t, item.state),
-                    item.state
-                ),
-                theme.level(lv),
-            ),
-        ]),
+        state_field(t, theme, lv, out::item_word(t, item.state), item.state),
     ];
     if let Some(folder) = &item.failed_folder {
         lines.push(field(t.d_failed_folder, format!("ut-feilet/{folder}")));
@@ -1955,16 +1892,15 @@ fn render_outbound_detail(
             ]));
         }
     } else if let Some(e) = &error {
-        lines.push(Line::from(vec![
-            Span::styled(format!("{:<18} ", t.d_last_error), theme.dim),
-            Span::styled(e.trim().to_owned(), error_style),
-        ]));
+        lines.push(field_styled(
+            theme,
+            t.d_last_error,
+            e.trim().to_owned(),
+            error_style,
+        ));
     }
     if let Some(todo) = out::item_todo(t, item.state) {
-        lines.push(Line::from(vec![
-            Span::styled(format!("{}: ", t.what_to_do), theme.title),
-            Span::raw(todo),
-        ]));
+        lines.push(what_to_do_line(t, theme, todo));
     }
     lines.push(Line::raw(""));
     lines.push(field(t.d_update_id, item.update_id.clone()));
@@ -1988,21 +1924,8 @@ fn render_outbound_detail(
             lines.push(Line::raw(format!("  {l}")));
         }
     }
-    lines.push(Line::raw(""));
-    lines.push(Line::styled(t.d_history.to_owned(), theme.title));
-    for h in item.history.iter().rev() {
-        let mut spans = vec![
-            Span::styled(format!("{} ", utc_short(h.at)), theme.dim),
-            Span::raw(format!("{} {}", h.action, h.outcome)),
-        ];
-        if let Some(e) = &h.error {
-            let first = e.masked().lines().next().unwrap_or_default().to_owned();
-            spans.push(Span::styled(format!(": {first}"), theme.warning));
-        }
-        lines.push(Line::from(spans));
-    }
-    f.render_widget(
-        Paragraph::new(lines).wrap(Wrap { trim: false }).block(b),
-        area,
-    );
+    lines.extend(history_lines(t, theme, &item.history, |e| {
+        e.masked().lines().next().unwrap_or_default().to_owned()
+    }));
+    lines
 }
