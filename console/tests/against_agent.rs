@@ -9,51 +9,17 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-use clap::Parser;
-use mottak_console::app::{Action, App, ClientEvent, Effect, View};
-use mottak_console::client::{self, Outgoing, Target};
-use mottak_console::i18n::Lang;
-use mottak_console::theme::ThemeKind;
+use mottak_console::app::View;
 use mottak_fixtures::svarinn::{Fault, NewForsendelse, Plaintext, Scope};
 use mottak_tests::harness::{System, World};
+use support::agent::{Console, MOTTAK, agent, grant_me_operator, me, mottak, text, wait_for};
 use support::ch;
 
-const MOTTAK: &str = env!("CARGO_BIN_EXE_mottak");
 const BAD: &str = "0badbad0-1111-4111-8111-111111111111";
 const GOOD: &str = "90009000-2222-4222-8222-222222222222";
-
-fn me() -> String {
-    let out = Command::new("id").arg("-un").output().unwrap();
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
-
-fn agent(args: &[&str]) -> std::process::ExitCode {
-    let mut argv = vec!["mottak-agent"];
-    argv.extend_from_slice(args);
-    let cli = mottak_agent::commands::Cli::parse_from(argv);
-    mottak_agent::commands::dispatch(cli).unwrap()
-}
-
-fn mottak(socket: &Path, args: &[&str]) -> Output {
-    Command::new(MOTTAK)
-        .args(args)
-        .arg("--socket")
-        .arg(socket)
-        .env("LANG", "C")
-        .output()
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 /// A CA, a server certificate for localhost and a client certificate with
 /// CN `user`, written as PEM files into `dir`.
@@ -100,17 +66,6 @@ fn tls_files(dir: &Path, user: &str) {
     private("me.key", &client_key);
 }
 
-fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 #[test]
 fn status_check_and_a_retry_against_a_real_agent() {
     let world = World::single(System::new("ms-a").max_decrypt_attempts(1)).unwrap();
@@ -135,17 +90,7 @@ fn status_check_and_a_retry_against_a_real_agent() {
     std::fs::write(&world.config_path, config_text).unwrap();
 
     // Nobody may use the console until granted.
-    agent(&[
-        "access",
-        "--config",
-        &config,
-        "grant",
-        "--user",
-        &me(),
-        "--role",
-        "operator",
-        "--all",
-    ]);
+    grant_me_operator(&config);
     world
         .fake
         .inject(Fault::WrongKey, Scope::forsendelse(BAD))
@@ -255,51 +200,21 @@ fn status_check_and_a_retry_against_a_real_agent() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let (mut events, commands) = client::spawn(Target::Socket(socket.clone()));
-        let mut app = App::new(
-            Lang::En,
-            ThemeKind::Default,
-            socket.display().to_string(),
-            format!("t{}", std::process::id()),
-        );
-        let pump =
-            |app: &mut App, ev: ClientEvent, commands: &tokio::sync::mpsc::Sender<Outgoing>| {
-                for e in app.update(Action::Client(ev)) {
-                    if let Effect::Send { id, command } = e {
-                        commands.try_send(Outgoing { id, command }).unwrap();
-                    }
-                }
-            };
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-        while !(app.complete() && app.failed_rows().len() == 1) {
-            let ev = tokio::time::timeout_at(deadline, events.recv())
-                .await
-                .unwrap()
-                .unwrap();
-            pump(&mut app, ev, &commands);
-        }
-        assert_eq!(app.failed_rows()[0].id, BAD);
-        assert!(!app.read_only());
-        app.update(ch('2'));
-        assert_eq!(app.view, View::Failed);
-        assert!(app.update(ch('r')).is_empty(), "asks first");
-        let effects = app.update(ch('y'));
-        assert_eq!(effects.len(), 1);
-        for e in effects {
-            if let Effect::Send { id, command } = e {
-                commands.send(Outgoing { id, command }).await.unwrap();
-            }
-        }
-        while !(app.in_flight() == 0 && app.failed_rows().is_empty()) {
-            let ev = tokio::time::timeout_at(deadline, events.recv())
-                .await
-                .unwrap()
-                .unwrap();
-            pump(&mut app, ev, &commands);
-        }
-        let toast = app.toast.clone().unwrap();
+        let mut c = Console::connect(&socket, "t", Duration::from_secs(60));
+        c.pump_until(|a| a.complete() && a.failed_rows().len() == 1)
+            .await;
+        assert_eq!(c.app.failed_rows()[0].id, BAD);
+        assert!(!c.app.read_only());
+        c.app.update(ch('2'));
+        assert_eq!(c.app.view, View::Failed);
+        assert!(c.app.update(ch('r')).is_empty(), "asks first");
+        let effects = c.app.update(ch('y'));
+        c.send(effects).await;
+        c.pump_until(|a| a.in_flight() == 0 && a.failed_rows().is_empty())
+            .await;
+        let toast = c.app.toast.clone().unwrap();
         assert!(toast.text.contains("done"), "{toast:?}");
-        let screen = support::draw(&app, 80, 24);
+        let screen = support::draw(&c.app, 80, 24);
         assert!(screen.contains("No failed imports."), "{screen}");
     });
     // Retried: downloaded again (the fault is gone), delivered and acknowledged.

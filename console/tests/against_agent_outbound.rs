@@ -11,64 +11,17 @@
 
 mod support;
 
-use std::path::Path;
-use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use clap::Parser;
-use mottak_console::app::{Action, App, Effect, View};
-use mottak_console::client::{self, Outgoing, Target};
-use mottak_console::i18n::Lang;
-use mottak_console::theme::ThemeKind;
+use mottak_console::app::{App, View};
 use mottak_fixtures::digisos::{Fault, RequestKind, Scope};
 use mottak_protocol::console::OutboundState;
 use mottak_tests::outbound_harness::{Options, OutboundWorld, case_id, mottatt, soker};
 use ratatui::crossterm::event::KeyCode;
+use support::agent::{Console, agent, grant_me_operator, mottak, text, wait_for};
 use support::{ch, key};
 
-const MOTTAK: &str = env!("CARGO_BIN_EXE_mottak");
 const LIMIT: Duration = Duration::from_secs(60);
-
-fn me() -> String {
-    let out = Command::new("id").arg("-un").output().unwrap();
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
-
-fn agent(args: &[&str]) -> std::process::ExitCode {
-    let mut argv = vec!["mottak-agent"];
-    argv.extend_from_slice(args);
-    let cli = mottak_agent::commands::Cli::parse_from(argv);
-    mottak_agent::commands::dispatch(cli).unwrap()
-}
-
-fn mottak(socket: &Path, args: &[&str]) -> Output {
-    Command::new(MOTTAK)
-        .args(args)
-        .arg("--socket")
-        .arg(socket)
-        .env("LANG", "C")
-        .output()
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
 
 #[test]
 fn failed_saksoppdateringer_counted_retried_and_discarded_from_the_console() {
@@ -80,17 +33,7 @@ fn failed_saksoppdateringer_counted_retried_and_discarded_from_the_console() {
     .unwrap();
     let config = w.world.config_path.display().to_string();
     let socket = w.world.root.join("state/console.sock");
-    agent(&[
-        "access",
-        "--config",
-        &config,
-        "grant",
-        "--user",
-        &me(),
-        "--role",
-        "operator",
-        "--all",
-    ]);
+    grant_me_operator(&config);
     // Fiks refuses every update (403: the integration lacks the privilege).
     w.fiks
         .inject(Fault::Forbidden, Scope::every(RequestKind::Update));
@@ -145,38 +88,10 @@ fn failed_saksoppdateringer_counted_retried_and_discarded_from_the_console() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let (mut events, commands) = client::spawn(Target::Socket(socket.clone()));
-        let mut app = App::new(
-            Lang::En,
-            ThemeKind::Default,
-            socket.display().to_string(),
-            format!("o{}", std::process::id()),
-        );
-        let deadline = tokio::time::Instant::now() + LIMIT;
-        macro_rules! pump_until {
-            ($cond:expr) => {
-                while !$cond(&app) {
-                    let ev = tokio::time::timeout_at(deadline, events.recv())
-                        .await
-                        .unwrap()
-                        .unwrap();
-                    for e in app.update(Action::Client(ev)) {
-                        if let Effect::Send { id, command } = e {
-                            commands.send(Outgoing { id, command }).await.unwrap();
-                        }
-                    }
-                }
-            };
-        }
-        async fn send(effects: Vec<Effect>, commands: &tokio::sync::mpsc::Sender<Outgoing>) {
-            assert_eq!(effects.len(), 1, "{effects:?}");
-            for e in effects {
-                if let Effect::Send { id, command } = e {
-                    commands.send(Outgoing { id, command }).await.unwrap();
-                }
-            }
-        }
-        pump_until!(|a: &App| a.complete() && a.outbound_rows().len() == 2);
+        let mut con = Console::connect(&socket, "o", LIMIT);
+        con.pump_until(|a| a.complete() && a.outbound_rows().len() == 2)
+            .await;
+        let app = &mut con.app;
         app.update(ch('3'));
         assert_eq!(app.view, View::Outbound);
         let first = app.selected_outbound().unwrap();
@@ -193,29 +108,32 @@ fn failed_saksoppdateringer_counted_retried_and_discarded_from_the_console() {
         );
         // Send it again: asks first.
         assert!(app.update(ch('r')).is_empty());
-        send(app.update(ch('y')), &commands).await;
-        pump_until!(|a: &App| a.in_flight() == 0
-            && a.outbound_rows()
-                .iter()
-                .all(|r| r.item.digisos_id != again || r.item.state != OutboundState::Failed));
-        let toast = app.toast.clone().unwrap();
+        let effects = app.update(ch('y'));
+        con.send(effects).await;
+        con.pump_until(|a: &App| {
+            a.in_flight() == 0
+                && a.outbound_rows()
+                    .iter()
+                    .all(|r| r.item.digisos_id != again || r.item.state != OutboundState::Failed)
+        })
+        .await;
+        let toast = con.app.toast.clone().unwrap();
         assert!(toast.text.contains("done"), "{toast:?}");
         // Discard the other: a reason, then the word.
-        pump_until!(|a: &App| a.outbound_rows().len() == 1);
+        con.pump_until(|a| a.outbound_rows().len() == 1).await;
+        let app = &mut con.app;
         assert_eq!(app.selected_outbound().unwrap().item.digisos_id, dropped);
         assert!(app.update(ch('P')).is_empty());
-        for c in "the case was closed".chars() {
-            app.update(ch(c));
-        }
+        support::typed(app, "the case was closed");
         app.update(key(KeyCode::Enter));
-        for c in "discard".chars() {
-            app.update(ch(c));
-        }
-        send(app.update(key(KeyCode::Enter)), &commands).await;
-        pump_until!(|a: &App| a.in_flight() == 0 && a.outbound_rows().is_empty());
-        let toast = app.toast.clone().unwrap();
+        support::typed(app, "discard");
+        let effects = app.update(key(KeyCode::Enter));
+        con.send(effects).await;
+        con.pump_until(|a| a.in_flight() == 0 && a.outbound_rows().is_empty())
+            .await;
+        let toast = con.app.toast.clone().unwrap();
         assert!(toast.text.contains("done"), "{toast:?}");
-        let screen = support::draw(&app, 80, 24);
+        let screen = support::draw(&con.app, 80, 24);
         assert!(screen.contains("Nothing queued or failed"), "{screen}");
     });
     // Fiks got the retried one; the discarded one is discarded in the journal.

@@ -14,6 +14,8 @@ use ratatui::backend::TestBackend;
 use ratatui::buffer::CellWidth;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
+pub mod agent;
+
 /// 2025-11-21 12:00 UTC.
 pub const NOW: i64 = 1_763_726_400_000;
 const MIN: i64 = 60_000;
