@@ -1,6 +1,10 @@
 //! Key transport and content-encryption algorithm identifiers: parsing (reader),
 //! encoding (writer), and the RSA unwrap/wrap of the content-encryption key.
 
+use aws_lc_rs::rsa::{
+    OAEP_SHA1_MGF1SHA1, OAEP_SHA256_MGF1SHA256, OAEP_SHA384_MGF1SHA384, OAEP_SHA512_MGF1SHA512,
+    OaepAlgorithm, OaepPrivateDecryptingKey,
+};
 use der::asn1::{Null, OctetString};
 use der::oid::ObjectIdentifier;
 use der::{Any, Decode, Encode};
@@ -11,6 +15,7 @@ use sha2::digest::{Digest, FixedOutputReset};
 use sha2::{Sha256, Sha384, Sha512};
 use spki::AlgorithmIdentifierOwned;
 
+use super::RecipientKey;
 use super::error::CmsError;
 use super::{ContentCipher, KeyTransport, OaepHash, oids};
 
@@ -245,27 +250,75 @@ impl WithOaep for Unwrap<'_> {
     }
 }
 
+/// The aws-lc-rs OAEP algorithm for a hash pair, when it has one: it offers only the
+/// pairs whose hash and MGF1 hash are the same.
+fn aws_lc_oaep(hash: OaepHash, mgf1_hash: OaepHash) -> Option<&'static OaepAlgorithm> {
+    match (hash, mgf1_hash) {
+        (OaepHash::Sha1, OaepHash::Sha1) => Some(&OAEP_SHA1_MGF1SHA1),
+        (OaepHash::Sha256, OaepHash::Sha256) => Some(&OAEP_SHA256_MGF1SHA256),
+        (OaepHash::Sha384, OaepHash::Sha384) => Some(&OAEP_SHA384_MGF1SHA384),
+        (OaepHash::Sha512, OaepHash::Sha512) => Some(&OAEP_SHA512_MGF1SHA512),
+        _ => None,
+    }
+}
+
+/// RSAES-OAEP decryption in aws-lc-rs. Its error says nothing (by design: no padding
+/// oracle), so it becomes the `rsa` crate's equally silent `Decryption`.
+fn aws_lc_unwrap(
+    key: &OaepPrivateDecryptingKey,
+    algorithm: &'static OaepAlgorithm,
+    label: &[u8],
+    encrypted_key: &[u8],
+) -> rsa::Result<Vec<u8>> {
+    let mut plaintext = vec![0u8; key.min_output_size()];
+    let label = (!label.is_empty()).then_some(label);
+    let len = key
+        .decrypt(algorithm, encrypted_key, &mut plaintext, label)
+        .map_err(|_| rsa::Error::Decryption)?
+        .len();
+    plaintext.truncate(len);
+    Ok(plaintext)
+}
+
 /// Decrypts the content-encryption key.
 ///
-/// RUSTSEC-2023-0071 (Marvin): the `rsa` crate's private-key operation is not proven
-/// constant-time. `decrypt` blinds with the OS RNG, and a receiver that decrypts files
-/// offline without reporting timing or per-file padding outcomes to the sender gives an
-/// attacker little to measure; revisit when the advisory is closed.
+/// RSAES-OAEP with the same hash for OAEP and MGF1 (SHA-1, SHA-256, SHA-384, SHA-512:
+/// everything KS, BouncyCastle and openssl write by default) runs in aws-lc-rs when it
+/// took the key (2048 to 8192 bits): AWS-LC's RSA private-key operation is constant-time
+/// and blinded, and its OAEP check does not branch on the padding, so RUSTSEC-2023-0071
+/// (Marvin) does not apply to that path. It is also about 10x cheaper per unwrap than
+/// the `rsa` crate here, which matters when the agent drains a backlog.
+///
+/// The rest stays with the `rsa` crate: PKCS#1 v1.5, OAEP with a different MGF1 hash
+/// (Java's SunJCE pairs SHA-256 with MGF1-SHA-1), and keys aws-lc-rs does not take.
+/// There RUSTSEC-2023-0071 still applies: the `rsa` crate's private-key operation is not
+/// proven constant-time. `decrypt` blinds with the OS RNG, and a receiver that decrypts
+/// files offline without reporting timing or per-file padding outcomes to the sender
+/// gives an attacker little to measure; revisit when the advisory is closed.
 pub fn unwrap_content_key(
-    key: &RsaPrivateKey,
+    key: &RecipientKey,
     params: &KeyTransportParams,
     encrypted_key: &[u8],
 ) -> rsa::Result<Vec<u8>> {
+    let rsa_key = key.private_key();
     match params.transport.oaep_hashes() {
         // PKCS#1 v1.5 uses implicit rejection: a wrong key yields a synthetic key, not an
         // error; the caller's length check and the final padding check catch it.
-        None => key.decrypt(Pkcs1v15Encrypt, encrypted_key),
-        Some((hash, mgf1_hash)) => with_oaep(
-            hash,
-            mgf1_hash,
-            &params.label,
-            Unwrap { key, encrypted_key },
-        ),
+        None => rsa_key.decrypt(Pkcs1v15Encrypt, encrypted_key),
+        Some((hash, mgf1_hash)) => match (key.oaep_key(), aws_lc_oaep(hash, mgf1_hash)) {
+            (Some(oaep_key), Some(algorithm)) => {
+                aws_lc_unwrap(oaep_key, algorithm, &params.label, encrypted_key)
+            }
+            _ => with_oaep(
+                hash,
+                mgf1_hash,
+                &params.label,
+                Unwrap {
+                    key: rsa_key,
+                    encrypted_key,
+                },
+            ),
+        },
     }
 }
 
@@ -375,6 +428,77 @@ mod tests {
         }
         let sha1 = key_transport_algorithm(KeyTransport::RsaOaepSha1).unwrap();
         assert_eq!(sha1.parameters.unwrap().to_der().unwrap(), [0x30, 0x00]);
+    }
+
+    #[test]
+    fn aws_lc_and_rsa_crate_unwrap_alike() {
+        let key = RecipientKey::from_pem(
+            include_str!("../../../fixtures/interop/ks-vectors/sp-key.pem"),
+            None,
+        )
+        .unwrap();
+        assert!(key.oaep_key().is_some(), "aws-lc-rs takes a 2048-bit key");
+        let public = key.private_key().to_public_key();
+        let content_key = [7u8; 32];
+        let hashes = [
+            OaepHash::Sha1,
+            OaepHash::Sha256,
+            OaepHash::Sha384,
+            OaepHash::Sha512,
+        ];
+        for hash in hashes {
+            for mgf1_hash in hashes {
+                for label in [&b""[..], b"mottak"] {
+                    let wrap = Wrap {
+                        key: &public,
+                        content_key: &content_key,
+                    };
+                    let wrapped = with_oaep(hash, mgf1_hash, label, wrap).unwrap();
+                    let params = KeyTransportParams {
+                        transport: KeyTransport::oaep(hash, mgf1_hash),
+                        label: label.to_vec(),
+                    };
+                    let case = format!("{hash:?}/{mgf1_hash:?} label {label:?}");
+                    assert_eq!(
+                        aws_lc_oaep(hash, mgf1_hash).is_some(),
+                        hash == mgf1_hash,
+                        "{case}"
+                    );
+                    assert_eq!(
+                        unwrap_content_key(&key, &params, &wrapped).unwrap(),
+                        content_key,
+                        "{case}"
+                    );
+                    let by_rsa_crate = Unwrap {
+                        key: key.private_key(),
+                        encrypted_key: &wrapped,
+                    };
+                    assert_eq!(
+                        with_oaep(hash, mgf1_hash, label, by_rsa_crate).unwrap(),
+                        content_key,
+                        "{case}"
+                    );
+                    let wrong_label = KeyTransportParams {
+                        label: b"other".to_vec(),
+                        ..params.clone()
+                    };
+                    assert!(
+                        unwrap_content_key(&key, &wrong_label, &wrapped).is_err(),
+                        "{case}"
+                    );
+                    let mut damaged = wrapped.clone();
+                    damaged[100] ^= 1;
+                    assert!(
+                        unwrap_content_key(&key, &params, &damaged).is_err(),
+                        "{case}"
+                    );
+                    assert!(
+                        unwrap_content_key(&key, &params, &wrapped[1..]).is_err(),
+                        "{case}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -2,12 +2,15 @@
 //! certificate we encrypt to, PEM/DER loading, and matching a RecipientInfo's identifier
 //! against a certificate.
 
+use std::sync::Arc;
+
+use aws_lc_rs::rsa::{OaepPrivateDecryptingKey, PrivateDecryptingKey};
 use cms::cert::IssuerAndSerialNumber;
 use cms::enveloped_data::RecipientIdentifier;
 use der::{Decode, Encode};
 use pkcs8::DecodePrivateKey;
 use rsa::pkcs1::DecodeRsaPrivateKey;
-use rsa::pkcs8::DecodePublicKey;
+use rsa::pkcs8::{DecodePublicKey, EncodePrivateKey};
 use rsa::traits::PublicKeyParts;
 use rsa::{RsaPrivateKey, RsaPublicKey};
 use sha1::{Digest, Sha1};
@@ -21,6 +24,11 @@ use super::oids;
 #[derive(Clone)]
 pub struct RecipientKey {
     private_key: RsaPrivateKey,
+    /// The same key in aws-lc-rs, built once here, for the RSAES-OAEP unwraps it supports
+    /// (hash and MGF1 hash the same; see `algorithms::unwrap_content_key`). `None` when
+    /// aws-lc-rs does not take the key (it wants 2048 to 8192 bits): the `rsa` crate
+    /// then does every unwrap.
+    oaep_key: Option<Arc<OaepPrivateDecryptingKey>>,
     certificate: Option<Certificate>,
 }
 
@@ -29,6 +37,7 @@ impl std::fmt::Debug for RecipientKey {
         // Never print key material.
         f.debug_struct("RecipientKey")
             .field("modulus_bits", &self.private_key.n().bits())
+            .field("aws_lc_oaep", &self.oaep_key.is_some())
             .field(
                 "certificate",
                 &self.certificate.as_ref().map(describe_certificate),
@@ -47,16 +56,15 @@ impl RecipientKey {
     ) -> Result<Self, KeyError> {
         let private_key = private_key_from_pem(private_key_pem)?;
         let certificate = certificate_pem.map(certificate_from_pem).transpose()?;
-        Ok(RecipientKey {
-            private_key,
-            certificate,
-        })
+        Ok(Self::new(private_key, certificate))
     }
 
     /// Wraps an already-decoded key.
     pub fn new(private_key: RsaPrivateKey, certificate: Option<Certificate>) -> Self {
+        let oaep_key = aws_lc_oaep_key(&private_key).map(Arc::new);
         RecipientKey {
             private_key,
+            oaep_key,
             certificate,
         }
     }
@@ -83,6 +91,11 @@ impl RecipientKey {
         &self.private_key
     }
 
+    /// The key in aws-lc-rs for RSAES-OAEP, when aws-lc-rs takes it.
+    pub(crate) fn oaep_key(&self) -> Option<&OaepPrivateDecryptingKey> {
+        self.oaep_key.as_deref()
+    }
+
     /// True when there is a certificate and its public key is this key's public key.
     pub fn matches_certificate(&self) -> bool {
         self.certificate
@@ -104,6 +117,14 @@ impl RecipientKey {
             }
         })
     }
+}
+
+/// The key as aws-lc-rs's RSAES-OAEP decryption key, through its PKCS#8 encoding (which
+/// the `SecretDocument` zeroizes on drop); `None` when aws-lc-rs rejects it.
+fn aws_lc_oaep_key(private_key: &RsaPrivateKey) -> Option<OaepPrivateDecryptingKey> {
+    let pkcs8 = private_key.to_pkcs8_der().ok()?;
+    let key = PrivateDecryptingKey::from_pkcs8(pkcs8.as_bytes()).ok()?;
+    OaepPrivateDecryptingKey::new(key).ok()
 }
 
 /// The certificate we encrypt to.
@@ -324,6 +345,8 @@ mod tests {
     fn loads_ks_key_and_certificate() {
         let key = RecipientKey::from_pem(KS_KEY, Some(KS_CERT)).unwrap();
         assert!(key.matches_certificate());
+        // 2048 bits: aws-lc-rs takes it, so OAEP unwraps go through aws-lc-rs.
+        assert!(key.oaep_key().is_some());
         let cert = key.certificate().unwrap();
         assert_eq!(
             describe_certificate(cert),

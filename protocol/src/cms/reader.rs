@@ -339,7 +339,7 @@ fn unwrap_key(
             }
         };
         let who = describe_recipient(&ktri.rid);
-        match unwrap_content_key(key.private_key(), &params, ktri.enc_key.as_bytes()) {
+        match unwrap_content_key(key, &params, ktri.enc_key.as_bytes()) {
             Ok(content_key) if content_key.len() == content_cipher.key_len() => {
                 Some(UnwrappedKey {
                     content_key,
