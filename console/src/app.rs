@@ -215,6 +215,28 @@ pub struct ListState {
     pub detail: bool,
 }
 
+impl ListState {
+    /// The list's rows: those `matches` finds the filter in (lowercased;
+    /// every row when there is none), in `cmp`'s order, reversed when the
+    /// list is sorted descending.
+    fn rows<T>(
+        &self,
+        rows: impl Iterator<Item = T>,
+        matches: impl Fn(&T, &str) -> bool,
+        cmp: impl Fn(&T, &T) -> std::cmp::Ordering,
+    ) -> Vec<T> {
+        let needle = self.filter.to_lowercase();
+        let mut rows: Vec<T> = rows
+            .filter(|r| needle.is_empty() || matches(r, &needle))
+            .collect();
+        rows.sort_by(|a, b| {
+            let o = cmp(a, b);
+            if self.descending { o.reverse() } else { o }
+        });
+        rows
+    }
+}
+
 /// How much confirmation a command needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum ConfirmLevel {
@@ -559,34 +581,29 @@ impl App {
             return Vec::new();
         };
         let l = &self.lists[View::Failed.index()];
-        let needle = l.filter.to_lowercase();
-        let mut rows: Vec<&FailedImport> = state
-            .failed
-            .items
-            .iter()
-            .filter(|f| needle.is_empty() || failed_matches(f, &needle))
-            .collect();
         let sort = FAILED_SORTS.get(l.sort).copied().unwrap_or(FailedSort::Age);
-        rows.sort_by(|a, b| {
-            let o = match sort {
-                FailedSort::Age => failed_since(a).cmp(&failed_since(b)),
-                FailedSort::System => a.mottakersystem.cmp(&b.mottakersystem),
-                FailedSort::State => a.state.cmp(&b.state),
-                FailedSort::Tittel => a.tittel.raw().cmp(b.tittel.raw()),
-                FailedSort::Avsender => a
-                    .avsender
-                    .as_ref()
-                    .map(|t| t.raw())
-                    .cmp(&b.avsender.as_ref().map(|t| t.raw())),
-                FailedSort::Attempts => (a.attempts + a.content_failures)
-                    .cmp(&(b.attempts + b.content_failures))
-                    .reverse(),
-                FailedSort::Id => a.id.cmp(&b.id),
-            };
-            let o = o.then_with(|| key_cmp(a, b));
-            if l.descending { o.reverse() } else { o }
-        });
-        rows
+        l.rows(
+            state.failed.items.iter(),
+            |f, n| failed_matches(f, n),
+            |a, b| {
+                match sort {
+                    FailedSort::Age => failed_since(a).cmp(&failed_since(b)),
+                    FailedSort::System => a.mottakersystem.cmp(&b.mottakersystem),
+                    FailedSort::State => a.state.cmp(&b.state),
+                    FailedSort::Tittel => a.tittel.raw().cmp(b.tittel.raw()),
+                    FailedSort::Avsender => a
+                        .avsender
+                        .as_ref()
+                        .map(|t| t.raw())
+                        .cmp(&b.avsender.as_ref().map(|t| t.raw())),
+                    FailedSort::Attempts => (a.attempts + a.content_failures)
+                        .cmp(&(b.attempts + b.content_failures))
+                        .reverse(),
+                    FailedSort::Id => a.id.cmp(&b.id),
+                }
+                .then_with(|| key_cmp(a, b))
+            },
+        )
     }
 
     /// The failed import under the cursor.
@@ -603,40 +620,35 @@ impl App {
             return Vec::new();
         };
         let l = &self.lists[View::Outbound.index()];
-        let needle = l.filter.to_lowercase();
-        let mut rows: Vec<OutboundRow<'_>> = state
-            .outbound
-            .iter()
-            .flat_map(|o| {
-                o.failures
-                    .iter()
-                    .chain(o.queue.iter())
-                    .map(|item| OutboundRow {
-                        mottakersystem: &o.mottakersystem,
-                        item,
-                    })
-            })
-            .filter(|r| needle.is_empty() || outbound_matches(r, &needle))
-            .collect();
+        let all = state.outbound.iter().flat_map(|o| {
+            o.failures
+                .iter()
+                .chain(o.queue.iter())
+                .map(|item| OutboundRow {
+                    mottakersystem: &o.mottakersystem,
+                    item,
+                })
+        });
         let sort = OUTBOUND_SORTS
             .get(l.sort)
             .copied()
             .unwrap_or(OutboundSort::State);
-        rows.sort_by(|a, b| {
-            let o = match sort {
-                OutboundSort::State => outbound_state_rank(a.item.state)
-                    .cmp(&outbound_state_rank(b.item.state))
-                    .then_with(|| a.item.claimed_at.cmp(&b.item.claimed_at)),
-                OutboundSort::Age => a.item.claimed_at.cmp(&b.item.claimed_at),
-                OutboundSort::System => a.mottakersystem.cmp(b.mottakersystem),
-                OutboundSort::Case => a.item.digisos_id.cmp(&b.item.digisos_id),
-            };
-            let o = o
+        l.rows(
+            all,
+            |r, n| outbound_matches(r, n),
+            |a, b| {
+                match sort {
+                    OutboundSort::State => outbound_state_rank(a.item.state)
+                        .cmp(&outbound_state_rank(b.item.state))
+                        .then_with(|| a.item.claimed_at.cmp(&b.item.claimed_at)),
+                    OutboundSort::Age => a.item.claimed_at.cmp(&b.item.claimed_at),
+                    OutboundSort::System => a.mottakersystem.cmp(b.mottakersystem),
+                    OutboundSort::Case => a.item.digisos_id.cmp(&b.item.digisos_id),
+                }
                 .then_with(|| a.mottakersystem.cmp(b.mottakersystem))
-                .then_with(|| a.item.update_id.cmp(&b.item.update_id));
-            if l.descending { o.reverse() } else { o }
-        });
-        rows
+                .then_with(|| a.item.update_id.cmp(&b.item.update_id))
+            },
+        )
     }
 
     /// The saksoppdatering under the cursor.
@@ -650,29 +662,20 @@ impl App {
             return Vec::new();
         };
         let l = &self.lists[View::Overview.index()];
-        let needle = l.filter.to_lowercase();
-        let mut rows: Vec<&QueueHealth> = state
-            .queues
-            .iter()
-            .filter(|q| needle.is_empty() || q.mottakersystem.to_lowercase().contains(&needle))
-            .collect();
         let sort = QUEUE_SORTS
             .get(l.sort)
             .copied()
             .unwrap_or(QueueSort::System);
-        rows.sort_by(|a, b| {
-            let o = match sort {
-                QueueSort::System => a.mottakersystem.cmp(&b.mottakersystem),
-                QueueSort::Failed => needs_person(b)
-                    .cmp(&needs_person(a))
-                    .then_with(|| a.mottakersystem.cmp(&b.mottakersystem)),
-                QueueSort::Oldest => oldest(a)
-                    .cmp(&oldest(b))
-                    .then_with(|| a.mottakersystem.cmp(&b.mottakersystem)),
-            };
-            if l.descending { o.reverse() } else { o }
-        });
-        rows
+        let matches = |q: &&QueueHealth, n: &str| q.mottakersystem.to_lowercase().contains(n);
+        l.rows(state.queues.iter(), matches, |a, b| match sort {
+            QueueSort::System => a.mottakersystem.cmp(&b.mottakersystem),
+            QueueSort::Failed => needs_person(b)
+                .cmp(&needs_person(a))
+                .then_with(|| a.mottakersystem.cmp(&b.mottakersystem)),
+            QueueSort::Oldest => oldest(a)
+                .cmp(&oldest(b))
+                .then_with(|| a.mottakersystem.cmp(&b.mottakersystem)),
+        })
     }
 
     pub fn integration_rows(&self) -> Vec<&mottak_protocol::console::IntegrationStatus> {
@@ -726,22 +729,16 @@ impl App {
             return Vec::new();
         };
         let l = &self.lists[View::Audit.index()];
-        let needle = l.filter.to_lowercase();
-        let mut rows: Vec<&AuditEntry> = state
-            .audit
-            .iter()
-            .filter(|e| needle.is_empty() || audit_matches(e, &needle))
-            .collect();
         let sort = AUDIT_SORTS.get(l.sort).copied().unwrap_or(AuditSort::Time);
-        rows.sort_by(|a, b| {
-            let o = match sort {
+        l.rows(
+            state.audit.iter(),
+            |e, n| audit_matches(e, n),
+            |a, b| match sort {
                 AuditSort::Time => b.seq.cmp(&a.seq),
                 AuditSort::Who => a.who.cmp(&b.who).then_with(|| b.seq.cmp(&a.seq)),
                 AuditSort::Action => a.action.cmp(&b.action).then_with(|| b.seq.cmp(&a.seq)),
-            };
-            if l.descending { o.reverse() } else { o }
-        });
-        rows
+            },
+        )
     }
 
     fn row_count(&self, view: View) -> usize {
