@@ -286,8 +286,9 @@ fn aws_lc_unwrap(
 /// everything KS, BouncyCastle and openssl write by default) runs in aws-lc-rs when it
 /// took the key (2048 to 8192 bits): AWS-LC's RSA private-key operation is constant-time
 /// and blinded, and its OAEP check does not branch on the padding, so RUSTSEC-2023-0071
-/// (Marvin) does not apply to that path. It is also about 10x cheaper per unwrap than
-/// the `rsa` crate here, which matters when the agent drains a backlog.
+/// (Marvin) does not apply to that path. It is also cheaper: a whole 1 KiB decrypt with a
+/// 2048-bit key took 0.3-0.4 ms this way against 1.7 ms through the `rsa` crate (release
+/// build, 2-core machine), which matters when the agent drains a backlog.
 ///
 /// The rest stays with the `rsa` crate: PKCS#1 v1.5, OAEP with a different MGF1 hash
 /// (Java's SunJCE pairs SHA-256 with MGF1-SHA-1), and keys aws-lc-rs does not take.
