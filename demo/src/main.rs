@@ -87,6 +87,9 @@ struct Args {
     lang: Option<String>,
 }
 
+/// Where the intro's continuation lines start.
+const INDENT: &str = "                 ";
+
 /// Seconds between `fagsystem-ut.sh`'s rounds.
 const UT_SECONDS: u32 = 2;
 
@@ -492,39 +495,45 @@ fn print_intro(
     let ut_name = ut_names.first().copied().unwrap_or_default();
     let r = root.display();
     println!(
-        "\nMottak demo. Everything lives in {r}{}\n",
+        "\nMottak demo. Everything lives in {r}\n({})\n",
         if args.keep {
-            " (kept afterwards: --keep)"
+            "kept afterwards: --keep"
         } else {
-            " (removed when the demo stops; --keep keeps it)"
+            "removed when the demo stops; --keep keeps it"
         }
     );
+    // Wrapped for an 80-column terminal: the continuation lines start in column 18.
     println!(
-        "  fake SvarInn   {}: mottakersystemer {}; a new forsendelse every {} s,\n                 \
-         some broken on purpose; for {ut_name} mostly NAV søknader (log: demo.log)",
+        "  fake SvarInn   {} for {}:\n{INDENT}\
+         a new forsendelse every {} s, some broken on purpose; for\n{INDENT}\
+         {ut_name} mostly NAV søknader (log: demo.log)",
         fake.base_url(),
         names.join(" and "),
         args.trickle
     );
     println!(
-        "  fake Fiks      Digisos {} and Maskinporten {}:\n                 \
-         take {ut_name}'s saksoppdateringer; a case per NAV søknad (log: demo.log)",
+        "  fake Fiks      Digisos {}\n{INDENT}\
+         Maskinporten {}\n{INDENT}\
+         take {ut_name}'s saksoppdateringer; a case per søknad",
         fiks.settings.fiks_api_url, fiks.settings.token_url
     );
     println!(
-        "  mottak-agent   {}: config agent.toml, journal state/journal.sqlite (log: agent.log)",
+        "  mottak-agent   {}: config agent.toml, journal state/journal.sqlite\n{INDENT}\
+         (log: agent.log)",
         pid_of("mottak-agent")
     );
     println!(
-        "  fagsystem      {}: fagsystem.sh (demo/fagsystem.sh) on drop/<name>/inn/, imports\n                 \
-         into fagsystem/<name>/, turns down every {}th (logs: fagsystem-<name>.log)",
+        "  fagsystem      {}: fagsystem.sh (demo/fagsystem.sh) on\n{INDENT}\
+         drop/<name>/inn/, imports into fagsystem/<name>/, turns down\n{INDENT}\
+         every {}th (logs: fagsystem-<name>.log)",
         pid_of("fagsystem ("),
         args.reject_every
     );
     println!(
-        "  fagsystem-ut   {}: fagsystem-ut.sh (demo/fagsystem-ut.sh) answers each imported\n                 \
-         søknad in drop/{ut_name}/ut/, every {}th update wrong on purpose; outcomes in\n                 \
-         ut-sendt/ (kvittering.json), ut-feilet/ (feil.txt) (log: fagsystem-ut-{ut_name}.log)",
+        "  fagsystem-ut   {}: fagsystem-ut.sh (demo/fagsystem-ut.sh) answers\n{INDENT}\
+         each imported søknad in drop/{ut_name}/ut/, every {}th update\n{INDENT}\
+         wrong on purpose; outcomes in ut-sendt/ (kvittering.json) and\n{INDENT}\
+         ut-feilet/ (feil.txt) (log: fagsystem-ut-{ut_name}.log)",
         pid_of("fagsystem-ut"),
         args.wrong_update_every
     );
@@ -534,26 +543,31 @@ fn print_intro(
         println!("  console        you are {user}, admin over both mottakersystemer:");
     }
     println!(
-        "                 {} --socket {}",
+        "{INDENT}{} --socket {}",
         bins.console.display(),
         socket.display()
     );
     println!(
-        "\nWhat to try in the console (? lists its keys; 2 is failed imports, Enter shows one):\n  \
-         - Overview: the queues fill and drain; broken forsendelser show up within a minute.\n  \
-         - Failed imports whose last error is \"bad padding\" or \"N bytes after decryption\": the\n    \
-           fake broke only their first three downloads, so retry (r) and watch them leave the\n    \
-           list. \"no configured key matches\" or \"does not match its sha256\" fail every time:\n    \
-           mark them permanent (P: a reason, then a typed word; the sender is told). Rejected by\n    \
-           the fagsystem (its feil.txt): move back to inn/ (i), and it imports them the second time.\n  \
-         - Outbound (3): {ut_name}'s saksoppdateringer to Fiks Digisos, failures first. Fiks refused\n    \
-           a case once with 403 (\"lacks the Digisos privilege\"): retry it (r, then y); it is sent,\n    \
-           and the fagsystem goes on with the case. Those the fagsystem wrote wrong (a misspelt\n    \
-           status, a missing vedtak.pdf) fail every time, and it has written them again, right:\n    \
-           discard them (P: a reason, then a typed word). A Fiks outage (503) heals by itself.\n  \
-         - Integrations (4): SvarInn, Fiks Digisos and Maskinporten, certificates, drop folders.\n  \
-         - Access: kari is operator on {first} only, so {second} warns that fewer than two can\n    \
-           act on its failures; grant someone.\n  \
+        "\nWhat to try in the console (? lists its keys; Enter shows the selected row):\n  \
+         - Overview (1): the queues fill and drain; broken forsendelser show up\n    \
+           within a minute.\n  \
+         - Failed imports (2) whose last error is \"bad padding\" or \"N bytes after\n    \
+           decryption\": the fake broke only their first three downloads, so retry\n    \
+           (r) and watch them leave the list. \"no configured key matches\" or \"does\n    \
+           not match its sha256\" fail every time: mark them permanent (P: a reason,\n    \
+           then a typed word; the sender is told). Rejected by the fagsystem (its\n    \
+           feil.txt): move back to inn/ (i), and it imports them the second time.\n  \
+         - Outbound (3): {ut_name}'s saksoppdateringer to Fiks Digisos, failures\n    \
+           first. Fiks refuses one case in five once with 403 (\"lacks the Digisos\n    \
+           privilege\"), and the fagsystem waits: retry it (r, then y); it is sent,\n    \
+           and the fagsystem goes on with the case. Those the fagsystem wrote\n    \
+           wrong (a misspelt status, a missing vedtak.pdf) fail every time, and it\n    \
+           has written them again, right: discard them (P: a reason, then a typed\n    \
+           word). A Fiks outage (503) heals by itself.\n  \
+         - Integrations (4): SvarInn, Fiks Digisos and Maskinporten, certificates,\n    \
+           drop folders.\n  \
+         - Access (5): kari is operator on {first} only, so {second} warns that\n    \
+           fewer than two can act on its failures; grant someone.\n  \
          - Quit the console (q) to stop the demo.\n",
         first = names.first().copied().unwrap_or_default(),
         second = names.get(1).copied().unwrap_or_default(),
