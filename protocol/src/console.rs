@@ -1069,6 +1069,11 @@ impl OutboundState {
     pub fn parse(s: &str) -> Option<OutboundState> {
         OutboundState::ALL.into_iter().find(|st| st.as_str() == s)
     }
+
+    /// Still to be sent (its claimed folder in `.mottak/` is still needed).
+    pub fn is_pending(self) -> bool {
+        matches!(self, OutboundState::Queued | OutboundState::RetryWait)
+    }
 }
 
 impl fmt::Display for OutboundState {

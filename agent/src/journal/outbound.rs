@@ -67,64 +67,9 @@ pub const MIGRATION: &str = "CREATE TABLE outbound_update (
     );
     CREATE INDEX outbound_attempt_by_update ON outbound_attempt (mottakersystem, update_id, at);";
 
-/// Where a saksoppdatering is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum OutboundState {
-    /// Claimed and waiting for (or in) its upload and post.
-    Queued,
-    /// A temporary failure (network, 5xx, token); back to `queued` at `next_attempt_at`.
-    RetryWait,
-    /// Fiks accepted it.
-    Sent,
-    /// A newer update for the same case came before this one was sent.
-    Superseded,
-    /// Bad input or refused by Fiks: in `ut-feilet/`, needs a person.
-    Failed,
-    /// A person dismissed the failure.
-    Discarded,
-}
-
-impl OutboundState {
-    pub const ALL: [OutboundState; 6] = [
-        OutboundState::Queued,
-        OutboundState::RetryWait,
-        OutboundState::Sent,
-        OutboundState::Superseded,
-        OutboundState::Failed,
-        OutboundState::Discarded,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OutboundState::Queued => "queued",
-            OutboundState::RetryWait => "retry_wait",
-            OutboundState::Sent => "sent",
-            OutboundState::Superseded => "superseded",
-            OutboundState::Failed => "failed",
-            OutboundState::Discarded => "discarded",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|x| x.as_str() == s)
-    }
-
-    /// Still to be sent.
-    pub fn is_pending(self) -> bool {
-        matches!(self, OutboundState::Queued | OutboundState::RetryWait)
-    }
-
-    /// Whether the claimed folder in `.mottak/` is still needed.
-    pub fn keeps_claim(self) -> bool {
-        self.is_pending()
-    }
-}
-
-impl std::fmt::Display for OutboundState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// Where a saksoppdatering is: the journal stores the console protocol's
+/// states by their `as_str` names.
+pub use mottak_protocol::console::OutboundState;
 
 /// One saksoppdatering as the journal knows it. Times are Unix ms.
 #[derive(Debug, Clone, PartialEq, Eq)]

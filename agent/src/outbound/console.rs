@@ -9,8 +9,7 @@ use std::sync::Arc;
 
 use mottak_protocol::console::{
     Alert, CertificateStatus, ExpiryLevel, FiksLink, HISTORY_WINDOW, HistoryEntry,
-    MaskinportenLink, OUTBOUND_WINDOW, OutboundItem, OutboundState as WireState, OutboundStatus,
-    Severity, Text,
+    MaskinportenLink, OUTBOUND_WINDOW, OutboundItem, OutboundStatus, Severity, Text,
 };
 use time::OffsetDateTime;
 
@@ -51,21 +50,10 @@ impl OutboundSource {
 /// The journal's part of one [`OutboundStatus`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct JournalView {
-    pub counts: BTreeMap<WireState, u64>,
+    pub counts: BTreeMap<OutboundState, u64>,
     pub queue: Vec<OutboundItem>,
     pub failures: Vec<OutboundItem>,
     pub last_sent_at: Option<i64>,
-}
-
-fn wire(state: OutboundState) -> WireState {
-    match state {
-        OutboundState::Queued => WireState::Queued,
-        OutboundState::RetryWait => WireState::RetryWait,
-        OutboundState::Sent => WireState::Sent,
-        OutboundState::Superseded => WireState::Superseded,
-        OutboundState::Failed => WireState::Failed,
-        OutboundState::Discarded => WireState::Discarded,
-    }
 }
 
 fn item(reader: &Journal, row: OutboundRow) -> Result<OutboundItem, JournalError> {
@@ -85,7 +73,7 @@ fn item(reader: &Journal, row: OutboundRow) -> Result<OutboundItem, JournalError
     Ok(OutboundItem {
         update_id: row.update_id,
         digisos_id: row.digisos_id,
-        state: wire(row.state),
+        state: row.state,
         claimed_at: row.claimed_at,
         updated_at: row.updated_at,
         attempts: row.attempts,
@@ -105,11 +93,11 @@ pub fn read_journal(
     let mut out = BTreeMap::new();
     for s in sources {
         let mut view = JournalView {
-            counts: WireState::ALL.into_iter().map(|st| (st, 0)).collect(),
+            counts: OutboundState::ALL.into_iter().map(|st| (st, 0)).collect(),
             ..JournalView::default()
         };
         for c in counts.iter().filter(|c| c.mottakersystem == s.name) {
-            view.counts.insert(wire(c.state), c.count);
+            view.counts.insert(c.state, c.count);
         }
         for row in reader.outbound_rows(
             &s.name,
@@ -221,7 +209,7 @@ pub fn alerts(statuses: &[OutboundStatus], now_ms: i64) -> Vec<Alert> {
                 since: None,
             });
         }
-        let failed = s.counts.get(&WireState::Failed).copied().unwrap_or(0);
+        let failed = s.counts.get(&OutboundState::Failed).copied().unwrap_or(0);
         if failed > 0 {
             out.push(Alert {
                 key: format!("outbound-failed/{m}"),
@@ -306,10 +294,10 @@ mod tests {
         let views = read_journal(&j, std::slice::from_ref(&src)).unwrap();
         let now = OffsetDateTime::now_utc();
         let st = status(&src, views.get("s"), now);
-        assert_eq!(st.counts[&WireState::Sent], 1);
-        assert_eq!(st.counts[&WireState::Failed], 1);
-        assert_eq!(st.counts[&WireState::Queued], 1);
-        assert_eq!(st.counts[&WireState::Discarded], 0);
+        assert_eq!(st.counts[&OutboundState::Sent], 1);
+        assert_eq!(st.counts[&OutboundState::Failed], 1);
+        assert_eq!(st.counts[&OutboundState::Queued], 1);
+        assert_eq!(st.counts[&OutboundState::Discarded], 0);
         assert_eq!(st.queue.len(), 1);
         assert_eq!(st.failures.len(), 1);
         assert_eq!(st.failures[0].failed_folder.as_deref(), Some("f"));

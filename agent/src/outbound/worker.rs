@@ -214,7 +214,7 @@ impl OutboundWorker {
                     info!(mottakersystem = %self.name, update = %update_id, "outbound: journaling a claimed update found after a restart");
                     self.journal_claim(&update_id).await?;
                 }
-                Some(row) if row.state.keeps_claim() => {}
+                Some(row) if row.state.is_pending() => {}
                 Some(row)
                     if matches!(row.state, OutboundState::Failed | OutboundState::Discarded) =>
                 {
