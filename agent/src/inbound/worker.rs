@@ -24,7 +24,7 @@ use super::deliver::{DeliverError, Preparation, download, finish};
 use super::fetch::FailureClass;
 use crate::backoff::Backoff;
 use crate::config::{AckMode, Mottakersystem};
-use crate::dropfolder::{DeliveryStatus, DropFolder, Location, Published};
+use crate::dropfolder::{DeliveryStatus, DropFolder, Location, Published, Staging};
 use crate::journal::{
     Change, JournalError, ListedDecision, NewForsendelse, Outcome, Row, SharedJournal, State, Work,
 };
@@ -524,6 +524,8 @@ impl Worker {
 
     /// Moves one forsendelse forward until it has to wait.
     async fn advance(self: &Arc<Self>, mut row: Row, shutdown: &CancellationToken) {
+        // What this task's download staged, handed to its publish step.
+        let mut staged: Option<Staged> = None;
         while let Some(work) = row.work(self.system.ack) {
             if shutdown.is_cancelled() {
                 return;
@@ -534,10 +536,10 @@ impl Worker {
                         // Abandoning a download is safe: the row stays `listed`
                         // and the next run discards the staging.
                         () = shutdown.cancelled() => return,
-                        step = self.download(&row) => step,
+                        step = self.download(&row, &mut staged) => step,
                     }
                 }
-                Work::Publish => self.publish(&row).await,
+                Work::Publish => self.publish(&row, staged.take()).await,
                 Work::AwaitImport => self.check_import(&row).await,
                 Work::Ack => self.ack(&row).await,
                 Work::ReportFailure => self.report(&row, false).await,
@@ -558,8 +560,14 @@ impl Worker {
         }
     }
 
-    /// `listed` → `downloaded`, or a retry, or `failed` after too many bad files.
-    async fn download(&self, row: &Row) -> Result<Option<Row>, WorkerError> {
+    /// `listed` → `downloaded`, or a retry, or `failed` after too many bad
+    /// files. On success `staged` holds the synced staging folder for the
+    /// publish step.
+    async fn download(
+        &self,
+        row: &Row,
+        staged: &mut Option<Staged>,
+    ) -> Result<Option<Row>, WorkerError> {
         let forsendelse = match Forsendelse::from_json(row.raw_json.as_bytes()) {
             Ok(f) => f,
             Err(err) => {
@@ -585,29 +593,40 @@ impl Worker {
                 let how = self.preparation.clone();
                 let raw_json = row.raw_json.clone();
                 let drop = self.drop.clone();
+                let forsendelse_type = row.forsendelse_type.clone();
                 blocking(move || {
                     let prepared =
                         finish(&how, &forsendelse, raw_json.as_bytes(), &staging, &fetched)?;
                     // Durable before the journal says `downloaded`.
                     drop.sync_staging(&staging)?;
-                    Ok::<_, DeliverError>(prepared)
+                    let digisos_id = digisos_id(staging.dir(), forsendelse_type.as_deref());
+                    Ok::<_, DeliverError>((prepared, staging, digisos_id))
                 })
                 .await?
             }
             Err(err) => Err(err),
         };
         match result {
-            Ok(prepared) => {
+            Ok((prepared, staging, digisos_id)) => {
                 info!(files = ?prepared.files, bytes = prepared.bytes, key = prepared.key_index, "decrypted and verified");
-                // The attempt and the transition in one transaction.
+                // The attempt, the transition and the publish attempt in one
+                // transaction. The publish attempt is recorded (durable)
+                // before the rename, so a restart that finds the staging gone
+                // knows the rename happened (DropFolder::locate).
                 let (name, id) = (self.name().to_owned(), row.id.clone());
                 let next = self
                     .journal
                     .write(move |j| {
                         j.record_attempt(&name, &id, "download", &Outcome::Ok)?;
-                        j.transition(&name, &id, Change::Downloaded)
+                        let next = j.transition(&name, &id, Change::Downloaded)?;
+                        j.record_attempt(&name, &id, PUBLISH, &Outcome::Ok)?;
+                        Ok(next)
                     })
                     .await?;
+                *staged = Some(Staged {
+                    staging,
+                    digisos_id,
+                });
                 Ok(Some(next))
             }
             Err(err) => {
@@ -683,8 +702,22 @@ impl Worker {
     }
 
     /// `downloaded` → `delivered`: the staging folder renamed into `inn/`.
-    /// After a crash the folder may be published already, or even imported.
-    async fn publish(&self, row: &Row) -> Result<Option<Row>, WorkerError> {
+    /// `staged`: what this task's download step just staged (its publish
+    /// attempt journaled with `downloaded`). Without it (a restart, or a retry
+    /// of a publish that failed) the folder may be published already, or
+    /// even imported.
+    async fn publish(&self, row: &Row, staged: Option<Staged>) -> Result<Option<Row>, WorkerError> {
+        if let Some(Staged {
+            staging,
+            digisos_id,
+        }) = staged
+        {
+            // Synced before the journal said `downloaded`: rename, and the
+            // fsync of inn/ shared with the publishes running now.
+            let drop = self.drop.clone();
+            let published = blocking(move || drop.publish_synced(staging)).await??;
+            return self.published(row, &published, digisos_id).await.map(Some);
+        }
         let name = self.name().to_owned();
         let id = row.id.clone();
         let attempted_before = self
@@ -692,31 +725,18 @@ impl Worker {
             .read(move |j| j.history(&name, &id))
             .await?
             .iter()
-            .any(|a| a.action == "publish");
+            .any(|a| a.action == PUBLISH);
         let drop = self.drop.clone();
         let id = row.id.clone();
-        let staged = blocking(move || drop.existing_staging(&id)).await?;
-        let published = match staged {
+        let found = match blocking(move || drop.existing_staging(&id)).await? {
             Some(staging) => {
-                // Recorded (and durable) before the rename, so a restart that
-                // finds the staging gone knows the rename happened
-                // (DropFolder::locate).
                 if !attempted_before {
-                    self.attempt(row, "publish", Outcome::Ok).await?;
+                    // A row journaled `downloaded` by an earlier version, which
+                    // recorded the attempt on its own: durable before the rename.
+                    self.attempt(row, PUBLISH, Outcome::Ok).await?;
                 }
-                // Synced before the journal said `downloaded`: rename, and
-                // the fsync of inn/ shared with the publishes running now.
                 let drop = self.drop.clone();
-                match blocking(move || drop.publish_synced(staging)).await?? {
-                    Published::New { path } => {
-                        info!(folder = %path.display(), "published");
-                        true
-                    }
-                    Published::AlreadyThere { path } => {
-                        info!(folder = %path.display(), "already published before a restart");
-                        true
-                    }
-                }
+                Some(blocking(move || drop.publish_synced(staging)).await??)
             }
             None => {
                 let drop = self.drop.clone();
@@ -724,19 +744,37 @@ impl Worker {
                 match blocking(move || drop.locate(&id, attempted_before)).await?? {
                     Some(Location::Published(status)) => {
                         info!(?status, "found published after a restart");
-                        true
+                        Some(Published::AlreadyThere {
+                            path: self.drop.inn().join(row.id.as_str()),
+                        })
                     }
-                    Some(Location::Staged) | None => false,
+                    Some(Location::Staged) | None => None,
                 }
             }
         };
-        if !published {
+        let Some(published) = found else {
             warn!("the staging folder was lost before publishing; downloading again");
             return self.transition(row, Change::Relisted).await.map(Some);
+        };
+        let folder = self.drop.inn().join(row.id.as_str());
+        let forsendelse_type = row.forsendelse_type.clone();
+        let digisos_id = blocking(move || digisos_id(&folder, forsendelse_type.as_deref())).await?;
+        self.published(row, &published, digisos_id).await.map(Some)
+    }
+
+    /// The folder is durably in `inn/` (or was taken from it): `delivered`.
+    async fn published(
+        &self,
+        row: &Row,
+        published: &Published,
+        digisos_id: Option<String>,
+    ) -> Result<Row, WorkerError> {
+        match published {
+            Published::New { path } => info!(folder = %path.display(), "published"),
+            Published::AlreadyThere { path } => {
+                info!(folder = %path.display(), "already published before a restart");
+            }
         }
-        let drop = self.drop.clone();
-        let for_digisos = row.clone();
-        let digisos_id = blocking(move || digisos_id(&drop, &for_digisos)).await?;
         self.transition(
             row,
             Change::Delivered {
@@ -745,7 +783,6 @@ impl Worker {
             },
         )
         .await
-        .map(Some)
     }
 
     /// `delivered` (on-import): has the fagsystem taken the folder?
@@ -923,9 +960,8 @@ fn feilmelding(row: &Row, permanent: bool) -> String {
 }
 
 /// The digisosId a nav.digisos forsendelse carries in `forsendelseMetadata.json`,
-/// read from the published folder (unpacked, or inside the kept zip).
-fn digisos_id(drop: &DropFolder, row: &Row) -> Option<String> {
-    let folder = drop.inn().join(row.id.as_str());
+/// read from its folder, staged or published (unpacked, or inside the kept zip).
+fn digisos_id(folder: &std::path::Path, forsendelse_type: Option<&str>) -> Option<String> {
     let unpacked = folder.join(unzip::FORSENDELSE_METADATA);
     let metadata = if unpacked.is_file() {
         let files = [unzip::ExtractedFile {
@@ -934,9 +970,9 @@ fn digisos_id(drop: &DropFolder, row: &Row) -> Option<String> {
             size: 0,
             sha256: [0; 32],
         }];
-        unzip::read_forsendelse_metadata(&folder, &files)
-    } else if row.forsendelse_type.as_deref() == Some(svarinn::FORSENDELSE_TYPE_DIGISOS) {
-        let zip = std::fs::read_dir(&folder).ok()?.flatten().find(|e| {
+        unzip::read_forsendelse_metadata(folder, &files)
+    } else if forsendelse_type == Some(svarinn::FORSENDELSE_TYPE_DIGISOS) {
+        let zip = std::fs::read_dir(folder).ok()?.flatten().find(|e| {
             e.file_name()
                 .to_str()
                 .is_some_and(|n| n.to_ascii_lowercase().ends_with(".zip"))
@@ -964,6 +1000,16 @@ fn step_name(work: Work) -> &'static str {
         Work::Ack => "kvitterMottak failed",
         Work::ReportFailure | Work::ReportPermanent => "mottakFeilet failed",
     }
+}
+
+/// The history action recorded before a staging folder is renamed into `inn/`.
+const PUBLISH: &str = "publish";
+
+/// A staging folder a task downloaded, verified and synced, ready to publish.
+#[derive(Debug)]
+struct Staged {
+    staging: Staging,
+    digisos_id: Option<String>,
 }
 
 struct PollSummary {

@@ -183,32 +183,30 @@ impl Journal {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let existing = tx
-            .query_row(
-                &format!(
-                    "SELECT {COLUMNS} FROM outbound_update WHERE mottakersystem = ?1 AND update_id = ?2"
-                ),
-                params![mottakersystem, update_id],
-                read_row,
-            )
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM outbound_update WHERE mottakersystem = ?1 AND update_id = ?2"
+            ))?
+            .query_row(params![mottakersystem, update_id], read_row)
             .optional()?;
         if let Some(row) = existing {
             return finish(row);
         }
-        let seq: i64 = tx.query_row(
-            "SELECT COALESCE(MAX(claim_seq), 0) + 1 FROM outbound_update WHERE mottakersystem = ?1",
-            params![mottakersystem],
-            |r| r.get(0),
-        )?;
-        tx.execute(
+        let seq: i64 = tx
+            .prepare_cached(
+                "SELECT COALESCE(MAX(claim_seq), 0) + 1 FROM outbound_update
+                 WHERE mottakersystem = ?1",
+            )?
+            .query_row(params![mottakersystem], |r| r.get(0))?;
+        tx.prepare_cached(
             "INSERT INTO outbound_update (mottakersystem, update_id, digisos_id, claim_seq, state,
                  claimed_at, updated_at) VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?5)",
-            params![mottakersystem, update_id, digisos_id, seq, now],
-        )?;
-        tx.execute(
+        )?
+        .execute(params![mottakersystem, update_id, digisos_id, seq, now])?;
+        tx.prepare_cached(
             "INSERT INTO outbound_attempt (mottakersystem, update_id, at, action, outcome)
              VALUES (?1, ?2, ?3, 'claim', 'ok')",
-            params![mottakersystem, update_id, now],
-        )?;
+        )?
+        .execute(params![mottakersystem, update_id, now])?;
         tx.commit()?;
         Ok(OutboundRow {
             mottakersystem: mottakersystem.to_owned(),
@@ -235,13 +233,10 @@ impl Journal {
         update_id: &str,
     ) -> Result<Option<OutboundRow>, JournalError> {
         self.conn
-            .query_row(
-                &format!(
-                    "SELECT {COLUMNS} FROM outbound_update WHERE mottakersystem = ?1 AND update_id = ?2"
-                ),
-                params![mottakersystem, update_id],
-                read_row,
-            )
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM outbound_update WHERE mottakersystem = ?1 AND update_id = ?2"
+            ))?
+            .query_row(params![mottakersystem, update_id], read_row)
             .optional()?
             .map(finish)
             .transpose()
@@ -281,22 +276,22 @@ impl Journal {
 
     /// When the newest update of a mottakersystem was sent (Unix ms).
     pub fn outbound_last_sent(&self, mottakersystem: &str) -> Result<Option<i64>, JournalError> {
-        Ok(self.conn.query_row(
-            "SELECT MAX(sent_at) FROM outbound_update WHERE mottakersystem = ?1",
-            params![mottakersystem],
-            |r| r.get(0),
-        )?)
+        Ok(self
+            .conn
+            .prepare_cached("SELECT MAX(sent_at) FROM outbound_update WHERE mottakersystem = ?1")?
+            .query_row(params![mottakersystem], |r| r.get(0))?)
     }
 
     /// Updates with work now: `queued`, and `retry_wait` whose time has come
     /// (those are moved back to `queued` first). Oldest claim first.
     pub fn outbound_due(&mut self, mottakersystem: &str) -> Result<Vec<OutboundRow>, JournalError> {
         let now = self.outbound_now();
-        self.conn.execute(
-            "UPDATE outbound_update SET state = 'queued', next_attempt_at = NULL, updated_at = ?2
-             WHERE mottakersystem = ?1 AND state = 'retry_wait' AND next_attempt_at <= ?2",
-            params![mottakersystem, now],
-        )?;
+        self.conn
+            .prepare_cached(
+                "UPDATE outbound_update SET state = 'queued', next_attempt_at = NULL, updated_at = ?2
+                 WHERE mottakersystem = ?1 AND state = 'retry_wait' AND next_attempt_at <= ?2",
+            )?
+            .execute(params![mottakersystem, now])?;
         let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT {COLUMNS} FROM outbound_update WHERE mottakersystem = ?1 AND state = 'queued'
              ORDER BY claim_seq"
@@ -314,16 +309,13 @@ impl Journal {
         claim_seq: i64,
     ) -> Result<Option<OutboundRow>, JournalError> {
         self.conn
-            .query_row(
-                &format!(
-                    "SELECT {COLUMNS} FROM outbound_update
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM outbound_update
                      WHERE mottakersystem = ?1 AND digisos_id = ?2 AND claim_seq > ?3
                        AND state IN ('queued','retry_wait','sent')
                      ORDER BY claim_seq DESC LIMIT 1"
-                ),
-                params![mottakersystem, digisos_id, claim_seq],
-                read_row,
-            )
+            ))?
+            .query_row(params![mottakersystem, digisos_id, claim_seq], read_row)
             .optional()?
             .map(finish)
             .transpose()
@@ -346,11 +338,10 @@ impl Journal {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let current: Option<String> = tx
-            .query_row(
+            .prepare_cached(
                 "SELECT state FROM outbound_update WHERE mottakersystem = ?1 AND update_id = ?2",
-                params![mottakersystem, update_id],
-                |r| r.get(0),
-            )
+            )?
+            .query_row(params![mottakersystem, update_id], |r| r.get(0))
             .optional()?;
         let Some(current) = current else {
             return Err(JournalError::NotFound {
@@ -365,18 +356,23 @@ impl Journal {
         }
         let mut values: Vec<&dyn rusqlite::ToSql> = vec![&mottakersystem, &update_id, &now];
         values.extend_from_slice(extra);
-        tx.execute(
-            &format!(
-                "UPDATE outbound_update SET {set_sql}, updated_at = ?3
+        tx.prepare_cached(&format!(
+            "UPDATE outbound_update SET {set_sql}, updated_at = ?3
                  WHERE mottakersystem = ?1 AND update_id = ?2"
-            ),
-            values.as_slice(),
-        )?;
-        tx.execute(
+        ))?
+        .execute(values.as_slice())?;
+        tx.prepare_cached(
             "INSERT INTO outbound_attempt (mottakersystem, update_id, at, action, outcome, error)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![mottakersystem, update_id, now, action, outcome, error],
-        )?;
+        )?
+        .execute(params![
+            mottakersystem,
+            update_id,
+            now,
+            action,
+            outcome,
+            error
+        ])?;
         tx.commit()?;
         Ok(true)
     }
@@ -520,11 +516,12 @@ impl Journal {
         error: Option<&str>,
     ) -> Result<(), JournalError> {
         let now = self.outbound_now();
-        self.conn.execute(
-            "INSERT INTO outbound_attempt (mottakersystem, update_id, at, action, outcome, error)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![mottakersystem, update_id, now, action, outcome, error],
-        )?;
+        self.conn
+            .prepare_cached(
+                "INSERT INTO outbound_attempt (mottakersystem, update_id, at, action, outcome, error)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![mottakersystem, update_id, now, action, outcome, error])?;
         Ok(())
     }
 
@@ -585,20 +582,19 @@ impl Journal {
     ) -> Result<Option<OutboundFile>, JournalError> {
         Ok(self
             .conn
-            .query_row(
+            .prepare_cached(
                 "SELECT digisos_id, sha256, filnavn, storrelse, dokument_id FROM outbound_file
                  WHERE mottakersystem = ?1 AND digisos_id = ?2 AND sha256 = ?3",
-                params![mottakersystem, digisos_id, sha256],
-                |r| {
-                    Ok(OutboundFile {
-                        digisos_id: r.get(0)?,
-                        sha256: r.get(1)?,
-                        filnavn: r.get(2)?,
-                        storrelse: r.get::<_, i64>(3)?.max(0).unsigned_abs(),
-                        dokument_id: r.get(4)?,
-                    })
-                },
-            )
+            )?
+            .query_row(params![mottakersystem, digisos_id, sha256], |r| {
+                Ok(OutboundFile {
+                    digisos_id: r.get(0)?,
+                    sha256: r.get(1)?,
+                    filnavn: r.get(2)?,
+                    storrelse: r.get::<_, i64>(3)?.max(0).unsigned_abs(),
+                    dokument_id: r.get(4)?,
+                })
+            })
             .optional()?)
     }
 
@@ -633,14 +629,15 @@ impl Journal {
     ) -> Result<Option<(String, i64)>, JournalError> {
         let found: Option<(Option<String>, i64)> = self
             .conn
-            .query_row(
+            .prepare_cached(
                 "SELECT error, at FROM outbound_attempt
                  WHERE mottakersystem = ?1 AND update_id = ?2 AND action = 'supersede'
                    AND outcome = 'ok'
                  ORDER BY at DESC, id DESC LIMIT 1",
-                params![mottakersystem, update_id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
+            )?
+            .query_row(params![mottakersystem, update_id], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
             .optional()?;
         Ok(found.map(|(note, at)| {
             let by = note
@@ -674,18 +671,19 @@ impl Journal {
         file: &OutboundFile,
     ) -> Result<(), JournalError> {
         let now = self.outbound_now();
-        self.conn.execute(
-            "INSERT OR IGNORE INTO outbound_file (mottakersystem, digisos_id, sha256, filnavn,
+        self.conn
+            .prepare_cached(
+                "INSERT OR IGNORE INTO outbound_file (mottakersystem, digisos_id, sha256, filnavn,
                  storrelse, state, started_at) VALUES (?1, ?2, ?3, ?4, ?5, 'uploading', ?6)",
-            params![
+            )?
+            .execute(params![
                 mottakersystem,
                 file.digisos_id,
                 file.sha256,
                 file.filnavn,
                 to_i64(file.storrelse),
                 now
-            ],
-        )?;
+            ])?;
         Ok(())
     }
 
@@ -698,11 +696,18 @@ impl Journal {
         dokument_id: &str,
     ) -> Result<(), JournalError> {
         let now = self.outbound_now();
-        self.conn.execute(
-            "UPDATE outbound_file SET state = 'uploaded', dokument_id = ?4, uploaded_at = ?5
+        self.conn
+            .prepare_cached(
+                "UPDATE outbound_file SET state = 'uploaded', dokument_id = ?4, uploaded_at = ?5
              WHERE mottakersystem = ?1 AND digisos_id = ?2 AND sha256 = ?3",
-            params![mottakersystem, digisos_id, sha256, dokument_id, now],
-        )?;
+            )?
+            .execute(params![
+                mottakersystem,
+                digisos_id,
+                sha256,
+                dokument_id,
+                now
+            ])?;
         Ok(())
     }
 }
