@@ -152,6 +152,52 @@ fn transient_faults_are_retried_then_delivered() {
     agent.assert_running().unwrap();
 }
 
+/// A body slower than `download_timeout` is cut there and downloaded again,
+/// both a small one (read whole before decryption) and one large enough to
+/// be streamed into the decryption (the limit then ends the stream the
+/// decrypting thread reads). Each is delivered once, with the right bytes.
+#[test]
+fn a_body_slower_than_download_timeout_is_cut_and_downloaded_again() {
+    let world = World::single(
+        System::new("ms-a")
+            .ack(Ack::OnDelivery)
+            .extra("download_timeout = \"2s\""),
+    )
+    .unwrap();
+    let sys = world.first().unwrap().clone();
+    // 8 KB is read whole; 900 KB is past the agent's 512 KiB read-whole limit.
+    let small = add_pdf(&world, &sys, 0, 8_000);
+    let large = add_pdf(&world, &sys, 1, 900_000);
+    // About 4 s for the small one and 9 s for the large one: past the limit.
+    let slow = |chunk| Fault::Trickle {
+        chunk,
+        interval: Duration::from_millis(20),
+    };
+    let dl = |id: &String| Scope::forsendelse(id).on(RequestKind::Download);
+    world.fake.inject(slow(40), dl(&small).once()).unwrap();
+    world.fake.inject(slow(2_000), dl(&large).once()).unwrap();
+
+    let mut agent = world.spawn_agent().unwrap();
+    let ids = [small.clone(), large.clone()];
+    world.wait_state(&mut agent, &ids, "acked", LIMIT).unwrap();
+    let events = world.fake.events();
+    for id in &ids {
+        assert_delivered_right(&world, &sys, id);
+        assert_eq!(
+            download_starts(&events, id),
+            2,
+            "{id}: cut once, then downloaded"
+        );
+        assert_eq!(complete_downloads(&events, id), 1, "{id}");
+    }
+    let logs = world.all_logs().unwrap();
+    assert_eq!(
+        logs.matches("took longer than download_timeout").count() >= 2,
+        true,
+        "each slow download is reported in words:\n{logs}"
+    );
+}
+
 /// Bad content: a flipped byte (sha256 mismatch), broken padding, encrypted to
 /// another key, a wrong sha256 in the list, and a download longer than
 /// declared. Each is tried `max_decrypt_attempts` (3) times, becomes `failed`

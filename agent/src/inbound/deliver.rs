@@ -1,5 +1,5 @@
-//! From a listed forsendelse to a verified staging folder: download, decrypt,
-//! check against `filmetadata`, unzip, write `forsendelse.json` (the caller fsyncs).
+//! From a listed forsendelse to a durable staging folder: download, decrypt,
+//! check against `filmetadata`, unzip, write `forsendelse.json`, fsync.
 //!
 //! Pure file work on one staging folder; the worker owns the journal and the
 //! retry decisions. Every error says which file and what was wrong, because it
@@ -13,9 +13,13 @@ use std::sync::Arc;
 use mottak_protocol::cms::RecipientKey;
 use mottak_protocol::svarinn::{FilMetadata, Forsendelse};
 
-use super::fetch::{FailureClass, FetchError, Fetched, fetch_to_file};
-use crate::dropfolder::{DropError, Staging};
-use crate::names::{SafeName, sanitize_or};
+use mottak_protocol::svarinn::FORSENDELSE_TYPE_DIGISOS;
+use tokio::sync::OwnedSemaphorePermit;
+use tracing::warn;
+
+use super::fetch::{Body, FailureClass, FetchError, Fetched, decrypt_to_file, fetch};
+use crate::dropfolder::{DropError, DropFolder, Staging};
+use crate::names::{ForsendelseId, SafeName, sanitize_or};
 use crate::svarinn_client::SvarInnClient;
 use crate::unzip::{self, ExtractedFile, UnzipError, ZipLimits};
 
@@ -79,70 +83,91 @@ pub struct Prepared {
     pub key_index: usize,
 }
 
-/// Downloads `forsendelse` into `staging` and verifies it; on `Ok` the folder
-/// holds the files and `forsendelse.json` (not yet fsynced: the caller syncs
-/// the folder with [`crate::dropfolder::DropFolder::sync_staging`]).
-pub async fn prepare(
+/// A forsendelse downloaded, decrypted, verified and durable in its staging
+/// folder (files and `forsendelse.json` fsynced, and the folder), ready to publish.
+#[derive(Debug)]
+pub struct Staged {
+    pub staging: Staging,
+    pub prepared: Prepared,
+    /// From `forsendelseMetadata.json` (nav.digisos forsendelser).
+    pub digisos_id: Option<String>,
+}
+
+/// Everything from the download to a durable staging folder. `permit`, a
+/// download slot, is held until the decryption is done: the checks and
+/// fsyncs after it do not keep the next download waiting. On `Err` the
+/// staging folder is removed.
+///
+/// Everything after the network runs in one call on the blocking pool, which
+/// this waits for to the end (the download's time limit is enforced inside
+/// it), so nothing is ever left writing into a staging folder a retry reuses.
+pub async fn download_and_stage(
     client: &SvarInnClient,
     how: &Preparation,
-    forsendelse: &Forsendelse,
-    raw_json: &[u8],
-    staging: Staging,
-) -> Result<(Staging, Prepared), DeliverError> {
-    let fetched = download(client, how, forsendelse, &staging).await?;
+    drop: &DropFolder,
+    id: ForsendelseId,
+    forsendelse: Forsendelse,
+    raw_json: String,
+    permit: OwnedSemaphorePermit,
+) -> Result<Staged, DeliverError> {
+    let deadline = tokio::time::Instant::now() + how.download_timeout;
+    let body = fetch(
+        client,
+        &forsendelse.download_url,
+        deadline,
+        how.download_timeout,
+    )
+    .await?;
     let how = how.clone();
-    let forsendelse = forsendelse.clone();
-    let raw_json = raw_json.to_vec();
+    let drop = drop.clone();
     tokio::task::spawn_blocking(move || {
-        let prepared = finish(&how, &forsendelse, &raw_json, &staging, &fetched)?;
-        Ok((staging, prepared))
+        let staging = drop.stage(&id)?;
+        let staged = stage_files(&how, &forsendelse, &raw_json, &staging, body, permit).and_then(
+            |prepared| {
+                drop.sync_staging(&staging)?;
+                Ok(prepared)
+            },
+        );
+        match staged {
+            Ok(prepared) => Ok(Staged {
+                digisos_id: digisos_id(staging.dir(), forsendelse.forsendelse_type.as_deref()),
+                staging,
+                prepared,
+            }),
+            Err(err) => {
+                let _ = drop.discard(staging);
+                Err(err)
+            }
+        }
     })
     .await
     .map_err(|err| DeliverError::Thread(err.to_string()))?
 }
 
-/// The first half of [`prepare`], the one that holds a download slot: the
-/// download streamed through decryption and SHA-256 into the staging folder.
-pub async fn download(
-    client: &SvarInnClient,
+/// The blocking half of [`download_and_stage`]: decrypt into the staging
+/// folder (then give the download slot back), check the files against
+/// `filmetadata` and put them under their names (unpacked when asked), and
+/// write `forsendelse.json`.
+fn stage_files(
     how: &Preparation,
     forsendelse: &Forsendelse,
+    raw_json: &str,
     staging: &Staging,
-) -> Result<Fetched, DeliverError> {
+    body: Body,
+    permit: OwnedSemaphorePermit,
+) -> Result<Prepared, DeliverError> {
+    let (content_type, filename) = (body.content_type.clone(), body.filename.clone());
     let payload = staging.dir().join(PAYLOAD);
     let limit = plaintext_limit(&forsendelse.filmetadata);
-    let fetch = fetch_to_file(
-        client,
-        &forsendelse.download_url,
-        Arc::clone(&how.keys),
-        payload,
-        limit,
-    );
-    Ok(tokio::time::timeout(how.download_timeout, fetch)
-        .await
-        .map_err(|_| {
-            FetchError::Network(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                format!(
-                    "the download took longer than download_timeout ({:?})",
-                    how.download_timeout
-                ),
-            ))
-        })??)
-}
-
-/// The second half of [`prepare`] (blocking: run it on the blocking pool):
-/// the files checked against `filmetadata` and put under their names
-/// (unpacked when asked), and `forsendelse.json` written.
-pub fn finish(
-    how: &Preparation,
-    forsendelse: &Forsendelse,
-    raw_json: &[u8],
-    staging: &Staging,
-    fetched: &Fetched,
-) -> Result<Prepared, DeliverError> {
-    let prepared = place_files(how, forsendelse, staging, fetched)?;
-    staging.write_forsendelse_json(raw_json)?;
+    let decrypted = decrypt_to_file(body, &how.keys, payload, limit);
+    std::mem::drop(permit);
+    let fetched = Fetched {
+        content_type,
+        filename,
+        ..decrypted?
+    };
+    let prepared = place_files(how, forsendelse, staging, &fetched)?;
+    staging.write_forsendelse_json(raw_json.as_bytes())?;
     Ok(prepared)
 }
 
@@ -331,6 +356,39 @@ fn remove(path: &Path) -> Result<(), DeliverError> {
 fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> DeliverError {
     let path = path.to_path_buf();
     move |source| DeliverError::Io { what, path, source }
+}
+
+/// The digisosId a nav.digisos forsendelse carries in `forsendelseMetadata.json`,
+/// read from its folder, staged or published (unpacked, or inside the kept zip).
+pub fn digisos_id(folder: &Path, forsendelse_type: Option<&str>) -> Option<String> {
+    let unpacked = folder.join(unzip::FORSENDELSE_METADATA);
+    let metadata = if unpacked.is_file() {
+        let files = [unzip::ExtractedFile {
+            name: sanitize_or(unzip::FORSENDELSE_METADATA, "x"),
+            entry: unzip::FORSENDELSE_METADATA.to_owned(),
+            size: 0,
+            sha256: [0; 32],
+        }];
+        unzip::read_forsendelse_metadata(folder, &files)
+    } else if forsendelse_type == Some(FORSENDELSE_TYPE_DIGISOS) {
+        let zip = std::fs::read_dir(folder).ok()?.flatten().find(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| n.to_ascii_lowercase().ends_with(".zip"))
+        })?;
+        File::open(zip.path())
+            .map_err(|e| UnzipError::BadMetadata(e.to_string()))
+            .and_then(unzip::forsendelse_metadata_from_zip)
+    } else {
+        return None;
+    };
+    match metadata {
+        Ok(meta) => meta.map(|m| m.digisos_id),
+        Err(err) => {
+            warn!(error = %err, "nav.digisos forsendelse without a readable forsendelseMetadata.json");
+            None
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,15 +1,19 @@
-//! One download: SvarInn's encrypted body streamed through the CMS reader and
-//! SHA-256 into a file in the staging folder, in bounded memory.
+//! One download: SvarInn's encrypted body through the CMS reader and SHA-256
+//! into a file in the staging folder, in bounded memory.
 //!
-//! The decryption is synchronous (`std::io`), so it runs on a blocking thread
-//! that pulls the HTTP body through [`SyncIoBridge`]; nothing is held in
-//! memory beyond the reader's buffers.
+//! The decryption is synchronous (`std::io`), so it runs on a blocking thread.
+//! A small body (up to [`READ_WHOLE_MAX`]) is read whole first; a larger one
+//! is pulled from the network by that thread through [`SyncIoBridge`],
+//! holding nothing beyond the reader's buffers.
 
 use std::fs::File;
+use std::future::Future;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::time::Duration;
 
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
 use mottak_protocol::cms::{self, CmsError, RecipientKey};
 use sha2::{Digest, Sha256};
 use tokio_util::io::{StreamReader, SyncIoBridge};
@@ -82,31 +86,133 @@ impl FetchError {
     }
 }
 
-/// Downloads `download_url`, decrypts it with `keys` into a new file at `dest`
-/// (which must not exist), hashing as it goes (the file is not fsynced here).
-///
-/// `limit` cuts a download whose plaintext grows past what SvarInn declared.
-pub async fn fetch_to_file(
-    client: &SvarInnClient,
-    download_url: &str,
-    keys: Arc<Vec<RecipientKey>>,
-    dest: PathBuf,
-    limit: Option<u64>,
-) -> Result<Fetched, FetchError> {
-    let download = client.download(download_url).await?;
-    let content_type = download.content_type.clone();
-    let filename = download.filename.clone();
-    let reader = SyncIoBridge::new(StreamReader::new(download.body));
-    let task = tokio::task::spawn_blocking(move || decrypt_to_file(reader, &keys, dest, limit));
-    let mut fetched = task
-        .await
-        .map_err(|err| FetchError::Thread(err.to_string()))??;
-    fetched.content_type = content_type;
-    fetched.filename = filename;
-    Ok(fetched)
+/// Encrypted bodies up to this size are read whole before decryption: one
+/// hand-over to the blocking pool instead of one per network chunk. At most
+/// `max_concurrent_downloads` of them are held at once.
+pub const READ_WHOLE_MAX: u64 = 512 * 1024;
+
+/// A download's body, ready for the synchronous decryption.
+pub struct Body {
+    input: Input,
+    /// MIME type of the plaintext, from `Content-Type`.
+    pub content_type: Option<String>,
+    /// The file name from `Content-Disposition`, unsanitised.
+    pub filename: Option<String>,
 }
 
-/// The synchronous half of [`fetch_to_file`], also used for files on disk.
+enum Input {
+    /// Read whole (small bodies).
+    Whole(std::io::Cursor<Vec<u8>>),
+    /// Pulled from the network as the decryption reads (on a blocking thread).
+    Streamed(Box<SyncIoBridge<StreamReader<Deadline<BodyStream>, Bytes>>>),
+}
+
+type BodyStream = std::pin::Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;
+
+impl std::io::Read for Body {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match &mut self.input {
+            Input::Whole(bytes) => bytes.read(buf),
+            Input::Streamed(bridge) => bridge.read(buf),
+        }
+    }
+}
+
+/// Starts the download of `download_url`; a small body is read whole here,
+/// a larger one is left to be pulled by the decryption. Either way nothing
+/// of it arrives after `deadline` (`timeout` is the configured limit, for
+/// the message): a streamed body ends with a `TimedOut` error then, so the
+/// thread decrypting it stops by itself and is never left behind.
+pub async fn fetch(
+    client: &SvarInnClient,
+    download_url: &str,
+    deadline: tokio::time::Instant,
+    timeout: Duration,
+) -> Result<Body, FetchError> {
+    let late = || {
+        FetchError::Network(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            too_slow(timeout),
+        ))
+    };
+    let download = tokio::time::timeout_at(deadline, client.download(download_url))
+        .await
+        .map_err(|_| late())??;
+    let input = match download.content_length {
+        Some(len) if len <= READ_WHOLE_MAX => {
+            let whole = read_whole(download.body, len);
+            let bytes = tokio::time::timeout_at(deadline, whole)
+                .await
+                .map_err(|_| late())?
+                .map_err(FetchError::Network)?;
+            Input::Whole(std::io::Cursor::new(bytes))
+        }
+        _ => Input::Streamed(Box::new(SyncIoBridge::new(StreamReader::new(Deadline {
+            inner: download.body,
+            sleep: Box::pin(tokio::time::sleep_until(deadline)),
+            timeout,
+            expired: false,
+        })))),
+    };
+    Ok(Body {
+        input,
+        content_type: download.content_type,
+        filename: download.filename,
+    })
+}
+
+fn too_slow(timeout: Duration) -> String {
+    format!("the download took longer than download_timeout ({timeout:?})")
+}
+
+/// A body of `len` bytes (its `Content-Length`) in one buffer.
+async fn read_whole(mut body: BodyStream, len: u64) -> std::io::Result<Vec<u8>> {
+    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk?;
+        if (bytes.len() + chunk.len()) as u64 > len {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("the body is longer than its Content-Length ({len} bytes)"),
+            ));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
+}
+
+/// Ends a body stream with a `TimedOut` error once its deadline passes.
+struct Deadline<S> {
+    inner: S,
+    sleep: std::pin::Pin<Box<tokio::time::Sleep>>,
+    timeout: Duration,
+    expired: bool,
+}
+
+impl<S: Stream<Item = std::io::Result<Bytes>> + Unpin> Stream for Deadline<S> {
+    type Item = std::io::Result<Bytes>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        if self.expired {
+            return std::task::Poll::Ready(None);
+        }
+        if self.sleep.as_mut().poll(cx).is_ready() {
+            self.expired = true;
+            return std::task::Poll::Ready(Some(Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                too_slow(self.timeout),
+            ))));
+        }
+        std::pin::Pin::new(&mut self.inner).poll_next(cx)
+    }
+}
+
+/// Decrypts `input` into a new file at `dest` (which must not exist),
+/// hashing as it goes; not fsynced here. `limit` cuts a plaintext that grows
+/// past what SvarInn declared. Also used for files on disk.
 pub fn decrypt_to_file(
     input: impl std::io::Read,
     keys: &[RecipientKey],

@@ -20,23 +20,27 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
-use super::deliver::{DeliverError, Preparation, download, finish};
+use super::deliver::{DeliverError, Preparation, Staged, digisos_id, download_and_stage};
 use super::fetch::FailureClass;
 use crate::backoff::Backoff;
 use crate::config::{AckMode, Mottakersystem};
-use crate::dropfolder::{DeliveryStatus, DropFolder, Location, Published, Staging};
+use crate::dropfolder::{DeliveryStatus, DropFolder, Location, Published};
 use crate::journal::{
     Change, JournalError, ListedDecision, NewForsendelse, Outcome, Row, SharedJournal, State, Work,
 };
 use crate::names::ForsendelseId;
 use crate::svarinn_client::{ClientError, SvarInnClient};
-use crate::unzip;
 
 /// How often the loop looks at the journal and the drop folder between polls
 /// (imports, retries that came due). Local and cheap.
 const TICK: Duration = Duration::from_millis(500);
 /// SvarInn calls other than downloads in flight at once (acks, reports).
 const MAX_CONCURRENT_CALLS: usize = 8;
+/// After a full page, the next one is listed once this few forsendelser are
+/// still being worked on, so that it arrives while they finish rather than
+/// after them (a list takes a round trip and a journal commit). Those still
+/// in flight come back in it and are recognised as known.
+const PAGE_AGAIN_AT: usize = 32;
 /// Backoff for steps that fail on our side (disk, drop folder) or at SvarInn's.
 const STEP_BACKOFF: Backoff = Backoff::NETWORK;
 
@@ -87,7 +91,7 @@ pub struct Worker {
     drop: DropFolder,
     journal: SharedJournal,
     preparation: Preparation,
-    downloads: Semaphore,
+    downloads: Arc<Semaphore>,
     calls: Semaphore,
     pub health: Arc<WorkerHealth>,
     /// Steps that failed without a journal state to wait in (reports,
@@ -119,7 +123,7 @@ impl Worker {
             download_timeout: system.download_timeout,
         };
         Worker {
-            downloads: Semaphore::new(system.max_concurrent_downloads.max(1)),
+            downloads: Arc::new(Semaphore::new(system.max_concurrent_downloads.max(1))),
             calls: Semaphore::new(MAX_CONCURRENT_CALLS),
             system,
             client,
@@ -162,7 +166,7 @@ impl Worker {
     }
 
     /// The loop: poll every `poll_interval` (at once again after a full page
-    /// that brought new forsendelser, once they are handled), and advance
+    /// that brought new forsendelser, once they are nearly all handled), and advance
     /// every row that has work, until `shutdown`. In-flight steps finish
     /// before it returns, except downloads, which are abandoned (a restart
     /// discards their staging and downloads again).
@@ -174,7 +178,7 @@ impl Worker {
         // poll, not each time a task ends: a task ends only when its row has
         // to wait (for time, the fagsystem or a person).
         let mut next_scan = Instant::now();
-        let mut page_again_when_idle = false;
+        let mut page_again_soon = false;
         loop {
             self.health.beat();
             if shutdown.is_cancelled() {
@@ -186,7 +190,7 @@ impl Worker {
                     Ok(summary) => {
                         next_poll = Instant::now() + self.system.poll_interval;
                         next_scan = Instant::now();
-                        page_again_when_idle = summary.full_with_new;
+                        page_again_soon = summary.full_with_new;
                     }
                     Err(err) => {
                         let failures = self
@@ -210,8 +214,8 @@ impl Worker {
                     error!(mottakersystem = self.name(), error = %err, "could not read the journal");
                 }
             }
-            if page_again_when_idle && tasks.is_empty() {
-                page_again_when_idle = false;
+            if page_again_soon && tasks.len() <= PAGE_AGAIN_AT {
+                page_again_soon = false;
                 next_poll = Instant::now();
                 continue;
             }
@@ -579,36 +583,25 @@ impl Worker {
                     .map(Some);
             }
         };
-        let drop = self.drop.clone();
-        let id = row.id.clone();
-        let staging = blocking(move || drop.stage(&id)).await??;
-        // The permit covers the download and its decryption only: the checks,
-        // the fsyncs and the journal come after it, so the next download starts.
-        let fetched = {
-            let _permit = self.downloads.acquire().await;
-            download(&self.client, &self.preparation, &forsendelse, &staging).await
-        };
-        let result = match fetched {
-            Ok(fetched) => {
-                let how = self.preparation.clone();
-                let raw_json = row.raw_json.clone();
-                let drop = self.drop.clone();
-                let forsendelse_type = row.forsendelse_type.clone();
-                blocking(move || {
-                    let prepared =
-                        finish(&how, &forsendelse, raw_json.as_bytes(), &staging, &fetched)?;
-                    // Durable before the journal says `downloaded`.
-                    drop.sync_staging(&staging)?;
-                    let digisos_id = digisos_id(staging.dir(), forsendelse_type.as_deref());
-                    Ok::<_, DeliverError>((prepared, staging, digisos_id))
-                })
-                .await?
-            }
-            Err(err) => Err(err),
-        };
+        // Never closed: an error here would be a bug, not a failed download.
+        let permit = Arc::clone(&self.downloads)
+            .acquire_owned()
+            .await
+            .map_err(|err| WorkerError::Thread(err.to_string()))?;
+        let result = download_and_stage(
+            &self.client,
+            &self.preparation,
+            &self.drop,
+            row.id.clone(),
+            forsendelse,
+            row.raw_json.clone(),
+            permit,
+        )
+        .await;
         match result {
-            Ok((prepared, staging, digisos_id)) => {
-                info!(files = ?prepared.files, bytes = prepared.bytes, key = prepared.key_index, "decrypted and verified");
+            Ok(done) => {
+                let p = &done.prepared;
+                info!(files = ?p.files, bytes = p.bytes, key = p.key_index, "decrypted and verified");
                 // The attempt, the transition and the publish attempt in one
                 // transaction. The publish attempt is recorded (durable)
                 // before the rename, so a restart that finds the staging gone
@@ -623,23 +616,10 @@ impl Worker {
                         Ok(next)
                     })
                     .await?;
-                *staged = Some(Staged {
-                    staging,
-                    digisos_id,
-                });
+                *staged = Some(done);
                 Ok(Some(next))
             }
-            Err(err) => {
-                let drop = self.drop.clone();
-                let id = row.id.clone();
-                let _ = blocking(move || {
-                    if let Some(staging) = drop.existing_staging(&id) {
-                        let _ = drop.discard(staging);
-                    }
-                })
-                .await;
-                self.download_failed(row, &err).await.map(Some)
-            }
+            Err(err) => self.download_failed(row, &err).await.map(Some),
         }
     }
 
@@ -710,6 +690,7 @@ impl Worker {
         if let Some(Staged {
             staging,
             digisos_id,
+            ..
         }) = staged
         {
             // Synced before the journal said `downloaded`: rename, and the
@@ -959,39 +940,6 @@ fn feilmelding(row: &Row, permanent: bool) -> String {
     }
 }
 
-/// The digisosId a nav.digisos forsendelse carries in `forsendelseMetadata.json`,
-/// read from its folder, staged or published (unpacked, or inside the kept zip).
-fn digisos_id(folder: &std::path::Path, forsendelse_type: Option<&str>) -> Option<String> {
-    let unpacked = folder.join(unzip::FORSENDELSE_METADATA);
-    let metadata = if unpacked.is_file() {
-        let files = [unzip::ExtractedFile {
-            name: crate::names::sanitize_or(unzip::FORSENDELSE_METADATA, "x"),
-            entry: unzip::FORSENDELSE_METADATA.to_owned(),
-            size: 0,
-            sha256: [0; 32],
-        }];
-        unzip::read_forsendelse_metadata(folder, &files)
-    } else if forsendelse_type == Some(svarinn::FORSENDELSE_TYPE_DIGISOS) {
-        let zip = std::fs::read_dir(folder).ok()?.flatten().find(|e| {
-            e.file_name()
-                .to_str()
-                .is_some_and(|n| n.to_ascii_lowercase().ends_with(".zip"))
-        })?;
-        std::fs::File::open(zip.path())
-            .map_err(|e| unzip::UnzipError::BadMetadata(e.to_string()))
-            .and_then(unzip::forsendelse_metadata_from_zip)
-    } else {
-        return None;
-    };
-    match metadata {
-        Ok(meta) => meta.map(|m| m.digisos_id),
-        Err(err) => {
-            warn!(error = %err, "nav.digisos forsendelse without a readable forsendelseMetadata.json");
-            None
-        }
-    }
-}
-
 fn step_name(work: Work) -> &'static str {
     match work {
         Work::Download => "download failed",
@@ -1004,13 +952,6 @@ fn step_name(work: Work) -> &'static str {
 
 /// The history action recorded before a staging folder is renamed into `inn/`.
 const PUBLISH: &str = "publish";
-
-/// A staging folder a task downloaded, verified and synced, ready to publish.
-#[derive(Debug)]
-struct Staged {
-    staging: Staging,
-    digisos_id: Option<String>,
-}
 
 struct PollSummary {
     /// The page was full and brought new forsendelser: SvarInn has more.
