@@ -191,9 +191,8 @@ fn a_body_slower_than_download_timeout_is_cut_and_downloaded_again() {
         assert_eq!(complete_downloads(&events, id), 1, "{id}");
     }
     let logs = world.all_logs().unwrap();
-    assert_eq!(
+    assert!(
         logs.matches("took longer than download_timeout").count() >= 2,
-        true,
         "each slow download is reported in words:\n{logs}"
     );
 }
