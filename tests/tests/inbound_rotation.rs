@@ -154,8 +154,8 @@ fn two_keys_then_the_old_one_removed() {
         // The log says which configured key opened it.
         let line = output
             .lines()
-            .find(|l| l.contains(id.as_str()) && l.contains("decrypted and verified"))
-            .unwrap_or_else(|| panic!("no 'decrypted and verified' line for {id}"));
+            .find(|l| l.contains(id.as_str()) && l.contains("decrypted, verified and published"))
+            .unwrap_or_else(|| panic!("no 'decrypted, verified and published' line for {id}"));
         assert!(
             line.contains(&format!("key={key_index}")),
             "{id} should open with key {key_index}: {line}"

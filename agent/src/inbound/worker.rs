@@ -601,7 +601,7 @@ impl Worker {
         match result {
             Ok(done) => {
                 let p = &done.prepared;
-                info!(files = ?p.files, bytes = p.bytes, key = p.key_index, "decrypted and verified");
+                debug!(files = ?p.files, bytes = p.bytes, key = p.key_index, "decrypted and verified");
                 // The attempt, the transition and the publish attempt in one
                 // transaction. The publish attempt is recorded (durable)
                 // before the rename, so a restart that finds the staging gone
@@ -689,15 +689,18 @@ impl Worker {
     async fn publish(&self, row: &Row, staged: Option<Staged>) -> Result<Option<Row>, WorkerError> {
         if let Some(Staged {
             staging,
+            prepared,
             digisos_id,
-            ..
         }) = staged
         {
             // Synced before the journal said `downloaded`: rename, and the
             // fsync of inn/ shared with the publishes running now.
             let drop = self.drop.clone();
             let published = blocking(move || drop.publish_synced(staging)).await??;
-            return self.published(row, &published, digisos_id).await.map(Some);
+            let (Published::New { path } | Published::AlreadyThere { path }) = &published;
+            // One line per forsendelse for its delivery (the other: its kvittering).
+            info!(folder = %path.display(), files = ?prepared.files, bytes = prepared.bytes, key = prepared.key_index, "decrypted, verified and published");
+            return self.delivered(row, digisos_id).await.map(Some);
         }
         let name = self.name().to_owned();
         let id = row.id.clone();
@@ -737,25 +740,20 @@ impl Worker {
             warn!("the staging folder was lost before publishing; downloading again");
             return self.transition(row, Change::Relisted).await.map(Some);
         };
-        let folder = self.drop.inn().join(row.id.as_str());
-        let forsendelse_type = row.forsendelse_type.clone();
-        let digisos_id = blocking(move || digisos_id(&folder, forsendelse_type.as_deref())).await?;
-        self.published(row, &published, digisos_id).await.map(Some)
-    }
-
-    /// The folder is durably in `inn/` (or was taken from it): `delivered`.
-    async fn published(
-        &self,
-        row: &Row,
-        published: &Published,
-        digisos_id: Option<String>,
-    ) -> Result<Row, WorkerError> {
-        match published {
+        match &published {
             Published::New { path } => info!(folder = %path.display(), "published"),
             Published::AlreadyThere { path } => {
                 info!(folder = %path.display(), "already published before a restart");
             }
         }
+        let folder = self.drop.inn().join(row.id.as_str());
+        let forsendelse_type = row.forsendelse_type.clone();
+        let digisos_id = blocking(move || digisos_id(&folder, forsendelse_type.as_deref())).await?;
+        self.delivered(row, digisos_id).await.map(Some)
+    }
+
+    /// The folder is durably in `inn/` (or was taken from it): `delivered`.
+    async fn delivered(&self, row: &Row, digisos_id: Option<String>) -> Result<Row, WorkerError> {
         self.transition(
             row,
             Change::Delivered {
