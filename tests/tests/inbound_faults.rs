@@ -197,6 +197,48 @@ fn a_body_slower_than_download_timeout_is_cut_and_downloaded_again() {
     );
 }
 
+/// SIGTERM while a large download is being pulled through the decryption
+/// (slowly): the agent stops at once and cleanly (exit 0, no panic from the
+/// thread that was decrypting), and the next run downloads it again and
+/// delivers it once.
+#[test]
+fn sigterm_during_a_streamed_download_stops_cleanly() {
+    let world = World::single(System::new("ms-a").ack(Ack::OnDelivery)).unwrap();
+    let sys = world.first().unwrap().clone();
+    let id = add_pdf(&world, &sys, 0, 900_000);
+    // About 9 s, past the 512 KiB read-whole limit: streamed.
+    let slow = Fault::Trickle {
+        chunk: 2_000,
+        interval: Duration::from_millis(20),
+    };
+    let dl = Scope::forsendelse(&id).on(RequestKind::Download);
+    world.fake.inject(slow, dl.once()).unwrap();
+    let mut agent = world.spawn_agent().unwrap();
+    mottak_tests::wait_until("the download under way", LIMIT, || {
+        download_starts(&world.fake.events(), &id) == 1
+    })
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let stopping = std::time::Instant::now();
+    let exit = agent.terminate(LIMIT).unwrap();
+    let took = stopping.elapsed();
+    let output = agent.output_text();
+    assert!(exit.success(), "{exit}\n{output}");
+    assert!(
+        took < Duration::from_secs(5),
+        "stopped after {took:?}, not at once:\n{output}"
+    );
+    assert!(!output.contains("panicked"), "{output}");
+    assert_eq!(complete_downloads(&world.fake.events(), &id), 0);
+
+    let mut agent = world.spawn_agent().unwrap();
+    world
+        .wait_state(&mut agent, std::slice::from_ref(&id), "acked", LIMIT)
+        .unwrap();
+    assert_delivered_right(&world, &sys, &id);
+    assert_eq!(complete_downloads(&world.fake.events(), &id), 1);
+}
+
 /// Bad content: a flipped byte (sha256 mismatch), broken padding, encrypted to
 /// another key, a wrong sha256 in the list, and a download longer than
 /// declared. Each is tried `max_decrypt_attempts` (3) times, becomes `failed`

@@ -15,6 +15,7 @@ use mottak_protocol::svarinn::{FilMetadata, Forsendelse};
 
 use mottak_protocol::svarinn::FORSENDELSE_TYPE_DIGISOS;
 use tokio::sync::OwnedSemaphorePermit;
+use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
 use super::fetch::{Body, FailureClass, FetchError, Fetched, decrypt_to_file, fetch};
@@ -93,10 +94,20 @@ pub struct Staged {
     pub digisos_id: Option<String>,
 }
 
+/// A forsendelse to download: its id, its listing, and that listing's JSON
+/// as SvarInn sent it (written as `forsendelse.json`).
+#[derive(Debug)]
+pub struct Wanted {
+    pub id: ForsendelseId,
+    pub forsendelse: Forsendelse,
+    pub raw_json: String,
+}
+
 /// Everything from the download to a durable staging folder. `permit`, a
 /// download slot, is held until the decryption is done: the checks and
 /// fsyncs after it do not keep the next download waiting. On `Err` the
-/// staging folder is removed.
+/// staging folder is removed. `stop` (the agent's shutdown) ends a download
+/// in progress.
 ///
 /// Everything after the network runs in one call on the blocking pool, which
 /// this waits for to the end (the download's time limit is enforced inside
@@ -105,17 +116,22 @@ pub async fn download_and_stage(
     client: &SvarInnClient,
     how: &Preparation,
     drop: &DropFolder,
-    id: ForsendelseId,
-    forsendelse: Forsendelse,
-    raw_json: String,
+    wanted: Wanted,
     permit: OwnedSemaphorePermit,
+    stop: CancellationToken,
 ) -> Result<Staged, DeliverError> {
+    let Wanted {
+        id,
+        forsendelse,
+        raw_json,
+    } = wanted;
     let deadline = tokio::time::Instant::now() + how.download_timeout;
     let body = fetch(
         client,
         &forsendelse.download_url,
         deadline,
         how.download_timeout,
+        stop,
     )
     .await?;
     let how = how.clone();

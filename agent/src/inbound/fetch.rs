@@ -17,6 +17,7 @@ use futures_util::{Stream, StreamExt};
 use mottak_protocol::cms::{self, CmsError, RecipientKey};
 use sha2::{Digest, Sha256};
 use tokio_util::io::{StreamReader, SyncIoBridge};
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use crate::svarinn_client::{ClientError, SvarInnClient};
 
@@ -104,7 +105,7 @@ enum Input {
     /// Read whole (small bodies).
     Whole(std::io::Cursor<Vec<u8>>),
     /// Pulled from the network as the decryption reads (on a blocking thread).
-    Streamed(Box<SyncIoBridge<StreamReader<Deadline<BodyStream>, Bytes>>>),
+    Streamed(Box<SyncIoBridge<StreamReader<Guarded<BodyStream>, Bytes>>>),
 }
 
 type BodyStream = std::pin::Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;
@@ -120,14 +121,16 @@ impl std::io::Read for Body {
 
 /// Starts the download of `download_url`; a small body is read whole here,
 /// a larger one is left to be pulled by the decryption. Either way nothing
-/// of it arrives after `deadline` (`timeout` is the configured limit, for
-/// the message): a streamed body ends with a `TimedOut` error then, so the
-/// thread decrypting it stops by itself and is never left behind.
+/// of it is taken after `deadline` (`timeout` is the configured limit, for
+/// the message) or once `stop` is cancelled: a streamed body then ends with
+/// an error, so the thread decrypting it stops by itself and is never left
+/// behind (nor left polling the network after the runtime has stopped).
 pub async fn fetch(
     client: &SvarInnClient,
     download_url: &str,
     deadline: tokio::time::Instant,
     timeout: Duration,
+    stop: CancellationToken,
 ) -> Result<Body, FetchError> {
     let late = || {
         FetchError::Network(std::io::Error::new(
@@ -147,11 +150,12 @@ pub async fn fetch(
                 .map_err(FetchError::Network)?;
             Input::Whole(std::io::Cursor::new(bytes))
         }
-        _ => Input::Streamed(Box::new(SyncIoBridge::new(StreamReader::new(Deadline {
+        _ => Input::Streamed(Box::new(SyncIoBridge::new(StreamReader::new(Guarded {
             inner: download.body,
-            sleep: Box::pin(tokio::time::sleep_until(deadline)),
+            deadline: deadline.into_std(),
             timeout,
-            expired: false,
+            stopped: Box::pin(stop.cancelled_owned()),
+            ended: false,
         })))),
     };
     Ok(Body {
@@ -181,30 +185,45 @@ async fn read_whole(mut body: BodyStream, len: u64) -> std::io::Result<Vec<u8>> 
     Ok(bytes)
 }
 
-/// Ends a body stream with a `TimedOut` error once its deadline passes.
-struct Deadline<S> {
+/// Ends a body stream with an error once its deadline has passed (checked
+/// as each chunk is asked for; a stall is ended by the client's idle read
+/// timeout) or the agent is stopping. No timer of the runtime is involved:
+/// the stream is read on a blocking thread that may outlive the runtime's
+/// drivers at shutdown.
+struct Guarded<S> {
     inner: S,
-    sleep: std::pin::Pin<Box<tokio::time::Sleep>>,
+    deadline: std::time::Instant,
     timeout: Duration,
-    expired: bool,
+    stopped: std::pin::Pin<Box<WaitForCancellationFutureOwned>>,
+    ended: bool,
 }
 
-impl<S: Stream<Item = std::io::Result<Bytes>> + Unpin> Stream for Deadline<S> {
+impl<S: Stream<Item = std::io::Result<Bytes>> + Unpin> Stream for Guarded<S> {
     type Item = std::io::Result<Bytes>;
 
     fn poll_next(
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Self::Item>> {
-        if self.expired {
+        if self.ended {
             return std::task::Poll::Ready(None);
         }
-        if self.sleep.as_mut().poll(cx).is_ready() {
-            self.expired = true;
-            return std::task::Poll::Ready(Some(Err(std::io::Error::new(
+        let error = if self.stopped.as_mut().poll(cx).is_ready() {
+            Some(std::io::Error::new(
+                std::io::ErrorKind::Interrupted,
+                "the agent is stopping",
+            ))
+        } else if std::time::Instant::now() >= self.deadline {
+            Some(std::io::Error::new(
                 std::io::ErrorKind::TimedOut,
                 too_slow(self.timeout),
-            ))));
+            ))
+        } else {
+            None
+        };
+        if let Some(error) = error {
+            self.ended = true;
+            return std::task::Poll::Ready(Some(Err(error)));
         }
         std::pin::Pin::new(&mut self.inner).poll_next(cx)
     }

@@ -20,7 +20,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
-use super::deliver::{DeliverError, Preparation, Staged, digisos_id, download_and_stage};
+use super::deliver::{DeliverError, Preparation, Staged, Wanted, digisos_id, download_and_stage};
 use super::fetch::FailureClass;
 use crate::backoff::Backoff;
 use crate::config::{AckMode, Mottakersystem};
@@ -540,7 +540,7 @@ impl Worker {
                         // Abandoning a download is safe: the row stays `listed`
                         // and the next run discards the staging.
                         () = shutdown.cancelled() => return,
-                        step = self.download(&row, &mut staged) => step,
+                        step = self.download(&row, &mut staged, shutdown) => step,
                     }
                 }
                 Work::Publish => self.publish(&row, staged.take()).await,
@@ -571,6 +571,7 @@ impl Worker {
         &self,
         row: &Row,
         staged: &mut Option<Staged>,
+        shutdown: &CancellationToken,
     ) -> Result<Option<Row>, WorkerError> {
         let forsendelse = match Forsendelse::from_json(row.raw_json.as_bytes()) {
             Ok(f) => f,
@@ -592,10 +593,13 @@ impl Worker {
             &self.client,
             &self.preparation,
             &self.drop,
-            row.id.clone(),
-            forsendelse,
-            row.raw_json.clone(),
+            Wanted {
+                id: row.id.clone(),
+                forsendelse,
+                raw_json: row.raw_json.clone(),
+            },
             permit,
+            shutdown.clone(),
         )
         .await;
         match result {
