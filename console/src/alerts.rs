@@ -79,7 +79,7 @@ fn nb(alert: &Alert, state: &ConsoleState, now_ms: i64) -> Option<(String, Strin
             };
             (
                 format!(
-                    "forsendelse {} i {m} har ventet {} på kvittering (SvarInn varsler avsender etter 2 t)",
+                    "forsendelse {} har ventet {} på kvittering (SvarInn varsler avsender etter 2 t)",
                     o.id,
                     age(now_ms - o.since)
                 ),
@@ -94,7 +94,7 @@ fn nb(alert: &Alert, state: &ConsoleState, now_ms: i64) -> Option<(String, Strin
             );
             (
                 format!(
-                    "{} forsendelser i {m} trenger en person ({failed} feilet, {rejected} avvist av fagsystemet)",
+                    "{} forsendelser trenger en person ({failed} feilet, {rejected} avvist av fagsystemet)",
                     failed + rejected
                 ),
                 "åpne Feilede importer: prøv igjen, flytt tilbake til inn/, eller merk permanent med en årsak".to_owned(),
@@ -104,7 +104,7 @@ fn nb(alert: &Alert, state: &ConsoleState, now_ms: i64) -> Option<(String, Strin
             let s = &queue()?.stale_in_inn;
             (
                 format!(
-                    "{} mapper har ligget i inn/ for {m} i mer enn {}",
+                    "{} mapper har ligget i inn/ i mer enn {}",
                     s.count,
                     age(s.threshold_ms)
                 ),
@@ -114,7 +114,7 @@ fn nb(alert: &Alert, state: &ConsoleState, now_ms: i64) -> Option<(String, Strin
         "paused" => {
             let p = queue()?.paused.as_ref()?;
             (
-                format!("{m} er pauset av {}", p.by),
+                format!("pauset av {}", p.by),
                 "ingenting hentes eller kvitteres før noen gjenopptar".to_owned(),
             )
         }
@@ -122,7 +122,7 @@ fn nb(alert: &Alert, state: &ConsoleState, now_ms: i64) -> Option<(String, Strin
             let l = &integration()?.svarinn;
             (
                 format!(
-                    "SvarInn-spørringer for {m} feilet {} ganger på rad",
+                    "SvarInn-spørringer feilet {} ganger på rad",
                     l.consecutive_failures
                 ),
                 format!(
@@ -148,11 +148,11 @@ fn nb(alert: &Alert, state: &ConsoleState, now_ms: i64) -> Option<(String, Strin
             let title = match c.level {
                 ExpiryLevel::Ok => return None,
                 ExpiryLevel::ExpiresSoon => format!(
-                    "sertifikatet {path} for {m} utløper om {} dager",
+                    "sertifikatet {path} utløper om {} dager",
                     c.days_left.unwrap_or(0)
                 ),
-                ExpiryLevel::Expired => format!("sertifikatet {path} for {m} er utløpt"),
-                ExpiryLevel::Unreadable => format!("sertifikatet {path} for {m} kan ikke leses"),
+                ExpiryLevel::Expired => format!("sertifikatet {path} er utløpt"),
+                ExpiryLevel::Unreadable => format!("sertifikatet {path} kan ikke leses"),
             };
             (
                 title,
@@ -217,6 +217,24 @@ fn nb(alert: &Alert, state: &ConsoleState, now_ms: i64) -> Option<(String, Strin
                 "hver har en feil.txt som nevner problemene; la fagsystemet skrive saken på nytt, eller prøv igjen eller forkast her".to_owned(),
             )
         }
+        "outbound-unmoved" => {
+            let o = out()?;
+            let first = o.unmoved.first()?;
+            let n = o.unmoved.len();
+            (
+                format!(
+                    "{m}: {n} ferdig{} saksoppdatering{} ikke levert tilbake til fagsystemet",
+                    if n == 1 { "" } else { "e" },
+                    if n == 1 { "" } else { "er" }
+                ),
+                format!(
+                    "flytting av {} til {}/ feiler: {}; fagsystemet ser utfallet (kvittering.json eller feil.txt) først når den er flyttet. Sjekk mappen: den må finnes og være skrivbar for agenten, med ledig plass. Agenten prøver igjen hvert sekund",
+                    first.update_id,
+                    first.to,
+                    first.error.masked()
+                ),
+            )
+        }
         "outbound-stuck" => {
             let o = out()?;
             let why = o
@@ -240,7 +258,7 @@ fn nb(alert: &Alert, state: &ConsoleState, now_ms: i64) -> Option<(String, Strin
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mottak_protocol::console::{OutboundStatus, QueueHealth, Severity, Text};
+    use mottak_protocol::console::{OutboundStatus, QueueHealth, Severity, Text, UnmovedUpdate};
 
     fn alert(key: &str, m: &str) -> Alert {
         Alert {
@@ -266,6 +284,12 @@ mod tests {
             ..OutboundStatus::default()
         };
         o.counts.insert(OutboundState::Failed, 1);
+        o.unmoved.push(UnmovedUpdate {
+            update_id: "ut.1.0.x".into(),
+            to: "ut-sendt".into(),
+            error: Text::from("ut-sendt is not a folder"),
+            since: 0,
+        });
         let state = ConsoleState {
             queues: vec![q],
             outbound: vec![o],
@@ -279,7 +303,7 @@ mod tests {
         );
         assert_eq!(
             t,
-            "3 forsendelser i nav-frogn trenger en person (2 feilet, 1 avvist av fagsystemet)"
+            "3 forsendelser trenger en person (2 feilet, 1 avvist av fagsystemet)"
         );
         assert!(d.starts_with("åpne Feilede importer"), "{d}");
         let (t, _) = localized(
@@ -291,6 +315,20 @@ mod tests {
         assert_eq!(
             t,
             "nav-frogn: 1 saksoppdatering ble ikke sendt (ut-feilet/)"
+        );
+        let (t, d) = localized(
+            &alert("outbound-unmoved/nav-frogn", "nav-frogn"),
+            &state,
+            0,
+            Lang::Nb,
+        );
+        assert_eq!(
+            t,
+            "nav-frogn: 1 ferdig saksoppdatering ikke levert tilbake til fagsystemet"
+        );
+        assert!(
+            d.starts_with("flytting av ut.1.0.x til ut-sendt/ feiler: ut-sendt is not a folder;"),
+            "{d}"
         );
         // English: the agent's own words.
         let (t, _) = localized(

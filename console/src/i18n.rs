@@ -114,6 +114,7 @@ texts! {
     // overview
     queues: "Queues", "Køer";
     col_system: "mottakersystem", "mottakersystem";
+    col_system_short: "system", "system";
     col_in_progress: "moving", "i gang";
     col_in_inn: "in inn/", "i inn/";
     col_failed: "failed", "feilet";
@@ -322,6 +323,7 @@ texts! {
     mp_token_old: "last token {} ago (a new one is fetched when needed)", "siste token for {} siden (nytt hentes ved behov)";
     mp_no_token: "no token yet (fetched when there is something to send)", "ingen token ennå (hentes når noe skal sendes)";
     mp_tokens: "{} tokens fetched", "{} tokener hentet";
+    mp_token_one: "1 token fetched", "1 token hentet";
     mp_chain: "Virksomhetssertifikat", "Virksomhetssertifikat";
     mp_chain_days: "virksomhetssertifikat: {} days left", "virksomhetssertifikat: {} dager igjen";
     mp_chain_expired: "virksomhetssertifikat expired {} days ago", "virksomhetssertifikat utløpt for {} dager siden";

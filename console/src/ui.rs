@@ -471,7 +471,13 @@ fn render_overview(app: &App, theme: &Theme, f: &mut Frame<'_>, area: Rect) {
         render_outbound_queues(app, theme, f, middle, &state.outbound);
     }
 
-    let mut header = vec![t.col_system, t.col_in_progress];
+    // Narrow, the names' column is narrower than its full header.
+    let system = if wide {
+        t.col_system
+    } else {
+        t.col_system_short
+    };
+    let mut header = vec![system, t.col_in_progress];
     if wide {
         header.push(t.col_in_inn);
     }
@@ -1112,7 +1118,12 @@ fn outbound_integration_lines(app: &App, theme: &Theme, o: &OutboundStatus) -> V
     let m = &o.maskinporten;
     let mut who = format!("client {}", m.client_id);
     if m.tokens_fetched > 0 {
-        who.push_str(&format!(" · {}", fill(t.mp_tokens, &[&m.tokens_fetched])));
+        let tokens = if m.tokens_fetched == 1 {
+            t.mp_token_one.to_owned()
+        } else {
+            fill(t.mp_tokens, &[&m.tokens_fetched])
+        };
+        who.push_str(&format!(" · {tokens}"));
     }
     lines.push(link_line(theme, t.maskinporten, &m.url, who, &mp));
     let mp_error = m.last_error.is_some()

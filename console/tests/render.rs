@@ -246,7 +246,7 @@ fn alerts_speak_bokmal_where_the_key_is_known() {
     let screen = draw(&a, 120, 40);
     for nb in [
         "har ventet 2h 05m på kvittering",
-        "3 forsendelser i nav-frogn trenger en person (2 feilet, 1 avvist av fagsystemet)",
+        "nav-frogn: 3 forsendelser trenger en person (2 feilet, 1 avvist av fagsystemet)",
         "nav-frogn: 1 saksoppdatering ble ikke sendt (ut-feilet/)",
         "leveringsmappen /srv/fagsystem/barnevern kan ikke brukes",
     ] {
@@ -258,7 +258,7 @@ fn alerts_speak_bokmal_where_the_key_is_known() {
     let a = app(Lang::En, Role::Admin);
     let screen = draw(&a, 120, 40);
     assert!(
-        screen.contains("3 forsendelser of nav-frogn need a person"),
+        screen.contains("nav-frogn: 3 forsendelser need a person"),
         "{screen}"
     );
 }

@@ -1107,6 +1107,22 @@ pub struct OutboundStatus {
     /// Why the outbound worker cannot start (key, password, folders), while it cannot.
     #[serde(default)]
     pub setup_error: Option<Text>,
+    /// Updates done (sent, superseded or failed) whose folder cannot be
+    /// moved to `ut-sendt/` or `ut-feilet/`: the fagsystem does not see
+    /// their outcome until it moves. Oldest first.
+    #[serde(default)]
+    pub unmoved: Vec<UnmovedUpdate>,
+}
+
+/// A done update stuck in `.mottak/` (see [`OutboundStatus::unmoved`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnmovedUpdate {
+    pub update_id: String,
+    /// `ut-sendt` or `ut-feilet`.
+    pub to: String,
+    pub error: Text,
+    /// When the move first failed.
+    pub since: i64,
 }
 
 /// One saksoppdatering.
@@ -1623,6 +1639,7 @@ mod tests {
                     ..MaskinportenLink::default()
                 },
                 setup_error: None,
+                unmoved: Vec::new(),
             }],
         };
         state.normalize();

@@ -674,7 +674,7 @@ pub fn alerts(state: &ConsoleState, now_ms: i64) -> Vec<Alert> {
                     severity,
                     m,
                     format!(
-                        "forsendelse {} of {m} has waited {} for its acknowledgement (SvarInn warns the sender after 2 h)",
+                        "forsendelse {} has waited {} for its acknowledgement (SvarInn warns the sender after 2 h)",
                         o.id,
                         human(age)
                     ),
@@ -692,7 +692,7 @@ pub fn alerts(state: &ConsoleState, now_ms: i64) -> Vec<Alert> {
                 Severity::Warning,
                 m,
                 format!(
-                    "{} forsendelser of {m} need a person ({failed} failed, {rejected} rejected by the fagsystem)",
+                    "{} forsendelser need a person ({failed} failed, {rejected} rejected by the fagsystem)",
                     failed + rejected
                 ),
                 "open failed imports: retry, move back to inn/, or mark permanent with a reason"
@@ -706,7 +706,7 @@ pub fn alerts(state: &ConsoleState, now_ms: i64) -> Vec<Alert> {
                 Severity::Warning,
                 m,
                 format!(
-                    "{} folders have sat in inn/ of {m} for more than {}",
+                    "{} folders have sat in inn/ for more than {}",
                     q.stale_in_inn.count,
                     human(q.stale_in_inn.threshold_ms)
                 ),
@@ -719,7 +719,7 @@ pub fn alerts(state: &ConsoleState, now_ms: i64) -> Vec<Alert> {
                 format!("paused/{m}"),
                 Severity::Info,
                 m,
-                format!("{m} is paused by {}", p.by),
+                format!("paused by {}", p.by),
                 "nothing is fetched or acknowledged until someone resumes it".into(),
                 Some(p.at),
             );
@@ -741,7 +741,7 @@ pub fn alerts(state: &ConsoleState, now_ms: i64) -> Vec<Alert> {
                 },
                 m,
                 format!(
-                    "SvarInn polls of {m} failed {} times in a row",
+                    "SvarInn polls failed {} times in a row",
                     link.consecutive_failures
                 ),
                 format!(
@@ -763,18 +763,18 @@ pub fn alerts(state: &ConsoleState, now_ms: i64) -> Vec<Alert> {
                 ExpiryLevel::ExpiresSoon => (
                     Severity::Warning,
                     format!(
-                        "certificate {} of {m} expires in {} days",
+                        "certificate {} expires in {} days",
                         c.path,
                         c.days_left.unwrap_or(0)
                     ),
                 ),
                 ExpiryLevel::Expired => (
                     Severity::Critical,
-                    format!("certificate {} of {m} has expired", c.path),
+                    format!("certificate {} has expired", c.path),
                 ),
                 ExpiryLevel::Unreadable => (
                     Severity::Warning,
-                    format!("certificate {} of {m} cannot be read", c.path),
+                    format!("certificate {} cannot be read", c.path),
                 ),
             };
             push(

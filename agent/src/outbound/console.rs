@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use mottak_protocol::console::{
     Alert, CertificateStatus, ExpiryLevel, FiksLink, HISTORY_WINDOW, HistoryEntry,
-    MaskinportenLink, OUTBOUND_WINDOW, OutboundItem, OutboundStatus, Severity, Text,
+    MaskinportenLink, OUTBOUND_WINDOW, OutboundItem, OutboundStatus, Severity, Text, UnmovedUpdate,
 };
 use time::OffsetDateTime;
 
@@ -185,7 +185,26 @@ pub fn status(
             .ok()
             .and_then(|e| e.clone())
             .map(Text::from),
+        unmoved: unmoved(&source.health),
     }
+}
+
+/// The worker's failed moves, oldest first.
+fn unmoved(health: &OutboundHealth) -> Vec<UnmovedUpdate> {
+    let Ok(map) = health.unmoved.lock() else {
+        return Vec::new();
+    };
+    let mut list: Vec<UnmovedUpdate> = map
+        .iter()
+        .map(|(id, u)| UnmovedUpdate {
+            update_id: id.clone(),
+            to: u.to.to_owned(),
+            error: Text::from(u.error.clone()),
+            since: u.since_ms,
+        })
+        .collect();
+    list.sort_by_key(|u| u.since);
+    list
 }
 
 /// How long updates may wait before the queue is an alert.
@@ -225,6 +244,29 @@ pub fn alerts(statuses: &[OutboundStatus], now_ms: i64) -> Vec<Alert> {
                 since: s.failures.first().map(|f| f.updated_at),
             });
         }
+        if let Some(first) = s.unmoved.first() {
+            let n = s.unmoved.len();
+            out.push(Alert {
+                key: format!("outbound-unmoved/{m}"),
+                severity: if now_ms - first.since > STUCK_AFTER_MS {
+                    Severity::Critical
+                } else {
+                    Severity::Warning
+                },
+                mottakersystem: Some(m.clone()),
+                title: Text::from(format!(
+                    "{m}: {n} finished saksoppdatering{} not handed back to the fagsystem",
+                    if n == 1 { "" } else { "er" }
+                )),
+                detail: Text::from(format!(
+                    "moving {} to {}/ fails: {}; the fagsystem sees the outcome (kvittering.json or feil.txt) only once it moves. Check that folder: it must exist and be writable by the agent, with free space. The agent tries again every second",
+                    first.update_id,
+                    first.to,
+                    first.error.raw()
+                )),
+                since: Some(first.since),
+            });
+        }
         if let Some(oldest) = s.queue.first()
             && now_ms - oldest.claimed_at > STUCK_AFTER_MS
         {
@@ -256,6 +298,7 @@ pub fn alerts(statuses: &[OutboundStatus], now_ms: i64) -> Vec<Alert> {
 mod tests {
     use super::*;
     use crate::journal::SystemClock;
+    use crate::outbound::worker::Unmoved;
 
     const CASE: &str = "3fa85f64-5717-4562-b3fc-2c963f66afa6";
 
@@ -322,6 +365,58 @@ mod tests {
         assert_eq!(
             keys,
             ["outbound-setup/s", "outbound-failed/s", "outbound-stuck/s"]
+        );
+    }
+
+    #[test]
+    fn a_done_update_that_cannot_be_moved_is_an_alert_until_it_moves() {
+        let src = source();
+        let now = OffsetDateTime::now_utc();
+        let since = ms(now) - 5_000;
+        src.health.unmoved.lock().unwrap().insert(
+            "ut.1.0.x".into(),
+            Unmoved {
+                to: "ut-sendt",
+                error: "ut-sendt/ is not a folder".into(),
+                since_ms: since,
+            },
+        );
+        let st = status(&src, None, now);
+        assert_eq!(st.unmoved.len(), 1);
+        assert_eq!(st.unmoved[0].to, "ut-sendt");
+        let alert = |at: i64| {
+            alerts(std::slice::from_ref(&st), at)
+                .into_iter()
+                .find(|a| a.key == "outbound-unmoved/s")
+                .unwrap()
+        };
+        let a = alert(ms(now));
+        assert_eq!(a.severity, Severity::Warning);
+        assert!(
+            a.title
+                .raw()
+                .contains("1 finished saksoppdatering not handed back")
+        );
+        assert!(
+            a.detail
+                .raw()
+                .contains("moving ut.1.0.x to ut-sendt/ fails: ut-sendt/ is not a folder"),
+            "{}",
+            a.detail.raw()
+        );
+        assert_eq!(a.since, Some(since));
+        // Critical once it has waited as long as a stuck queue.
+        assert_eq!(
+            alert(since + STUCK_AFTER_MS + 1).severity,
+            Severity::Critical
+        );
+        // Moved: gone.
+        src.health.unmoved.lock().unwrap().clear();
+        let st = status(&src, None, now);
+        assert!(
+            alerts(&[st], ms(now))
+                .iter()
+                .all(|a| !a.key.starts_with("outbound-unmoved"))
         );
     }
 }

@@ -72,6 +72,19 @@ pub struct OutboundHealth {
     pub wake: Notify,
     /// Updates sent since start.
     pub sent: AtomicU64,
+    /// Done updates whose folder could not be moved out of `.mottak/`, by
+    /// update id (tried again every turn; shown in the console and alerted).
+    pub unmoved: Mutex<BTreeMap<String, Unmoved>>,
+}
+
+/// A failed move of a done update's folder (see [`OutboundHealth::unmoved`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unmoved {
+    /// `ut-sendt` or `ut-feilet`.
+    pub to: &'static str,
+    pub error: String,
+    /// Unix ms of the first failure.
+    pub since_ms: i64,
 }
 
 impl OutboundHealth {
@@ -123,9 +136,6 @@ pub struct OutboundWorker {
     claims: AtomicU64,
     /// Cases with a task running.
     in_flight: Mutex<HashSet<String>>,
-    /// Failed moves to `ut-feilet/` or `ut-sendt/` already warned about (not
-    /// every second).
-    warned: Mutex<HashSet<String>>,
 }
 
 impl std::fmt::Debug for OutboundWorker {
@@ -154,7 +164,6 @@ impl OutboundWorker {
             health,
             claims: AtomicU64::new(0),
             in_flight: Mutex::new(HashSet::new()),
-            warned: Mutex::new(HashSet::new()),
         }
     }
 
@@ -228,7 +237,11 @@ impl OutboundWorker {
                 // it now, or a crash came between the journal and the move.
                 Some(row) if self.is_in_flight(&row.digisos_id) => {}
                 Some(_) => {
-                    let warned = self.warned.lock().is_ok_and(|w| w.contains(&update_id));
+                    let warned = self
+                        .health
+                        .unmoved
+                        .lock()
+                        .is_ok_and(|w| w.contains_key(&update_id));
                     if !warned {
                         info!(mottakersystem = %self.name, update = %update_id, "outbound: finishing an update journaled as done whose folder had not reached ut-sendt/ (a restart, or a failed move)");
                     }
@@ -288,7 +301,7 @@ impl OutboundWorker {
         }
         let dir = self.folders.claimed(update_id);
         let original = claim::original_name(update_id).to_owned();
-        let checked = tokio::task::spawn_blocking(move || validate::prepare(&dir, &original))
+        let checked = tokio::task::spawn_blocking(move || validate::check_unsent(&dir, &original))
             .await
             .map_err(|e| e.to_string())?;
         if let Err(problems) = checked {
@@ -413,7 +426,7 @@ impl OutboundWorker {
         }
         let original = claim::original_name(&row.update_id).to_owned();
         let d = dir.clone();
-        let prepared = tokio::task::spawn_blocking(move || validate::prepare(&d, &original))
+        let prepared = tokio::task::spawn_blocking(move || validate::check_unsent(&d, &original))
             .await
             .map_err(|e| StepError::Local {
                 action: "validate",
@@ -489,18 +502,12 @@ impl OutboundWorker {
     async fn finish(&self, update_id: &str, known: Option<Vec<Fil>>) {
         match self.try_finish(update_id, known).await {
             Ok(Some(folder)) => {
-                if let Ok(mut w) = self.warned.lock() {
-                    w.remove(update_id);
-                }
+                self.moved(update_id);
                 info!(mottakersystem = %self.name, update = %update_id, folder = %format!("ut-sendt/{folder}"), "outbound: moved to ut-sendt/ with kvittering.json");
             }
             Ok(None) => {}
             Err(e) => {
-                let first = self
-                    .warned
-                    .lock()
-                    .is_ok_and(|mut w| w.insert(update_id.to_owned()));
-                if first {
+                if self.not_moved(update_id, crate::dropfolder::UT_SENDT_DIR, &e) {
                     error!(mottakersystem = %self.name, update = %update_id, "outbound: {e}; the update is done (the journal says so) but the fagsystem cannot see it until the folder moves; tried again every turn");
                 }
             }
@@ -737,22 +744,47 @@ impl OutboundWorker {
         }
     }
 
+    /// A done update's folder moved out of `.mottak/`.
+    fn moved(&self, update_id: &str) {
+        if let Ok(mut u) = self.health.unmoved.lock() {
+            u.remove(update_id);
+        }
+    }
+
+    /// Records that moving a done update's folder to `to/` failed; true the
+    /// first time (warn once, not every turn).
+    fn not_moved(&self, update_id: &str, to: &'static str, error: &str) -> bool {
+        let Ok(mut u) = self.health.unmoved.lock() else {
+            return false;
+        };
+        match u.get_mut(update_id) {
+            Some(known) => {
+                known.to = to;
+                error.clone_into(&mut known.error);
+                false
+            }
+            None => {
+                u.insert(
+                    update_id.to_owned(),
+                    Unmoved {
+                        to,
+                        error: error.to_owned(),
+                        since_ms: now_ms(),
+                    },
+                );
+                true
+            }
+        }
+    }
+
     async fn move_to_feilet(&self, update_id: &str, folder: &str, text: &str) {
         let folders = self.folders.clone();
         let (id, f, t) = (update_id.to_owned(), folder.to_owned(), text.to_owned());
         let result = tokio::task::spawn_blocking(move || folders.move_to_feilet(&id, &f, &t)).await;
         match result {
-            Ok(Ok(())) => {
-                if let Ok(mut w) = self.warned.lock() {
-                    w.remove(update_id);
-                }
-            }
+            Ok(Ok(())) => self.moved(update_id),
             Ok(Err(e)) => {
-                let first = self
-                    .warned
-                    .lock()
-                    .is_ok_and(|mut w| w.insert(update_id.to_owned()));
-                if first {
+                if self.not_moved(update_id, crate::dropfolder::UT_FEILET_DIR, &e.to_string()) {
                     error!(mottakersystem = %self.name, update = %update_id, "outbound: cannot move the update to {}: {e}; tried again every turn", self.folders.ut_feilet().join(folder).display());
                 }
             }

@@ -277,7 +277,7 @@ pub fn sample_state() -> ConsoleState {
                 key: "unacknowledged/nav-frogn".into(),
                 severity: Severity::Critical,
                 mottakersystem: Some("nav-frogn".into()),
-                title: "forsendelse aaaa1111-0000-4000-8000-000000000001 of nav-frogn has waited 2 h 5 min for its acknowledgement (SvarInn warns the sender after 2 h)".into(),
+                title: "forsendelse aaaa1111-0000-4000-8000-000000000001 has waited 2 h 5 min for its acknowledgement (SvarInn warns the sender after 2 h)".into(),
                 detail: "it failed: retry it, or mark it permanent so the sender uses another channel".into(),
                 since: Some(NOW - 2 * HOUR - 5 * MIN),
             },
@@ -285,7 +285,7 @@ pub fn sample_state() -> ConsoleState {
                 key: "needs-person/nav-frogn".into(),
                 severity: Severity::Warning,
                 mottakersystem: Some("nav-frogn".into()),
-                title: "3 forsendelser of nav-frogn need a person (2 failed, 1 rejected by the fagsystem)".into(),
+                title: "3 forsendelser need a person (2 failed, 1 rejected by the fagsystem)".into(),
                 detail: "open failed imports: retry, move back to inn/, or mark permanent with a reason".into(),
                 since: None,
             },
@@ -510,6 +510,7 @@ pub fn sample_outbound() -> Vec<OutboundStatus> {
                 certificates: vec![chain(20)],
             },
             setup_error: None,
+            unmoved: Vec::new(),
         },
         OutboundStatus {
             mottakersystem: "barnevern".into(),
@@ -539,6 +540,7 @@ pub fn sample_outbound() -> Vec<OutboundStatus> {
                 ..MaskinportenLink::default()
             },
             setup_error: None,
+            unmoved: Vec::new(),
         },
     ]
 }
