@@ -447,19 +447,20 @@ fn check_digisos(
         Err(e) => report.push(Severity::Error, scope, subject, e.to_string()),
     }
 
-    // The agent claims ut/<id>/ by renaming it into .mottak/, and moves bad
-    // ones into ut-feilet/.
+    // The agent claims ut/<id>/ by renaming it into .mottak/, and moves
+    // sent ones into ut-sendt/ and bad ones into ut-feilet/.
     let drop = DropFolder::new(&m.drop_folder);
     let ut = m.drop_folder.join(crate::dropfolder::UT_DIR);
+    let sendt = m.drop_folder.join(crate::dropfolder::UT_SENDT_DIR);
     let feilet = m.drop_folder.join(crate::dropfolder::UT_FEILET_DIR);
-    for dir in [&ut, &feilet] {
+    for dir in [&ut, &sendt, &feilet] {
         if let Err(problem) = writable_dir(dir) {
             report.push(
                 Severity::Error,
                 scope,
                 format!("digisos: {}", dir.display()),
                 format!(
-                    "{problem}\nthe agent's user must be able to rename folders out of ut/ and into ut-feilet/ (e.g. group-owned by the agent's and the fagsystem's group, mode 2770)"
+                    "{problem}\nthe agent's user must be able to rename folders out of ut/ and into ut-sendt/ and ut-feilet/ (e.g. group-owned by the agent's and the fagsystem's group, mode 2770)"
                 ),
             );
         }
@@ -817,6 +818,25 @@ certificate_chain = "{chain}"
         let warnings = messages(&report, Severity::Warning).join("\n");
         assert!(warnings.contains("expires in"), "{report}");
         assert!(!report.has_errors(), "{report}");
+    }
+
+    #[test]
+    fn digisos_ut_sendt_must_be_a_folder_the_agent_can_write() {
+        let s = Setup::new();
+        s.write("pw", "s3cret\n", 0o600);
+        s.write("ipw", "integrasjon\n", 0o600);
+        let (key, cert) = s.keypair("nav-frogn-2026", 3650);
+        let (mp_key, mp_cert) = s.keypair("virksomhet", 3650);
+        let cfg = s.config(&[&key], &[&cert], &digisos_table(&s, &mp_key, &mp_cert));
+        assert!(!check(&cfg, &s.env).has_errors());
+        // Sent updates could not be handed back: the receipt never arrives.
+        fs::remove_dir(s.p("drop/ut-sendt")).unwrap();
+        fs::write(s.p("drop/ut-sendt"), b"not a folder").unwrap();
+        let errors = messages(&check(&cfg, &s.env), Severity::Error).join("\n");
+        assert!(
+            errors.contains("ut-sendt is not a folder") && errors.contains("into ut-sendt/"),
+            "{errors}"
+        );
     }
 
     #[test]

@@ -453,12 +453,16 @@ impl Journal {
         action: &str,
         error: &str,
     ) -> Result<bool, JournalError> {
+        // A refusal from Fiks (upload, post) was an attempt to send; a
+        // local check that failed ("validate") was not.
+        let attempted = i64::from(action != "validate");
         self.outbound_set(
             mottakersystem,
             update_id,
             &[OutboundState::Queued, OutboundState::RetryWait],
-            "state = 'failed', next_attempt_at = NULL, last_error = ?4, failed_folder = ?5",
-            &[&error, &failed_folder],
+            "state = 'failed', attempts = attempts + ?6, next_attempt_at = NULL, last_error = ?4,
+             failed_folder = ?5",
+            &[&error, &failed_folder, &attempted],
             action,
             "failed",
             Some(error),
@@ -819,11 +823,17 @@ mod tests {
         );
         let row = j.outbound_row("s", "ut-a").unwrap().unwrap();
         assert_eq!(row.failed_folder.as_deref(), Some("case-1"));
+        // A local check is not an attempt to send.
+        assert_eq!(row.attempts, 0);
         assert!(j.outbound_requeued("s", "ut-a", "ola").unwrap());
         assert_eq!(j.outbound_due("s").unwrap().len(), 1);
         assert!(!j.outbound_discarded("s", "ut-a", "ola").unwrap());
+        let before = j.outbound_row("s", "ut-a").unwrap().unwrap().attempts;
         j.outbound_failed("s", "ut-a", "case-2", "post", "403")
             .unwrap();
+        // Fiks refusing it was one.
+        let row = j.outbound_row("s", "ut-a").unwrap().unwrap();
+        assert_eq!(row.attempts, before + 1);
         assert!(j.outbound_discarded("s", "ut-a", "kari").unwrap());
         assert_eq!(
             j.outbound_row("s", "ut-a").unwrap().unwrap().state,

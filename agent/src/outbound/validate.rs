@@ -5,6 +5,8 @@
 //! - `digisos-soker.json` is there, not too large, UTF-8 JSON, an object;
 //! - every `fil:<name>` placeholder names a regular file in the folder
 //!   (not a link, not empty, not `KLAR` or the update itself);
+//! - before it is sent ([`check_unsent`]): no file is named `kvittering.json`
+//!   (the receipt would overwrite it);
 //! - with each placeholder replaced by a dummy id, the document passes NAV's
 //!   schema (`mottak_protocol::digisos::validate_soker`).
 
@@ -39,6 +41,24 @@ pub struct Prepared {
     pub doc: Value,
     /// The referenced files, by name.
     pub files: BTreeMap<String, LocalFile>,
+}
+
+/// [`prepare`] for an update not yet sent, which also may not hold a file
+/// named `kvittering.json`: the receipt is written under that name once Fiks
+/// has the update, and would overwrite the fagsystem's file. (A sent one's
+/// folder may hold the agent's own receipt from before a crash.)
+pub fn check_unsent(dir: &Path, name: &str) -> Result<Prepared, Vec<String>> {
+    let taken = fs::symlink_metadata(dir.join(KVITTERING_JSON)).is_ok();
+    match (prepare(dir, name), taken) {
+        (checked, false) => checked,
+        (checked, true) => {
+            let mut problems = checked.err().unwrap_or_default();
+            problems.push(format!(
+                "the folder holds a file named {KVITTERING_JSON}: that is the name of the agent's receipt, written into the folder once Fiks has the update; give your file another name"
+            ));
+            Err(problems)
+        }
+    }
 }
 
 /// Checks the claimed folder `dir`, whose original name was `name`.
@@ -324,6 +344,24 @@ mod tests {
                 "{own}: {p:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_file_named_like_the_receipt_is_refused_before_it_could_be_overwritten() {
+        let d = folder(
+            &soker(&format!("{MOTTATT},{VEDTAK}")),
+            &[("vedtak.pdf", b"%PDF-1.4 x"), (KVITTERING_JSON, b"{}")],
+        );
+        let p = check_unsent(d.path(), CASE).unwrap_err();
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(p[0].contains("named kvittering.json"), "{p:?}");
+        assert_eq!(fs::read(d.path().join(KVITTERING_JSON)).unwrap(), b"{}");
+        // Beside other problems, all are named.
+        fs::remove_file(d.path().join("vedtak.pdf")).unwrap();
+        assert_eq!(check_unsent(d.path(), CASE).unwrap_err().len(), 2);
+        // The receipt is the agent's own once sent: the files still read.
+        fs::write(d.path().join("vedtak.pdf"), b"%PDF-1.4 x").unwrap();
+        assert!(prepare(d.path(), CASE).is_ok());
     }
 
     #[test]
