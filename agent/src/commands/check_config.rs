@@ -769,14 +769,21 @@ certificate_chain = "{chain}"
         )
     }
 
-    #[test]
-    fn digisos_key_chain_password_and_folders_are_checked() {
-        let s = Setup::new();
+    /// A setup with `[mottakersystem.digisos]` that passes: its config, the
+    /// SvarInn key and certificate, and the Maskinporten key and chain.
+    fn digisos_setup(s: &Setup) -> (PathBuf, (PathBuf, PathBuf), (PathBuf, PathBuf)) {
         s.write("pw", "s3cret\n", 0o600);
         s.write("ipw", "integrasjon\n", 0o600);
         let (key, cert) = s.keypair("nav-frogn-2026", 3650);
         let (mp_key, mp_cert) = s.keypair("virksomhet", 3650);
         let cfg = s.config(&[&key], &[&cert], &digisos_table(&s, &mp_key, &mp_cert));
+        (cfg, (key, cert), (mp_key, mp_cert))
+    }
+
+    #[test]
+    fn digisos_key_chain_password_and_folders_are_checked() {
+        let s = Setup::new();
+        let (cfg, (key, cert), (mp_key, _)) = digisos_setup(&s);
         let report = check(&cfg, &s.env);
         assert!(!report.has_errors(), "{report}");
         assert_eq!(report.count(Severity::Warning), 0, "{report}");
@@ -823,11 +830,7 @@ certificate_chain = "{chain}"
     #[test]
     fn digisos_ut_sendt_must_be_a_folder_the_agent_can_write() {
         let s = Setup::new();
-        s.write("pw", "s3cret\n", 0o600);
-        s.write("ipw", "integrasjon\n", 0o600);
-        let (key, cert) = s.keypair("nav-frogn-2026", 3650);
-        let (mp_key, mp_cert) = s.keypair("virksomhet", 3650);
-        let cfg = s.config(&[&key], &[&cert], &digisos_table(&s, &mp_key, &mp_cert));
+        let (cfg, _, _) = digisos_setup(&s);
         assert!(!check(&cfg, &s.env).has_errors());
         // Sent updates could not be handed back: the receipt never arrives.
         fs::remove_dir(s.p("drop/ut-sendt")).unwrap();

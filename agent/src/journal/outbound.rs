@@ -590,15 +590,7 @@ impl Journal {
                 "SELECT digisos_id, sha256, filnavn, storrelse, dokument_id FROM outbound_file
                  WHERE mottakersystem = ?1 AND digisos_id = ?2 AND sha256 = ?3",
             )?
-            .query_row(params![mottakersystem, digisos_id, sha256], |r| {
-                Ok(OutboundFile {
-                    digisos_id: r.get(0)?,
-                    sha256: r.get(1)?,
-                    filnavn: r.get(2)?,
-                    storrelse: r.get::<_, i64>(3)?.max(0).unsigned_abs(),
-                    dokument_id: r.get(4)?,
-                })
-            })
+            .query_row(params![mottakersystem, digisos_id, sha256], read_file)
             .optional()?)
     }
 
@@ -612,15 +604,7 @@ impl Journal {
             "SELECT digisos_id, sha256, filnavn, storrelse, dokument_id FROM outbound_file
              WHERE mottakersystem = ?1 AND digisos_id = ?2 ORDER BY started_at, sha256",
         )?;
-        let rows = stmt.query_map(params![mottakersystem, digisos_id], |r| {
-            Ok(OutboundFile {
-                digisos_id: r.get(0)?,
-                sha256: r.get(1)?,
-                filnavn: r.get(2)?,
-                storrelse: r.get::<_, i64>(3)?.max(0).unsigned_abs(),
-                dokument_id: r.get(4)?,
-            })
-        })?;
+        let rows = stmt.query_map(params![mottakersystem, digisos_id], read_file)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -714,6 +698,18 @@ impl Journal {
             ])?;
         Ok(())
     }
+}
+
+/// One `outbound_file` row, selected as
+/// `digisos_id, sha256, filnavn, storrelse, dokument_id`.
+fn read_file(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboundFile> {
+    Ok(OutboundFile {
+        digisos_id: r.get(0)?,
+        sha256: r.get(1)?,
+        filnavn: r.get(2)?,
+        storrelse: r.get::<_, i64>(3)?.max(0).unsigned_abs(),
+        dokument_id: r.get(4)?,
+    })
 }
 
 #[cfg(test)]
