@@ -776,7 +776,7 @@ certificate_chain = "{chain}"
         s.write("ipw", "integrasjon\n", 0o600);
         let (key, cert) = s.keypair("nav-frogn-2026", 3650);
         let (mp_key, mp_cert) = s.keypair("virksomhet", 3650);
-        let cfg = s.config(&[&key], &[&cert], &digisos_table(&s, &mp_key, &mp_cert));
+        let cfg = s.config(&[&key], &[&cert], &digisos_table(s, &mp_key, &mp_cert));
         (cfg, (key, cert), (mp_key, mp_cert))
     }
 
