@@ -192,7 +192,7 @@ fn nb(alert: &Alert, state: &ConsoleState, now_ms: i64) -> Option<(String, Strin
                 c.can_act.join(", ")
             };
             (
-                format!("færre enn to kan handle på feil i {m} (kan handle: {who})"),
+                format!("færre enn to kan handle på feil (kan handle: {who})"),
                 "en admin kan gi operatør-rollen i konsollen eller med mottak-agent access grant"
                     .to_owned(),
             )

@@ -646,7 +646,11 @@ fn render_failed(app: &App, theme: &Theme, f: &mut Frame<'_>, area: Rect) {
         "",
         t.col_id,
         t.col_state,
-        t.col_system,
+        if wide {
+            t.col_system
+        } else {
+            t.col_system_short
+        },
         t.col_tittel,
         t.col_avsender,
         t.col_age,
@@ -1848,7 +1852,11 @@ fn render_outbound(app: &App, theme: &Theme, f: &mut Frame<'_>, area: Rect) {
             ],
             [
                 t.col_state,
-                t.col_system,
+                if wide {
+                    t.col_system
+                } else {
+                    t.col_system_short
+                },
                 t.col_case,
                 t.col_claimed,
                 t.col_attempts,

@@ -816,11 +816,13 @@ pub fn alerts(state: &ConsoleState, now_ms: i64) -> Vec<Alert> {
     }
     for c in &state.access.coverage {
         if let Some(w) = &c.warning {
+            // The console writes the mottakersystem before the title.
+            let title = w.replacen(&format!(" of {}:", c.mottakersystem), ":", 1);
             push(
                 format!("coverage/{}", c.mottakersystem),
                 Severity::Warning,
                 &c.mottakersystem,
-                w.clone(),
+                title,
                 "an admin can grant the operator role from the console or with mottak-agent access grant".into(),
                 None,
             );
@@ -1009,7 +1011,14 @@ mod tests {
             s.alerts
         );
         assert!(s.alerts.iter().any(|a| a.key.starts_with("certificate/a/")));
-        assert!(s.alerts.iter().any(|a| a.key == "coverage/a"));
+        let coverage = s.alerts.iter().find(|a| a.key == "coverage/a").unwrap();
+        // The console puts "a: " first; the title does not say it again.
+        assert!(
+            coverage.title.raw().contains("can act on failed imports:")
+                && !coverage.title.raw().contains(" of a"),
+            "{}",
+            coverage.title.raw()
+        );
         assert!(s.integrations[0].drop_folder.writable);
         let wire = serde_json::to_string(s).unwrap();
         assert!(!wire.contains("01019012345"));
