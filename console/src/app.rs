@@ -468,6 +468,11 @@ fn key_of(f: &FailedImport) -> FailedKey {
     (f.mottakersystem.clone(), f.id.clone())
 }
 
+/// A saksoppdatering's key: (mottakersystem, update id).
+pub fn out_key(r: OutboundRow<'_>) -> FailedKey {
+    (r.mottakersystem.to_owned(), r.item.update_id.clone())
+}
+
 /// The console.
 #[derive(Debug, Clone)]
 pub struct App {
@@ -486,6 +491,8 @@ pub struct App {
     pub lists: [ListState; 6],
     /// Marked failed imports.
     pub marks: BTreeSet<FailedKey>,
+    /// Marked failed saksoppdateringer: (mottakersystem, update id).
+    pub out_marks: BTreeSet<FailedKey>,
     /// The failed import under the cursor (kept across updates).
     selected_failed: Option<FailedKey>,
     /// The saksoppdatering under the cursor (kept across updates).
@@ -521,6 +528,7 @@ impl App {
             mode: Mode::Normal,
             lists: Default::default(),
             marks: BTreeSet::new(),
+            out_marks: BTreeSet::new(),
             selected_failed: None,
             selected_outbound: None,
             toast: None,
@@ -881,6 +889,20 @@ impl App {
                 .collect();
             self.marks
                 .retain(|(s, i)| present.contains(&(s.as_str(), i.as_str())));
+            // Only failed saksoppdateringer can be marked; one that left the
+            // failures (retried, discarded) loses its mark.
+            let failed: BTreeSet<(&str, &str)> = state
+                .outbound
+                .iter()
+                .flat_map(|o| {
+                    o.failures
+                        .iter()
+                        .filter(|i| i.state == OutboundState::Failed)
+                        .map(|i| (o.mottakersystem.as_str(), i.update_id.as_str()))
+                })
+                .collect();
+            self.out_marks
+                .retain(|(s, i)| failed.contains(&(s.as_str(), i.as_str())));
         }
         if let Some(key) = self.selected_failed.clone() {
             let pos = self
@@ -1063,6 +1085,8 @@ impl App {
                     l.filter.clear();
                 } else if view == View::Failed {
                     self.marks.clear();
+                } else if view == View::Outbound {
+                    self.out_marks.clear();
                 }
                 self.toast = None;
             }
@@ -1088,6 +1112,31 @@ impl App {
                 let l = self.list_mut();
                 l.detail = !l.detail;
             }
+            KeyAction::Mark if self.view == View::Outbound => {
+                let Some(row) = self.selected_outbound() else {
+                    return Vec::new();
+                };
+                if row.item.state != OutboundState::Failed {
+                    let text = self.t().out_only_failed.to_owned();
+                    self.toast(Level::Warning, text);
+                    return Vec::new();
+                }
+                let k = out_key(row);
+                if !self.out_marks.remove(&k) {
+                    self.out_marks.insert(k);
+                }
+                self.move_by(1);
+            }
+            KeyAction::MarkAll if self.view == View::Outbound => {
+                let keys: Vec<FailedKey> = self
+                    .outbound_rows()
+                    .into_iter()
+                    .filter(|r| r.item.state == OutboundState::Failed)
+                    .map(out_key)
+                    .collect();
+                self.out_marks.extend(keys);
+            }
+            KeyAction::UnmarkAll if self.view == View::Outbound => self.out_marks.clear(),
             KeyAction::Mark => {
                 if let Some(k) = self.selected_failed().map(key_of) {
                     if !self.marks.remove(&k) {
@@ -1241,55 +1290,82 @@ impl App {
         self.propose(question, label, commands)
     }
 
-    /// Retry or discard the saksoppdatering under the cursor (only a failed
-    /// one; the agent handles the queue by itself).
+    /// Retry or discard the marked saksoppdateringer, or the one under the
+    /// cursor (only failed ones; the agent handles the queue by itself).
     fn act_on_outbound(&mut self, what: KeyAction) -> Vec<Effect> {
         let t = self.t();
-        let Some(row) = self.selected_outbound() else {
+        let chosen: Vec<(String, OutboundItem)> = if self.out_marks.is_empty() {
+            self.selected_outbound()
+                .map(|r| (r.mottakersystem.to_owned(), r.item.clone()))
+                .into_iter()
+                .collect()
+        } else {
+            self.outbound_rows()
+                .into_iter()
+                .filter(|r| self.out_marks.contains(&out_key(*r)))
+                .map(|r| (r.mottakersystem.to_owned(), r.item.clone()))
+                .collect()
+        };
+        if chosen.is_empty() {
             self.toast(Level::Warning, t.nothing_applies.to_owned());
             return Vec::new();
-        };
-        let (sys, update_id, case) = (
-            row.mottakersystem.to_owned(),
-            row.item.update_id.clone(),
-            row.item.digisos_id.clone(),
-        );
-        let failed = row.item.state == OutboundState::Failed;
+        }
         let perm = if what == KeyAction::Discard {
             Permission::MarkPermanent
         } else {
             Permission::Retry
         };
-        if !self.may(perm, &sys) {
+        let allowed: Vec<&(String, OutboundItem)> = chosen
+            .iter()
+            .filter(|(sys, _)| self.may(perm, sys))
+            .collect();
+        if allowed.is_empty() {
             self.toast(Level::Warning, t.not_allowed.to_owned());
             return Vec::new();
         }
-        if !failed {
+        let targets: Vec<&(String, OutboundItem)> = allowed
+            .into_iter()
+            .filter(|(_, item)| item.state == OutboundState::Failed)
+            .collect();
+        if targets.is_empty() {
             self.toast(Level::Warning, t.out_only_failed.to_owned());
             return Vec::new();
         }
-        let which = format!("{case} ({sys})");
-        let (question, label, command) = if what == KeyAction::Discard {
-            (
-                fill(t.ask_out_discard, &[&which]),
-                t.k_discard,
-                Command::MarkPermanent {
-                    mottakersystem: sys,
-                    forsendelse: update_id,
-                    reason: String::new(),
-                },
-            )
-        } else {
-            (
-                fill(t.ask_out_retry, &[&which]),
-                t.k_out_retry,
-                Command::Retry {
-                    mottakersystem: sys,
-                    forsendelse: update_id,
-                },
-            )
+        let question = match targets.as_slice() {
+            [(sys, item)] => {
+                let which = format!("{} ({sys})", item.digisos_id);
+                if what == KeyAction::Discard {
+                    fill(t.ask_out_discard, &[&which])
+                } else {
+                    fill(t.ask_out_retry, &[&which])
+                }
+            }
+            many if what == KeyAction::Discard => fill(t.ask_out_discard_n, &[&many.len()]),
+            many => fill(t.ask_out_retry_n, &[&many.len()]),
         };
-        self.propose(question, label.to_owned(), vec![command])
+        let commands = targets
+            .iter()
+            .map(|(sys, item)| {
+                if what == KeyAction::Discard {
+                    Command::MarkPermanent {
+                        mottakersystem: sys.clone(),
+                        forsendelse: item.update_id.clone(),
+                        reason: String::new(),
+                    }
+                } else {
+                    Command::Retry {
+                        mottakersystem: sys.clone(),
+                        forsendelse: item.update_id.clone(),
+                    }
+                }
+            })
+            .collect();
+        let label = if what == KeyAction::Discard {
+            t.k_discard
+        } else {
+            t.k_out_retry
+        };
+        self.propose(question, label.to_owned(), commands)
     }
 
     fn act_on_queue(&mut self, what: KeyAction) -> Vec<Effect> {
@@ -1446,6 +1522,7 @@ impl App {
         );
         // Marks are used up by the action they were for.
         self.marks.clear();
+        self.out_marks.clear();
         let text = fill(self.t().sent, &[&c.label]);
         self.toast(Level::Info, text);
         out

@@ -350,6 +350,8 @@ texts! {
     todo_out_retry_wait: "A passing failure (network, Fiks 5xx, Maskinporten): the agent tries again by itself.", "En forbigående feil (nett, Fiks 5xx, Maskinporten): agenten prøver igjen selv.";
     todo_out_queued: "Waiting for its upload and post to Fiks.", "Venter på opplasting og innsending til Fiks.";
     ask_out_retry: "Send the saksoppdatering for case {} again? It is moved back from ut-feilet/ and checked again before it is sent.", "Sende saksoppdateringen for sak {} på nytt? Den flyttes tilbake fra ut-feilet/ og kontrolleres på nytt før den sendes.";
+    ask_out_retry_n: "Send {} saksoppdateringer again? Each is moved back from ut-feilet/ and checked again before it is sent.", "Sende {} saksoppdateringer på nytt? Hver flyttes tilbake fra ut-feilet/ og kontrolleres på nytt før den sendes.";
+    ask_out_discard_n: "Discard {} failed saksoppdateringer? They are never sent: the applicants do not see these updates on nav.no. Their folders stay in ut-feilet/. This cannot be undone.", "Forkaste {} feilede saksoppdateringer? De blir aldri sendt: søkerne ser ikke disse oppdateringene på nav.no. Mappene blir liggende i ut-feilet/. Dette kan ikke angres.";
     ask_out_discard: "Discard the failed saksoppdatering for case {}? It is never sent: the applicant does not see this update on nav.no. Its folder stays in ut-feilet/. This cannot be undone.", "Forkaste den feilede saksoppdateringen for sak {}? Den blir aldri sendt: søkeren ser ikke denne oppdateringen på nav.no. Mappen blir liggende i ut-feilet/. Dette kan ikke angres.";
     reason_prompt_discard: "Reason (required, kept in the audit log):", "Årsak (påkrevd, lagres i revisjonsloggen):";
     typed_word_discard: "discard", "forkast";

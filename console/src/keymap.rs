@@ -391,6 +391,35 @@ pub static BINDINGS: &[Binding] = &[
         help: |t| t.k_discard,
         footer: true,
     },
+    // Marks as in Failed imports, but out of the footer: at 80 columns it
+    // would push out r and P, the two actions of this view.
+    Binding {
+        keys: &[ch(' ')],
+        label: "Space",
+        action: KeyAction::Mark,
+        scope: Where::In(OUTBOUND),
+        needs: Some(Permission::Retry),
+        help: |t| t.k_mark,
+        footer: false,
+    },
+    Binding {
+        keys: &[ch('a')],
+        label: "a",
+        action: KeyAction::MarkAll,
+        scope: Where::In(OUTBOUND),
+        needs: Some(Permission::Retry),
+        help: |t| t.k_mark_all,
+        footer: false,
+    },
+    Binding {
+        keys: &[ch('A')],
+        label: "A",
+        action: KeyAction::UnmarkAll,
+        scope: Where::In(OUTBOUND),
+        needs: Some(Permission::Retry),
+        help: |t| t.k_unmark_all,
+        footer: false,
+    },
     Binding {
         keys: &[ch('p')],
         label: "p",

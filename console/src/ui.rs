@@ -215,12 +215,14 @@ fn info_line(app: &App, theme: &Theme, shown: usize, total: u64, view: View) -> 
         spans.push(Span::styled(" · ", theme.dim));
         spans.push(Span::styled(fill(t.filter_label, &[&l.filter]), theme.key));
     }
-    if view == View::Failed && !app.marks.is_empty() {
+    let marked = match view {
+        View::Failed => app.marks.len(),
+        View::Outbound => app.out_marks.len(),
+        _ => 0,
+    };
+    if marked > 0 {
         spans.push(Span::styled(" · ", theme.dim));
-        spans.push(Span::styled(
-            fill(t.marked_n, &[&app.marks.len()]),
-            theme.marked,
-        ));
+        spans.push(Span::styled(fill(t.marked_n, &[&marked]), theme.marked));
     }
     Line::from(spans)
 }
@@ -1791,11 +1793,15 @@ fn render_outbound(app: &App, theme: &Theme, f: &mut Frame<'_>, area: Rect) {
         .iter()
         .map(|r| {
             let lv = out::item_level(r.item.state);
+            let marked = app.out_marks.contains(&crate::app::out_key(*r));
             Row::new(vec![
-                Cell::from(Span::styled(
-                    format!("{} {}", lv.symbol(), out::item_word(t, r.item.state)),
-                    theme.level(lv),
-                )),
+                Cell::from(Line::from(vec![
+                    Span::styled(if marked { "●" } else { " " }, theme.marked),
+                    Span::styled(
+                        format!("{} {}", lv.symbol(), out::item_word(t, r.item.state)),
+                        theme.level(lv),
+                    ),
+                ])),
                 Cell::from(r.mottakersystem.to_owned()),
                 Cell::from(if wide {
                     r.item.digisos_id.clone()

@@ -703,6 +703,89 @@ fn queued_saksoppdateringer_are_the_agents_and_cannot_be_acted_on() {
 }
 
 #[test]
+fn failed_saksoppdateringer_are_marked_and_discarded_together() {
+    let mut a = app(Lang::En, Role::Operator);
+    let mut nav = support::sample_outbound().remove(0);
+    let mut older = support::outbound_item(
+        support::CASE_C,
+        OutboundState::Failed,
+        3 * 60 * 60_000,
+        Some("- digisos-soker.json: hendelser[0] (status)"),
+    );
+    older.update_id = support::update_id(3 * 60 * 60_000, support::CASE_C);
+    nav.failures.insert(0, older.clone());
+    nav.counts.insert(OutboundState::Failed, 2);
+    a.update(Action::Client(ClientEvent::Message(Box::new(
+        ServerMessage::Delta {
+            seq: 2,
+            patches: vec![Patch::Outbound(nav)],
+        },
+    ))));
+    a.update(ch('3'));
+    // Only failed rows take a mark: "a" marks the two failed, not the queue.
+    a.update(ch('a'));
+    assert_eq!(a.out_marks.len(), 2);
+    a.update(ch('A'));
+    assert!(a.out_marks.is_empty());
+    // Space marks the row under the cursor and moves on; on a queued one it says why not.
+    a.update(ch('g'));
+    a.update(ch(' '));
+    a.update(ch(' '));
+    assert_eq!(a.out_marks.len(), 2, "{:?}", a.out_marks);
+    assert!(a.selected_outbound().unwrap().item.state != OutboundState::Failed);
+    a.update(ch(' '));
+    assert_eq!(a.out_marks.len(), 2);
+    assert!(a.toast.as_ref().unwrap().text.contains("Only a failed"));
+    // One discard for both: a reason, the typed word, one command each.
+    assert!(a.update(ch('P')).is_empty());
+    match &a.mode {
+        Mode::Confirm(c) => {
+            assert!(c.question.starts_with("Discard 2 failed"), "{}", c.question);
+            assert_eq!(c.typed_word, "discard");
+        }
+        other => panic!("{other:?}"),
+    }
+    typed(&mut a, "skrevet på nytt");
+    a.update(key(KeyCode::Enter));
+    typed(&mut a, "discard");
+    let e = a.update(key(KeyCode::Enter));
+    let mut sent: Vec<String> = sends(&e)
+        .into_iter()
+        .map(|c| match c {
+            Command::MarkPermanent {
+                forsendelse,
+                reason,
+                ..
+            } => {
+                assert_eq!(reason, "skrevet på nytt");
+                forsendelse.clone()
+            }
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    sent.sort();
+    let mut want = vec![older.update_id.clone(), failed_update_id()];
+    want.sort();
+    assert_eq!(sent, want);
+    // The marks were used up; Esc clears marks too.
+    assert!(a.out_marks.is_empty());
+    a.update(ch('a'));
+    a.update(key(KeyCode::Esc));
+    assert!(a.out_marks.is_empty());
+    // Retry in bulk asks in the plural.
+    a.update(ch('a'));
+    a.update(ch('r'));
+    match &a.mode {
+        Mode::Confirm(c) => assert!(
+            c.question.starts_with("Send 2 saksoppdateringer again?"),
+            "{}",
+            c.question
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
 fn outbound_actions_are_hidden_from_viewers_and_per_mottakersystem() {
     let mut a = app(Lang::En, Role::Viewer);
     a.update(ch('3'));
