@@ -562,8 +562,8 @@ fn print_intro(
            privilege\"), and the fagsystem waits: retry it (r, then y); it is sent,\n    \
            and the fagsystem goes on with the case. Those the fagsystem wrote\n    \
            wrong (a misspelt status, a missing vedtak.pdf) fail every time, and it\n    \
-           has written them again, right: discard them (P: a reason, then a typed\n    \
-           word). A Fiks outage (503) heals by itself.\n  \
+           has written them again, right: discard them (Space marks several; P:\n    \
+           a reason, then a typed word). A Fiks outage (503) heals by itself.\n  \
          - Integrations (4): SvarInn, Fiks Digisos and Maskinporten, certificates,\n    \
            drop folders.\n  \
          - Access (5): kari is operator on {first} only, so {second} warns that\n    \
