@@ -209,8 +209,9 @@ impl<S: Stream<Item = std::io::Result<Bytes>> + Unpin> Stream for Guarded<S> {
             return std::task::Poll::Ready(None);
         }
         let error = if self.stopped.as_mut().poll(cx).is_ready() {
+            // Not `Interrupted`: readers retry that one.
             Some(std::io::Error::new(
-                std::io::ErrorKind::Interrupted,
+                std::io::ErrorKind::ConnectionAborted,
                 "the agent is stopping",
             ))
         } else if std::time::Instant::now() >= self.deadline {
