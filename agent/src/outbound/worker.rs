@@ -505,7 +505,8 @@ impl OutboundWorker {
                 self.moved(update_id);
                 info!(mottakersystem = %self.name, update = %update_id, folder = %format!("ut-sendt/{folder}"), "outbound: moved to ut-sendt/ with kvittering.json");
             }
-            Ok(None) => {}
+            // Nothing left in .mottak/ to move.
+            Ok(None) => self.moved(update_id),
             Err(e) => {
                 if self.not_moved(update_id, crate::dropfolder::UT_SENDT_DIR, &e) {
                     error!(mottakersystem = %self.name, update = %update_id, "outbound: {e}; the update is done (the journal says so) but the fagsystem cannot see it until the folder moves; tried again every turn");
