@@ -869,20 +869,7 @@ impl Journal {
         &self,
         mottakersystem: &str,
     ) -> Result<Vec<(ForsendelseId, String)>, JournalError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT forsendelse_id, COALESCE(folder_name, forsendelse_id) FROM forsendelse
-             WHERE mottakersystem = ?1 AND state = 'delivered'",
-        )?;
-        let rows = stmt.query_map(params![mottakersystem], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-        })?;
-        rows.map(|r| {
-            let (id, folder) = r?;
-            let id = ForsendelseId::parse(&id)
-                .map_err(|e| JournalError::Corrupt(format!("forsendelse id: {e}")))?;
-            Ok((id, folder))
-        })
-        .collect()
+        self.folders_in(mottakersystem, State::Delivered)
     }
 
     /// The `rejected` rows of `mottakersystem` (id, folder name): compared
@@ -892,11 +879,20 @@ impl Journal {
         &self,
         mottakersystem: &str,
     ) -> Result<Vec<(ForsendelseId, String)>, JournalError> {
+        self.folders_in(mottakersystem, State::Rejected)
+    }
+
+    /// The rows of `mottakersystem` in `state`: id and folder name.
+    fn folders_in(
+        &self,
+        mottakersystem: &str,
+        state: State,
+    ) -> Result<Vec<(ForsendelseId, String)>, JournalError> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT forsendelse_id, COALESCE(folder_name, forsendelse_id) FROM forsendelse
-             WHERE mottakersystem = ?1 AND state = 'rejected'",
+             WHERE mottakersystem = ?1 AND state = ?2",
         )?;
-        let rows = stmt.query_map(params![mottakersystem], |r| {
+        let rows = stmt.query_map(params![mottakersystem, state.as_str()], |r| {
             Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
         })?;
         rows.map(|r| {
