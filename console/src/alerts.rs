@@ -180,6 +180,18 @@ fn nb(alert: &Alert, state: &ConsoleState, now_ms: i64) -> Option<(String, Strin
                 "frigjør plass, ellers kan neste store forsendelse ikke leveres".to_owned(),
             )
         }
+        "disk-floor" => {
+            let d = &integration()?.drop_folder;
+            (
+                format!(
+                    "nedlastinger venter: bare {} MiB ledig i leveringsmappen {}, under min_free_space ({} MiB)",
+                    d.free_bytes? / (1 << 20),
+                    d.path,
+                    d.min_free_bytes? / (1 << 20)
+                ),
+                "frigjør plass på det filsystemet; forsendelsene som venter, lastes ned innen et minutt etterpå, ingenting går tapt".to_owned(),
+            )
+        }
         "coverage" => {
             let c = state
                 .access

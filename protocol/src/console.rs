@@ -940,6 +940,9 @@ pub struct DropFolderStatus {
     /// Free space for the agent, rounded down to MiB.
     pub free_bytes: Option<u64>,
     pub total_bytes: Option<u64>,
+    /// `min_free_space`: below it downloads wait (absent from older agents).
+    #[serde(default)]
+    pub min_free_bytes: Option<u64>,
 }
 
 /// How bad an alert is.
@@ -1570,6 +1573,7 @@ mod tests {
                     error: None,
                     free_bytes: Some(1 << 30),
                     total_bytes: Some(1 << 34),
+                    min_free_bytes: None,
                 },
             }],
             alerts: vec![Alert {

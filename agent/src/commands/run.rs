@@ -105,6 +105,7 @@ async fn daemon(config: Config) -> anyhow::Result<()> {
             svarinn_url: system.svarinn_url.as_str().trim_end_matches('/').to_owned(),
             certificates: system.certificates.clone(),
             drop: DropFolder::new(&system.drop_folder),
+            min_free_space: system.min_free_space,
             health: Arc::clone(&h),
         });
         workers.spawn(supervise(system, journal.clone(), h, shutdown.clone()));

@@ -51,6 +51,8 @@ pub struct SystemSource {
     pub svarinn_url: String,
     pub certificates: Vec<PathBuf>,
     pub drop: DropFolder,
+    /// `min_free_space`: downloads wait below it.
+    pub min_free_space: u64,
     pub health: Arc<WorkerHealth>,
 }
 
@@ -227,7 +229,11 @@ impl Builder {
             self.folders = self
                 .sources
                 .iter()
-                .map(|s| (s.name.clone(), read_drop_folder(&s.drop, threshold)))
+                .map(|s| {
+                    let (stale, mut status) = read_drop_folder(&s.drop, threshold);
+                    status.min_free_bytes = Some(s.min_free_space);
+                    (s.name.clone(), (stale, status))
+                })
                 .collect();
             self.folders_at = Some(mono);
         }
@@ -799,7 +805,25 @@ pub fn alerts(state: &ConsoleState, now_ms: i64) -> Vec<Alert> {
                 ),
                 None,
             );
-        } else if d.free_bytes.is_some_and(|f| f < LOW_FREE_BYTES) {
+        } else if let (Some(free), Some(floor)) = (d.free_bytes, d.min_free_bytes)
+            && free < floor
+        {
+            push(
+                format!("disk-floor/{m}"),
+                Severity::Critical,
+                m,
+                format!(
+                    "downloads wait: only {} MiB free on the drop folder {}, under min_free_space ({} MiB)",
+                    free / MIB,
+                    d.path,
+                    floor / MIB
+                ),
+                "free space on that filesystem; the waiting forsendelser are downloaded within a minute after, nothing is lost".into(),
+                None,
+            );
+        } else if d.free_bytes.is_some_and(|f| {
+            f < LOW_FREE_BYTES.max(d.min_free_bytes.unwrap_or(0).saturating_mul(2))
+        }) {
             push(
                 format!("disk/{m}"),
                 Severity::Warning,
@@ -930,6 +954,7 @@ mod tests {
             svarinn_url: "https://svarut.ks.no".into(),
             certificates: vec![dir.join("missing.crt")],
             drop: DropFolder::new(root),
+            min_free_space: 512 << 20,
             health: Arc::new(WorkerHealth::default()),
         }
     }
@@ -1041,6 +1066,51 @@ mod tests {
         // Nothing changed: the same state.
         let again = b.build(datetime!(2026-11-21 08:00 UTC)).unwrap();
         assert_eq!(again.state, built.state);
+    }
+
+    /// Below `min_free_space` downloads wait: a critical alert naming both
+    /// numbers; above it but low, the warning as before; plenty, none.
+    #[test]
+    fn free_space_under_the_floor_is_a_critical_alert() {
+        use mottak_protocol::console::{DropFolderStatus, IntegrationStatus};
+        let with_free = |free: u64| ConsoleState {
+            integrations: vec![IntegrationStatus {
+                mottakersystem: "a".into(),
+                drop_folder: DropFolderStatus {
+                    path: "/srv/a".into(),
+                    writable: true,
+                    free_bytes: Some(free),
+                    total_bytes: Some(100 << 30),
+                    min_free_bytes: Some(512 << 20),
+                    ..DropFolderStatus::default()
+                },
+                ..IntegrationStatus::default()
+            }],
+            ..ConsoleState::default()
+        };
+        let disk = |free: u64| -> Vec<Alert> {
+            alerts(&with_free(free), 0)
+                .into_iter()
+                .filter(|a| a.key.starts_with("disk"))
+                .collect()
+        };
+        let low = disk(100 << 20);
+        assert_eq!(low.len(), 1, "{low:?}");
+        assert_eq!(low[0].key, "disk-floor/a");
+        assert_eq!(low[0].severity, Severity::Critical);
+        assert!(
+            low[0].title.raw().contains("only 100 MiB free")
+                && low[0].title.raw().contains("min_free_space (512 MiB)"),
+            "{}",
+            low[0].title.raw()
+        );
+        let near = disk(600 << 20);
+        assert_eq!(near.len(), 1, "{near:?}");
+        assert_eq!(
+            (near[0].key.as_str(), near[0].severity),
+            ("disk/a", Severity::Warning)
+        );
+        assert!(disk(10 << 30).is_empty());
     }
 
     #[test]

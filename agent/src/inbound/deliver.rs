@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
 use super::fetch::{Body, FailureClass, FetchError, Fetched, decrypt_to_file, fetch};
+use super::limits::DownloadLimits;
 use crate::dropfolder::{DropError, DropFolder, Staging};
 use crate::names::{ForsendelseId, SafeName, sanitize_or};
 use crate::svarinn_client::SvarInnClient;
@@ -73,6 +74,8 @@ pub struct Preparation {
     pub unzip: bool,
     pub zip_limits: ZipLimits,
     pub download_timeout: std::time::Duration,
+    /// `max_forsendelse_size` and `min_free_space`.
+    pub limits: DownloadLimits,
 }
 
 /// What ended up in the staging folder.
@@ -125,6 +128,10 @@ pub async fn download_and_stage(
         forsendelse,
         raw_json,
     } = wanted;
+    // Refused or held back before a byte is asked for.
+    how.limits
+        .before_download(&forsendelse.filmetadata)
+        .map_err(FetchError::Limit)?;
     let deadline = tokio::time::Instant::now() + how.download_timeout;
     let body = fetch(
         client,
@@ -132,6 +139,7 @@ pub async fn download_and_stage(
         deadline,
         how.download_timeout,
         stop,
+        &how.limits,
     )
     .await?;
     let how = how.clone();
@@ -175,7 +183,7 @@ fn stage_files(
     let (content_type, filename) = (body.content_type.clone(), body.filename.clone());
     let payload = staging.dir().join(PAYLOAD);
     let limit = plaintext_limit(&forsendelse.filmetadata);
-    let decrypted = decrypt_to_file(body, &how.keys, payload, limit);
+    let decrypted = decrypt_to_file(body, &how.keys, payload, limit, &how.limits);
     std::mem::drop(permit);
     let fetched = Fetched {
         content_type,
@@ -228,6 +236,12 @@ fn place_files(
     fetched: &Fetched,
 ) -> Result<Prepared, DeliverError> {
     let is_zip = payload_is_zip(fetched);
+    if is_zip {
+        // Unpacking writes about the zip's size again.
+        how.limits
+            .ensure_room(fetched.size)
+            .map_err(FetchError::Limit)?;
+    }
     if is_zip && how.unzip {
         let zip = open(&fetched.path)?;
         let files =

@@ -19,6 +19,7 @@ use sha2::{Digest, Sha256};
 use tokio_util::io::{StreamReader, SyncIoBridge};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
+use super::limits::{DownloadLimits, LimitError};
 use crate::svarinn_client::{ClientError, SvarInnClient};
 
 /// A decrypted file written at `path`, not yet fsynced: the pipeline fsyncs
@@ -49,6 +50,9 @@ pub enum FetchError {
         "the decrypted file is larger than the {limit} bytes SvarInn declared; the download was cut there"
     )]
     TooLarge { limit: u64 },
+    /// `max_forsendelse_size` or `min_free_space`.
+    #[error(transparent)]
+    Limit(#[from] LimitError),
     #[error("could not write {path}: {source}")]
     Local {
         path: PathBuf,
@@ -70,6 +74,12 @@ pub enum FailureClass {
     /// Our side (disk full, permissions) or credentials: retry with backoff and
     /// alert; the sender can do nothing about it, so SvarInn is not told.
     Local,
+    /// Larger than `max_forsendelse_size`: `failed` at once (the same body
+    /// would be cut at the same place again), mottakFeilet permanent=false.
+    OverLimit,
+    /// The drop folder's filesystem is below `min_free_space`: wait
+    /// (`retry_wait`, never failed), and the console alerts.
+    LowSpace,
 }
 
 impl FetchError {
@@ -83,7 +93,15 @@ impl FetchError {
             FetchError::Decrypt(CmsError::WriteOutput(_)) => FailureClass::Local,
             FetchError::Decrypt(_) | FetchError::TooLarge { .. } => FailureClass::Content,
             FetchError::Local { .. } | FetchError::Thread(_) => FailureClass::Local,
+            FetchError::Limit(LimitError::TooLarge { .. }) => FailureClass::OverLimit,
+            FetchError::Limit(LimitError::LowSpace { .. }) => FailureClass::LowSpace,
+            FetchError::Limit(LimitError::SpaceUnknown { .. }) => FailureClass::Local,
         }
+    }
+
+    /// A broken body stream: a limit it was cut at, or the network.
+    fn from_body(err: std::io::Error) -> Self {
+        LimitError::from_io(err).map_or_else(FetchError::Network, FetchError::Limit)
     }
 }
 
@@ -125,12 +143,15 @@ impl std::io::Read for Body {
 /// the message) or once `stop` is cancelled: a streamed body then ends with
 /// an error, so the thread decrypting it stops by itself and is never left
 /// behind (nor left polling the network after the runtime has stopped).
+/// A body longer than `limits` allows is refused by its `Content-Length`, or
+/// ended with an error the moment it grows past the cap.
 pub async fn fetch(
     client: &SvarInnClient,
     download_url: &str,
     deadline: tokio::time::Instant,
     timeout: Duration,
     stop: CancellationToken,
+    limits: &DownloadLimits,
 ) -> Result<Body, FetchError> {
     let late = || {
         FetchError::Network(std::io::Error::new(
@@ -141,17 +162,19 @@ pub async fn fetch(
     let download = tokio::time::timeout_at(deadline, client.download(download_url))
         .await
         .map_err(|_| late())??;
+    limits.check_content_length(download.content_length)?;
+    let body: BodyStream = Box::pin(limits.cap_ciphertext(download.body));
     let input = match download.content_length {
         Some(len) if len <= READ_WHOLE_MAX => {
-            let whole = read_whole(download.body, len);
+            let whole = read_whole(body, len);
             let bytes = tokio::time::timeout_at(deadline, whole)
                 .await
                 .map_err(|_| late())?
-                .map_err(FetchError::Network)?;
+                .map_err(FetchError::from_body)?;
             Input::Whole(std::io::Cursor::new(bytes))
         }
         _ => Input::Streamed(Box::new(SyncIoBridge::new(StreamReader::new(Guarded {
-            inner: download.body,
+            inner: body,
             deadline: deadline.into_std(),
             timeout,
             stopped: Box::pin(stop.cancelled_owned()),
@@ -232,12 +255,14 @@ impl<S: Stream<Item = std::io::Result<Bytes>> + Unpin> Stream for Guarded<S> {
 
 /// Decrypts `input` into a new file at `dest` (which must not exist),
 /// hashing as it goes; not fsynced here. `limit` cuts a plaintext that grows
-/// past what SvarInn declared. Also used for files on disk.
+/// past what SvarInn declared, `limits` one past `max_forsendelse_size` or
+/// below the free-space floor. Also used for files on disk.
 pub fn decrypt_to_file(
     input: impl std::io::Read,
     keys: &[RecipientKey],
     dest: PathBuf,
     limit: Option<u64>,
+    limits: &DownloadLimits,
 ) -> Result<Fetched, FetchError> {
     let local = |source| FetchError::Local {
         path: dest.clone(),
@@ -251,15 +276,15 @@ pub fn decrypt_to_file(
         limit,
         over_limit: false,
     };
-    let outcome = cms::decrypt(input, &mut out, keys);
+    let outcome = cms::decrypt(input, limits.guard_plaintext(&mut out), keys);
     if out.over_limit {
         return Err(FetchError::TooLarge {
             limit: limit.unwrap_or(0),
         });
     }
     let outcome = outcome.map_err(|err| match err {
-        CmsError::ReadInput(io) => FetchError::Network(io),
-        CmsError::WriteOutput(io) => local(io),
+        CmsError::ReadInput(io) => FetchError::from_body(io),
+        CmsError::WriteOutput(io) => LimitError::from_io(io).map_or_else(local, FetchError::Limit),
         other => FetchError::Decrypt(other),
     })?;
     // Flushed to the kernel; the fsync comes with the staging folder's.
@@ -311,6 +336,11 @@ impl<W: Write> Write for HashingWriter<W> {
 mod tests {
     use super::*;
 
+    const NONE: DownloadLimits = DownloadLimits {
+        max_size: u64::MAX,
+        space: None,
+    };
+
     fn vectors() -> PathBuf {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/interop/ks-vectors")
     }
@@ -325,7 +355,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let input = File::open(vectors().join("small.crypt")).unwrap();
         let dest = dir.path().join("small.pdf");
-        let fetched = decrypt_to_file(input, &[ks_key()], dest.clone(), Some(3151)).unwrap();
+        let fetched = decrypt_to_file(input, &[ks_key()], dest.clone(), Some(3151), &NONE).unwrap();
         let expected = std::fs::read(vectors().join("small.pdf")).unwrap();
         assert_eq!(std::fs::read(&dest).unwrap(), expected);
         assert_eq!(fetched.size, expected.len() as u64);
@@ -337,10 +367,36 @@ mod tests {
     fn plaintext_longer_than_declared_is_cut_and_classed_as_content() {
         let dir = tempfile::tempdir().unwrap();
         let input = File::open(vectors().join("small.crypt")).unwrap();
-        let err =
-            decrypt_to_file(input, &[ks_key()], dir.path().join("x"), Some(3000)).unwrap_err();
+        let err = decrypt_to_file(input, &[ks_key()], dir.path().join("x"), Some(3000), &NONE)
+            .unwrap_err();
         assert!(matches!(err, FetchError::TooLarge { limit: 3000 }), "{err}");
         assert_eq!(err.class(), FailureClass::Content);
+    }
+
+    /// `max_forsendelse_size` cuts the plaintext at the byte, whatever SvarInn
+    /// declared (here nothing), as a failure that is not retried.
+    #[test]
+    fn plaintext_past_max_forsendelse_size_is_cut_and_not_retried() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = File::open(vectors().join("small.crypt")).unwrap();
+        let dest = dir.path().join("x");
+        let limits = DownloadLimits {
+            max_size: 3000,
+            space: None,
+        };
+        let err = decrypt_to_file(input, &[ks_key()], dest.clone(), None, &limits).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                FetchError::Limit(LimitError::TooLarge {
+                    limit: 3000,
+                    counted: crate::inbound::limits::Counted::Plaintext
+                })
+            ),
+            "{err}"
+        );
+        assert_eq!(err.class(), FailureClass::OverLimit);
+        assert!(std::fs::metadata(&dest).unwrap().len() <= 3000);
     }
 
     #[test]
@@ -349,7 +405,7 @@ mod tests {
         let dest = dir.path().join("taken");
         std::fs::write(&dest, b"the fagsystem's").unwrap();
         let input = File::open(vectors().join("small.crypt")).unwrap();
-        let err = decrypt_to_file(input, &[ks_key()], dest.clone(), None).unwrap_err();
+        let err = decrypt_to_file(input, &[ks_key()], dest.clone(), None, &NONE).unwrap_err();
         assert_eq!(err.class(), FailureClass::Local);
         assert_eq!(std::fs::read(&dest).unwrap(), b"the fagsystem's");
     }
@@ -358,8 +414,14 @@ mod tests {
     fn truncated_input_is_content_and_a_broken_stream_is_transient() {
         let dir = tempfile::tempdir().unwrap();
         let bytes = std::fs::read(vectors().join("small.crypt")).unwrap();
-        let err =
-            decrypt_to_file(&bytes[..2000], &[ks_key()], dir.path().join("a"), None).unwrap_err();
+        let err = decrypt_to_file(
+            &bytes[..2000],
+            &[ks_key()],
+            dir.path().join("a"),
+            None,
+            &NONE,
+        )
+        .unwrap_err();
         assert_eq!(err.class(), FailureClass::Content, "{err}");
 
         struct Broken<'a>(&'a [u8]);
@@ -382,6 +444,7 @@ mod tests {
             &[ks_key()],
             dir.path().join("b"),
             None,
+            &NONE,
         )
         .unwrap_err();
         assert!(matches!(err, FetchError::Network(_)), "{err}");
