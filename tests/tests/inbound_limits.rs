@@ -275,7 +275,7 @@ fn low_free_space_waits_and_delivers_once_space_is_back() {
         return;
     };
     let ballast = sys.drop_folder.join("ballast.bin");
-    std::fs::write(&ballast, vec![0xA5u8; (10 * MIB) as usize]).unwrap();
+    std::fs::write(&ballast, vec![0xA5u8; 10 << 20]).unwrap();
     let f = &world.fake;
     let small = add_pdf(&world, &sys, 0, 100_000);
     let big = add_generated(&world, &sys, 7, 5 * MIB);
