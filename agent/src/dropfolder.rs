@@ -31,6 +31,8 @@ use std::time::{Duration, SystemTime};
 
 use crate::names::{ForsendelseId, SafeName};
 
+pub mod dirfd;
+
 /// The agent's own staging folder.
 pub const STAGING_DIR: &str = ".mottak";
 pub const INN_DIR: &str = "inn";
