@@ -4,25 +4,35 @@
 //! `feil.txt`, and sent or superseded ones to `ut-sendt/<digisos-id>-<time>/`
 //! with `kvittering.json`.
 //!
+//! Every operation goes through [`crate::dropfolder::dirfd`]: relative to
+//! directory handles, by single names, never following a link. The
+//! fagsystem writes `ut/` and may replace anything it wrote with a link or
+//! a FIFO at any moment, so nothing here is checked and then used by path:
+//! a folder is opened (a link refused) and then used through its handle,
+//! and the agent's own files (`feil.txt`, `kvittering.json`) are written
+//! under a temporary name and renamed over whatever is there, so a link of
+//! that name is replaced, never written through.
+//!
 //! Both moves are made durable as the inbound publish makes `inn/<id>/`
-//! durable (through [`FsOps`]): the file the agent writes and every other
-//! file of the folder fsynced, then the folder, then the rename, then both
-//! parent folders.
+//! durable (renames and fsyncs through [`FsOps`]): the file the agent writes
+//! and every other regular file of the folder fsynced, then the folder,
+//! then the rename, then both parent folders.
 //!
 //! A claimed folder is named `ut.<claimed ms>.<n>.<original name>`: it
 //! starts with `ut.` (never ends in `.partial`, which inbound staging owns),
 //! and the time and counter make it unique even when the fagsystem writes the
-//! same case again at once.
+//! same case again at once. A name that is not UTF-8 is claimed under a
+//! repaired one (each bad byte shown as U+FFFD), so it is not lost: its
+//! check then fails and says why.
 
-use std::fs;
-use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use time::OffsetDateTime;
 use time::macros::format_description;
 
-use crate::dropfolder::{FsOps, RealFs, STAGING_DIR, UT_DIR, UT_FEILET_DIR, UT_SENDT_DIR};
+use crate::dropfolder::dirfd::{Dir, DirError, FsOps, Kind, Name, RealFs, Replace};
+use crate::dropfolder::{STAGING_DIR, UT_DIR, UT_FEILET_DIR, UT_SENDT_DIR};
 use crate::names::sanitize_or;
 
 /// The file the fagsystem writes last: the folder is complete.
@@ -37,8 +47,11 @@ pub const KVITTERING_JSON: &str = "kvittering.json";
 const MAX_SUFFIX: u32 = 1000;
 /// Prefix of claimed folders in `.mottak/`.
 pub const CLAIM_PREFIX: &str = "ut.";
+/// The mode of the files the agent writes (less the umask, as `File::create`).
+const FILE_MODE: u32 = 0o666;
 
-/// The outbound folders of one drop folder.
+/// The outbound folders of one drop folder. Holds the root's path only to
+/// open it (it is the admin's, from the config) and for messages.
 #[derive(Clone)]
 pub struct OutFolders {
     root: PathBuf,
@@ -54,11 +67,51 @@ impl std::fmt::Debug for OutFolders {
     }
 }
 
-/// A folder in `ut/` whose `KLAR` is there.
+/// A folder in `ut/` with an entry named `KLAR`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ready {
-    /// The folder's name in `ut/`, as the fagsystem wrote it.
+    /// The folder's name in `ut/`, as the fagsystem wrote it (maybe not UTF-8).
+    pub name: Name,
+}
+
+impl Ready {
+    /// The name as text, each byte that is not UTF-8 shown as U+FFFD.
+    pub fn shown(&self) -> String {
+        self.name.to_string_lossy().into_owned()
+    }
+}
+
+/// An entry in `ut/` that is not a folder the agent may claim: a symbolic
+/// link (to a folder or not), a FIFO, a socket, a device. Never followed or
+/// opened; reported (a log line, an alert in the console) while it is there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ignored {
+    /// The entry's name, escaped for a message.
     pub name: String,
+    pub kind: Kind,
+}
+
+impl Ignored {
+    /// Why it is left alone, in a sentence for the log and the console.
+    pub fn reason(&self) -> String {
+        format!(
+            "ut/{} is {}, not a folder: not followed and not claimed; the agent sends only real folders written into ut/ (remove it, and write the update as a folder)",
+            self.name,
+            self.kind.described()
+        )
+    }
+}
+
+/// What `ut/` holds: folders ready to claim, and entries left alone.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UtScan {
+    /// Oldest `KLAR` first.
+    pub ready: Vec<Ready>,
+    pub ignored: Vec<Ignored>,
+}
+
+fn name(s: &str) -> Result<Name, DirError> {
+    Name::new(s)
 }
 
 impl OutFolders {
@@ -74,89 +127,164 @@ impl OutFolders {
         }
     }
 
+    /// `ut/`'s path, for messages (and tests); never opened by path.
     pub fn ut(&self) -> PathBuf {
         self.root.join(UT_DIR)
     }
 
+    /// `ut-feilet/`'s path, for messages.
     pub fn ut_feilet(&self) -> PathBuf {
         self.root.join(UT_FEILET_DIR)
     }
 
+    /// `ut-sendt/`'s path, for messages.
     pub fn ut_sendt(&self) -> PathBuf {
         self.root.join(UT_SENDT_DIR)
     }
 
+    /// `.mottak/`'s path, for messages.
     pub fn staging(&self) -> PathBuf {
         self.root.join(STAGING_DIR)
     }
 
-    /// `.mottak/<update_id>/`.
+    /// `.mottak/<update_id>/`'s path, for messages.
     pub fn claimed(&self, update_id: &str) -> PathBuf {
         self.staging().join(update_id)
     }
 
-    /// Folders in `ut/` with `KLAR`, oldest `KLAR` first. Hidden entries
-    /// (the fagsystem's temporary folders) and plain files are skipped.
-    pub fn ready(&self) -> io::Result<Vec<Ready>> {
-        let mut out = Vec::new();
-        for entry in fs::read_dir(self.ut())? {
-            let entry = entry?;
-            let Ok(name) = entry.file_name().into_string() else {
-                // Not UTF-8: claimed anyway under a repaired name, so it is not lost.
-                let raw = entry.file_name().to_string_lossy().into_owned();
-                if entry.file_type().is_ok_and(|t| t.is_dir()) && entry.path().join(KLAR).is_file()
-                {
-                    out.push((std::time::SystemTime::UNIX_EPOCH, Ready { name: raw }));
-                }
-                continue;
-            };
-            if name.starts_with('.') || !entry.file_type().is_ok_and(|t| t.is_dir()) {
+    /// Opens one of the drop folder's own folders (`ut/`, `.mottak/`, ...);
+    /// a link in its place is refused.
+    fn open(&self, sub: &'static str) -> Result<Dir, DirError> {
+        Dir::open_root(&self.root, self.fs.clone())?.open_dir(&Name::fixed(sub))
+    }
+
+    pub fn ut_dir(&self) -> Result<Dir, DirError> {
+        self.open(UT_DIR)
+    }
+
+    pub fn staging_dir(&self) -> Result<Dir, DirError> {
+        self.open(STAGING_DIR)
+    }
+
+    pub fn ut_feilet_dir(&self) -> Result<Dir, DirError> {
+        self.open(UT_FEILET_DIR)
+    }
+
+    pub fn ut_sendt_dir(&self) -> Result<Dir, DirError> {
+        self.open(UT_SENDT_DIR)
+    }
+
+    /// The claimed folder `.mottak/<update_id>/`, opened; `Ok(None)` when it
+    /// is not there. Anything but a folder in its place is refused.
+    pub fn claimed_dir(&self, update_id: &str) -> Result<Option<Dir>, DirError> {
+        match self.staging_dir()?.open_dir(&name(update_id)?) {
+            Ok(dir) => Ok(Some(dir)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Folders in `ut/` with `KLAR`, oldest `KLAR` first, and the entries
+    /// that are not folders (links, FIFOs, ...), which are never followed.
+    /// Hidden entries (the fagsystem's temporary folders) and plain files
+    /// are skipped. A `KLAR` that is not a regular file still makes the
+    /// folder ready: its check fails and `feil.txt` says why, rather than
+    /// the folder waiting for ever without a word.
+    pub fn scan_ut(&self) -> Result<UtScan, DirError> {
+        let ut = self.ut_dir()?;
+        let klar = Name::fixed(KLAR);
+        let mut ready = Vec::new();
+        let mut ignored = Vec::new();
+        for entry in ut.entries()? {
+            if entry.name.as_bytes().starts_with(b".") {
                 continue;
             }
-            let klar = entry.path().join(KLAR);
-            match fs::symlink_metadata(&klar) {
-                Ok(m) if m.is_file() => {
-                    out.push((
-                        m.modified().unwrap_or(std::time::SystemTime::UNIX_EPOCH),
-                        Ready { name },
-                    ));
+            match entry.meta.kind {
+                Kind::Dir => {}
+                Kind::File => continue,
+                kind => {
+                    ignored.push(Ignored {
+                        name: entry.name.to_string_lossy().escape_debug().to_string(),
+                        kind,
+                    });
+                    continue;
                 }
-                _ => {}
+            }
+            let dir = match ut.open_dir(&entry.name) {
+                Ok(dir) => dir,
+                // Claimed or moved meanwhile, or swapped for a link: next turn.
+                Err(_) => continue,
+            };
+            if let Some(m) = dir.stat(&klar)? {
+                ready.push((
+                    m.modified,
+                    Ready {
+                        name: entry.name.clone(),
+                    },
+                ));
             }
         }
-        out.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.name.cmp(&b.1.name)));
-        Ok(out.into_iter().map(|(_, r)| r).collect())
+        ready.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.name.cmp(&b.1.name)));
+        ignored.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(UtScan {
+            ready: ready.into_iter().map(|(_, r)| r).collect(),
+            ignored,
+        })
+    }
+
+    /// Folders in `ut/` with `KLAR` ([`Self::scan_ut`] without the ignored).
+    pub fn ready(&self) -> Result<Vec<Ready>, DirError> {
+        Ok(self.scan_ut()?.ready)
     }
 
     /// Claims `ut/<name>/` by renaming it to `.mottak/<update_id>/` and
     /// makes the rename durable (both folders fsynced). Returns the
-    /// update id. `Ok(None)` when the folder is gone (someone else took it).
-    pub fn claim(&self, ready: &Ready, now: OffsetDateTime, n: u64) -> io::Result<Option<String>> {
-        let update_id = claim_name(&ready.name, now, n);
-        let from = self.ut().join(&ready.name);
-        let to = self.claimed(&update_id);
-        match self.fs.rename(&from, &to) {
+    /// update id. `Ok(None)` when the folder is gone (someone else took it)
+    /// or is no longer a folder (swapped for a link since it was listed:
+    /// the next scan reports it).
+    pub fn claim(
+        &self,
+        ready: &Ready,
+        now: OffsetDateTime,
+        n: u64,
+    ) -> Result<Option<String>, DirError> {
+        let ut = self.ut_dir()?;
+        let staging = self.staging_dir()?;
+        match ut.stat(&ready.name)? {
+            Some(m) if m.kind == Kind::Dir => {}
+            _ => return Ok(None),
+        }
+        let update_id = claim_name(&ready.shown(), now, n);
+        let to = name(&update_id)?;
+        match ut.rename(&ready.name, &staging, &to, Replace::Never) {
             Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) if e.is_not_found() => return Ok(None),
             Err(e) => return Err(e),
         }
-        self.fs.sync_dir(&self.staging())?;
-        self.fs.sync_dir(&self.ut())?;
+        // The entry moved is whatever was there at the rename: a link
+        // swapped in since the stat goes back to ut/, where it is reported.
+        if let Err(e) = staging.open_dir(&to) {
+            if e.refused_kind().is_some() {
+                staging.rename(&to, &ut, &ready.name, Replace::Never)?;
+                return Ok(None);
+            }
+            return Err(e);
+        }
+        staging.sync()?;
+        ut.sync()?;
         Ok(Some(update_id))
     }
 
     /// Claimed folders in `.mottak/`.
-    pub fn claims(&self) -> io::Result<Vec<String>> {
-        let mut out = Vec::new();
-        for entry in fs::read_dir(self.staging())? {
-            let entry = entry?;
-            if let Ok(name) = entry.file_name().into_string()
-                && name.starts_with(CLAIM_PREFIX)
-                && entry.file_type().is_ok_and(|t| t.is_dir())
-            {
-                out.push(name);
-            }
-        }
+    pub fn claims(&self) -> Result<Vec<String>, DirError> {
+        let mut out: Vec<String> = self
+            .staging_dir()?
+            .entries()?
+            .into_iter()
+            .filter(|e| e.meta.kind == Kind::Dir)
+            .filter_map(|e| e.name.to_str().map(str::to_owned))
+            .filter(|n| n.starts_with(CLAIM_PREFIX))
+            .collect();
         out.sort();
         Ok(out)
     }
@@ -169,33 +297,32 @@ impl OutFolders {
         update_id: &str,
         failed_folder: &str,
         feil_txt: &str,
-    ) -> io::Result<()> {
-        let from = self.claimed(update_id);
-        let to = self.ut_feilet().join(failed_folder);
-        if !from.is_dir() {
-            if to.is_dir() {
-                return Ok(());
+    ) -> Result<(), DirError> {
+        let staging = self.staging_dir()?;
+        let feilet = self.ut_feilet_dir()?;
+        let (from, to) = (name(update_id)?, name(failed_folder)?);
+        let dir = match staging.open_dir(&from) {
+            Ok(dir) => dir,
+            Err(e) if e.is_not_found() => {
+                return match feilet.stat(&to)? {
+                    Some(m) if m.kind == Kind::Dir => Ok(()),
+                    _ => Err(e),
+                };
             }
-            return Err(io::Error::new(
-                io::ErrorKind::NotFound,
-                format!("{} is gone", from.display()),
-            ));
-        }
-        self.write_durably(&from, FEIL_TXT, feil_txt.as_bytes())?;
-        if to.exists() {
-            return Err(io::Error::new(
-                io::ErrorKind::AlreadyExists,
-                format!("{} already exists", to.display()),
-            ));
-        }
-        self.rename_durably(&from, &to)
+            Err(e) => return Err(e),
+        };
+        write_durably(&dir, FEIL_TXT, feil_txt.as_bytes())?;
+        staging.rename(&from, &feilet, &to, Replace::Never)?;
+        feilet.sync()?;
+        staging.sync()
     }
 
     /// Writes `kvittering.json` into the claimed folder and moves it to
     /// `ut-sendt/<base>/`, or `ut-sendt/<base>-2/`, `-3`, ... when that name
-    /// is taken (two updates of a case finished in the same millisecond, or
-    /// a clock set back). Returns the folder's name in `ut-sendt/`;
-    /// `Ok(None)` when the claimed folder is not there (moved already).
+    /// is taken (two updates of a case finished in the same millisecond, a
+    /// clock set back, or an entry the fagsystem left). Returns the folder's
+    /// name in `ut-sendt/`; `Ok(None)` when the claimed folder is not there
+    /// (moved already).
     ///
     /// Called only after the journal says `sent` or `superseded`, so a crash
     /// anywhere in here is finished by calling it again: the claimed folder
@@ -206,93 +333,124 @@ impl OutFolders {
         update_id: &str,
         base: &str,
         kvittering: &[u8],
-    ) -> io::Result<Option<String>> {
-        let from = self.claimed(update_id);
-        if !from.is_dir() {
-            return Ok(None);
-        }
-        self.write_durably(&from, KVITTERING_JSON, kvittering)?;
-        let name = self.free_sendt_name(base)?;
-        self.rename_durably(&from, &self.ut_sendt().join(&name))?;
-        Ok(Some(name))
-    }
-
-    /// `base`, or the first of `base-2`, `base-3`, ... not in `ut-sendt/`.
-    /// Only the agent creates folders there (one worker per drop folder),
-    /// so a name free now is free at the rename.
-    fn free_sendt_name(&self, base: &str) -> io::Result<String> {
-        let dir = self.ut_sendt();
-        if !dir.is_dir() {
-            return Err(io::Error::new(
-                io::ErrorKind::NotFound,
-                format!(
-                    "{} is missing; the agent creates it at start (restart it, or create it like ut-feilet/)",
-                    dir.display()
-                ),
-            ));
-        }
-        let taken = |name: &str| fs::symlink_metadata(dir.join(name)).is_ok();
-        if !taken(base) {
-            return Ok(base.to_owned());
-        }
-        (2..=MAX_SUFFIX)
-            .map(|n| format!("{base}-{n}"))
-            .find(|name| !taken(name))
-            .ok_or_else(|| {
-                io::Error::new(
-                    io::ErrorKind::AlreadyExists,
-                    format!(
-                        "{} and {MAX_SUFFIX} suffixed names are all taken",
-                        dir.join(base).display()
-                    ),
-                )
-            })
-    }
-
-    /// Writes `name` into `dir` (replacing one left by an earlier attempt),
-    /// then fsyncs every file in `dir` and `dir` itself, as the inbound
-    /// publish does before its rename.
-    fn write_durably(&self, dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
-        let path = dir.join(name);
-        let mut f = fs::File::create(&path)?;
-        f.write_all(bytes)?;
-        drop(f);
-        for entry in fs::read_dir(dir)? {
-            let entry = entry?;
-            if entry.file_type()?.is_file() {
-                self.fs.sync_file(&entry.path())?;
+    ) -> Result<Option<String>, DirError> {
+        let staging = self.staging_dir()?;
+        let from = name(update_id)?;
+        let dir = match staging.open_dir(&from) {
+            Ok(dir) => dir,
+            Err(e) if e.is_not_found() => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let sendt = self.ut_sendt_dir()?;
+        write_durably(&dir, KVITTERING_JSON, kvittering)?;
+        // Only the agent creates folders in ut-sendt/, but the fagsystem may
+        // leave anything there: a name is taken only by an atomic rename
+        // that refuses to replace.
+        let candidates =
+            std::iter::once(base.to_owned()).chain((2..=MAX_SUFFIX).map(|n| format!("{base}-{n}")));
+        for candidate in candidates {
+            match staging.rename(&from, &sendt, &name(&candidate)?, Replace::Never) {
+                Ok(()) => {
+                    sendt.sync()?;
+                    staging.sync()?;
+                    return Ok(Some(candidate));
+                }
+                Err(e) if e.is_already_exists() => {}
+                Err(e) => return Err(e),
             }
         }
-        self.fs.sync_dir(dir)
+        Err(DirError::Io {
+            op: "find a free name in",
+            path: self.ut_sendt().join(base),
+            source: std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                format!("{base} and {MAX_SUFFIX} suffixed names are all taken"),
+            ),
+        })
     }
 
-    /// Renames a claimed folder out of `.mottak/` and fsyncs both parents.
-    fn rename_durably(&self, from: &Path, to: &Path) -> io::Result<()> {
-        self.fs.rename(from, to)?;
-        if let Some(parent) = to.parent() {
-            self.fs.sync_dir(parent)?;
+    /// Whether `ut-feilet/<failed_folder>/` is there as the folder the agent
+    /// put there. `Err` names what is wrong, for the operator: gone, or
+    /// replaced by a link or anything else.
+    pub fn check_feilet(&self, failed_folder: &str) -> Result<(), String> {
+        let shown = format!("{UT_FEILET_DIR}/{failed_folder}");
+        let meta = self
+            .ut_feilet_dir()
+            .and_then(|d| d.stat(&name(failed_folder)?))
+            .map_err(|e| format!("cannot look at {shown}: {e}"))?;
+        match meta {
+            None => Err(format!(
+                "{shown} is gone (the fagsystem removed it?): nothing to send; have the fagsystem write the case again to ut/"
+            )),
+            Some(m) if m.kind == Kind::Dir => Ok(()),
+            Some(m) => Err(format!(
+                "{shown} is {}, not the folder the agent put there: someone replaced it, and the agent never follows links or sends from anywhere else; nothing was sent. Put the original folder back in its place, or have the fagsystem write the case again to ut/",
+                m.kind.described()
+            )),
         }
-        self.fs.sync_dir(&self.staging())
     }
 
     /// Moves `ut-feilet/<failed_folder>/` back to `.mottak/<update_id>/`
-    /// (a person retries it); its `feil.txt` is removed.
-    pub fn take_back_from_feilet(&self, failed_folder: &str, update_id: &str) -> io::Result<()> {
-        let from = self.ut_feilet().join(failed_folder);
-        let to = self.claimed(update_id);
-        if to.is_dir() && !from.exists() {
-            return Ok(());
-        }
-        self.fs.rename(&from, &to)?;
-        self.fs.sync_dir(&self.staging())?;
-        self.fs.sync_dir(&self.ut_feilet())?;
-        match fs::remove_file(to.join(FEIL_TXT)) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+    /// (a person retries it); its `feil.txt` is removed. A link or anything
+    /// but a folder in its place is refused, and left where it was.
+    pub fn take_back_from_feilet(
+        &self,
+        failed_folder: &str,
+        update_id: &str,
+    ) -> Result<(), DirError> {
+        let feilet = self.ut_feilet_dir()?;
+        let staging = self.staging_dir()?;
+        let (from, to) = (name(failed_folder)?, name(update_id)?);
+        match feilet.open_dir(&from) {
+            Ok(_) => {}
+            // Moved back already (a crash after the move)?
+            Err(e) if e.is_not_found() => {
+                return match staging.stat(&to)? {
+                    Some(m) if m.kind == Kind::Dir => Ok(()),
+                    _ => Err(e),
+                };
+            }
             Err(e) => return Err(e),
         }
-        Ok(())
+        feilet.rename(&from, &staging, &to, Replace::Never)?;
+        // What moved is what was there at the rename: a link swapped in
+        // since the stat goes back, refused.
+        let dir = match staging.open_dir(&to) {
+            Ok(dir) => dir,
+            Err(e) => {
+                if e.refused_kind().is_some() {
+                    staging.rename(&to, &feilet, &from, Replace::Never)?;
+                }
+                return Err(e);
+            }
+        };
+        staging.sync()?;
+        feilet.sync()?;
+        match dir.remove_file(&Name::fixed(FEIL_TXT)) {
+            Err(e) if !e.is_not_found() => Err(e),
+            _ => Ok(()),
+        }
     }
+}
+
+/// Writes `file` into `dir` (replacing whatever has that name: a file left
+/// by an earlier attempt, or a link, never written through), then fsyncs
+/// every regular file in `dir` and `dir` itself, as the inbound publish
+/// does before its rename.
+fn write_durably(dir: &Dir, file: &'static str, bytes: &[u8]) -> Result<(), DirError> {
+    dir.write_atomic(&Name::fixed(file), bytes, FILE_MODE, Replace::Allow)?;
+    for entry in dir.entries()? {
+        if entry.meta.kind != Kind::File {
+            continue;
+        }
+        match dir.sync_file(&entry.name) {
+            // Gone or swapped for something else since the listing: the
+            // fagsystem's own doing, and nothing the agent wrote.
+            Err(e) if e.is_not_found() || e.refused_kind().is_some() => {}
+            other => other?,
+        }
+    }
+    dir.sync()
 }
 
 /// `ut.<ms>.<n>.<name>`, the name repaired when it is not a safe file name.
@@ -345,6 +503,10 @@ pub fn sendt_name(update_id: &str, when: OffsetDateTime) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
+    use std::io;
+    use std::path::Path;
+
     use super::*;
 
     fn folders() -> (tempfile::TempDir, OutFolders) {
@@ -373,7 +535,12 @@ mod tests {
         assert!(f.ready().unwrap().is_empty());
         fs::write(f.ut().join(case).join(KLAR), "").unwrap();
         let ready = f.ready().unwrap();
-        assert_eq!(ready, [Ready { name: case.into() }]);
+        assert_eq!(
+            ready,
+            [Ready {
+                name: Name::new(case).unwrap()
+            }]
+        );
         let id = f
             .claim(&ready[0], t(1_700_000_000_123), 0)
             .unwrap()
@@ -396,7 +563,7 @@ mod tests {
         assert_eq!(
             f.claim(
                 &Ready {
-                    name: "gone".into()
+                    name: Name::new("gone").unwrap()
                 },
                 t(1),
                 2
@@ -439,21 +606,31 @@ mod tests {
     }
 
     impl FsOps for FailingRename {
-        fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        fn rename(
+            &self,
+            from: &Dir,
+            from_name: &Name,
+            to: &Dir,
+            to_name: &Name,
+            replace: Replace,
+        ) -> io::Result<()> {
             if self.fail.load(std::sync::atomic::Ordering::SeqCst)
-                && to.parent().is_some_and(|p| p.ends_with(UT_SENDT_DIR))
+                && to.path().ends_with(UT_SENDT_DIR)
             {
                 return Err(io::Error::other("injected: crashed before the rename"));
             }
-            self.renames
-                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            RealFs.rename(from, to)
+            let done = RealFs.rename(from, from_name, to, to_name, replace);
+            if done.is_ok() && to.path().ends_with(UT_SENDT_DIR) {
+                self.renames
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+            done
         }
-        fn sync_file(&self, path: &Path) -> io::Result<()> {
-            RealFs.sync_file(path)
+        fn sync_file(&self, file: &std::fs::File, path: &Path) -> io::Result<()> {
+            RealFs.sync_file(file, path)
         }
-        fn sync_dir(&self, path: &Path) -> io::Result<()> {
-            RealFs.sync_dir(path)
+        fn sync_dir(&self, dir: &Dir) -> io::Result<()> {
+            RealFs.sync_dir(dir)
         }
     }
 
