@@ -17,6 +17,7 @@ use time::OffsetDateTime;
 
 use crate::config::{self, Config, Mottakersystem};
 use crate::dropfolder::DropFolder;
+use crate::dropfolder::dirfd::{Dir, Name};
 use crate::journal::{self, Journal};
 use crate::keys::{self, Expiry, KeyFileError};
 use crate::secret::{SecretError, SecretRef};
@@ -568,7 +569,11 @@ fn check_drop_folder(m: &Mottakersystem, report: &mut Report) {
             ),
         );
     }
-    if let Err(problem) = writable_dir(&drop.feilet()) {
+    if let Err(problem) = drop
+        .open_root()
+        .map_err(|e| e.to_string())
+        .and_then(|root| writable_folder(&root, &crate::dropfolder::FEILET))
+    {
         report.push(Severity::Error, scope, subject, problem);
     }
 }
@@ -577,33 +582,44 @@ fn check_drop_folder(m: &Mottakersystem, report: &mut Report) {
 /// and removes it: the operations of a publish, under a name the fagsystem
 /// and the agent both ignore.
 fn rename_round_trip(drop: &DropFolder) -> Result<(), String> {
-    let name = format!(".check-config-{}", std::process::id());
-    let staged = drop.staging_root().join(&name);
-    let in_inn = drop.inn().join(&name);
-    fs::create_dir(&staged).map_err(|e| {
-        format!(
-            "cannot create a folder in {}: {e}",
-            drop.staging_root().display()
-        )
-    })?;
-    let result = fs::rename(&staged, &in_inn)
-        .map_err(|e| {
-            format!(
-                "cannot rename a folder from .mottak/ into {}: {e}",
-                drop.inn().display()
-            )
-        })
+    use crate::dropfolder::dirfd::Replace;
+    use crate::dropfolder::{INN, STAGING};
+    let name =
+        Name::new(format!(".check-config-{}", std::process::id())).map_err(|e| e.to_string())?;
+    let root = drop.open_root().map_err(|e| e.to_string())?;
+    let staging = root.open_dir(&STAGING).map_err(|e| e.to_string())?;
+    let inn = root.open_dir(&INN).map_err(|e| e.to_string())?;
+    staging
+        .create_dir(&name, 0o700)
+        .map_err(|e| format!("cannot create a folder in .mottak/: {e}"))?;
+    let result = staging
+        .rename(&name, &inn, &name, Replace::Never)
+        .map_err(|e| format!("cannot rename a folder from .mottak/ into inn/: {e}"))
         .and_then(|()| {
-            fs::rename(&in_inn, &staged).map_err(|e| {
-                format!(
-                    "cannot rename a folder out of {}: {e}",
-                    drop.inn().display()
-                )
-            })
+            inn.rename(&name, &staging, &name, Replace::Never)
+                .map_err(|e| format!("cannot rename a folder out of inn/: {e}"))
         });
-    let _ = fs::remove_dir(&staged);
-    let _ = fs::remove_dir(&in_inn);
+    let _ = staging.remove_dir(&name);
+    let _ = inn.remove_dir(&name);
     result
+}
+
+/// Whether `root/name` is a folder (not a link to one) this process may
+/// create files in (tried, not guessed).
+fn writable_folder(root: &Dir, name: &Name) -> Result<(), String> {
+    let dir = root.open_dir(name).map_err(|e| {
+        if e.is_not_found() {
+            format!("{} does not exist", root.path_of(name).display())
+        } else {
+            e.to_string()
+        }
+    })?;
+    let probe =
+        Name::new(format!(".check-config-{}", std::process::id())).map_err(|e| e.to_string())?;
+    dir.create_file(&probe, 0o600)
+        .map_err(|e| format!("cannot write in {}: {e}", dir.path().display()))?;
+    let _ = dir.remove_file(&probe);
+    Ok(())
 }
 
 /// Whether `dir` is a folder this process may create files in (tried, not guessed).

@@ -4,21 +4,25 @@
 //! the outcome. A command id is remembered per user: sending it again
 //! returns the first outcome and does nothing again.
 //!
-//! Commands run one at a time (a lock): they are rare, and this keeps a
-//! repeated id from running twice concurrently.
+//! Commands on one mottakersystem run one at a time (a lock per
+//! mottakersystem, and one for access changes), and a command id runs once
+//! at a time (a lock per user and id), so a repeated id never runs twice
+//! concurrently. No lock is shared between mottakersystemer: a command
+//! whose file work on one drop folder is slow never holds up a command on
+//! another.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use mottak_protocol::console::{
     Command, ErrorCode, MAX_COMMAND_ID_LEN, MAX_REASON_LEN, Outcome, Principal, RoleGrant, mask_fnr,
 };
-use tokio::sync::{Mutex, Notify};
+use tokio::sync::{Mutex, Notify, OwnedMutexGuard};
 use tracing::{error, info, warn};
 
 use super::access::{AccessData, Identity, check, check_name};
-use crate::dropfolder::DropFolder;
+use crate::dropfolder::{DropFolder, FeilTxt};
 use crate::inbound::worker::WorkerHealth;
 use crate::journal::access::AuditNote;
 use crate::journal::{Change, JournalError, SharedJournal, State, can_transition};
@@ -38,7 +42,9 @@ pub struct CommandRunner {
     /// By name, in config order for messages.
     systems: BTreeMap<String, SystemControl>,
     order: Vec<String>,
-    lock: Mutex<()>,
+    /// One lock per mottakersystem (and one for access changes), one per
+    /// (user, command id); see the module doc.
+    locks: KeyedLocks,
     /// Told after every command, so consoles see its effect at once.
     rebuild: Arc<Notify>,
     /// Outbound workers: `retry`/`mark_permanent` of an update id (`ut.…`).
@@ -55,7 +61,7 @@ impl CommandRunner {
             journal,
             order: systems.iter().map(|(n, _)| n.clone()).collect(),
             systems: systems.into_iter().collect(),
-            lock: Mutex::new(()),
+            locks: KeyedLocks::default(),
             rebuild,
             outbound: Vec::new(),
         }
@@ -98,7 +104,10 @@ impl CommandRunner {
                 ),
             );
         }
-        let _one_at_a_time = self.lock.lock().await;
+        // The id first (a repeat waits for the first, then finds its
+        // outcome), then what the command acts on.
+        let _this_id = self.locks.lock(format!("id/{}/{id}", who.user)).await;
+        let _one_per_target = self.locks.lock(lock_key(&command)).await;
         let user = who.user.clone();
         let key = id.to_owned();
         match self
@@ -431,8 +440,8 @@ impl CommandRunner {
         let drop = control.drop.clone();
         let i = id.clone();
         let moved = tokio::task::spawn_blocking(move || drop.retry_rejected(&i)).await;
-        let reason = match moved {
-            Ok(Ok(reason)) => reason,
+        let feil = match moved {
+            Ok(Ok(feil)) => feil,
             Ok(Err(err)) => {
                 return Outcome::error(ErrorCode::Failed, format!("could not move it back: {err}"));
             }
@@ -468,9 +477,17 @@ impl CommandRunner {
             Ok(()) => Outcome::Ok {
                 message: format!(
                     "forsendelse {id} of {mottakersystem} is back in inn/ for the fagsystem{}{}",
-                    reason
-                        .map(|r| format!(" (its feil.txt said: {r})"))
-                        .unwrap_or_default(),
+                    match feil {
+                        FeilTxt::Absent => String::new(),
+                        FeilTxt::Text(r) => format!(" (its feil.txt said: {r})"),
+                        // Never quoted: it was not read.
+                        FeilTxt::Refused(what) => format!(
+                            " (its feil.txt was {what}, not a regular file: removed unread)"
+                        ),
+                        FeilTxt::Unreadable(_) => {
+                            " (its feil.txt could not be read: removed)".to_owned()
+                        }
+                    },
                     self.paused_note(mottakersystem)
                 ),
             },
@@ -687,6 +704,59 @@ impl CommandRunner {
                 false,
             ),
             (_, Err(err)) => (journal_failed(&err), false),
+        }
+    }
+}
+
+/// What a command is serialised on: its mottakersystem, or the access list.
+fn lock_key(command: &Command) -> String {
+    match command {
+        Command::Grant { .. }
+        | Command::Revoke { .. }
+        | Command::AddMember { .. }
+        | Command::RemoveMember { .. } => "access".to_owned(),
+        other => format!("system/{}", other.mottakersystem().unwrap_or_default()),
+    }
+}
+
+/// Async locks by key, made when first wanted and dropped when no one holds
+/// or waits for them.
+#[derive(Debug, Default)]
+struct KeyedLocks {
+    map: std::sync::Mutex<HashMap<String, Arc<Mutex<()>>>>,
+}
+
+impl KeyedLocks {
+    async fn lock(&self, key: String) -> KeyedGuard<'_> {
+        let lock = {
+            let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+            map.entry(key.clone()).or_default().clone()
+        };
+        let guard = lock.lock_owned().await;
+        KeyedGuard {
+            locks: self,
+            key,
+            guard: Some(guard),
+        }
+    }
+}
+
+struct KeyedGuard<'a> {
+    locks: &'a KeyedLocks,
+    key: String,
+    guard: Option<OwnedMutexGuard<()>>,
+}
+
+impl Drop for KeyedGuard<'_> {
+    fn drop(&mut self) {
+        self.guard.take();
+        let mut map = self.locks.map.lock().unwrap_or_else(|p| p.into_inner());
+        // Only the map holds it: nobody has it or waits for it.
+        if map
+            .get(&self.key)
+            .is_some_and(|l| Arc::strong_count(l) == 1)
+        {
+            map.remove(&self.key);
         }
     }
 }
