@@ -449,40 +449,60 @@ fn check_digisos(
     }
 
     // The agent claims ut/<id>/ by renaming it into .mottak/, and moves
-    // sent ones into ut-sendt/ and bad ones into ut-feilet/.
+    // sent ones into ut-sendt/ and bad ones into ut-feilet/. Each must be a
+    // real folder (a link in its place is refused, as the worker refuses it).
+    use crate::dropfolder::dirfd::Replace;
+    use crate::dropfolder::{STAGING, UT_DIR, UT_FEILET_DIR, UT_SENDT_DIR};
     let drop = DropFolder::new(&m.drop_folder);
-    let ut = m.drop_folder.join(crate::dropfolder::UT_DIR);
-    let sendt = m.drop_folder.join(crate::dropfolder::UT_SENDT_DIR);
-    let feilet = m.drop_folder.join(crate::dropfolder::UT_FEILET_DIR);
-    for dir in [&ut, &sendt, &feilet] {
-        if let Err(problem) = writable_dir(dir) {
+    let root = match drop.open_root() {
+        Ok(root) => root,
+        Err(e) => {
             report.push(
                 Severity::Error,
                 scope,
-                format!("digisos: {}", dir.display()),
+                "digisos: drop_folder",
+                e.to_string(),
+            );
+            return;
+        }
+    };
+    let (ut, sendt, feilet) = (
+        Name::fixed(UT_DIR),
+        Name::fixed(UT_SENDT_DIR),
+        Name::fixed(UT_FEILET_DIR),
+    );
+    for dir in [&ut, &sendt, &feilet] {
+        if let Err(problem) = writable_folder(&root, dir) {
+            report.push(
+                Severity::Error,
+                scope,
+                format!("digisos: {}", root.path_of(dir).display()),
                 format!(
                     "{problem}\nthe agent's user must be able to rename folders out of ut/ and into ut-sendt/ and ut-feilet/ (e.g. group-owned by the agent's and the fagsystem's group, mode 2770)"
                 ),
             );
         }
     }
-    let name = format!(".check-config-ut-{}", std::process::id());
-    let in_ut = ut.join(&name);
-    let claimed = drop.staging_root().join(&name);
-    if fs::create_dir(&in_ut).is_ok() {
-        if let Err(e) = fs::rename(&in_ut, &claimed) {
+    let (Ok(ut_dir), Ok(staging)) = (root.open_dir(&ut), root.open_dir(&STAGING)) else {
+        return;
+    };
+    let Ok(probe) = Name::new(format!(".check-config-ut-{}", std::process::id())) else {
+        return;
+    };
+    if ut_dir.create_dir(&probe, 0o700).is_ok() {
+        if let Err(e) = ut_dir.rename(&probe, &staging, &probe, Replace::Never) {
             report.push(
                 Severity::Error,
                 scope,
-                format!("digisos: {}", ut.display()),
+                format!("digisos: {}", root.path_of(&ut).display()),
                 format!(
                     "cannot rename a folder from ut/ into {} ({e}): the agent could not claim saksoppdateringer",
-                    drop.staging_root().display()
+                    staging.path().display()
                 ),
             );
         }
-        let _ = fs::remove_dir(&claimed);
-        let _ = fs::remove_dir(&in_ut);
+        let _ = staging.remove_dir(&probe);
+        let _ = ut_dir.remove_dir(&probe);
     }
 }
 
@@ -844,7 +864,7 @@ certificate_chain = "{chain}"
     }
 
     #[test]
-    fn digisos_ut_sendt_must_be_a_folder_the_agent_can_write() {
+    fn digisos_ut_sendt_and_ut_feilet_must_be_folders_the_agent_can_write() {
         let s = Setup::new();
         let (cfg, _, _) = digisos_setup(&s);
         assert!(!check(&cfg, &s.env).has_errors());
@@ -853,9 +873,18 @@ certificate_chain = "{chain}"
         fs::write(s.p("drop/ut-sendt"), b"not a folder").unwrap();
         let errors = messages(&check(&cfg, &s.env), Severity::Error).join("\n");
         assert!(
-            errors.contains("ut-sendt is not a folder") && errors.contains("into ut-sendt/"),
+            errors.contains("ut-sendt is a regular file, not a folder")
+                && errors.contains("into ut-sendt/"),
             "{errors}"
         );
+        // A link to a folder elsewhere is not one the agent uses: it never
+        // follows links beneath the drop folder.
+        fs::remove_dir(s.p("drop/ut-feilet")).unwrap();
+        fs::create_dir(s.p("elsewhere")).unwrap();
+        std::os::unix::fs::symlink(s.p("elsewhere"), s.p("drop/ut-feilet")).unwrap();
+        let errors = messages(&check(&cfg, &s.env), Severity::Error).join("\n");
+        assert!(errors.contains("ut-feilet is a symbolic link"), "{errors}");
+        assert!(fs::read_dir(s.p("elsewhere")).unwrap().next().is_none());
     }
 
     #[test]

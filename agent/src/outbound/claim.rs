@@ -341,7 +341,13 @@ impl OutFolders {
             Err(e) if e.is_not_found() => return Ok(None),
             Err(e) => return Err(e),
         };
-        let sendt = self.ut_sendt_dir()?;
+        let sendt = self.ut_sendt_dir().map_err(|e| DirError::Io {
+            op: "open",
+            path: self.ut_sendt(),
+            source: std::io::Error::other(format!(
+                "it is missing or not a folder ({e}); the agent creates it at start (restart it, or create it like ut-feilet/)"
+            )),
+        })?;
         write_durably(&dir, KVITTERING_JSON, kvittering)?;
         // Only the agent creates folders in ut-sendt/, but the fagsystem may
         // leave anything there: a name is taken only by an atomic rename
@@ -697,6 +703,140 @@ mod tests {
         let err = f.move_to_sendt(id, "case-1-x", b"{}").unwrap_err();
         assert!(err.to_string().contains("ut-sendt"), "{err}");
         assert!(f.claimed(id).is_dir());
+    }
+
+    fn mkfifo(path: &Path) {
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            path,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o644),
+            0,
+        )
+        .unwrap();
+    }
+
+    /// Issue 12, point 1: `feil.txt` (or `kvittering.json`) left in the
+    /// update as a link to a file outside, or a dangling one: the agent's
+    /// file replaces the link; the target is untouched, or never created.
+    #[test]
+    fn the_agents_files_replace_links_of_their_name_and_never_write_through_them() {
+        let (d, f) = folders();
+        fs::create_dir(d.path().join(UT_SENDT_DIR)).unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let key = outside.path().join("agent.key");
+        fs::write(&key, b"-----BEGIN PRIVATE KEY-----").unwrap();
+        let nowhere = outside.path().join("created");
+        for (id, name, target) in [
+            ("ut.1.0.a", FEIL_TXT, &key),
+            ("ut.1.1.b", FEIL_TXT, &nowhere),
+            ("ut.1.2.c", KVITTERING_JSON, &key),
+            ("ut.1.3.d", KVITTERING_JSON, &nowhere),
+        ] {
+            fs::create_dir(f.claimed(id)).unwrap();
+            std::os::unix::fs::symlink(target, f.claimed(id).join(name)).unwrap();
+            let out = if name == FEIL_TXT {
+                f.move_to_feilet(id, id, "- the report\n").unwrap();
+                f.ut_feilet().join(id)
+            } else {
+                let moved = f.move_to_sendt(id, id, b"{}").unwrap().unwrap();
+                f.ut_sendt().join(moved)
+            };
+            let written = out.join(name);
+            assert!(fs::symlink_metadata(&written).unwrap().is_file(), "{id}");
+            assert!(!fs::read(&written).unwrap().is_empty(), "{id}");
+        }
+        assert_eq!(fs::read(&key).unwrap(), b"-----BEGIN PRIVATE KEY-----");
+        assert!(fs::symlink_metadata(&nowhere).is_err());
+    }
+
+    /// Issue 12, point 5: a link, a FIFO, a socket in `ut/` are listed as
+    /// ignored, never followed; a folder whose name is not UTF-8 is claimed
+    /// under a repaired name; a folder whose `KLAR` is a link or a FIFO is
+    /// ready (its check then says why), not left waiting without a word.
+    #[test]
+    fn ut_entries_that_are_not_folders_are_ignored_and_named_and_odd_names_are_claimed() {
+        use std::os::unix::ffi::OsStrExt;
+        let (_d, f) = folders();
+        let outside = tempfile::tempdir().unwrap();
+        fs::write(outside.path().join(KLAR), b"").unwrap();
+        std::os::unix::fs::symlink(outside.path(), f.ut().join("linked")).unwrap();
+        mkfifo(&f.ut().join("fifo"));
+        let _socket = std::os::unix::net::UnixListener::bind(f.ut().join("socket")).unwrap();
+        let raw = std::ffi::OsStr::from_bytes(b"sak-\xff");
+        fs::create_dir(f.ut().join(raw)).unwrap();
+        fs::write(f.ut().join(raw).join(KLAR), b"").unwrap();
+        fs::create_dir(f.ut().join("klar-is-a-link")).unwrap();
+        std::os::unix::fs::symlink(
+            outside.path().join(KLAR),
+            f.ut().join("klar-is-a-link").join(KLAR),
+        )
+        .unwrap();
+        fs::create_dir(f.ut().join("klar-is-a-fifo")).unwrap();
+        mkfifo(&f.ut().join("klar-is-a-fifo").join(KLAR));
+
+        let scan = f.scan_ut().unwrap();
+        let ignored: Vec<(&str, Kind)> = scan
+            .ignored
+            .iter()
+            .map(|i| (i.name.as_str(), i.kind))
+            .collect();
+        assert_eq!(
+            ignored,
+            [
+                ("fifo", Kind::Fifo),
+                ("linked", Kind::Symlink),
+                ("socket", Kind::Socket)
+            ]
+        );
+        assert!(scan.ignored[1].reason().contains("not followed"));
+        let mut ready: Vec<String> = scan.ready.iter().map(Ready::shown).collect();
+        ready.sort();
+        assert_eq!(ready, ["klar-is-a-fifo", "klar-is-a-link", "sak-\u{fffd}"]);
+
+        let odd = scan
+            .ready
+            .iter()
+            .find(|r| r.name.as_bytes() == raw.as_bytes());
+        let id = f.claim(odd.unwrap(), t(7), 0).unwrap().unwrap();
+        assert_eq!(id, "ut.7.0.sak-\u{fffd}");
+        assert!(fs::symlink_metadata(f.ut().join(raw)).is_err());
+        assert!(f.claimed(&id).join(KLAR).is_file());
+        // The link's target was never touched.
+        assert_eq!(fs::read_dir(outside.path()).unwrap().count(), 1);
+    }
+
+    /// Issue 12, point 5: a retry of a failure whose folder in `ut-feilet/`
+    /// was replaced by a link to a folder outside is refused and leaves the
+    /// link where it was; nothing from outside reaches `.mottak/`.
+    #[test]
+    fn a_failed_folder_replaced_by_a_link_is_never_taken_back() {
+        let (_d, f) = folders();
+        let outside = tempfile::tempdir().unwrap();
+        fs::write(outside.path().join(SOKER_JSON), b"{}").unwrap();
+        fs::write(outside.path().join(FEIL_TXT), b"theirs").unwrap();
+        std::os::unix::fs::symlink(outside.path(), f.ut_feilet().join("f1")).unwrap();
+        let why = f.check_feilet("f1").unwrap_err();
+        assert!(
+            why.contains("symbolic link") && why.contains("ut-feilet/f1"),
+            "{why}"
+        );
+        let err = f.take_back_from_feilet("f1", "ut.1.0.case").unwrap_err();
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        assert!(
+            fs::symlink_metadata(f.ut_feilet().join("f1"))
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert!(f.claims().unwrap().is_empty());
+        assert!(fs::symlink_metadata(f.claimed("ut.1.0.case")).is_err());
+        assert_eq!(fs::read(outside.path().join(FEIL_TXT)).unwrap(), b"theirs");
+        assert!(f.check_feilet("gone").unwrap_err().contains("is gone"));
+        // A file in its place is refused too.
+        fs::write(f.ut_feilet().join("f2"), b"x").unwrap();
+        assert!(f.check_feilet("f2").unwrap_err().contains("a regular file"));
+        assert!(f.take_back_from_feilet("f2", "ut.1.1.case").is_err());
     }
 
     #[test]
