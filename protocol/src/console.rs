@@ -1659,6 +1659,11 @@ mod tests {
                 },
                 setup_error: None,
                 unmoved: Vec::new(),
+                ignored: vec![IgnoredEntry {
+                    name: "3fa85f64-5717-4562-b3fc-2c963f66afa7".into(),
+                    reason: "ut/3fa85f64-5717-4562-b3fc-2c963f66afa7 is a symbolic link".into(),
+                    since: 1_700_000_002_000,
+                }],
             }],
         };
         state.normalize();

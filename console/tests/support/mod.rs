@@ -511,6 +511,7 @@ pub fn sample_outbound() -> Vec<OutboundStatus> {
             },
             setup_error: None,
             unmoved: Vec::new(),
+            ignored: Vec::new(),
         },
         OutboundStatus {
             mottakersystem: "barnevern".into(),
@@ -541,6 +542,7 @@ pub fn sample_outbound() -> Vec<OutboundStatus> {
             },
             setup_error: None,
             unmoved: Vec::new(),
+            ignored: Vec::new(),
         },
     ]
 }
