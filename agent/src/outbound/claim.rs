@@ -215,7 +215,9 @@ impl OutFolders {
                 // Claimed or moved meanwhile, or swapped for a link: next turn.
                 Err(_) => continue,
             };
-            if let Some(m) = dir.stat(&klar)? {
+            // A folder that cannot be looked into is not ready yet; it
+            // must not hold up the others.
+            if let Ok(Some(m)) = dir.stat(&klar) {
                 ready.push((
                     m.modified,
                     Ready {

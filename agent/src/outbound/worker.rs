@@ -344,7 +344,11 @@ impl OutboundWorker {
             Ok(Some(dir)) => validate::check_unsent(&dir, &original).map(drop),
             // Gone: the task that sends it finds out and says so.
             Ok(None) => Ok(()),
-            Err(e) => Err(vec![format!("the claimed folder cannot be opened: {e}")]),
+            Err(e) if validate::refused(&e).is_some() => {
+                Err(vec![format!("the claimed folder cannot be used: {e}")])
+            }
+            // The agent's side (handles, permissions): the task retries it.
+            Err(_) => Ok(()),
         })
         .await
         .map_err(|e| e.to_string())?;
@@ -901,9 +905,21 @@ async fn open_and_hash(
                     error: e.to_string(),
                 },
             })?;
-        let sha = validate::sha256_open(&open, f.size).map_err(|e| StepError::Local {
-            action: "hash",
-            error: format!("cannot read {}: {e}", d.path_of(&f.name).display()),
+        let sha = validate::sha256_open(&open, f.size).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                StepError::Invalid {
+                    action: "hash",
+                    problems: vec![format!(
+                        "{} was cut short after the agent claimed the folder ({e})",
+                        f.filename
+                    )],
+                }
+            } else {
+                StepError::Local {
+                    action: "hash",
+                    error: format!("cannot read {}: {e}", d.path_of(&f.name).display()),
+                }
+            }
         })?;
         Ok((Arc::new(open), sha))
     })
