@@ -784,3 +784,177 @@ fn state_error(err: &JournalError) -> Outcome {
         other => journal_failed(other),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dropfolder::dirfd::{Dir, FsOps, Name, RealFs, Replace};
+    use crate::journal::{Journal, NewForsendelse, SystemClock};
+    use mottak_protocol::console::{Principal, Role, Scope, Transport};
+    use std::fs::File;
+    use std::path::Path;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    /// Real operations, but the fsync of a `feilet/<id>` folder waits until
+    /// the test lets it go: a drop folder whose file I/O hangs (a stuck
+    /// network mount, a FIFO before the fix).
+    struct HangingSync {
+        started: std::sync::Mutex<Option<mpsc::Sender<()>>>,
+        release: std::sync::Mutex<mpsc::Receiver<()>>,
+    }
+
+    impl FsOps for HangingSync {
+        fn rename(
+            &self,
+            f: &Dir,
+            fname: &Name,
+            t: &Dir,
+            tname: &Name,
+            r: Replace,
+        ) -> std::io::Result<()> {
+            RealFs.rename(f, fname, t, tname, r)
+        }
+        fn sync_file(&self, file: &File, path: &Path) -> std::io::Result<()> {
+            RealFs.sync_file(file, path)
+        }
+        fn sync_dir(&self, dir: &Dir) -> std::io::Result<()> {
+            if dir.path().parent().is_some_and(|p| p.ends_with("feilet")) {
+                if let Some(tx) = self.started.lock().unwrap().take() {
+                    tx.send(()).unwrap();
+                }
+                let _ = self.release.lock().unwrap().recv();
+            }
+            RealFs.sync_dir(dir)
+        }
+    }
+
+    /// "A command never holds a lock shared with other mottakersystemer
+    /// across file I/O": while `move_to_inn` on ms-a hangs in its drop
+    /// folder, a command on ms-b is answered (before the fix, one lock for
+    /// all commands held it until ms-a's file work ended).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_hanging_drop_folder_holds_up_no_other_mottakersystem() {
+        let tmp = tempfile::tempdir().unwrap();
+        let id = ForsendelseId::parse("f1").unwrap();
+        let mut journal =
+            Journal::open(&tmp.path().join("journal.sqlite"), Arc::new(SystemClock)).unwrap();
+        journal
+            .record_listed(
+                "ms-a",
+                &NewForsendelse {
+                    id: id.clone(),
+                    tittel: "Søknad".into(),
+                    avsender_navn: None,
+                    forsendelse_type: None,
+                    sendt_at: None,
+                    size: None,
+                    raw_json: "{\"id\":\"f1\"}".into(),
+                },
+            )
+            .unwrap();
+        for change in [
+            Change::Downloaded,
+            Change::Delivered {
+                folder_name: "f1".into(),
+                digisos_id: None,
+            },
+            Change::Rejected { reason: None },
+        ] {
+            journal.transition("ms-a", &id, change).unwrap();
+        }
+        let note = AuditNote {
+            who: "test".into(),
+            via: "cli".into(),
+            action: "grant".into(),
+            mottakersystem: None,
+            target: None,
+            reason: None,
+            outcome: "ok".into(),
+            command_id: None,
+        };
+        let grant = RoleGrant {
+            principal: Principal::User("ops".into()),
+            role: Role::Operator,
+            scope: Scope::All,
+        };
+        journal.grant(&grant, &note).unwrap();
+
+        let (started_tx, started) = mpsc::channel();
+        let (release, release_rx) = mpsc::channel();
+        let ops = Arc::new(HangingSync {
+            started: std::sync::Mutex::new(Some(started_tx)),
+            release: std::sync::Mutex::new(release_rx),
+        });
+        let mut systems = Vec::new();
+        for name in ["ms-a", "ms-b"] {
+            let root = tmp.path().join(name);
+            std::fs::create_dir(&root).unwrap();
+            let drop = DropFolder::with_fs(&root, ops.clone());
+            drop.ensure_layout().unwrap();
+            let control = SystemControl {
+                drop,
+                health: Arc::default(),
+            };
+            systems.push((name.to_owned(), control));
+        }
+        std::fs::create_dir(tmp.path().join("ms-a/feilet/f1")).unwrap();
+        let runner = Arc::new(CommandRunner::new(
+            SharedJournal::new(journal),
+            systems,
+            Arc::default(),
+        ));
+        let who = Identity {
+            user: "ops".into(),
+            transport: Transport::LocalSocket,
+            unix_groups: Default::default(),
+        };
+
+        let (r, w) = (runner.clone(), who.clone());
+        let moving = tokio::spawn(async move {
+            r.run(
+                &w,
+                "move-a",
+                Command::MoveToInn {
+                    mottakersystem: "ms-a".into(),
+                    forsendelse: "f1".into(),
+                },
+            )
+            .await
+        });
+        tokio::task::spawn_blocking(move || started.recv_timeout(Duration::from_secs(10)))
+            .await
+            .unwrap()
+            .expect("move_to_inn never reached its drop folder");
+        let other = tokio::time::timeout(
+            Duration::from_secs(2),
+            runner.run(
+                &who,
+                "poll-b",
+                Command::PollNow {
+                    mottakersystem: "ms-b".into(),
+                },
+            ),
+        )
+        .await
+        .expect("ms-b's command waited for ms-a's file I/O");
+        assert!(other.is_ok(), "{other:?}");
+        // The same mottakersystem waits its turn, though.
+        let same = tokio::time::timeout(
+            Duration::from_millis(300),
+            runner.run(
+                &who,
+                "poll-a",
+                Command::PollNow {
+                    mottakersystem: "ms-a".into(),
+                },
+            ),
+        )
+        .await;
+        assert!(same.is_err(), "ms-a's commands run one at a time");
+        release.send(()).unwrap();
+        let moved = moving.await.unwrap();
+        assert!(moved.is_ok(), "{moved:?}");
+        assert!(tmp.path().join("ms-a/inn/f1").is_dir());
+    }
+}
