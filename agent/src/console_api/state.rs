@@ -26,7 +26,7 @@ use mottak_protocol::console::{
 use time::OffsetDateTime;
 
 use super::access::AccessData;
-use super::accounts::Accounts;
+use super::accounts::Directory;
 use crate::dropfolder::DropFolder;
 use crate::inbound::worker::WorkerHealth;
 use crate::journal::clock::to_millis;
@@ -436,7 +436,9 @@ impl Builder {
             })
             .collect();
         let systems: Vec<String> = self.sources.iter().map(|s| s.name.clone()).collect();
-        let coverage = super::access::coverage(&access, &Accounts::load(), &systems);
+        let members =
+            Directory::system().group_members_blocking(&super::access::acting_groups(&access));
+        let coverage = super::access::coverage(&access, &members, &systems);
         Ok(AccessPart {
             access,
             paused,
