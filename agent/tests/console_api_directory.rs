@@ -189,9 +189,10 @@ async fn a_uid_the_directory_does_not_know_is_refused_with_what_to_check() {
     .await;
     env.access(&["grant", "--group", GROUP, "--role", "admin", "--all"]);
     let mut agent = env.spawn_agent().await;
+    // Refused before any hello: the agent does not know whom it talks to.
     let mut c = env.console().await;
-    match c.hello().await {
-        ServerMessage::Error { code, message, .. } => {
+    match c.recv().await {
+        Some(ServerMessage::Error { code, message, .. }) => {
             assert_eq!(code, ErrorCode::NoAccess);
             for want in [
                 format!("uid {uid} is not known to the name service"),

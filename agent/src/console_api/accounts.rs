@@ -112,17 +112,27 @@ fn group_of(g: nix::unistd::Group) -> Group {
     }
 }
 
+/// An answer of `getpwuid_r`/`getgr*_r`: besides "no entry" (0 and no
+/// result), these errors mean "not found" too (getpwnam(3): ENOENT, ESRCH,
+/// EBADF, EPERM), as nss_wrapper and some directory modules say it.
+fn found<T>(answer: nix::Result<Option<T>>) -> Result<Option<T>, String> {
+    use nix::errno::Errno;
+    match answer {
+        Ok(found) => Ok(found),
+        Err(Errno::ENOENT | Errno::ESRCH | Errno::EBADF | Errno::EPERM) => Ok(None),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 impl NameService for Nss {
     fn user_by_uid(&self, uid: u32) -> Result<Option<User>, String> {
-        nix::unistd::User::from_uid(Uid::from_raw(uid))
-            .map(|u| {
-                u.map(|u| User {
-                    name: u.name,
-                    uid: u.uid.as_raw(),
-                    gid: u.gid.as_raw(),
-                })
+        found(nix::unistd::User::from_uid(Uid::from_raw(uid))).map(|u| {
+            u.map(|u| User {
+                name: u.name,
+                uid: u.uid.as_raw(),
+                gid: u.gid.as_raw(),
             })
-            .map_err(|e| e.to_string())
+        })
     }
 
     fn group_ids(&self, user: &User) -> Result<Vec<u32>, String> {
@@ -134,15 +144,11 @@ impl NameService for Nss {
     }
 
     fn group_by_gid(&self, gid: u32) -> Result<Option<Group>, String> {
-        nix::unistd::Group::from_gid(Gid::from_raw(gid))
-            .map(|g| g.map(group_of))
-            .map_err(|e| e.to_string())
+        found(nix::unistd::Group::from_gid(Gid::from_raw(gid))).map(|g| g.map(group_of))
     }
 
     fn group_by_name(&self, name: &str) -> Result<Option<Group>, String> {
-        nix::unistd::Group::from_name(name)
-            .map(|g| g.map(group_of))
-            .map_err(|e| e.to_string())
+        found(nix::unistd::Group::from_name(name)).map(|g| g.map(group_of))
     }
 }
 
