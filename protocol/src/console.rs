@@ -990,7 +990,7 @@ pub struct Membership {
 pub enum MembershipSource {
     /// The agent's own access list (`add_member`, `mottak-agent access member`).
     AccessList,
-    /// The machine's `/etc/group` (local logins only).
+    /// A system group of the agent's machine (local or from the directory, as the name service gives it).
     UnixGroup,
 }
 

@@ -9,7 +9,6 @@
 use std::fmt;
 use std::fs::{self, OpenOptions};
 use std::io;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -21,14 +20,6 @@ use crate::dropfolder::dirfd::{Dir, Name};
 use crate::journal::{self, Journal};
 use crate::keys::{self, Expiry, KeyFileError};
 use crate::secret::{SecretError, SecretRef};
-
-/// Arguments of `mottak-agent check-config`.
-#[derive(Debug, clap::Args)]
-pub struct Args {
-    /// The config file.
-    #[arg(long, default_value = config::DEFAULT_CONFIG_PATH)]
-    pub config: PathBuf,
-}
 
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -154,15 +145,15 @@ impl Environment {
         Environment {
             now: OffsetDateTime::now_utc(),
             credentials_dir: crate::secret::credentials_directory(),
-            // The owner of /proc/self is the process's effective user.
-            euid: fs::metadata("/proc/self").ok().map(|m| m.uid()),
+            euid: Some(crate::console_api::accounts::current_uid()),
         }
     }
 }
 
-pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    let report = check(&args.config, &Environment::from_process());
-    println!("mottak-agent check-config {}", args.config.display());
+/// `mottak-agent check-config` on the config file at `config_path`.
+pub fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
+    let report = check(config_path, &Environment::from_process());
+    println!("mottak-agent check-config {}", config_path.display());
     print!("{report}");
     Ok(if report.has_errors() {
         ExitCode::FAILURE

@@ -26,7 +26,7 @@ use mottak_protocol::console::{
 use time::OffsetDateTime;
 
 use super::access::AccessData;
-use super::accounts::Accounts;
+use super::accounts::Directory;
 use crate::dropfolder::dirfd::{Dir, DirError, Kind};
 use crate::dropfolder::{DropFolder, INN, STAGING};
 use crate::inbound::worker::WorkerHealth;
@@ -437,7 +437,9 @@ impl Builder {
             })
             .collect();
         let systems: Vec<String> = self.sources.iter().map(|s| s.name.clone()).collect();
-        let coverage = super::access::coverage(&access, &Accounts::load(), &systems);
+        let members =
+            Directory::system().group_members_blocking(&super::access::acting_groups(&access));
+        let coverage = super::access::coverage(&access, &members, &systems);
         Ok(AccessPart {
             access,
             paused,
