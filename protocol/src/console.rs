@@ -993,7 +993,7 @@ pub struct Membership {
 pub enum MembershipSource {
     /// The agent's own access list (`add_member`, `mottak-agent access member`).
     AccessList,
-    /// The machine's `/etc/group` (local logins only).
+    /// A system group of the agent's machine (local or from the directory, as the name service gives it).
     UnixGroup,
 }
 
@@ -1115,6 +1115,22 @@ pub struct OutboundStatus {
     /// their outcome until it moves. Oldest first.
     #[serde(default)]
     pub unmoved: Vec<UnmovedUpdate>,
+    /// Entries in `ut/` the agent leaves alone because they are not folders
+    /// (a symbolic link, a FIFO, ...): never followed, never claimed, listed
+    /// while they are there. By name.
+    #[serde(default)]
+    pub ignored: Vec<IgnoredEntry>,
+}
+
+/// An entry in `ut/` that is not a folder (see [`OutboundStatus::ignored`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IgnoredEntry {
+    /// The entry's name in `ut/` (escaped when it is not printable).
+    pub name: Text,
+    /// What it is and what to do, in a sentence.
+    pub reason: Text,
+    /// When the agent first saw it.
+    pub since: i64,
 }
 
 /// A done update stuck in `.mottak/` (see [`OutboundStatus::unmoved`]).
@@ -1187,6 +1203,9 @@ pub struct MaskinportenLink {
 // Deltas
 
 /// One change to a [`ConsoleState`].
+// A patch lives from the diff to its serialisation, a few at a time: the
+// size of its largest variant (`Outbound`) costs nothing worth a Box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Patch {
@@ -1644,6 +1663,11 @@ mod tests {
                 },
                 setup_error: None,
                 unmoved: Vec::new(),
+                ignored: vec![IgnoredEntry {
+                    name: "3fa85f64-5717-4562-b3fc-2c963f66afa7".into(),
+                    reason: "ut/3fa85f64-5717-4562-b3fc-2c963f66afa7 is a symbolic link".into(),
+                    since: 1_700_000_002_000,
+                }],
             }],
         };
         state.normalize();

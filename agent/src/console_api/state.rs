@@ -26,8 +26,9 @@ use mottak_protocol::console::{
 use time::OffsetDateTime;
 
 use super::access::AccessData;
-use super::accounts::Accounts;
-use crate::dropfolder::DropFolder;
+use super::accounts::Directory;
+use crate::dropfolder::dirfd::{Dir, DirError, Kind};
+use crate::dropfolder::{DropFolder, INN, STAGING};
 use crate::inbound::worker::WorkerHealth;
 use crate::journal::clock::to_millis;
 use crate::journal::console_queries::SystemStats;
@@ -442,7 +443,9 @@ impl Builder {
             })
             .collect();
         let systems: Vec<String> = self.sources.iter().map(|s| s.name.clone()).collect();
-        let coverage = super::access::coverage(&access, &Accounts::load(), &systems);
+        let members =
+            Directory::system().group_members_blocking(&super::access::acting_groups(&access));
+        let coverage = super::access::coverage(&access, &members, &systems);
         Ok(AccessPart {
             access,
             paused,
@@ -528,6 +531,8 @@ fn svarinn_link(s: &SystemSource) -> SvarInnLink {
 }
 
 /// What sits in `inn/` too long, whether the agent can write, free space.
+/// Read through the drop folder's handles: nothing in it is followed or
+/// opened, only listed and `lstat`ed.
 fn read_drop_folder(drop: &DropFolder, threshold_ms: i64) -> (StaleInInn, DropFolderStatus) {
     let now = system_ms(SystemTime::now());
     let mut stale = StaleInInn {
@@ -538,18 +543,28 @@ fn read_drop_folder(drop: &DropFolder, threshold_ms: i64) -> (StaleInInn, DropFo
         path: drop.root().display().to_string(),
         ..DropFolderStatus::default()
     };
-    match std::fs::read_dir(drop.inn()) {
-        Ok(entries) => {
+    let root = match drop.open_root() {
+        Ok(root) => root,
+        Err(err) => {
+            status.error = Some(Text::from(err.to_string()));
+            return (stale, status);
+        }
+    };
+    let inn = root.open_dir(&INN);
+    let listed = match &inn {
+        Ok(dir) => dir.entries().map(Some).map_err(|e| e.to_string()),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e.to_string()),
+    };
+    match listed {
+        Ok(Some(entries)) => {
             let mut old: Vec<InnFolder> = entries
-                .flatten()
+                .into_iter()
+                .filter(|e| e.meta.kind == Kind::Dir)
                 .filter_map(|e| {
-                    let meta = e.metadata().ok()?;
-                    if !meta.is_dir() {
-                        return None;
-                    }
-                    let since = ctime_ms(&meta);
+                    let since = system_ms(e.meta.changed);
                     (now - since >= threshold_ms).then(|| InnFolder {
-                        name: e.file_name().to_string_lossy().into_owned(),
+                        name: e.name.to_string_lossy().into_owned(),
                         since,
                     })
                 })
@@ -559,54 +574,41 @@ fn read_drop_folder(drop: &DropFolder, threshold_ms: i64) -> (StaleInInn, DropFo
             old.truncate(STALE_NAMED);
             stale.oldest = old;
         }
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        Ok(None) => {}
         Err(err) => {
-            status.error = Some(Text::from(format!(
-                "cannot list {}: {err}",
-                drop.inn().display()
-            )));
+            status.error = Some(Text::from(format!("cannot list inn/: {err}")));
         }
     }
     // Whether the agent may write where it writes (its staging folder and
     // inn/, or the root before the layout exists), without writing: a probe
     // file could be left behind by a crash, and the fagsystem and tests see
     // every file in these folders.
-    let dirs: Vec<std::path::PathBuf> = if drop.staging_root().is_dir() {
-        vec![drop.staging_root(), drop.inn()]
-    } else {
-        vec![drop.root().to_owned()]
+    let dirs: Vec<Result<Dir, DirError>> = match root.open_dir(&STAGING) {
+        Ok(staging) => vec![Ok(staging), inn],
+        Err(_) => vec![Ok(root.clone())],
     };
     status.writable = status.error.is_none();
     for dir in dirs {
-        if let Err(err) = rustix::fs::access(&dir, rustix::fs::Access::WRITE_OK) {
+        if let Err(err) = dir.and_then(|d| d.check_writable()) {
             status.writable = false;
             status.error = Some(Text::from(format!(
-                "cannot write in {}: {err}; the agent's user needs write access to the drop folder",
-                dir.display()
+                "{err}; the agent's user needs write access to the drop folder"
             )));
             break;
         }
     }
-    if let Ok(st) = rustix::fs::statvfs(drop.root()) {
-        if st.f_flag.contains(rustix::fs::StatVfsMountFlags::RDONLY) {
+    if let Ok(space) = root.space() {
+        if space.read_only {
             status.writable = false;
             status.error = Some(Text::from(format!(
                 "{} is on a read-only filesystem; remount it read-write",
                 drop.root().display()
             )));
         }
-        let free = st.f_bavail.saturating_mul(st.f_frsize);
-        status.free_bytes = Some(free / MIB * MIB);
-        status.total_bytes = Some(st.f_blocks.saturating_mul(st.f_frsize));
+        status.free_bytes = Some(space.free_bytes / MIB * MIB);
+        status.total_bytes = Some(space.total_bytes);
     }
     (stale, status)
-}
-
-fn ctime_ms(meta: &std::fs::Metadata) -> i64 {
-    use std::os::unix::fs::MetadataExt;
-    meta.ctime()
-        .saturating_mul(1000)
-        .saturating_add(meta.ctime_nsec() / 1_000_000)
 }
 
 fn read_certificates(paths: &[PathBuf], now: OffsetDateTime) -> Vec<CertificateStatus> {

@@ -6,7 +6,6 @@
 //! is pulled from the network by that thread through [`SyncIoBridge`],
 //! holding nothing beyond the reader's buffers.
 
-use std::fs::File;
 use std::future::Future;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
@@ -20,10 +19,12 @@ use tokio_util::io::{StreamReader, SyncIoBridge};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use super::limits::{DownloadLimits, LimitError};
+use crate::dropfolder::dirfd::{Dir, DirError, Name};
 use crate::svarinn_client::{ClientError, SvarInnClient};
 
-/// A decrypted file written at `path`, not yet fsynced: the pipeline fsyncs
-/// the staging folder as a whole ([`crate::dropfolder::DropFolder::sync_staging`]).
+/// A decrypted file written at `path` (for messages), not yet fsynced: the
+/// pipeline fsyncs the staging folder as a whole
+/// ([`crate::dropfolder::DropFolder::sync_staging`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fetched {
     pub path: PathBuf,
@@ -59,6 +60,8 @@ pub enum FetchError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Dir(#[from] DirError),
     #[error("the decryption thread stopped unexpectedly: {0}")]
     Thread(String),
 }
@@ -92,7 +95,9 @@ impl FetchError {
             FetchError::Decrypt(CmsError::ReadInput(_)) => FailureClass::Transient,
             FetchError::Decrypt(CmsError::WriteOutput(_)) => FailureClass::Local,
             FetchError::Decrypt(_) | FetchError::TooLarge { .. } => FailureClass::Content,
-            FetchError::Local { .. } | FetchError::Thread(_) => FailureClass::Local,
+            FetchError::Local { .. } | FetchError::Dir(_) | FetchError::Thread(_) => {
+                FailureClass::Local
+            }
             FetchError::Limit(LimitError::TooLarge { .. }) => FailureClass::OverLimit,
             FetchError::Limit(LimitError::LowSpace { .. }) => FailureClass::LowSpace,
             FetchError::Limit(LimitError::SpaceUnknown { .. }) => FailureClass::Local,
@@ -253,22 +258,25 @@ impl<S: Stream<Item = std::io::Result<Bytes>> + Unpin> Stream for Guarded<S> {
     }
 }
 
-/// Decrypts `input` into a new file at `dest` (which must not exist),
-/// hashing as it goes; not fsynced here. `limit` cuts a plaintext that grows
-/// past what SvarInn declared, `limits` one past `max_forsendelse_size` or
-/// below the free-space floor. Also used for files on disk.
+/// Decrypts `input` into a new file `name` in `dir` (which must not exist:
+/// created `O_EXCL | O_NOFOLLOW`), hashing as it goes; not fsynced here.
+/// `limit` cuts a plaintext that grows past what SvarInn declared, `limits`
+/// one past `max_forsendelse_size` or below the free-space floor.
+/// Also used for files on disk.
 pub fn decrypt_to_file(
     input: impl std::io::Read,
     keys: &[RecipientKey],
-    dest: PathBuf,
+    dir: &Dir,
+    name: &Name,
     limit: Option<u64>,
     limits: &DownloadLimits,
 ) -> Result<Fetched, FetchError> {
+    let dest = dir.path_of(name);
     let local = |source| FetchError::Local {
         path: dest.clone(),
         source,
     };
-    let file = File::create_new(&dest).map_err(local)?;
+    let file = dir.create_file(name, 0o666)?;
     let mut out = HashingWriter {
         inner: BufWriter::with_capacity(64 * 1024, file),
         hasher: Sha256::new(),
@@ -345,6 +353,14 @@ mod tests {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/interop/ks-vectors")
     }
 
+    fn open(path: &std::path::Path) -> Dir {
+        Dir::open_root(path, std::sync::Arc::new(crate::dropfolder::dirfd::RealFs)).unwrap()
+    }
+
+    fn n(s: &str) -> Name {
+        Name::new(s).unwrap()
+    }
+
     fn ks_key() -> RecipientKey {
         let pem = std::fs::read_to_string(vectors().join("sp-key.pem")).unwrap();
         RecipientKey::from_pem(&pem, None).unwrap()
@@ -353,9 +369,17 @@ mod tests {
     #[test]
     fn decrypts_a_ks_file_and_hashes_the_plaintext() {
         let dir = tempfile::tempdir().unwrap();
-        let input = File::open(vectors().join("small.crypt")).unwrap();
+        let input = std::fs::File::open(vectors().join("small.crypt")).unwrap();
         let dest = dir.path().join("small.pdf");
-        let fetched = decrypt_to_file(input, &[ks_key()], dest.clone(), Some(3151), &NONE).unwrap();
+        let fetched = decrypt_to_file(
+            input,
+            &[ks_key()],
+            &open(dir.path()),
+            &n("small.pdf"),
+            Some(3151),
+            &NONE,
+        )
+        .unwrap();
         let expected = std::fs::read(vectors().join("small.pdf")).unwrap();
         assert_eq!(std::fs::read(&dest).unwrap(), expected);
         assert_eq!(fetched.size, expected.len() as u64);
@@ -366,9 +390,16 @@ mod tests {
     #[test]
     fn plaintext_longer_than_declared_is_cut_and_classed_as_content() {
         let dir = tempfile::tempdir().unwrap();
-        let input = File::open(vectors().join("small.crypt")).unwrap();
-        let err = decrypt_to_file(input, &[ks_key()], dir.path().join("x"), Some(3000), &NONE)
-            .unwrap_err();
+        let input = std::fs::File::open(vectors().join("small.crypt")).unwrap();
+        let err = decrypt_to_file(
+            input,
+            &[ks_key()],
+            &open(dir.path()),
+            &n("x"),
+            Some(3000),
+            &NONE,
+        )
+        .unwrap_err();
         assert!(matches!(err, FetchError::TooLarge { limit: 3000 }), "{err}");
         assert_eq!(err.class(), FailureClass::Content);
     }
@@ -378,13 +409,21 @@ mod tests {
     #[test]
     fn plaintext_past_max_forsendelse_size_is_cut_and_not_retried() {
         let dir = tempfile::tempdir().unwrap();
-        let input = File::open(vectors().join("small.crypt")).unwrap();
+        let input = std::fs::File::open(vectors().join("small.crypt")).unwrap();
         let dest = dir.path().join("x");
         let limits = DownloadLimits {
             max_size: 3000,
             space: None,
         };
-        let err = decrypt_to_file(input, &[ks_key()], dest.clone(), None, &limits).unwrap_err();
+        let err = decrypt_to_file(
+            input,
+            &[ks_key()],
+            &open(dir.path()),
+            &n("x"),
+            None,
+            &limits,
+        )
+        .unwrap_err();
         assert!(
             matches!(
                 err,
@@ -404,8 +443,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let dest = dir.path().join("taken");
         std::fs::write(&dest, b"the fagsystem's").unwrap();
-        let input = File::open(vectors().join("small.crypt")).unwrap();
-        let err = decrypt_to_file(input, &[ks_key()], dest.clone(), None, &NONE).unwrap_err();
+        let input = std::fs::File::open(vectors().join("small.crypt")).unwrap();
+        let err = decrypt_to_file(
+            input,
+            &[ks_key()],
+            &open(dir.path()),
+            &n("taken"),
+            None,
+            &NONE,
+        )
+        .unwrap_err();
         assert_eq!(err.class(), FailureClass::Local);
         assert_eq!(std::fs::read(&dest).unwrap(), b"the fagsystem's");
     }
@@ -417,7 +464,8 @@ mod tests {
         let err = decrypt_to_file(
             &bytes[..2000],
             &[ks_key()],
-            dir.path().join("a"),
+            &open(dir.path()),
+            &n("a"),
             None,
             &NONE,
         )
@@ -442,7 +490,8 @@ mod tests {
         let err = decrypt_to_file(
             Broken(&bytes[..2000]),
             &[ks_key()],
-            dir.path().join("b"),
+            &open(dir.path()),
+            &n("b"),
             None,
             &NONE,
         )

@@ -817,9 +817,13 @@ impl Worker {
                 info!(folder = %path.display(), "already published before a restart");
             }
         }
-        let folder = self.drop.inn().join(row.id.as_str());
+        let (drop, id) = (self.drop.clone(), row.id.clone());
         let forsendelse_type = row.forsendelse_type.clone();
-        let digisos_id = blocking(move || digisos_id(&folder, forsendelse_type.as_deref())).await?;
+        let digisos_id = blocking(move || {
+            let folder = drop.open_published(&id).ok()?;
+            digisos_id(&folder, forsendelse_type.as_deref())
+        })
+        .await?;
         self.delivered(row, digisos_id).await.map(Some)
     }
 

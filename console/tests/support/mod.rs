@@ -514,6 +514,7 @@ pub fn sample_outbound() -> Vec<OutboundStatus> {
             },
             setup_error: None,
             unmoved: Vec::new(),
+            ignored: Vec::new(),
         },
         OutboundStatus {
             mottakersystem: "barnevern".into(),
@@ -544,6 +545,7 @@ pub fn sample_outbound() -> Vec<OutboundStatus> {
             },
             setup_error: None,
             unmoved: Vec::new(),
+            ignored: Vec::new(),
         },
     ]
 }
