@@ -652,17 +652,21 @@ impl Worker {
 
     async fn download_failed(&self, row: &Row, err: &DeliverError) -> Result<Row, WorkerError> {
         let error = err.to_string();
-        match err.class() {
+        let class = err.class();
+        let outcome = match class {
+            FailureClass::Content | FailureClass::OverLimit => Outcome::ContentFailed {
+                error: error.clone(),
+            },
+            FailureClass::LowSpace | FailureClass::Transient | FailureClass::Local => {
+                Outcome::Failed {
+                    error: error.clone(),
+                }
+            }
+        };
+        let counters = self.attempt(row, "download", outcome).await?;
+        let backoff = STEP_BACKOFF.delay_with_random_jitter(counters.attempts.saturating_sub(1));
+        match class {
             FailureClass::Content => {
-                let counters = self
-                    .attempt(
-                        row,
-                        "download",
-                        Outcome::ContentFailed {
-                            error: error.clone(),
-                        },
-                    )
-                    .await?;
                 if counters.content_failures >= self.system.max_decrypt_attempts {
                     warn!(error = %error, attempts = counters.content_failures, "giving up: the forsendelse needs a person");
                     let error = format!(
@@ -672,19 +676,11 @@ impl Worker {
                     return self.transition(row, Change::Failed { error }).await;
                 }
                 warn!(error = %error, attempt = counters.content_failures, of = self.system.max_decrypt_attempts, "the file was not right; trying again");
-                self.retry_later(row, counters.attempts, error).await
+                self.retry_in(row, backoff, error).await
             }
             FailureClass::OverLimit => {
                 // At once: the same body would be cut at the same byte again,
                 // after taking the bandwidth and the disk once more.
-                self.attempt(
-                    row,
-                    "download",
-                    Outcome::ContentFailed {
-                        error: error.clone(),
-                    },
-                )
-                .await?;
                 warn!(error = %error, "giving up at once: the forsendelse is over max_forsendelse_size");
                 let error = format!(
                     "{error} (not retried; if it is genuine, raise max_forsendelse_size for this mottakersystem and retry it)"
@@ -692,35 +688,15 @@ impl Worker {
                 self.transition(row, Change::Failed { error }).await
             }
             FailureClass::LowSpace => {
-                let counters = self
-                    .attempt(
-                        row,
-                        "download",
-                        Outcome::Failed {
-                            error: error.clone(),
-                        },
-                    )
-                    .await?;
                 // Looked at again at least every minute, so a freed disk is
                 // used soon, however long it was full.
-                let delay = STEP_BACKOFF
-                    .delay_with_random_jitter(counters.attempts.saturating_sub(1))
-                    .min(LOW_SPACE_RECHECK);
+                let delay = backoff.min(LOW_SPACE_RECHECK);
                 warn!(error = %error, retry_in = ?delay, "waiting for free space on the drop folder");
                 self.retry_in(row, delay, error).await
             }
             FailureClass::Transient | FailureClass::Local => {
-                let counters = self
-                    .attempt(
-                        row,
-                        "download",
-                        Outcome::Failed {
-                            error: error.clone(),
-                        },
-                    )
-                    .await?;
                 warn!(error = %error, "download failed; trying again later");
-                self.retry_later(row, counters.attempts, error).await
+                self.retry_in(row, backoff, error).await
             }
         }
     }
