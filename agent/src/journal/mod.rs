@@ -22,6 +22,7 @@
 pub mod access;
 pub mod clock;
 pub mod console_queries;
+mod group;
 pub mod outbound;
 mod shared;
 pub mod state;
@@ -35,6 +36,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, pa
 use time::OffsetDateTime;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use group::GroupTx;
 pub use shared::{SharedJournal, WriteStats};
 pub use state::{ListedDecision, State, Work, can_transition, decide_listed, work_for};
 
@@ -602,15 +604,16 @@ impl Journal {
     /// `Err`: the group itself broke (its savepoint failed) and must be aborted.
     fn group_job<T>(
         &mut self,
-        job: impl FnOnce(&mut Journal) -> Result<T, JournalError>,
+        job: impl FnOnce(&mut GroupTx<'_>) -> Result<T, JournalError>,
     ) -> Result<Result<T, JournalError>, JournalError> {
         run_cached(&self.conn, "SAVEPOINT group_job")?;
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(self)))
-            .unwrap_or_else(|_| {
-                Err(JournalError::Interrupted(
-                    "a journal job panicked; what it wrote was rolled back".to_owned(),
-                ))
-            });
+        let result =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut GroupTx(self))))
+                .unwrap_or_else(|_| {
+                    Err(JournalError::Interrupted(
+                        "a journal job panicked; what it wrote was rolled back".to_owned(),
+                    ))
+                });
         if result.is_err() {
             run_cached(&self.conn, "ROLLBACK TO group_job")?;
         }

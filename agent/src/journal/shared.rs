@@ -22,7 +22,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::{Journal, JournalError};
+use super::{GroupTx, Journal, JournalError};
 
 /// The most jobs one group commit takes.
 const MAX_GROUP: usize = 512;
@@ -123,9 +123,12 @@ impl SharedJournal {
     /// it writes, or on `Err` none of it), and returns once the group is
     /// committed and fsynced. If the commit fails, every job of the group
     /// gets the error and none of them is kept.
+    ///
+    /// `f` sees a [`GroupTx`]: the writes that open their own transaction
+    /// (access, outbound) are not on it; use [`SharedJournal::call`] for those.
     pub async fn write<T, F>(&self, f: F) -> Result<T, JournalError>
     where
-        F: FnOnce(&mut Journal) -> Result<T, JournalError> + Send + 'static,
+        F: FnOnce(&mut GroupTx<'_>) -> Result<T, JournalError> + Send + 'static,
         T: Send + 'static,
     {
         let (tx, rx) = tokio::sync::oneshot::channel::<Result<T, JournalError>>();
