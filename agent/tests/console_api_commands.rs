@@ -13,7 +13,7 @@ use console_api_support::{Env, Options, count};
 use mottak_fixtures::svarinn::{
     EventKind, Fault, ForsendelseState as FakeState, NewForsendelse, Plaintext, Scope,
 };
-use mottak_protocol::console::{Command, ErrorCode, ForsendelseState, Outcome};
+use mottak_protocol::console::{Command, ErrorCode, ForsendelseState, Outcome, Target};
 
 const LIMIT: Duration = Duration::from_secs(90);
 const F1: &str = "11111111-1111-4111-8111-111111111111";
@@ -59,7 +59,7 @@ async fn retry_and_mark_permanent_act_on_failed_imports() {
 
     let retry = |id: &str| Command::Retry {
         mottakersystem: "ms-a".into(),
-        forsendelse: id.into(),
+        target: Target::Forsendelse(id.into()),
     };
     let o = c.command("r1", retry(F1)).await;
     assert!(o.is_ok(), "{o:?}");
@@ -85,7 +85,7 @@ async fn retry_and_mark_permanent_act_on_failed_imports() {
 
     let permanent = |reason: &str| Command::MarkPermanent {
         mottakersystem: "ms-a".into(),
-        forsendelse: F2.into(),
+        target: Target::Forsendelse(F2.into()),
         reason: reason.into(),
     };
     assert_eq!(
@@ -171,7 +171,7 @@ async fn a_rejected_folder_goes_back_to_inn() {
             "retry",
             Command::Retry {
                 mottakersystem: "ms-a".into(),
-                forsendelse: F1.into(),
+                target: Target::Forsendelse(F1.into()),
             },
         )
         .await;

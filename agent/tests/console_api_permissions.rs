@@ -11,7 +11,7 @@ mod console_api_support;
 
 use console_api_support::{Env, Options};
 use mottak_protocol::console::{
-    Command, ErrorCode, Outcome, Principal, Role, Scope, ServerMessage,
+    Command, ErrorCode, Outcome, Principal, Role, Scope, ServerMessage, Target,
 };
 
 const IN: &str = "ms-a";
@@ -25,7 +25,7 @@ fn commands(sys: &str) -> Vec<Command> {
     vec![
         Command::Retry {
             mottakersystem: m(),
-            forsendelse: MISSING.into(),
+            target: Target::Forsendelse(MISSING.into()),
         },
         Command::MoveToInn {
             mottakersystem: m(),
@@ -33,7 +33,7 @@ fn commands(sys: &str) -> Vec<Command> {
         },
         Command::MarkPermanent {
             mottakersystem: m(),
-            forsendelse: MISSING.into(),
+            target: Target::Forsendelse(MISSING.into()),
             reason: "sendt i posten".into(),
         },
         Command::Pause {

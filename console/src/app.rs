@@ -13,13 +13,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use mottak_protocol::console::{
     AuditEntry, Command, ConsoleState, ErrorCode, FailedImport, ForsendelseState, Membership,
     OutboundItem, OutboundState, Outcome, Permission, Principal, QueueHealth, Role, RoleGrant,
-    Scope, ServerMessage, SystemPermissions, Transport,
+    Scope, ServerMessage, SystemPermissions, Target, Transport,
 };
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use crate::i18n::{Lang, Texts, fill};
 use crate::keymap::{self, KeyAction};
-use crate::outbound::is_update_id;
 use crate::theme::{Level, ThemeKind};
 
 /// The views, in Tab order. Outbound sits beside Failed imports: the two
@@ -1255,7 +1254,7 @@ impl App {
                     .iter()
                     .map(|f| Command::Retry {
                         mottakersystem: f.mottakersystem.clone(),
-                        forsendelse: f.id.clone(),
+                        target: Target::Forsendelse(f.id.clone()),
                     })
                     .collect(),
             ),
@@ -1277,7 +1276,7 @@ impl App {
                     .iter()
                     .map(|f| Command::MarkPermanent {
                         mottakersystem: f.mottakersystem.clone(),
-                        forsendelse: f.id.clone(),
+                        target: Target::Forsendelse(f.id.clone()),
                         reason: String::new(),
                     })
                     .collect(),
@@ -1349,13 +1348,13 @@ impl App {
                 if what == KeyAction::Discard {
                     Command::MarkPermanent {
                         mottakersystem: sys.clone(),
-                        forsendelse: item.update_id.clone(),
+                        target: Target::Update(item.update_id.clone()),
                         reason: String::new(),
                     }
                 } else {
                     Command::Retry {
                         mottakersystem: sys.clone(),
-                        forsendelse: item.update_id.clone(),
+                        target: Target::Update(item.update_id.clone()),
                     }
                 }
             })
@@ -1463,7 +1462,13 @@ impl App {
         // Discarding saksoppdateringer tells nobody outside: its own words.
         let discard = !commands.is_empty()
             && commands.iter().all(|c| {
-                matches!(c, Command::MarkPermanent { forsendelse, .. } if is_update_id(forsendelse))
+                matches!(
+                    c,
+                    Command::MarkPermanent {
+                        target: Target::Update(_),
+                        ..
+                    }
+                )
             });
         let confirm = Confirm {
             question,

@@ -13,15 +13,6 @@ use crate::theme::Level;
 /// The agent raises `outbound-stuck` when the oldest queued update waited this long.
 pub const STUCK_AFTER_MS: i64 = 15 * 60 * 1000;
 
-/// The prefix of an outbound update id (`ut.<ms>.<n>.<digisos-id>`); a
-/// forsendelse id (a UUID) never starts with it.
-pub const UPDATE_ID_PREFIX: &str = "ut.";
-
-/// True for an outbound update id (as `forsendelse` in `retry` and `mark_permanent`).
-pub fn is_update_id(id: &str) -> bool {
-    id.starts_with(UPDATE_ID_PREFIX)
-}
-
 pub fn count(o: &OutboundStatus, s: OutboundState) -> u64 {
     o.counts.get(&s).copied().unwrap_or(0)
 }
@@ -306,6 +297,5 @@ mod tests {
         });
         let s = maskinporten_status(&o, 60_000, &EN);
         assert_eq!((s.level, s.word), (Level::Critical, "CRITICAL"));
-        assert!(is_update_id("ut.1.0.x") && !is_update_id("aaaa-ut."));
     }
 }

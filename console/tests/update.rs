@@ -10,7 +10,7 @@ use mottak_console::app::{Action, ClientEvent, Effect, Mode, Stage, View};
 use mottak_console::i18n::Lang;
 use mottak_protocol::console::{
     Command, ErrorCode, ForsendelseState, OutboundState, Outcome, Patch, Principal, Role, Scope,
-    ServerMessage,
+    ServerMessage, Target,
 };
 use ratatui::crossterm::event::KeyCode;
 use support::{NOW, app, ch, ctrl, key, typed};
@@ -197,7 +197,7 @@ fn cancel_is_the_default_and_nothing_is_sent_without_a_yes() {
         sends(&e),
         [&Command::Retry {
             mottakersystem: "nav-frogn".into(),
-            forsendelse: "aaaa1111-0000-4000-8000-000000000001".into()
+            target: Target::Forsendelse("aaaa1111-0000-4000-8000-000000000001".into())
         }]
     );
     // And `y` directly.
@@ -317,7 +317,7 @@ fn mark_permanent_needs_a_reason_and_the_typed_word() {
         sends(&e),
         [&Command::MarkPermanent {
             mottakersystem: "nav-frogn".into(),
-            forsendelse: "aaaa1111-0000-4000-8000-000000000001".into(),
+            target: Target::Forsendelse("aaaa1111-0000-4000-8000-000000000001".into()),
             reason: "sendt i posten".into(),
         }]
     );
@@ -614,7 +614,7 @@ fn retrying_a_failed_saksoppdatering_asks_first_and_sends_its_update_id() {
         sends(&e),
         [&Command::Retry {
             mottakersystem: "nav-frogn".into(),
-            forsendelse: failed_update_id(),
+            target: Target::Update(failed_update_id()),
         }]
     );
 }
@@ -651,7 +651,7 @@ fn discarding_needs_a_reason_and_the_word_discard_not_permanent() {
         sends(&e),
         [&Command::MarkPermanent {
             mottakersystem: "nav-frogn".into(),
-            forsendelse: failed_update_id(),
+            target: Target::Update(failed_update_id()),
             reason: "fagsystemet sender ny".into(),
         }]
     );
@@ -753,12 +753,12 @@ fn failed_saksoppdateringer_are_marked_and_discarded_together() {
         .into_iter()
         .map(|c| match c {
             Command::MarkPermanent {
-                forsendelse,
+                target: Target::Update(update_id),
                 reason,
                 ..
             } => {
                 assert_eq!(reason, "skrevet på nytt");
-                forsendelse.clone()
+                update_id.clone()
             }
             other => panic!("{other:?}"),
         })

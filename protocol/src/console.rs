@@ -31,7 +31,8 @@ use std::fmt;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// The protocol version this code speaks; `hello` must name it.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// 2: `retry` and `mark_permanent` name their [`Target`] by kind.
+pub const PROTOCOL_VERSION: u32 = 2;
 /// The largest frame the agent accepts from a console.
 pub const MAX_CLIENT_FRAME_BYTES: usize = 64 * 1024;
 /// SvarInn warns the sender when a forsendelse is not acknowledged within two hours.
@@ -384,26 +385,25 @@ pub enum ClientMessage {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "name", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Command {
-    /// `failed` → downloaded again now; `retry_wait` → tried again now.
-    /// With an outbound `update_id` (`ut.…`, see [`OutboundItem`]) as
-    /// `forsendelse`: a failed saksoppdatering is moved back from
-    /// `ut-feilet/` and sent again (refused when a newer one for the case was
-    /// sent or is queued).
+    /// A forsendelse: `failed` → downloaded again now; `retry_wait` → tried
+    /// again now. An outbound update: a failed saksoppdatering is moved back
+    /// from `ut-feilet/` and sent again (refused when a newer one for the case
+    /// was sent or is queued).
     Retry {
         mottakersystem: String,
-        forsendelse: String,
+        target: Target,
     },
     /// `rejected`: move `feilet/<id>/` back into `inn/` for the fagsystem.
     MoveToInn {
         mottakersystem: String,
         forsendelse: String,
     },
-    /// Give up for good: mottakFeilet permanent=true with `reason` (required).
-    /// With an outbound `update_id` (`ut.…`) as `forsendelse`: the failed
-    /// saksoppdatering is discarded (its folder stays in `ut-feilet/`).
+    /// A forsendelse: give up for good, mottakFeilet permanent=true with
+    /// `reason` (required). An outbound update: the failed saksoppdatering is
+    /// discarded (its folder stays in `ut-feilet/`).
     MarkPermanent {
         mottakersystem: String,
-        forsendelse: String,
+        target: Target,
         reason: String,
     },
     /// Stop polling and moving forsendelser of a mottakersystem (kept over restarts).
@@ -440,6 +440,32 @@ pub enum Command {
         user: String,
         group: String,
     },
+}
+
+/// What `retry` and `mark_permanent` act on, by kind: on the wire
+/// `{"forsendelse": "<id>"}` or `{"update": "<update_id>"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Target {
+    /// An inbound forsendelse, by its SvarInn id.
+    Forsendelse(String),
+    /// An outbound saksoppdatering, by its `update_id` (see [`OutboundItem`]).
+    Update(String),
+}
+
+impl Target {
+    /// The id, whatever its kind.
+    pub fn id(&self) -> &str {
+        match self {
+            Target::Forsendelse(id) | Target::Update(id) => id,
+        }
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.id())
+    }
 }
 
 impl Command {
@@ -498,16 +524,16 @@ impl Command {
         match self {
             Command::Retry {
                 mottakersystem,
-                forsendelse,
-            }
-            | Command::MoveToInn {
-                mottakersystem,
-                forsendelse,
+                target,
             }
             | Command::MarkPermanent {
                 mottakersystem,
-                forsendelse,
+                target,
                 ..
+            } => format!("{mottakersystem}/{target}"),
+            Command::MoveToInn {
+                mottakersystem,
+                forsendelse,
             } => format!("{mottakersystem}/{forsendelse}"),
             Command::Pause { mottakersystem, .. }
             | Command::Resume { mottakersystem }
@@ -681,18 +707,30 @@ impl ClientMessage {
 // ---------------------------------------------------------------------------------------------
 // The state a console sees
 
-/// A forsendelse's state in the agent's journal (the names the journal uses).
+/// Where a forsendelse is in the inbound pipeline: the agent's journal stores
+/// these by their `as_str` names, and consoles see the same values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ForsendelseState {
+    /// Seen in `hentNyeForsendelser`; to be downloaded.
     Listed,
+    /// Decrypted and verified in its staging folder; to be published.
     Downloaded,
+    /// Durably published in `inn/<id>/`.
     Delivered,
+    /// The fagsystem took the folder out of `inn/` (not into `feilet/`).
     Imported,
+    /// `kvitterMottak` succeeded. Final.
     Acked,
+    /// A temporary failure; the row returns to the state it left
+    /// (`resume_state`) at `next_attempt_at`.
     RetryWait,
+    /// Needs a person: the content failed `max_decrypt_attempts` times.
     Failed,
+    /// The fagsystem moved the folder to `feilet/`.
     Rejected,
+    /// Given up for good: mottakFeilet permanent=true, SvarUt takes another
+    /// channel. Final.
     Permanent,
 }
 
@@ -727,6 +765,29 @@ impl ForsendelseState {
         ForsendelseState::ALL
             .into_iter()
             .find(|st| st.as_str() == s)
+    }
+
+    /// No transition leaves a final state.
+    pub fn is_final(self) -> bool {
+        matches!(self, ForsendelseState::Acked | ForsendelseState::Permanent)
+    }
+
+    /// States a `retry_wait` may return to (the steps that can fail
+    /// temporarily and be tried again).
+    pub fn is_resumable(self) -> bool {
+        matches!(
+            self,
+            ForsendelseState::Listed
+                | ForsendelseState::Downloaded
+                | ForsendelseState::Delivered
+                | ForsendelseState::Imported
+        )
+    }
+
+    /// Still owed an acknowledgement or a person's decision: everything but
+    /// `acked` and `permanent`.
+    pub fn is_unacknowledged(self) -> bool {
+        !self.is_final()
     }
 
     /// The states listed under "failed imports".
@@ -1097,7 +1158,7 @@ pub struct OutboundStatus {
     pub queue: Vec<OutboundItem>,
     /// `failed` (in `ut-feilet/`), oldest first, at most [`OUTBOUND_WINDOW`].
     /// An operator may retry one (command `retry` with the item's
-    /// `update_id` as `forsendelse`) or discard it (`mark_permanent`, same).
+    /// `update_id` as [`Target::Update`]) or discard it (`mark_permanent`, same).
     #[serde(default)]
     pub failures: Vec<OutboundItem>,
     /// When the newest update was sent.
@@ -1452,7 +1513,11 @@ mod tests {
         vec![
             Command::Retry {
                 mottakersystem: sys(),
-                forsendelse: id(),
+                target: Target::Forsendelse(id()),
+            },
+            Command::Retry {
+                mottakersystem: sys(),
+                target: Target::Update("ut.1.0.x".into()),
             },
             Command::MoveToInn {
                 mottakersystem: sys(),
@@ -1460,7 +1525,12 @@ mod tests {
             },
             Command::MarkPermanent {
                 mottakersystem: sys(),
-                forsendelse: id(),
+                target: Target::Forsendelse(id()),
+                reason: "sendt i posten".into(),
+            },
+            Command::MarkPermanent {
+                mottakersystem: sys(),
+                target: Target::Update("ut.1.0.x".into()),
                 reason: "sendt i posten".into(),
             },
             Command::Pause {
@@ -1796,13 +1866,22 @@ mod tests {
             }
         );
         let cmd = json!({"type": "command", "id": "c1",
-            "command": {"name": "mark_permanent", "mottakersystem": "a", "forsendelse": "f", "reason": "r"}});
+            "command": {"name": "mark_permanent", "mottakersystem": "a", "target": {"forsendelse": "f"}, "reason": "r"}});
         assert!(matches!(
             serde_json::from_value::<ClientMessage>(cmd).unwrap(),
             ClientMessage::Command {
-                command: Command::MarkPermanent { .. },
+                command: Command::MarkPermanent { target: Target::Forsendelse(f), .. },
                 ..
-            }
+            } if f == "f"
+        ));
+        let retry = json!({"type": "command", "id": "c3",
+            "command": {"name": "retry", "mottakersystem": "a", "target": {"update": "ut.1.0.x"}}});
+        assert!(matches!(
+            serde_json::from_value::<ClientMessage>(retry).unwrap(),
+            ClientMessage::Command {
+                command: Command::Retry { target: Target::Update(u), .. },
+                ..
+            } if u == "ut.1.0.x"
         ));
         let grant = json!({"type": "command", "id": "c2", "command": {"name": "grant",
             "principal": {"group": "drift"}, "role": "operator", "scope": "*"}});
@@ -1850,6 +1929,9 @@ mod tests {
             r#"{"type": "hello", "protocol": 1, "extra": true}"#,
             r#"{"type": "command", "id": "c", "command": {"name": "format_disk"}}"#,
             r#"{"type": "command", "id": "c", "command": {"name": "retry", "mottakersystem": "a"}}"#,
+            // Protocol 1's untyped target is refused, not guessed at.
+            r#"{"type": "command", "id": "c", "command": {"name": "retry", "mottakersystem": "a", "forsendelse": "f"}}"#,
+            r#"{"type": "command", "id": "c", "command": {"name": "retry", "mottakersystem": "a", "target": {"thing": "f"}}}"#,
             r#"{"type": "command", "id": "c", "command": {"name": "grant", "principal": {"robot": "x"}, "role": "admin", "scope": "*"}}"#,
             r#"{"type": "command", "id": "c", "command": {"name": "grant", "principal": {"user": "x"}, "role": "root", "scope": "*"}}"#,
             r#"{"type": "command", "id": "c", "command": {"name": "grant", "principal": {"user": "x"}, "role": "admin", "scope": ""}}"#,

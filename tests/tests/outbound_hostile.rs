@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use anyhow::{Result, bail};
 use mottak_fixtures::digisos::{Fault, RequestKind, Scope};
-use mottak_protocol::console::{Command as ConsoleCommand, Outcome};
+use mottak_protocol::console::{Command as ConsoleCommand, Outcome, Target};
 use mottak_tests::harness::{entries, walk};
 use mottak_tests::outbound_harness::{
     Options, OutboundWorld, SYSTEM, case_id, mottatt, pdf, soker, vedtak,
@@ -190,7 +190,7 @@ fn a_retry_of_a_failure_whose_folder_became_a_link_is_refused() -> Result<()> {
 
     let retry = || ConsoleCommand::Retry {
         mottakersystem: SYSTEM.into(),
-        forsendelse: update_id.clone(),
+        target: Target::Update(update_id.clone()),
     };
     match w.console_command(retry(), LIMIT)? {
         Outcome::Error { message, .. } => {

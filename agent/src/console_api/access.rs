@@ -312,6 +312,7 @@ pub fn coverage(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mottak_protocol::console::Target;
 
     fn user(name: &str) -> Identity {
         Identity {
@@ -386,7 +387,7 @@ mod tests {
         };
         let retry = |m: &str| Command::Retry {
             mottakersystem: m.into(),
-            forsendelse: "f".into(),
+            target: Target::Forsendelse("f".into()),
         };
         assert!(run("op", retry("a")).is_ok());
         assert_eq!(run("op", retry("b")).unwrap_err().0, ErrorCode::Forbidden);

@@ -16,7 +16,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use mottak_protocol::console::{
-    Command, ErrorCode, MAX_COMMAND_ID_LEN, MAX_REASON_LEN, Outcome, Principal, RoleGrant, mask_fnr,
+    Command, ErrorCode, MAX_COMMAND_ID_LEN, MAX_REASON_LEN, Outcome, Principal, RoleGrant, Target,
+    mask_fnr,
 };
 use tokio::sync::{Mutex, Notify, OwnedMutexGuard};
 use tracing::{error, info, warn};
@@ -27,6 +28,7 @@ use crate::inbound::worker::WorkerHealth;
 use crate::journal::access::AuditNote;
 use crate::journal::{Change, JournalError, SharedJournal, State, can_transition};
 use crate::names::ForsendelseId;
+use crate::outbound::error::ActionError;
 
 /// What a command needs of one mottakersystem.
 #[derive(Debug, Clone)]
@@ -47,7 +49,7 @@ pub struct CommandRunner {
     locks: KeyedLocks,
     /// Told after every command, so consoles see its effect at once.
     rebuild: Arc<Notify>,
-    /// Outbound workers: `retry`/`mark_permanent` of an update id (`ut.…`).
+    /// Outbound workers: `retry`/`mark_permanent` of a [`Target::Update`].
     outbound: Vec<crate::outbound::console::OutboundSource>,
 }
 
@@ -196,15 +198,15 @@ impl CommandRunner {
         match command {
             Command::Retry {
                 mottakersystem,
-                forsendelse,
-            } if forsendelse.starts_with(crate::outbound::claim::CLAIM_PREFIX) => (
-                self.outbound_action(mottakersystem, forsendelse, &note.who, None)
+                target: Target::Update(update_id),
+            } => (
+                self.outbound_action(mottakersystem, update_id, &note.who, None)
                     .await,
                 false,
             ),
             Command::Retry {
                 mottakersystem,
-                forsendelse,
+                target: Target::Forsendelse(forsendelse),
             } => (self.retry(mottakersystem, forsendelse).await, false),
             Command::MoveToInn {
                 mottakersystem,
@@ -212,16 +214,16 @@ impl CommandRunner {
             } => (self.move_to_inn(mottakersystem, forsendelse).await, false),
             Command::MarkPermanent {
                 mottakersystem,
-                forsendelse,
+                target: Target::Update(update_id),
                 reason,
-            } if forsendelse.starts_with(crate::outbound::claim::CLAIM_PREFIX) => (
-                self.outbound_action(mottakersystem, forsendelse, &note.who, Some(reason))
+            } => (
+                self.outbound_action(mottakersystem, update_id, &note.who, Some(reason))
                     .await,
                 false,
             ),
             Command::MarkPermanent {
                 mottakersystem,
-                forsendelse,
+                target: Target::Forsendelse(forsendelse),
                 reason,
             } => (
                 self.mark_permanent(mottakersystem, forsendelse, reason)
@@ -408,7 +410,13 @@ impl CommandRunner {
                 source.health.wake.notify_one();
                 Outcome::Ok { message }
             }
-            Ok(Err(message)) => Outcome::error(ErrorCode::WrongState, message),
+            // By kind, as for a forsendelse: unknown id, journal failure, or
+            // refused in its current state.
+            Ok(Err(ActionError::Journal(err))) => journal_failed(&err),
+            Ok(Err(e @ ActionError::NotFound { .. })) => {
+                Outcome::error(ErrorCode::NotFound, e.to_string())
+            }
+            Ok(Err(refused)) => Outcome::error(ErrorCode::WrongState, refused.to_string()),
             Err(err) => journal_failed(&err),
         }
     }

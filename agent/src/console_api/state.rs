@@ -332,13 +332,13 @@ impl Builder {
             let stat = stats.get(&s.name);
             let mut queue = empty_queue(&s.name);
             for c in counts.iter().filter(|c| c.mottakersystem == s.name) {
-                queue.counts.insert(protocol_state(c.state), c.count);
+                queue.counts.insert(c.state, c.count);
             }
             queue.oldest_unacknowledged =
                 stat.and_then(|st| st.oldest_unacked.clone())
                     .map(|o| OldestUnacknowledged {
                         id: o.id,
-                        state: protocol_state(o.state),
+                        state: o.state,
                         since: o.since,
                         warning_at: o.since.saturating_add(UNACKED_WARNING_MS),
                     });
@@ -472,26 +472,11 @@ fn empty_queue(name: &str) -> QueueHealth {
     }
 }
 
-/// The journal's state under its protocol name.
-pub fn protocol_state(s: State) -> ForsendelseState {
-    match s {
-        State::Listed => ForsendelseState::Listed,
-        State::Downloaded => ForsendelseState::Downloaded,
-        State::Delivered => ForsendelseState::Delivered,
-        State::Imported => ForsendelseState::Imported,
-        State::Acked => ForsendelseState::Acked,
-        State::RetryWait => ForsendelseState::RetryWait,
-        State::Failed => ForsendelseState::Failed,
-        State::Rejected => ForsendelseState::Rejected,
-        State::Permanent => ForsendelseState::Permanent,
-    }
-}
-
 fn failed_import(row: &Row, history: Vec<HistoryEntry>) -> FailedImport {
     FailedImport {
         mottakersystem: row.mottakersystem.clone(),
         id: row.id.as_str().to_owned(),
-        state: protocol_state(row.state),
+        state: row.state,
         tittel: Text::from(row.tittel.as_str()),
         avsender: row.avsender_navn.as_deref().map(Text::from),
         forsendelse_type: row.forsendelse_type.clone(),
@@ -504,7 +489,7 @@ fn failed_import(row: &Row, history: Vec<HistoryEntry>) -> FailedImport {
         last_error: row.last_error.as_deref().map(Text::from),
         reason: row.reason.as_deref().map(Text::from),
         next_attempt_at: row.next_attempt_at.map(to_millis),
-        resume_state: row.resume_state.map(protocol_state),
+        resume_state: row.resume_state,
         reported_to_svarinn: row.feil_reported_at.is_some(),
         history,
     }

@@ -11,93 +11,11 @@
 //! listed, failed, rejected, retry_wait ─▶ permanent              (a person, or a config rule)
 //! ```
 
-use std::fmt;
-
 use crate::config::AckMode;
 
-/// Where a forsendelse is in the inbound pipeline.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum State {
-    /// Seen in `hentNyeForsendelser`; to be downloaded.
-    Listed,
-    /// Decrypted and verified in its staging folder; to be published.
-    Downloaded,
-    /// Durably published in `inn/<id>/`.
-    Delivered,
-    /// The fagsystem took the folder out of `inn/` (not into `feilet/`).
-    Imported,
-    /// `kvitterMottak` succeeded. Final.
-    Acked,
-    /// A temporary failure; the row returns to the state it left
-    /// (`resume_state`) at `next_attempt_at`.
-    RetryWait,
-    /// Needs a person: the content failed `max_decrypt_attempts` times.
-    Failed,
-    /// The fagsystem moved the folder to `feilet/`.
-    Rejected,
-    /// Given up for good: mottakFeilet permanent=true, SvarUt takes another
-    /// channel. Final.
-    Permanent,
-}
-
-impl State {
-    pub const ALL: [State; 9] = [
-        State::Listed,
-        State::Downloaded,
-        State::Delivered,
-        State::Imported,
-        State::Acked,
-        State::RetryWait,
-        State::Failed,
-        State::Rejected,
-        State::Permanent,
-    ];
-
-    /// The name stored in the journal and shown in the console.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            State::Listed => "listed",
-            State::Downloaded => "downloaded",
-            State::Delivered => "delivered",
-            State::Imported => "imported",
-            State::Acked => "acked",
-            State::RetryWait => "retry_wait",
-            State::Failed => "failed",
-            State::Rejected => "rejected",
-            State::Permanent => "permanent",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<State> {
-        State::ALL.into_iter().find(|st| st.as_str() == s)
-    }
-
-    /// No transition leaves a final state.
-    pub fn is_final(self) -> bool {
-        matches!(self, State::Acked | State::Permanent)
-    }
-
-    /// States a `retry_wait` may return to (the steps that can fail
-    /// temporarily and be tried again).
-    pub fn is_resumable(self) -> bool {
-        matches!(
-            self,
-            State::Listed | State::Downloaded | State::Delivered | State::Imported
-        )
-    }
-
-    /// Still owed an acknowledgement or a person's decision: everything but
-    /// `acked` and `permanent`.
-    pub fn is_unacknowledged(self) -> bool {
-        !self.is_final()
-    }
-}
-
-impl fmt::Display for State {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// Where a forsendelse is in the inbound pipeline: the journal stores the
+/// console protocol's states by their `as_str` names (one enum for both).
+pub use mottak_protocol::console::ForsendelseState as State;
 
 /// Whether the journal may move a forsendelse from `from` to `to`.
 ///

@@ -15,6 +15,7 @@
 use std::path::Path;
 
 use super::claim::OutFolders;
+use super::error::ActionError;
 use super::validate;
 use crate::journal::Journal;
 use crate::journal::outbound::OutboundState;
@@ -26,56 +27,50 @@ pub fn retry(
     mottakersystem: &str,
     update_id: &str,
     by: &str,
-) -> Result<String, String> {
+) -> Result<String, ActionError> {
     let row = journal
-        .outbound_row(mottakersystem, update_id)
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("no saksoppdatering {update_id} in {mottakersystem}"))?;
+        .outbound_row(mottakersystem, update_id)?
+        .ok_or_else(|| not_found(mottakersystem, update_id))?;
     if row.state != OutboundState::Failed {
-        return Err(format!(
-            "saksoppdatering {update_id} is {}, not failed: nothing to retry",
-            row.state
-        ));
+        return Err(ActionError::NotRetryable {
+            update_id: update_id.to_owned(),
+            state: row.state,
+        });
     }
-    if let Some(newer) = journal
-        .outbound_newer(mottakersystem, &row.digisos_id, row.claim_seq)
-        .map_err(|e| e.to_string())?
-    {
-        return Err(format!(
-            "a newer saksoppdatering for case {} is {} ({}): sending this older one would roll the case back on nav.no; discard this one, or have the fagsystem write the case again",
-            row.digisos_id, newer.state, newer.update_id
-        ));
+    if let Some(newer) = journal.outbound_newer(mottakersystem, &row.digisos_id, row.claim_seq)? {
+        return Err(ActionError::NewerExists {
+            digisos_id: row.digisos_id,
+            state: newer.state,
+            newer: newer.update_id,
+        });
     }
     let folder = row
         .failed_folder
         .clone()
-        .ok_or_else(|| format!("saksoppdatering {update_id} has no folder in ut-feilet/"))?;
+        .ok_or_else(|| ActionError::NoFolder {
+            update_id: update_id.to_owned(),
+        })?;
     let folders = OutFolders::new(drop_folder);
     // The fagsystem's account can replace the folder with a link to one
     // outside: refused here, and again by the move itself if it is swapped
     // in between (the module never follows links).
     folders.check_feilet(&folder)?;
-    if !journal
-        .outbound_requeued(mottakersystem, update_id, by)
-        .map_err(|e| e.to_string())?
-    {
-        return Err(format!(
-            "saksoppdatering {update_id} changed meanwhile; look again"
-        ));
+    if !journal.outbound_requeued(mottakersystem, update_id, by)? {
+        return Err(ActionError::Changed {
+            update_id: update_id.to_owned(),
+        });
     }
     if let Err(e) = folders.take_back_from_feilet(&folder, update_id) {
         if validate::refused(&e).is_none() {
-            return Err(format!(
-                "journaled for retry, but {} could not be moved back yet ({e}); the agent tries again when it sends it",
-                folders.ut_feilet().join(&folder).display()
-            ));
+            return Err(ActionError::NotMovedYet {
+                path: folders.ut_feilet().join(&folder).display().to_string(),
+                source: e,
+            });
         }
         // Swapped for a link since the check: failed again, as it was.
         let text = row.last_error.clone().unwrap_or_default();
-        journal
-            .outbound_failed(mottakersystem, update_id, &folder, "retry", &text)
-            .map_err(|err| err.to_string())?;
-        return Err(format!("{e}; nothing was sent"));
+        journal.outbound_failed(mottakersystem, update_id, &folder, "retry", &text)?;
+        return Err(ActionError::Refused(e));
     }
     Ok(format!(
         "saksoppdatering for case {} queued again; it is sent within a few seconds",
@@ -89,28 +84,31 @@ pub fn discard(
     mottakersystem: &str,
     update_id: &str,
     by: &str,
-) -> Result<String, String> {
+) -> Result<String, ActionError> {
     let row = journal
-        .outbound_row(mottakersystem, update_id)
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("no saksoppdatering {update_id} in {mottakersystem}"))?;
+        .outbound_row(mottakersystem, update_id)?
+        .ok_or_else(|| not_found(mottakersystem, update_id))?;
     if row.state == OutboundState::Discarded {
         return Ok(format!("saksoppdatering {update_id} was already discarded"));
     }
-    if !journal
-        .outbound_discarded(mottakersystem, update_id, by)
-        .map_err(|e| e.to_string())?
-    {
-        return Err(format!(
-            "saksoppdatering {update_id} is {}, not failed: only failures can be discarded",
-            row.state
-        ));
+    if !journal.outbound_discarded(mottakersystem, update_id, by)? {
+        return Err(ActionError::NotDiscardable {
+            update_id: update_id.to_owned(),
+            state: row.state,
+        });
     }
     Ok(format!(
         "saksoppdatering for case {} discarded; its folder stays in ut-feilet/{}",
         row.digisos_id,
         row.failed_folder.unwrap_or_default()
     ))
+}
+
+fn not_found(mottakersystem: &str, update_id: &str) -> ActionError {
+    ActionError::NotFound {
+        mottakersystem: mottakersystem.to_owned(),
+        update_id: update_id.to_owned(),
+    }
 }
 
 #[cfg(test)]
@@ -152,11 +150,9 @@ mod tests {
             j.outbound_row("s", &old).unwrap().unwrap().state,
             OutboundState::Queued
         );
-        assert!(
-            retry(&mut j, &drop, "s", &old, "ola")
-                .unwrap_err()
-                .contains("not failed")
-        );
+        let err = retry(&mut j, &drop, "s", &old, "ola").unwrap_err();
+        assert!(matches!(err, ActionError::NotRetryable { .. }), "{err:?}");
+        assert!(err.to_string().contains("not failed"), "{err}");
 
         // Failed again, and meanwhile a newer update for the case was sent.
         j.outbound_failed("s", &old, "f2", "post", "400").unwrap();
@@ -165,7 +161,8 @@ mod tests {
         j.outbound_claimed("s", &new, CASE).unwrap();
         j.outbound_sent("s", &new, 0, 0).unwrap();
         let err = retry(&mut j, &drop, "s", &old, "ola").unwrap_err();
-        assert!(err.contains("roll the case back"), "{err}");
+        assert!(matches!(err, ActionError::NewerExists { .. }), "{err:?}");
+        assert!(err.to_string().contains("roll the case back"), "{err}");
         assert!(drop.join("ut-feilet/f2").is_dir());
 
         let msg = discard(&mut j, "s", &old, "ola").unwrap();
@@ -175,15 +172,11 @@ mod tests {
                 .unwrap()
                 .contains("already")
         );
-        assert!(
-            discard(&mut j, "s", &new, "ola")
-                .unwrap_err()
-                .contains("not failed")
-        );
-        assert!(
-            discard(&mut j, "s", "nope", "ola")
-                .unwrap_err()
-                .contains("no saksoppdatering")
-        );
+        let err = discard(&mut j, "s", &new, "ola").unwrap_err();
+        assert!(matches!(err, ActionError::NotDiscardable { .. }), "{err:?}");
+        assert!(err.to_string().contains("not failed"), "{err}");
+        let err = discard(&mut j, "s", "nope", "ola").unwrap_err();
+        assert!(matches!(err, ActionError::NotFound { .. }), "{err:?}");
+        assert!(err.to_string().contains("no saksoppdatering"), "{err}");
     }
 }

@@ -31,6 +31,7 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 use time::macros::format_description;
 
+use super::error::FeiletProblem;
 use crate::dropfolder::dirfd::{Dir, DirError, FsOps, Kind, Name, RealFs, Replace};
 use crate::dropfolder::{STAGING_DIR, UT_DIR, UT_FEILET_DIR, UT_SENDT_DIR};
 use crate::names::sanitize_or;
@@ -380,21 +381,22 @@ impl OutFolders {
     /// Whether `ut-feilet/<failed_folder>/` is there as the folder the agent
     /// put there. `Err` names what is wrong, for the operator: gone, or
     /// replaced by a link or anything else.
-    pub fn check_feilet(&self, failed_folder: &str) -> Result<(), String> {
+    pub fn check_feilet(&self, failed_folder: &str) -> Result<(), FeiletProblem> {
         let shown = format!("{UT_FEILET_DIR}/{failed_folder}");
-        let meta = self
+        let meta = match self
             .ut_feilet_dir()
             .and_then(|d| d.stat(&name(failed_folder)?))
-            .map_err(|e| format!("cannot look at {shown}: {e}"))?;
+        {
+            Ok(meta) => meta,
+            Err(source) => return Err(FeiletProblem::Unreadable { shown, source }),
+        };
         match meta {
-            None => Err(format!(
-                "{shown} is gone (the fagsystem removed it?): nothing to send; have the fagsystem write the case again to ut/"
-            )),
+            None => Err(FeiletProblem::Gone { shown }),
             Some(m) if m.kind == Kind::Dir => Ok(()),
-            Some(m) => Err(format!(
-                "{shown} is {}, not the folder the agent put there: someone replaced it, and the agent never follows links or sends from anywhere else; nothing was sent. Put the original folder back in its place, or have the fagsystem write the case again to ut/",
-                m.kind.described()
-            )),
+            Some(m) => Err(FeiletProblem::Replaced {
+                shown,
+                found: m.kind,
+            }),
         }
     }
 
@@ -818,7 +820,7 @@ mod tests {
         fs::write(outside.path().join(SOKER_JSON), b"{}").unwrap();
         fs::write(outside.path().join(FEIL_TXT), b"theirs").unwrap();
         std::os::unix::fs::symlink(outside.path(), f.ut_feilet().join("f1")).unwrap();
-        let why = f.check_feilet("f1").unwrap_err();
+        let why = f.check_feilet("f1").unwrap_err().to_string();
         assert!(
             why.contains("symbolic link") && why.contains("ut-feilet/f1"),
             "{why}"
@@ -834,10 +836,20 @@ mod tests {
         assert!(f.claims().unwrap().is_empty());
         assert!(fs::symlink_metadata(f.claimed("ut.1.0.case")).is_err());
         assert_eq!(fs::read(outside.path().join(FEIL_TXT)).unwrap(), b"theirs");
-        assert!(f.check_feilet("gone").unwrap_err().contains("is gone"));
+        assert!(
+            f.check_feilet("gone")
+                .unwrap_err()
+                .to_string()
+                .contains("is gone")
+        );
         // A file in its place is refused too.
         fs::write(f.ut_feilet().join("f2"), b"x").unwrap();
-        assert!(f.check_feilet("f2").unwrap_err().contains("a regular file"));
+        assert!(
+            f.check_feilet("f2")
+                .unwrap_err()
+                .to_string()
+                .contains("a regular file")
+        );
         assert!(f.take_back_from_feilet("f2", "ut.1.1.case").is_err());
     }
 

@@ -39,6 +39,7 @@ use time::OffsetDateTime;
 use time::macros::format_description;
 
 use super::claim::{self, OutFolders};
+use super::error::FinishError;
 use super::validate;
 use crate::journal::outbound::{OutboundRow, OutboundState};
 use crate::journal::{Journal, JournalError};
@@ -300,18 +301,16 @@ pub fn move_finished(
     folders: &OutFolders,
     facts: &Facts,
     kvittering: &Kvittering,
-) -> Result<Option<String>, String> {
-    let mut json = serde_json::to_vec_pretty(kvittering).map_err(|e| e.to_string())?;
+) -> Result<Option<String>, FinishError> {
+    let mut json = serde_json::to_vec_pretty(kvittering)?;
     json.push(b'\n');
     let base = claim::sendt_name(&facts.row.update_id, time_of(facts.finished_ms()));
     folders
         .move_to_sendt(&facts.row.update_id, &base, &json)
-        .map_err(|e| {
-            format!(
-                "cannot move {} to {}: {e}",
-                folders.claimed(&facts.row.update_id).display(),
-                folders.ut_sendt().join(&base).display()
-            )
+        .map_err(|source| FinishError::Move {
+            from: folders.claimed(&facts.row.update_id).display().to_string(),
+            to: folders.ut_sendt().join(&base).display().to_string(),
+            source,
         })
 }
 
@@ -323,21 +322,17 @@ pub fn finish_claim(
     folders: &OutFolders,
     mottakersystem: &str,
     update_id: &str,
-) -> Result<Option<String>, String> {
-    if folders
-        .claimed_dir(update_id)
-        .map_err(|e| e.to_string())?
-        .is_none()
-    {
+) -> Result<Option<String>, FinishError> {
+    if folders.claimed_dir(update_id)?.is_none() {
         return Ok(None);
     }
-    let Some(facts) = facts(j, mottakersystem, update_id).map_err(|e| e.to_string())? else {
+    let Some(facts) = facts(j, mottakersystem, update_id)? else {
         return Ok(None);
     };
     let k = build(&facts, folders, None);
     let moved = move_finished(folders, &facts, &k)?;
     if let Some(name) = &moved {
-        note_moved(j, mottakersystem, update_id, name).map_err(|e| e.to_string())?;
+        note_moved(j, mottakersystem, update_id, name)?;
     }
     Ok(moved)
 }

@@ -20,11 +20,13 @@
 //! - `validate`: every local check, each problem named for `feil.txt`.
 //! - `worker`: one mottakersystem's loop and the steps of one update.
 //! - `actions`: what an operator may do from the console (retry, discard).
+//! - `error`: the errors by kind (a turn, an action, a folder in `ut-feilet/`).
 //! - `console`: the outbound part of the console state, and its alerts.
 
 pub mod actions;
 pub mod claim;
 pub mod console;
+pub mod error;
 pub mod kvittering;
 pub mod validate;
 pub mod worker;

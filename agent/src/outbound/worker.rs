@@ -38,6 +38,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
 use super::claim::{self, OutFolders};
+use super::error::{FinishError, TurnError};
 use super::kvittering::{self, Fil};
 use super::validate::{self, LocalFile};
 use crate::backoff::Backoff;
@@ -210,27 +211,25 @@ impl OutboundWorker {
         }
     }
 
-    async fn turn(self: &Arc<Self>, tasks: &mut JoinSet<()>) -> Result<(), String> {
+    async fn turn(self: &Arc<Self>, tasks: &mut JoinSet<()>) -> Result<(), TurnError> {
         self.tidy_claims().await?;
         self.claim_ready().await?;
         self.start_due(tasks).await
     }
 
     /// Step 1: claimed folders against the journal.
-    async fn tidy_claims(self: &Arc<Self>) -> Result<(), String> {
+    async fn tidy_claims(self: &Arc<Self>) -> Result<(), TurnError> {
         let folders = self.folders.clone();
         let claims = tokio::task::spawn_blocking(move || folders.claims())
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| format!("cannot list the claimed updates: {e}"))?;
+            .await?
+            .map_err(TurnError::ListClaims)?;
         for update_id in claims {
             let name = self.name.clone();
             let id = update_id.clone();
             let row = self
                 .journal
                 .call(move |j| j.outbound_row(&name, &id))
-                .await
-                .map_err(|e| e.to_string())?;
+                .await?;
             match row {
                 None => {
                     // Claimed, then a crash before the journal heard of it.
@@ -267,12 +266,11 @@ impl OutboundWorker {
     }
 
     /// Step 2: claim what the fagsystem finished, and check it at once.
-    async fn claim_ready(self: &Arc<Self>) -> Result<(), String> {
+    async fn claim_ready(self: &Arc<Self>) -> Result<(), TurnError> {
         let folders = self.folders.clone();
         let scan = tokio::task::spawn_blocking(move || folders.scan_ut())
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| format!("cannot read ut/: {e}"))?;
+            .await?
+            .map_err(TurnError::ReadUt)?;
         self.note_ignored(&scan.ignored);
         for r in scan.ready {
             let n = self.claims.fetch_add(1, Ordering::Relaxed);
@@ -281,20 +279,19 @@ impl OutboundWorker {
             let claimed = tokio::task::spawn_blocking(move || {
                 folders.claim(&r2, OffsetDateTime::now_utc(), n)
             })
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
             match claimed {
                 Ok(Some(update_id)) => {
                     info!(mottakersystem = %self.name, folder = %r.shown().escape_debug(), update = %update_id, "outbound: claimed an update from ut/");
                     self.journal_claim(&update_id).await?;
                 }
                 Ok(None) => {}
-                Err(e) => {
-                    return Err(format!(
-                        "cannot claim ut/{} into {}: {e}; the agent's user must be able to rename folders out of ut/",
-                        r.shown().escape_debug(),
-                        self.folders.staging().display()
-                    ));
+                Err(source) => {
+                    return Err(TurnError::Claim {
+                        folder: r.shown().escape_debug().to_string(),
+                        staging: self.folders.staging().display().to_string(),
+                        source,
+                    });
                 }
             }
         }
@@ -325,15 +322,14 @@ impl OutboundWorker {
     }
 
     /// Journals a claimed folder and checks it; bad input goes to `ut-feilet/`.
-    async fn journal_claim(self: &Arc<Self>, update_id: &str) -> Result<(), String> {
+    async fn journal_claim(self: &Arc<Self>, update_id: &str) -> Result<(), TurnError> {
         let name = self.name.clone();
         let id = update_id.to_owned();
         let digisos_id = claim::original_name(update_id).to_ascii_lowercase();
         let row = self
             .journal
             .call(move |j| j.outbound_claimed(&name, &id, &digisos_id))
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         if !row.state.is_pending() {
             return Ok(());
         }
@@ -350,8 +346,7 @@ impl OutboundWorker {
             // The agent's side (handles, permissions): the task retries it.
             Err(_) => Ok(()),
         })
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
         if let Err(problems) = checked {
             self.fail(&row, "validate", &problems).await;
         }
@@ -359,7 +354,7 @@ impl OutboundWorker {
     }
 
     /// Step 3: supersede and start.
-    async fn start_due(self: &Arc<Self>, tasks: &mut JoinSet<()>) -> Result<(), String> {
+    async fn start_due(self: &Arc<Self>, tasks: &mut JoinSet<()>) -> Result<(), TurnError> {
         let name = self.name.clone();
         let due = self
             .journal
@@ -370,8 +365,7 @@ impl OutboundWorker {
                     usize::MAX,
                 )
             })
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         let now = now_ms();
         let mut by_case: BTreeMap<String, Vec<OutboundRow>> = BTreeMap::new();
         for row in due {
@@ -565,7 +559,7 @@ impl OutboundWorker {
             // Nothing left in .mottak/ to move.
             Ok(None) => self.moved(update_id),
             Err(e) => {
-                if self.not_moved(update_id, crate::dropfolder::UT_SENDT_DIR, &e) {
+                if self.not_moved(update_id, crate::dropfolder::UT_SENDT_DIR, &e.to_string()) {
                     error!(mottakersystem = %self.name, update = %update_id, "outbound: {e}; the update is done (the journal says so) but the fagsystem cannot see it until the folder moves; tried again every turn");
                 }
             }
@@ -576,13 +570,13 @@ impl OutboundWorker {
         &self,
         update_id: &str,
         known: Option<Vec<Fil>>,
-    ) -> Result<Option<String>, String> {
+    ) -> Result<Option<String>, FinishError> {
         let (name, id) = (self.name.clone(), update_id.to_owned());
         let facts = self
             .journal
             .call(move |j| kvittering::facts(j, &name, &id))
             .await
-            .map_err(|e| format!("cannot read the journal: {e}"))?;
+            .map_err(FinishError::ReadJournal)?;
         let Some(facts) = facts else {
             return Ok(None);
         };
@@ -591,8 +585,7 @@ impl OutboundWorker {
             let k = kvittering::build(&facts, &folders, known);
             kvittering::move_finished(&folders, &facts, &k)
         })
-        .await
-        .map_err(|e| e.to_string())??;
+        .await??;
         if let Some(folder) = moved.clone() {
             let (name, id) = (self.name.clone(), update_id.to_owned());
             if let Err(e) = self
