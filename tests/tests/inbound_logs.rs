@@ -16,7 +16,7 @@ use mottak_tests::harness::{
 
 const LIMIT: Duration = Duration::from_secs(120);
 const PASSWORD: &str = "Hemmelig-Pw-7Qx9-zz";
-const FNR: [&str; 3] = ["01017012345", "24056512345", "31129912345"];
+const FNR: [&str; 3] = ["01017012343", "24056512329", "31129912319"];
 
 #[test]
 fn no_secret_and_no_fodselsnummer_in_any_log_line() {

@@ -72,7 +72,7 @@ pub fn failed(
         },
         last_error: (!error.is_empty()).then(|| error.into()),
         reason: (state == ForsendelseState::Rejected)
-            .then(|| "Mangler saksnummer for 01019012345".into()),
+            .then(|| "Mangler saksnummer for 01019012480".into()),
         next_attempt_at: (state == ForsendelseState::RetryWait).then_some(NOW + 4 * MIN),
         resume_state: (state == ForsendelseState::RetryWait).then_some(ForsendelseState::Listed),
         reported_to_svarinn: state == ForsendelseState::Failed,
@@ -177,7 +177,7 @@ pub fn sample_state() -> ConsoleState {
                     "nav-frogn",
                     "aaaa1111-0000-4000-8000-000000000001",
                     ForsendelseState::Failed,
-                    "Søknad om sosialhjelp 01019012345",
+                    "Søknad om sosialhjelp 01019012480",
                     "NAV Frogn",
                     2 * HOUR + 5 * MIN,
                     "checksum mismatch: expected 9f86d0…, got 2c26b4…",
