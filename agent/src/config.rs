@@ -126,6 +126,12 @@ pub struct Mottakersystem {
     pub download_timeout: Duration,
     /// Limits when unpacking a zip.
     pub zip: ZipLimits,
+    /// The most one forsendelse may bring, encrypted (plus the CMS framing)
+    /// and decrypted, counted as it streams. Default 2 GiB.
+    pub max_forsendelse_size: u64,
+    /// Free space downloads leave on the drop folder's filesystem; below it
+    /// they wait. Default 512 MiB.
+    pub min_free_space: u64,
     /// `[mottakersystem.digisos]`: saksoppdateringer from `ut/` to Fiks
     /// Digisos. Without it, `ut/` is left alone.
     pub digisos: Option<DigisosSettings>,
@@ -359,6 +365,10 @@ struct RawMottakersystem {
     zip_max_total_size: ByteSize,
     #[serde(default = "defaults::zip_max_ratio")]
     zip_max_ratio: Bounded<2, 100_000>,
+    #[serde(default = "defaults::max_forsendelse_size")]
+    max_forsendelse_size: ByteSize,
+    #[serde(default = "defaults::min_free_space")]
+    min_free_space: ByteSize,
     #[serde(default)]
     digisos: Option<RawDigisos>,
 }
@@ -397,12 +407,26 @@ pub mod defaults {
     pub(super) fn zip_max_ratio() -> Bounded<2, 100_000> {
         Bounded(ZipLimits::DEFAULT.max_ratio)
     }
+    pub(super) fn max_forsendelse_size() -> ByteSize {
+        ByteSize(MAX_FORSENDELSE_SIZE)
+    }
+    pub(super) fn min_free_space() -> ByteSize {
+        ByteSize(MIN_FREE_SPACE)
+    }
 
     pub const POLL_INTERVAL: Duration = Duration::from_secs(5 * 60);
     pub const MAX_CONCURRENT_DOWNLOADS: u64 = 3;
     pub const MAX_DECRYPT_ATTEMPTS: u64 = 3;
     pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
     pub const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(60 * 60);
+    /// As much as a zip may unpack to (`zip_max_total_size`), and what
+    /// `download_timeout` carries at about 0.6 MB/s: far above a real
+    /// forsendelse (a scanned case file of a thousand pages is a few hundred
+    /// MB), low enough that one hostile body cannot take a disk.
+    pub const MAX_FORSENDELSE_SIZE: u64 = 2 << 30;
+    /// Room for the journal's WAL and checkpoints, the logs, and the
+    /// fagsystem's own work on a shared disk, when downloads stop.
+    pub const MIN_FREE_SPACE: u64 = 512 << 20;
 }
 
 impl RawConfig {
@@ -480,6 +504,8 @@ impl RawConfig {
                     max_total_bytes: raw.zip_max_total_size.0,
                     max_ratio: raw.zip_max_ratio.0,
                 },
+                max_forsendelse_size: raw.max_forsendelse_size.0,
+                min_free_space: raw.min_free_space.0,
                 digisos: raw.digisos.map(RawDigisos::into_settings),
             });
         }
@@ -1042,6 +1068,8 @@ drop_folder = "/srv/fagsystem/nav-frogn"
         assert_eq!(m.max_decrypt_attempts, 3);
         assert_eq!(m.request_timeout, Duration::from_secs(30));
         assert_eq!(m.zip, ZipLimits::DEFAULT);
+        assert_eq!(m.max_forsendelse_size, 2 << 30);
+        assert_eq!(m.min_free_space, 512 << 20);
         assert!(m.certificates.is_empty());
         assert_eq!(
             m.password,
@@ -1214,6 +1242,8 @@ download_timeout = "2h"
 zip_max_entries = 10
 zip_max_total_size = "1GiB"
 zip_max_ratio = 50
+max_forsendelse_size = "500 MiB"
+min_free_space = 1000000000
 "#;
         let c = parse(text).unwrap();
         assert_eq!(c.agent.log_level, "debug");
@@ -1241,6 +1271,8 @@ zip_max_ratio = 50
                 max_ratio: 50
             }
         );
+        assert_eq!(m.max_forsendelse_size, 500 << 20);
+        assert_eq!(m.min_free_space, 1_000_000_000);
         assert_eq!(
             m.endpoints().kvitter_mottak("x"),
             "http://127.0.0.1:8080/prefix/tjenester/svarinn/kvitterMottak/forsendelse/x"

@@ -19,17 +19,23 @@
 //! other is a single rename, so a folder missing from `inn/` is already in
 //! `feilet/` when `feilet/` is read, and a rejection is never taken for an import.
 //!
-//! The operations tests must break (rename, fsync) go through [`FsOps`].
+//! Every operation goes through [`dirfd`], relative to directory handles: a
+//! link, a FIFO or a device the fagsystem leaves in `inn/` or `feilet/` is
+//! refused, never followed, opened or read. The operations tests must break
+//! (rename, fsync) go through [`dirfd::FsOps`].
 
-use std::collections::HashMap;
-use std::fs::{self, DirBuilder, File, OpenOptions};
-use std::io::{self, Read};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, SystemTime};
 
 use crate::names::{ForsendelseId, SafeName};
+
+pub mod dirfd;
+
+use dirfd::{Dir, DirError, Kind, Name, Replace};
 
 /// The agent's own staging folder.
 pub const STAGING_DIR: &str = ".mottak";
@@ -54,10 +60,26 @@ pub const FEIL_TXT: &str = "feil.txt";
 /// The suffix of a staging folder.
 pub const PARTIAL_SUFFIX: &str = ".partial";
 
-/// How much of `forsendelse.json` or `feil.txt` is read.
-const MAX_READ: u64 = 1 << 20;
+/// The layout's names as [`Name`]s.
+pub const STAGING: Name = Name::fixed(STAGING_DIR);
+pub const INN: Name = Name::fixed(INN_DIR);
+pub const FEILET: Name = Name::fixed(FEILET_DIR);
+const FORSENDELSE_JSON_NAME: Name = Name::fixed(FORSENDELSE_JSON);
+const FEIL_TXT_NAME: Name = Name::fixed(FEIL_TXT);
 
-/// The filesystem operations a publish depends on, so tests can make them fail.
+/// How much of `forsendelse.json` is read.
+const MAX_READ: u64 = 1 << 20;
+/// How much of `feil.txt` is read (it goes into the journal, the console
+/// and the mottakFeilet text).
+pub const MAX_FEIL_TXT: u64 = 64 * 1024;
+
+/// The mode a file the agent writes into a delivered folder is created
+/// with, less the umask (the folder's mode and group decide who reads it).
+const FILE_MODE: u32 = 0o666;
+
+/// The path-based filesystem operations of the outbound side
+/// (`outbound::claim`), until it moves onto [`dirfd`] and its
+/// [`dirfd::FsOps`]; the inbound side no longer uses these.
 pub trait FsOps: Send + Sync {
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
     /// fsync of a file's data and metadata.
@@ -66,13 +88,13 @@ pub trait FsOps: Send + Sync {
     fn sync_dir(&self, path: &Path) -> io::Result<()>;
 }
 
-/// The real filesystem.
+/// The real filesystem, by path (see [`FsOps`]).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct RealFs;
 
 impl FsOps for RealFs {
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        fs::rename(from, to)
+        std::fs::rename(from, to)
     }
     fn sync_file(&self, path: &Path) -> io::Result<()> {
         File::open(path)?.sync_all()
@@ -86,13 +108,8 @@ impl FsOps for RealFs {
 /// helps, the forsendelse.
 #[derive(Debug, thiserror::Error)]
 pub enum DropError {
-    #[error("could not {op} {}: {source}", path.display())]
-    Io {
-        op: &'static str,
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Dir(#[from] DirError),
     #[error(
         "the drop folder {} does not exist or is not a folder; create it (owned so the agent and the fagsystem can both use it) or fix drop_folder in the config",
         path.display()
@@ -119,19 +136,11 @@ pub enum DropError {
     RetryTargetExists { id: ForsendelseId, path: PathBuf },
 }
 
-fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> DropError + 'a {
-    move |source| DropError::Io {
-        op,
-        path: path.to_owned(),
-        source,
-    }
-}
-
 /// One mottakersystem's drop folder.
 #[derive(Clone)]
 pub struct DropFolder {
     root: PathBuf,
-    fs: Arc<dyn FsOps>,
+    ops: Arc<dyn dirfd::FsOps>,
     /// Shares the directory fsyncs after renames into `inn/` between the
     /// publishes running at once.
     publish_sync: Arc<SyncGroup>,
@@ -222,7 +231,8 @@ impl Published {
 pub enum DeliveryStatus {
     /// Still in `inn/`, since `since` (the folder's last change: the rename).
     Waiting { since: SystemTime },
-    /// In `feilet/`: the fagsystem could not import it.
+    /// In `feilet/`: the fagsystem could not import it. `reason` is what
+    /// [`FeilTxt::reason`] makes of its `feil.txt`.
     Rejected {
         reason: Option<String>,
         since: SystemTime,
@@ -239,6 +249,34 @@ impl DeliveryStatus {
                 Some(now.duration_since(*since).unwrap_or_default())
             }
             DeliveryStatus::Imported => None,
+        }
+    }
+}
+
+/// What the agent could read of `feilet/<id>/feil.txt`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FeilTxt {
+    /// No `feil.txt` (or an empty one).
+    Absent,
+    /// Its text, trimmed (invalid UTF-8 replaced; cut at [`MAX_FEIL_TXT`]).
+    Text(String),
+    /// It (or the folder) is not a regular file (a symbolic link, a FIFO,
+    /// a folder, …): not read, nothing of it kept. The words say what it is.
+    Refused(&'static str),
+    /// It could not be read (permissions, I/O): the error, naming the path.
+    Unreadable(String),
+}
+
+impl FeilTxt {
+    /// The rejection's reason as the journal keeps it and a console shows it.
+    pub fn reason(&self) -> Option<String> {
+        match self {
+            FeilTxt::Absent => None,
+            FeilTxt::Text(text) => Some(text.clone()),
+            FeilTxt::Refused(what) => Some(format!(
+                "feil.txt refused: it is {what}, not a regular file; the agent did not read it"
+            )),
+            FeilTxt::Unreadable(err) => Some(format!("feil.txt could not be read: {err}")),
         }
     }
 }
@@ -279,7 +317,11 @@ impl Scan {
 #[derive(Debug)]
 pub struct Staging {
     id: ForsendelseId,
-    dir: PathBuf,
+    /// `.mottak/`.
+    parent: Dir,
+    /// `<id>.partial` in it.
+    name: Name,
+    dir: Dir,
 }
 
 impl Staging {
@@ -287,72 +329,105 @@ impl Staging {
         &self.id
     }
 
-    pub fn dir(&self) -> &Path {
+    /// The staging folder's handle: everything written into it goes through this.
+    pub fn dir(&self) -> &Dir {
         &self.dir
     }
 
-    /// The path of `name` in the staging folder.
+    /// Where it is (for messages).
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The path of `name` in the staging folder (for messages).
     pub fn path_of(&self, name: &SafeName) -> PathBuf {
-        self.dir.join(name.as_str())
+        self.dir.path_of(&Name::from(name))
     }
 
     /// Creates a new file (never overwriting: a second file of the same name
     /// is an error).
     pub fn create_file(&self, name: &SafeName) -> Result<File, DropError> {
-        let path = self.path_of(name);
-        OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .map_err(io_err("create", &path))
+        Ok(self.dir.create_file(&Name::from(name), FILE_MODE)?)
     }
 
     /// Writes `forsendelse.json` (SvarInn's JSON as received).
     pub fn write_forsendelse_json(&self, json: &[u8]) -> Result<(), DropError> {
-        let path = self.dir.join(FORSENDELSE_JSON);
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .map_err(io_err("create", &path))?;
-        io::Write::write_all(&mut f, json).map_err(io_err("write", &path))
+        let mut f = self.dir.create_file(&FORSENDELSE_JSON_NAME, FILE_MODE)?;
+        io::Write::write_all(&mut f, json).map_err(|source| DirError::Io {
+            op: "write",
+            path: self.dir.path_of(&FORSENDELSE_JSON_NAME),
+            source,
+        })?;
+        Ok(())
     }
+}
+
+/// The name of `id`'s staging folder.
+fn staging_name(id: &ForsendelseId) -> Result<Name, DirError> {
+    Name::new(format!("{}{PARTIAL_SUFFIX}", id.as_str()))
 }
 
 impl DropFolder {
     /// The drop folder at `root`, on the real filesystem.
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self::with_fs(root, Arc::new(RealFs))
+        Self::with_fs(root, Arc::new(dirfd::RealFs))
     }
 
-    /// The drop folder at `root`, with `fs` doing renames and fsyncs.
-    pub fn with_fs(root: impl Into<PathBuf>, fs: Arc<dyn FsOps>) -> Self {
+    /// The drop folder at `root`, with `ops` doing renames and fsyncs.
+    pub fn with_fs(root: impl Into<PathBuf>, ops: Arc<dyn dirfd::FsOps>) -> Self {
         DropFolder {
             root: root.into(),
-            fs,
+            ops,
             publish_sync: Arc::default(),
         }
     }
 
+    /// Where it is (for messages).
     pub fn root(&self) -> &Path {
         &self.root
     }
 
+    /// Where `inn/` is (for messages).
     pub fn inn(&self) -> PathBuf {
         self.root.join(INN_DIR)
     }
 
+    /// Where `feilet/` is (for messages).
     pub fn feilet(&self) -> PathBuf {
         self.root.join(FEILET_DIR)
     }
 
+    /// Where `.mottak/` is (for messages).
     pub fn staging_root(&self) -> PathBuf {
         self.root.join(STAGING_DIR)
     }
 
-    fn staging_dir(&self, id: &ForsendelseId) -> PathBuf {
-        self.staging_root()
-            .join(format!("{}{PARTIAL_SUFFIX}", id.as_str()))
+    /// The drop folder itself, opened (the one path opened: the config's).
+    pub fn open_root(&self) -> Result<Dir, DropError> {
+        match Dir::open_root(&self.root, self.ops.clone()) {
+            Ok(dir) => Ok(dir),
+            Err(DirError::Io { source, .. })
+                if matches!(
+                    source.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+                ) =>
+            {
+                Err(DropError::NoRoot {
+                    path: self.root.clone(),
+                })
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A folder of the layout (`inn/`, `feilet/`, `.mottak/`, `ut/`, …), opened.
+    pub fn open(&self, folder: &Name) -> Result<Dir, DropError> {
+        Ok(self.open_root()?.open_dir(folder)?)
+    }
+
+    /// `inn/<id>/`, opened (a link or anything but a folder is refused).
+    pub fn open_published(&self, id: &ForsendelseId) -> Result<Dir, DropError> {
+        Ok(self.open(&INN)?.open_dir(&Name::from(id))?)
     }
 
     /// Creates the folders of the layout that are missing and returns the
@@ -360,42 +435,38 @@ impl DropFolder {
     /// the drop folder's mode, owner and group (so a setgid, group-shared
     /// drop folder stays shared, and folders made by root for the service
     /// user belong to that user), except `.mottak/`, which only its owner
-    /// may enter.
+    /// may enter. A name of the layout that is a link or not a folder is
+    /// refused, not followed.
     pub fn ensure_layout(&self) -> Result<Vec<PathBuf>, DropError> {
-        let root_meta = match fs::metadata(&self.root) {
-            Ok(m) if m.is_dir() => m,
-            _ => {
-                return Err(DropError::NoRoot {
-                    path: self.root.clone(),
-                });
-            }
-        };
-        let shared_mode = root_meta.mode() & 0o7777;
+        let root = self.open_root()?;
+        let root_meta = root.meta()?;
+        let shared_mode = root_meta.mode;
         let mut created = Vec::new();
-        for name in LAYOUT {
-            let path = self.root.join(name);
-            match DirBuilder::new().mode(0o700).create(&path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && path.is_dir() => continue,
-                Err(e) => return Err(io_err("create the folder", &path)(e)),
-            }
+        for folder in LAYOUT {
+            let name = Name::new(folder)?;
+            let dir = match root.create_dir(&name, 0o700) {
+                Ok(dir) => dir,
+                Err(e) if e.is_already_exists() => {
+                    // There already: it must be a folder, not a link to one.
+                    root.open_dir(&name)?;
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
             // Owner and group first: chown clears the setgid bit.
             // Best effort: only root may give a folder away; anyone else
             // made it as themselves, which is what the agent needs.
-            let _ = std::os::unix::fs::chown(&path, Some(root_meta.uid()), Some(root_meta.gid()));
-            let mode = if name == STAGING_DIR {
+            let _ = dir.set_owner(Some(root_meta.uid), Some(root_meta.gid));
+            let mode = if folder == STAGING_DIR {
                 0o700
             } else {
                 shared_mode
             };
-            fs::set_permissions(&path, fs::Permissions::from_mode(mode))
-                .map_err(io_err("set the mode of", &path))?;
-            created.push(path);
+            dir.set_mode(mode)?;
+            created.push(dir.path().to_owned());
         }
         if !created.is_empty() {
-            self.fs
-                .sync_dir(&self.root)
-                .map_err(io_err("fsync", &self.root))?;
+            root.sync()?;
         }
         Ok(created)
     }
@@ -403,12 +474,14 @@ impl DropFolder {
     /// Checks `.mottak/` and `inn/` are on one filesystem (so publishing is
     /// one atomic rename).
     pub fn check_same_filesystem(&self) -> Result<(), DropError> {
-        let staging = self.staging_root();
-        let inn = self.inn();
-        let s = fs::metadata(&staging).map_err(io_err("inspect", &staging))?;
-        let i = fs::metadata(&inn).map_err(io_err("inspect", &inn))?;
-        if s.dev() != i.dev() {
-            return Err(DropError::DifferentFilesystems { staging, inn });
+        let root = self.open_root()?;
+        let staging = root.open_dir(&STAGING)?;
+        let inn = root.open_dir(&INN)?;
+        if staging.meta()?.dev != inn.meta()?.dev {
+            return Err(DropError::DifferentFilesystems {
+                staging: staging.path().to_owned(),
+                inn: inn.path().to_owned(),
+            });
         }
         Ok(())
     }
@@ -419,25 +492,20 @@ impl DropFolder {
     /// and to move or delete it (which needs write permission on the folder
     /// itself). With a setgid `inn/`, the files inside inherit its group too.
     pub fn stage(&self, id: &ForsendelseId) -> Result<Staging, DropError> {
-        let dir = self.staging_dir(id);
-        match fs::remove_dir_all(&dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io_err("remove the old staging folder", &dir)(e)),
-        }
-        DirBuilder::new()
-            .mode(0o700)
-            .create(&dir)
-            .map_err(io_err("create the staging folder", &dir))?;
-        let inn = self.inn();
-        let inn_meta = fs::metadata(&inn).map_err(io_err("inspect", &inn))?;
+        let root = self.open_root()?;
+        let parent = root.open_dir(&STAGING)?;
+        let name = staging_name(id)?;
+        parent.remove_tree(&name)?;
+        let dir = parent.create_dir(&name, 0o700)?;
+        let inn_meta = root.open_dir(&INN)?.meta()?;
         // Best effort: the agent's user may give the folder only to a group
         // it belongs to; if it cannot, the mode below still applies.
-        let _ = std::os::unix::fs::chown(&dir, None, Some(inn_meta.gid()));
-        fs::set_permissions(&dir, fs::Permissions::from_mode(inn_meta.mode() & 0o7777))
-            .map_err(io_err("set the mode of", &dir))?;
+        let _ = dir.set_owner(None, Some(inn_meta.gid));
+        dir.set_mode(inn_meta.mode)?;
         Ok(Staging {
             id: id.clone(),
+            parent,
+            name,
             dir,
         })
     }
@@ -445,16 +513,21 @@ impl DropFolder {
     /// The staging folder of `id`, if one survived (a restart with the
     /// journal at `downloaded`).
     pub fn existing_staging(&self, id: &ForsendelseId) -> Option<Staging> {
-        let dir = self.staging_dir(id);
-        dir.is_dir().then(|| Staging {
+        let parent = self.open(&STAGING).ok()?;
+        let name = staging_name(id).ok()?;
+        let dir = parent.open_dir(&name).ok()?;
+        Some(Staging {
             id: id.clone(),
+            parent,
+            name,
             dir,
         })
     }
 
     /// Removes a staging folder that will not be published.
     pub fn discard(&self, staging: Staging) -> Result<(), DropError> {
-        fs::remove_dir_all(&staging.dir).map_err(io_err("remove", &staging.dir))
+        staging.parent.remove_tree(&staging.name)?;
+        Ok(())
     }
 
     /// fsyncs every file of the staging folder and the folder itself: after
@@ -462,18 +535,26 @@ impl DropFolder {
     /// says `downloaded`; then publish with [`DropFolder::publish_synced`]).
     pub fn sync_staging(&self, staging: &Staging) -> Result<(), DropError> {
         let dir = &staging.dir;
-        for entry in fs::read_dir(dir).map_err(io_err("list", dir))? {
-            let entry = entry.map_err(io_err("list", dir))?;
-            let path = entry.path();
-            self.fs.sync_file(&path).map_err(io_err("fsync", &path))?;
+        for entry in dir.entries()? {
+            match entry.meta.kind {
+                Kind::File => dir.sync_file(&entry.name)?,
+                Kind::Dir => dir.open_dir(&entry.name)?.sync()?,
+                // Only the agent writes here; refused (with its kind) all the same.
+                _ => {
+                    dir.open_file(&entry.name)?;
+                }
+            }
         }
-        self.fs.sync_dir(dir).map_err(io_err("fsync", dir))
+        Ok(dir.sync()?)
     }
 
     /// Publishes a staging folder as `inn/<id>/` (see the module doc). When
     /// this returns `Ok`, the folder is durably in `inn/`.
     pub fn publish(&self, staging: Staging) -> Result<Published, DropError> {
-        if staging.dir.is_dir() && !self.inn().join(staging.id.as_str()).exists() {
+        let inn = self.open(&INN)?;
+        if staging.parent.stat(&staging.name)?.is_some()
+            && inn.stat(&Name::from(&staging.id))?.is_none()
+        {
             self.sync_staging(&staging)?;
         }
         self.publish_synced(staging)
@@ -485,46 +566,60 @@ impl DropFolder {
     /// again): rename, then the directory fsyncs, shared with the publishes
     /// running at the same time.
     pub fn publish_synced(&self, staging: Staging) -> Result<Published, DropError> {
-        let inn = self.inn();
-        let target = inn.join(staging.id.as_str());
-        if target.exists() {
-            return self.recognise(staging, target);
+        let inn = self.open(&INN)?;
+        let target = Name::from(&staging.id);
+        if inn.stat(&target)?.is_some() {
+            return self.recognise(staging, &inn, &target);
         }
-        if !staging.dir.is_dir() {
+        if staging.parent.stat(&staging.name)?.is_none() {
             return Err(DropError::StagingGone {
                 id: staging.id.clone(),
-                path: staging.dir.clone(),
+                path: staging.dir.path().to_owned(),
             });
         }
-        self.fs
-            .rename(&staging.dir, &target)
-            .map_err(io_err("rename into inn/", &staging.dir))?;
-        let root = self.staging_root();
+        // Never replacing: an `inn/<id>` that appeared since is recognised
+        // (or reported), not overwritten.
+        match staging
+            .parent
+            .rename(&staging.name, &inn, &target, Replace::Never)
+        {
+            Ok(()) => {}
+            Err(e) if e.is_already_exists() => return self.recognise(staging, &inn, &target),
+            Err(e) => return Err(e.into()),
+        }
         self.publish_sync.sync_after(|| {
-            self.fs.sync_dir(&inn).map_err(io_err("fsync", &inn))?;
+            inn.sync()?;
             // The staging root lost an entry; make that durable too, so a
             // restart does not find a ghost staging folder.
-            self.fs.sync_dir(&root).map_err(io_err("fsync", &root))
+            Ok(staging.parent.sync()?)
         })?;
-        Ok(Published::New { path: target })
+        Ok(Published::New {
+            path: inn.path_of(&target),
+        })
     }
 
     /// `inn/<id>/` exists: ours (its forsendelse.json names `id`) or not.
-    fn recognise(&self, staging: Staging, target: PathBuf) -> Result<Published, DropError> {
-        if !is_our_delivery(&target, &staging.id) {
+    fn recognise(
+        &self,
+        staging: Staging,
+        inn: &Dir,
+        target: &Name,
+    ) -> Result<Published, DropError> {
+        if !is_our_delivery(inn, target, &staging.id) {
             return Err(DropError::InnOccupied {
                 id: staging.id.clone(),
-                path: target,
+                path: inn.path_of(target),
             });
         }
         // The rename happened, but its durability may not have been made
         // sure of before the crash: fsync inn/ now.
-        let inn = self.inn();
-        self.fs.sync_dir(&inn).map_err(io_err("fsync", &inn))?;
-        if staging.dir.exists() {
+        inn.sync()?;
+        if staging.parent.stat(&staging.name)?.is_some() {
             self.discard(staging)?;
         }
-        Ok(Published::AlreadyThere { path: target })
+        Ok(Published::AlreadyThere {
+            path: inn.path_of(target),
+        })
     }
 
     /// Where `id`'s files are after a restart that found the journal at
@@ -545,11 +640,15 @@ impl DropFolder {
         publish_attempted: bool,
     ) -> Result<Option<Location>, DropError> {
         let published = self.status(id.as_str())?;
+        let staged = || -> Result<bool, DropError> {
+            let meta = self.open(&STAGING)?.stat(&staging_name(id)?)?;
+            Ok(meta.is_some_and(|m| m.kind == Kind::Dir))
+        };
         match published {
             DeliveryStatus::Waiting { .. } | DeliveryStatus::Rejected { .. } => {
                 Ok(Some(Location::Published(published)))
             }
-            DeliveryStatus::Imported if self.staging_dir(id).is_dir() => Ok(Some(Location::Staged)),
+            DeliveryStatus::Imported if staged()? => Ok(Some(Location::Staged)),
             DeliveryStatus::Imported if publish_attempted => {
                 Ok(Some(Location::Published(published)))
             }
@@ -559,31 +658,27 @@ impl DropFolder {
 
     /// The status of the delivered folder `folder` (`inn/` read before `feilet/`).
     pub fn status(&self, folder: &str) -> Result<DeliveryStatus, DropError> {
-        let in_inn = self.inn().join(folder);
-        match fs::metadata(&in_inn) {
-            Ok(m) => {
-                return Ok(DeliveryStatus::Waiting {
-                    since: changed_at(&m),
-                });
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io_err("inspect", &in_inn)(e)),
+        let name = Name::new(folder)?;
+        let root = self.open_root()?;
+        if let Some(meta) = root.open_dir(&INN)?.stat(&name)? {
+            return Ok(DeliveryStatus::Waiting {
+                since: meta.changed,
+            });
         }
-        let in_feilet = self.feilet().join(folder);
-        match fs::metadata(&in_feilet) {
-            Ok(m) => Ok(DeliveryStatus::Rejected {
-                reason: read_feil_txt(&in_feilet),
-                since: changed_at(&m),
+        let feilet = root.open_dir(&FEILET)?;
+        match feilet.stat(&name)? {
+            Some(meta) => Ok(DeliveryStatus::Rejected {
+                reason: read_feil_txt(&feilet, &name).reason(),
+                since: meta.changed,
             }),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(DeliveryStatus::Imported),
-            Err(e) => Err(io_err("inspect", &in_feilet)(e)),
+            None => Ok(DeliveryStatus::Imported),
         }
     }
 
     /// The names of the folders in `inn/` now: one directory listing, for
     /// spotting which delivered forsendelser the fagsystem has taken.
-    pub fn inn_names(&self) -> Result<std::collections::HashSet<String>, DropError> {
-        Ok(list_dirs(&self.inn())?
+    pub fn inn_names(&self) -> Result<HashSet<String>, DropError> {
+        Ok(list_dirs(&self.open(&INN)?)?
             .into_iter()
             .map(|(name, _)| name)
             .collect())
@@ -591,54 +686,68 @@ impl DropFolder {
 
     /// Lists `inn/` and then `feilet/` (with each `feil.txt`).
     pub fn scan(&self) -> Result<Scan, DropError> {
+        let root = self.open_root()?;
         let mut scan = Scan::default();
-        for (name, meta) in list_dirs(&self.inn())? {
-            scan.inn.insert(name, changed_at(&meta));
+        for (name, changed) in list_dirs(&root.open_dir(&INN)?)? {
+            scan.inn.insert(name, changed);
         }
-        let feilet = self.feilet();
-        for (name, meta) in list_dirs(&feilet)? {
-            let reason = read_feil_txt(&feilet.join(&name));
-            scan.feilet.insert(name, (reason, changed_at(&meta)));
+        let feilet = root.open_dir(&FEILET)?;
+        for (name, changed) in list_dirs(&feilet)? {
+            let reason = Name::new(&name)
+                .ok()
+                .and_then(|n| read_feil_txt(&feilet, &n).reason());
+            scan.feilet.insert(name, (reason, changed));
         }
         Ok(scan)
     }
 
     /// Moves `feilet/<id>/` back to `inn/<id>/` so the fagsystem tries again.
-    /// `feil.txt` is removed first (its reason is returned, for the journal):
-    /// the fagsystem must not import it as a document.
-    pub fn retry_rejected(&self, id: &ForsendelseId) -> Result<Option<String>, DropError> {
-        let from = self.feilet().join(id.as_str());
-        let to = self.inn().join(id.as_str());
-        if !from.is_dir() {
-            return Err(DropError::NotRejected {
-                id: id.clone(),
-                path: from,
-            });
-        }
-        if to.exists() {
+    /// `feil.txt` is removed first (what could be read of it is returned,
+    /// for the message): the fagsystem must not import it as a document. A
+    /// `feil.txt` that is a link, a FIFO, a socket or a device is removed as
+    /// an entry, never opened; one that is a folder is left, and the move
+    /// refused with the reason. Nothing here waits on what the fagsystem left.
+    pub fn retry_rejected(&self, id: &ForsendelseId) -> Result<FeilTxt, DropError> {
+        let root = self.open_root()?;
+        let feilet = root.open_dir(&FEILET)?;
+        let inn = root.open_dir(&INN)?;
+        let name = Name::from(id);
+        let from = match feilet.open_dir(&name) {
+            Ok(dir) => dir,
+            Err(e) if e.is_not_found() => {
+                return Err(DropError::NotRejected {
+                    id: id.clone(),
+                    path: feilet.path_of(&name),
+                });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if inn.stat(&name)?.is_some() {
             return Err(DropError::RetryTargetExists {
                 id: id.clone(),
-                path: to,
+                path: inn.path_of(&name),
             });
         }
-        let reason = read_feil_txt(&from);
-        let feil = from.join(FEIL_TXT);
-        match fs::remove_file(&feil) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io_err("remove", &feil)(e)),
+        let feil = read_feil_txt(&feilet, &name);
+        match from.stat(&FEIL_TXT_NAME)? {
+            None => {}
+            Some(meta) if meta.kind == Kind::Dir => {
+                return Err(DirError::NotRegularFile {
+                    path: from.path_of(&FEIL_TXT_NAME),
+                    found: Kind::Dir,
+                }
+                .into());
+            }
+            Some(_) => match from.remove_file(&FEIL_TXT_NAME) {
+                Err(e) if !e.is_not_found() => return Err(e.into()),
+                _ => {}
+            },
         }
-        self.fs.sync_dir(&from).map_err(io_err("fsync", &from))?;
-        self.fs
-            .rename(&from, &to)
-            .map_err(io_err("move back into inn/", &from))?;
-        let inn = self.inn();
-        self.fs.sync_dir(&inn).map_err(io_err("fsync", &inn))?;
-        let feilet = self.feilet();
-        self.fs
-            .sync_dir(&feilet)
-            .map_err(io_err("fsync", &feilet))?;
-        Ok(reason)
+        from.sync()?;
+        feilet.rename(&name, &inn, &name, Replace::Never)?;
+        inn.sync()?;
+        feilet.sync()?;
+        Ok(feil)
     }
 
     /// Removes staging folders left by an earlier run, except those `keep`
@@ -650,9 +759,9 @@ impl DropFolder {
         &self,
         keep: &dyn Fn(&ForsendelseId) -> bool,
     ) -> Result<Vec<PathBuf>, DropError> {
-        let root = self.staging_root();
+        let staging = self.open(&STAGING)?;
         let mut removed = Vec::new();
-        for (name, _) in list_dirs(&root)? {
+        for (name, _) in list_dirs(&staging)? {
             let Some(stem) = name.strip_suffix(PARTIAL_SUFFIX) else {
                 continue;
             };
@@ -661,61 +770,64 @@ impl DropFolder {
             {
                 continue;
             }
-            let path = root.join(&name);
-            fs::remove_dir_all(&path).map_err(io_err("remove", &path))?;
-            removed.push(path);
+            let name = Name::new(&name)?;
+            staging.remove_tree(&name)?;
+            removed.push(staging.path_of(&name));
         }
         Ok(removed)
     }
 }
 
-/// Whether `dir/forsendelse.json` is valid JSON naming `id`.
-fn is_our_delivery(dir: &Path, id: &ForsendelseId) -> bool {
-    let Ok(file) = File::open(dir.join(FORSENDELSE_JSON)) else {
+/// Whether `inn/<folder>/forsendelse.json` is valid JSON naming `id`.
+fn is_our_delivery(inn: &Dir, folder: &Name, id: &ForsendelseId) -> bool {
+    let Ok(dir) = inn.open_dir(folder) else {
         return false;
     };
-    let mut bytes = Vec::new();
-    if file.take(MAX_READ).read_to_end(&mut bytes).is_err() {
+    let Ok(bytes) = dir.read_file(&FORSENDELSE_JSON_NAME, MAX_READ) else {
         return false;
-    }
+    };
     serde_json::from_slice::<serde_json::Value>(&bytes)
         .ok()
         .and_then(|v| v.get("id").and_then(|i| i.as_str().map(str::to_owned)))
         .is_some_and(|found| found == id.as_str())
 }
 
-/// `feil.txt` in `dir`, trimmed, if present and not empty.
-fn read_feil_txt(dir: &Path) -> Option<String> {
-    let file = File::open(dir.join(FEIL_TXT)).ok()?;
-    let mut bytes = Vec::new();
-    file.take(MAX_READ).read_to_end(&mut bytes).ok()?;
-    let text = String::from_utf8_lossy(&bytes).trim().to_owned();
-    (!text.is_empty()).then_some(text)
-}
-
-/// The subfolders of `dir` (not following symlinks), by name.
-fn list_dirs(dir: &Path) -> Result<Vec<(String, fs::Metadata)>, DropError> {
-    let mut out = Vec::new();
-    for entry in fs::read_dir(dir).map_err(io_err("list", dir))? {
-        let entry = entry.map_err(io_err("list", dir))?;
-        let Ok(meta) = entry.metadata() else {
-            continue; // vanished while listing: moved by the fagsystem
-        };
-        if !meta.is_dir() {
-            continue;
+/// `feilet/<folder>/feil.txt`, as far as the agent may read it: never
+/// through a link (the folder's or the file's), never a FIFO or a device,
+/// at most [`MAX_FEIL_TXT`] bytes.
+pub fn read_feil_txt(feilet: &Dir, folder: &Name) -> FeilTxt {
+    let read = feilet
+        .open_dir(folder)
+        .and_then(|dir| dir.read_prefix(&FEIL_TXT_NAME, MAX_FEIL_TXT));
+    match read {
+        Ok((bytes, complete)) => {
+            let mut text = String::from_utf8_lossy(&bytes).trim().to_owned();
+            if text.is_empty() {
+                return FeilTxt::Absent;
+            }
+            if !complete {
+                text.push_str(" … (cut: feil.txt is longer)");
+            }
+            FeilTxt::Text(text)
         }
-        if let Some(name) = entry.file_name().to_str() {
-            out.push((name.to_owned(), meta));
-        }
+        Err(e) if e.is_not_found() => FeilTxt::Absent,
+        Err(e) => match e.refused_kind() {
+            Some(what) => FeilTxt::Refused(what),
+            None => FeilTxt::Unreadable(e.to_string()),
+        },
     }
-    Ok(out)
 }
 
-/// When the folder last changed place or content (ctime: a rename updates it).
-fn changed_at(meta: &fs::Metadata) -> SystemTime {
-    let secs = u64::try_from(meta.ctime()).unwrap_or(0);
-    let nanos = u32::try_from(meta.ctime_nsec()).unwrap_or(0);
-    SystemTime::UNIX_EPOCH + Duration::new(secs, nanos)
+/// The subfolders of `dir` (real folders: a link to one is not listed), by
+/// name, with their last change; names that are not UTF-8 are left out
+/// (the agent's folders have ASCII names).
+fn list_dirs(dir: &Dir) -> Result<Vec<(String, SystemTime)>, DirError> {
+    Ok(dir
+        .entries()?
+        .into_iter()
+        .filter(|e| e.meta.kind == Kind::Dir)
+        .filter_map(|e| Some((e.name.to_str()?.to_owned(), e.meta.changed)))
+        .collect())
 }
 
 #[cfg(test)]

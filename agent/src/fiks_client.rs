@@ -16,8 +16,9 @@
 //! chunked multipart body: the metadata part, then the encrypted file. At most
 //! a few hundred KiB of a file are in memory, whatever its size.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::unix::fs::FileExt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -316,11 +317,14 @@ impl FiksClient {
         })
     }
 
-    /// Uploads one file to the case: streamed, encrypted to Fiks's key.
+    /// Uploads one file to the case: streamed, encrypted to Fiks's key,
+    /// from an open handle (the caller opened it beneath the drop folder,
+    /// never through a link): its first `meta.storrelse` bytes, read at
+    /// offsets, so a repeated attempt (a fresh token) sends the same bytes.
     pub async fn upload(
         &self,
         digisos_id: &str,
-        path: &Path,
+        file: Arc<File>,
         meta: &FilMetadata,
     ) -> Result<DokumentInfo, FiksCallError> {
         const OP: &str = "uploading a file (POST .../filer)";
@@ -329,7 +333,7 @@ impl FiksClient {
         let timeout = self.timeouts.upload;
         let response = self
             .send(OP, |_| {
-                let (content_type, body) = upload_body(path, meta, Arc::clone(&cert))?;
+                let (content_type, body) = upload_body(Arc::clone(&file), meta, Arc::clone(&cert))?;
                 Ok(self
                     .http
                     .post(url.clone())
@@ -405,7 +409,7 @@ impl FiksClient {
 /// The multipart body of one file: the metadata part, then the encrypted
 /// file, streamed with `Transfer-Encoding: chunked`.
 fn upload_body(
-    path: &Path,
+    file: Arc<File>,
     meta: &FilMetadata,
     cert: Arc<RecipientCert>,
 ) -> Result<(String, reqwest::Body), FiksCallError> {
@@ -426,27 +430,29 @@ fn upload_body(
     let tail = format!("\r\n--{boundary}--\r\n");
 
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(CHUNKS_IN_FLIGHT);
-    let path: PathBuf = path.to_owned();
     let size = meta.storrelse;
+    let name = meta.filnavn.clone();
     tokio::task::spawn_blocking(move || {
-        let result = std::fs::File::open(&path)
-            .map_err(|e| format!("cannot open {}: {e}", path.display()))
-            .and_then(|file| {
-                let mut out = ChannelWriter {
-                    tx: tx.clone(),
-                    buf: Vec::with_capacity(CHUNK),
-                };
-                cms::encrypt(
-                    std::io::BufReader::new(file),
-                    Some(size),
-                    &mut out,
-                    &cert,
-                    &EncryptOptions::default(),
-                )
-                .map_err(|e| format!("cannot encrypt {}: {e}", path.display()))?;
-                out.flush()
-                    .map_err(|e| format!("upload stream closed: {e}"))
-            });
+        let mut out = ChannelWriter {
+            tx: tx.clone(),
+            buf: Vec::with_capacity(CHUNK),
+        };
+        let result = cms::encrypt(
+            std::io::BufReader::new(ReadAt {
+                file,
+                pos: 0,
+                end: size,
+            }),
+            Some(size),
+            &mut out,
+            &cert,
+            &EncryptOptions::default(),
+        )
+        .map_err(|e| format!("cannot encrypt {name}: {e}"))
+        .and_then(|_| {
+            out.flush()
+                .map_err(|e| format!("upload stream closed: {e}"))
+        });
         if let Err(reason) = result {
             // The body fails, and with it the request: nothing half-sent is taken for an upload.
             let _ = tx.blocking_send(Err(std::io::Error::other(reason)));
@@ -465,6 +471,27 @@ fn upload_body(
         format!("multipart/form-data; boundary={boundary}"),
         reqwest::Body::wrap_stream(stream),
     ))
+}
+
+/// Reads `pos..end` of a shared file at offsets (`pread`), so several
+/// attempts can read the same handle from the start without a seek.
+struct ReadAt {
+    file: Arc<File>,
+    pos: u64,
+    end: u64,
+}
+
+impl Read for ReadAt {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let left = usize::try_from(self.end.saturating_sub(self.pos)).unwrap_or(usize::MAX);
+        let want = left.min(buf.len());
+        if want == 0 {
+            return Ok(0);
+        }
+        let n = self.file.read_at(&mut buf[..want], self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
 }
 
 /// A `Write` that hands full chunks to the body stream, blocking while the

@@ -125,6 +125,55 @@ impl AsRef<std::path::Path> for SafeName {
     }
 }
 
+/// The names the drop-folder contract gives a meaning (DESIGN.md, "Drop
+/// folder contract"): SvarInn's metadata, the fagsystem's reason for a
+/// rejection, the agent's receipt, the fagsystem's "ready" marker, and
+/// Fiks IO's message. The one list: inbound delivery, unzip and outbound
+/// all take it from here. Compared ignoring case (a fagsystem reading over
+/// SMB sees `FEIL.TXT` as `feil.txt`).
+pub const RESERVED_NAMES: [&str; 5] = [
+    "forsendelse.json",
+    "feil.txt",
+    "kvittering.json",
+    "KLAR",
+    "melding.json",
+];
+
+/// The prefix a sender's file with a reserved name is delivered under
+/// (`feil.txt` → `vedlegg-feil.txt`).
+pub const RESERVED_PREFIX: &str = "vedlegg-";
+
+/// Whether `name` is one the contract gives a meaning ([`RESERVED_NAMES`]).
+pub fn is_reserved(name: &str) -> bool {
+    RESERVED_NAMES.iter().any(|r| r.eq_ignore_ascii_case(name))
+}
+
+/// A sender's file may never take a name the contract gives a meaning:
+/// refusing it would fail the sender's forsendelse for a name, so it is
+/// delivered under [`RESERVED_PREFIX`] + its name instead (`feil.txt` →
+/// `vedlegg-feil.txt`; if that is `taken` too, `vedlegg-feil-2.txt`,
+/// `vedlegg-feil-3.txt`, …). A name that is not reserved is returned as it
+/// is. `taken` compares as the caller needs (the unzip ignores case).
+pub fn unreserved(name: SafeName, taken: impl Fn(&str) -> bool) -> SafeName {
+    if !is_reserved(name.as_str()) {
+        return name;
+    }
+    let base = format!("{RESERVED_PREFIX}{}", name.as_str());
+    let (stem, ext) = match base.rfind('.') {
+        Some(i) if i > RESERVED_PREFIX.len() => base.split_at(i),
+        _ => (base.as_str(), ""),
+    };
+    let mut candidate = base.clone();
+    let mut n = 2u32;
+    // Reserved names are short, so every candidate stays far below
+    // MAX_NAME_BYTES, and it is safe: a safe name with a plain prefix.
+    while taken(&candidate) {
+        candidate = format!("{stem}-{n}{ext}");
+        n += 1;
+    }
+    SafeName(candidate)
+}
+
 /// Characters replaced by `_`: path separators, control characters, and the
 /// characters Windows refuses (the fagsystem may read the folder over SMB).
 fn is_replaced(c: char) -> bool {
@@ -191,6 +240,47 @@ mod tests {
 
     fn s(raw: &str) -> String {
         sanitize_file_name(raw).unwrap().as_str().to_owned()
+    }
+
+    #[test]
+    fn reserved_names_get_a_prefix_and_a_free_number() {
+        let none = |_: &str| false;
+        assert_eq!(
+            unreserved(name("feil.txt"), none).as_str(),
+            "vedlegg-feil.txt"
+        );
+        assert_eq!(
+            unreserved(name("FEIL.TXT"), none).as_str(),
+            "vedlegg-FEIL.TXT"
+        );
+        assert_eq!(unreserved(name("KLAR"), none).as_str(), "vedlegg-KLAR");
+        assert_eq!(
+            unreserved(name("Melding.json"), none).as_str(),
+            "vedlegg-Melding.json"
+        );
+        assert_eq!(
+            unreserved(name("rapport.pdf"), none).as_str(),
+            "rapport.pdf"
+        );
+        assert_eq!(
+            unreserved(name("vedlegg-feil.txt"), none).as_str(),
+            "vedlegg-feil.txt"
+        );
+        let taken = |n: &str| ["vedlegg-feil.txt", "vedlegg-feil-2.txt"].contains(&n);
+        assert_eq!(
+            unreserved(name("feil.txt"), taken).as_str(),
+            "vedlegg-feil-3.txt"
+        );
+        let taken = |n: &str| n == "vedlegg-KLAR";
+        assert_eq!(unreserved(name("KLAR"), taken).as_str(), "vedlegg-KLAR-2");
+        for r in RESERVED_NAMES {
+            assert!(is_reserved(r) && is_reserved(&r.to_uppercase()));
+            assert!(!is_reserved(unreserved(name(r), none).as_str()));
+        }
+    }
+
+    fn name(raw: &str) -> SafeName {
+        sanitize_file_name(raw).unwrap()
     }
 
     #[test]

@@ -13,9 +13,11 @@ use mottak_protocol::svarinn::SvarInnEndpoints;
 use reqwest::StatusCode;
 use url::Url;
 
-/// The list endpoint's answer is small JSON (≤ 200 items); anything bigger
-/// than this is not SvarInn and is refused before it fills memory.
-const MAX_LIST_BODY: usize = 16 * 1024 * 1024;
+/// The list endpoint's answer is JSON of at most 200 items, each a few KiB
+/// (KS's own example is 2 KiB; one with a hundred files about 30 KiB): 8 MiB
+/// is 40 KiB an item. A bigger answer is not SvarInn's API and is refused,
+/// unread past this, before it fills memory or the parser's time.
+pub const MAX_LIST_BODY: usize = 8 * 1024 * 1024;
 /// How much of an error body is kept for the operator to read.
 const MAX_ERROR_BODY: usize = 2 * 1024;
 
@@ -333,19 +335,32 @@ async fn read_limited(
     response: reqwest::Response,
     limit: usize,
 ) -> Result<Vec<u8>, ClientError> {
+    let too_large = || ClientError::Malformed {
+        operation,
+        reason: format!(
+            "the answer is larger than {} MiB, far more than a page of {} forsendelser takes; it was not read further",
+            limit >> 20,
+            mottak_protocol::svarinn::MAX_PAGE
+        ),
+    };
+    let error_text = limit == MAX_ERROR_BODY;
+    if !error_text
+        && response
+            .content_length()
+            .is_some_and(|len| len > limit as u64)
+    {
+        return Err(too_large());
+    }
     let mut body = Vec::new();
     let mut stream = response.bytes_stream();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|source| ClientError::Network { operation, source })?;
         if body.len() + chunk.len() > limit {
-            if limit == MAX_ERROR_BODY {
+            if error_text {
                 body.extend_from_slice(&chunk[..limit - body.len()]);
                 return Ok(body);
             }
-            return Err(ClientError::Malformed {
-                operation,
-                reason: format!("the answer is larger than {limit} bytes"),
-            });
+            return Err(too_large());
         }
         body.extend_from_slice(&chunk);
     }

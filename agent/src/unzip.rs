@@ -5,6 +5,10 @@
 //!   backslashes, NUL) are refused; other names are flattened (`a/b.pdf` →
 //!   `a_b.pdf`) and cleaned by [`crate::names::sanitize_file_name`], and two
 //!   entries that end up with the same name (ignoring case, for SMB) are refused;
+//! - an entry whose name the drop-folder contract reserves (`feil.txt`,
+//!   `forsendelse.json`, …: [`crate::names::RESERVED_NAMES`]) is written
+//!   under a prefixed name (`vedlegg-feil.txt`) that no other entry has, so a
+//!   sender's document never passes for the fagsystem's or the agent's file;
 //! - symlinks, devices, fifos, sockets and encrypted entries are refused; only
 //!   stored and deflated entries are read;
 //! - more than `max_entries`, a total above `max_total_bytes`, or an entry that
@@ -13,18 +17,19 @@
 //!   then the bytes actually written are counted while extracting, so lying
 //!   headers gain nothing; an entry bigger than its header says is refused.
 //!
-//! Files are created with `O_EXCL` in the staging folder only. On any error
-//! the files this call created are removed: extraction is all or nothing.
+//! Files are created with `O_EXCL | O_NOFOLLOW`, through the staging
+//! folder's handle only ([`crate::dropfolder::dirfd`]). On any error the
+//! files this call created are removed: extraction is all or nothing.
 
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use mottak_protocol::svarinn::{DigisosForsendelseMetadata, FORSENDELSE_METADATA_FILNAVN};
 use sha2::{Digest, Sha256};
 
-use crate::names::{NameError, SafeName, sanitize_file_name};
+use crate::dropfolder::dirfd::{Dir, DirError, Name};
+use crate::names::{NameError, SafeName, is_reserved, sanitize_file_name, unreserved};
 
 /// Limits applied when unpacking one zip.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,8 +63,8 @@ impl Default for ZipLimits {
 /// An entry may always unpack to this many bytes, whatever its ratio.
 pub const RATIO_GRACE_BYTES: u64 = 1 << 20;
 
-/// Names the agent writes itself next to the extracted files.
-pub const RESERVED_NAMES: &[&str] = &["forsendelse.json"];
+/// The mode an extracted file is created with, less the umask.
+const FILE_MODE: u32 = 0o666;
 
 /// The name of the nav.digisos metadata file inside a forsendelse's zip.
 pub const FORSENDELSE_METADATA: &str = FORSENDELSE_METADATA_FILNAVN;
@@ -67,7 +72,8 @@ pub const FORSENDELSE_METADATA: &str = FORSENDELSE_METADATA_FILNAVN;
 /// One file written by [`extract`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExtractedFile {
-    /// The name in the staging folder.
+    /// The name in the staging folder (prefixed when the entry's name is
+    /// reserved: `feil.txt` → `vedlegg-feil.txt`).
     pub name: SafeName,
     /// The entry's name in the zip, as the sender wrote it.
     pub entry: String,
@@ -111,10 +117,13 @@ pub enum UnzipError {
         first: String,
         name: String,
     },
+    /// Two central-directory records with the very same name: the zip
+    /// crate keys entries by name and would show only the last of them.
     #[error(
-        "zip entry {entry:?} would be written as {name:?}, a name the agent writes itself; refusing the zip"
+        "the zip holds two entries named {}; refusing the zip (only one of them could be delivered)",
+        entry.as_deref().map_or_else(|| "alike".to_owned(), |e| format!("{e:?}"))
     )]
-    ReservedName { entry: String, name: String },
+    DuplicateEntry { entry: Option<String> },
     #[error(
         "the zip unpacks to more than {max} bytes (zip_max_total_size){}; refusing the zip",
         if *.claimed { " by its own headers" } else { "" }
@@ -144,6 +153,8 @@ pub enum UnzipError {
         #[source]
         source: io::Error,
     },
+    #[error(transparent)]
+    Dir(#[from] DirError),
     #[error("{FORSENDELSE_METADATA} is not valid: {0}")]
     BadMetadata(String),
 }
@@ -152,14 +163,14 @@ pub enum UnzipError {
 /// folder), under the limits. Returns the files in the zip's order.
 pub fn extract<R: Read + Seek>(
     zip: R,
-    dest: &Path,
+    dest: &Dir,
     limits: &ZipLimits,
 ) -> Result<Vec<ExtractedFile>, UnzipError> {
-    let mut created: Vec<PathBuf> = Vec::new();
+    let mut created: Vec<Name> = Vec::new();
     let result = extract_inner(zip, dest, limits, &mut created);
     if result.is_err() {
-        for path in &created {
-            let _ = std::fs::remove_file(path);
+        for name in &created {
+            let _ = dest.remove_file(name);
         }
     }
     result
@@ -176,11 +187,11 @@ struct Planned {
 
 fn extract_inner<R: Read + Seek>(
     zip: R,
-    dest: &Path,
+    dest: &Dir,
     limits: &ZipLimits,
-    created: &mut Vec<PathBuf>,
+    created: &mut Vec<Name>,
 ) -> Result<Vec<ExtractedFile>, UnzipError> {
-    let mut archive = zip::ZipArchive::new(zip).map_err(UnzipError::NotAZip)?;
+    let mut archive = open_archive(zip, limits.max_entries)?;
     if archive.len() > limits.max_entries {
         return Err(UnzipError::TooManyEntries {
             count: archive.len(),
@@ -211,12 +222,6 @@ fn extract_inner<R: Read + Seek>(
             }
         }
         let key = name.collision_key();
-        if RESERVED_NAMES.iter().any(|r| r.to_lowercase() == key) {
-            return Err(UnzipError::ReservedName {
-                entry,
-                name: name.as_str().to_owned(),
-            });
-        }
         if let Some(first) = names.insert(key, entry.clone()) {
             return Err(UnzipError::DuplicateName {
                 entry,
@@ -248,23 +253,28 @@ fn extract_inner<R: Read + Seek>(
         });
     }
 
+    // A reserved name gets the prefix, and a number if another entry has
+    // that name already (ignoring case, as for duplicates).
+    for p in plan.iter_mut().filter(|p| is_reserved(p.name.as_str())) {
+        let renamed = unreserved(p.name.clone(), |c| names.contains_key(&c.to_lowercase()));
+        names.insert(renamed.collision_key(), p.entry.clone());
+        p.name = renamed;
+    }
+
     // Pass 2: the bytes, counted as they are written.
     let mut total: u64 = 0;
     let mut out = Vec::with_capacity(plan.len());
     let mut buf = vec![0u8; 64 * 1024];
     for p in plan {
         let mut file = archive.by_index(p.index).map_err(UnzipError::NotAZip)?;
-        let path = dest.join(p.name.as_str());
+        let name = Name::from(&p.name);
+        let path = dest.path_of(&name);
         let io_err = |source| UnzipError::Io {
             path: path.clone(),
             source,
         };
-        let mut target = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .map_err(io_err)?;
-        created.push(path.clone());
+        let mut target = dest.create_file(&name, FILE_MODE)?;
+        created.push(name);
         let allowance = ratio_allowance(p.compressed, limits);
         let mut hasher = Sha256::new();
         let mut size: u64 = 0;
@@ -322,6 +332,52 @@ fn extract_inner<R: Read + Seek>(
         });
     }
     Ok(out)
+}
+
+/// Opens the zip, refusing one whose central directory names an entry twice.
+/// The zip crate keys entries by name: of two records with the same name,
+/// `len()` and `by_index` show only the last, so the first would be lost
+/// without a word (and a reader other than ours might take the first).
+fn open_archive<R: Read + Seek>(
+    zip: R,
+    max_entries: usize,
+) -> Result<zip::ZipArchive<R>, UnzipError> {
+    let archive = zip::ZipArchive::new(zip).map_err(UnzipError::NotAZip)?;
+    if archive.has_duplicate_names() {
+        let start = archive.central_directory_start();
+        let entry = first_repeated_name(archive.into_inner(), start, max_entries);
+        return Err(UnzipError::DuplicateEntry { entry });
+    }
+    Ok(archive)
+}
+
+/// The first name that two central-directory records share, read from the
+/// records themselves (the zip crate no longer has it). Walks at most
+/// `max_records` beyond the first; `None` when the records cannot be read.
+fn first_repeated_name<R: Read + Seek>(
+    mut zip: R,
+    start: u64,
+    max_records: usize,
+) -> Option<String> {
+    const SIGNATURE: [u8; 4] = [0x50, 0x4b, 0x01, 0x02];
+    let le16 = |b: &[u8], at: usize| u16::from_le_bytes([b[at], b[at + 1]]);
+    zip.seek(io::SeekFrom::Start(start)).ok()?;
+    let mut seen = std::collections::HashSet::new();
+    let mut record = [0u8; 46];
+    for _ in 0..=max_records {
+        zip.read_exact(&mut record).ok()?;
+        if record[..4] != SIGNATURE {
+            return None;
+        }
+        let mut name = vec![0u8; usize::from(le16(&record, 28))];
+        zip.read_exact(&mut name).ok()?;
+        let skip = i64::from(le16(&record, 30)) + i64::from(le16(&record, 32));
+        zip.seek(io::SeekFrom::Current(skip)).ok()?;
+        if !seen.insert(name.clone()) {
+            return Some(String::from_utf8_lossy(&name).into_owned());
+        }
+    }
+    None
 }
 
 /// The most bytes an entry of `compressed` bytes may unpack to.
@@ -402,7 +458,7 @@ const MAX_METADATA_BYTES: u64 = 64 * 1024;
 /// Reads `forsendelseMetadata.json` among the files [`extract`] wrote into
 /// `dir`. `Ok(None)` when the zip had none (not a nav.digisos forsendelse).
 pub fn read_forsendelse_metadata(
-    dir: &Path,
+    dir: &Dir,
     files: &[ExtractedFile],
 ) -> Result<Option<DigisosForsendelseMetadata>, UnzipError> {
     let Some(file) = files
@@ -411,11 +467,7 @@ pub fn read_forsendelse_metadata(
     else {
         return Ok(None);
     };
-    let path = dir.join(file.name.as_str());
-    let f = File::open(&path).map_err(|source| UnzipError::Io {
-        path: path.clone(),
-        source,
-    })?;
+    let f = dir.open_file(&Name::from(&file.name))?;
     parse_metadata(f).map(Some)
 }
 
@@ -424,7 +476,7 @@ pub fn read_forsendelse_metadata(
 pub fn forsendelse_metadata_from_zip<R: Read + Seek>(
     zip: R,
 ) -> Result<Option<DigisosForsendelseMetadata>, UnzipError> {
-    let mut archive = zip::ZipArchive::new(zip).map_err(UnzipError::NotAZip)?;
+    let mut archive = open_archive(zip, ZipLimits::DEFAULT.max_entries)?;
     match archive.by_name(FORSENDELSE_METADATA) {
         Ok(file) => parse_metadata(file).map(Some),
         Err(zip::result::ZipError::FileNotFound) => Ok(None),
@@ -449,7 +501,12 @@ fn parse_metadata(r: impl Read) -> Result<DigisosForsendelseMetadata, UnzipError
 mod tests {
     use super::*;
     use std::io::Cursor;
+    use std::path::Path;
     use zip::write::SimpleFileOptions;
+
+    fn open(path: &Path) -> Dir {
+        Dir::open_root(path, std::sync::Arc::new(crate::dropfolder::dirfd::RealFs)).unwrap()
+    }
 
     fn deflate() -> SimpleFileOptions {
         SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated)
@@ -473,7 +530,7 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let staging = root.path().join("staging");
         std::fs::create_dir(&staging).unwrap();
-        let res = extract(Cursor::new(zip), &staging, limits);
+        let res = extract(Cursor::new(zip), &open(&staging), limits);
         let mut found = Vec::new();
         let mut stack = vec![root.path().to_owned()];
         while let Some(dir) = stack.pop() {
@@ -505,7 +562,7 @@ mod tests {
             ("tom/", b""),
         ]);
         let dir = tempfile::tempdir().unwrap();
-        let files = extract(Cursor::new(&zip), dir.path(), &ZipLimits::DEFAULT).unwrap();
+        let files = extract(Cursor::new(&zip), &open(dir.path()), &ZipLimits::DEFAULT).unwrap();
         let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(names, ["vedtak.pdf", "vedlegg_Søknad æøå.txt"]);
         assert_eq!(files[0].size, 14);
@@ -522,7 +579,7 @@ mod tests {
             .join("../fixtures/interop/ks-vectors/dokumenter.zip");
         let zip = std::fs::read(&path).unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let files = extract(Cursor::new(zip), dir.path(), &ZipLimits::DEFAULT).unwrap();
+        let files = extract(Cursor::new(zip), &open(dir.path()), &ZipLimits::DEFAULT).unwrap();
         let mut names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
         names.sort();
         assert_eq!(names, ["small.pdf", "text.txt"]);
@@ -579,16 +636,56 @@ mod tests {
     }
 
     #[test]
-    fn duplicate_and_reserved_names_are_refused() {
+    fn duplicate_names_are_refused() {
         let zip = build(&[("a/b.pdf", b"1"), ("a_b.pdf", b"2")]);
         let err = assert_refused_cleanly(&zip, &ZipLimits::DEFAULT);
         assert!(matches!(err, UnzipError::DuplicateName { .. }), "{err}");
         let zip = build(&[("Rapport.PDF", b"1"), ("rapport.pdf", b"2")]);
         let err = assert_refused_cleanly(&zip, &ZipLimits::DEFAULT);
         assert!(matches!(err, UnzipError::DuplicateName { .. }), "{err}");
-        let zip = build(&[("forsendelse.json", b"{}")]);
+        let zip = build(&[("feil.txt", b"1"), ("FEIL.TXT", b"2")]);
         let err = assert_refused_cleanly(&zip, &ZipLimits::DEFAULT);
-        assert!(matches!(err, UnzipError::ReservedName { .. }), "{err}");
+        assert!(matches!(err, UnzipError::DuplicateName { .. }), "{err}");
+    }
+
+    /// A sender's entry named as the contract's files is delivered under a
+    /// prefixed name no other entry has, with its own bytes and hash.
+    #[test]
+    fn reserved_names_are_delivered_under_a_prefix() {
+        let zip = build(&[
+            ("feil.txt", b"the sender's document"),
+            ("vedlegg-feil.txt", b"another document"),
+            ("Forsendelse.JSON", b"{}"),
+            ("mappe/KLAR", b"k"),
+            ("melding.json", b"m"),
+        ]);
+        let dir = tempfile::tempdir().unwrap();
+        let files = extract(Cursor::new(&zip), &open(dir.path()), &ZipLimits::DEFAULT).unwrap();
+        let names: Vec<(&str, &str)> = files
+            .iter()
+            .map(|f| (f.entry.as_str(), f.name.as_str()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("feil.txt", "vedlegg-feil-2.txt"),
+                ("vedlegg-feil.txt", "vedlegg-feil.txt"),
+                ("Forsendelse.JSON", "vedlegg-Forsendelse.JSON"),
+                ("mappe/KLAR", "mappe_KLAR"),
+                ("melding.json", "vedlegg-melding.json"),
+            ]
+        );
+        assert_eq!(
+            std::fs::read(dir.path().join("vedlegg-feil-2.txt")).unwrap(),
+            b"the sender's document"
+        );
+        assert_eq!(
+            files[0].sha256_hex(),
+            hex::encode(Sha256::digest(b"the sender's document"))
+        );
+        for reserved in ["feil.txt", "forsendelse.json", "melding.json"] {
+            assert!(!dir.path().join(reserved).exists(), "{reserved}");
+        }
     }
 
     #[test]
@@ -647,6 +744,55 @@ mod tests {
     /// The same for the entry named `name` only.
     fn lie_about_sizes_of(zip: &mut [u8], name: &str, size: u32) {
         lie(zip, Some(name), size);
+    }
+
+    /// Renames the entry `from` to `to` (of the same length) in its local
+    /// and central headers: with `to` an existing name, the zip holds two
+    /// entries of that name (the zip crate's writer refuses to make one).
+    fn rename_entry(zip: &mut [u8], from: &str, to: &str) {
+        assert_eq!(from.len(), to.len());
+        let mut renamed = 0;
+        for i in 0..zip.len().saturating_sub(46) {
+            let name_at = match &zip[i..i + 4] {
+                [0x50, 0x4b, 0x03, 0x04] => 30,
+                [0x50, 0x4b, 0x01, 0x02] => 46,
+                _ => continue,
+            };
+            let name = i + name_at..i + name_at + from.len();
+            if zip.get(name.clone()) == Some(from.as_bytes()) {
+                zip[name].copy_from_slice(to.as_bytes());
+                renamed += 1;
+            }
+        }
+        assert_eq!(renamed, 2, "{from} in one local and one central header");
+    }
+
+    fn zip_with_a_duplicate() -> Vec<u8> {
+        let mut zip = build(&[
+            ("vedtak.pdf", b"%PDF first"),
+            ("ok.txt", b"fine"),
+            ("brevet.pdf", b"%PDF second"),
+        ]);
+        rename_entry(&mut zip, "brevet.pdf", "vedtak.pdf");
+        zip
+    }
+
+    #[test]
+    fn two_entries_of_the_same_name_are_refused_and_named() {
+        let zip = zip_with_a_duplicate();
+        let err = assert_refused_cleanly(&zip, &ZipLimits::DEFAULT);
+        assert!(
+            matches!(&err, UnzipError::DuplicateEntry { entry: Some(e) } if e == "vedtak.pdf"),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains("two entries named \"vedtak.pdf\""),
+            "{err}"
+        );
+        // The same zip delivered whole (unzip = false) is refused too: which
+        // of the two a reader takes is up to the reader.
+        let err = forsendelse_metadata_from_zip(Cursor::new(&zip)).unwrap_err();
+        assert!(matches!(err, UnzipError::DuplicateEntry { .. }), "{err}");
     }
 
     fn lie(zip: &mut [u8], only: Option<&str>, size: u32) {
@@ -722,8 +868,8 @@ mod tests {
         let json = br#"{"eksternRef":"ref-1","digisosId":"d3b07384-d9a0-4c4b-8b5a-2e1c2f9e9a11"}"#;
         let zip = build(&[("soknad.pdf", b"%PDF"), (FORSENDELSE_METADATA, json)]);
         let dir = tempfile::tempdir().unwrap();
-        let files = extract(Cursor::new(&zip), dir.path(), &ZipLimits::DEFAULT).unwrap();
-        let meta = read_forsendelse_metadata(dir.path(), &files)
+        let files = extract(Cursor::new(&zip), &open(dir.path()), &ZipLimits::DEFAULT).unwrap();
+        let meta = read_forsendelse_metadata(&open(dir.path()), &files)
             .unwrap()
             .unwrap();
         assert_eq!(meta.digisos_id, "d3b07384-d9a0-4c4b-8b5a-2e1c2f9e9a11");

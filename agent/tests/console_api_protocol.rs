@@ -22,7 +22,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 const LIMIT: Duration = Duration::from_secs(60);
 
-/// The peer uid (0 in the test process) is named from /etc/passwd: "root".
+/// The peer uid (0 in the test process) is named by the name service: "root".
 /// Without a grant it is refused with a clear message and close code 4403;
 /// with one, welcome names the user, the transport and the permissions.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

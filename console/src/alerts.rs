@@ -180,6 +180,18 @@ fn nb(alert: &Alert, state: &ConsoleState, now_ms: i64) -> Option<(String, Strin
                 "frigjør plass, ellers kan neste store forsendelse ikke leveres".to_owned(),
             )
         }
+        "disk-floor" => {
+            let d = &integration()?.drop_folder;
+            (
+                format!(
+                    "nedlastinger venter: bare {} MiB ledig i leveringsmappen {}, under min_free_space ({} MiB)",
+                    d.free_bytes? / (1 << 20),
+                    d.path,
+                    d.min_free_bytes? / (1 << 20)
+                ),
+                "frigjør plass på det filsystemet; forsendelsene som venter, lastes ned innen et minutt etterpå, ingenting går tapt".to_owned(),
+            )
+        }
         "coverage" => {
             let c = state
                 .access
@@ -235,6 +247,34 @@ fn nb(alert: &Alert, state: &ConsoleState, now_ms: i64) -> Option<(String, Strin
                 ),
             )
         }
+        "outbound-ignored" => {
+            let o = out()?;
+            let n = o.ignored.len();
+            if n == 0 {
+                return None;
+            }
+            let names: Vec<String> = o
+                .ignored
+                .iter()
+                .take(5)
+                .map(|i| format!("ut/{}", i.name.masked()))
+                .collect();
+            (
+                format!(
+                    "{m}: {n} oppføring{} i ut/ er ikke mapper og blir latt være",
+                    if n == 1 { "" } else { "er" }
+                ),
+                format!(
+                    "{}{}: lenker, FIFO-er og lignende følges aldri og sendes ikke. Noen med fagsystemets konto har lagt dem der; spør eieren av fagsystemet hva de er",
+                    names.join(", "),
+                    if n > 5 {
+                        format!(" og {} til", n - 5)
+                    } else {
+                        String::new()
+                    }
+                ),
+            )
+        }
         "outbound-stuck" => {
             let o = out()?;
             let why = o
@@ -258,7 +298,9 @@ fn nb(alert: &Alert, state: &ConsoleState, now_ms: i64) -> Option<(String, Strin
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mottak_protocol::console::{OutboundStatus, QueueHealth, Severity, Text, UnmovedUpdate};
+    use mottak_protocol::console::{
+        IgnoredEntry, OutboundStatus, QueueHealth, Severity, Text, UnmovedUpdate,
+    };
 
     fn alert(key: &str, m: &str) -> Alert {
         Alert {
@@ -288,6 +330,11 @@ mod tests {
             update_id: "ut.1.0.x".into(),
             to: "ut-sendt".into(),
             error: Text::from("ut-sendt is not a folder"),
+            since: 0,
+        });
+        o.ignored.push(IgnoredEntry {
+            name: Text::from("3fa85f64-5717-4562-b3fc-abcdefabcdef"),
+            reason: Text::from("ut/3fa85f64-5717-4562-b3fc-abcdefabcdef is a symbolic link"),
             since: 0,
         });
         let state = ConsoleState {
@@ -328,6 +375,20 @@ mod tests {
         );
         assert!(
             d.starts_with("flytting av ut.1.0.x til ut-sendt/ feiler: ut-sendt is not a folder;"),
+            "{d}"
+        );
+        let (t, d) = localized(
+            &alert("outbound-ignored/nav-frogn", "nav-frogn"),
+            &state,
+            0,
+            Lang::Nb,
+        );
+        assert_eq!(
+            t,
+            "nav-frogn: 1 oppføring i ut/ er ikke mapper og blir latt være"
+        );
+        assert!(
+            d.starts_with("ut/3fa85f64-5717-4562-b3fc-abcdefabcdef: lenker"),
             "{d}"
         );
         // English: the agent's own words.

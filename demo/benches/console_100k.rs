@@ -117,6 +117,7 @@ fn main() -> Result<()> {
             svarinn_url: fake.base_url().to_owned(),
             certificates: vec![root.join("keys").join(format!("{}.crt", s.name))],
             drop: DropFolder::new(s.drop_folder(&root)),
+            min_free_space: 512 << 20,
             health: Arc::new(WorkerHealth::default()),
         })
         .collect();

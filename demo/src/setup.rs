@@ -242,22 +242,12 @@ pub fn grant_access(bins: &Bins, config: &Path, user: &str, systems: &[System]) 
 }
 
 /// The login name of the user running the demo, as the agent will see it on the console
-/// socket (the agent maps the peer's uid through /etc/passwd).
+/// socket (the agent names the peer's uid through the name service, and so does this).
 pub fn login_name() -> Result<String> {
     let uid = rustix::process::getuid().as_raw();
-    if let Ok(passwd) = fs::read_to_string("/etc/passwd") {
-        for line in passwd.lines() {
-            let fields: Vec<&str> = line.split(':').collect();
-            if let [name, _, id, ..] = fields.as_slice()
-                && id.parse::<u32>() == Ok(uid)
-            {
-                return Ok((*name).to_owned());
-            }
-        }
-    }
-    bail!(
-        "uid {uid} has no entry in /etc/passwd, so the agent could not name you on the console socket"
-    )
+    mottak_agent::console_api::accounts::lookup_peer(&mottak_agent::console_api::accounts::Nss, uid)
+        .map(|peer| peer.name)
+        .map_err(|err| anyhow::anyhow!("{err}; the agent could not name you on the console socket"))
 }
 
 /// Writes a new file readable by its owner only (a key or a password).

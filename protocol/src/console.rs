@@ -1008,6 +1008,9 @@ pub struct DropFolderStatus {
     /// Free space for the agent, rounded down to MiB.
     pub free_bytes: Option<u64>,
     pub total_bytes: Option<u64>,
+    /// `min_free_space`: below it downloads wait (absent from older agents).
+    #[serde(default)]
+    pub min_free_bytes: Option<u64>,
 }
 
 /// How bad an alert is.
@@ -1063,7 +1066,7 @@ pub struct Membership {
 pub enum MembershipSource {
     /// The agent's own access list (`add_member`, `mottak-agent access member`).
     AccessList,
-    /// The machine's `/etc/group` (local logins only).
+    /// A system group of the agent's machine (local or from the directory, as the name service gives it).
     UnixGroup,
 }
 
@@ -1192,6 +1195,22 @@ pub struct OutboundStatus {
     /// their outcome until it moves. Oldest first.
     #[serde(default)]
     pub unmoved: Vec<UnmovedUpdate>,
+    /// Entries in `ut/` the agent leaves alone because they are not folders
+    /// (a symbolic link, a FIFO, ...): never followed, never claimed, listed
+    /// while they are there. By name.
+    #[serde(default)]
+    pub ignored: Vec<IgnoredEntry>,
+}
+
+/// An entry in `ut/` that is not a folder (see [`OutboundStatus::ignored`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IgnoredEntry {
+    /// The entry's name in `ut/` (escaped when it is not printable).
+    pub name: Text,
+    /// What it is and what to do, in a sentence.
+    pub reason: Text,
+    /// When the agent first saw it.
+    pub since: i64,
 }
 
 /// A done update stuck in `.mottak/` (see [`OutboundStatus::unmoved`]).
@@ -1268,6 +1287,9 @@ pub struct MaskinportenLink {
 // Deltas
 
 /// One change to a [`ConsoleState`].
+// A patch lives from the diff to its serialisation, a few at a time: the
+// size of its largest variant (`Outbound`) costs nothing worth a Box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Patch {
@@ -1654,6 +1676,7 @@ mod tests {
                     error: None,
                     free_bytes: Some(1 << 30),
                     total_bytes: Some(1 << 34),
+                    min_free_bytes: None,
                 },
             }],
             alerts: vec![Alert {
@@ -1724,6 +1747,11 @@ mod tests {
                 },
                 setup_error: None,
                 unmoved: Vec::new(),
+                ignored: vec![IgnoredEntry {
+                    name: "3fa85f64-5717-4562-b3fc-2c963f66afa7".into(),
+                    reason: "ut/3fa85f64-5717-4562-b3fc-2c963f66afa7 is a symbolic link".into(),
+                    since: 1_700_000_002_000,
+                }],
             }],
         };
         state.normalize();

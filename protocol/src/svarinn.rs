@@ -9,7 +9,8 @@
 //! - [`MottakFeilet`]: the body of `mottakFeilet`.
 //! - [`SvarInnEndpoints`] and the `*_PATH` constants: the four operations; [`MAX_PAGE`].
 //! - [`split_list`] / [`parse_list_lenient`]: one bad item in a list never hides the others,
-//!   and each item's raw bytes are kept for `forsendelse.json`.
+//!   each item's raw bytes are kept for `forsendelse.json`, and at most [`MAX_PAGE`] items
+//!   are parsed ([`ListPage`] counts the rest).
 //! - [`DigisosForsendelseMetadata`]: `forsendelseMetadata.json` inside `nav.digisos` zips.
 
 use std::fmt;
@@ -397,37 +398,62 @@ pub struct ListedForsendelse<'a> {
     pub parsed: Result<Forsendelse, serde_json::Error>,
 }
 
+/// A `hentNyeForsendelser` list parsed by [`parse_list_lenient`]: the first
+/// [`MAX_PAGE`] items (what the API promises at most), and how many more there were.
+#[derive(Debug)]
+pub struct ListPage<'a> {
+    /// The first [`MAX_PAGE`] items, in the order SvarInn sent them.
+    pub items: Vec<ListedForsendelse<'a>>,
+    /// Items past the first [`MAX_PAGE`]: counted, never parsed. Not SvarInn's API;
+    /// the agent says so once and takes the rest at a later poll.
+    pub ignored: usize,
+}
+
 /// Parse a list item by item, so one malformed forsendelse never blocks the others.
-/// Fails only when the body is not a JSON array.
-pub fn parse_list_lenient(body: &[u8]) -> Result<Vec<ListedForsendelse<'_>>, SvarInnError> {
+/// Only the first [`MAX_PAGE`] items are parsed (the rest are counted in
+/// [`ListPage::ignored`]), so the work and what a caller reports about the items is
+/// bounded whatever the list holds. Fails only when the body is not a JSON array.
+pub fn parse_list_lenient(body: &[u8]) -> Result<ListPage<'_>, SvarInnError> {
     #[derive(Deserialize)]
     struct IdOnly {
         id: Option<String>,
     }
-    let items = split_list(body)?;
-    Ok(items
-        .into_iter()
-        .map(|raw| ListedForsendelse {
-            raw,
-            id: serde_json::from_slice::<IdOnly>(raw)
-                .ok()
-                .and_then(|i| i.id),
-            parsed: serde_json::from_slice(raw),
-        })
-        .collect())
+    let (items, total) = split_list_first(body, MAX_PAGE)?;
+    Ok(ListPage {
+        ignored: total - items.len(),
+        items: items
+            .into_iter()
+            .map(|raw| ListedForsendelse {
+                raw,
+                id: serde_json::from_slice::<IdOnly>(raw)
+                    .ok()
+                    .and_then(|i| i.id),
+                parsed: serde_json::from_slice(raw),
+            })
+            .collect(),
+    })
 }
 
 /// Split a JSON array into its elements' raw bytes (whitespace around them trimmed).
 /// The whole body is validated as JSON first.
 pub fn split_list(body: &[u8]) -> Result<Vec<&[u8]>, SvarInnError> {
+    split_list_first(body, usize::MAX).map(|(items, _)| items)
+}
+
+/// [`split_list`] keeping only the first `max` elements; also returns how many
+/// elements the array holds in all.
+pub fn split_list_first(body: &[u8], max: usize) -> Result<(Vec<&[u8]>, usize), SvarInnError> {
     // Validation first means the scanner below only ever sees well-formed JSON.
     let count = serde_json::from_slice::<Vec<IgnoredAny>>(body)?.len();
-    let mut items = Vec::with_capacity(count);
+    let mut items = Vec::with_capacity(count.min(max));
     let mut depth = 0usize;
     let mut in_string = false;
     let mut escaped = false;
     let mut start: Option<usize> = None;
     for (i, &b) in body.iter().enumerate() {
+        if items.len() >= max {
+            break;
+        }
         if in_string {
             if escaped {
                 escaped = false;
@@ -472,7 +498,7 @@ pub fn split_list(body: &[u8]) -> Result<Vec<&[u8]>, SvarInnError> {
             }
         }
     }
-    Ok(items)
+    Ok((items, count))
 }
 
 fn trim_ascii(b: &[u8]) -> &[u8] {
@@ -817,6 +843,18 @@ mod tests {
             split_list(b"[1, \"two\", null]").unwrap(),
             vec![&b"1"[..], b"\"two\"", b"null"]
         );
+    }
+
+    #[test]
+    fn split_list_first_stops_early_and_counts_all() {
+        let (items, total) = split_list_first(br#"[{"id":"a"}, 2, [3, 4], "five"]"#, 2).unwrap();
+        assert_eq!(items, vec![&br#"{"id":"a"}"#[..], b"2"]);
+        assert_eq!(total, 4);
+        let (items, total) = split_list_first(b"[1, 2]", 2).unwrap();
+        assert_eq!((items.len(), total), (2, 2));
+        let (items, total) = split_list_first(b"[]", 0).unwrap();
+        assert_eq!((items.len(), total), (0, 0));
+        assert!(split_list_first(b"[1, 2", 1).is_err());
     }
 
     #[test]

@@ -482,7 +482,7 @@ fn lenke_requires_url_fields() {
 #[test]
 fn empty_list_and_a_full_page() {
     assert!(parse_list(b"[]").unwrap().is_empty());
-    assert!(parse_list_lenient(b"[]").unwrap().is_empty());
+    assert!(parse_list_lenient(b"[]").unwrap().items.is_empty());
 
     let template: serde_json::Value = serde_json::from_str(KS_OAS_EXAMPLE).unwrap();
     let page: Vec<serde_json::Value> = (0..MAX_PAGE)
@@ -500,8 +500,9 @@ fn empty_list_and_a_full_page() {
     assert_eq!(list.len(), 200);
     assert_eq!(list[199].id, "00000000-0000-4000-8000-000000000199");
     let lenient = parse_list_lenient(&body).unwrap();
-    assert_eq!(lenient.len(), 200);
-    for (item, parsed) in lenient.iter().zip(&list) {
+    assert_eq!(lenient.items.len(), 200);
+    assert_eq!(lenient.ignored, 0);
+    for (item, parsed) in lenient.items.iter().zip(&list) {
         assert_eq!(item.parsed.as_ref().unwrap(), parsed);
         assert_eq!(item.id.as_deref(), Some(parsed.id.as_str()));
         // The raw bytes are exactly one element of the array.
@@ -517,7 +518,7 @@ fn one_bad_item_does_not_hide_the_others() {
     bad.as_object_mut().unwrap().remove("niva");
     let body = serde_json::to_vec(&vec![good.clone(), bad, good]).unwrap();
     assert!(parse_list(&body).is_err());
-    let items = parse_list_lenient(&body).unwrap();
+    let items = parse_list_lenient(&body).unwrap().items;
     assert_eq!(items.len(), 3);
     assert!(items[0].parsed.is_ok());
     assert_eq!(items[1].id.as_deref(), Some("bad-one"));
@@ -527,6 +528,23 @@ fn one_bad_item_does_not_hide_the_others() {
     // Not an array at all: the whole list fails.
     assert!(parse_list_lenient(b"{\"feil\": 1}").is_err());
     assert!(parse_list_lenient(b"[{\"id\": \"x\"").is_err());
+}
+
+/// A list longer than the API's 200: only the first 200 items are parsed (a
+/// hostile list of 1.5 M items once made 1.5 M warnings), the rest are counted.
+#[test]
+fn a_list_longer_than_a_page_yields_the_first_200_and_counts_the_rest() {
+    let good: serde_json::Value = serde_json::from_str(MINIMAL).unwrap();
+    let mut items: Vec<serde_json::Value> = vec![good.clone(), good];
+    items.extend((0..100_000).map(|i| serde_json::json!({ "id": format!("junk-{i}") })));
+    let body = serde_json::to_vec(&items).unwrap();
+    let page = parse_list_lenient(&body).unwrap();
+    assert_eq!(page.items.len(), MAX_PAGE);
+    assert_eq!(page.ignored, 100_002 - MAX_PAGE);
+    assert!(page.items[0].parsed.is_ok() && page.items[1].parsed.is_ok());
+    assert!(page.items[2..].iter().all(|i| i.parsed.is_err()));
+    assert_eq!(page.items[199].id.as_deref(), Some("junk-197"));
+    assert_eq!(page.items[199].raw, br#"{"id":"junk-197"}"#);
 }
 
 #[test]

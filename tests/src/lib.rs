@@ -15,7 +15,10 @@
 //! - [`outbound_harness`]: the same world with a fake Maskinporten and a fake
 //!   Fiks Digisos, `[mottakersystem.digisos]` configured, and the test
 //!   playing the fagsystem in `ut/`.
+//! - [`console_client`]: one console session on the agent's socket (state,
+//!   commands), for tests of what an operator sees and does.
 
+pub mod console_client;
 pub mod harness;
 pub mod outbound_harness;
 

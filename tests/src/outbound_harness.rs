@@ -24,6 +24,9 @@ use mottak_fixtures::maskinporten::{FakeMaskinporten, FakeMaskinportenHandle};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use mottak_protocol::console::{Command as ConsoleCommand, ConsoleState, Outcome};
+
+use crate::console_client::ConsoleSession;
 use crate::harness::{Agent, System, World};
 use crate::wait_until;
 
@@ -554,6 +557,53 @@ impl OutboundWorld {
         )?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The agent's console socket.
+    pub fn console_socket(&self) -> PathBuf {
+        self.world.root.join("state").join("console.sock")
+    }
+
+    /// Makes the test's user an operator everywhere (before the agent starts,
+    /// or the agent sees it at the next command).
+    pub fn grant_operator(&self) -> Result<()> {
+        crate::console_client::grant_operator(&self.world.config_path)
+    }
+
+    /// One console session: waits (up to `limit`) for the socket, then runs `f`.
+    fn console<T>(
+        &self,
+        limit: Duration,
+        f: impl AsyncFnOnce(&mut ConsoleSession) -> Result<T>,
+    ) -> Result<T> {
+        let socket = self.console_socket();
+        self.rt.block_on(async move {
+            let start = std::time::Instant::now();
+            let mut session = loop {
+                match ConsoleSession::connect(&socket).await {
+                    Ok(s) => break s,
+                    Err(e) if start.elapsed() > limit => {
+                        return Err(e.context("the console socket never answered"));
+                    }
+                    Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+                }
+            };
+            f(&mut session).await
+        })
+    }
+
+    /// The console state a fresh subscriber gets now.
+    pub fn console_state(&self, limit: Duration) -> Result<ConsoleState> {
+        self.console(limit, async |s| s.snapshot().await)
+    }
+
+    /// Sends one console command and returns its outcome.
+    pub fn console_command(&self, command: ConsoleCommand, limit: Duration) -> Result<Outcome> {
+        // The agent answers a repeated (user, id) with its first outcome.
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let id = format!("test-{}-{n}", std::process::id());
+        self.console(limit, async move |s| s.command(&id, command).await)
     }
 
     /// Files uploaded more than once (by plaintext SHA-256).

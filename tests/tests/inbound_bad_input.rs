@@ -54,6 +54,27 @@ fn symlinks(dir: &Path) -> Vec<String> {
         .collect()
 }
 
+/// Renames the zip entry `from` to `to` (of the same length) in its local and
+/// central headers, so a zip can hold two entries of one name (the zip
+/// crate's writer refuses to make such a zip).
+fn rename_entry(zip: &mut [u8], from: &str, to: &str) {
+    assert_eq!(from.len(), to.len());
+    let mut renamed = 0;
+    for i in 0..zip.len().saturating_sub(46) {
+        let name_at = match &zip[i..i + 4] {
+            [0x50, 0x4b, 0x03, 0x04] => 30,
+            [0x50, 0x4b, 0x01, 0x02] => 46,
+            _ => continue,
+        };
+        let name = i + name_at..i + name_at + from.len();
+        if zip.get(name.clone()) == Some(from.as_bytes()) {
+            zip[name].copy_from_slice(to.as_bytes());
+            renamed += 1;
+        }
+    }
+    assert_eq!(renamed, 2, "{from}: one local and one central header");
+}
+
 /// A name that is safe as one path component on ext4 and over SMB.
 fn assert_safe_name(name: &str, from: &str) {
     let p = Path::new(name);
@@ -134,8 +155,8 @@ fn hostile_file_names_are_made_safe() {
 }
 
 /// Zips with an entry that escapes (`../`, `a/../../`), an absolute path, a
-/// symbolic link, and a zip bomb (30 MiB of zeros, ratio ~1000), each next to
-/// a harmless entry (so the whole zip must be refused): each is
+/// symbolic link, a zip bomb (30 MiB of zeros, ratio ~1000), and two entries
+/// of the same name, each next to a harmless entry (so the whole zip must be refused): each is
 /// refused with an error naming the problem, reported with mottakFeilet, kept
 /// out of `inn/`, and nothing is extracted anywhere; a good zip and a good PDF
 /// next to them arrive.
@@ -191,10 +212,24 @@ fn hostile_zips_are_refused_and_the_others_arrive() {
             ],
             &["bomb", "ratio"],
         ),
+        (
+            // Two entries named dup.pdf (the second is renamed below): the
+            // zip crate would show only the second.
+            "duplicate",
+            vec![
+                ok_pdf(),
+                ZipEntry::File("dup.pdf".into(), small_pdf(5, 100)),
+                ZipEntry::File("dux.pdf".into(), small_pdf(6, 100)),
+            ],
+            &["two entries named \"dup.pdf\""],
+        ),
     ];
     let mut bad = Vec::new();
     for (label, zip_entries, words) in &cases {
-        let zip = zip_bytes(zip_entries).unwrap();
+        let mut zip = zip_bytes(zip_entries).unwrap();
+        if *label == "duplicate" {
+            rename_entry(&mut zip, "dux.pdf", "dup.pdf");
+        }
         let id = world
             .block_on(world.fake.add_forsendelse(NewForsendelse::zip(
                 &user,

@@ -22,17 +22,14 @@ use anyhow::{Context, bail};
 use mottak_protocol::console::{Principal, Role, RoleGrant, Scope};
 
 use crate::config::{self, Config};
-use crate::console_api::access::{AccessData, check_name, coverage};
-use crate::console_api::accounts::{Accounts, current_uid};
+use crate::console_api::access::{AccessData, acting_groups, check_name, coverage};
+use crate::console_api::accounts::{self, Directory, Nss};
 use crate::journal::access::AuditNote;
 use crate::journal::{Journal, SystemClock};
 
 /// Arguments of `mottak-agent access`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The config file (for `state_dir` and the mottakersystemer).
-    #[arg(long, default_value = config::DEFAULT_CONFIG_PATH)]
-    pub config: PathBuf,
     #[command(subcommand)]
     pub action: Action,
 }
@@ -58,7 +55,8 @@ pub struct GrantArgs {
     /// A login name (local console) or a client certificate's CN (remote console).
     #[arg(long)]
     pub user: Option<String>,
-    /// A group: of the access list (see add-member), or a Unix group of that name.
+    /// A group: of the access list (see add-member), or a system group of that
+    /// name, local or from the directory (SSSD, LDAP: as `getent group NAME` shows it).
     #[arg(long)]
     pub group: Option<String>,
     /// viewer, operator or admin.
@@ -84,8 +82,10 @@ fn parse_role(s: &str) -> Result<Role, String> {
     Role::parse(s).ok_or_else(|| format!("{s:?} is not a role: use viewer, operator or admin"))
 }
 
-pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    let config = config::load(&args.config)?;
+/// `mottak-agent access` with the config file at `config_path` (for
+/// `state_dir` and the mottakersystemer).
+pub fn run(config_path: &Path, args: &Args) -> anyhow::Result<ExitCode> {
+    let config = config::load(config_path)?;
     let systems: Vec<String> = config
         .mottakersystemer
         .iter()
@@ -170,8 +170,15 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     if matches!(args.action, Action::List) {
         out.push_str(&listing(&access));
     }
-    let accounts = Accounts::load();
-    for c in coverage(&access, &accounts, &systems) {
+    if let Action::Grant(GrantArgs {
+        group: Some(group), ..
+    }) = &args.action
+        && let Some(note) = group_note(group, &access)
+    {
+        let _ = writeln!(out, "note: {note}");
+    }
+    let members = Directory::system().group_members_blocking(&acting_groups(&access));
+    for c in coverage(&access, &members, &systems) {
         if let Some(w) = c.warning {
             let _ = writeln!(out, "warning: {w}");
         }
@@ -235,7 +242,9 @@ fn listing(access: &AccessData) -> String {
         }
     }
     if !access.members.is_empty() {
-        out.push_str("\ngroup members (besides Unix groups of the same name):\n");
+        out.push_str(
+            "\ngroup members (besides the members of a system or directory group of the same name):\n",
+        );
         for m in &access.members {
             let _ = writeln!(out, "  {:<24} {}", m.group, m.user);
         }
@@ -243,14 +252,29 @@ fn listing(access: &AccessData) -> String {
     out
 }
 
-/// The login name running this command (`uid:N` when /etc/passwd has none).
+/// The login name running this command, from the name service (`uid:N`
+/// when it has none).
 fn cli_user() -> String {
-    let Some(uid) = current_uid() else {
-        return "unknown".into();
-    };
-    Accounts::load()
-        .user_name(uid)
-        .map_or_else(|| format!("uid:{uid}"), str::to_owned)
+    let uid = accounts::current_uid();
+    accounts::lookup_peer(&Nss, uid).map_or_else(|_| format!("uid:{uid}"), |p| p.name)
+}
+
+/// A note when a granted group is neither known to the name service nor
+/// an access-list group with members: the grant is kept (the group may be
+/// filled later), but a mistyped directory name should not go unnoticed.
+fn group_note(group: &str, access: &AccessData) -> Option<String> {
+    if access.members.iter().any(|m| m.group == group) {
+        return None;
+    }
+    match accounts::lookup_group(&Nss, group) {
+        Ok(Some(_)) => None,
+        Ok(None) => Some(format!(
+            "there is no group {group} in the name service (`getent group {group}` finds none) and none in the access list: the grant applies once either exists; add members with `mottak-agent access add-member --group {group} --user NAME`, or check the directory group's name (through SSSD often `{group}@domain`, as `id USER` shows it)"
+        )),
+        Err(err) => Some(format!(
+            "{err}; the grant is kept and applies to group {group} once the name service knows it"
+        )),
+    }
 }
 
 /// Opens (creating, the first time) the journal in `state_dir`. A journal

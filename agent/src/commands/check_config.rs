@@ -9,7 +9,6 @@
 use std::fmt;
 use std::fs::{self, OpenOptions};
 use std::io;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -17,17 +16,10 @@ use time::OffsetDateTime;
 
 use crate::config::{self, Config, Mottakersystem};
 use crate::dropfolder::DropFolder;
+use crate::dropfolder::dirfd::{Dir, Name};
 use crate::journal::{self, Journal};
 use crate::keys::{self, Expiry, KeyFileError};
 use crate::secret::{SecretError, SecretRef};
-
-/// Arguments of `mottak-agent check-config`.
-#[derive(Debug, clap::Args)]
-pub struct Args {
-    /// The config file.
-    #[arg(long, default_value = config::DEFAULT_CONFIG_PATH)]
-    pub config: PathBuf,
-}
 
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -153,15 +145,15 @@ impl Environment {
         Environment {
             now: OffsetDateTime::now_utc(),
             credentials_dir: crate::secret::credentials_directory(),
-            // The owner of /proc/self is the process's effective user.
-            euid: fs::metadata("/proc/self").ok().map(|m| m.uid()),
+            euid: Some(crate::console_api::accounts::current_uid()),
         }
     }
 }
 
-pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    let report = check(&args.config, &Environment::from_process());
-    println!("mottak-agent check-config {}", args.config.display());
+/// `mottak-agent check-config` on the config file at `config_path`.
+pub fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
+    let report = check(config_path, &Environment::from_process());
+    println!("mottak-agent check-config {}", config_path.display());
     print!("{report}");
     Ok(if report.has_errors() {
         ExitCode::FAILURE
@@ -448,40 +440,60 @@ fn check_digisos(
     }
 
     // The agent claims ut/<id>/ by renaming it into .mottak/, and moves
-    // sent ones into ut-sendt/ and bad ones into ut-feilet/.
+    // sent ones into ut-sendt/ and bad ones into ut-feilet/. Each must be a
+    // real folder (a link in its place is refused, as the worker refuses it).
+    use crate::dropfolder::dirfd::Replace;
+    use crate::dropfolder::{STAGING, UT_DIR, UT_FEILET_DIR, UT_SENDT_DIR};
     let drop = DropFolder::new(&m.drop_folder);
-    let ut = m.drop_folder.join(crate::dropfolder::UT_DIR);
-    let sendt = m.drop_folder.join(crate::dropfolder::UT_SENDT_DIR);
-    let feilet = m.drop_folder.join(crate::dropfolder::UT_FEILET_DIR);
-    for dir in [&ut, &sendt, &feilet] {
-        if let Err(problem) = writable_dir(dir) {
+    let root = match drop.open_root() {
+        Ok(root) => root,
+        Err(e) => {
             report.push(
                 Severity::Error,
                 scope,
-                format!("digisos: {}", dir.display()),
+                "digisos: drop_folder",
+                e.to_string(),
+            );
+            return;
+        }
+    };
+    let (ut, sendt, feilet) = (
+        Name::fixed(UT_DIR),
+        Name::fixed(UT_SENDT_DIR),
+        Name::fixed(UT_FEILET_DIR),
+    );
+    for dir in [&ut, &sendt, &feilet] {
+        if let Err(problem) = writable_folder(&root, dir) {
+            report.push(
+                Severity::Error,
+                scope,
+                format!("digisos: {}", root.path_of(dir).display()),
                 format!(
                     "{problem}\nthe agent's user must be able to rename folders out of ut/ and into ut-sendt/ and ut-feilet/ (e.g. group-owned by the agent's and the fagsystem's group, mode 2770)"
                 ),
             );
         }
     }
-    let name = format!(".check-config-ut-{}", std::process::id());
-    let in_ut = ut.join(&name);
-    let claimed = drop.staging_root().join(&name);
-    if fs::create_dir(&in_ut).is_ok() {
-        if let Err(e) = fs::rename(&in_ut, &claimed) {
+    let (Ok(ut_dir), Ok(staging)) = (root.open_dir(&ut), root.open_dir(&STAGING)) else {
+        return;
+    };
+    let Ok(probe) = Name::new(format!(".check-config-ut-{}", std::process::id())) else {
+        return;
+    };
+    if ut_dir.create_dir(&probe, 0o700).is_ok() {
+        if let Err(e) = ut_dir.rename(&probe, &staging, &probe, Replace::Never) {
             report.push(
                 Severity::Error,
                 scope,
-                format!("digisos: {}", ut.display()),
+                format!("digisos: {}", root.path_of(&ut).display()),
                 format!(
                     "cannot rename a folder from ut/ into {} ({e}): the agent could not claim saksoppdateringer",
-                    drop.staging_root().display()
+                    staging.path().display()
                 ),
             );
         }
-        let _ = fs::remove_dir(&claimed);
-        let _ = fs::remove_dir(&in_ut);
+        let _ = staging.remove_dir(&probe);
+        let _ = ut_dir.remove_dir(&probe);
     }
 }
 
@@ -568,7 +580,11 @@ fn check_drop_folder(m: &Mottakersystem, report: &mut Report) {
             ),
         );
     }
-    if let Err(problem) = writable_dir(&drop.feilet()) {
+    if let Err(problem) = drop
+        .open_root()
+        .map_err(|e| e.to_string())
+        .and_then(|root| writable_folder(&root, &crate::dropfolder::FEILET))
+    {
         report.push(Severity::Error, scope, subject, problem);
     }
 }
@@ -577,33 +593,44 @@ fn check_drop_folder(m: &Mottakersystem, report: &mut Report) {
 /// and removes it: the operations of a publish, under a name the fagsystem
 /// and the agent both ignore.
 fn rename_round_trip(drop: &DropFolder) -> Result<(), String> {
-    let name = format!(".check-config-{}", std::process::id());
-    let staged = drop.staging_root().join(&name);
-    let in_inn = drop.inn().join(&name);
-    fs::create_dir(&staged).map_err(|e| {
-        format!(
-            "cannot create a folder in {}: {e}",
-            drop.staging_root().display()
-        )
-    })?;
-    let result = fs::rename(&staged, &in_inn)
-        .map_err(|e| {
-            format!(
-                "cannot rename a folder from .mottak/ into {}: {e}",
-                drop.inn().display()
-            )
-        })
+    use crate::dropfolder::dirfd::Replace;
+    use crate::dropfolder::{INN, STAGING};
+    let name =
+        Name::new(format!(".check-config-{}", std::process::id())).map_err(|e| e.to_string())?;
+    let root = drop.open_root().map_err(|e| e.to_string())?;
+    let staging = root.open_dir(&STAGING).map_err(|e| e.to_string())?;
+    let inn = root.open_dir(&INN).map_err(|e| e.to_string())?;
+    staging
+        .create_dir(&name, 0o700)
+        .map_err(|e| format!("cannot create a folder in .mottak/: {e}"))?;
+    let result = staging
+        .rename(&name, &inn, &name, Replace::Never)
+        .map_err(|e| format!("cannot rename a folder from .mottak/ into inn/: {e}"))
         .and_then(|()| {
-            fs::rename(&in_inn, &staged).map_err(|e| {
-                format!(
-                    "cannot rename a folder out of {}: {e}",
-                    drop.inn().display()
-                )
-            })
+            inn.rename(&name, &staging, &name, Replace::Never)
+                .map_err(|e| format!("cannot rename a folder out of inn/: {e}"))
         });
-    let _ = fs::remove_dir(&staged);
-    let _ = fs::remove_dir(&in_inn);
+    let _ = staging.remove_dir(&name);
+    let _ = inn.remove_dir(&name);
     result
+}
+
+/// Whether `root/name` is a folder (not a link to one) this process may
+/// create files in (tried, not guessed).
+fn writable_folder(root: &Dir, name: &Name) -> Result<(), String> {
+    let dir = root.open_dir(name).map_err(|e| {
+        if e.is_not_found() {
+            format!("{} does not exist", root.path_of(name).display())
+        } else {
+            e.to_string()
+        }
+    })?;
+    let probe =
+        Name::new(format!(".check-config-{}", std::process::id())).map_err(|e| e.to_string())?;
+    dir.create_file(&probe, 0o600)
+        .map_err(|e| format!("cannot write in {}: {e}", dir.path().display()))?;
+    let _ = dir.remove_file(&probe);
+    Ok(())
 }
 
 /// Whether `dir` is a folder this process may create files in (tried, not guessed).
@@ -828,7 +855,7 @@ certificate_chain = "{chain}"
     }
 
     #[test]
-    fn digisos_ut_sendt_must_be_a_folder_the_agent_can_write() {
+    fn digisos_ut_sendt_and_ut_feilet_must_be_folders_the_agent_can_write() {
         let s = Setup::new();
         let (cfg, _, _) = digisos_setup(&s);
         assert!(!check(&cfg, &s.env).has_errors());
@@ -837,9 +864,18 @@ certificate_chain = "{chain}"
         fs::write(s.p("drop/ut-sendt"), b"not a folder").unwrap();
         let errors = messages(&check(&cfg, &s.env), Severity::Error).join("\n");
         assert!(
-            errors.contains("ut-sendt is not a folder") && errors.contains("into ut-sendt/"),
+            errors.contains("ut-sendt is a regular file, not a folder")
+                && errors.contains("into ut-sendt/"),
             "{errors}"
         );
+        // A link to a folder elsewhere is not one the agent uses: it never
+        // follows links beneath the drop folder.
+        fs::remove_dir(s.p("drop/ut-feilet")).unwrap();
+        fs::create_dir(s.p("elsewhere")).unwrap();
+        std::os::unix::fs::symlink(s.p("elsewhere"), s.p("drop/ut-feilet")).unwrap();
+        let errors = messages(&check(&cfg, &s.env), Severity::Error).join("\n");
+        assert!(errors.contains("ut-feilet is a symbolic link"), "{errors}");
+        assert!(fs::read_dir(s.p("elsewhere")).unwrap().next().is_none());
     }
 
     #[test]

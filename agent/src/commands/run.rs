@@ -8,7 +8,7 @@
 //! console restored, before systemd hears `READY=1`), reports queue depth in `STATUS=`, pings
 //! the watchdog while every worker's loop turns, and drains on SIGTERM.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -36,16 +36,9 @@ use crate::{keys, logging};
 /// most 32 per mottakersystem) to run beside the file work of the others.
 const MAX_BLOCKING_THREADS: usize = 64;
 
-/// Arguments of `mottak-agent run`.
-#[derive(Debug, clap::Args)]
-pub struct Args {
-    /// The config file.
-    #[arg(long, default_value = super::DEFAULT_CONFIG)]
-    pub config: PathBuf,
-}
-
-pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    let config = config::load(&args.config)?;
+/// `mottak-agent run` with the config file at `config_path`.
+pub fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
+    let config = config::load(config_path)?;
     std::fs::create_dir_all(&config.agent.log_dir)
         .with_context(|| format!("cannot create log_dir {}", config.agent.log_dir.display()))?;
     let _log_guard = logging::init(&logging::LogOptions {
@@ -105,6 +98,7 @@ async fn daemon(config: Config) -> anyhow::Result<()> {
             svarinn_url: system.svarinn_url.as_str().trim_end_matches('/').to_owned(),
             certificates: system.certificates.clone(),
             drop: DropFolder::new(&system.drop_folder),
+            min_free_space: system.min_free_space,
             health: Arc::clone(&h),
         });
         workers.spawn(supervise(system, journal.clone(), h, shutdown.clone()));

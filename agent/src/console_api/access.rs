@@ -3,9 +3,10 @@
 //! allowed, and who can act on each mottakersystem's failed imports.
 //!
 //! A grant to a group applies to the group's members in the access list
-//! and, for local (Unix socket) callers, to the members of the Unix group
-//! of that name. Certificate users (TLS) get only access-list groups: a
-//! certificate CN is not a local account.
+//! and, for local (Unix socket) callers, to the members of the system group
+//! of that name (local or from the directory, as the name service says:
+//! `accounts`). Certificate users (TLS) get only access-list groups: a
+//! certificate CN is not an account of the machine.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -14,7 +15,6 @@ use mottak_protocol::console::{
     Transport,
 };
 
-use super::accounts::Accounts;
 use crate::journal::access::Member;
 
 /// The longest user or group name accepted.
@@ -26,7 +26,7 @@ pub struct Identity {
     /// Login name (socket) or certificate CN (TLS).
     pub user: String,
     pub transport: Transport,
-    /// Unix groups (socket callers only).
+    /// System groups, local or from the directory (socket callers only).
     pub unix_groups: BTreeSet<String>,
 }
 
@@ -242,9 +242,29 @@ pub fn check_name(kind: &str, name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The groups granted a role that acts on failed imports: those whose
+/// system members [`coverage`] needs.
+pub fn acting_groups(access: &AccessData) -> BTreeSet<String> {
+    access
+        .grants
+        .iter()
+        .filter(|g| g.role.allows(Permission::Retry))
+        .filter_map(|g| match &g.principal {
+            Principal::Group(group) => Some(group.clone()),
+            Principal::User(_) => None,
+        })
+        .collect()
+}
+
 /// Per configured mottakersystem, the people who can act on failed imports
 /// (operator or admin over it), with a warning when fewer than two.
-pub fn coverage(access: &AccessData, accounts: &Accounts, systems: &[String]) -> Vec<Coverage> {
+/// `system_members` holds the members the name service lists for the
+/// groups of [`acting_groups`] (absent: none known).
+pub fn coverage(
+    access: &AccessData,
+    system_members: &BTreeMap<String, BTreeSet<String>>,
+    systems: &[String],
+) -> Vec<Coverage> {
     systems
         .iter()
         .map(|system| {
@@ -266,7 +286,7 @@ pub fn coverage(access: &AccessData, accounts: &Accounts, systems: &[String]) ->
                                 .filter(|m| &m.group == group)
                                 .map(|m| m.user.clone()),
                         );
-                        people.extend(accounts.members_of(group));
+                        people.extend(system_members.get(group).into_iter().flatten().cloned());
                     }
                 }
             }
@@ -407,10 +427,8 @@ mod tests {
 
     #[test]
     fn coverage_counts_people_through_users_groups_and_unix_groups() {
-        let accounts = Accounts::parse(
-            "kari:x:1000:1000::/:/bin/sh\nola:x:1001:1001::/:/bin/sh\n",
-            "mottak-ops:x:990:ola\n",
-        );
+        let system_members: BTreeMap<String, BTreeSet<String>> =
+            [("mottak-ops".to_owned(), ["ola".to_owned()].into())].into();
         let access = AccessData {
             grants: vec![
                 grant(Principal::User("kari".into()), Role::Admin, "a"),
@@ -423,12 +441,16 @@ mod tests {
                 group: "drift".into(),
             }],
         };
-        let cov = coverage(&access, &accounts, &systems());
+        assert_eq!(
+            acting_groups(&access).into_iter().collect::<Vec<_>>(),
+            ["drift", "mottak-ops"]
+        );
+        let cov = coverage(&access, &system_members, &systems());
         assert_eq!(cov[0].can_act, ["kari", "ola"]);
         assert_eq!(cov[0].warning, None);
         assert_eq!(cov[1].can_act, ["per"]);
         assert!(cov[1].warning.as_deref().unwrap().contains("only per"));
-        let none = coverage(&AccessData::default(), &accounts, &systems());
+        let none = coverage(&AccessData::default(), &system_members, &systems());
         assert!(none[0].warning.as_deref().unwrap().contains("nobody"));
     }
 

@@ -4,21 +4,25 @@
 //! the outcome. A command id is remembered per user: sending it again
 //! returns the first outcome and does nothing again.
 //!
-//! Commands run one at a time (a lock): they are rare, and this keeps a
-//! repeated id from running twice concurrently.
+//! Commands on one mottakersystem run one at a time (a lock per
+//! mottakersystem, and one for access changes), and a command id runs once
+//! at a time (a lock per user and id), so a repeated id never runs twice
+//! concurrently. No lock is shared between mottakersystemer: a command
+//! whose file work on one drop folder is slow never holds up a command on
+//! another.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use mottak_protocol::console::{
     Command, ErrorCode, MAX_COMMAND_ID_LEN, MAX_REASON_LEN, Outcome, Principal, RoleGrant, mask_fnr,
 };
-use tokio::sync::{Mutex, Notify};
+use tokio::sync::{Mutex, Notify, OwnedMutexGuard};
 use tracing::{error, info, warn};
 
 use super::access::{AccessData, Identity, check, check_name};
-use crate::dropfolder::DropFolder;
+use crate::dropfolder::{DropFolder, FeilTxt};
 use crate::inbound::worker::WorkerHealth;
 use crate::journal::access::AuditNote;
 use crate::journal::{Change, JournalError, SharedJournal, State, can_transition};
@@ -38,7 +42,9 @@ pub struct CommandRunner {
     /// By name, in config order for messages.
     systems: BTreeMap<String, SystemControl>,
     order: Vec<String>,
-    lock: Mutex<()>,
+    /// One lock per mottakersystem (and one for access changes), one per
+    /// (user, command id); see the module doc.
+    locks: KeyedLocks,
     /// Told after every command, so consoles see its effect at once.
     rebuild: Arc<Notify>,
     /// Outbound workers: `retry`/`mark_permanent` of an update id (`ut.…`).
@@ -55,7 +61,7 @@ impl CommandRunner {
             journal,
             order: systems.iter().map(|(n, _)| n.clone()).collect(),
             systems: systems.into_iter().collect(),
-            lock: Mutex::new(()),
+            locks: KeyedLocks::default(),
             rebuild,
             outbound: Vec::new(),
         }
@@ -98,7 +104,10 @@ impl CommandRunner {
                 ),
             );
         }
-        let _one_at_a_time = self.lock.lock().await;
+        // The id first (a repeat waits for the first, then finds its
+        // outcome), then what the command acts on.
+        let _this_id = self.locks.lock(format!("id/{}/{id}", who.user)).await;
+        let _one_per_target = self.locks.lock(lock_key(&command)).await;
         let user = who.user.clone();
         let key = id.to_owned();
         match self
@@ -431,8 +440,8 @@ impl CommandRunner {
         let drop = control.drop.clone();
         let i = id.clone();
         let moved = tokio::task::spawn_blocking(move || drop.retry_rejected(&i)).await;
-        let reason = match moved {
-            Ok(Ok(reason)) => reason,
+        let feil = match moved {
+            Ok(Ok(feil)) => feil,
             Ok(Err(err)) => {
                 return Outcome::error(ErrorCode::Failed, format!("could not move it back: {err}"));
             }
@@ -468,9 +477,17 @@ impl CommandRunner {
             Ok(()) => Outcome::Ok {
                 message: format!(
                     "forsendelse {id} of {mottakersystem} is back in inn/ for the fagsystem{}{}",
-                    reason
-                        .map(|r| format!(" (its feil.txt said: {r})"))
-                        .unwrap_or_default(),
+                    match feil {
+                        FeilTxt::Absent => String::new(),
+                        FeilTxt::Text(r) => format!(" (its feil.txt said: {r})"),
+                        // Never quoted: it was not read.
+                        FeilTxt::Refused(what) => format!(
+                            " (its feil.txt was {what}, not a regular file: removed unread)"
+                        ),
+                        FeilTxt::Unreadable(_) => {
+                            " (its feil.txt could not be read: removed)".to_owned()
+                        }
+                    },
                     self.paused_note(mottakersystem)
                 ),
             },
@@ -691,6 +708,59 @@ impl CommandRunner {
     }
 }
 
+/// What a command is serialised on: its mottakersystem, or the access list.
+fn lock_key(command: &Command) -> String {
+    match command {
+        Command::Grant { .. }
+        | Command::Revoke { .. }
+        | Command::AddMember { .. }
+        | Command::RemoveMember { .. } => "access".to_owned(),
+        other => format!("system/{}", other.mottakersystem().unwrap_or_default()),
+    }
+}
+
+/// Async locks by key, made when first wanted and dropped when no one holds
+/// or waits for them.
+#[derive(Debug, Default)]
+struct KeyedLocks {
+    map: std::sync::Mutex<HashMap<String, Arc<Mutex<()>>>>,
+}
+
+impl KeyedLocks {
+    async fn lock(&self, key: String) -> KeyedGuard<'_> {
+        let lock = {
+            let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+            map.entry(key.clone()).or_default().clone()
+        };
+        let guard = lock.lock_owned().await;
+        KeyedGuard {
+            locks: self,
+            key,
+            guard: Some(guard),
+        }
+    }
+}
+
+struct KeyedGuard<'a> {
+    locks: &'a KeyedLocks,
+    key: String,
+    guard: Option<OwnedMutexGuard<()>>,
+}
+
+impl Drop for KeyedGuard<'_> {
+    fn drop(&mut self) {
+        self.guard.take();
+        let mut map = self.locks.map.lock().unwrap_or_else(|p| p.into_inner());
+        // Only the map holds it: nobody has it or waits for it.
+        if map
+            .get(&self.key)
+            .is_some_and(|l| Arc::strong_count(l) == 1)
+        {
+            map.remove(&self.key);
+        }
+    }
+}
+
 fn ok(message: String) -> Outcome {
     Outcome::Ok { message }
 }
@@ -712,5 +782,179 @@ fn state_error(err: &JournalError) -> Outcome {
         }
         JournalError::NotFound { .. } => Outcome::error(ErrorCode::NotFound, err.to_string()),
         other => journal_failed(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dropfolder::dirfd::{Dir, FsOps, Name, RealFs, Replace};
+    use crate::journal::{Journal, NewForsendelse, SystemClock};
+    use mottak_protocol::console::{Principal, Role, Scope, Transport};
+    use std::fs::File;
+    use std::path::Path;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    /// Real operations, but the fsync of a `feilet/<id>` folder waits until
+    /// the test lets it go: a drop folder whose file I/O hangs (a stuck
+    /// network mount, a FIFO before the fix).
+    struct HangingSync {
+        started: std::sync::Mutex<Option<mpsc::Sender<()>>>,
+        release: std::sync::Mutex<mpsc::Receiver<()>>,
+    }
+
+    impl FsOps for HangingSync {
+        fn rename(
+            &self,
+            f: &Dir,
+            fname: &Name,
+            t: &Dir,
+            tname: &Name,
+            r: Replace,
+        ) -> std::io::Result<()> {
+            RealFs.rename(f, fname, t, tname, r)
+        }
+        fn sync_file(&self, file: &File, path: &Path) -> std::io::Result<()> {
+            RealFs.sync_file(file, path)
+        }
+        fn sync_dir(&self, dir: &Dir) -> std::io::Result<()> {
+            if dir.path().parent().is_some_and(|p| p.ends_with("feilet")) {
+                if let Some(tx) = self.started.lock().unwrap().take() {
+                    tx.send(()).unwrap();
+                }
+                let _ = self.release.lock().unwrap().recv();
+            }
+            RealFs.sync_dir(dir)
+        }
+    }
+
+    /// "A command never holds a lock shared with other mottakersystemer
+    /// across file I/O": while `move_to_inn` on ms-a hangs in its drop
+    /// folder, a command on ms-b is answered (before the fix, one lock for
+    /// all commands held it until ms-a's file work ended).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_hanging_drop_folder_holds_up_no_other_mottakersystem() {
+        let tmp = tempfile::tempdir().unwrap();
+        let id = ForsendelseId::parse("f1").unwrap();
+        let mut journal =
+            Journal::open(&tmp.path().join("journal.sqlite"), Arc::new(SystemClock)).unwrap();
+        journal
+            .record_listed(
+                "ms-a",
+                &NewForsendelse {
+                    id: id.clone(),
+                    tittel: "Søknad".into(),
+                    avsender_navn: None,
+                    forsendelse_type: None,
+                    sendt_at: None,
+                    size: None,
+                    raw_json: "{\"id\":\"f1\"}".into(),
+                },
+            )
+            .unwrap();
+        for change in [
+            Change::Downloaded,
+            Change::Delivered {
+                folder_name: "f1".into(),
+                digisos_id: None,
+            },
+            Change::Rejected { reason: None },
+        ] {
+            journal.transition("ms-a", &id, change).unwrap();
+        }
+        let note = AuditNote {
+            who: "test".into(),
+            via: "cli".into(),
+            action: "grant".into(),
+            mottakersystem: None,
+            target: None,
+            reason: None,
+            outcome: "ok".into(),
+            command_id: None,
+        };
+        let grant = RoleGrant {
+            principal: Principal::User("ops".into()),
+            role: Role::Operator,
+            scope: Scope::All,
+        };
+        journal.grant(&grant, &note).unwrap();
+
+        let (started_tx, started) = mpsc::channel();
+        let (release, release_rx) = mpsc::channel();
+        let ops = Arc::new(HangingSync {
+            started: std::sync::Mutex::new(Some(started_tx)),
+            release: std::sync::Mutex::new(release_rx),
+        });
+        let mut systems = Vec::new();
+        for name in ["ms-a", "ms-b"] {
+            let root = tmp.path().join(name);
+            std::fs::create_dir(&root).unwrap();
+            let drop = DropFolder::with_fs(&root, ops.clone());
+            drop.ensure_layout().unwrap();
+            let control = SystemControl {
+                drop,
+                health: Arc::default(),
+            };
+            systems.push((name.to_owned(), control));
+        }
+        std::fs::create_dir(tmp.path().join("ms-a/feilet/f1")).unwrap();
+        let runner = Arc::new(CommandRunner::new(
+            SharedJournal::new(journal),
+            systems,
+            Arc::default(),
+        ));
+        let who = Identity {
+            user: "ops".into(),
+            transport: Transport::LocalSocket,
+            unix_groups: Default::default(),
+        };
+
+        let (r, w) = (runner.clone(), who.clone());
+        let moving = tokio::spawn(async move {
+            r.run(
+                &w,
+                "move-a",
+                Command::MoveToInn {
+                    mottakersystem: "ms-a".into(),
+                    forsendelse: "f1".into(),
+                },
+            )
+            .await
+        });
+        tokio::task::spawn_blocking(move || started.recv_timeout(Duration::from_secs(10)))
+            .await
+            .unwrap()
+            .expect("move_to_inn never reached its drop folder");
+        let other = tokio::time::timeout(
+            Duration::from_secs(2),
+            runner.run(
+                &who,
+                "poll-b",
+                Command::PollNow {
+                    mottakersystem: "ms-b".into(),
+                },
+            ),
+        )
+        .await
+        .expect("ms-b's command waited for ms-a's file I/O");
+        assert!(other.is_ok(), "{other:?}");
+        // The same mottakersystem waits its turn, though.
+        let same = tokio::time::timeout(
+            Duration::from_millis(300),
+            runner.run(
+                &who,
+                "poll-a",
+                Command::PollNow {
+                    mottakersystem: "ms-a".into(),
+                },
+            ),
+        )
+        .await;
+        assert!(same.is_err(), "ms-a's commands run one at a time");
+        release.send(()).unwrap();
+        let moved = moving.await.unwrap();
+        assert!(moved.is_ok(), "{moved:?}");
+        assert!(tmp.path().join("ms-a/inn/f1").is_dir());
     }
 }

@@ -1,7 +1,8 @@
 //! The console API: what consoles see of the agent and what they may do.
 //!
 //! Module map:
-//! - `accounts`: local accounts from `/etc/passwd` and `/etc/group` (peer uid → login name, groups).
+//! - `accounts`: users and groups through the name service (local, SSSD, LDAP): peer uid → login
+//!   name and groups, a group's members; with deadlines, shared lookups and a short cache.
 //! - `access`: who may do what, pure: applicable grants, roles per mottakersystem, command
 //!   checks, who can act on failed imports.
 //! - `state`: the [`ConsoleState`](mottak_protocol::console::ConsoleState) built from the

@@ -33,7 +33,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::access::{Identity, permissions, roles_by_system};
-use super::accounts::Accounts;
+use super::accounts::Directory;
 use super::commands::CommandRunner;
 use super::state::{Built, visible_to};
 use mottak_protocol::console::Transport;
@@ -159,12 +159,18 @@ pub async fn bind_unix(path: &Path) -> Result<UnixListener, BindError> {
             source,
         }
     })?;
-    if let Some(gid) = Accounts::load().gid_of(CONSOLE_GROUP) {
-        if let Err(err) = std::os::unix::fs::chown(path, None, Some(gid)) {
-            warn!(socket = %path.display(), error = %err, "cannot give the console socket to group {CONSOLE_GROUP}; only the agent's own user can use the console: add the agent's user to {CONSOLE_GROUP}");
+    match Directory::system().group(CONSOLE_GROUP).await {
+        Ok(Some(group)) => {
+            if let Err(err) = std::os::unix::fs::chown(path, None, Some(group.gid)) {
+                warn!(socket = %path.display(), error = %err, "cannot give the console socket to group {CONSOLE_GROUP}; only the agent's own user can use the console: add the agent's user to {CONSOLE_GROUP}");
+            }
         }
-    } else {
-        info!(socket = %path.display(), "there is no group {CONSOLE_GROUP}: only the agent's user and its group can use the console socket");
+        Ok(None) => {
+            info!(socket = %path.display(), "there is no group {CONSOLE_GROUP}: only the agent's user and its group can use the console socket");
+        }
+        Err(err) => {
+            warn!(socket = %path.display(), error = %err, "cannot look up group {CONSOLE_GROUP}: only the agent's user and its group can use the console socket until the agent restarts");
+        }
     }
     Ok(listener)
 }
@@ -185,7 +191,7 @@ pub async fn serve_unix(listener: UnixListener, hub: Arc<Hub>) {
                 let identity = local_identity(&stream);
                 let hub = Arc::clone(&hub);
                 tokio::spawn(async move {
-                    serve_connection(stream, identity, hub).await;
+                    serve_connection(stream, identity.await, hub).await;
                     drop(permit);
                 });
             }
@@ -198,23 +204,27 @@ pub async fn serve_unix(listener: UnixListener, hub: Arc<Hub>) {
     }
 }
 
-/// The login name of the socket's peer (SO_PEERCRED) and its Unix groups.
-fn local_identity(stream: &UnixStream) -> Result<Identity, String> {
-    let cred = stream
-        .peer_cred()
-        .map_err(|e| format!("the agent cannot tell who is connecting ({e}); refused"))?;
-    let uid = cred.uid();
-    let accounts = Accounts::load();
-    let Some(user) = accounts.user_name(uid) else {
-        return Err(format!(
-            "uid {uid} has no entry in /etc/passwd, so the agent cannot name it and refuses it (accounts only in LDAP/SSSD are not read)"
-        ));
-    };
-    Ok(Identity {
-        user: user.to_owned(),
-        transport: Transport::LocalSocket,
-        unix_groups: accounts.groups_of(user),
-    })
+/// The login name of the socket's peer (SO_PEERCRED) and its groups, from
+/// the name service (local or directory accounts). Only the uid is read
+/// here; the lookup, which may wait for the directory (bounded by its
+/// timeout), runs in the connection's own task, never in the accept loop.
+fn local_identity(
+    stream: &UnixStream,
+) -> impl std::future::Future<Output = Result<Identity, String>> + Send + 'static {
+    let cred = stream.peer_cred();
+    async move {
+        let cred =
+            cred.map_err(|e| format!("the agent cannot tell who is connecting ({e}); refused"))?;
+        let peer = Directory::system()
+            .peer(cred.uid())
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(Identity {
+            user: peer.name,
+            transport: Transport::LocalSocket,
+            unix_groups: peer.groups,
+        })
+    }
 }
 
 /// One connection's session.

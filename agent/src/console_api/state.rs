@@ -26,8 +26,9 @@ use mottak_protocol::console::{
 use time::OffsetDateTime;
 
 use super::access::AccessData;
-use super::accounts::Accounts;
-use crate::dropfolder::DropFolder;
+use super::accounts::Directory;
+use crate::dropfolder::dirfd::{Dir, DirError, Kind};
+use crate::dropfolder::{DropFolder, INN, STAGING};
 use crate::inbound::worker::WorkerHealth;
 use crate::journal::clock::to_millis;
 use crate::journal::console_queries::SystemStats;
@@ -51,6 +52,8 @@ pub struct SystemSource {
     pub svarinn_url: String,
     pub certificates: Vec<PathBuf>,
     pub drop: DropFolder,
+    /// `min_free_space`: downloads wait below it.
+    pub min_free_space: u64,
     pub health: Arc<WorkerHealth>,
 }
 
@@ -227,7 +230,11 @@ impl Builder {
             self.folders = self
                 .sources
                 .iter()
-                .map(|s| (s.name.clone(), read_drop_folder(&s.drop, threshold)))
+                .map(|s| {
+                    let (stale, mut status) = read_drop_folder(&s.drop, threshold);
+                    status.min_free_bytes = Some(s.min_free_space);
+                    (s.name.clone(), (stale, status))
+                })
                 .collect();
             self.folders_at = Some(mono);
         }
@@ -445,7 +452,9 @@ impl Builder {
             })
             .collect();
         let systems: Vec<String> = self.sources.iter().map(|s| s.name.clone()).collect();
-        let coverage = super::access::coverage(&access, &Accounts::load(), &systems);
+        let members =
+            Directory::system().group_members_blocking(&super::access::acting_groups(&access));
+        let coverage = super::access::coverage(&access, &members, &systems);
         Ok(AccessPart {
             access,
             paused,
@@ -531,6 +540,8 @@ fn svarinn_link(s: &SystemSource) -> SvarInnLink {
 }
 
 /// What sits in `inn/` too long, whether the agent can write, free space.
+/// Read through the drop folder's handles: nothing in it is followed or
+/// opened, only listed and `lstat`ed.
 fn read_drop_folder(drop: &DropFolder, threshold_ms: i64) -> (StaleInInn, DropFolderStatus) {
     let now = system_ms(SystemTime::now());
     let mut stale = StaleInInn {
@@ -541,19 +552,29 @@ fn read_drop_folder(drop: &DropFolder, threshold_ms: i64) -> (StaleInInn, DropFo
         path: drop.root().display().to_string(),
         ..DropFolderStatus::default()
     };
-    match std::fs::read_dir(drop.inn()) {
-        Ok(entries) => {
+    let root = match drop.open_root() {
+        Ok(root) => root,
+        Err(err) => {
+            status.error = Some(Text::from(err.to_string()));
+            return (stale, status);
+        }
+    };
+    let inn = root.open_dir(&INN);
+    let listed = match &inn {
+        Ok(dir) => dir.entries().map(Some).map_err(|e| e.to_string()),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e.to_string()),
+    };
+    match listed {
+        Ok(Some(entries)) => {
             let mut old: Vec<InnFolder> = entries
-                .flatten()
+                .into_iter()
+                .filter(|e| e.meta.kind == Kind::Dir)
                 .filter_map(|e| {
-                    let meta = e.metadata().ok()?;
-                    if !meta.is_dir() {
-                        return None;
-                    }
-                    let since = ctime_ms(&meta);
+                    let since = system_ms(e.meta.changed);
                     (now - since >= threshold_ms).then(|| InnFolder {
                         name: mottak_protocol::console::ExternalId::from(
-                            e.file_name().to_string_lossy().into_owned(),
+                            e.name.to_string_lossy().into_owned(),
                         ),
                         since,
                     })
@@ -564,54 +585,41 @@ fn read_drop_folder(drop: &DropFolder, threshold_ms: i64) -> (StaleInInn, DropFo
             old.truncate(STALE_NAMED);
             stale.oldest = old;
         }
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        Ok(None) => {}
         Err(err) => {
-            status.error = Some(Text::from(format!(
-                "cannot list {}: {err}",
-                drop.inn().display()
-            )));
+            status.error = Some(Text::from(format!("cannot list inn/: {err}")));
         }
     }
     // Whether the agent may write where it writes (its staging folder and
     // inn/, or the root before the layout exists), without writing: a probe
     // file could be left behind by a crash, and the fagsystem and tests see
     // every file in these folders.
-    let dirs: Vec<std::path::PathBuf> = if drop.staging_root().is_dir() {
-        vec![drop.staging_root(), drop.inn()]
-    } else {
-        vec![drop.root().to_owned()]
+    let dirs: Vec<Result<Dir, DirError>> = match root.open_dir(&STAGING) {
+        Ok(staging) => vec![Ok(staging), inn],
+        Err(_) => vec![Ok(root.clone())],
     };
     status.writable = status.error.is_none();
     for dir in dirs {
-        if let Err(err) = rustix::fs::access(&dir, rustix::fs::Access::WRITE_OK) {
+        if let Err(err) = dir.and_then(|d| d.check_writable()) {
             status.writable = false;
             status.error = Some(Text::from(format!(
-                "cannot write in {}: {err}; the agent's user needs write access to the drop folder",
-                dir.display()
+                "{err}; the agent's user needs write access to the drop folder"
             )));
             break;
         }
     }
-    if let Ok(st) = rustix::fs::statvfs(drop.root()) {
-        if st.f_flag.contains(rustix::fs::StatVfsMountFlags::RDONLY) {
+    if let Ok(space) = root.space() {
+        if space.read_only {
             status.writable = false;
             status.error = Some(Text::from(format!(
                 "{} is on a read-only filesystem; remount it read-write",
                 drop.root().display()
             )));
         }
-        let free = st.f_bavail.saturating_mul(st.f_frsize);
-        status.free_bytes = Some(free / MIB * MIB);
-        status.total_bytes = Some(st.f_blocks.saturating_mul(st.f_frsize));
+        status.free_bytes = Some(space.free_bytes / MIB * MIB);
+        status.total_bytes = Some(space.total_bytes);
     }
     (stale, status)
-}
-
-fn ctime_ms(meta: &std::fs::Metadata) -> i64 {
-    use std::os::unix::fs::MetadataExt;
-    meta.ctime()
-        .saturating_mul(1000)
-        .saturating_add(meta.ctime_nsec() / 1_000_000)
 }
 
 fn read_certificates(paths: &[PathBuf], now: OffsetDateTime) -> Vec<CertificateStatus> {
@@ -810,7 +818,25 @@ pub fn alerts(state: &ConsoleState, now_ms: i64) -> Vec<Alert> {
                 ),
                 None,
             );
-        } else if d.free_bytes.is_some_and(|f| f < LOW_FREE_BYTES) {
+        } else if let (Some(free), Some(floor)) = (d.free_bytes, d.min_free_bytes)
+            && free < floor
+        {
+            push(
+                format!("disk-floor/{m}"),
+                Severity::Critical,
+                m,
+                format!(
+                    "downloads wait: only {} MiB free on the drop folder {}, under min_free_space ({} MiB)",
+                    free / MIB,
+                    d.path,
+                    floor / MIB
+                ),
+                "free space on that filesystem; the waiting forsendelser are downloaded within a minute after, nothing is lost".into(),
+                None,
+            );
+        } else if d.free_bytes.is_some_and(|f| {
+            f < LOW_FREE_BYTES.max(d.min_free_bytes.unwrap_or(0).saturating_mul(2))
+        }) {
             push(
                 format!("disk/{m}"),
                 Severity::Warning,
@@ -941,6 +967,7 @@ mod tests {
             svarinn_url: "https://svarut.ks.no".into(),
             certificates: vec![dir.join("missing.crt")],
             drop: DropFolder::new(root),
+            min_free_space: 512 << 20,
             health: Arc::new(WorkerHealth::default()),
         }
     }
@@ -1052,6 +1079,51 @@ mod tests {
         // Nothing changed: the same state.
         let again = b.build(datetime!(2026-11-21 08:00 UTC)).unwrap();
         assert_eq!(again.state, built.state);
+    }
+
+    /// Below `min_free_space` downloads wait: a critical alert naming both
+    /// numbers; above it but low, the warning as before; plenty, none.
+    #[test]
+    fn free_space_under_the_floor_is_a_critical_alert() {
+        use mottak_protocol::console::{DropFolderStatus, IntegrationStatus};
+        let with_free = |free: u64| ConsoleState {
+            integrations: vec![IntegrationStatus {
+                mottakersystem: "a".into(),
+                drop_folder: DropFolderStatus {
+                    path: "/srv/a".into(),
+                    writable: true,
+                    free_bytes: Some(free),
+                    total_bytes: Some(100 << 30),
+                    min_free_bytes: Some(512 << 20),
+                    ..DropFolderStatus::default()
+                },
+                ..IntegrationStatus::default()
+            }],
+            ..ConsoleState::default()
+        };
+        let disk = |free: u64| -> Vec<Alert> {
+            alerts(&with_free(free), 0)
+                .into_iter()
+                .filter(|a| a.key.starts_with("disk"))
+                .collect()
+        };
+        let low = disk(100 << 20);
+        assert_eq!(low.len(), 1, "{low:?}");
+        assert_eq!(low[0].key, "disk-floor/a");
+        assert_eq!(low[0].severity, Severity::Critical);
+        assert!(
+            low[0].title.raw().contains("only 100 MiB free")
+                && low[0].title.raw().contains("min_free_space (512 MiB)"),
+            "{}",
+            low[0].title.raw()
+        );
+        let near = disk(600 << 20);
+        assert_eq!(near.len(), 1, "{near:?}");
+        assert_eq!(
+            (near[0].key.as_str(), near[0].severity),
+            ("disk/a", Severity::Warning)
+        );
+        assert!(disk(10 << 30).is_empty());
     }
 
     #[test]

@@ -1,4 +1,6 @@
+use super::dirfd::{FsOps, RealFs};
 use super::*;
+use std::fs;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::sync::Mutex;
@@ -34,23 +36,34 @@ fn short(p: &Path) -> String {
 }
 
 impl FsOps for Faulty {
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        self.log(format!("rename {} {}", short(from), short(to)));
+    fn rename(
+        &self,
+        from: &Dir,
+        from_name: &Name,
+        to: &Dir,
+        to_name: &Name,
+        replace: Replace,
+    ) -> io::Result<()> {
+        self.log(format!(
+            "rename {} {}",
+            short(&from.path_of(from_name)),
+            short(&to.path_of(to_name))
+        ));
         if self.fail_rename.load(Ordering::SeqCst) {
             return Err(io::Error::other("injected rename failure"));
         }
-        RealFs.rename(from, to)
+        RealFs.rename(from, from_name, to, to_name, replace)
     }
-    fn sync_file(&self, path: &Path) -> io::Result<()> {
+    fn sync_file(&self, file: &File, path: &Path) -> io::Result<()> {
         self.log(format!("sync_file {}", short(path)));
-        RealFs.sync_file(path)
+        RealFs.sync_file(file, path)
     }
-    fn sync_dir(&self, path: &Path) -> io::Result<()> {
-        self.log(format!("sync_dir {}", short(path)));
-        if path.ends_with(INN_DIR) && self.fail_sync_inn.load(Ordering::SeqCst) {
+    fn sync_dir(&self, dir: &Dir) -> io::Result<()> {
+        self.log(format!("sync_dir {}", short(dir.path())));
+        if dir.path().ends_with(INN_DIR) && self.fail_sync_inn.load(Ordering::SeqCst) {
             return Err(io::Error::other("injected fsync failure"));
         }
-        RealFs.sync_dir(path)
+        RealFs.sync_dir(dir)
     }
 }
 
@@ -119,7 +132,7 @@ fn layout_is_created_once_and_reported() {
     let drop = DropFolder::new(shared.path());
     let st = drop.stage(&id("s1")).unwrap();
     assert_eq!(
-        fs::metadata(st.dir()).unwrap().permissions().mode() & 0o7777,
+        fs::metadata(st.path()).unwrap().permissions().mode() & 0o7777,
         0o2770
     );
 
@@ -130,27 +143,26 @@ fn layout_is_created_once_and_reported() {
     ));
 }
 
+/// `.mottak/` replaced by a link (to another filesystem, or anywhere the
+/// fagsystem likes) is refused, never followed. (A mount there is caught by
+/// `check_same_filesystem`, which compares the two handles' devices.)
 #[test]
-fn staging_on_another_filesystem_is_detected() {
-    let shm = Path::new("/dev/shm");
-    if !shm.is_dir() {
-        eprintln!("skipped: no /dev/shm");
-        return;
-    }
+fn a_linked_staging_folder_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let elsewhere = tempfile::tempdir_in(shm).unwrap();
-    if fs::metadata(dir.path()).unwrap().dev() == fs::metadata(shm).unwrap().dev() {
-        eprintln!("skipped: /dev/shm is on the same filesystem as the temp dir");
-        return;
-    }
+    let elsewhere = tempfile::tempdir().unwrap();
     std::os::unix::fs::symlink(elsewhere.path(), dir.path().join(STAGING_DIR)).unwrap();
     let drop = DropFolder::new(dir.path());
-    drop.ensure_layout().unwrap();
-    let err = drop.check_same_filesystem().unwrap_err();
+    let err = drop.ensure_layout().unwrap_err();
     assert!(
-        matches!(err, DropError::DifferentFilesystems { .. }),
+        matches!(err, DropError::Dir(DirError::SymbolicLink { .. })),
         "{err}"
     );
+    assert!(
+        err.to_string().contains(".mottak is a symbolic link"),
+        "{err}"
+    );
+    assert!(drop.stage(&id("a1")).is_err());
+    assert_eq!(fs::read_dir(elsewhere.path()).unwrap().count(), 0);
 }
 
 #[test]
@@ -301,8 +313,8 @@ fn a_rejected_folder_moves_back_to_inn_without_feil_txt() {
     drop.publish(staged(&drop, "r")).unwrap();
     fs::rename(dir.path().join("inn/r"), dir.path().join("feilet/r")).unwrap();
     fs::write(dir.path().join("feilet/r/feil.txt"), "Feil format").unwrap();
-    let reason = drop.retry_rejected(&id("r")).unwrap();
-    assert_eq!(reason.as_deref(), Some("Feil format"));
+    let feil = drop.retry_rejected(&id("r")).unwrap();
+    assert_eq!(feil, FeilTxt::Text("Feil format".into()));
     assert!(dir.path().join("inn/r/forsendelse.json").exists());
     assert!(!dir.path().join("inn/r/feil.txt").exists());
     assert!(!dir.path().join("feilet/r").exists());
@@ -339,10 +351,10 @@ fn stage_starts_fresh_and_files_are_never_overwritten() {
     let st = staged(&drop, "a1");
     assert!(matches!(
         st.create_file(&name("vedtak æøå.pdf")),
-        Err(DropError::Io { op: "create", .. })
+        Err(DropError::Dir(e)) if e.is_already_exists()
     ));
     let st = drop.stage(&id("a1")).unwrap();
-    assert_eq!(fs::read_dir(st.dir()).unwrap().count(), 0);
+    assert_eq!(fs::read_dir(st.path()).unwrap().count(), 0);
 }
 
 #[test]
@@ -376,22 +388,28 @@ struct SlowSync {
 }
 
 impl FsOps for SlowSync {
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        RealFs.rename(from, to)?;
-        let id = to.file_name().unwrap().to_string_lossy().into_owned();
-        self.log.lock().unwrap().push(format!("renamed {id}"));
+    fn rename(
+        &self,
+        from: &Dir,
+        from_name: &Name,
+        to: &Dir,
+        to_name: &Name,
+        replace: Replace,
+    ) -> io::Result<()> {
+        RealFs.rename(from, from_name, to, to_name, replace)?;
+        self.log.lock().unwrap().push(format!("renamed {to_name}"));
         Ok(())
     }
-    fn sync_file(&self, path: &Path) -> io::Result<()> {
-        RealFs.sync_file(path)
+    fn sync_file(&self, file: &File, path: &Path) -> io::Result<()> {
+        RealFs.sync_file(file, path)
     }
-    fn sync_dir(&self, path: &Path) -> io::Result<()> {
-        if !path.ends_with(INN_DIR) {
-            return RealFs.sync_dir(path);
+    fn sync_dir(&self, dir: &Dir) -> io::Result<()> {
+        if !dir.path().ends_with(INN_DIR) {
+            return RealFs.sync_dir(dir);
         }
         self.log.lock().unwrap().push("sync start".into());
         std::thread::sleep(std::time::Duration::from_millis(15));
-        RealFs.sync_dir(path)?;
+        RealFs.sync_dir(dir)?;
         self.log.lock().unwrap().push("sync end".into());
         Ok(())
     }
@@ -451,4 +469,139 @@ fn concurrent_publishes_share_the_inn_fsync_and_wait_for_one_covering_them() {
         );
         assert!(dir.path().join(INN_DIR).join(n).is_dir());
     }
+}
+
+fn mkfifo(path: &Path) {
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        path,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o644),
+        0,
+    )
+    .unwrap();
+}
+
+/// A rejected forsendelse whose `feil.txt` the fagsystem (or whoever has
+/// its account) made something else than a regular file.
+fn rejected_with(make_feil: impl FnOnce(&Path)) -> (tempfile::TempDir, DropFolder) {
+    let (dir, drop, _) = setup();
+    drop.publish(staged(&drop, "r")).unwrap();
+    fs::rename(dir.path().join("inn/r"), dir.path().join("feilet/r")).unwrap();
+    make_feil(&dir.path().join("feilet/r/feil.txt"));
+    (dir, drop)
+}
+
+/// Point 2 of issue 12: `feil.txt` as a link to the agent's private key is
+/// never read through: the reason says it was refused, and holds nothing of
+/// the key; moving it back removes the link, not the key.
+#[test]
+fn a_feil_txt_that_links_to_a_secret_is_refused_unread() {
+    let secret_dir = tempfile::tempdir().unwrap();
+    let key = secret_dir.path().join("agent.key");
+    fs::write(&key, "-----BEGIN PRIVATE KEY----- SECRET").unwrap();
+    let (dir, drop) = rejected_with(|feil| std::os::unix::fs::symlink(&key, feil).unwrap());
+    let DeliveryStatus::Rejected { reason, .. } = drop.status("r").unwrap() else {
+        panic!("not rejected")
+    };
+    let reason = reason.unwrap();
+    assert!(
+        reason.contains("feil.txt refused: it is a symbolic link"),
+        "{reason}"
+    );
+    assert!(!reason.contains("SECRET"), "{reason}");
+    let (scanned, _) = drop.scan().unwrap().feilet["r"].clone();
+    assert!(!scanned.unwrap().contains("SECRET"));
+    assert_eq!(
+        drop.retry_rejected(&id("r")).unwrap(),
+        FeilTxt::Refused("a symbolic link")
+    );
+    assert!(dir.path().join("inn/r/forsendelse.json").exists());
+    assert!(fs::symlink_metadata(dir.path().join("inn/r/feil.txt")).is_err());
+    assert_eq!(
+        fs::read(&key).unwrap(),
+        b"-----BEGIN PRIVATE KEY----- SECRET"
+    );
+}
+
+/// A whole `feilet/<id>` that is a link to a folder outside: not read, not moved.
+#[test]
+fn a_feilet_folder_that_is_a_link_is_refused() {
+    let (dir, drop, _) = setup();
+    let outside = tempfile::tempdir().unwrap();
+    fs::write(outside.path().join("feil.txt"), "SECRET").unwrap();
+    std::os::unix::fs::symlink(outside.path(), dir.path().join("feilet/r")).unwrap();
+    let DeliveryStatus::Rejected { reason, .. } = drop.status("r").unwrap() else {
+        panic!("not rejected")
+    };
+    let reason = reason.unwrap();
+    assert!(
+        reason.contains("refused") && !reason.contains("SECRET"),
+        "{reason}"
+    );
+    let err = drop.retry_rejected(&id("r")).unwrap_err();
+    assert!(
+        err.to_string().contains("feilet/r is a symbolic link"),
+        "{err}"
+    );
+    assert!(outside.path().join("feil.txt").exists());
+    assert!(!dir.path().join("inn/r").exists());
+}
+
+/// Point 4 of issue 12: a FIFO as `feil.txt` neither blocks the status nor
+/// the move back (it is removed unopened).
+#[test]
+fn a_feil_txt_fifo_never_blocks() {
+    let (dir, drop) = rejected_with(mkfifo);
+    let started = std::time::Instant::now();
+    let DeliveryStatus::Rejected { reason, .. } = drop.status("r").unwrap() else {
+        panic!("not rejected")
+    };
+    assert!(reason.unwrap().contains("refused: it is a FIFO"));
+    assert_eq!(
+        drop.retry_rejected(&id("r")).unwrap(),
+        FeilTxt::Refused("a FIFO (named pipe)")
+    );
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert!(dir.path().join("inn/r/forsendelse.json").exists());
+    assert!(fs::symlink_metadata(dir.path().join("inn/r/feil.txt")).is_err());
+}
+
+/// A socket is removed unopened too; a folder named `feil.txt` is left,
+/// and the move refused with a reason that says what to do.
+#[test]
+fn a_feil_txt_socket_or_folder() {
+    let (dir, drop) = rejected_with(|feil| {
+        std::mem::forget(std::os::unix::net::UnixListener::bind(feil).unwrap());
+    });
+    assert_eq!(
+        drop.retry_rejected(&id("r")).unwrap(),
+        FeilTxt::Refused("a socket")
+    );
+    assert!(dir.path().join("inn/r").is_dir());
+
+    let (dir, drop) = rejected_with(|feil| fs::create_dir(feil).unwrap());
+    let DeliveryStatus::Rejected { reason, .. } = drop.status("r").unwrap() else {
+        panic!("not rejected")
+    };
+    assert!(reason.unwrap().contains("refused: it is a folder"));
+    let err = drop.retry_rejected(&id("r")).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("feil.txt is a folder, not a regular file"),
+        "{err}"
+    );
+    assert!(dir.path().join("feilet/r/feil.txt").is_dir());
+    assert!(!dir.path().join("inn/r").exists());
+}
+
+/// A long `feil.txt` is cut, not read whole.
+#[test]
+fn a_long_feil_txt_is_cut() {
+    let (_dir, drop) = rejected_with(|feil| fs::write(feil, "x".repeat(200_000)).unwrap());
+    let DeliveryStatus::Rejected { reason, .. } = drop.status("r").unwrap() else {
+        panic!("not rejected")
+    };
+    let reason = reason.unwrap();
+    assert!(reason.len() < 70_000 && reason.ends_with("(cut: feil.txt is longer)"));
 }

@@ -6,8 +6,7 @@
 //! ends up in the console and, for content errors, in the mottakFeilet text
 //! the sender reads.
 
-use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use mottak_protocol::cms::RecipientKey;
@@ -19,16 +18,18 @@ use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
 use super::fetch::{Body, FailureClass, FetchError, Fetched, decrypt_to_file, fetch};
+use super::limits::DownloadLimits;
+use crate::dropfolder::dirfd::{Dir, DirError, Kind, Name, Replace};
 use crate::dropfolder::{DropError, DropFolder, Staging};
-use crate::names::{ForsendelseId, SafeName, sanitize_or};
+use crate::names::{ForsendelseId, SafeName, sanitize_or, unreserved};
 use crate::svarinn_client::SvarInnClient;
 use crate::unzip::{self, ExtractedFile, UnzipError, ZipLimits};
 
 /// The decrypted download's name inside the staging folder until it is known
 /// whether it is a zip to unpack. Starts with a dot: never a published name.
-const PAYLOAD: &str = ".payload";
+const PAYLOAD: Name = Name::fixed(".payload");
 /// Where a zip kept whole (`unzip = false`) is unpacked to check its entries.
-const VERIFY_DIR: &str = ".verify";
+const VERIFY_DIR: Name = Name::fixed(".verify");
 
 /// What went wrong preparing one forsendelse.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +42,8 @@ pub enum DeliverError {
     Unzip(#[source] UnzipError),
     #[error(transparent)]
     Drop(#[from] DropError),
+    #[error(transparent)]
+    Dir(#[from] DirError),
     #[error("could not {what} {}: {source}", path.display())]
     Io {
         what: &'static str,
@@ -59,9 +62,10 @@ impl DeliverError {
             DeliverError::Checksum(_) => FailureClass::Content,
             DeliverError::Unzip(UnzipError::Io { .. }) => FailureClass::Local,
             DeliverError::Unzip(_) => FailureClass::Content,
-            DeliverError::Drop(_) | DeliverError::Io { .. } | DeliverError::Thread(_) => {
-                FailureClass::Local
-            }
+            DeliverError::Drop(_)
+            | DeliverError::Dir(_)
+            | DeliverError::Io { .. }
+            | DeliverError::Thread(_) => FailureClass::Local,
         }
     }
 }
@@ -73,6 +77,8 @@ pub struct Preparation {
     pub unzip: bool,
     pub zip_limits: ZipLimits,
     pub download_timeout: std::time::Duration,
+    /// `max_forsendelse_size` and `min_free_space`.
+    pub limits: DownloadLimits,
 }
 
 /// What ended up in the staging folder.
@@ -125,6 +131,10 @@ pub async fn download_and_stage(
         forsendelse,
         raw_json,
     } = wanted;
+    // Refused or held back before a byte is asked for.
+    how.limits
+        .before_download(&forsendelse.filmetadata)
+        .map_err(FetchError::Limit)?;
     let deadline = tokio::time::Instant::now() + how.download_timeout;
     let body = fetch(
         client,
@@ -132,6 +142,7 @@ pub async fn download_and_stage(
         deadline,
         how.download_timeout,
         stop,
+        &how.limits,
     )
     .await?;
     let how = how.clone();
@@ -173,9 +184,8 @@ fn stage_files(
     permit: OwnedSemaphorePermit,
 ) -> Result<Prepared, DeliverError> {
     let (content_type, filename) = (body.content_type.clone(), body.filename.clone());
-    let payload = staging.dir().join(PAYLOAD);
     let limit = plaintext_limit(&forsendelse.filmetadata);
-    let decrypted = decrypt_to_file(body, &how.keys, payload, limit);
+    let decrypted = decrypt_to_file(body, &how.keys, staging.dir(), &PAYLOAD, limit, &how.limits);
     std::mem::drop(permit);
     let fetched = Fetched {
         content_type,
@@ -204,7 +214,7 @@ fn is_zip_mime(mime: &str) -> bool {
 
 /// Whether the decrypted payload is a zip: by `Content-Type` (as KS's own
 /// client decides), else by the file's magic number.
-fn payload_is_zip(fetched: &Fetched) -> bool {
+fn payload_is_zip(fetched: &Fetched, dir: &Dir) -> bool {
     if let Some(ct) = &fetched.content_type {
         if is_zip_mime(ct) {
             return true;
@@ -214,9 +224,9 @@ fn payload_is_zip(fetched: &Fetched) -> bool {
         }
     }
     let mut magic = [0u8; 4];
-    File::open(&fetched.path)
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
-        .is_ok_and(|()| magic == *b"PK\x03\x04")
+    dir.open_file(&PAYLOAD)
+        .is_ok_and(|mut f| std::io::Read::read_exact(&mut f, &mut magic).is_ok())
+        && magic == *b"PK\x03\x04"
 }
 
 /// Moves the payload to its published name (or unpacks it) and checks every
@@ -227,12 +237,18 @@ fn place_files(
     staging: &Staging,
     fetched: &Fetched,
 ) -> Result<Prepared, DeliverError> {
-    let is_zip = payload_is_zip(fetched);
+    let dir = staging.dir();
+    let is_zip = payload_is_zip(fetched, dir);
+    if is_zip {
+        // Unpacking writes about the zip's size again.
+        how.limits
+            .ensure_room(fetched.size)
+            .map_err(FetchError::Limit)?;
+    }
     if is_zip && how.unzip {
-        let zip = open(&fetched.path)?;
-        let files =
-            unzip::extract(zip, staging.dir(), &how.zip_limits).map_err(DeliverError::Unzip)?;
-        remove(&fetched.path)?;
+        let zip = dir.open_file(&PAYLOAD)?;
+        let files = unzip::extract(zip, dir, &how.zip_limits).map_err(DeliverError::Unzip)?;
+        dir.remove_file(&PAYLOAD)?;
         verify_entries(&forsendelse.filmetadata, &files)?;
         return Ok(Prepared {
             bytes: files.iter().map(|f| f.size).sum(),
@@ -243,18 +259,16 @@ fn place_files(
     if is_zip {
         // Kept whole, but its entries are still checked: unpack into a
         // scratch folder under the same limits, then throw that away.
-        let scratch = staging.dir().join(VERIFY_DIR);
-        std::fs::create_dir(&scratch).map_err(io("create", &scratch))?;
-        let entries = unzip::extract(open(&fetched.path)?, &scratch, &how.zip_limits)
+        let scratch = dir.create_dir(&VERIFY_DIR, 0o700)?;
+        let entries = unzip::extract(dir.open_file(&PAYLOAD)?, &scratch, &how.zip_limits)
             .map_err(DeliverError::Unzip);
-        std::fs::remove_dir_all(&scratch).map_err(io("remove", &scratch))?;
+        dir.remove_tree(&VERIFY_DIR)?;
         verify_entries(&forsendelse.filmetadata, &entries?)?;
     } else {
         verify_single(&forsendelse.filmetadata, fetched)?;
     }
     let name = published_name(forsendelse, fetched, is_zip);
-    let target = staging.path_of(&name);
-    std::fs::rename(&fetched.path, &target).map_err(io("rename", &fetched.path))?;
+    dir.rename(&PAYLOAD, dir, &Name::from(&name), Replace::Never)?;
     Ok(Prepared {
         files: vec![name.as_str().to_owned()],
         bytes: fetched.size,
@@ -263,7 +277,10 @@ fn place_files(
 }
 
 /// The file's name in `inn/<id>/`: SvarInn's `Content-Disposition`, else the
-/// declared `filnavn`, else a generic name; never `forsendelse.json`.
+/// declared `filnavn`, else a generic name; never a name the contract
+/// reserves (`feil.txt` is delivered as `vedlegg-feil.txt`: see
+/// [`crate::names::unreserved`]; the folder holds only it and
+/// `forsendelse.json`, so the prefixed name is free).
 fn published_name(forsendelse: &Forsendelse, fetched: &Fetched, is_zip: bool) -> SafeName {
     let fallback = if is_zip {
         "forsendelse.zip"
@@ -276,15 +293,7 @@ fn published_name(forsendelse: &Forsendelse, fetched: &Fetched, is_zip: bool) ->
         forsendelse.filmetadata.first().map(|m| m.filnavn.as_str())
     };
     let raw = fetched.filename.as_deref().or(declared).unwrap_or(fallback);
-    let name = sanitize_or(raw, fallback);
-    if unzip::RESERVED_NAMES
-        .iter()
-        .any(|r| r.eq_ignore_ascii_case(name.as_str()))
-    {
-        sanitize_or(fallback, fallback)
-    } else {
-        name
-    }
+    unreserved(sanitize_or(raw, fallback), |_| false)
 }
 
 /// One file, one `filmetadata` entry: its sha256 and, when declared, its size.
@@ -361,24 +370,18 @@ fn check(meta: &FilMetadata, size: u64, sha256: &[u8; 32], what: &str) -> Result
     Ok(())
 }
 
-fn open(path: &Path) -> Result<File, DeliverError> {
-    File::open(path).map_err(io("open", path))
-}
-
-fn remove(path: &Path) -> Result<(), DeliverError> {
-    std::fs::remove_file(path).map_err(io("remove", path))
-}
-
-fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> DeliverError {
-    let path = path.to_path_buf();
-    move |source| DeliverError::Io { what, path, source }
-}
-
 /// The digisosId a nav.digisos forsendelse carries in `forsendelseMetadata.json`,
 /// read from its folder, staged or published (unpacked, or inside the kept zip).
-pub fn digisos_id(folder: &Path, forsendelse_type: Option<&str>) -> Option<String> {
-    let unpacked = folder.join(unzip::FORSENDELSE_METADATA);
-    let metadata = if unpacked.is_file() {
+pub fn digisos_id(folder: &Dir, forsendelse_type: Option<&str>) -> Option<String> {
+    const UNPACKED: Name = Name::fixed(unzip::FORSENDELSE_METADATA);
+    let is_file = |name: &Name| {
+        folder
+            .stat(name)
+            .ok()
+            .flatten()
+            .is_some_and(|m| m.kind == Kind::File)
+    };
+    let metadata = if is_file(&UNPACKED) {
         let files = [unzip::ExtractedFile {
             name: sanitize_or(unzip::FORSENDELSE_METADATA, "x"),
             entry: unzip::FORSENDELSE_METADATA.to_owned(),
@@ -387,13 +390,15 @@ pub fn digisos_id(folder: &Path, forsendelse_type: Option<&str>) -> Option<Strin
         }];
         unzip::read_forsendelse_metadata(folder, &files)
     } else if forsendelse_type == Some(FORSENDELSE_TYPE_DIGISOS) {
-        let zip = std::fs::read_dir(folder).ok()?.flatten().find(|e| {
-            e.file_name()
-                .to_str()
-                .is_some_and(|n| n.to_ascii_lowercase().ends_with(".zip"))
+        let zip = folder.entries().ok()?.into_iter().find(|e| {
+            e.meta.kind == Kind::File
+                && e.name
+                    .to_str()
+                    .is_some_and(|n| n.to_ascii_lowercase().ends_with(".zip"))
         })?;
-        File::open(zip.path())
-            .map_err(|e| UnzipError::BadMetadata(e.to_string()))
+        folder
+            .open_file(&zip.name)
+            .map_err(UnzipError::Dir)
             .and_then(unzip::forsendelse_metadata_from_zip)
     } else {
         return None;
@@ -466,7 +471,7 @@ mod tests {
     }
 
     #[test]
-    fn published_names_are_safe_and_never_clobber_forsendelse_json() {
+    fn published_names_are_safe_and_never_a_reserved_name() {
         let f = forsendelse("vedtak.pdf");
         assert_eq!(
             published_name(&f, &fetched(Some("brev.pdf")), false).as_str(),
@@ -480,9 +485,18 @@ mod tests {
             published_name(&f, &fetched(Some("../../etc/passwd")), false).as_str(),
             "___.._etc_passwd"
         );
+        // A reserved name is kept, prefixed: never the contract's file.
         assert_eq!(
             published_name(&f, &fetched(Some("forsendelse.json")), false).as_str(),
-            "dokument.pdf"
+            "vedlegg-forsendelse.json"
+        );
+        assert_eq!(
+            published_name(&f, &fetched(Some("feil.txt")), false).as_str(),
+            "vedlegg-feil.txt"
+        );
+        assert_eq!(
+            published_name(&forsendelse("KLAR"), &fetched(None), false).as_str(),
+            "vedlegg-KLAR"
         );
         assert_eq!(
             published_name(&forsendelse("\u{1}\u{2}"), &fetched(None), false).as_str(),

@@ -6,7 +6,6 @@
 //! is pulled from the network by that thread through [`SyncIoBridge`],
 //! holding nothing beyond the reader's buffers.
 
-use std::fs::File;
 use std::future::Future;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
@@ -19,10 +18,13 @@ use sha2::{Digest, Sha256};
 use tokio_util::io::{StreamReader, SyncIoBridge};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
+use super::limits::{DownloadLimits, LimitError};
+use crate::dropfolder::dirfd::{Dir, DirError, Name};
 use crate::svarinn_client::{ClientError, SvarInnClient};
 
-/// A decrypted file written at `path`, not yet fsynced: the pipeline fsyncs
-/// the staging folder as a whole ([`crate::dropfolder::DropFolder::sync_staging`]).
+/// A decrypted file written at `path` (for messages), not yet fsynced: the
+/// pipeline fsyncs the staging folder as a whole
+/// ([`crate::dropfolder::DropFolder::sync_staging`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fetched {
     pub path: PathBuf,
@@ -49,12 +51,17 @@ pub enum FetchError {
         "the decrypted file is larger than the {limit} bytes SvarInn declared; the download was cut there"
     )]
     TooLarge { limit: u64 },
+    /// `max_forsendelse_size` or `min_free_space`.
+    #[error(transparent)]
+    Limit(#[from] LimitError),
     #[error("could not write {path}: {source}")]
     Local {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Dir(#[from] DirError),
     #[error("the decryption thread stopped unexpectedly: {0}")]
     Thread(String),
 }
@@ -70,6 +77,12 @@ pub enum FailureClass {
     /// Our side (disk full, permissions) or credentials: retry with backoff and
     /// alert; the sender can do nothing about it, so SvarInn is not told.
     Local,
+    /// Larger than `max_forsendelse_size`: `failed` at once (the same body
+    /// would be cut at the same place again), mottakFeilet permanent=false.
+    OverLimit,
+    /// The drop folder's filesystem is below `min_free_space`: wait
+    /// (`retry_wait`, never failed), and the console alerts.
+    LowSpace,
 }
 
 impl FetchError {
@@ -82,8 +95,18 @@ impl FetchError {
             FetchError::Decrypt(CmsError::ReadInput(_)) => FailureClass::Transient,
             FetchError::Decrypt(CmsError::WriteOutput(_)) => FailureClass::Local,
             FetchError::Decrypt(_) | FetchError::TooLarge { .. } => FailureClass::Content,
-            FetchError::Local { .. } | FetchError::Thread(_) => FailureClass::Local,
+            FetchError::Local { .. } | FetchError::Dir(_) | FetchError::Thread(_) => {
+                FailureClass::Local
+            }
+            FetchError::Limit(LimitError::TooLarge { .. }) => FailureClass::OverLimit,
+            FetchError::Limit(LimitError::LowSpace { .. }) => FailureClass::LowSpace,
+            FetchError::Limit(LimitError::SpaceUnknown { .. }) => FailureClass::Local,
         }
+    }
+
+    /// A broken body stream: a limit it was cut at, or the network.
+    fn from_body(err: std::io::Error) -> Self {
+        LimitError::from_io(err).map_or_else(FetchError::Network, FetchError::Limit)
     }
 }
 
@@ -125,12 +148,15 @@ impl std::io::Read for Body {
 /// the message) or once `stop` is cancelled: a streamed body then ends with
 /// an error, so the thread decrypting it stops by itself and is never left
 /// behind (nor left polling the network after the runtime has stopped).
+/// A body longer than `limits` allows is refused by its `Content-Length`, or
+/// ended with an error the moment it grows past the cap.
 pub async fn fetch(
     client: &SvarInnClient,
     download_url: &str,
     deadline: tokio::time::Instant,
     timeout: Duration,
     stop: CancellationToken,
+    limits: &DownloadLimits,
 ) -> Result<Body, FetchError> {
     let late = || {
         FetchError::Network(std::io::Error::new(
@@ -141,17 +167,19 @@ pub async fn fetch(
     let download = tokio::time::timeout_at(deadline, client.download(download_url))
         .await
         .map_err(|_| late())??;
+    limits.check_content_length(download.content_length)?;
+    let body: BodyStream = Box::pin(limits.cap_ciphertext(download.body));
     let input = match download.content_length {
         Some(len) if len <= READ_WHOLE_MAX => {
-            let whole = read_whole(download.body, len);
+            let whole = read_whole(body, len);
             let bytes = tokio::time::timeout_at(deadline, whole)
                 .await
                 .map_err(|_| late())?
-                .map_err(FetchError::Network)?;
+                .map_err(FetchError::from_body)?;
             Input::Whole(std::io::Cursor::new(bytes))
         }
         _ => Input::Streamed(Box::new(SyncIoBridge::new(StreamReader::new(Guarded {
-            inner: download.body,
+            inner: body,
             deadline: deadline.into_std(),
             timeout,
             stopped: Box::pin(stop.cancelled_owned()),
@@ -230,20 +258,25 @@ impl<S: Stream<Item = std::io::Result<Bytes>> + Unpin> Stream for Guarded<S> {
     }
 }
 
-/// Decrypts `input` into a new file at `dest` (which must not exist),
-/// hashing as it goes; not fsynced here. `limit` cuts a plaintext that grows
-/// past what SvarInn declared. Also used for files on disk.
+/// Decrypts `input` into a new file `name` in `dir` (which must not exist:
+/// created `O_EXCL | O_NOFOLLOW`), hashing as it goes; not fsynced here.
+/// `limit` cuts a plaintext that grows past what SvarInn declared, `limits`
+/// one past `max_forsendelse_size` or below the free-space floor.
+/// Also used for files on disk.
 pub fn decrypt_to_file(
     input: impl std::io::Read,
     keys: &[RecipientKey],
-    dest: PathBuf,
+    dir: &Dir,
+    name: &Name,
     limit: Option<u64>,
+    limits: &DownloadLimits,
 ) -> Result<Fetched, FetchError> {
+    let dest = dir.path_of(name);
     let local = |source| FetchError::Local {
         path: dest.clone(),
         source,
     };
-    let file = File::create_new(&dest).map_err(local)?;
+    let file = dir.create_file(name, 0o666)?;
     let mut out = HashingWriter {
         inner: BufWriter::with_capacity(64 * 1024, file),
         hasher: Sha256::new(),
@@ -251,15 +284,15 @@ pub fn decrypt_to_file(
         limit,
         over_limit: false,
     };
-    let outcome = cms::decrypt(input, &mut out, keys);
+    let outcome = cms::decrypt(input, limits.guard_plaintext(&mut out), keys);
     if out.over_limit {
         return Err(FetchError::TooLarge {
             limit: limit.unwrap_or(0),
         });
     }
     let outcome = outcome.map_err(|err| match err {
-        CmsError::ReadInput(io) => FetchError::Network(io),
-        CmsError::WriteOutput(io) => local(io),
+        CmsError::ReadInput(io) => FetchError::from_body(io),
+        CmsError::WriteOutput(io) => LimitError::from_io(io).map_or_else(local, FetchError::Limit),
         other => FetchError::Decrypt(other),
     })?;
     // Flushed to the kernel; the fsync comes with the staging folder's.
@@ -311,8 +344,21 @@ impl<W: Write> Write for HashingWriter<W> {
 mod tests {
     use super::*;
 
+    const NONE: DownloadLimits = DownloadLimits {
+        max_size: u64::MAX,
+        space: None,
+    };
+
     fn vectors() -> PathBuf {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/interop/ks-vectors")
+    }
+
+    fn open(path: &std::path::Path) -> Dir {
+        Dir::open_root(path, std::sync::Arc::new(crate::dropfolder::dirfd::RealFs)).unwrap()
+    }
+
+    fn n(s: &str) -> Name {
+        Name::new(s).unwrap()
     }
 
     fn ks_key() -> RecipientKey {
@@ -323,9 +369,17 @@ mod tests {
     #[test]
     fn decrypts_a_ks_file_and_hashes_the_plaintext() {
         let dir = tempfile::tempdir().unwrap();
-        let input = File::open(vectors().join("small.crypt")).unwrap();
+        let input = std::fs::File::open(vectors().join("small.crypt")).unwrap();
         let dest = dir.path().join("small.pdf");
-        let fetched = decrypt_to_file(input, &[ks_key()], dest.clone(), Some(3151)).unwrap();
+        let fetched = decrypt_to_file(
+            input,
+            &[ks_key()],
+            &open(dir.path()),
+            &n("small.pdf"),
+            Some(3151),
+            &NONE,
+        )
+        .unwrap();
         let expected = std::fs::read(vectors().join("small.pdf")).unwrap();
         assert_eq!(std::fs::read(&dest).unwrap(), expected);
         assert_eq!(fetched.size, expected.len() as u64);
@@ -336,11 +390,52 @@ mod tests {
     #[test]
     fn plaintext_longer_than_declared_is_cut_and_classed_as_content() {
         let dir = tempfile::tempdir().unwrap();
-        let input = File::open(vectors().join("small.crypt")).unwrap();
-        let err =
-            decrypt_to_file(input, &[ks_key()], dir.path().join("x"), Some(3000)).unwrap_err();
+        let input = std::fs::File::open(vectors().join("small.crypt")).unwrap();
+        let err = decrypt_to_file(
+            input,
+            &[ks_key()],
+            &open(dir.path()),
+            &n("x"),
+            Some(3000),
+            &NONE,
+        )
+        .unwrap_err();
         assert!(matches!(err, FetchError::TooLarge { limit: 3000 }), "{err}");
         assert_eq!(err.class(), FailureClass::Content);
+    }
+
+    /// `max_forsendelse_size` cuts the plaintext at the byte, whatever SvarInn
+    /// declared (here nothing), as a failure that is not retried.
+    #[test]
+    fn plaintext_past_max_forsendelse_size_is_cut_and_not_retried() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = std::fs::File::open(vectors().join("small.crypt")).unwrap();
+        let dest = dir.path().join("x");
+        let limits = DownloadLimits {
+            max_size: 3000,
+            space: None,
+        };
+        let err = decrypt_to_file(
+            input,
+            &[ks_key()],
+            &open(dir.path()),
+            &n("x"),
+            None,
+            &limits,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                FetchError::Limit(LimitError::TooLarge {
+                    limit: 3000,
+                    counted: crate::inbound::limits::Counted::Plaintext
+                })
+            ),
+            "{err}"
+        );
+        assert_eq!(err.class(), FailureClass::OverLimit);
+        assert!(std::fs::metadata(&dest).unwrap().len() <= 3000);
     }
 
     #[test]
@@ -348,8 +443,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let dest = dir.path().join("taken");
         std::fs::write(&dest, b"the fagsystem's").unwrap();
-        let input = File::open(vectors().join("small.crypt")).unwrap();
-        let err = decrypt_to_file(input, &[ks_key()], dest.clone(), None).unwrap_err();
+        let input = std::fs::File::open(vectors().join("small.crypt")).unwrap();
+        let err = decrypt_to_file(
+            input,
+            &[ks_key()],
+            &open(dir.path()),
+            &n("taken"),
+            None,
+            &NONE,
+        )
+        .unwrap_err();
         assert_eq!(err.class(), FailureClass::Local);
         assert_eq!(std::fs::read(&dest).unwrap(), b"the fagsystem's");
     }
@@ -358,8 +461,15 @@ mod tests {
     fn truncated_input_is_content_and_a_broken_stream_is_transient() {
         let dir = tempfile::tempdir().unwrap();
         let bytes = std::fs::read(vectors().join("small.crypt")).unwrap();
-        let err =
-            decrypt_to_file(&bytes[..2000], &[ks_key()], dir.path().join("a"), None).unwrap_err();
+        let err = decrypt_to_file(
+            &bytes[..2000],
+            &[ks_key()],
+            &open(dir.path()),
+            &n("a"),
+            None,
+            &NONE,
+        )
+        .unwrap_err();
         assert_eq!(err.class(), FailureClass::Content, "{err}");
 
         struct Broken<'a>(&'a [u8]);
@@ -380,8 +490,10 @@ mod tests {
         let err = decrypt_to_file(
             Broken(&bytes[..2000]),
             &[ks_key()],
-            dir.path().join("b"),
+            &open(dir.path()),
+            &n("b"),
             None,
+            &NONE,
         )
         .unwrap_err();
         assert!(matches!(err, FetchError::Network(_)), "{err}");

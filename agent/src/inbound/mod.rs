@@ -2,9 +2,12 @@
 //!
 //! - `fetch`: one download streamed through decryption and SHA-256 into a file.
 //! - `deliver`: a listed forsendelse into a verified staging folder (unzip, checksums).
+//! - `limits`: `max_forsendelse_size` on the encrypted and the decrypted bytes as they
+//!   stream, and the `min_free_space` floor on the drop folder's filesystem.
 //! - `worker`: one mottakersystem's loop: poll, then advance every row of the
 //!   journal step by step (download → publish → await import → ack).
 
 pub mod deliver;
 pub mod fetch;
+pub mod limits;
 pub mod worker;

@@ -22,6 +22,7 @@ use tracing::{Instrument, debug, error, info, info_span, warn};
 
 use super::deliver::{DeliverError, Preparation, Staged, Wanted, digisos_id, download_and_stage};
 use super::fetch::FailureClass;
+use super::limits::DownloadLimits;
 use crate::backoff::Backoff;
 use crate::config::{AckMode, Mottakersystem};
 use crate::dropfolder::{DeliveryStatus, DropFolder, Location, Published};
@@ -43,6 +44,8 @@ const MAX_CONCURRENT_CALLS: usize = 8;
 const PAGE_AGAIN_AT: usize = 32;
 /// Backoff for steps that fail on our side (disk, drop folder) or at SvarInn's.
 const STEP_BACKOFF: Backoff = Backoff::NETWORK;
+/// A download waiting for free space tries again at least this often.
+const LOW_SPACE_RECHECK: Duration = Duration::from_secs(60);
 
 /// What an operator needs to know about a mottakersystem's link to SvarInn.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -121,6 +124,11 @@ impl Worker {
             unzip: system.unzip,
             zip_limits: system.zip,
             download_timeout: system.download_timeout,
+            limits: DownloadLimits::new(
+                system.max_forsendelse_size,
+                drop.root(),
+                system.min_free_space,
+            ),
         };
         Worker {
             downloads: Arc::new(Semaphore::new(system.max_concurrent_downloads.max(1))),
@@ -289,34 +297,49 @@ impl Worker {
         // the list yet: such a forsendelse is not "listed again".
         let requested_at = OffsetDateTime::now_utc();
         let body = self.client.list_new().await?;
-        let items = svarinn::parse_list_lenient(&body).map_err(|err| {
+        let listed = svarinn::parse_list_lenient(&body).map_err(|err| {
             WorkerError::Client(ClientError::Malformed {
                 operation: "hentNyeForsendelser",
                 reason: err.to_string(),
             })
         })?;
+        if listed.ignored > 0 {
+            warn!(
+                mottakersystem = self.name(),
+                ignored = listed.ignored,
+                "SvarInn listed {} items, more than the {MAX_PAGE} its API returns at most: took the first {MAX_PAGE} and ignored {} (they come back at a later poll)",
+                listed.items.len() + listed.ignored,
+                listed.ignored
+            );
+        }
+        let items = listed.items;
+        // One warning per kind of bad item per poll, however many there are.
+        let mut unreadable = Skipped::default();
+        let mut unusable_ids = Skipped::default();
         let mut page = Vec::with_capacity(items.len());
         for item in &items {
             let forsendelse = match &item.parsed {
                 Ok(f) => f,
                 Err(err) => {
-                    warn!(
-                        mottakersystem = self.name(),
-                        forsendelse = item.id.as_deref().unwrap_or("(no id)"),
-                        error = %err,
-                        "SvarInn listed a forsendelse that does not match its API; skipping it (the others go on)"
-                    );
+                    unreadable
+                        .note(|| format!("{}: {err}", item.id.as_deref().unwrap_or("(no id)")));
                     continue;
                 }
             };
             let raw = String::from_utf8_lossy(item.raw).into_owned();
             match NewForsendelse::from_svarinn(forsendelse, &raw) {
                 Ok(listed) => page.push(listed),
-                Err(err) => {
-                    warn!(mottakersystem = self.name(), error = %err, "SvarInn listed a forsendelse with an unusable id; skipping it");
-                }
+                Err(err) => unusable_ids.note(|| err.to_string()),
             }
         }
+        unreadable.warn(
+            self.name(),
+            "list items do not match SvarInn's API and were skipped (the others go on)",
+        );
+        unusable_ids.warn(
+            self.name(),
+            "listed forsendelser have an unusable id and were skipped",
+        );
         // The whole page in one transaction: one fsync, not one per forsendelse.
         let name = self.name().to_owned();
         let ids: Vec<ForsendelseId> = page.iter().map(|f| f.id.clone()).collect();
@@ -629,17 +652,21 @@ impl Worker {
 
     async fn download_failed(&self, row: &Row, err: &DeliverError) -> Result<Row, WorkerError> {
         let error = err.to_string();
-        match err.class() {
+        let class = err.class();
+        let outcome = match class {
+            FailureClass::Content | FailureClass::OverLimit => Outcome::ContentFailed {
+                error: error.clone(),
+            },
+            FailureClass::LowSpace | FailureClass::Transient | FailureClass::Local => {
+                Outcome::Failed {
+                    error: error.clone(),
+                }
+            }
+        };
+        let counters = self.attempt(row, "download", outcome).await?;
+        let backoff = STEP_BACKOFF.delay_with_random_jitter(counters.attempts.saturating_sub(1));
+        match class {
             FailureClass::Content => {
-                let counters = self
-                    .attempt(
-                        row,
-                        "download",
-                        Outcome::ContentFailed {
-                            error: error.clone(),
-                        },
-                    )
-                    .await?;
                 if counters.content_failures >= self.system.max_decrypt_attempts {
                     warn!(error = %error, attempts = counters.content_failures, "giving up: the forsendelse needs a person");
                     let error = format!(
@@ -649,20 +676,27 @@ impl Worker {
                     return self.transition(row, Change::Failed { error }).await;
                 }
                 warn!(error = %error, attempt = counters.content_failures, of = self.system.max_decrypt_attempts, "the file was not right; trying again");
-                self.retry_later(row, counters.attempts, error).await
+                self.retry_in(row, backoff, error).await
+            }
+            FailureClass::OverLimit => {
+                // At once: the same body would be cut at the same byte again,
+                // after taking the bandwidth and the disk once more.
+                warn!(error = %error, "giving up at once: the forsendelse is over max_forsendelse_size");
+                let error = format!(
+                    "{error} (not retried; if it is genuine, raise max_forsendelse_size for this mottakersystem and retry it)"
+                );
+                self.transition(row, Change::Failed { error }).await
+            }
+            FailureClass::LowSpace => {
+                // Looked at again at least every minute, so a freed disk is
+                // used soon, however long it was full.
+                let delay = backoff.min(LOW_SPACE_RECHECK);
+                warn!(error = %error, retry_in = ?delay, "waiting for free space on the drop folder");
+                self.retry_in(row, delay, error).await
             }
             FailureClass::Transient | FailureClass::Local => {
-                let counters = self
-                    .attempt(
-                        row,
-                        "download",
-                        Outcome::Failed {
-                            error: error.clone(),
-                        },
-                    )
-                    .await?;
                 warn!(error = %error, "download failed; trying again later");
-                self.retry_later(row, counters.attempts, error).await
+                self.retry_in(row, backoff, error).await
             }
         }
     }
@@ -674,6 +708,15 @@ impl Worker {
         error: String,
     ) -> Result<Row, WorkerError> {
         let delay = STEP_BACKOFF.delay_with_random_jitter(attempts.saturating_sub(1));
+        self.retry_in(row, delay, error).await
+    }
+
+    async fn retry_in(
+        &self,
+        row: &Row,
+        delay: Duration,
+        error: String,
+    ) -> Result<Row, WorkerError> {
         let next_attempt_at = OffsetDateTime::now_utc() + delay;
         self.transition(
             row,
@@ -750,9 +793,13 @@ impl Worker {
                 info!(folder = %path.display(), "already published before a restart");
             }
         }
-        let folder = self.drop.inn().join(row.id.as_str());
+        let (drop, id) = (self.drop.clone(), row.id.clone());
         let forsendelse_type = row.forsendelse_type.clone();
-        let digisos_id = blocking(move || digisos_id(&folder, forsendelse_type.as_deref())).await?;
+        let digisos_id = blocking(move || {
+            let folder = drop.open_published(&id).ok()?;
+            digisos_id(&folder, forsendelse_type.as_deref())
+        })
+        .await?;
         self.delivered(row, digisos_id).await.map(Some)
     }
 
@@ -949,6 +996,41 @@ fn step_name(work: Work) -> &'static str {
         Work::AwaitImport => "checking the drop folder failed",
         Work::Ack => "kvitterMottak failed",
         Work::ReportFailure | Work::ReportPermanent => "mottakFeilet failed",
+    }
+}
+
+/// Items of one list skipped for one reason: counted, and only the first
+/// described, so a list of a million bad items makes one log line, not a million.
+#[derive(Default)]
+struct Skipped {
+    count: usize,
+    first: Option<String>,
+}
+
+impl Skipped {
+    fn note(&mut self, describe: impl FnOnce() -> String) {
+        /// Enough to recognise the item; what SvarInn sent may be any length.
+        const MAX_CHARS: usize = 300;
+        self.count += 1;
+        if self.first.is_none() {
+            let text = describe();
+            self.first = Some(if text.chars().count() > MAX_CHARS {
+                format!("{}…", text.chars().take(MAX_CHARS).collect::<String>())
+            } else {
+                text
+            });
+        }
+    }
+
+    fn warn(self, mottakersystem: &str, what: &str) {
+        if let Some(first) = self.first {
+            warn!(
+                mottakersystem,
+                skipped = self.count,
+                "{} {what}; first: {first}",
+                self.count
+            );
+        }
     }
 }
 

@@ -3,7 +3,9 @@
 //!
 //! - **retry**: journal `failed → queued`, then move `ut-feilet/<folder>/`
 //!   back into `.mottak/` (its `feil.txt` removed); the worker sends it at its
-//!   next turn. A crash between the two is finished by the worker (the row
+//!   next turn. Refused when `ut-feilet/<folder>` is not the folder the agent
+//!   put there (a link to a folder outside, a file): nothing from outside the
+//!   drop folder is ever read or sent. A crash between the two is finished by the worker (the row
 //!   keeps the folder's name). Refused when a newer update for the case was
 //!   sent or is queued: each update carries the whole history, so sending an
 //!   older one would roll the case back on nav.no.
@@ -13,6 +15,7 @@
 use std::path::Path;
 
 use super::claim::OutFolders;
+use super::validate;
 use crate::journal::Journal;
 use crate::journal::outbound::OutboundState;
 
@@ -48,13 +51,10 @@ pub fn retry(
         .clone()
         .ok_or_else(|| format!("saksoppdatering {update_id} has no folder in ut-feilet/"))?;
     let folders = OutFolders::new(drop_folder);
-    let in_feilet = folders.ut_feilet().join(&folder);
-    if !in_feilet.is_dir() {
-        return Err(format!(
-            "{} is gone (the fagsystem removed it?): nothing to send; have the fagsystem write the case again to ut/",
-            in_feilet.display()
-        ));
-    }
+    // The fagsystem's account can replace the folder with a link to one
+    // outside: refused here, and again by the move itself if it is swapped
+    // in between (the module never follows links).
+    folders.check_feilet(&folder)?;
     if !journal
         .outbound_requeued(mottakersystem, update_id, by)
         .map_err(|e| e.to_string())?
@@ -63,14 +63,20 @@ pub fn retry(
             "saksoppdatering {update_id} changed meanwhile; look again"
         ));
     }
-    folders
-        .take_back_from_feilet(&folder, update_id)
-        .map_err(|e| {
-            format!(
+    if let Err(e) = folders.take_back_from_feilet(&folder, update_id) {
+        if validate::refused(&e).is_none() {
+            return Err(format!(
                 "journaled for retry, but {} could not be moved back yet ({e}); the agent tries again when it sends it",
-                in_feilet.display()
-            )
-        })?;
+                folders.ut_feilet().join(&folder).display()
+            ));
+        }
+        // Swapped for a link since the check: failed again, as it was.
+        let text = row.last_error.clone().unwrap_or_default();
+        journal
+            .outbound_failed(mottakersystem, update_id, &folder, "retry", &text)
+            .map_err(|err| err.to_string())?;
+        return Err(format!("{e}; nothing was sent"));
+    }
     Ok(format!(
         "saksoppdatering for case {} queued again; it is sent within a few seconds",
         row.digisos_id

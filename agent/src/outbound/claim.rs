@@ -4,25 +4,35 @@
 //! `feil.txt`, and sent or superseded ones to `ut-sendt/<digisos-id>-<time>/`
 //! with `kvittering.json`.
 //!
+//! Every operation goes through [`crate::dropfolder::dirfd`]: relative to
+//! directory handles, by single names, never following a link. The
+//! fagsystem writes `ut/` and may replace anything it wrote with a link or
+//! a FIFO at any moment, so nothing here is checked and then used by path:
+//! a folder is opened (a link refused) and then used through its handle,
+//! and the agent's own files (`feil.txt`, `kvittering.json`) are written
+//! under a temporary name and renamed over whatever is there, so a link of
+//! that name is replaced, never written through.
+//!
 //! Both moves are made durable as the inbound publish makes `inn/<id>/`
-//! durable (through [`FsOps`]): the file the agent writes and every other
-//! file of the folder fsynced, then the folder, then the rename, then both
-//! parent folders.
+//! durable (renames and fsyncs through [`FsOps`]): the file the agent writes
+//! and every other regular file of the folder fsynced, then the folder,
+//! then the rename, then both parent folders.
 //!
 //! A claimed folder is named `ut.<claimed ms>.<n>.<original name>`: it
 //! starts with `ut.` (never ends in `.partial`, which inbound staging owns),
 //! and the time and counter make it unique even when the fagsystem writes the
-//! same case again at once.
+//! same case again at once. A name that is not UTF-8 is claimed under a
+//! repaired one (each bad byte shown as U+FFFD), so it is not lost: its
+//! check then fails and says why.
 
-use std::fs;
-use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use time::OffsetDateTime;
 use time::macros::format_description;
 
-use crate::dropfolder::{FsOps, RealFs, STAGING_DIR, UT_DIR, UT_FEILET_DIR, UT_SENDT_DIR};
+use crate::dropfolder::dirfd::{Dir, DirError, FsOps, Kind, Name, RealFs, Replace};
+use crate::dropfolder::{STAGING_DIR, UT_DIR, UT_FEILET_DIR, UT_SENDT_DIR};
 use crate::names::sanitize_or;
 
 /// The file the fagsystem writes last: the folder is complete.
@@ -37,8 +47,11 @@ pub const KVITTERING_JSON: &str = "kvittering.json";
 const MAX_SUFFIX: u32 = 1000;
 /// Prefix of claimed folders in `.mottak/`.
 pub const CLAIM_PREFIX: &str = "ut.";
+/// The mode of the files the agent writes (less the umask, as `File::create`).
+const FILE_MODE: u32 = 0o666;
 
-/// The outbound folders of one drop folder.
+/// The outbound folders of one drop folder. Holds the root's path only to
+/// open it (it is the admin's, from the config) and for messages.
 #[derive(Clone)]
 pub struct OutFolders {
     root: PathBuf,
@@ -54,11 +67,51 @@ impl std::fmt::Debug for OutFolders {
     }
 }
 
-/// A folder in `ut/` whose `KLAR` is there.
+/// A folder in `ut/` with an entry named `KLAR`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ready {
-    /// The folder's name in `ut/`, as the fagsystem wrote it.
+    /// The folder's name in `ut/`, as the fagsystem wrote it (maybe not UTF-8).
+    pub name: Name,
+}
+
+impl Ready {
+    /// The name as text, each byte that is not UTF-8 shown as U+FFFD.
+    pub fn shown(&self) -> String {
+        self.name.to_string_lossy().into_owned()
+    }
+}
+
+/// An entry in `ut/` that is not a folder the agent may claim: a symbolic
+/// link (to a folder or not), a FIFO, a socket, a device. Never followed or
+/// opened; reported (a log line, an alert in the console) while it is there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ignored {
+    /// The entry's name, escaped for a message.
     pub name: String,
+    pub kind: Kind,
+}
+
+impl Ignored {
+    /// Why it is left alone, in a sentence for the log and the console.
+    pub fn reason(&self) -> String {
+        format!(
+            "ut/{} is {}, not a folder: not followed and not claimed; the agent sends only real folders written into ut/ (remove it, and write the update as a folder)",
+            self.name,
+            self.kind.described()
+        )
+    }
+}
+
+/// What `ut/` holds: folders ready to claim, and entries left alone.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UtScan {
+    /// Oldest `KLAR` first.
+    pub ready: Vec<Ready>,
+    pub ignored: Vec<Ignored>,
+}
+
+fn name(s: &str) -> Result<Name, DirError> {
+    Name::new(s)
 }
 
 impl OutFolders {
@@ -74,89 +127,166 @@ impl OutFolders {
         }
     }
 
+    /// `ut/`'s path, for messages (and tests); never opened by path.
     pub fn ut(&self) -> PathBuf {
         self.root.join(UT_DIR)
     }
 
+    /// `ut-feilet/`'s path, for messages.
     pub fn ut_feilet(&self) -> PathBuf {
         self.root.join(UT_FEILET_DIR)
     }
 
+    /// `ut-sendt/`'s path, for messages.
     pub fn ut_sendt(&self) -> PathBuf {
         self.root.join(UT_SENDT_DIR)
     }
 
+    /// `.mottak/`'s path, for messages.
     pub fn staging(&self) -> PathBuf {
         self.root.join(STAGING_DIR)
     }
 
-    /// `.mottak/<update_id>/`.
+    /// `.mottak/<update_id>/`'s path, for messages.
     pub fn claimed(&self, update_id: &str) -> PathBuf {
         self.staging().join(update_id)
     }
 
-    /// Folders in `ut/` with `KLAR`, oldest `KLAR` first. Hidden entries
-    /// (the fagsystem's temporary folders) and plain files are skipped.
-    pub fn ready(&self) -> io::Result<Vec<Ready>> {
-        let mut out = Vec::new();
-        for entry in fs::read_dir(self.ut())? {
-            let entry = entry?;
-            let Ok(name) = entry.file_name().into_string() else {
-                // Not UTF-8: claimed anyway under a repaired name, so it is not lost.
-                let raw = entry.file_name().to_string_lossy().into_owned();
-                if entry.file_type().is_ok_and(|t| t.is_dir()) && entry.path().join(KLAR).is_file()
-                {
-                    out.push((std::time::SystemTime::UNIX_EPOCH, Ready { name: raw }));
-                }
-                continue;
-            };
-            if name.starts_with('.') || !entry.file_type().is_ok_and(|t| t.is_dir()) {
+    /// Opens one of the drop folder's own folders (`ut/`, `.mottak/`, ...);
+    /// a link in its place is refused.
+    fn open(&self, sub: &'static str) -> Result<Dir, DirError> {
+        Dir::open_root(&self.root, self.fs.clone())?.open_dir(&Name::fixed(sub))
+    }
+
+    pub fn ut_dir(&self) -> Result<Dir, DirError> {
+        self.open(UT_DIR)
+    }
+
+    pub fn staging_dir(&self) -> Result<Dir, DirError> {
+        self.open(STAGING_DIR)
+    }
+
+    pub fn ut_feilet_dir(&self) -> Result<Dir, DirError> {
+        self.open(UT_FEILET_DIR)
+    }
+
+    pub fn ut_sendt_dir(&self) -> Result<Dir, DirError> {
+        self.open(UT_SENDT_DIR)
+    }
+
+    /// The claimed folder `.mottak/<update_id>/`, opened; `Ok(None)` when it
+    /// is not there. Anything but a folder in its place is refused.
+    pub fn claimed_dir(&self, update_id: &str) -> Result<Option<Dir>, DirError> {
+        match self.staging_dir()?.open_dir(&name(update_id)?) {
+            Ok(dir) => Ok(Some(dir)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Folders in `ut/` with `KLAR`, oldest `KLAR` first, and the entries
+    /// that are not folders (links, FIFOs, ...), which are never followed.
+    /// Hidden entries (the fagsystem's temporary folders) and plain files
+    /// are skipped. A `KLAR` that is not a regular file still makes the
+    /// folder ready: its check fails and `feil.txt` says why, rather than
+    /// the folder waiting for ever without a word.
+    pub fn scan_ut(&self) -> Result<UtScan, DirError> {
+        let ut = self.ut_dir()?;
+        let klar = Name::fixed(KLAR);
+        let mut ready = Vec::new();
+        let mut ignored = Vec::new();
+        for entry in ut.entries()? {
+            if entry.name.as_bytes().starts_with(b".") {
                 continue;
             }
-            let klar = entry.path().join(KLAR);
-            match fs::symlink_metadata(&klar) {
-                Ok(m) if m.is_file() => {
-                    out.push((
-                        m.modified().unwrap_or(std::time::SystemTime::UNIX_EPOCH),
-                        Ready { name },
-                    ));
+            match entry.meta.kind {
+                Kind::Dir => {}
+                Kind::File => continue,
+                kind => {
+                    ignored.push(Ignored {
+                        name: entry.name.to_string_lossy().escape_debug().to_string(),
+                        kind,
+                    });
+                    continue;
                 }
-                _ => {}
+            }
+            let dir = match ut.open_dir(&entry.name) {
+                Ok(dir) => dir,
+                // Claimed or moved meanwhile, or swapped for a link: next turn.
+                Err(_) => continue,
+            };
+            // A folder that cannot be looked into is not ready yet; it
+            // must not hold up the others.
+            if let Ok(Some(m)) = dir.stat(&klar) {
+                ready.push((
+                    m.modified,
+                    Ready {
+                        name: entry.name.clone(),
+                    },
+                ));
             }
         }
-        out.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.name.cmp(&b.1.name)));
-        Ok(out.into_iter().map(|(_, r)| r).collect())
+        ready.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.name.cmp(&b.1.name)));
+        ignored.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(UtScan {
+            ready: ready.into_iter().map(|(_, r)| r).collect(),
+            ignored,
+        })
+    }
+
+    /// Folders in `ut/` with `KLAR` ([`Self::scan_ut`] without the ignored).
+    pub fn ready(&self) -> Result<Vec<Ready>, DirError> {
+        Ok(self.scan_ut()?.ready)
     }
 
     /// Claims `ut/<name>/` by renaming it to `.mottak/<update_id>/` and
     /// makes the rename durable (both folders fsynced). Returns the
-    /// update id. `Ok(None)` when the folder is gone (someone else took it).
-    pub fn claim(&self, ready: &Ready, now: OffsetDateTime, n: u64) -> io::Result<Option<String>> {
-        let update_id = claim_name(&ready.name, now, n);
-        let from = self.ut().join(&ready.name);
-        let to = self.claimed(&update_id);
-        match self.fs.rename(&from, &to) {
+    /// update id. `Ok(None)` when the folder is gone (someone else took it)
+    /// or is no longer a folder (swapped for a link since it was listed:
+    /// the next scan reports it).
+    pub fn claim(
+        &self,
+        ready: &Ready,
+        now: OffsetDateTime,
+        n: u64,
+    ) -> Result<Option<String>, DirError> {
+        let ut = self.ut_dir()?;
+        let staging = self.staging_dir()?;
+        match ut.stat(&ready.name)? {
+            Some(m) if m.kind == Kind::Dir => {}
+            _ => return Ok(None),
+        }
+        let update_id = claim_name(&ready.shown(), now, n);
+        let to = name(&update_id)?;
+        match ut.rename(&ready.name, &staging, &to, Replace::Never) {
             Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) if e.is_not_found() => return Ok(None),
             Err(e) => return Err(e),
         }
-        self.fs.sync_dir(&self.staging())?;
-        self.fs.sync_dir(&self.ut())?;
+        // The entry moved is whatever was there at the rename: a link
+        // swapped in since the stat goes back to ut/, where it is reported.
+        if let Err(e) = staging.open_dir(&to) {
+            if e.refused_kind().is_some() {
+                staging.rename(&to, &ut, &ready.name, Replace::Never)?;
+                return Ok(None);
+            }
+            return Err(e);
+        }
+        staging.sync()?;
+        ut.sync()?;
         Ok(Some(update_id))
     }
 
     /// Claimed folders in `.mottak/`.
-    pub fn claims(&self) -> io::Result<Vec<String>> {
-        let mut out = Vec::new();
-        for entry in fs::read_dir(self.staging())? {
-            let entry = entry?;
-            if let Ok(name) = entry.file_name().into_string()
-                && name.starts_with(CLAIM_PREFIX)
-                && entry.file_type().is_ok_and(|t| t.is_dir())
-            {
-                out.push(name);
-            }
-        }
+    pub fn claims(&self) -> Result<Vec<String>, DirError> {
+        let mut out: Vec<String> = self
+            .staging_dir()?
+            .entries()?
+            .into_iter()
+            .filter(|e| e.meta.kind == Kind::Dir)
+            .filter_map(|e| e.name.to_str().map(str::to_owned))
+            .filter(|n| n.starts_with(CLAIM_PREFIX))
+            .collect();
         out.sort();
         Ok(out)
     }
@@ -169,33 +299,32 @@ impl OutFolders {
         update_id: &str,
         failed_folder: &str,
         feil_txt: &str,
-    ) -> io::Result<()> {
-        let from = self.claimed(update_id);
-        let to = self.ut_feilet().join(failed_folder);
-        if !from.is_dir() {
-            if to.is_dir() {
-                return Ok(());
+    ) -> Result<(), DirError> {
+        let staging = self.staging_dir()?;
+        let feilet = self.ut_feilet_dir()?;
+        let (from, to) = (name(update_id)?, name(failed_folder)?);
+        let dir = match staging.open_dir(&from) {
+            Ok(dir) => dir,
+            Err(e) if e.is_not_found() => {
+                return match feilet.stat(&to)? {
+                    Some(m) if m.kind == Kind::Dir => Ok(()),
+                    _ => Err(e),
+                };
             }
-            return Err(io::Error::new(
-                io::ErrorKind::NotFound,
-                format!("{} is gone", from.display()),
-            ));
-        }
-        self.write_durably(&from, FEIL_TXT, feil_txt.as_bytes())?;
-        if to.exists() {
-            return Err(io::Error::new(
-                io::ErrorKind::AlreadyExists,
-                format!("{} already exists", to.display()),
-            ));
-        }
-        self.rename_durably(&from, &to)
+            Err(e) => return Err(e),
+        };
+        write_durably(&dir, FEIL_TXT, feil_txt.as_bytes())?;
+        staging.rename(&from, &feilet, &to, Replace::Never)?;
+        feilet.sync()?;
+        staging.sync()
     }
 
     /// Writes `kvittering.json` into the claimed folder and moves it to
     /// `ut-sendt/<base>/`, or `ut-sendt/<base>-2/`, `-3`, ... when that name
-    /// is taken (two updates of a case finished in the same millisecond, or
-    /// a clock set back). Returns the folder's name in `ut-sendt/`;
-    /// `Ok(None)` when the claimed folder is not there (moved already).
+    /// is taken (two updates of a case finished in the same millisecond, a
+    /// clock set back, or an entry the fagsystem left). Returns the folder's
+    /// name in `ut-sendt/`; `Ok(None)` when the claimed folder is not there
+    /// (moved already).
     ///
     /// Called only after the journal says `sent` or `superseded`, so a crash
     /// anywhere in here is finished by calling it again: the claimed folder
@@ -206,93 +335,130 @@ impl OutFolders {
         update_id: &str,
         base: &str,
         kvittering: &[u8],
-    ) -> io::Result<Option<String>> {
-        let from = self.claimed(update_id);
-        if !from.is_dir() {
-            return Ok(None);
-        }
-        self.write_durably(&from, KVITTERING_JSON, kvittering)?;
-        let name = self.free_sendt_name(base)?;
-        self.rename_durably(&from, &self.ut_sendt().join(&name))?;
-        Ok(Some(name))
-    }
-
-    /// `base`, or the first of `base-2`, `base-3`, ... not in `ut-sendt/`.
-    /// Only the agent creates folders there (one worker per drop folder),
-    /// so a name free now is free at the rename.
-    fn free_sendt_name(&self, base: &str) -> io::Result<String> {
-        let dir = self.ut_sendt();
-        if !dir.is_dir() {
-            return Err(io::Error::new(
-                io::ErrorKind::NotFound,
-                format!(
-                    "{} is missing; the agent creates it at start (restart it, or create it like ut-feilet/)",
-                    dir.display()
-                ),
-            ));
-        }
-        let taken = |name: &str| fs::symlink_metadata(dir.join(name)).is_ok();
-        if !taken(base) {
-            return Ok(base.to_owned());
-        }
-        (2..=MAX_SUFFIX)
-            .map(|n| format!("{base}-{n}"))
-            .find(|name| !taken(name))
-            .ok_or_else(|| {
-                io::Error::new(
-                    io::ErrorKind::AlreadyExists,
-                    format!(
-                        "{} and {MAX_SUFFIX} suffixed names are all taken",
-                        dir.join(base).display()
-                    ),
-                )
-            })
-    }
-
-    /// Writes `name` into `dir` (replacing one left by an earlier attempt),
-    /// then fsyncs every file in `dir` and `dir` itself, as the inbound
-    /// publish does before its rename.
-    fn write_durably(&self, dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
-        let path = dir.join(name);
-        let mut f = fs::File::create(&path)?;
-        f.write_all(bytes)?;
-        drop(f);
-        for entry in fs::read_dir(dir)? {
-            let entry = entry?;
-            if entry.file_type()?.is_file() {
-                self.fs.sync_file(&entry.path())?;
+    ) -> Result<Option<String>, DirError> {
+        let staging = self.staging_dir()?;
+        let from = name(update_id)?;
+        let dir = match staging.open_dir(&from) {
+            Ok(dir) => dir,
+            Err(e) if e.is_not_found() => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let sendt = self.ut_sendt_dir().map_err(|e| DirError::Io {
+            op: "open",
+            path: self.ut_sendt(),
+            source: std::io::Error::other(format!(
+                "it is missing or not a folder ({e}); the agent creates it at start (restart it, or create it like ut-feilet/)"
+            )),
+        })?;
+        write_durably(&dir, KVITTERING_JSON, kvittering)?;
+        // Only the agent creates folders in ut-sendt/, but the fagsystem may
+        // leave anything there: a name is taken only by an atomic rename
+        // that refuses to replace.
+        let candidates =
+            std::iter::once(base.to_owned()).chain((2..=MAX_SUFFIX).map(|n| format!("{base}-{n}")));
+        for candidate in candidates {
+            match staging.rename(&from, &sendt, &name(&candidate)?, Replace::Never) {
+                Ok(()) => {
+                    sendt.sync()?;
+                    staging.sync()?;
+                    return Ok(Some(candidate));
+                }
+                Err(e) if e.is_already_exists() => {}
+                Err(e) => return Err(e),
             }
         }
-        self.fs.sync_dir(dir)
+        Err(DirError::Io {
+            op: "find a free name in",
+            path: self.ut_sendt().join(base),
+            source: std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                format!("{base} and {MAX_SUFFIX} suffixed names are all taken"),
+            ),
+        })
     }
 
-    /// Renames a claimed folder out of `.mottak/` and fsyncs both parents.
-    fn rename_durably(&self, from: &Path, to: &Path) -> io::Result<()> {
-        self.fs.rename(from, to)?;
-        if let Some(parent) = to.parent() {
-            self.fs.sync_dir(parent)?;
+    /// Whether `ut-feilet/<failed_folder>/` is there as the folder the agent
+    /// put there. `Err` names what is wrong, for the operator: gone, or
+    /// replaced by a link or anything else.
+    pub fn check_feilet(&self, failed_folder: &str) -> Result<(), String> {
+        let shown = format!("{UT_FEILET_DIR}/{failed_folder}");
+        let meta = self
+            .ut_feilet_dir()
+            .and_then(|d| d.stat(&name(failed_folder)?))
+            .map_err(|e| format!("cannot look at {shown}: {e}"))?;
+        match meta {
+            None => Err(format!(
+                "{shown} is gone (the fagsystem removed it?): nothing to send; have the fagsystem write the case again to ut/"
+            )),
+            Some(m) if m.kind == Kind::Dir => Ok(()),
+            Some(m) => Err(format!(
+                "{shown} is {}, not the folder the agent put there: someone replaced it, and the agent never follows links or sends from anywhere else; nothing was sent. Put the original folder back in its place, or have the fagsystem write the case again to ut/",
+                m.kind.described()
+            )),
         }
-        self.fs.sync_dir(&self.staging())
     }
 
     /// Moves `ut-feilet/<failed_folder>/` back to `.mottak/<update_id>/`
-    /// (a person retries it); its `feil.txt` is removed.
-    pub fn take_back_from_feilet(&self, failed_folder: &str, update_id: &str) -> io::Result<()> {
-        let from = self.ut_feilet().join(failed_folder);
-        let to = self.claimed(update_id);
-        if to.is_dir() && !from.exists() {
-            return Ok(());
-        }
-        self.fs.rename(&from, &to)?;
-        self.fs.sync_dir(&self.staging())?;
-        self.fs.sync_dir(&self.ut_feilet())?;
-        match fs::remove_file(to.join(FEIL_TXT)) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+    /// (a person retries it); its `feil.txt` is removed. A link or anything
+    /// but a folder in its place is refused, and left where it was.
+    pub fn take_back_from_feilet(
+        &self,
+        failed_folder: &str,
+        update_id: &str,
+    ) -> Result<(), DirError> {
+        let feilet = self.ut_feilet_dir()?;
+        let staging = self.staging_dir()?;
+        let (from, to) = (name(failed_folder)?, name(update_id)?);
+        match feilet.open_dir(&from) {
+            Ok(_) => {}
+            // Moved back already (a crash after the move)?
+            Err(e) if e.is_not_found() => {
+                return match staging.stat(&to)? {
+                    Some(m) if m.kind == Kind::Dir => Ok(()),
+                    _ => Err(e),
+                };
+            }
             Err(e) => return Err(e),
         }
-        Ok(())
+        feilet.rename(&from, &staging, &to, Replace::Never)?;
+        // What moved is what was there at the rename: a link swapped in
+        // since the stat goes back, refused.
+        let dir = match staging.open_dir(&to) {
+            Ok(dir) => dir,
+            Err(e) => {
+                if e.refused_kind().is_some() {
+                    staging.rename(&to, &feilet, &from, Replace::Never)?;
+                }
+                return Err(e);
+            }
+        };
+        staging.sync()?;
+        feilet.sync()?;
+        match dir.remove_file(&Name::fixed(FEIL_TXT)) {
+            Err(e) if !e.is_not_found() => Err(e),
+            _ => Ok(()),
+        }
     }
+}
+
+/// Writes `file` into `dir` (replacing whatever has that name: a file left
+/// by an earlier attempt, or a link, never written through), then fsyncs
+/// every regular file in `dir` and `dir` itself, as the inbound publish
+/// does before its rename.
+fn write_durably(dir: &Dir, file: &'static str, bytes: &[u8]) -> Result<(), DirError> {
+    dir.write_atomic(&Name::fixed(file), bytes, FILE_MODE, Replace::Allow)?;
+    for entry in dir.entries()? {
+        if entry.meta.kind != Kind::File {
+            continue;
+        }
+        match dir.sync_file(&entry.name) {
+            // Gone or swapped for something else since the listing: the
+            // fagsystem's own doing, and nothing the agent wrote.
+            Err(e) if e.is_not_found() || e.refused_kind().is_some() => {}
+            other => other?,
+        }
+    }
+    dir.sync()
 }
 
 /// `ut.<ms>.<n>.<name>`, the name repaired when it is not a safe file name.
@@ -345,6 +511,10 @@ pub fn sendt_name(update_id: &str, when: OffsetDateTime) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
+    use std::io;
+    use std::path::Path;
+
     use super::*;
 
     fn folders() -> (tempfile::TempDir, OutFolders) {
@@ -373,7 +543,12 @@ mod tests {
         assert!(f.ready().unwrap().is_empty());
         fs::write(f.ut().join(case).join(KLAR), "").unwrap();
         let ready = f.ready().unwrap();
-        assert_eq!(ready, [Ready { name: case.into() }]);
+        assert_eq!(
+            ready,
+            [Ready {
+                name: Name::new(case).unwrap()
+            }]
+        );
         let id = f
             .claim(&ready[0], t(1_700_000_000_123), 0)
             .unwrap()
@@ -396,7 +571,7 @@ mod tests {
         assert_eq!(
             f.claim(
                 &Ready {
-                    name: "gone".into()
+                    name: Name::new("gone").unwrap()
                 },
                 t(1),
                 2
@@ -439,21 +614,31 @@ mod tests {
     }
 
     impl FsOps for FailingRename {
-        fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        fn rename(
+            &self,
+            from: &Dir,
+            from_name: &Name,
+            to: &Dir,
+            to_name: &Name,
+            replace: Replace,
+        ) -> io::Result<()> {
             if self.fail.load(std::sync::atomic::Ordering::SeqCst)
-                && to.parent().is_some_and(|p| p.ends_with(UT_SENDT_DIR))
+                && to.path().ends_with(UT_SENDT_DIR)
             {
                 return Err(io::Error::other("injected: crashed before the rename"));
             }
-            self.renames
-                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            RealFs.rename(from, to)
+            let done = RealFs.rename(from, from_name, to, to_name, replace);
+            if done.is_ok() && to.path().ends_with(UT_SENDT_DIR) {
+                self.renames
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+            done
         }
-        fn sync_file(&self, path: &Path) -> io::Result<()> {
-            RealFs.sync_file(path)
+        fn sync_file(&self, file: &std::fs::File, path: &Path) -> io::Result<()> {
+            RealFs.sync_file(file, path)
         }
-        fn sync_dir(&self, path: &Path) -> io::Result<()> {
-            RealFs.sync_dir(path)
+        fn sync_dir(&self, dir: &Dir) -> io::Result<()> {
+            RealFs.sync_dir(dir)
         }
     }
 
@@ -520,6 +705,140 @@ mod tests {
         let err = f.move_to_sendt(id, "case-1-x", b"{}").unwrap_err();
         assert!(err.to_string().contains("ut-sendt"), "{err}");
         assert!(f.claimed(id).is_dir());
+    }
+
+    fn mkfifo(path: &Path) {
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            path,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o644),
+            0,
+        )
+        .unwrap();
+    }
+
+    /// Issue 12, point 1: `feil.txt` (or `kvittering.json`) left in the
+    /// update as a link to a file outside, or a dangling one: the agent's
+    /// file replaces the link; the target is untouched, or never created.
+    #[test]
+    fn the_agents_files_replace_links_of_their_name_and_never_write_through_them() {
+        let (d, f) = folders();
+        fs::create_dir(d.path().join(UT_SENDT_DIR)).unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let key = outside.path().join("agent.key");
+        fs::write(&key, b"-----BEGIN PRIVATE KEY-----").unwrap();
+        let nowhere = outside.path().join("created");
+        for (id, name, target) in [
+            ("ut.1.0.a", FEIL_TXT, &key),
+            ("ut.1.1.b", FEIL_TXT, &nowhere),
+            ("ut.1.2.c", KVITTERING_JSON, &key),
+            ("ut.1.3.d", KVITTERING_JSON, &nowhere),
+        ] {
+            fs::create_dir(f.claimed(id)).unwrap();
+            std::os::unix::fs::symlink(target, f.claimed(id).join(name)).unwrap();
+            let out = if name == FEIL_TXT {
+                f.move_to_feilet(id, id, "- the report\n").unwrap();
+                f.ut_feilet().join(id)
+            } else {
+                let moved = f.move_to_sendt(id, id, b"{}").unwrap().unwrap();
+                f.ut_sendt().join(moved)
+            };
+            let written = out.join(name);
+            assert!(fs::symlink_metadata(&written).unwrap().is_file(), "{id}");
+            assert!(!fs::read(&written).unwrap().is_empty(), "{id}");
+        }
+        assert_eq!(fs::read(&key).unwrap(), b"-----BEGIN PRIVATE KEY-----");
+        assert!(fs::symlink_metadata(&nowhere).is_err());
+    }
+
+    /// Issue 12, point 5: a link, a FIFO, a socket in `ut/` are listed as
+    /// ignored, never followed; a folder whose name is not UTF-8 is claimed
+    /// under a repaired name; a folder whose `KLAR` is a link or a FIFO is
+    /// ready (its check then says why), not left waiting without a word.
+    #[test]
+    fn ut_entries_that_are_not_folders_are_ignored_and_named_and_odd_names_are_claimed() {
+        use std::os::unix::ffi::OsStrExt;
+        let (_d, f) = folders();
+        let outside = tempfile::tempdir().unwrap();
+        fs::write(outside.path().join(KLAR), b"").unwrap();
+        std::os::unix::fs::symlink(outside.path(), f.ut().join("linked")).unwrap();
+        mkfifo(&f.ut().join("fifo"));
+        let _socket = std::os::unix::net::UnixListener::bind(f.ut().join("socket")).unwrap();
+        let raw = std::ffi::OsStr::from_bytes(b"sak-\xff");
+        fs::create_dir(f.ut().join(raw)).unwrap();
+        fs::write(f.ut().join(raw).join(KLAR), b"").unwrap();
+        fs::create_dir(f.ut().join("klar-is-a-link")).unwrap();
+        std::os::unix::fs::symlink(
+            outside.path().join(KLAR),
+            f.ut().join("klar-is-a-link").join(KLAR),
+        )
+        .unwrap();
+        fs::create_dir(f.ut().join("klar-is-a-fifo")).unwrap();
+        mkfifo(&f.ut().join("klar-is-a-fifo").join(KLAR));
+
+        let scan = f.scan_ut().unwrap();
+        let ignored: Vec<(&str, Kind)> = scan
+            .ignored
+            .iter()
+            .map(|i| (i.name.as_str(), i.kind))
+            .collect();
+        assert_eq!(
+            ignored,
+            [
+                ("fifo", Kind::Fifo),
+                ("linked", Kind::Symlink),
+                ("socket", Kind::Socket)
+            ]
+        );
+        assert!(scan.ignored[1].reason().contains("not followed"));
+        let mut ready: Vec<String> = scan.ready.iter().map(Ready::shown).collect();
+        ready.sort();
+        assert_eq!(ready, ["klar-is-a-fifo", "klar-is-a-link", "sak-\u{fffd}"]);
+
+        let odd = scan
+            .ready
+            .iter()
+            .find(|r| r.name.as_bytes() == raw.as_bytes());
+        let id = f.claim(odd.unwrap(), t(7), 0).unwrap().unwrap();
+        assert_eq!(id, "ut.7.0.sak-\u{fffd}");
+        assert!(fs::symlink_metadata(f.ut().join(raw)).is_err());
+        assert!(f.claimed(&id).join(KLAR).is_file());
+        // The link's target was never touched.
+        assert_eq!(fs::read_dir(outside.path()).unwrap().count(), 1);
+    }
+
+    /// Issue 12, point 5: a retry of a failure whose folder in `ut-feilet/`
+    /// was replaced by a link to a folder outside is refused and leaves the
+    /// link where it was; nothing from outside reaches `.mottak/`.
+    #[test]
+    fn a_failed_folder_replaced_by_a_link_is_never_taken_back() {
+        let (_d, f) = folders();
+        let outside = tempfile::tempdir().unwrap();
+        fs::write(outside.path().join(SOKER_JSON), b"{}").unwrap();
+        fs::write(outside.path().join(FEIL_TXT), b"theirs").unwrap();
+        std::os::unix::fs::symlink(outside.path(), f.ut_feilet().join("f1")).unwrap();
+        let why = f.check_feilet("f1").unwrap_err();
+        assert!(
+            why.contains("symbolic link") && why.contains("ut-feilet/f1"),
+            "{why}"
+        );
+        let err = f.take_back_from_feilet("f1", "ut.1.0.case").unwrap_err();
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        assert!(
+            fs::symlink_metadata(f.ut_feilet().join("f1"))
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert!(f.claims().unwrap().is_empty());
+        assert!(fs::symlink_metadata(f.claimed("ut.1.0.case")).is_err());
+        assert_eq!(fs::read(outside.path().join(FEIL_TXT)).unwrap(), b"theirs");
+        assert!(f.check_feilet("gone").unwrap_err().contains("is gone"));
+        // A file in its place is refused too.
+        fs::write(f.ut_feilet().join("f2"), b"x").unwrap();
+        assert!(f.check_feilet("f2").unwrap_err().contains("a regular file"));
+        assert!(f.take_back_from_feilet("f2", "ut.1.1.case").is_err());
     }
 
     #[test]

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use mottak_protocol::console::{
     Alert, CertificateStatus, ExpiryLevel, ExternalId, FiksLink, HISTORY_WINDOW, HistoryEntry,
+    IgnoredEntry,
     MaskinportenLink, OUTBOUND_WINDOW, OutboundItem, OutboundStatus, Severity, Text, UnmovedUpdate,
 };
 use time::OffsetDateTime;
@@ -186,8 +187,26 @@ pub fn status(
             .and_then(|e| e.clone())
             .map(Text::from),
         unmoved: unmoved(&source.health),
+        ignored: ignored(&source.health),
     }
 }
+
+/// The entries in `ut/` the worker leaves alone, by name.
+fn ignored(health: &OutboundHealth) -> Vec<IgnoredEntry> {
+    let Ok(map) = health.ignored.lock() else {
+        return Vec::new();
+    };
+    map.iter()
+        .map(|(name, i)| IgnoredEntry {
+            name: Text::from(name.clone()),
+            reason: Text::from(i.reason.clone()),
+            since: i.since_ms,
+        })
+        .collect()
+}
+
+/// How many ignored entries an alert names (the state lists them all).
+const IGNORED_NAMED: usize = 5;
 
 /// The worker's failed moves, oldest first.
 fn unmoved(health: &OutboundHealth) -> Vec<UnmovedUpdate> {
@@ -265,6 +284,32 @@ pub fn alerts(statuses: &[OutboundStatus], now_ms: i64) -> Vec<Alert> {
                     first.error.raw()
                 )),
                 since: Some(first.since),
+            });
+        }
+        if !s.ignored.is_empty() {
+            let n = s.ignored.len();
+            let mut named: Vec<String> = s
+                .ignored
+                .iter()
+                .take(IGNORED_NAMED)
+                .map(|i| i.reason.raw().to_owned())
+                .collect();
+            if n > IGNORED_NAMED {
+                named.push(format!("and {} more", n - IGNORED_NAMED));
+            }
+            out.push(Alert {
+                key: format!("outbound-ignored/{m}"),
+                severity: Severity::Warning,
+                mottakersystem: Some(m.clone()),
+                title: Text::from(format!(
+                    "{m}: {n} entr{} in ut/ not a folder, left alone",
+                    if n == 1 { "y" } else { "ies" }
+                )),
+                detail: Text::from(format!(
+                    "{}. Someone with the fagsystem's account put them there; the agent never follows a link out of the drop folder. Ask the fagsystem's owner what they are",
+                    named.join("; ")
+                )),
+                since: s.ignored.iter().map(|i| i.since).min(),
             });
         }
         if let Some(oldest) = s.queue.first()

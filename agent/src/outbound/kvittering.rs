@@ -274,13 +274,20 @@ pub fn build(facts: &Facts, folders: &OutFolders, known: Option<Vec<Fil>>) -> Kv
 
 /// The files of a sent update, read from its claimed folder again.
 fn read_again(folders: &OutFolders, facts: &Facts) -> Result<Vec<Fil>, String> {
-    let dir = folders.claimed(&facts.row.update_id);
+    let dir = folders
+        .claimed_dir(&facts.row.update_id)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| {
+            format!(
+                "{} is gone",
+                folders.claimed(&facts.row.update_id).display()
+            )
+        })?;
     let original = claim::original_name(&facts.row.update_id);
     let prepared = validate::prepare(&dir, original).map_err(|p| p.join("; "))?;
     let mut files = BTreeMap::new();
     for f in prepared.files.values() {
-        let sha = validate::sha256_file(&f.path)
-            .map_err(|e| format!("cannot read {}: {e}", f.path.display()))?;
+        let sha = validate::sha256_file(&dir, &f.name).map_err(|e| e.to_string())?;
         files.insert(f.filename.clone(), (sha, f.size));
     }
     Ok(filer(&prepared.doc, &files, &facts.case_files))
@@ -317,7 +324,11 @@ pub fn finish_claim(
     mottakersystem: &str,
     update_id: &str,
 ) -> Result<Option<String>, String> {
-    if !folders.claimed(update_id).is_dir() {
+    if folders
+        .claimed_dir(update_id)
+        .map_err(|e| e.to_string())?
+        .is_none()
+    {
         return Ok(None);
     }
     let Some(facts) = facts(j, mottakersystem, update_id).map_err(|e| e.to_string())? else {
@@ -444,7 +455,11 @@ mod tests {
         j.outbound_claimed("s", &old, CASE).unwrap();
         j.outbound_claimed("s", &new, CASE).unwrap();
         j.outbound_superseded("s", &old, &new).unwrap();
-        let sha = validate::sha256_file(&f.claimed(&new).join("vedtak.pdf")).unwrap();
+        let sha = validate::sha256_file(
+            &f.claimed_dir(&new).unwrap().unwrap(),
+            &crate::dropfolder::dirfd::Name::new("vedtak.pdf").unwrap(),
+        )
+        .unwrap();
         j.outbound_file_uploading(
             "s",
             &OutboundFile {

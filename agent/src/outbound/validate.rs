@@ -4,21 +4,23 @@
 //! - the folder's name is a digisos-id (a UUID);
 //! - `digisos-soker.json` is there, not too large, UTF-8 JSON, an object;
 //! - every `fil:<name>` placeholder names a regular file in the folder
-//!   (not a link, not empty, not `KLAR` or the update itself);
+//!   (not a link or a FIFO, not empty, not `KLAR` or the update itself),
+//!   and `KLAR` is a regular file; nothing is opened but regular files,
+//!   and never through a link ([`crate::dropfolder::dirfd`]);
 //! - before it is sent ([`check_unsent`]): no file is named `kvittering.json`
 //!   (the receipt would overwrite it);
 //! - with each placeholder replaced by a dummy id, the document passes NAV's
 //!   schema (`mottak_protocol::digisos::validate_soker`).
 
 use std::collections::BTreeMap;
-use std::fs;
-use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::fs::File;
+use std::os::unix::fs::FileExt;
 
 use mottak_protocol::digisos::{self, check_filename, find_placeholders, validate_soker};
 use serde_json::Value;
 
 use super::claim::{FEIL_TXT, KLAR, KVITTERING_JSON, SOKER_JSON};
+use crate::dropfolder::dirfd::{Dir, DirError, Kind, Name};
 
 /// `digisos-soker.json` is a history of hendelser, never this large.
 pub const MAX_SOKER_BYTES: u64 = 10 * 1024 * 1024;
@@ -28,7 +30,8 @@ pub const MAX_SOKER_BYTES: u64 = 10 * 1024 * 1024;
 pub struct LocalFile {
     /// The name after `fil:`.
     pub filename: String,
-    pub path: PathBuf,
+    /// The same, as a name in the claimed folder.
+    pub name: Name,
     pub size: u64,
 }
 
@@ -47,8 +50,8 @@ pub struct Prepared {
 /// named `kvittering.json`: the receipt is written under that name once Fiks
 /// has the update, and would overwrite the fagsystem's file. (A sent one's
 /// folder may hold the agent's own receipt from before a crash.)
-pub fn check_unsent(dir: &Path, name: &str) -> Result<Prepared, Vec<String>> {
-    let taken = fs::symlink_metadata(dir.join(KVITTERING_JSON)).is_ok();
+pub fn check_unsent(dir: &Dir, name: &str) -> Result<Prepared, Vec<String>> {
+    let taken = !matches!(dir.stat(&Name::fixed(KVITTERING_JSON)), Ok(None));
     match (prepare(dir, name), taken) {
         (checked, false) => checked,
         (checked, true) => {
@@ -61,15 +64,41 @@ pub fn check_unsent(dir: &Path, name: &str) -> Result<Prepared, Vec<String>> {
     }
 }
 
+/// "vedtak.pdf is a symbolic link: ..." for a file of the update that is
+/// not a regular file.
+fn not_regular(file: &str, kind: Kind) -> String {
+    match kind {
+        Kind::Symlink => format!(
+            "{file} is a symbolic link; the agent never follows links in the drop folder: put the file itself in the folder"
+        ),
+        kind => format!(
+            "{file} is {}, not a regular file; the agent reads only regular files: put the file itself in the folder",
+            kind.described()
+        ),
+    }
+}
+
 /// Checks the claimed folder `dir`, whose original name was `name`.
 /// `Err` holds one line per problem.
-pub fn prepare(dir: &Path, name: &str) -> Result<Prepared, Vec<String>> {
+pub fn prepare(dir: &Dir, name: &str) -> Result<Prepared, Vec<String>> {
     let mut problems = Vec::new();
     let digisos_id = name.to_ascii_lowercase();
     if !digisos::is_uuid(name) {
+        if name.contains(char::REPLACEMENT_CHARACTER) {
+            problems.push(format!(
+                "the folder's name in ut/ is not UTF-8 text (shown here as {name:?}, each byte that is not UTF-8 as \u{fffd}), so it cannot be a digisos-id"
+            ));
+        }
         problems.push(format!(
             "the folder name {name:?} is not a digisos-id: write each update to ut/<digisos-id>/, where the digisos-id is the UUID the søknad came with (e.g. ut/3fa85f64-5717-4562-b3fc-2c963f66afa6/)"
         ));
+    }
+    match dir.stat(&Name::fixed(KLAR)) {
+        Ok(Some(m)) if m.kind != Kind::File => problems.push(format!(
+            "{}; write {KLAR} as an empty regular file, last",
+            not_regular(KLAR, m.kind)
+        )),
+        _ => {}
     }
     let doc = match read_soker(dir) {
         Ok(doc) => Some(doc),
@@ -98,33 +127,37 @@ pub fn prepare(dir: &Path, name: &str) -> Result<Prepared, Vec<String>> {
             ));
             continue;
         }
-        let path = dir.join(&p.filename);
-        match fs::symlink_metadata(&path) {
-            Ok(m) if m.file_type().is_symlink() => problems.push(format!(
-                "{}: {} is a symbolic link; put the file itself in the folder",
-                p.pointer, p.filename
+        let missing = || {
+            format!(
+                "{}: \"fil:{}\" is referenced, but there is no file {} in the folder",
+                p.pointer, p.filename, p.filename
+            )
+        };
+        let Ok(file_name) = Name::new(&p.filename) else {
+            problems.push(missing());
+            continue;
+        };
+        match dir.stat(&file_name) {
+            Ok(Some(m)) if m.kind != Kind::File => problems.push(format!(
+                "{}: {}",
+                p.pointer,
+                not_regular(&p.filename, m.kind)
             )),
-            Ok(m) if !m.is_file() => problems.push(format!(
-                "{}: {} is not a regular file",
-                p.pointer, p.filename
-            )),
-            Ok(m) if m.len() == 0 => {
+            Ok(Some(m)) if m.size == 0 => {
                 problems.push(format!("{}: {} is empty", p.pointer, p.filename))
             }
-            Ok(m) => {
+            Ok(Some(m)) => {
                 files.insert(
                     p.filename.clone(),
                     LocalFile {
                         filename: p.filename.clone(),
-                        path,
-                        size: m.len(),
+                        name: file_name,
+                        size: m.size,
                     },
                 );
             }
-            Err(_) => problems.push(format!(
-                "{}: \"fil:{}\" is referenced, but there is no file {} in the folder",
-                p.pointer, p.filename, p.filename
-            )),
+            Ok(None) => problems.push(missing()),
+            Err(e) => problems.push(format!("{}: cannot look at {}: {e}", p.pointer, p.filename)),
         }
     }
     // The schema, with every well-named placeholder replaced by a dummy id
@@ -162,24 +195,26 @@ pub fn prepare(dir: &Path, name: &str) -> Result<Prepared, Vec<String>> {
     }
 }
 
-fn read_soker(dir: &Path) -> Result<Value, String> {
-    let path = dir.join(SOKER_JSON);
-    let meta = fs::symlink_metadata(&path).map_err(|_| {
-        format!("there is no {SOKER_JSON} in the folder: the update itself is missing (write it before KLAR)")
-    })?;
-    if !meta.is_file() {
-        return Err(format!("{SOKER_JSON} is not a regular file"));
-    }
-    if meta.len() > MAX_SOKER_BYTES {
-        return Err(format!(
-            "{SOKER_JSON} is {} bytes, more than the {MAX_SOKER_BYTES} an update may be",
-            meta.len()
-        ));
-    }
-    let mut bytes = Vec::new();
-    fs::File::open(&path)
-        .and_then(|f| f.take(MAX_SOKER_BYTES + 1).read_to_end(&mut bytes))
-        .map_err(|e| format!("cannot read {SOKER_JSON}: {e}"))?;
+fn read_soker(dir: &Dir) -> Result<Value, String> {
+    let bytes = match dir.read_file(&Name::fixed(SOKER_JSON), MAX_SOKER_BYTES) {
+        Ok(bytes) => bytes,
+        Err(e) if e.is_not_found() => {
+            return Err(format!(
+                "there is no {SOKER_JSON} in the folder: the update itself is missing (write it before KLAR)"
+            ));
+        }
+        Err(DirError::TooLarge { .. }) => {
+            return Err(format!(
+                "{SOKER_JSON} is more than the {MAX_SOKER_BYTES} bytes an update may be"
+            ));
+        }
+        Err(e) => {
+            return Err(match refused(&e) {
+                Some(kind) => not_regular(SOKER_JSON, kind),
+                None => format!("cannot read {SOKER_JSON}: {e}"),
+            });
+        }
+    };
     let text = std::str::from_utf8(&bytes).map_err(|e| {
         format!(
             "{SOKER_JSON} is not UTF-8 text (at byte {})",
@@ -202,6 +237,36 @@ fn read_soker(dir: &Path) -> Result<Value, String> {
     Ok(doc)
 }
 
+/// The kind of entry a [`DirError`] refused, if it refused one for its kind.
+pub fn refused(e: &DirError) -> Option<Kind> {
+    match e {
+        DirError::SymbolicLink { .. } => Some(Kind::Symlink),
+        DirError::Fifo { .. } => Some(Kind::Fifo),
+        DirError::NotRegularFile { found, .. } | DirError::NotADirectory { found, .. } => {
+            Some(*found)
+        }
+        _ => None,
+    }
+}
+
+/// Why a referenced file cannot be used now that it is opened for its
+/// upload (it changed since the check): a line for `feil.txt`, or `None`
+/// when the error is the agent's side (retried).
+pub fn open_problem(file: &LocalFile, e: &DirError) -> Option<String> {
+    if e.is_not_found() {
+        return Some(format!(
+            "{} was removed from the folder after the agent claimed it",
+            file.filename
+        ));
+    }
+    refused(e).map(|kind| {
+        format!(
+            "{} (it was replaced after the agent claimed the folder)",
+            not_regular(&file.filename, kind)
+        )
+    })
+}
+
 fn describe_json_error(e: &serde_json::Error) -> String {
     // serde_json's message ends with " at line L column C"; we add our own.
     let text = e.to_string();
@@ -211,20 +276,45 @@ fn describe_json_error(e: &serde_json::Error) -> String {
     }
 }
 
-/// SHA-256 of a file, lowercase hex (blocking).
-pub fn sha256_file(path: &Path) -> std::io::Result<String> {
+/// SHA-256 of the first `size` bytes of an open file, lowercase hex
+/// (blocking). Read at offsets, so the same handle can be hashed and then
+/// uploaded: what is hashed is what is sent, whatever happens to the name.
+pub fn sha256_open(file: &File, size: u64) -> std::io::Result<String> {
     use sha2::{Digest, Sha256};
-    let mut f = fs::File::open(path)?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = f.read(&mut buf)?;
+    let mut pos = 0u64;
+    while pos < size {
+        let want = usize::try_from(size - pos)
+            .unwrap_or(usize::MAX)
+            .min(buf.len());
+        let n = file.read_at(&mut buf[..want], pos)?;
         if n == 0 {
-            break;
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!("the file is shorter than the {size} bytes it had when it was checked"),
+            ));
         }
         hasher.update(&buf[..n]);
+        pos += n as u64;
     }
     Ok(hex::encode(hasher.finalize()))
+}
+
+/// SHA-256 of the regular file `name` in `dir` (blocking).
+pub fn sha256_file(dir: &Dir, name: &Name) -> Result<String, DirError> {
+    let file = dir.open_file(name)?;
+    let read = |source| DirError::Io {
+        op: "read",
+        path: dir.path_of(name),
+        source,
+    };
+    let size = file.metadata().map_err(read)?.len();
+    sha256_open(&file, size).map_err(|source| DirError::Io {
+        op: "read",
+        path: dir.path_of(name),
+        source,
+    })
 }
 
 /// The text of `feil.txt`.
@@ -257,6 +347,8 @@ pub fn feil_txt(digisos_id: &str, update_id: &str, problems: &[String]) -> Strin
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
+
     use super::*;
 
     const CASE: &str = "3fa85f64-5717-4562-b3fc-2c963f66afa6";
@@ -269,6 +361,14 @@ mod tests {
 
     const MOTTATT: &str = r#"{"type":"soknadsStatus","hendelsestidspunkt":"2026-11-21T10:00:00.000Z","status":"MOTTATT"}"#;
     const VEDTAK: &str = r#"{"type":"vedtakFattet","hendelsestidspunkt":"2026-11-21T11:00:00.000Z","saksreferanse":"s1","utfall":"INNVILGET","vedtaksfil":{"referanse":{"type":"dokumentlager","id":"fil:vedtak.pdf"}}}"#;
+
+    fn open(d: &tempfile::TempDir) -> Dir {
+        Dir::open_root(
+            d.path(),
+            std::sync::Arc::new(crate::dropfolder::dirfd::RealFs),
+        )
+        .unwrap()
+    }
 
     fn folder(json: &str, files: &[(&str, &[u8])]) -> tempfile::TempDir {
         let d = tempfile::tempdir().unwrap();
@@ -285,7 +385,7 @@ mod tests {
             &soker(&format!("{MOTTATT},{VEDTAK}")),
             &[("vedtak.pdf", b"%PDF-1.4 x"), ("unrelated.txt", b"x")],
         );
-        let p = prepare(d.path(), &CASE.to_uppercase()).unwrap();
+        let p = prepare(&open(&d), &CASE.to_uppercase()).unwrap();
         assert_eq!(p.digisos_id, CASE);
         assert_eq!(p.files.len(), 1);
         assert_eq!(p.files["vedtak.pdf"].size, 10);
@@ -297,7 +397,7 @@ mod tests {
             r#"{MOTTATT},{VEDTAK},{{"type":"soknadsStatus","hendelsestidspunkt":"2026-11-21T10:00:00Z","status":"KANSKJE"}},{{"type":"forelopigSvar","hendelsestidspunkt":"2026-11-21T10:00:00.000Z","forvaltningsbrev":{{"referanse":{{"type":"dokumentlager","id":"fil:../x.pdf"}}}}}}"#
         ));
         let d = folder(&bad, &[]);
-        let problems = prepare(d.path(), "not-a-case").unwrap_err();
+        let problems = prepare(&open(&d), "not-a-case").unwrap_err();
         let all = problems.join("\n");
         assert!(all.contains("not a digisos-id"), "{all}");
         assert!(all.contains("no file vedtak.pdf"), "{all}");
@@ -310,24 +410,24 @@ mod tests {
     #[test]
     fn bad_json_missing_update_and_empty_files() {
         let d = folder("{\"version\": ", &[]);
-        let p = prepare(d.path(), CASE).unwrap_err();
+        let p = prepare(&open(&d), CASE).unwrap_err();
         assert!(
             p[0].contains("not valid JSON") && p[0].contains("line 1"),
             "{p:?}"
         );
         let d = tempfile::tempdir().unwrap();
-        let p = prepare(d.path(), CASE).unwrap_err();
+        let p = prepare(&open(&d), CASE).unwrap_err();
         assert!(p[0].contains("no digisos-soker.json"), "{p:?}");
         let d = folder("[1]", &[]);
-        assert!(prepare(d.path(), CASE).unwrap_err()[0].contains("one JSON object"));
+        assert!(prepare(&open(&d), CASE).unwrap_err()[0].contains("one JSON object"));
         let d = folder(
             &soker(&format!("{MOTTATT},{VEDTAK}")),
             &[("vedtak.pdf", b"")],
         );
-        let p = prepare(d.path(), CASE).unwrap_err();
+        let p = prepare(&open(&d), CASE).unwrap_err();
         assert!(p.iter().any(|l| l.contains("vedtak.pdf is empty")), "{p:?}");
         let d = folder(&soker(""), &[]);
-        let p = prepare(d.path(), CASE).unwrap_err();
+        let p = prepare(&open(&d), CASE).unwrap_err();
         assert!(p.iter().any(|l| l.contains("hendelser")), "{p:?}");
     }
 
@@ -338,7 +438,7 @@ mod tests {
             let d = folder(&json, &[]);
             fs::write(d.path().join(own), b"x").unwrap();
             fs::write(d.path().join(SOKER_JSON), &json).unwrap();
-            let p = prepare(d.path(), CASE).unwrap_err();
+            let p = prepare(&open(&d), CASE).unwrap_err();
             assert!(
                 p.iter().any(|l| l.contains("the agent's own files")),
                 "{own}: {p:?}"
@@ -352,23 +452,23 @@ mod tests {
             &soker(&format!("{MOTTATT},{VEDTAK}")),
             &[("vedtak.pdf", b"%PDF-1.4 x"), (KVITTERING_JSON, b"{}")],
         );
-        let p = check_unsent(d.path(), CASE).unwrap_err();
+        let p = check_unsent(&open(&d), CASE).unwrap_err();
         assert_eq!(p.len(), 1, "{p:?}");
         assert!(p[0].contains("named kvittering.json"), "{p:?}");
         assert_eq!(fs::read(d.path().join(KVITTERING_JSON)).unwrap(), b"{}");
         // Beside other problems, all are named.
         fs::remove_file(d.path().join("vedtak.pdf")).unwrap();
-        assert_eq!(check_unsent(d.path(), CASE).unwrap_err().len(), 2);
+        assert_eq!(check_unsent(&open(&d), CASE).unwrap_err().len(), 2);
         // The receipt is the agent's own once sent: the files still read.
         fs::write(d.path().join("vedtak.pdf"), b"%PDF-1.4 x").unwrap();
-        assert!(prepare(d.path(), CASE).is_ok());
+        assert!(prepare(&open(&d), CASE).is_ok());
     }
 
     #[test]
     fn the_sha256_of_a_file_is_lowercase_hex() {
         let d = folder("{}", &[("a", b"abc")]);
         assert_eq!(
-            sha256_file(&d.path().join("a")).unwrap(),
+            sha256_file(&open(&d), &Name::new("a").unwrap()).unwrap(),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
     }
@@ -377,7 +477,7 @@ mod tests {
     fn links_are_refused() {
         let d = folder(&soker(&format!("{MOTTATT},{VEDTAK}")), &[]);
         std::os::unix::fs::symlink("/etc/passwd", d.path().join("vedtak.pdf")).unwrap();
-        let p = prepare(d.path(), CASE).unwrap_err();
+        let p = prepare(&open(&d), CASE).unwrap_err();
         assert!(p.iter().any(|l| l.contains("symbolic link")), "{p:?}");
     }
 

@@ -42,6 +42,7 @@ use super::kvittering::{self, Fil};
 use super::validate::{self, LocalFile};
 use crate::backoff::Backoff;
 use crate::config::DigisosSettings;
+use crate::dropfolder::dirfd::Dir;
 use crate::fiks_client::{FiksCallError, FiksClient, mimetype_for};
 use crate::journal::outbound::{OutboundFile, OutboundRow, OutboundState};
 use crate::journal::{JournalError, SharedJournal};
@@ -75,6 +76,19 @@ pub struct OutboundHealth {
     /// Done updates whose folder could not be moved out of `.mottak/`, by
     /// update id (tried again every turn; shown in the console and alerted).
     pub unmoved: Mutex<BTreeMap<String, Unmoved>>,
+    /// Entries in `ut/` that are not folders (links, FIFOs, ...), by name,
+    /// while they are there: never followed, logged once, shown in the
+    /// console and alerted.
+    pub ignored: Mutex<BTreeMap<String, IgnoredEntry>>,
+}
+
+/// An entry in `ut/` the agent leaves alone (see [`OutboundHealth::ignored`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IgnoredEntry {
+    /// Why, in a sentence.
+    pub reason: String,
+    /// Unix ms when it was first seen.
+    pub since_ms: i64,
 }
 
 /// A failed move of a done update's folder (see [`OutboundHealth::unmoved`]).
@@ -208,7 +222,7 @@ impl OutboundWorker {
         let claims = tokio::task::spawn_blocking(move || folders.claims())
             .await
             .map_err(|e| e.to_string())?
-            .map_err(|e| format!("cannot list {}: {e}", self.folders.staging().display()))?;
+            .map_err(|e| format!("cannot list the claimed updates: {e}"))?;
         for update_id in claims {
             let name = self.name.clone();
             let id = update_id.clone();
@@ -255,11 +269,12 @@ impl OutboundWorker {
     /// Step 2: claim what the fagsystem finished, and check it at once.
     async fn claim_ready(self: &Arc<Self>) -> Result<(), String> {
         let folders = self.folders.clone();
-        let ready = tokio::task::spawn_blocking(move || folders.ready())
+        let scan = tokio::task::spawn_blocking(move || folders.scan_ut())
             .await
             .map_err(|e| e.to_string())?
-            .map_err(|e| format!("cannot read {}: {e}", self.folders.ut().display()))?;
-        for r in ready {
+            .map_err(|e| format!("cannot read ut/: {e}"))?;
+        self.note_ignored(&scan.ignored);
+        for r in scan.ready {
             let n = self.claims.fetch_add(1, Ordering::Relaxed);
             let folders = self.folders.clone();
             let r2 = r.clone();
@@ -270,20 +285,43 @@ impl OutboundWorker {
             .map_err(|e| e.to_string())?;
             match claimed {
                 Ok(Some(update_id)) => {
-                    info!(mottakersystem = %self.name, folder = %r.name, update = %update_id, "outbound: claimed an update from ut/");
+                    info!(mottakersystem = %self.name, folder = %r.shown().escape_debug(), update = %update_id, "outbound: claimed an update from ut/");
                     self.journal_claim(&update_id).await?;
                 }
                 Ok(None) => {}
                 Err(e) => {
                     return Err(format!(
-                        "cannot claim {} into {}: {e}; the agent's user must be able to rename folders out of ut/",
-                        self.folders.ut().join(&r.name).display(),
+                        "cannot claim ut/{} into {}: {e}; the agent's user must be able to rename folders out of ut/",
+                        r.shown().escape_debug(),
                         self.folders.staging().display()
                     ));
                 }
             }
         }
         Ok(())
+    }
+
+    /// Keeps [`OutboundHealth::ignored`] to what `ut/` holds now, and warns
+    /// once for each entry newly found there.
+    fn note_ignored(&self, now: &[claim::Ignored]) {
+        let Ok(mut known) = self.health.ignored.lock() else {
+            return;
+        };
+        known.retain(|name, _| now.iter().any(|i| &i.name == name));
+        for i in now {
+            if known.contains_key(&i.name) {
+                continue;
+            }
+            let reason = i.reason();
+            warn!(mottakersystem = %self.name, "outbound: {reason}");
+            known.insert(
+                i.name.clone(),
+                IgnoredEntry {
+                    reason,
+                    since_ms: now_ms(),
+                },
+            );
+        }
     }
 
     /// Journals a claimed folder and checks it; bad input goes to `ut-feilet/`.
@@ -299,11 +337,21 @@ impl OutboundWorker {
         if !row.state.is_pending() {
             return Ok(());
         }
-        let dir = self.folders.claimed(update_id);
+        let folders = self.folders.clone();
+        let id = update_id.to_owned();
         let original = claim::original_name(update_id).to_owned();
-        let checked = tokio::task::spawn_blocking(move || validate::check_unsent(&dir, &original))
-            .await
-            .map_err(|e| e.to_string())?;
+        let checked = tokio::task::spawn_blocking(move || match folders.claimed_dir(&id) {
+            Ok(Some(dir)) => validate::check_unsent(&dir, &original).map(drop),
+            // Gone: the task that sends it finds out and says so.
+            Ok(None) => Ok(()),
+            Err(e) if validate::refused(&e).is_some() => {
+                Err(vec![format!("the claimed folder cannot be used: {e}")])
+            }
+            // The agent's side (handles, permissions): the task retries it.
+            Err(_) => Ok(()),
+        })
+        .await
+        .map_err(|e| e.to_string())?;
         if let Err(problems) = checked {
             self.fail(&row, "validate", &problems).await;
         }
@@ -420,10 +468,15 @@ impl OutboundWorker {
 
     async fn steps(self: &Arc<Self>, row: &OutboundRow) -> Result<Done, StepError> {
         let case = row.digisos_id.clone();
-        let dir = self.folders.claimed(&row.update_id);
-        if !dir.is_dir() {
-            self.recover_claim_dir(row).await?;
-        }
+        let dir = match self.open_claim(row).await? {
+            Some(dir) => dir,
+            None => {
+                self.recover_claim_dir(row).await?;
+                self.open_claim(row)
+                    .await?
+                    .ok_or_else(|| self.claim_gone(row))?
+            }
+        };
         let original = claim::original_name(&row.update_id).to_owned();
         let d = dir.clone();
         let prepared = tokio::task::spawn_blocking(move || validate::check_unsent(&d, &original))
@@ -449,8 +502,12 @@ impl OutboundWorker {
         let mut ids_by_sha = HashMap::new();
         for file in prepared.files.values() {
             total_bytes += file.size;
-            let sha = hash_file(file).await?;
-            let id = self.ensure_uploaded(row, file, &sha, &mut listing).await?;
+            // Opened once (never through a link), hashed and uploaded from
+            // the same handle: what is hashed is what is sent.
+            let (open, sha) = open_and_hash(&dir, file).await?;
+            let id = self
+                .ensure_uploaded(row, file, open, &sha, &mut listing)
+                .await?;
             ids.insert(file.filename.clone(), id.clone());
             shas.insert(file.filename.clone(), (sha.clone(), file.size));
             ids_by_sha.insert(sha, id);
@@ -550,6 +607,37 @@ impl OutboundWorker {
         Ok(moved)
     }
 
+    /// The claimed folder, opened; `None` when it is not there.
+    async fn open_claim(&self, row: &OutboundRow) -> Result<Option<Dir>, StepError> {
+        let folders = self.folders.clone();
+        let id = row.update_id.clone();
+        match tokio::task::spawn_blocking(move || folders.claimed_dir(&id)).await {
+            Ok(Ok(dir)) => Ok(dir),
+            Ok(Err(e)) if validate::refused(&e).is_some() => Err(StepError::Invalid {
+                action: "claim",
+                problems: vec![format!("the claimed folder cannot be used: {e}")],
+            }),
+            Ok(Err(e)) => Err(StepError::Local {
+                action: "claim",
+                error: e.to_string(),
+            }),
+            Err(e) => Err(StepError::Local {
+                action: "claim",
+                error: e.to_string(),
+            }),
+        }
+    }
+
+    fn claim_gone(&self, row: &OutboundRow) -> StepError {
+        StepError::Invalid {
+            action: "claim",
+            problems: vec![format!(
+                "the claimed folder {} is gone (removed by someone else?); write the update again to ut/",
+                self.folders.claimed(&row.update_id).display()
+            )],
+        }
+    }
+
     /// The claimed folder is missing: a person retried the update and the
     /// agent stopped between the journal and the move back from `ut-feilet/`.
     async fn recover_claim_dir(&self, row: &OutboundRow) -> Result<(), StepError> {
@@ -559,17 +647,18 @@ impl OutboundWorker {
             let moved =
                 tokio::task::spawn_blocking(move || folders.take_back_from_feilet(&failed, &id))
                     .await;
-            if matches!(moved, Ok(Ok(()))) {
-                return Ok(());
+            match moved {
+                Ok(Ok(())) => return Ok(()),
+                Ok(Err(e)) if validate::refused(&e).is_some() => {
+                    return Err(StepError::Invalid {
+                        action: "claim",
+                        problems: vec![format!("cannot take the update back for its retry: {e}")],
+                    });
+                }
+                _ => {}
             }
         }
-        Err(StepError::Invalid {
-            action: "claim",
-            problems: vec![format!(
-                "the claimed folder {} is gone (removed by someone else?); write the update again to ut/",
-                self.folders.claimed(&row.update_id).display()
-            )],
-        })
+        Err(self.claim_gone(row))
     }
 
     async fn newer_than(&self, row: &OutboundRow) -> Result<Option<String>, StepError> {
@@ -589,6 +678,7 @@ impl OutboundWorker {
         &self,
         row: &OutboundRow,
         file: &LocalFile,
+        open: Arc<std::fs::File>,
         sha: &str,
         listing: &mut Option<Vec<DokumentInfo>>,
     ) -> Result<String, StepError> {
@@ -664,7 +754,7 @@ impl OutboundWorker {
         };
         let info = self
             .fiks
-            .upload(&case, &file.path, &meta)
+            .upload(&case, open, &meta)
             .await
             .map_err(|error| StepError::Fiks {
                 action: "upload",
@@ -794,19 +884,50 @@ impl OutboundWorker {
     }
 }
 
-/// SHA-256 of a file, lowercase hex, read on the blocking pool.
-async fn hash_file(file: &LocalFile) -> Result<String, StepError> {
-    let path = file.path.clone();
-    tokio::task::spawn_blocking(move || validate::sha256_file(&path))
-        .await
-        .map_err(|e| StepError::Local {
-            action: "hash",
-            error: e.to_string(),
-        })?
-        .map_err(|e| StepError::Local {
-            action: "hash",
-            error: format!("cannot read {}: {e}", file.path.display()),
-        })
+/// Opens a referenced file of the claimed folder and hashes it, on the
+/// blocking pool. A file replaced since the check (a link, a FIFO, gone)
+/// fails the update with the reason; a read error is retried.
+async fn open_and_hash(
+    dir: &Dir,
+    file: &LocalFile,
+) -> Result<(Arc<std::fs::File>, String), StepError> {
+    let (d, f) = (dir.clone(), file.clone());
+    tokio::task::spawn_blocking(move || {
+        let open = d
+            .open_file(&f.name)
+            .map_err(|e| match validate::open_problem(&f, &e) {
+                Some(problem) => StepError::Invalid {
+                    action: "hash",
+                    problems: vec![problem],
+                },
+                None => StepError::Local {
+                    action: "hash",
+                    error: e.to_string(),
+                },
+            })?;
+        let sha = validate::sha256_open(&open, f.size).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                StepError::Invalid {
+                    action: "hash",
+                    problems: vec![format!(
+                        "{} was cut short after the agent claimed the folder ({e})",
+                        f.filename
+                    )],
+                }
+            } else {
+                StepError::Local {
+                    action: "hash",
+                    error: format!("cannot read {}: {e}", d.path_of(&f.name).display()),
+                }
+            }
+        })?;
+        Ok((Arc::new(open), sha))
+    })
+    .await
+    .map_err(|e| StepError::Local {
+        action: "hash",
+        error: e.to_string(),
+    })?
 }
 
 fn now_ms() -> i64 {

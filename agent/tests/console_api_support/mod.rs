@@ -65,6 +65,8 @@ pub struct Options {
     /// Extra tables after `[agent]` (e.g. `[agent.remote]`).
     pub tables: String,
     pub max_decrypt_attempts: u32,
+    /// Environment for the agent and `access` (e.g. `LD_PRELOAD` of nss_wrapper).
+    pub env: Vec<(String, String)>,
 }
 
 impl Default for Options {
@@ -76,6 +78,7 @@ impl Default for Options {
             agent_extra: String::new(),
             tables: String::new(),
             max_decrypt_attempts: 3,
+            env: Vec::new(),
         }
     }
 }
@@ -176,6 +179,7 @@ impl Env {
             .arg("--config")
             .arg(&self.config)
             .args(args)
+            .envs(self.opts.env.iter().map(|(k, v)| (k, v)))
             .output()
             .unwrap()
     }
@@ -211,6 +215,7 @@ impl Env {
         ] {
             cmd.env_remove(var);
         }
+        cmd.envs(self.opts.env.iter().map(|(k, v)| (k, v)));
         let child = cmd.spawn().unwrap();
         let mut agent = AgentProc { child, log };
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);

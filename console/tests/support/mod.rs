@@ -230,6 +230,7 @@ pub fn sample_state() -> ConsoleState {
                     error: None,
                     free_bytes: Some(12 << 30),
                     total_bytes: Some(100 << 30),
+                    min_free_bytes: None,
                 },
             },
             IntegrationStatus {
@@ -250,6 +251,7 @@ pub fn sample_state() -> ConsoleState {
                     error: Some("read-only file system".into()),
                     free_bytes: Some(1 << 30),
                     total_bytes: Some(10 << 30),
+                    min_free_bytes: None,
                 },
             },
             IntegrationStatus {
@@ -267,6 +269,7 @@ pub fn sample_state() -> ConsoleState {
                     error: None,
                     free_bytes: Some(50 << 30),
                     total_bytes: Some(100 << 30),
+                    min_free_bytes: None,
                 },
             },
         ],
@@ -511,6 +514,7 @@ pub fn sample_outbound() -> Vec<OutboundStatus> {
             },
             setup_error: None,
             unmoved: Vec::new(),
+            ignored: Vec::new(),
         },
         OutboundStatus {
             mottakersystem: "barnevern".into(),
@@ -541,6 +545,7 @@ pub fn sample_outbound() -> Vec<OutboundStatus> {
             },
             setup_error: None,
             unmoved: Vec::new(),
+            ignored: Vec::new(),
         },
     ]
 }
