@@ -308,39 +308,55 @@ mod tests {
     use crate::secret::Secret;
     use std::sync::{Arc, Mutex};
 
-    fn masked(s: &str) -> String {
-        let mut b = s.as_bytes().to_vec();
-        mask_fnr(&mut b);
-        String::from_utf8(b).unwrap()
+    /// A valid fødselsnummer (control digits right) and one that is not.
+    const FNR: &str = "01019012480";
+    const NOT_FNR: &str = "01019012345";
+
+    fn line(s: &str) -> String {
+        one_safe_line(s.as_bytes(), false)
     }
 
     #[test]
-    fn masks_exactly_eleven_digits() {
-        assert_eq!(masked("fnr 01019012345 ok"), "fnr *********** ok");
-        assert_eq!(masked("01019012345"), "***********");
-        assert_eq!(masked("a01019012345b"), "a***********b");
-        assert_eq!(masked("\"fnr\":\"01019012345\""), "\"fnr\":\"***********\"");
-        assert_eq!(masked("010190 12345."), "****** *****.");
-        assert_eq!(
-            masked("to: 01019012345, 31129912345"),
-            "to: ***********, ***********"
-        );
-        // Not fødselsnumre: longer and shorter runs, timestamps, org numbers.
+    fn masks_fodselsnumre_by_control_digits_in_both_forms() {
+        assert_eq!(line("fnr 01019012480 ok\n"), "fnr *********** ok\n");
+        assert_eq!(line("010190 12480."), "****** *****.");
+        assert_eq!(line("(010190-12480)"), "(******-*****)");
+        assert_eq!(line("\"fnr\":\"31129956715\""), "\"fnr\":\"***********\"");
+        // Ids stay readable: a failed control digit, a longer run, a UUID
+        // or a hash holding 11 digits.
         for keep in [
-            "1700000000000",
-            "0101901234",
-            "010190123456",
-            "orgnr 974760673",
-            "010190 123456",
-            "010190 1234",
-            "2026-11-21T08:00:00Z",
+            NOT_FNR.to_owned(),
+            "010190-12345".to_owned(),
+            "1700000000000".to_owned(),
+            "0b3f5c2e-9b7e-4c1a-8d2f-a01019012480".to_owned(),
+            format!("sha256 {}01019012480{}", "ab".repeat(13), "cd".repeat(13)),
+            "ut.1700000000000.0.0b3f5c2e-9b7e-4c1a-8d2f-0123456789ab".to_owned(),
         ] {
-            assert_eq!(masked(keep), keep);
+            assert_eq!(line(&keep), keep);
         }
-        assert_eq!(
-            masked("søknad æøå 01019012345 å"),
-            "søknad æøå *********** å"
+        assert_eq!(line("søknad æøå 01019012480 å"), "søknad æøå *********** å");
+    }
+
+    #[test]
+    fn a_value_cannot_start_a_line_of_its_own() {
+        let forged =
+            "svarinn said 500: oops\n2026-12-03T12:00:00Z  INFO mottak_agent: all fine\r\n";
+        let out = line(&format!("WARN x: {forged}\n"));
+        assert_eq!(out.matches('\n').count(), 1, "{out}");
+        assert!(out.ends_with('\n'), "{out}");
+        assert!(out.contains("oops\\n2026-12-03T12:00:00Z  INFO"), "{out}");
+        assert!(out.contains("all fine\\r\\n"), "{out}");
+        // Other controls, the Unicode line separators and escape sequences too.
+        let out = line("a\u{1b}[2Jb\u{2028}c\u{0}d\te");
+        assert_eq!(out, "a\\u{1b}[2Jb\\u{2028}c\\u{0}d\\te");
+        // On a terminal the formatter's colours stay, nothing else.
+        let out = one_safe_line(
+            "\u{1b}[32m INFO\u{1b}[0m x\u{1b}]0;title\u{7}\n".as_bytes(),
+            true,
         );
+        assert_eq!(out, "\u{1b}[32m INFO\u{1b}[0m x\\u{1b}]0;title\\u{7}\n");
+        // A number split by a control character is still no number.
+        assert_eq!(line("010190\n12480"), "010190\\n12480");
     }
 
     /// A `MakeWriter` into a shared buffer.
@@ -380,13 +396,14 @@ mod tests {
         let password = Secret::new("hunter2-s3cret");
         tracing::subscriber::with_default(subscriber, || {
             tracing::info!(
-                fnr = "01019012345",
+                fnr = FNR,
                 password = %password,
                 secret_debug = ?password,
-                "søknad fra 31129912345 mottatt, forsendelse 0b3f5c2e-9b7e-4c1a-8d2f-0123456789ab"
+                "søknad fra 31129956715 mottatt, forsendelse 0b3f5c2e-9b7e-4c1a-8d2f-0123456789ab"
             );
-            tracing::warn!("printed form 010190 12345 too");
-            tracing::debug!("filtered out: 01019012345");
+            tracing::warn!("printed form 010190 12480 and 010190-12480 too");
+            tracing::warn!(folder = "x\ny", "name {}", "a\nWARN forged");
+            tracing::debug!("filtered out: 01019012480");
         });
         drop(guard); // flushes the file writer
         let out = String::from_utf8(stderr.0.lock().unwrap().clone()).unwrap();
@@ -409,11 +426,27 @@ mod tests {
                 text.contains("0b3f5c2e-9b7e-4c1a-8d2f-0123456789ab"),
                 "{text}"
             );
-            assert!(text.contains("printed form ****** ***** too"), "{text}");
-            for leak in ["01019012345", "31129912345", "010190 12345", "hunter2"] {
+            assert!(
+                text.contains("printed form ****** ***** and ******-***** too"),
+                "{text}"
+            );
+            for leak in [
+                FNR,
+                "31129956715",
+                "010190 12480",
+                "010190-12480",
+                "hunter2",
+            ] {
                 assert!(!text.contains(leak), "{leak} leaked: {text}");
             }
             assert!(!text.contains("filtered out"));
+            // One line per event: the newlines inside values are escaped.
+            assert_eq!(text.lines().count(), 3, "{text}");
+            assert!(text.contains("name a\\nWARN forged"), "{text}");
+            assert!(
+                !text.lines().any(|l| l.starts_with("WARN forged")),
+                "{text}"
+            );
         }
         // stderr without timestamps (journald), the file with them.
         assert!(out.starts_with(" INFO") || out.starts_with("INFO"), "{out}");

@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use mottak_protocol::console::{
     Alert, CertificateStatus, ExpiryLevel, ExternalId, FiksLink, HISTORY_WINDOW, HistoryEntry,
-    IgnoredEntry,
-    MaskinportenLink, OUTBOUND_WINDOW, OutboundItem, OutboundStatus, Severity, Text, UnmovedUpdate,
+    IgnoredEntry, MaskinportenLink, OUTBOUND_WINDOW, OutboundItem, OutboundStatus, Severity, Text,
+    UnmovedUpdate,
 };
 use time::OffsetDateTime;
 
@@ -388,7 +388,10 @@ mod tests {
         assert_eq!(st.counts[&OutboundState::Discarded], 0);
         assert_eq!(st.queue.len(), 1);
         assert_eq!(st.failures.len(), 1);
-        assert_eq!(st.failures[0].failed_folder.as_ref().map(|f| f.raw()), Some("f"));
+        assert_eq!(
+            st.failures[0].failed_folder.as_ref().map(|f| f.raw()),
+            Some("f")
+        );
         assert!(
             st.failures[0]
                 .history

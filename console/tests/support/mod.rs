@@ -417,7 +417,7 @@ pub fn outbound_item(
 ) -> OutboundItem {
     let failed = state == OutboundState::Failed;
     OutboundItem {
-        update_id: update_id(claimed_ago_ms, case),
+        update_id: update_id(claimed_ago_ms, case).into(),
         digisos_id: case.into(),
         state,
         claimed_at: NOW - claimed_ago_ms,
@@ -429,7 +429,7 @@ pub fn outbound_item(
         },
         next_attempt_at: (state == OutboundState::RetryWait).then_some(NOW + MIN),
         last_error: error.map(Text::from),
-        failed_folder: failed.then(|| format!("{case}-20251121T111000.000Z")),
+        failed_folder: failed.then(|| format!("{case}-20251121T111000.000Z").into()),
         history: vec![HistoryEntry {
             at: NOW - claimed_ago_ms,
             action: "claim".into(),
