@@ -396,10 +396,15 @@ impl CommandRunner {
         let result = self
             .journal
             .call(move |j| {
+                use crate::outbound::actions;
+                let id = match actions::resolve_shown(j, &m, &id) {
+                    Ok(id) => id,
+                    Err(refused) => return Ok(Err(refused)),
+                };
                 Ok(if discard {
-                    crate::outbound::actions::discard(j, &m, &id, &by)
+                    actions::discard(j, &m, &id, &by)
                 } else {
-                    crate::outbound::actions::retry(j, &drop, &m, &id, &by)
+                    actions::retry(j, &drop, &m, &id, &by)
                 })
             })
             .await;

@@ -11,6 +11,9 @@
 //!   older one would roll the case back on nav.no.
 //! - **discard**: journal `failed → discarded`; the folder stays in
 //!   `ut-feilet/` for the fagsystem to see, the console stops listing it.
+//!
+//! A console names an update by the id it was shown, which is masked where
+//! the fagsystem's folder name holds a fødselsnummer ([`resolve_shown`]).
 
 use std::path::Path;
 
@@ -18,6 +21,34 @@ use super::claim::OutFolders;
 use super::validate;
 use crate::journal::Journal;
 use crate::journal::outbound::OutboundState;
+
+/// The update id a console means by `shown`: itself when it is one, else
+/// the one update of `mottakersystem` that shows as it (ids reach a console
+/// masked, [`mottak_protocol::console::ExternalId`]). A masked id cannot be
+/// a real one (`*` is never in a claimed folder's name); two that show the
+/// same are refused rather than guessed between.
+pub fn resolve_shown(
+    journal: &Journal,
+    mottakersystem: &str,
+    shown: &str,
+) -> Result<String, String> {
+    if !shown.contains('*') {
+        return Ok(shown.to_owned());
+    }
+    let rows = journal
+        .outbound_rows(mottakersystem, &[], usize::MAX)
+        .map_err(|e| e.to_string())?;
+    let mut matching = rows
+        .into_iter()
+        .filter(|r| mottak_protocol::fnr::mask(&r.update_id) == shown);
+    match (matching.next(), matching.next()) {
+        (Some(row), None) => Ok(row.update_id),
+        (None, _) => Ok(shown.to_owned()),
+        (Some(_), Some(_)) => Err(format!(
+            "several saksoppdateringer of {mottakersystem} show as {shown}: act on them in the drop folder (ut-feilet/), or move all but one away first"
+        )),
+    }
+}
 
 /// Retries a failed update. `Ok` holds a message for the console.
 pub fn retry(
