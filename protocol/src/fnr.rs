@@ -436,7 +436,7 @@ mod tests {
         for uuid in [
             format!("0b3f5c2e-9b7e-4c1a-8d2f-{n}a"),
             format!("0b3f5c2e-9b7e-4c1a-8d2f-f{n}"),
-            format!("ab010190-1248-4c1a-8d2f-0123456789ab"),
+            "ab010190-1248-4c1a-8d2f-0123456789ab".to_owned(),
         ] {
             assert_eq!(mask(&uuid), uuid);
         }
