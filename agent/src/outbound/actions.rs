@@ -155,6 +155,47 @@ mod tests {
     const CASE: &str = "3fa85f64-5717-4562-b3fc-2c963f66afa6";
 
     #[test]
+    fn a_shown_id_names_the_one_update_that_shows_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut j = Journal::open(&dir.path().join("j.sqlite"), Arc::new(SystemClock)).unwrap();
+        // 01019012480 and 31129956715 are valid fødselsnumre: both show as stars.
+        for (id, case) in [
+            ("ut.1.0.01019012480", "01019012480"),
+            ("ut.2.0.31129956715", "31129956715"),
+            ("ut.3.0.010190-12480", "010190-12480"),
+        ] {
+            j.outbound_claimed("s", id, case).unwrap();
+        }
+        assert_eq!(
+            resolve_shown(&j, "s", "ut.3.0.******-*****").unwrap(),
+            "ut.3.0.010190-12480"
+        );
+        assert_eq!(
+            resolve_shown(&j, "s", "ut.1.0.***********").unwrap(),
+            "ut.1.0.01019012480"
+        );
+        // An id that is not masked is taken as it is; one no update shows as
+        // is passed on (and not found); another mottakersystem's are not looked at.
+        assert_eq!(
+            resolve_shown(&j, "s", &format!("ut.9.0.{CASE}")).unwrap(),
+            format!("ut.9.0.{CASE}")
+        );
+        assert_eq!(
+            resolve_shown(&j, "s", "ut.7.0.***********").unwrap(),
+            "ut.7.0.***********"
+        );
+        assert_eq!(
+            resolve_shown(&j, "t", "ut.1.0.***********").unwrap(),
+            "ut.1.0.***********"
+        );
+        // Two that show alike: refused, never guessed.
+        j.outbound_claimed("s", "ut.1.0.31129956715", "31129956715")
+            .unwrap();
+        let err = resolve_shown(&j, "s", "ut.1.0.***********").unwrap_err();
+        assert!(err.contains("several"), "{err}");
+    }
+
+    #[test]
     fn retry_moves_the_folder_back_and_refuses_to_roll_a_case_back() {
         let dir = tempfile::tempdir().unwrap();
         let drop = dir.path().join("drop");
