@@ -2,7 +2,8 @@
 //! console masked. A folder in `ut/` named after a person's fødselsnummer,
 //! written together or in the printed form, never shows the number in the
 //! console state (`update_id`, `digisos_id`, `failed_folder`, `feil.txt`),
-//! and the console can still retry it by the id it was shown.
+//! and the console can still retry it by the id it was shown. A folder
+//! name with a line break cannot forge a line in the agent's log file.
 
 use std::fs;
 use std::time::Duration;
@@ -28,9 +29,16 @@ fn a_folder_named_after_a_fodselsnummer_reaches_no_console() -> Result<()> {
         fs::write(dir.join("digisos-soker.json"), b"{\"version\": ")?;
         fs::write(dir.join("KLAR"), b"")?;
     }
+    // Point 10: a folder name with a line break that looks like an event.
+    let forging = "sak\n2026-12-03T12:00:00.000000Z  INFO mottak_agent: FORGED";
+    let dir = w.ut()?.join(forging);
+    fs::create_dir_all(&dir)?;
+    fs::write(dir.join("digisos-soker.json"), b"{")?;
+    fs::write(dir.join("KLAR"), b"")?;
     for name in [&together, &printed] {
         w.wait_feilet(&mut agent, &format!("{name}-"), LIMIT)?;
     }
+    w.wait_feilet(&mut agent, "sak", LIMIT)?;
     let mut state = w.console_state(LIMIT)?;
     for _ in 0..100 {
         if state
@@ -48,7 +56,7 @@ fn a_folder_named_after_a_fodselsnummer_reaches_no_console() -> Result<()> {
     // What the agent sent, as received (`raw` on a console is the wire's).
     let wire = serde_json::to_string(&state)?;
     let failures: Vec<_> = state.outbound.iter().flat_map(|o| &o.failures).collect();
-    assert_eq!(failures.len(), 2, "{wire}");
+    assert_eq!(failures.len(), 3, "{wire}");
     for f in &failures {
         let sent = [
             f.update_id.raw(),
@@ -61,7 +69,8 @@ fn a_folder_named_after_a_fodselsnummer_reaches_no_console() -> Result<()> {
                 assert!(!s.contains(&fnr[6..]), "{s} in {wire}");
             }
         }
-        assert!(f.digisos_id.raw().contains("*****"), "{wire}");
+        let ours = !f.digisos_id.raw().starts_with("sak");
+        assert!(!ours || f.digisos_id.raw().contains("*****"), "{wire}");
     }
     for fnr in FNR {
         assert!(!wire.contains(fnr), "{fnr} in {wire}");
@@ -94,5 +103,22 @@ fn a_folder_named_after_a_fodselsnummer_reaches_no_console() -> Result<()> {
         err => panic!("the retry by the shown id {shown} was refused: {err:?}"),
     }
     agent.terminate(LIMIT)?;
+    let mut log = String::new();
+    for f in w.world.log_dir_files()? {
+        log.push_str(&fs::read_to_string(f)?);
+    }
+    assert!(
+        log.contains("FORGED"),
+        "the folder is not in the log:\n{log}"
+    );
+    for line in log.lines() {
+        assert!(
+            line.starts_with("20") && !line.starts_with("2026-12-03T12:00:00"),
+            "a line that is not an event of its own: {line:?}"
+        );
+        for fnr in FNR {
+            assert!(!line.contains(fnr), "{fnr} in {line}");
+        }
+    }
     Ok(())
 }
