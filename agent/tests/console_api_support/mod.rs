@@ -223,12 +223,14 @@ impl Env {
             if let Some(status) = agent.child.try_wait().unwrap() {
                 panic!("the agent exited ({status}):\n{}", agent.log_text());
             }
-            if UnixStream::connect(&self.socket).await.is_ok() {
+            // "ready" is logged once every listener is bound (as READY=1 is
+            // sent): the socket alone answers before the TLS listener is up.
+            if agent.log_text().contains("commands::run: ready") {
                 return agent;
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "the console socket never answered:\n{}",
+                "the agent never became ready:\n{}",
                 agent.log_text()
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
