@@ -54,27 +54,6 @@ fn symlinks(dir: &Path) -> Vec<String> {
         .collect()
 }
 
-/// Renames the zip entry `from` to `to` (of the same length) in its local and
-/// central headers, so a zip can hold two entries of one name (the zip
-/// crate's writer refuses to make such a zip).
-fn rename_entry(zip: &mut [u8], from: &str, to: &str) {
-    assert_eq!(from.len(), to.len());
-    let mut renamed = 0;
-    for i in 0..zip.len().saturating_sub(46) {
-        let name_at = match &zip[i..i + 4] {
-            [0x50, 0x4b, 0x03, 0x04] => 30,
-            [0x50, 0x4b, 0x01, 0x02] => 46,
-            _ => continue,
-        };
-        let name = i + name_at..i + name_at + from.len();
-        if zip.get(name.clone()) == Some(from.as_bytes()) {
-            zip[name].copy_from_slice(to.as_bytes());
-            renamed += 1;
-        }
-    }
-    assert_eq!(renamed, 2, "{from}: one local and one central header");
-}
-
 /// A name that is safe as one path component on ext4 and over SMB.
 fn assert_safe_name(name: &str, from: &str) {
     let p = Path::new(name);
@@ -228,7 +207,7 @@ fn hostile_zips_are_refused_and_the_others_arrive() {
     for (label, zip_entries, words) in &cases {
         let mut zip = zip_bytes(zip_entries).unwrap();
         if *label == "duplicate" {
-            rename_entry(&mut zip, "dux.pdf", "dup.pdf");
+            mottak_fixtures::hostile_zip::rename_entry(&mut zip, "dux.pdf", "dup.pdf").unwrap();
         }
         let id = world
             .block_on(world.fake.add_forsendelse(NewForsendelse::zip(
