@@ -464,12 +464,15 @@ fn outbound_state_rank(s: OutboundState) -> u8 {
 pub type FailedKey = (String, String);
 
 fn key_of(f: &FailedImport) -> FailedKey {
-    (f.mottakersystem.clone(), f.id.clone())
+    (f.mottakersystem.clone(), f.id.raw().to_owned())
 }
 
 /// A saksoppdatering's key: (mottakersystem, update id).
 pub fn out_key(r: OutboundRow<'_>) -> FailedKey {
-    (r.mottakersystem.to_owned(), r.item.update_id.clone())
+    (
+        r.mottakersystem.to_owned(),
+        r.item.update_id.raw().to_owned(),
+    )
 }
 
 /// The console.
@@ -884,7 +887,7 @@ impl App {
                 .failed
                 .items
                 .iter()
-                .map(|f| (f.mottakersystem.as_str(), f.id.as_str()))
+                .map(|f| (f.mottakersystem.as_str(), f.id.raw()))
                 .collect();
             self.marks
                 .retain(|(s, i)| present.contains(&(s.as_str(), i.as_str())));
@@ -897,7 +900,7 @@ impl App {
                     o.failures
                         .iter()
                         .filter(|i| i.state == OutboundState::Failed)
-                        .map(|i| (o.mottakersystem.as_str(), i.update_id.as_str()))
+                        .map(|i| (o.mottakersystem.as_str(), i.update_id.raw()))
                 })
                 .collect();
             self.out_marks
@@ -931,9 +934,12 @@ impl App {
     }
 
     fn remember_outbound(&mut self) {
-        self.selected_outbound = self
-            .selected_outbound()
-            .map(|r| (r.mottakersystem.to_owned(), r.item.update_id.clone()));
+        self.selected_outbound = self.selected_outbound().map(|r| {
+            (
+                r.mottakersystem.to_owned(),
+                r.item.update_id.raw().to_owned(),
+            )
+        });
     }
 
     /// Remembers the row under the cursor of the lists that keep it.
@@ -1243,7 +1249,7 @@ impl App {
             format!(
                 " {}/{}",
                 targets[0].mottakersystem,
-                short_id(&targets[0].id)
+                short_id(targets[0].id.raw())
             )
         });
         let (question, label, commands): (String, String, Vec<Command>) = match what {
@@ -1254,7 +1260,7 @@ impl App {
                     .iter()
                     .map(|f| Command::Retry {
                         mottakersystem: f.mottakersystem.clone(),
-                        target: Target::Forsendelse(f.id.clone()),
+                        target: Target::Forsendelse(f.id.raw().to_owned()),
                     })
                     .collect(),
             ),
@@ -1265,7 +1271,7 @@ impl App {
                     .iter()
                     .map(|f| Command::MoveToInn {
                         mottakersystem: f.mottakersystem.clone(),
-                        forsendelse: f.id.clone(),
+                        forsendelse: f.id.raw().to_owned(),
                     })
                     .collect(),
             ),
@@ -1276,7 +1282,7 @@ impl App {
                     .iter()
                     .map(|f| Command::MarkPermanent {
                         mottakersystem: f.mottakersystem.clone(),
-                        target: Target::Forsendelse(f.id.clone()),
+                        target: Target::Forsendelse(f.id.raw().to_owned()),
                         reason: String::new(),
                     })
                     .collect(),
@@ -1348,13 +1354,13 @@ impl App {
                 if what == KeyAction::Discard {
                     Command::MarkPermanent {
                         mottakersystem: sys.clone(),
-                        target: Target::Update(item.update_id.clone()),
+                        target: Target::Update(item.update_id.raw().to_owned()),
                         reason: String::new(),
                     }
                 } else {
                     Command::Retry {
                         mottakersystem: sys.clone(),
-                        target: Target::Update(item.update_id.clone()),
+                        target: Target::Update(item.update_id.raw().to_owned()),
                     }
                 }
             })
@@ -1790,13 +1796,13 @@ pub fn failed_since(f: &FailedImport) -> i64 {
 
 fn failed_matches(f: &FailedImport, needle: &str) -> bool {
     let hay = [
-        Some(f.id.as_str()),
+        Some(f.id.raw()),
         Some(f.mottakersystem.as_str()),
         Some(f.state.as_str()),
         Some(&*f.tittel.masked()),
         f.avsender.as_ref().map(|a| a.raw()),
         f.last_error.as_ref().map(|e| e.raw()),
-        f.forsendelse_type.as_deref(),
+        f.forsendelse_type.as_ref().map(|t| t.raw()),
     ];
     hay.iter()
         .flatten()
@@ -1806,11 +1812,11 @@ fn failed_matches(f: &FailedImport, needle: &str) -> bool {
 fn outbound_matches(r: &OutboundRow<'_>, needle: &str) -> bool {
     let i = r.item;
     let hay = [
-        Some(i.update_id.as_str()),
-        Some(i.digisos_id.as_str()),
+        Some(i.update_id.raw()),
+        Some(i.digisos_id.raw()),
         Some(r.mottakersystem),
         Some(i.state.as_str()),
-        i.failed_folder.as_deref(),
+        i.failed_folder.as_ref().map(|f| f.raw()),
     ];
     hay.iter()
         .flatten()
@@ -1826,8 +1832,8 @@ fn audit_matches(e: &AuditEntry, needle: &str) -> bool {
         e.who,
         e.via,
         e.action,
-        e.mottakersystem.as_deref().unwrap_or(""),
-        e.target.as_deref().unwrap_or(""),
+        e.mottakersystem.as_ref().map_or("", |m| m.raw()),
+        e.target.as_ref().map_or("", |t| t.raw()),
         e.reason
             .as_ref()
             .map(|r| r.masked().into_owned())

@@ -58,6 +58,16 @@ pub enum FeiletProblem {
 pub enum ActionError {
     #[error(transparent)]
     Journal(#[from] JournalError),
+    /// A blocking file task panicked or was cancelled.
+    #[error("a file task did not finish: {0}")]
+    Task(#[from] tokio::task::JoinError),
+    #[error(
+        "several saksoppdateringer of {mottakersystem} show as {shown}: act on them in the drop folder (ut-feilet/), or move all but one away first"
+    )]
+    Ambiguous {
+        mottakersystem: String,
+        shown: String,
+    },
     #[error("no saksoppdatering {update_id} in {mottakersystem}")]
     NotFound {
         mottakersystem: String,
