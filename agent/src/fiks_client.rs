@@ -30,7 +30,6 @@ use mottak_protocol::digisos::{
     HEADER_REQUEST_ID, SakUpdate,
 };
 use reqwest::StatusCode;
-use time::OffsetDateTime;
 use url::Url;
 
 use crate::maskinporten::{AccessToken, Maskinporten, TokenError, random_uuid};
@@ -195,7 +194,7 @@ impl FiksClient {
     }
 
     fn record(&self, result: Result<(), &FiksCallError>) {
-        let now = now_ms();
+        let now = crate::clock::system_now_ms();
         if let Ok(mut s) = self.status.lock() {
             match result {
                 Ok(()) => {
@@ -631,10 +630,6 @@ pub fn shorten(s: &str, max: usize) -> String {
         end -= 1;
     }
     format!("{}…", &s[..end])
-}
-
-fn now_ms() -> i64 {
-    i64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]

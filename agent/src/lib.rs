@@ -2,6 +2,9 @@
 //!
 //! Module map:
 //! - `commands`: the command line, one module per subcommand.
+//! - `pipeline`: the one shape every pipeline has (setup, run, `Health`) and its supervisor.
+//! - `channels`: which pipelines a config asks for, with what consoles show of each.
+//! - `clock`: the one clock, injected (tests set the time).
 //! - `backoff`: retry delays (exponential with jitter), pure.
 //! - `svarinn_client`: HTTP calls to SvarInn, with failures classified for retry.
 //! - `inbound`: the SvarInn → drop folder pipeline (`fetch`: download → decrypt → file).
@@ -20,6 +23,8 @@
 //! - `outbound`: the `ut/` → Fiks Digisos pipeline (claim, validate, supersede, upload, post).
 
 pub mod backoff;
+pub mod channels;
+pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod console_api;
@@ -32,6 +37,7 @@ pub mod logging;
 pub mod maskinporten;
 pub mod names;
 pub mod outbound;
+pub mod pipeline;
 pub mod secret;
 pub mod svarinn_client;
 pub mod systemd;

@@ -402,12 +402,12 @@ impl Maskinporten {
         }
         *cached = None;
         let result = self.fetch().await;
-        let now_ms = now_ms();
+        let now_ms = crate::clock::system_now_ms();
         if let Ok(mut s) = self.status.lock() {
             match &result {
                 Ok(t) => {
                     s.last_token_at = Some(now_ms);
-                    s.token_expires_at = Some(to_ms(t.expires_at));
+                    s.token_expires_at = Some(crate::clock::to_millis(t.expires_at));
                     s.tokens_fetched += 1;
                     s.last_error = None;
                     s.last_error_at = None;
@@ -525,14 +525,6 @@ async fn read_limited(response: reqwest::Response, max: usize) -> Result<Vec<u8>
         out.extend_from_slice(&chunk);
     }
     Ok(out)
-}
-
-fn now_ms() -> i64 {
-    to_ms(OffsetDateTime::now_utc())
-}
-
-fn to_ms(t: OffsetDateTime) -> i64 {
-    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]

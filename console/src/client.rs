@@ -26,6 +26,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use crate::app::{ClientEvent, Welcome};
+use crate::tui::now_ms;
 
 /// The first wait after a lost connection; it doubles up to [`MAX_BACKOFF`].
 pub const FIRST_BACKOFF: Duration = Duration::from_millis(500);
@@ -330,13 +331,6 @@ pub fn spawn(target: Target) -> (mpsc::Receiver<ClientEvent>, mpsc::Sender<Outgo
     let (cmd_tx, cmd_rx) = mpsc::channel(1024);
     tokio::spawn(run(target, ev_tx, cmd_rx));
     (ev_rx, cmd_tx)
-}
-
-fn now_ms() -> i64 {
-    let d = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 async fn run(

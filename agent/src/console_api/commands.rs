@@ -13,7 +13,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use mottak_protocol::console::{
     Command, ErrorCode, MAX_COMMAND_ID_LEN, MAX_REASON_LEN, Outcome, Principal, RoleGrant, Target,
@@ -275,11 +274,10 @@ impl CommandRunner {
     }
 
     fn paused_note(&self, mottakersystem: &str) -> &'static str {
-        match self.control(mottakersystem) {
-            Some(c) if c.health.paused.load(Ordering::Relaxed) => {
-                " (the mottakersystem is paused: this happens once it is resumed)"
-            }
-            _ => "",
+        if self.journal.is_paused(mottakersystem) {
+            " (the mottakersystem is paused: this happens once it is resumed)"
+        } else {
+            ""
         }
     }
 
@@ -416,7 +414,7 @@ impl CommandRunner {
         };
         match result {
             Ok(Ok(message)) => {
-                source.health.wake.notify_one();
+                source.health.pipeline.wake.notify_one();
                 Outcome::Ok { message }
             }
             // By kind, as for a forsendelse: unknown id, journal failure, or
@@ -577,18 +575,14 @@ impl CommandRunner {
                 format!("the reason is longer than {MAX_REASON_LEN} characters; shorten it"),
             );
         }
-        let (m, b, r) = (
-            mottakersystem.to_owned(),
-            by.to_owned(),
-            reason.map(str::to_owned),
-        );
         match self
             .journal
-            .call(move |j| j.set_paused(&m, Some((&b, r.as_deref()))))
+            .set_paused(mottakersystem, Some((by, reason)))
             .await
         {
             Ok(changed) => {
-                control.health.paused.store(true, Ordering::Relaxed);
+                // Steps already running finish; the loop sees the pause at its next turn.
+                control.health.pipeline.wake.notify_one();
                 Outcome::Ok {
                     message: if changed {
                         format!(
@@ -610,11 +604,9 @@ impl CommandRunner {
                 format!("no mottakersystem {mottakersystem}"),
             );
         };
-        let m = mottakersystem.to_owned();
-        match self.journal.call(move |j| j.set_paused(&m, None)).await {
+        match self.journal.set_paused(mottakersystem, None).await {
             Ok(changed) => {
-                control.health.paused.store(false, Ordering::Relaxed);
-                control.health.poll_now.notify_one();
+                control.health.pipeline.wake.notify_one();
                 Outcome::Ok {
                     message: if changed {
                         format!("{mottakersystem} is resumed and polls SvarInn now")
@@ -634,13 +626,13 @@ impl CommandRunner {
                 format!("no mottakersystem {mottakersystem}"),
             );
         };
-        if control.health.paused.load(Ordering::Relaxed) {
+        if self.journal.is_paused(mottakersystem) {
             return Outcome::error(
                 ErrorCode::WrongState,
                 format!("{mottakersystem} is paused: resume it first"),
             );
         }
-        control.health.poll_now.notify_one();
+        control.health.pipeline.wake.notify_one();
         Outcome::Ok {
             message: format!("{mottakersystem} polls SvarInn now"),
         }

@@ -22,7 +22,7 @@ use super::admission::{
     ACCEPT_BACKOFF, Admission, Event, Kind, Listener, address_key, address_label,
 };
 use super::state::Built;
-use crate::journal::clock::to_millis;
+use crate::clock::to_millis;
 
 const MAX_REQUEST_HEAD: usize = 8 * 1024;
 const DEADLINE: Duration = Duration::from_secs(5);

@@ -118,7 +118,7 @@ pub async fn start(
     let agent = mottak_protocol::console::AgentInfo {
         version: env!("CARGO_PKG_VERSION").to_owned(),
         hostname: hostname(),
-        started_at: crate::journal::clock::to_millis(time::OffsetDateTime::now_utc()),
+        started_at: crate::clock::to_millis(time::OffsetDateTime::now_utc()),
     };
     let mut state_settings = settings.state.clone();
     state_settings.inn_stale_after = config.agent.inn_warning_after;

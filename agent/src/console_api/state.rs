@@ -27,10 +27,10 @@ use time::OffsetDateTime;
 
 use super::access::AccessData;
 use super::accounts::Directory;
+use crate::clock::to_millis;
 use crate::dropfolder::dirfd::{Dir, DirError, Kind};
 use crate::dropfolder::{DropFolder, INN, STAGING};
 use crate::inbound::worker::WorkerHealth;
-use crate::journal::clock::to_millis;
 use crate::journal::console_queries::SystemStats;
 use crate::journal::{Journal, JournalError, Row, State};
 use crate::keys::{self, Expiry};
@@ -511,15 +511,19 @@ fn svarinn_link(s: &SystemSource) -> SvarInnLink {
         .lock()
         .map(|g| g.clone())
         .unwrap_or_else(|p| p.into_inner().clone());
+    // While the worker cannot start, why is the link's error.
+    let setup = s.health.pipeline.setup_failure();
     SvarInnLink {
         url: s.svarinn_url.clone(),
         last_poll_at: status.last_poll_at.map(to_millis),
         last_success_at: status.last_success_at.map(to_millis),
-        last_error: status.last_error.map(Text::from),
+        consecutive_failures: setup
+            .as_ref()
+            .map_or(status.consecutive_failures, |f| f.attempts),
+        last_error: setup.map(|f| f.error).or(status.last_error).map(Text::from),
         latency_ms: status
             .last_latency
             .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
-        consecutive_failures: status.consecutive_failures,
         resolved: status.resolved.iter().map(ToString::to_string).collect(),
     }
 }

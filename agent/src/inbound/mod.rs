@@ -4,10 +4,13 @@
 //! - `deliver`: a listed forsendelse into a verified staging folder (unzip, checksums).
 //! - `limits`: `max_forsendelse_size` on the encrypted and the decrypted bytes as they
 //!   stream, and the `min_free_space` floor on the drop folder's filesystem.
+//! - `pipeline`: the [`crate::pipeline::Pipeline`] a mottakersystem's SvarInn
+//!   side is: setup (password, keys, drop folder, recovery), then the worker.
 //! - `worker`: one mottakersystem's loop: poll, then advance every row of the
 //!   journal step by step (download → publish → await import → ack).
 
 pub mod deliver;
 pub mod fetch;
 pub mod limits;
+pub mod pipeline;
 pub mod worker;

@@ -9,13 +9,13 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use mottak_protocol::svarinn::{self, Forsendelse, MAX_PAGE};
 use time::OffsetDateTime;
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, error, info, info_span, warn};
@@ -30,6 +30,7 @@ use crate::journal::{
     Change, JournalError, ListedDecision, NewForsendelse, Outcome, Row, SharedJournal, State, Work,
 };
 use crate::names::ForsendelseId;
+use crate::pipeline::Health;
 use crate::svarinn_client::{ClientError, SvarInnClient};
 
 /// How often the loop looks at the journal and the drop folder between polls
@@ -62,23 +63,25 @@ pub struct PollStatus {
 /// Shared between a worker and whoever reports on it (systemd, consoles).
 #[derive(Debug, Default)]
 pub struct WorkerHealth {
+    /// What every pipeline reports (heartbeat, setup failure, wake: a
+    /// console's resume or poll-now polls at once).
+    pub pipeline: Arc<Health>,
     pub status: Mutex<PollStatus>,
-    /// Unix millis of the loop's last turn, for the systemd watchdog.
-    pub heartbeat_ms: AtomicI64,
     /// Polls since start, and those that failed (metrics).
     pub polls: AtomicU64,
     pub poll_failures: AtomicU64,
-    /// Set by a person (console): no polls and no steps while set.
-    pub paused: AtomicBool,
-    /// Poll now instead of at the next interval (console).
-    pub poll_now: Notify,
 }
 
 impl WorkerHealth {
+    pub fn new(pipeline: Arc<Health>) -> Self {
+        WorkerHealth {
+            pipeline,
+            ..WorkerHealth::default()
+        }
+    }
+
     fn beat(&self) {
-        let now = OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
-        self.heartbeat_ms
-            .store(i64::try_from(now).unwrap_or(i64::MAX), Ordering::Relaxed);
+        self.pipeline.beat();
     }
 
     fn update(&self, f: impl FnOnce(&mut PollStatus)) {
@@ -192,7 +195,7 @@ impl Worker {
             if shutdown.is_cancelled() {
                 break;
             }
-            let paused = self.health.paused.load(Ordering::Relaxed);
+            let paused = self.journal.is_paused(self.name());
             if !paused && Instant::now() >= next_poll {
                 match self.poll(&mut tasks, &shutdown).await {
                     Ok(summary) => {
@@ -240,7 +243,7 @@ impl Worker {
                     while tasks.try_join_next().is_some() {}
                 }
                 () = tokio::time::sleep_until(wake.into()) => {}
-                () = self.health.poll_now.notified() => next_poll = Instant::now(),
+                () = self.health.pipeline.wake.notified() => next_poll = Instant::now(),
             }
         }
         info!(

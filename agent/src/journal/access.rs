@@ -308,9 +308,10 @@ impl Journal {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Marks a mottakersystem paused (`Some((by, reason))`) or not (`None`).
+    /// Marks a mottakersystem paused (`Some((by, reason))`) or not (`None`);
+    /// through [`super::SharedJournal::set_paused`], which keeps its copy in step.
     /// Returns whether anything changed.
-    pub fn set_paused(
+    pub(super) fn set_paused(
         &mut self,
         mottakersystem: &str,
         pause: Option<(&str, Option<&str>)>,

@@ -221,7 +221,7 @@ mod tests {
             (1, 10)
         );
         assert_eq!(stats[1].acked_since, 1);
-        let late = crate::journal::clock::to_millis(datetime!(2026-11-21 08:15 UTC));
+        let late = crate::clock::to_millis(datetime!(2026-11-21 08:15 UTC));
         let later = j.console_stats(late, late).unwrap();
         assert!(later[1].delivered_since.is_empty());
         assert_eq!(later[1].acked_since, 1);

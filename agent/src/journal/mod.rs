@@ -20,7 +20,6 @@
 //! for writing; the console and checks open their own ([`Journal::open_read_only`]).
 
 pub mod access;
-pub mod clock;
 pub mod console_queries;
 mod group;
 pub mod outbound;
@@ -35,14 +34,14 @@ use mottak_protocol::svarinn::Forsendelse;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use time::OffsetDateTime;
 
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use crate::clock::{Clock, ManualClock, SystemClock};
 pub use group::GroupTx;
 pub use shared::{SharedJournal, WriteStats};
 pub use state::{ListedDecision, State, Work, can_transition, decide_listed, work_for};
 
+use crate::clock::{from_millis, to_millis};
 use crate::config::AckMode;
 use crate::names::{ForsendelseId, NameError};
-use clock::{from_millis, to_millis};
 
 /// The journal's file name inside `state_dir`.
 pub const FILE_NAME: &str = "journal.sqlite";

@@ -19,8 +19,8 @@
 
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
-use super::clock::to_millis;
 use super::{Journal, JournalError};
+use crate::clock::to_millis;
 
 /// The migration that creates the outbound tables (appended to
 /// [`super::MIGRATIONS`] as version 3).

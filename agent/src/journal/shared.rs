@@ -16,10 +16,14 @@
 //!   write whose `write` has returned.
 //! - [`SharedJournal::call`] runs a closure with exclusive use of the writing
 //!   connection, outside any group (its methods commit on their own).
+//! - [`SharedJournal::set_paused`] / [`SharedJournal::is_paused`]: the pauses
+//!   a person set, kept in the journal (they hold over restarts) and read
+//!   from memory by the pipelines' loops, without a query per turn.
 
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use super::{GroupTx, Journal, JournalError};
@@ -46,6 +50,9 @@ pub struct SharedJournal {
     reader: Option<Arc<Mutex<Journal>>>,
     jobs: mpsc::Sender<Job>,
     stats: Arc<GroupStats>,
+    /// The paused mottakersystemer as the `paused` table holds them, kept in
+    /// step by [`SharedJournal::set_paused`] (the only writer of pauses).
+    paused: Arc<RwLock<BTreeSet<String>>>,
 }
 
 /// Counters of the writer thread (diagnostics: how well writes are grouped).
@@ -68,6 +75,15 @@ impl SharedJournal {
     /// Shares `journal`, and starts its writer thread (which ends when the
     /// last handle is dropped).
     pub fn new(journal: Journal) -> Self {
+        let paused = match journal.paused() {
+            Ok(p) => p.into_iter().map(|p| p.mottakersystem).collect(),
+            Err(err) => {
+                // Just opened and migrated: a failing read here means the
+                // file is broken, and the first write reports it.
+                tracing::error!(error = %err, "cannot read the paused mottakersystemer");
+                BTreeSet::new()
+            }
+        };
         let reader = Journal::open_read_only(journal.path(), Arc::clone(&journal.clock))
             .ok()
             .map(|r| Arc::new(Mutex::new(r)));
@@ -89,7 +105,40 @@ impl SharedJournal {
             reader,
             jobs,
             stats,
+            paused: Arc::new(RwLock::new(paused)),
         }
+    }
+
+    /// Pauses `mottakersystem` (`Some((by, reason))`) or resumes it
+    /// (`None`), durably; `true` when that changed anything.
+    pub async fn set_paused(
+        &self,
+        mottakersystem: &str,
+        pause: Option<(&str, Option<&str>)>,
+    ) -> Result<bool, JournalError> {
+        let m = mottakersystem.to_owned();
+        let pause = pause.map(|(by, reason)| (by.to_owned(), reason.map(str::to_owned)));
+        let paused = Arc::clone(&self.paused);
+        self.call(move |j| {
+            let changed =
+                j.set_paused(&m, pause.as_ref().map(|(b, r)| (b.as_str(), r.as_deref())))?;
+            let mut set = paused.write().unwrap_or_else(|p| p.into_inner());
+            if pause.is_some() {
+                set.insert(m);
+            } else {
+                set.remove(&m);
+            }
+            Ok(changed)
+        })
+        .await
+    }
+
+    /// Whether a person paused `mottakersystem` (no polls, no new steps).
+    pub fn is_paused(&self, mottakersystem: &str) -> bool {
+        self.paused
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(mottakersystem)
     }
 
     /// How many group commits wrote, and how many jobs they held.

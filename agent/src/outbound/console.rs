@@ -181,11 +181,9 @@ pub fn status(
         maskinporten,
         setup_error: source
             .health
-            .setup_error
-            .lock()
-            .ok()
-            .and_then(|e| e.clone())
-            .map(Text::from),
+            .pipeline
+            .setup_failure()
+            .map(|f| Text::from(f.error)),
         unmoved: unmoved(&source.health),
         ignored: ignored(&source.health),
     }
@@ -405,9 +403,12 @@ mod tests {
         assert!(!wire.contains("01017012343"), "{wire}");
         // Alerts: one failure; a queue waiting longer than 15 minutes; a worker that cannot start.
         let later = ms(now) + STUCK_AFTER_MS + 60_000;
-        if let Ok(mut e) = src.health.setup_error.lock() {
-            *e = Some("cannot read integrasjon_passord".into());
-        }
+        src.health
+            .pipeline
+            .set_setup_failure(Some(crate::pipeline::SetupFailure {
+                error: "cannot read integrasjon_passord".into(),
+                attempts: 1,
+            }));
         let st = status(&src, views.get("s"), now);
         let keys: Vec<String> = alerts(&[st], later).into_iter().map(|a| a.key).collect();
         assert_eq!(

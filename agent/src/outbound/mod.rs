@@ -18,6 +18,8 @@
 //! - `kvittering`: `kvittering.json` in `ut-sendt/`, and finishing a claim
 //!   left behind by a crash.
 //! - `validate`: every local check, each problem named for `feil.txt`.
+//! - `pipeline`: the [`crate::pipeline::Pipeline`] a mottakersystem's
+//!   `[mottakersystem.digisos]` is: setup (grant key, password, folders), then the worker.
 //! - `worker`: one mottakersystem's loop and the steps of one update.
 //! - `actions`: what an operator may do from the console (retry, discard).
 //! - `error`: the errors by kind (a turn, an action, a folder in `ut-feilet/`).
@@ -28,6 +30,7 @@ pub mod claim;
 pub mod console;
 pub mod error;
 pub mod kvittering;
+pub mod pipeline;
 pub mod validate;
 pub mod worker;
 

@@ -24,7 +24,7 @@
 //! does waits on the inbound pipeline or makes it wait.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -32,7 +32,6 @@ use mottak_protocol::digisos::{
     DokumentInfo, FilMetadata, SakUpdate, describe_errors, replace_placeholders, validate_soker,
 };
 use time::OffsetDateTime;
-use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
@@ -47,6 +46,7 @@ use crate::dropfolder::dirfd::Dir;
 use crate::fiks_client::{FiksCallError, FiksClient, mimetype_for};
 use crate::journal::outbound::{OutboundFile, OutboundRow, OutboundState};
 use crate::journal::{JournalError, SharedJournal};
+use crate::pipeline::Health;
 
 /// Cases being uploaded or posted at once, per mottakersystem.
 pub const MAX_CASES_IN_FLIGHT: usize = 4;
@@ -64,14 +64,11 @@ const DRAIN: Duration = Duration::from_secs(5);
 /// What the supervisor, the watchdog and the console see of the outbound worker.
 #[derive(Debug, Default)]
 pub struct OutboundHealth {
-    /// Unix ms of the loop's last turn.
-    pub heartbeat_ms: AtomicI64,
+    /// What every pipeline reports (heartbeat, why setup fails, wake: a
+    /// person acted from the console, look again now).
+    pub pipeline: Arc<Health>,
     /// The Fiks client, once set up (its status and Maskinporten's).
     pub fiks: Mutex<Option<Arc<FiksClient>>>,
-    /// Why the worker could not start (key, password, folders), while it cannot.
-    pub setup_error: Mutex<Option<String>>,
-    /// Set when a person acts from the console: look again now.
-    pub wake: Notify,
     /// Updates sent since start.
     pub sent: AtomicU64,
     /// Done updates whose folder could not be moved out of `.mottak/`, by
@@ -103,8 +100,19 @@ pub struct Unmoved {
 }
 
 impl OutboundHealth {
+    pub fn new(pipeline: Arc<Health>) -> Self {
+        OutboundHealth {
+            pipeline,
+            ..OutboundHealth::default()
+        }
+    }
+
     pub fn beat(&self) {
-        self.heartbeat_ms.store(now_ms(), Ordering::Relaxed);
+        self.pipeline.beat();
+    }
+
+    fn now_ms(&self) -> i64 {
+        self.pipeline.now_ms()
     }
 }
 
@@ -193,7 +201,7 @@ impl OutboundWorker {
             tokio::select! {
                 () = shutdown.cancelled() => break,
                 () = tokio::time::sleep(self.settings.poll_interval) => {}
-                () = self.health.wake.notified() => {}
+                () = self.health.pipeline.wake.notified() => {}
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
             }
             while tasks.try_join_next().is_some() {}
@@ -315,7 +323,7 @@ impl OutboundWorker {
                 i.name.clone(),
                 IgnoredEntry {
                     reason,
-                    since_ms: now_ms(),
+                    since_ms: self.health.now_ms(),
                 },
             );
         }
@@ -366,7 +374,7 @@ impl OutboundWorker {
                 )
             })
             .await?;
-        let now = now_ms();
+        let now = self.health.now_ms();
         let mut by_case: BTreeMap<String, Vec<OutboundRow>> = BTreeMap::new();
         for row in due {
             by_case.entry(row.digisos_id.clone()).or_default().push(row);
@@ -786,7 +794,7 @@ impl OutboundWorker {
 
     async fn retry_later(&self, row: &OutboundRow, action: &'static str, error: &str) {
         let delay = RETRY.delay_with_random_jitter(row.attempts);
-        let next = now_ms() + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2);
+        let next = self.health.now_ms() + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2);
         let (name, id, e) = (self.name.clone(), row.update_id.clone(), error.to_owned());
         match self
             .journal
@@ -853,7 +861,7 @@ impl OutboundWorker {
                     Unmoved {
                         to,
                         error: error.to_owned(),
-                        since_ms: now_ms(),
+                        since_ms: self.health.now_ms(),
                     },
                 );
                 true
@@ -921,8 +929,4 @@ async fn open_and_hash(
         action: "hash",
         error: e.to_string(),
     })?
-}
-
-fn now_ms() -> i64 {
-    i64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }

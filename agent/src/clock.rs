@@ -1,4 +1,6 @@
-//! The journal's clock, behind a trait so tests set the time instead of sleeping.
+//! The agent's one clock, behind a trait so tests set the time instead of
+//! sleeping. The daemon makes one and hands it to the journal and to every
+//! pipeline's [`crate::pipeline::Health`].
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -8,6 +10,17 @@ use time::OffsetDateTime;
 /// Where the journal (and the pipeline) read "now".
 pub trait Clock: Send + Sync {
     fn now(&self) -> OffsetDateTime;
+
+    /// [`Clock::now`] in milliseconds since the epoch.
+    fn now_ms(&self) -> i64 {
+        to_millis(self.now())
+    }
+}
+
+/// The system clock's time in milliseconds since the epoch, for code that is
+/// not handed a clock yet (HTTP clients' token caches).
+pub fn system_now_ms() -> i64 {
+    SystemClock.now_ms()
 }
 
 /// The system's clock, in UTC.

@@ -1,0 +1,80 @@
+//! Which pipelines a config asks for, and what consoles are shown of each:
+//! the one place a new channel is added.
+//!
+//! Per mottakersystem: SvarInn inbound always; Fiks Digisos outbound when it
+//! has `[mottakersystem.digisos]`. The daemon supervises every
+//! [`Pipeline`] listed here, watches its heartbeat and stops it in order;
+//! the console API is handed the sources.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::console_api::state::SystemSource;
+use crate::dropfolder::DropFolder;
+use crate::inbound::pipeline::InboundPipeline;
+use crate::inbound::worker::WorkerHealth;
+use crate::journal::SharedJournal;
+use crate::outbound::OutboundHealth;
+use crate::outbound::console::OutboundSource;
+use crate::outbound::pipeline::OutboundPipeline;
+use crate::pipeline::{Health, Pipeline};
+
+/// Every pipeline of a config, and the consoles' view of them.
+pub struct Channels {
+    pub pipelines: Vec<Arc<dyn Pipeline>>,
+    /// SvarInn inbound, per mottakersystem, for the console's queues and integrations.
+    pub inbound: Vec<SystemSource>,
+    /// Fiks Digisos outbound, for the console's outbound view.
+    pub outbound: Vec<OutboundSource>,
+}
+
+impl Channels {
+    /// The pipelines `config` asks for. `journal` is the daemon's;
+    /// outbound opens connections of its own to `journal_path`.
+    pub fn from_config(
+        config: &Config,
+        journal: &SharedJournal,
+        journal_path: &Path,
+        clock: &Arc<dyn Clock>,
+    ) -> Self {
+        let mut channels = Channels {
+            pipelines: Vec::new(),
+            inbound: Vec::new(),
+            outbound: Vec::new(),
+        };
+        for system in &config.mottakersystemer {
+            let health = Arc::new(WorkerHealth::new(Arc::new(Health::new(Arc::clone(clock)))));
+            channels.inbound.push(SystemSource {
+                name: system.name.as_str().to_owned(),
+                svarinn_url: system.svarinn_url.as_str().trim_end_matches('/').to_owned(),
+                certificates: system.certificates.clone(),
+                drop: DropFolder::new(&system.drop_folder),
+                min_free_space: system.min_free_space,
+                health: Arc::clone(&health),
+            });
+            channels.pipelines.push(Arc::new(InboundPipeline::new(
+                system.clone(),
+                journal.clone(),
+                health,
+            )));
+        }
+        for system in &config.mottakersystemer {
+            let health = Arc::new(OutboundHealth::new(Arc::new(Health::new(Arc::clone(
+                clock,
+            )))));
+            let Some(source) = OutboundSource::from_config(system, Arc::clone(&health)) else {
+                continue;
+            };
+            channels.outbound.push(source);
+            channels.pipelines.push(Arc::new(OutboundPipeline::new(
+                system.clone(),
+                journal_path.to_owned(),
+                Arc::clone(clock),
+                health,
+            )));
+        }
+        channels
+    }
+}

@@ -1,0 +1,280 @@
+//! The one shape every pipeline has: SvarInn → drop folder, `ut/` → Fiks
+//! Digisos, and the channels still to come.
+//!
+//! A pipeline is set up (keys, passwords, folders: retried with backoff until
+//! it works, so one broken mottakersystem never holds up the others), then
+//! runs until shutdown. Each has one [`Health`]: its loop's heartbeat (the
+//! systemd watchdog), why setup fails while it does, and a wake-up for
+//! consoles' commands. Pauses live in the journal
+//! ([`crate::journal::SharedJournal::is_paused`]), not here.
+//!
+//! A channel implements [`Pipeline`] and is listed in [`crate::channels`];
+//! [`supervise`] and the daemon need nothing else of it.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tracing::error;
+
+use crate::backoff::Backoff;
+use crate::clock::{Clock, SystemClock};
+
+/// A boxed future, so pipelines of different types sit in one list.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// One set-up attempt that failed, while setup keeps failing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetupFailure {
+    /// One line: what failed and what to do.
+    pub error: String,
+    /// Attempts in a row that failed.
+    pub attempts: u32,
+}
+
+/// What every pipeline reports, whatever it carries.
+pub struct Health {
+    clock: Arc<dyn Clock>,
+    /// Unix ms of the loop's last turn (or of the last wait between setup
+    /// attempts: waiting to retry is progress).
+    heartbeat_ms: AtomicI64,
+    setup_failure: Mutex<Option<SetupFailure>>,
+    /// Look again now instead of at the next interval (a console's command).
+    pub wake: Notify,
+}
+
+impl std::fmt::Debug for Health {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Health")
+            .field("heartbeat_ms", &self.heartbeat_ms)
+            .field("setup_failure", &self.setup_failure)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Health {
+    fn default() -> Self {
+        Health::new(Arc::new(SystemClock))
+    }
+}
+
+impl Health {
+    pub fn new(clock: Arc<dyn Clock>) -> Self {
+        Health {
+            clock,
+            heartbeat_ms: AtomicI64::new(0),
+            setup_failure: Mutex::new(None),
+            wake: Notify::new(),
+        }
+    }
+
+    /// The loop turned.
+    pub fn beat(&self) {
+        self.heartbeat_ms
+            .store(self.clock.now_ms(), Ordering::Relaxed);
+    }
+
+    /// Unix ms of the last turn (0 before the first).
+    pub fn heartbeat_ms(&self) -> i64 {
+        self.heartbeat_ms.load(Ordering::Relaxed)
+    }
+
+    /// The loop turned within `limit` of now.
+    pub fn turned_within(&self, limit: Duration) -> bool {
+        let limit_ms = i64::try_from(limit.as_millis()).unwrap_or(i64::MAX);
+        self.clock.now_ms().saturating_sub(self.heartbeat_ms()) <= limit_ms
+    }
+
+    /// Why setup fails, while it does.
+    pub fn setup_failure(&self) -> Option<SetupFailure> {
+        self.setup_failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Written by [`supervise`] (and by tests that show a failing setup).
+    pub(crate) fn set_setup_failure(&self, failure: Option<SetupFailure>) {
+        *self.setup_failure.lock().unwrap_or_else(|p| p.into_inner()) = failure;
+    }
+
+    /// Unix ms now, by this pipeline's clock.
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+}
+
+/// A pipeline of one mottakersystem, before it is set up.
+pub trait Pipeline: Send + Sync + 'static {
+    /// What it carries, for logs and metrics: `inbound`, `outbound`.
+    fn kind(&self) -> &'static str;
+    fn mottakersystem(&self) -> &str;
+    fn health(&self) -> &Arc<Health>;
+    /// The longest wait between two setup attempts.
+    fn setup_retry_cap(&self) -> Duration;
+    /// What the log says before the error when setup fails.
+    fn setup_failed_message(&self) -> &'static str;
+    /// Reads its keys and passwords and prepares its folders; logs that it started.
+    fn setup(&self) -> BoxFuture<'_, anyhow::Result<Box<dyn Running>>>;
+}
+
+/// A pipeline that is set up.
+pub trait Running: Send {
+    /// Runs until `shutdown`; returns when its work in flight is finished.
+    fn run(self: Box<Self>, shutdown: CancellationToken) -> BoxFuture<'static, ()>;
+}
+
+/// Sets `pipeline` up, retrying with backoff (capped at its
+/// [`Pipeline::setup_retry_cap`]) until it works or `shutdown`, then runs it.
+pub async fn supervise(pipeline: Arc<dyn Pipeline>, shutdown: CancellationToken) {
+    let health = Arc::clone(pipeline.health());
+    let mut attempts = 0u32;
+    loop {
+        health.beat();
+        match pipeline.setup().await {
+            Ok(running) => {
+                health.set_setup_failure(None);
+                running.run(shutdown).await;
+                return;
+            }
+            Err(err) => {
+                attempts += 1;
+                let delay = Backoff::NETWORK
+                    .delay_with_random_jitter(attempts - 1)
+                    .min(pipeline.setup_retry_cap());
+                let line = crate::commands::one_line(&err);
+                error!(mottakersystem = %pipeline.mottakersystem(), pipeline = pipeline.kind(), retry_in = ?delay, "{}: {line}", pipeline.setup_failed_message());
+                health.set_setup_failure(Some(SetupFailure {
+                    error: line,
+                    attempts,
+                }));
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = sleep_beating(delay, &health) => {}
+                }
+            }
+        }
+    }
+}
+
+/// Sleeps while keeping the heartbeat fresh.
+async fn sleep_beating(total: Duration, health: &Health) {
+    let end = tokio::time::Instant::now() + total;
+    while tokio::time::Instant::now() < end {
+        health.beat();
+        tokio::time::sleep(Duration::from_secs(1).min(end - tokio::time::Instant::now())).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicU32;
+
+    use time::OffsetDateTime;
+
+    use super::*;
+    use crate::clock::ManualClock;
+
+    /// Fails setup `fail` times, then runs until shutdown.
+    struct Flaky {
+        health: Arc<Health>,
+        fail: u32,
+        tried: AtomicU32,
+        ran: Arc<Notify>,
+    }
+
+    struct Ran(Arc<Notify>);
+
+    impl Running for Ran {
+        fn run(self: Box<Self>, shutdown: CancellationToken) -> BoxFuture<'static, ()> {
+            Box::pin(async move {
+                self.0.notify_one();
+                shutdown.cancelled().await;
+            })
+        }
+    }
+
+    impl Pipeline for Flaky {
+        fn kind(&self) -> &'static str {
+            "test"
+        }
+        fn mottakersystem(&self) -> &str {
+            "s"
+        }
+        fn health(&self) -> &Arc<Health> {
+            &self.health
+        }
+        fn setup_retry_cap(&self) -> Duration {
+            Duration::from_millis(1)
+        }
+        fn setup_failed_message(&self) -> &'static str {
+            "cannot start"
+        }
+        fn setup(&self) -> BoxFuture<'_, anyhow::Result<Box<dyn Running>>> {
+            Box::pin(async move {
+                let n = self.tried.fetch_add(1, Ordering::SeqCst);
+                if n < self.fail {
+                    anyhow::bail!("attempt {n} failed");
+                }
+                Ok(Box::new(Ran(Arc::clone(&self.ran))) as Box<dyn Running>)
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn setup_is_retried_its_failure_shown_and_cleared_once_it_runs() {
+        let health = Arc::new(Health::default());
+        let ran = Arc::new(Notify::new());
+        let flaky = Arc::new(Flaky {
+            health: Arc::clone(&health),
+            fail: 3,
+            tried: AtomicU32::new(0),
+            ran: Arc::clone(&ran),
+        });
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(supervise(flaky.clone(), shutdown.clone()));
+        ran.notified().await;
+        assert_eq!(flaky.tried.load(Ordering::SeqCst), 4);
+        assert_eq!(health.setup_failure(), None);
+        assert!(health.heartbeat_ms() > 0);
+        shutdown.cancel();
+        task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_setup_that_never_works_is_shown_with_its_attempts_and_stops_at_shutdown() {
+        let health = Arc::new(Health::default());
+        let flaky = Arc::new(Flaky {
+            health: Arc::clone(&health),
+            fail: u32::MAX,
+            tried: AtomicU32::new(0),
+            ran: Arc::new(Notify::new()),
+        });
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(supervise(flaky.clone(), shutdown.clone()));
+        while health.setup_failure().is_none_or(|f| f.attempts < 2) {
+            tokio::task::yield_now().await;
+        }
+        let failure = health.setup_failure().unwrap();
+        assert!(failure.error.contains("failed"), "{failure:?}");
+        shutdown.cancel();
+        task.await.unwrap();
+    }
+
+    #[test]
+    fn the_heartbeat_reads_the_injected_clock() {
+        let start = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
+        let clock = Arc::new(ManualClock::new(start));
+        let health = Health::new(clock.clone());
+        health.beat();
+        assert!(health.turned_within(Duration::from_secs(10)));
+        clock.advance(Duration::from_secs(11));
+        assert!(!health.turned_within(Duration::from_secs(10)));
+        health.beat();
+        assert!(health.turned_within(Duration::ZERO));
+    }
+}
