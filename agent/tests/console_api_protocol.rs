@@ -70,7 +70,7 @@ async fn identity_comes_from_the_peer_credentials() {
         } => {
             assert_eq!(user, "root");
             assert_eq!(transport, Transport::LocalSocket);
-            assert_eq!(protocol, 1);
+            assert_eq!(protocol, mottak_protocol::console::PROTOCOL_VERSION);
             assert_eq!(
                 roles,
                 vec![RoleGrant {
@@ -314,7 +314,13 @@ async fn no_hello_and_a_wrong_protocol_are_refused() {
     match wrong.recv().await.unwrap() {
         ServerMessage::Error { code, message, .. } => {
             assert_eq!(code, ErrorCode::UnsupportedProtocol);
-            assert!(message.contains("protocol 1"), "{message}");
+            assert!(
+                message.contains(&format!(
+                    "protocol {}",
+                    mottak_protocol::console::PROTOCOL_VERSION
+                )),
+                "{message}"
+            );
         }
         other => panic!("{other:?}"),
     }

@@ -30,10 +30,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use mottak_agent::clock::SystemClock;
 use mottak_agent::console_api::state::{Builder, StateSettings, SystemSource};
 use mottak_agent::dropfolder::DropFolder;
 use mottak_agent::inbound::worker::WorkerHealth;
-use mottak_agent::clock::SystemClock;
 use mottak_agent::journal::{Journal, NewForsendelse};
 use mottak_agent::names::ForsendelseId;
 use mottak_fixtures::svarinn::{FakeSvarInn, MottakersystemSpec};
