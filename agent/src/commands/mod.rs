@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 pub mod access;
 pub mod check_config;
 pub mod decrypt;
+pub mod doctor;
 pub mod keygen;
 pub mod run;
 
@@ -34,6 +35,10 @@ pub enum Command {
     /// Check the config and everything it names (keys, secrets, folders),
     /// without the network. Exits non-zero when there is an error.
     CheckConfig,
+    /// Pre-flight before go-live: check-config, then DNS, TCP, TLS, SvarInn,
+    /// Maskinporten, Fiks Digisos and the drop folder, read-only (nothing is
+    /// acknowledged, reported or uploaded). Exit 0 only when all pass.
+    Doctor(doctor::Args),
     /// Make an RSA-2048 key and a self-signed certificate for a mottakersystem.
     Keygen(keygen::Args),
     /// Manage who may use the console: grant and revoke roles, group members, list.
@@ -54,6 +59,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             decrypt::run(&args)
         }
         Command::CheckConfig => check_config::run(&config),
+        Command::Doctor(args) => doctor::run(&config, &args),
         Command::Keygen(args) => {
             reads_no_config(cli.config.as_deref(), "keygen")?;
             keygen::run(&args)
