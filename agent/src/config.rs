@@ -51,6 +51,12 @@ pub struct AgentSettings {
     /// A folder in `inn/` longer than this is shown as not picked up by the
     /// fagsystem. Default 1 hour.
     pub inn_warning_after: Duration,
+    /// Connections the console socket serves at once, for anyone. Default 128.
+    pub console_max_connections: usize,
+    /// Further socket connections only an admin (root, or admin somewhere in
+    /// the access list) may take, so a user holding all the others cannot
+    /// lock an admin out. Default 8.
+    pub console_admin_reserve: usize,
 }
 
 /// `[agent.remote]`: consoles connect with `wss://` and a client
@@ -64,9 +70,31 @@ pub struct RemoteSettings {
     pub private_key: PathBuf,
     /// The CA that issues console certificates (PEM).
     pub client_ca: PathBuf,
+    /// Consoles past the client-certificate check served at once. Default 64.
+    pub max_connections: usize,
+    /// Connections not yet past the client-certificate check, at once. Default 32.
+    pub max_unauthenticated: usize,
+    /// Of those, from one address (IPv6: one /64). Default 8.
+    pub max_unauthenticated_per_address: usize,
+    /// From the TCP accept to `hello`: a connection slower than this is
+    /// dropped. Default 10 s, at most 60 s.
+    pub handshake_timeout: Duration,
+}
+
+impl RemoteSettings {
+    pub const MAX_CONNECTIONS: u64 = 64;
+    pub const MAX_UNAUTHENTICATED: u64 = 32;
+    pub const MAX_UNAUTHENTICATED_PER_ADDRESS: u64 = 8;
+    pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+    /// The longest `handshake_timeout` accepted: a slot held longer by a
+    /// peer that sends nothing is what the deadline is there to prevent.
+    pub const MAX_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(60);
 }
 
 impl AgentSettings {
+    pub const CONSOLE_MAX_CONNECTIONS: u64 = 128;
+    pub const CONSOLE_ADMIN_RESERVE: u64 = 8;
+
     /// `state_dir/journal.sqlite`.
     pub fn journal_path(&self) -> PathBuf {
         self.state_dir.join("journal.sqlite")
@@ -278,6 +306,10 @@ struct RawAgent {
     metrics: Option<ListenAddr>,
     #[serde(default = "default_inn_warning_after")]
     inn_warning_after: HumanDuration,
+    #[serde(default = "default_console_max_connections")]
+    console_max_connections: Bounded<1, 10_000>,
+    #[serde(default = "default_console_admin_reserve")]
+    console_admin_reserve: Bounded<1, 1_000>,
 }
 
 impl Default for RawAgent {
@@ -290,6 +322,8 @@ impl Default for RawAgent {
             remote: None,
             metrics: None,
             inn_warning_after: default_inn_warning_after(),
+            console_max_connections: default_console_max_connections(),
+            console_admin_reserve: default_console_admin_reserve(),
         }
     }
 }
@@ -301,10 +335,36 @@ struct RawRemote {
     certificate: AbsPath,
     private_key: AbsPath,
     client_ca: AbsPath,
+    #[serde(default = "default_remote_max_connections")]
+    max_connections: Bounded<1, 10_000>,
+    #[serde(default = "default_remote_max_unauthenticated")]
+    max_unauthenticated: Bounded<1, 10_000>,
+    #[serde(default = "default_remote_max_unauthenticated_per_address")]
+    max_unauthenticated_per_address: Bounded<1, 10_000>,
+    #[serde(default = "default_remote_handshake_timeout")]
+    handshake_timeout: Spanned<HumanDuration>,
 }
 
 fn default_inn_warning_after() -> HumanDuration {
     HumanDuration(Duration::from_secs(60 * 60))
+}
+fn default_console_max_connections() -> Bounded<1, 10_000> {
+    Bounded(AgentSettings::CONSOLE_MAX_CONNECTIONS)
+}
+fn default_console_admin_reserve() -> Bounded<1, 1_000> {
+    Bounded(AgentSettings::CONSOLE_ADMIN_RESERVE)
+}
+fn default_remote_max_connections() -> Bounded<1, 10_000> {
+    Bounded(RemoteSettings::MAX_CONNECTIONS)
+}
+fn default_remote_max_unauthenticated() -> Bounded<1, 10_000> {
+    Bounded(RemoteSettings::MAX_UNAUTHENTICATED)
+}
+fn default_remote_max_unauthenticated_per_address() -> Bounded<1, 10_000> {
+    Bounded(RemoteSettings::MAX_UNAUTHENTICATED_PER_ADDRESS)
+}
+fn default_remote_handshake_timeout() -> Spanned<HumanDuration> {
+    Spanned::new(0..0, HumanDuration(RemoteSettings::HANDSHAKE_TIMEOUT))
 }
 
 /// An address to listen on, `"127.0.0.1:9464"` or `"[::]:7443"`.
@@ -509,22 +569,57 @@ impl RawConfig {
                 digisos: raw.digisos.map(RawDigisos::into_settings),
             });
         }
+        let remote = match self.agent.remote {
+            Some(r) => Some(r.validate(text)?),
+            None => None,
+        };
         Ok(Config {
             agent: AgentSettings {
                 state_dir: self.agent.state_dir.0,
                 log_dir: self.agent.log_dir.0,
                 console_socket: self.agent.console_socket.0,
                 log_level: self.agent.log_level,
-                remote: self.agent.remote.map(|r| RemoteSettings {
-                    listen: r.listen.0,
-                    certificate: r.certificate.0,
-                    private_key: r.private_key.0,
-                    client_ca: r.client_ca.0,
-                }),
+                remote,
                 metrics: self.agent.metrics.map(|m| m.0),
                 inn_warning_after: self.agent.inn_warning_after.0,
+                // Bounded to 1..=10,000 and 1..=1,000 by their types.
+                console_max_connections: usize::try_from(self.agent.console_max_connections.0)
+                    .unwrap_or(usize::MAX),
+                console_admin_reserve: usize::try_from(self.agent.console_admin_reserve.0)
+                    .unwrap_or(usize::MAX),
             },
             mottakersystemer: systems,
+        })
+    }
+}
+
+impl RawRemote {
+    fn validate(self, text: &str) -> Result<RemoteSettings, ParseError> {
+        let span = self.handshake_timeout.span();
+        let handshake_timeout = self.handshake_timeout.into_inner().0;
+        if handshake_timeout > RemoteSettings::MAX_HANDSHAKE_TIMEOUT {
+            let mut err = locate(
+                text,
+                Some(span),
+                &format!(
+                    "handshake_timeout is at most {} s: it is how long a connection that has not yet said hello may hold one of max_unauthenticated slots",
+                    RemoteSettings::MAX_HANDSHAKE_TIMEOUT.as_secs()
+                ),
+            );
+            err.key = Some("handshake_timeout".into());
+            return Err(err);
+        }
+        // Each bounded to 1..=10,000 by its type.
+        let count = |b: Bounded<1, 10_000>| usize::try_from(b.0).unwrap_or(usize::MAX);
+        Ok(RemoteSettings {
+            listen: self.listen.0,
+            certificate: self.certificate.0,
+            private_key: self.private_key.0,
+            client_ca: self.client_ca.0,
+            max_connections: count(self.max_connections),
+            max_unauthenticated: count(self.max_unauthenticated),
+            max_unauthenticated_per_address: count(self.max_unauthenticated_per_address),
+            handshake_timeout,
         })
     }
 }
@@ -1059,6 +1154,8 @@ drop_folder = "/srv/fagsystem/nav-frogn"
         assert_eq!(c.agent.remote, None);
         assert_eq!(c.agent.metrics, None);
         assert_eq!(c.agent.inn_warning_after, Duration::from_secs(3600));
+        assert_eq!(c.agent.console_max_connections, 128);
+        assert_eq!(c.agent.console_admin_reserve, 8);
         let m = &c.mottakersystemer[0];
         assert_eq!(m.name.as_str(), "nav-frogn");
         assert_eq!(m.poll_interval, Duration::from_secs(300));
@@ -1217,12 +1314,18 @@ console_socket = "/x/c.sock"
 log_level = "debug"
 metrics = "127.0.0.1:9464"
 inn_warning_after = "30m"
+console_max_connections = 20
+console_admin_reserve = 3
 
 [agent.remote]
 listen = "0.0.0.0:7443"
 certificate = "/etc/mottak/tls/agent.crt"
 private_key = "/etc/mottak/tls/agent.key"
 client_ca = "/etc/mottak/tls/consoles-ca.crt"
+max_connections = 10
+max_unauthenticated = 6
+max_unauthenticated_per_address = 2
+handshake_timeout = "3s"
 
 [[mottakersystem]]
 name = "a1"
@@ -1255,6 +1358,12 @@ min_free_space = 1000000000
             remote.client_ca,
             Path::new("/etc/mottak/tls/consoles-ca.crt")
         );
+        assert_eq!(c.agent.console_max_connections, 20);
+        assert_eq!(c.agent.console_admin_reserve, 3);
+        assert_eq!(remote.max_connections, 10);
+        assert_eq!(remote.max_unauthenticated, 6);
+        assert_eq!(remote.max_unauthenticated_per_address, 2);
+        assert_eq!(remote.handshake_timeout, Duration::from_secs(3));
         let m = &c.mottakersystemer[0];
         assert_eq!(m.private_keys.len(), 2);
         assert_eq!(m.poll_interval, Duration::from_secs(5400));
@@ -1372,6 +1481,27 @@ min_free_space = 1000000000
             assert_eq!(err.line, Some(8), "{line}: {err}");
             assert!(err.message.contains(expect), "{line}: {err}");
         }
+    }
+
+    #[test]
+    fn remote_limits_have_defaults_and_bounds() {
+        let remote = "[agent.remote]\nlisten = \"0.0.0.0:7443\"\ncertificate = \"/c\"\nprivate_key = \"/k\"\nclient_ca = \"/ca\"\n";
+        let c = parse(&format!("{remote}{MINIMAL}")).unwrap();
+        let r = c.agent.remote.unwrap();
+        assert_eq!(r.max_connections, 64);
+        assert_eq!(r.max_unauthenticated, 32);
+        assert_eq!(r.max_unauthenticated_per_address, 8);
+        assert_eq!(r.handshake_timeout, Duration::from_secs(10));
+        for (line, expect) in [
+            ("handshake_timeout = \"2m\"", "at most 60 s"),
+            ("max_unauthenticated = 0", "out of range"),
+        ] {
+            let err = parse(&format!("{remote}{line}\n{MINIMAL}")).unwrap_err();
+            assert_eq!(err.line, Some(6), "{line}: {err}");
+            assert!(err.message.contains(expect), "{line}: {err}");
+        }
+        let err = parse(&format!("[agent]\nconsole_admin_reserve = 0\n{MINIMAL}")).unwrap_err();
+        assert!(err.message.contains("out of range"), "{err}");
     }
 
     #[test]

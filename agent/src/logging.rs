@@ -7,13 +7,22 @@
 //! - files: `log_dir/mottak-agent.YYYY-MM-DD.log`, a new one each day, the
 //!   last [`KEEP_LOG_FILES`] kept, written by a background thread (keep the
 //!   returned [`LogGuard`] alive, or the last lines are lost).
-//! - Every byte written, to either, goes through [`MaskingWriter`]: a run of
-//!   exactly 11 digits (not part of a longer run), or 6 digits, a space and
-//!   5 digits, becomes `***********`. Masked entirely rather than keeping the
-//!   birth date: the first six digits are themselves personal data, and in a
-//!   small kommune a birth date and a case narrow a person down. The cost: an
-//!   11-digit account number is masked too. Secrets need no masking: they are
-//!   a type that prints `[redacted]` ([`crate::secret::Secret`]).
+//! - Every byte written, to either, goes through [`MaskingWriter`], which
+//!   sees each formatted event whole:
+//!   - every fødselsnummer becomes `***********` ([`mottak_protocol::fnr`],
+//!     the rule the console state uses too: 11 digits or 6 + 5, found by
+//!     their control digits, never inside a UUID or a hash);
+//!   - every line break and other control character inside the event is
+//!     escaped (`\n`, `\r`, `\t`, `\u{1b}`; also U+2028/U+2029), and
+//!     only the event's own final newline is kept: no value (a SvarInn
+//!     error body, a folder name) can start a line that looks like
+//!     another event. On a terminal the formatter's colour codes (SGR,
+//!     `ESC [ digits m`) are kept; everything else is escaped there too.
+//!     Backslashes are not escaped: a value may show `\n`, but never
+//!     break the line.
+//!
+//!   Secrets need no masking: they are a type that prints `[redacted]`
+//!   ([`crate::secret::Secret`]).
 
 use std::io::{self, Write};
 use std::os::fd::AsFd;
@@ -137,7 +146,10 @@ where
             })?;
     let mut layers: Vec<Box<dyn Layer<Registry> + Send + Sync>> = Vec::new();
     let stderr_layer = tracing_subscriber::fmt::layer()
-        .with_writer(Masking(stderr))
+        .with_writer(Masking {
+            inner: stderr,
+            colours: style.ansi,
+        })
         .with_ansi(style.ansi);
     layers.push(if style.timestamps {
         stderr_layer.boxed()
@@ -150,7 +162,10 @@ where
         file_guard = Some(guard);
         layers.push(
             tracing_subscriber::fmt::layer()
-                .with_writer(Masking(writer))
+                .with_writer(Masking {
+                    inner: writer,
+                    colours: false,
+                })
                 .with_ansi(false)
                 .boxed(),
         );
@@ -172,35 +187,41 @@ fn daily_files(dir: &Path) -> Result<RollingFileAppender, LoggingError> {
         })
 }
 
-/// A [`MakeWriter`] whose writers mask fødselsnumre ([`MaskingWriter`]).
+/// A [`MakeWriter`] whose writers mask and escape each event ([`MaskingWriter`]).
 #[derive(Debug, Clone)]
-pub struct Masking<M>(pub M);
+pub struct Masking<M> {
+    pub inner: M,
+    /// Keep the formatter's colour codes (stderr on a terminal).
+    pub colours: bool,
+}
 
 impl<'a, M: MakeWriter<'a>> MakeWriter<'a> for Masking<M> {
     type Writer = MaskingWriter<M::Writer>;
 
     fn make_writer(&'a self) -> Self::Writer {
-        MaskingWriter::new(self.0.make_writer())
+        MaskingWriter::new(self.inner.make_writer(), self.colours)
     }
 
     fn make_writer_for(&'a self, meta: &tracing::Metadata<'_>) -> Self::Writer {
-        MaskingWriter::new(self.0.make_writer_for(meta))
+        MaskingWriter::new(self.inner.make_writer_for(meta), self.colours)
     }
 }
 
 /// Collects what is written (one event: `tracing` makes a writer per event)
-/// and hands it on masked ([`mask_fnr`]) when flushed or dropped, so a number
-/// split across two writes is still caught.
+/// and hands it on as one line ([`one_safe_line`]) when flushed or dropped,
+/// so a number or a line break split across two writes is still caught.
 pub struct MaskingWriter<W: Write> {
     inner: W,
     buf: Vec<u8>,
+    colours: bool,
 }
 
 impl<W: Write> MaskingWriter<W> {
-    pub fn new(inner: W) -> Self {
+    pub fn new(inner: W, colours: bool) -> Self {
         MaskingWriter {
             inner,
             buf: Vec::new(),
+            colours,
         }
     }
 }
@@ -213,10 +234,9 @@ impl<W: Write> Write for MaskingWriter<W> {
 
     fn flush(&mut self) -> io::Result<()> {
         if !self.buf.is_empty() {
-            mask_fnr(&mut self.buf);
-            let result = self.inner.write_all(&self.buf);
+            let line = one_safe_line(&self.buf, self.colours);
             self.buf.clear();
-            result?;
+            self.inner.write_all(line.as_bytes())?;
         }
         self.inner.flush()
     }
@@ -229,36 +249,56 @@ impl<W: Write> Drop for MaskingWriter<W> {
     }
 }
 
-/// The mask written over a fødselsnummer.
-pub const FNR_MASK: &[u8; 11] = b"***********";
-
-/// Masks, in place, every run of exactly 11 ASCII digits that is not part
-/// of a longer run of digits, and every `dddddd ddddd` (the printed form),
-/// with `*`. Digits are ASCII, so UTF-8 text around them is untouched.
-pub fn mask_fnr(buf: &mut [u8]) {
-    let n = buf.len();
-    let mut i = 0;
-    while i < n {
-        if !buf[i].is_ascii_digit() {
-            i += 1;
-            continue;
-        }
-        let start = i;
-        while i < n && buf[i].is_ascii_digit() {
-            i += 1;
-        }
-        let run = i - start;
-        if run == 11 {
-            buf[start..i].fill(b'*');
-        } else if run == 6 && i + 6 <= n && buf[i] == b' ' {
-            let second = &buf[i + 1..i + 6];
-            let ends = i + 6 == n || !buf[i + 6].is_ascii_digit();
-            if second.iter().all(u8::is_ascii_digit) && ends {
-                buf[start..i].fill(b'*');
-                buf[i + 1..i + 6].fill(b'*');
-                i += 6;
+/// One formatted event as it may be written: fødselsnumre masked, every
+/// control character but the final newline escaped (with `colours`, SGR
+/// colour codes kept). See the module doc.
+pub fn one_safe_line(event: &[u8], colours: bool) -> String {
+    let mut masked = event.to_vec();
+    mottak_protocol::fnr::mask_in_place(&mut masked);
+    let text = String::from_utf8_lossy(&masked);
+    let (body, newline) = match text.strip_suffix('\n') {
+        Some(body) => (body, "\n"),
+        None => (&*text, ""),
+    };
+    let mut out = String::with_capacity(body.len() + 16);
+    let mut rest = body;
+    while let Some(c) = rest.chars().next() {
+        if colours && c == '\u{1b}' {
+            let sgr = sgr_len(rest);
+            if sgr > 0 {
+                out.push_str(&rest[..sgr]);
+                rest = &rest[sgr..];
+                continue;
             }
         }
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') => {
+                out.extend(c.escape_unicode());
+            }
+            c => out.push(c),
+        }
+        rest = &rest[c.len_utf8()..];
+    }
+    out.push_str(newline);
+    out
+}
+
+/// The length of an SGR sequence (`ESC [ 0-9;* m`) at the start of `s`, or 0.
+fn sgr_len(s: &str) -> usize {
+    let Some(params) = s.strip_prefix("\u{1b}[") else {
+        return 0;
+    };
+    let digits = params
+        .bytes()
+        .take_while(|b| b.is_ascii_digit() || *b == b';')
+        .count();
+    if params.as_bytes().get(digits) == Some(&b'm') {
+        2 + digits + 1
+    } else {
+        0
     }
 }
 
@@ -268,39 +308,55 @@ mod tests {
     use crate::secret::Secret;
     use std::sync::{Arc, Mutex};
 
-    fn masked(s: &str) -> String {
-        let mut b = s.as_bytes().to_vec();
-        mask_fnr(&mut b);
-        String::from_utf8(b).unwrap()
+    /// A valid fødselsnummer (control digits right) and one that is not.
+    const FNR: &str = "01019012480";
+    const NOT_FNR: &str = "01019012345";
+
+    fn line(s: &str) -> String {
+        one_safe_line(s.as_bytes(), false)
     }
 
     #[test]
-    fn masks_exactly_eleven_digits() {
-        assert_eq!(masked("fnr 01019012345 ok"), "fnr *********** ok");
-        assert_eq!(masked("01019012345"), "***********");
-        assert_eq!(masked("a01019012345b"), "a***********b");
-        assert_eq!(masked("\"fnr\":\"01019012345\""), "\"fnr\":\"***********\"");
-        assert_eq!(masked("010190 12345."), "****** *****.");
-        assert_eq!(
-            masked("to: 01019012345, 31129912345"),
-            "to: ***********, ***********"
-        );
-        // Not fødselsnumre: longer and shorter runs, timestamps, org numbers.
+    fn masks_fodselsnumre_by_control_digits_in_both_forms() {
+        assert_eq!(line("fnr 01019012480 ok\n"), "fnr *********** ok\n");
+        assert_eq!(line("010190 12480."), "****** *****.");
+        assert_eq!(line("(010190-12480)"), "(******-*****)");
+        assert_eq!(line("\"fnr\":\"31129956715\""), "\"fnr\":\"***********\"");
+        // Ids stay readable: a failed control digit, a longer run, a UUID
+        // or a hash holding 11 digits.
         for keep in [
-            "1700000000000",
-            "0101901234",
-            "010190123456",
-            "orgnr 974760673",
-            "010190 123456",
-            "010190 1234",
-            "2026-11-21T08:00:00Z",
+            NOT_FNR.to_owned(),
+            "010190-12345".to_owned(),
+            "1700000000000".to_owned(),
+            "0b3f5c2e-9b7e-4c1a-8d2f-a01019012480".to_owned(),
+            format!("sha256 {}01019012480{}", "ab".repeat(13), "cd".repeat(13)),
+            "ut.1700000000000.0.0b3f5c2e-9b7e-4c1a-8d2f-0123456789ab".to_owned(),
         ] {
-            assert_eq!(masked(keep), keep);
+            assert_eq!(line(&keep), keep);
         }
-        assert_eq!(
-            masked("søknad æøå 01019012345 å"),
-            "søknad æøå *********** å"
+        assert_eq!(line("søknad æøå 01019012480 å"), "søknad æøå *********** å");
+    }
+
+    #[test]
+    fn a_value_cannot_start_a_line_of_its_own() {
+        let forged =
+            "svarinn said 500: oops\n2026-12-03T12:00:00Z  INFO mottak_agent: all fine\r\n";
+        let out = line(&format!("WARN x: {forged}\n"));
+        assert_eq!(out.matches('\n').count(), 1, "{out}");
+        assert!(out.ends_with('\n'), "{out}");
+        assert!(out.contains("oops\\n2026-12-03T12:00:00Z  INFO"), "{out}");
+        assert!(out.contains("all fine\\r\\n"), "{out}");
+        // Other controls, the Unicode line separators and escape sequences too.
+        let out = line("a\u{1b}[2Jb\u{2028}c\u{0}d\te");
+        assert_eq!(out, "a\\u{1b}[2Jb\\u{2028}c\\u{0}d\\te");
+        // On a terminal the formatter's colours stay, nothing else.
+        let out = one_safe_line(
+            "\u{1b}[32m INFO\u{1b}[0m x\u{1b}]0;title\u{7}\n".as_bytes(),
+            true,
         );
+        assert_eq!(out, "\u{1b}[32m INFO\u{1b}[0m x\\u{1b}]0;title\\u{7}\n");
+        // A number split by a control character is still no number.
+        assert_eq!(line("010190\n12480"), "010190\\n12480");
     }
 
     /// A `MakeWriter` into a shared buffer.
@@ -340,13 +396,14 @@ mod tests {
         let password = Secret::new("hunter2-s3cret");
         tracing::subscriber::with_default(subscriber, || {
             tracing::info!(
-                fnr = "01019012345",
+                fnr = FNR,
                 password = %password,
                 secret_debug = ?password,
-                "søknad fra 31129912345 mottatt, forsendelse 0b3f5c2e-9b7e-4c1a-8d2f-0123456789ab"
+                "søknad fra 31129956715 mottatt, forsendelse 0b3f5c2e-9b7e-4c1a-8d2f-0123456789ab"
             );
-            tracing::warn!("printed form 010190 12345 too");
-            tracing::debug!("filtered out: 01019012345");
+            tracing::warn!("printed form 010190 12480 and 010190-12480 too");
+            tracing::warn!(folder = "x\ny", "name {}", "a\nWARN forged");
+            tracing::debug!("filtered out: 01019012480");
         });
         drop(guard); // flushes the file writer
         let out = String::from_utf8(stderr.0.lock().unwrap().clone()).unwrap();
@@ -369,11 +426,27 @@ mod tests {
                 text.contains("0b3f5c2e-9b7e-4c1a-8d2f-0123456789ab"),
                 "{text}"
             );
-            assert!(text.contains("printed form ****** ***** too"), "{text}");
-            for leak in ["01019012345", "31129912345", "010190 12345", "hunter2"] {
+            assert!(
+                text.contains("printed form ****** ***** and ******-***** too"),
+                "{text}"
+            );
+            for leak in [
+                FNR,
+                "31129956715",
+                "010190 12480",
+                "010190-12480",
+                "hunter2",
+            ] {
                 assert!(!text.contains(leak), "{leak} leaked: {text}");
             }
             assert!(!text.contains("filtered out"));
+            // One line per event: the newlines inside values are escaped.
+            assert_eq!(text.lines().count(), 3, "{text}");
+            assert!(text.contains("name a\\nWARN forged"), "{text}");
+            assert!(
+                !text.lines().any(|l| l.starts_with("WARN forged")),
+                "{text}"
+            );
         }
         // stderr without timestamps (journald), the file with them.
         assert!(out.starts_with(" INFO") || out.starts_with("INFO"), "{out}");

@@ -117,6 +117,13 @@ pub enum UnzipError {
         first: String,
         name: String,
     },
+    /// Two central-directory records with the very same name: the zip
+    /// crate keys entries by name and would show only the last of them.
+    #[error(
+        "the zip holds two entries named {}; refusing the zip (only one of them could be delivered)",
+        entry.as_deref().map_or_else(|| "alike".to_owned(), |e| format!("{e:?}"))
+    )]
+    DuplicateEntry { entry: Option<String> },
     #[error(
         "the zip unpacks to more than {max} bytes (zip_max_total_size){}; refusing the zip",
         if *.claimed { " by its own headers" } else { "" }
@@ -184,7 +191,7 @@ fn extract_inner<R: Read + Seek>(
     limits: &ZipLimits,
     created: &mut Vec<Name>,
 ) -> Result<Vec<ExtractedFile>, UnzipError> {
-    let mut archive = zip::ZipArchive::new(zip).map_err(UnzipError::NotAZip)?;
+    let mut archive = open_archive(zip, limits.max_entries)?;
     if archive.len() > limits.max_entries {
         return Err(UnzipError::TooManyEntries {
             count: archive.len(),
@@ -327,6 +334,52 @@ fn extract_inner<R: Read + Seek>(
     Ok(out)
 }
 
+/// Opens the zip, refusing one whose central directory names an entry twice.
+/// The zip crate keys entries by name: of two records with the same name,
+/// `len()` and `by_index` show only the last, so the first would be lost
+/// without a word (and a reader other than ours might take the first).
+fn open_archive<R: Read + Seek>(
+    zip: R,
+    max_entries: usize,
+) -> Result<zip::ZipArchive<R>, UnzipError> {
+    let archive = zip::ZipArchive::new(zip).map_err(UnzipError::NotAZip)?;
+    if archive.has_duplicate_names() {
+        let start = archive.central_directory_start();
+        let entry = first_repeated_name(archive.into_inner(), start, max_entries);
+        return Err(UnzipError::DuplicateEntry { entry });
+    }
+    Ok(archive)
+}
+
+/// The first name that two central-directory records share, read from the
+/// records themselves (the zip crate no longer has it). Walks at most
+/// `max_records` beyond the first; `None` when the records cannot be read.
+fn first_repeated_name<R: Read + Seek>(
+    mut zip: R,
+    start: u64,
+    max_records: usize,
+) -> Option<String> {
+    const SIGNATURE: [u8; 4] = [0x50, 0x4b, 0x01, 0x02];
+    let le16 = |b: &[u8], at: usize| u16::from_le_bytes([b[at], b[at + 1]]);
+    zip.seek(io::SeekFrom::Start(start)).ok()?;
+    let mut seen = std::collections::HashSet::new();
+    let mut record = [0u8; 46];
+    for _ in 0..=max_records {
+        zip.read_exact(&mut record).ok()?;
+        if record[..4] != SIGNATURE {
+            return None;
+        }
+        let mut name = vec![0u8; usize::from(le16(&record, 28))];
+        zip.read_exact(&mut name).ok()?;
+        let skip = i64::from(le16(&record, 30)) + i64::from(le16(&record, 32));
+        zip.seek(io::SeekFrom::Current(skip)).ok()?;
+        if !seen.insert(name.clone()) {
+            return Some(String::from_utf8_lossy(&name).into_owned());
+        }
+    }
+    None
+}
+
 /// The most bytes an entry of `compressed` bytes may unpack to.
 fn ratio_allowance(compressed: u64, limits: &ZipLimits) -> u64 {
     compressed
@@ -423,7 +476,7 @@ pub fn read_forsendelse_metadata(
 pub fn forsendelse_metadata_from_zip<R: Read + Seek>(
     zip: R,
 ) -> Result<Option<DigisosForsendelseMetadata>, UnzipError> {
-    let mut archive = zip::ZipArchive::new(zip).map_err(UnzipError::NotAZip)?;
+    let mut archive = open_archive(zip, ZipLimits::DEFAULT.max_entries)?;
     match archive.by_name(FORSENDELSE_METADATA) {
         Ok(file) => parse_metadata(file).map(Some),
         Err(zip::result::ZipError::FileNotFound) => Ok(None),
@@ -691,6 +744,34 @@ mod tests {
     /// The same for the entry named `name` only.
     fn lie_about_sizes_of(zip: &mut [u8], name: &str, size: u32) {
         lie(zip, Some(name), size);
+    }
+
+    fn zip_with_a_duplicate() -> Vec<u8> {
+        let mut zip = build(&[
+            ("vedtak.pdf", b"%PDF first"),
+            ("ok.txt", b"fine"),
+            ("brevet.pdf", b"%PDF second"),
+        ]);
+        mottak_fixtures::hostile_zip::rename_entry(&mut zip, "brevet.pdf", "vedtak.pdf").unwrap();
+        zip
+    }
+
+    #[test]
+    fn two_entries_of_the_same_name_are_refused_and_named() {
+        let zip = zip_with_a_duplicate();
+        let err = assert_refused_cleanly(&zip, &ZipLimits::DEFAULT);
+        assert!(
+            matches!(&err, UnzipError::DuplicateEntry { entry: Some(e) } if e == "vedtak.pdf"),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains("two entries named \"vedtak.pdf\""),
+            "{err}"
+        );
+        // The same zip delivered whole (unzip = false) is refused too: which
+        // of the two a reader takes is up to the reader.
+        let err = forsendelse_metadata_from_zip(Cursor::new(&zip)).unwrap_err();
+        assert!(matches!(err, UnzipError::DuplicateEntry { .. }), "{err}");
     }
 
     fn lie(zip: &mut [u8], only: Option<&str>, size: u32) {

@@ -6,6 +6,7 @@
 
 mod console_api_support;
 
+use std::net::IpAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::Arc;
@@ -22,7 +23,9 @@ use rcgen::{
 };
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 
 struct Ca {
@@ -76,6 +79,8 @@ fn write_private(path: &Path, text: &str) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
 }
 
+type TlsConsole = WebSocketStream<tokio_rustls::client::TlsStream<TcpStream>>;
+
 /// Connects with TLS (trusting `ca_pem`), presenting `client` if given, and
 /// says hello. `Err` when the TLS or websocket handshake fails or the
 /// connection closes before any message.
@@ -84,6 +89,18 @@ async fn hello_over_tls(
     ca_pem: &str,
     client: Option<&(String, String)>,
 ) -> Result<ServerMessage, String> {
+    let mut ws = connect_tls(None, port, ca_pem, client).await?;
+    hello(&mut ws).await
+}
+
+/// A TLS console from `from` (a loopback address; default 127.0.0.1),
+/// without hello yet.
+async fn connect_tls(
+    from: Option<IpAddr>,
+    port: u16,
+    ca_pem: &str,
+    client: Option<&(String, String)>,
+) -> Result<TlsConsole, String> {
     let mut roots = rustls::RootCertStore::empty();
     roots
         .add(CertificateDer::from_pem_slice(ca_pem.as_bytes()).unwrap())
@@ -103,22 +120,37 @@ async fn hello_over_tls(
         None => builder.with_no_client_auth(),
     };
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let tcp = tcp_from(from, port)
+        .await
+        .map_err(|e| format!("tcp: {e}"))?;
     let tls = connector
         .connect(ServerName::try_from("localhost").unwrap(), tcp)
         .await
         .map_err(|e| format!("tls: {e}"))?;
-    let (mut ws, _) = tokio_tungstenite::client_async("wss://localhost/console", tls)
+    let (ws, _) = tokio_tungstenite::client_async("wss://localhost/console", tls)
         .await
         .map_err(|e| format!("websocket: {e}"))?;
-    let hello = serde_json::to_string(&ClientMessage::Hello {
-        protocol: PROTOCOL_VERSION,
-        client: None,
-    })
-    .unwrap();
-    ws.send(Message::text(hello))
+    Ok(ws)
+}
+
+/// A TCP connection to the agent's 127.0.0.1:`port` from `from`.
+async fn tcp_from(from: Option<IpAddr>, port: u16) -> std::io::Result<TcpStream> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    if let Some(from) = from {
+        socket.bind((from, 0).into())?;
+    }
+    socket.connect(([127, 0, 0, 1], port).into()).await
+}
+
+async fn send(ws: &mut TlsConsole, m: &ClientMessage) -> Result<(), String> {
+    let text = serde_json::to_string(m).unwrap();
+    ws.send(Message::text(text))
         .await
-        .map_err(|e| format!("send: {e}"))?;
+        .map_err(|e| format!("send: {e}"))
+}
+
+/// The next message, skipping pings.
+async fn next(ws: &mut TlsConsole) -> Result<ServerMessage, String> {
     loop {
         let next = tokio::time::timeout(Duration::from_secs(20), ws.next())
             .await
@@ -131,22 +163,39 @@ async fn hello_over_tls(
     }
 }
 
+async fn hello(ws: &mut TlsConsole) -> Result<ServerMessage, String> {
+    send(
+        ws,
+        &ClientMessage::Hello {
+            protocol: PROTOCOL_VERSION,
+            client: None,
+        },
+    )
+    .await?;
+    next(ws).await
+}
+
+/// The agent's certificate, key and client CA in `d`; the `[agent.remote]`
+/// table for them on `port`, with `extra` lines.
+fn remote_table(ca: &Ca, d: &Path, port: u16, extra: &str) -> String {
+    let (server_cert, server_key) = ca.leaf("mottak01", true);
+    std::fs::write(d.join("agent.crt"), format!("{server_cert}{}", ca.pem())).unwrap();
+    write_private(&d.join("agent.key"), &server_key);
+    std::fs::write(d.join("ca.crt"), ca.pem()).unwrap();
+    format!(
+        "[agent.remote]\nlisten = \"127.0.0.1:{port}\"\ncertificate = \"{d}/agent.crt\"\nprivate_key = \"{d}/agent.key\"\nclient_ca = \"{d}/ca.crt\"\n{extra}",
+        d = d.display()
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mutual_tls_names_the_user_and_refuses_strangers() {
     let ca = Ca::new("Kommunens konsoll-CA");
     let rogue = Ca::new("Some other CA");
     let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    let (server_cert, server_key) = ca.leaf("mottak01", true);
-    std::fs::write(d.join("agent.crt"), format!("{server_cert}{}", ca.pem())).unwrap();
-    write_private(&d.join("agent.key"), &server_key);
-    std::fs::write(d.join("ca.crt"), ca.pem()).unwrap();
     let port = free_port();
     let env = Env::new(Options {
-        tables: format!(
-            "[agent.remote]\nlisten = \"127.0.0.1:{port}\"\ncertificate = \"{d}/agent.crt\"\nprivate_key = \"{d}/agent.key\"\nclient_ca = \"{d}/ca.crt\"\n",
-            d = d.display()
-        ),
+        tables: remote_table(&ca, dir.path(), port, ""),
         ..Options::default()
     })
     .await;
@@ -188,8 +237,18 @@ async fn mutual_tls_names_the_user_and_refuses_strangers() {
     assert!(stranger.is_err(), "{stranger:?}");
 
     agent.assert_running();
-    let log = agent.log_text();
+    // The "no role" above opened this kind's window, so the two refusals
+    // come in its summary line, within an interval (10 s).
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let log = loop {
+        let log = agent.log_text();
+        if log.contains("refused in the TLS handshake") || std::time::Instant::now() > deadline {
+            break log;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     assert!(log.contains("refused in the TLS handshake"), "{log}");
+    assert!(log.contains("from 127.0.0.1"), "{log}");
     // The local socket still works beside it.
     env.access(&["grant", "--user", "root", "--role", "viewer", "--all"]);
     let mut local = env.console().await;
@@ -223,4 +282,141 @@ async fn a_bad_remote_config_is_named() {
     let text = console_api_support::output_text(&out);
     assert!(text.contains("[agent.remote] certificate"), "{text}");
     assert!(text.contains("agent.crt"), "{text}");
+}
+
+/// 300 TCP connections to the TLS listener that send nothing, more than
+/// every limit: from one address only `max_unauthenticated_per_address` (8)
+/// are taken, the rest closed at once, and the 8 are closed at the
+/// handshake deadline. Meanwhile a console on the Unix socket gets its
+/// snapshot, an authenticated TLS console stays served, one from another
+/// address gets in at once and one from the flooding address once the
+/// deadline has freed its slots; the log holds a handful of summary lines
+/// with the counts, and `/metrics` counts every refusal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_silent_connections_locks_out_no_console() {
+    let ca = Ca::new("Kommunens konsoll-CA");
+    let dir = tempfile::tempdir().unwrap();
+    let (port, metrics) = (free_port(), free_port());
+    let deadline = Duration::from_secs(3);
+    let env = Env::new(Options {
+        agent_extra: format!("metrics = \"127.0.0.1:{metrics}\""),
+        tables: remote_table(
+            &ca,
+            dir.path(),
+            port,
+            &format!("handshake_timeout = \"{}s\"\n", deadline.as_secs()),
+        ),
+        ..Options::default()
+    })
+    .await;
+    env.access(&[
+        "grant", "--user", "kari", "--role", "operator", "--system", "ms-a",
+    ]);
+    env.access(&["grant", "--user", "root", "--role", "viewer", "--all"]);
+    let mut agent = env.spawn_agent().await;
+    let kari = ca.leaf("kari", false);
+    let mut before = connect_tls(None, port, &ca.pem(), Some(&kari))
+        .await
+        .unwrap();
+    assert!(matches!(
+        hello(&mut before).await,
+        Ok(ServerMessage::Welcome { .. })
+    ));
+
+    let flood_started = std::time::Instant::now();
+    let mut held = Vec::new();
+    for _ in 0..300 {
+        held.push(TcpStream::connect(("127.0.0.1", port)).await.unwrap());
+    }
+
+    // The socket has its own slots.
+    let mut local = env.subscribed().await;
+    assert_eq!(
+        local.state.as_ref().unwrap().queues[0].mottakersystem,
+        "ms-a"
+    );
+    // An authenticated console keeps its slot and is served.
+    send(&mut before, &ClientMessage::Subscribe).await.unwrap();
+    assert!(matches!(
+        next(&mut before).await,
+        Ok(ServerMessage::Snapshot { .. })
+    ));
+    // From another address, a console gets in at once.
+    let mut other = connect_tls(Some([127, 0, 0, 2].into()), port, &ca.pem(), Some(&kari))
+        .await
+        .unwrap();
+    assert!(matches!(
+        hello(&mut other).await,
+        Ok(ServerMessage::Welcome { .. })
+    ));
+
+    // Every silent connection is closed by the deadline (the refused ones at once).
+    for tcp in &mut held {
+        let mut buf = [0u8; 16];
+        let limit = (deadline + Duration::from_secs(2)).saturating_sub(flood_started.elapsed());
+        match tokio::time::timeout(limit, tcp.read(&mut buf)).await {
+            Ok(Ok(0) | Err(_)) => {}
+            Ok(Ok(n)) => panic!("the agent sent {n} bytes to a silent connection"),
+            Err(_) => panic!(
+                "a silent connection was still open {:?} after the flood began",
+                flood_started.elapsed()
+            ),
+        }
+    }
+    drop(held);
+    // Its slots back, the flooding address can connect a console again.
+    match hello_over_tls(port, &ca.pem(), Some(&kari)).await {
+        Ok(ServerMessage::Welcome { user, .. }) => assert_eq!(user, "kari"),
+        other => panic!("{other:?}"),
+    }
+
+    // 292 refused: one line at once, then one summary with the count.
+    let summary_by = std::time::Instant::now() + Duration::from_secs(20);
+    while !agent.log_text().contains("291 in the last") {
+        assert!(
+            std::time::Instant::now() < summary_by,
+            "no summary of the refusals:\n{}",
+            agent.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let log = agent.log_text();
+    let lines = |what: &str| log.lines().filter(|l| l.contains(what)).count();
+    assert_eq!(lines("remote console connection refused"), 2, "{log}");
+    assert!(
+        lines("remote console connection ended before") <= 3,
+        "{log}"
+    );
+    let summary = log.lines().find(|l| l.contains("291 in the last")).unwrap();
+    assert!(summary.contains("from 127.0.0.1 (291)"), "{summary}");
+    assert!(
+        summary.contains("max_unauthenticated_per_address"),
+        "{summary}"
+    );
+
+    let text = http_get(metrics, "/metrics").await;
+    assert!(
+        text.contains(
+            "mottak_console_connections_refused_total{listener=\"remote\",reason=\"address_full\"} 292\n"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "mottak_console_handshake_failures_total{listener=\"remote\",reason=\"timeout\"} 8\n"
+        ),
+        "{text}"
+    );
+    agent.assert_running();
+    drop(local.ws.close(None).await);
+}
+
+async fn http_get(port: u16, path: &str) -> String {
+    let mut tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    tcp.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut out = String::new();
+    tcp.read_to_string(&mut out).await.unwrap();
+    out
 }

@@ -465,12 +465,15 @@ fn outbound_state_rank(s: OutboundState) -> u8 {
 pub type FailedKey = (String, String);
 
 fn key_of(f: &FailedImport) -> FailedKey {
-    (f.mottakersystem.clone(), f.id.clone())
+    (f.mottakersystem.clone(), f.id.raw().to_owned())
 }
 
 /// A saksoppdatering's key: (mottakersystem, update id).
 pub fn out_key(r: OutboundRow<'_>) -> FailedKey {
-    (r.mottakersystem.to_owned(), r.item.update_id.clone())
+    (
+        r.mottakersystem.to_owned(),
+        r.item.update_id.raw().to_owned(),
+    )
 }
 
 /// The console.
@@ -885,7 +888,7 @@ impl App {
                 .failed
                 .items
                 .iter()
-                .map(|f| (f.mottakersystem.as_str(), f.id.as_str()))
+                .map(|f| (f.mottakersystem.as_str(), f.id.raw()))
                 .collect();
             self.marks
                 .retain(|(s, i)| present.contains(&(s.as_str(), i.as_str())));
@@ -898,7 +901,7 @@ impl App {
                     o.failures
                         .iter()
                         .filter(|i| i.state == OutboundState::Failed)
-                        .map(|i| (o.mottakersystem.as_str(), i.update_id.as_str()))
+                        .map(|i| (o.mottakersystem.as_str(), i.update_id.raw()))
                 })
                 .collect();
             self.out_marks
@@ -932,9 +935,12 @@ impl App {
     }
 
     fn remember_outbound(&mut self) {
-        self.selected_outbound = self
-            .selected_outbound()
-            .map(|r| (r.mottakersystem.to_owned(), r.item.update_id.clone()));
+        self.selected_outbound = self.selected_outbound().map(|r| {
+            (
+                r.mottakersystem.to_owned(),
+                r.item.update_id.raw().to_owned(),
+            )
+        });
     }
 
     /// Remembers the row under the cursor of the lists that keep it.
@@ -1244,7 +1250,7 @@ impl App {
             format!(
                 " {}/{}",
                 targets[0].mottakersystem,
-                short_id(&targets[0].id)
+                short_id(targets[0].id.raw())
             )
         });
         let (question, label, commands): (String, String, Vec<Command>) = match what {
@@ -1255,7 +1261,7 @@ impl App {
                     .iter()
                     .map(|f| Command::Retry {
                         mottakersystem: f.mottakersystem.clone(),
-                        forsendelse: f.id.clone(),
+                        forsendelse: f.id.raw().to_owned(),
                     })
                     .collect(),
             ),
@@ -1266,7 +1272,7 @@ impl App {
                     .iter()
                     .map(|f| Command::MoveToInn {
                         mottakersystem: f.mottakersystem.clone(),
-                        forsendelse: f.id.clone(),
+                        forsendelse: f.id.raw().to_owned(),
                     })
                     .collect(),
             ),
@@ -1277,7 +1283,7 @@ impl App {
                     .iter()
                     .map(|f| Command::MarkPermanent {
                         mottakersystem: f.mottakersystem.clone(),
-                        forsendelse: f.id.clone(),
+                        forsendelse: f.id.raw().to_owned(),
                         reason: String::new(),
                     })
                     .collect(),
@@ -1349,13 +1355,13 @@ impl App {
                 if what == KeyAction::Discard {
                     Command::MarkPermanent {
                         mottakersystem: sys.clone(),
-                        forsendelse: item.update_id.clone(),
+                        forsendelse: item.update_id.raw().to_owned(),
                         reason: String::new(),
                     }
                 } else {
                     Command::Retry {
                         mottakersystem: sys.clone(),
-                        forsendelse: item.update_id.clone(),
+                        forsendelse: item.update_id.raw().to_owned(),
                     }
                 }
             })
@@ -1785,13 +1791,13 @@ pub fn failed_since(f: &FailedImport) -> i64 {
 
 fn failed_matches(f: &FailedImport, needle: &str) -> bool {
     let hay = [
-        Some(f.id.as_str()),
+        Some(f.id.raw()),
         Some(f.mottakersystem.as_str()),
         Some(f.state.as_str()),
         Some(&*f.tittel.masked()),
         f.avsender.as_ref().map(|a| a.raw()),
         f.last_error.as_ref().map(|e| e.raw()),
-        f.forsendelse_type.as_deref(),
+        f.forsendelse_type.as_ref().map(|t| t.raw()),
     ];
     hay.iter()
         .flatten()
@@ -1801,11 +1807,11 @@ fn failed_matches(f: &FailedImport, needle: &str) -> bool {
 fn outbound_matches(r: &OutboundRow<'_>, needle: &str) -> bool {
     let i = r.item;
     let hay = [
-        Some(i.update_id.as_str()),
-        Some(i.digisos_id.as_str()),
+        Some(i.update_id.raw()),
+        Some(i.digisos_id.raw()),
         Some(r.mottakersystem),
         Some(i.state.as_str()),
-        i.failed_folder.as_deref(),
+        i.failed_folder.as_ref().map(|f| f.raw()),
     ];
     hay.iter()
         .flatten()
@@ -1821,8 +1827,8 @@ fn audit_matches(e: &AuditEntry, needle: &str) -> bool {
         e.who,
         e.via,
         e.action,
-        e.mottakersystem.as_deref().unwrap_or(""),
-        e.target.as_deref().unwrap_or(""),
+        e.mottakersystem.as_ref().map_or("", |m| m.raw()),
+        e.target.as_ref().map_or("", |t| t.raw()),
         e.reason
             .as_ref()
             .map(|r| r.masked().into_owned())

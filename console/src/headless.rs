@@ -386,7 +386,7 @@ mod tests {
             key: "k".into(),
             severity: Severity::Warning,
             mottakersystem: Some("nav-frogn".into()),
-            title: Text::from("2 need a person | 01019012345"),
+            title: Text::from("2 need a person | 01019012480"),
             detail: Text::from("x"),
             since: None,
         });

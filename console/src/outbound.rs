@@ -253,7 +253,8 @@ pub fn first_line(item: &OutboundItem) -> String {
 
 /// The case id as shown in a table (a UUID's first group).
 pub fn short_case(item: &OutboundItem) -> &str {
-    item.digisos_id.get(..8).unwrap_or(&item.digisos_id)
+    let id = item.digisos_id.raw();
+    id.get(..8).unwrap_or(id)
 }
 
 #[cfg(test)]

@@ -678,11 +678,11 @@ fn render_failed(app: &App, theme: &Theme, f: &mut Frame<'_>, area: Rect) {
         .map(|f| {
             let marked = app
                 .marks
-                .contains(&(f.mottakersystem.clone(), f.id.clone()));
+                .contains(&(f.mottakersystem.clone(), f.id.raw().to_owned()));
             let lv = state_level(f.state);
             let mut cells = vec![
                 Cell::from(Span::styled(if marked { "●" } else { " " }, theme.marked)),
-                Cell::from(short_id(&f.id).to_owned()),
+                Cell::from(short_id(f.id.raw()).to_owned()),
                 Cell::from(Span::styled(
                     format!("{} {}", lv.symbol(), state_word(t, f.state)),
                     theme.level(lv),
@@ -786,7 +786,7 @@ fn failed_detail(app: &App, theme: &Theme, item: &FailedImport) -> Vec<Line<'sta
             .unwrap_or_default(),
     ));
     if let Some(ty) = &item.forsendelse_type {
-        lines.push(field(t.d_type, ty.clone()));
+        lines.push(field(t.d_type, ty.masked().into_owned()));
     }
     if let Some(s) = item.sendt_at {
         lines.push(field(
@@ -1346,7 +1346,11 @@ fn render_audit(app: &App, theme: &Theme, f: &mut Frame<'_>, area: Rect) {
         .map(|e| {
             let ok = e.outcome.raw() == "ok";
             let lv = if ok { Level::Ok } else { Level::Warning };
-            let mut target = e.target.clone().unwrap_or_default();
+            let mut target = e
+                .target
+                .as_ref()
+                .map(|t| t.shown().into_owned())
+                .unwrap_or_default();
             if let Some(r) = &e.reason {
                 target.push_str(&format!(" «{}»", r.masked()));
             }
@@ -1804,7 +1808,7 @@ fn render_outbound(app: &App, theme: &Theme, f: &mut Frame<'_>, area: Rect) {
                 ])),
                 Cell::from(r.mottakersystem.to_owned()),
                 Cell::from(if wide {
-                    r.item.digisos_id.clone()
+                    r.item.digisos_id.shown().into_owned()
                 } else {
                     out::short_case(r.item).to_owned()
                 }),
@@ -1928,7 +1932,7 @@ fn outbound_detail(app: &App, theme: &Theme, row: OutboundRow<'_>) -> Vec<Line<'
         lines.push(what_to_do_line(t, theme, todo));
     }
     lines.push(Line::raw(""));
-    lines.push(field(t.d_update_id, item.update_id.clone()));
+    lines.push(field(t.d_update_id, item.update_id.shown().into_owned()));
     lines.push(field(
         t.d_claimed,
         format!(

@@ -18,9 +18,13 @@
 //! - The [`ConsoleState`] a snapshot carries is patched by each delta with
 //!   [`ConsoleState::apply`]; the agent computes the patches with [`diff`], so
 //!   `apply(old, diff(old, new)) == new` (tested).
-//! - Free text from outside (titles, sender names, errors, `feil.txt`, audit
-//!   reasons) is a [`Text`], which masks fødselsnumre whenever it is
-//!   serialised: nothing sent to a console can carry one.
+//! - Every string in the console state that came from outside is a masking
+//!   type: free text (titles, sender names, errors, `feil.txt`, audit
+//!   reasons) a [`Text`], ids and folder names a console may act on an
+//!   [`ExternalId`]. Both mask fødselsnumre ([`crate::fnr`]) whenever they are
+//!   serialised: nothing sent to a console can carry one. A plain `String`
+//!   field holds only what the agent itself makes (its config, enum-like
+//!   words, identities it authenticated), each saying why.
 //! - Who may do what is decided here, once ([`Role::permissions`],
 //!   [`Command::permission`]), so the console hides exactly what the agent refuses.
 
@@ -54,8 +58,9 @@ pub const MAX_REASON_LEN: usize = 2000;
 // ---------------------------------------------------------------------------------------------
 // Masked text
 
-/// Free text that may hold a fødselsnummer: stored as received, masked
-/// whenever it is serialised (see [`mask_fnr`]).
+/// Free text from outside that may hold a fødselsnummer (titles, sender
+/// names, errors, `feil.txt`, reasons): stored as received, masked whenever
+/// it is serialised or displayed ([`crate::fnr`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Text(String);
 
@@ -105,48 +110,94 @@ impl<'de> Deserialize<'de> for Text {
     }
 }
 
-/// The mask written over a fødselsnummer.
-pub const FNR_MASK: &str = "***********";
+/// An id or name that came from outside and that a console may act on: a
+/// SvarInn forsendelse id, a folder name the fagsystem chose in `ut/`,
+/// `inn/` or `feilet/` (and the update ids and `ut-feilet/` names made from
+/// it), a command id or target a console sent (in the audit log). Stored as
+/// received; serialised (and displayed) with every fødselsnummer masked
+/// ([`crate::fnr`]), so UUIDs and hashes stay readable, and a folder named
+/// after a person's fødselsnummer reaches no console.
+///
+/// A console sends back the id it was shown. A masked id cannot be a real
+/// one (`*` is in neither a forsendelse id nor a claimed folder's name), so
+/// the agent looks it up among its ids by [`ExternalId::shown`]: the masked
+/// form is only ever a name for the one real id that shows as it (the agent
+/// refuses a command when several do). On a console the value is the shown form.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ExternalId(String);
 
-/// Masks every run of exactly 11 ASCII digits (not part of a longer run) and
-/// every `dddddd ddddd` (the printed form) with `*`. Borrowed when there is
-/// nothing to mask.
+impl ExternalId {
+    pub fn new(s: impl Into<String>) -> Self {
+        ExternalId(s.into())
+    }
+
+    /// The id as received (on the agent: unmasked, for keys and lookups
+    /// inside the agent only; on a console: the shown form it received).
+    pub fn raw(&self) -> &str {
+        &self.0
+    }
+
+    /// The id as a console sees it.
+    pub fn shown(&self) -> Cow<'_, str> {
+        crate::fnr::mask(&self.0)
+    }
+}
+
+impl From<&str> for ExternalId {
+    fn from(s: &str) -> Self {
+        ExternalId(s.to_owned())
+    }
+}
+
+impl From<String> for ExternalId {
+    fn from(s: String) -> Self {
+        ExternalId(s)
+    }
+}
+
+impl PartialEq<str> for ExternalId {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for ExternalId {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl PartialEq<String> for ExternalId {
+    fn eq(&self, other: &String) -> bool {
+        &self.0 == other
+    }
+}
+
+impl fmt::Display for ExternalId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.shown())
+    }
+}
+
+impl Serialize for ExternalId {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.shown())
+    }
+}
+
+impl<'de> Deserialize<'de> for ExternalId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(ExternalId)
+    }
+}
+
+/// The mask written over a fødselsnummer ([`crate::fnr::MASK`]).
+pub const FNR_MASK: &str = crate::fnr::MASK;
+
+/// Masks every fødselsnummer ([`crate::fnr::mask`], the one rule). Borrowed
+/// when there is nothing to mask.
 pub fn mask_fnr(s: &str) -> Cow<'_, str> {
-    let b = s.as_bytes();
-    let n = b.len();
-    let mut spans: Vec<(usize, usize)> = Vec::new();
-    let mut i = 0;
-    while i < n {
-        if !b[i].is_ascii_digit() {
-            i += 1;
-            continue;
-        }
-        let start = i;
-        while i < n && b[i].is_ascii_digit() {
-            i += 1;
-        }
-        let run = i - start;
-        if run == 11 {
-            spans.push((start, i));
-        } else if run == 6 && i + 6 <= n && b[i] == b' ' {
-            let second = &b[i + 1..i + 6];
-            let ends = i + 6 == n || !b[i + 6].is_ascii_digit();
-            if second.iter().all(u8::is_ascii_digit) && ends {
-                spans.push((start, i));
-                spans.push((i + 1, i + 6));
-                i += 6;
-            }
-        }
-    }
-    if spans.is_empty() {
-        return Cow::Borrowed(s);
-    }
-    let mut out = b.to_vec();
-    for (from, to) in spans {
-        out[from..to].fill(b'*');
-    }
-    // Only ASCII digits were replaced by ASCII '*': still UTF-8.
-    Cow::Owned(String::from_utf8(out).unwrap_or_else(|_| FNR_MASK.to_owned()))
+    crate::fnr::mask(s)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -768,7 +819,9 @@ pub struct ConsoleState {
 /// The agent itself.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AgentInfo {
+    /// The agent's own version (built in).
     pub version: String,
+    /// The machine's name, from the kernel: set by the kommune's admins.
     pub hostname: String,
     pub started_at: i64,
 }
@@ -776,6 +829,7 @@ pub struct AgentInfo {
 /// One mottakersystem's queue.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QueueHealth {
+    /// A name from the agent's config (so are all `mottakersystem` fields).
     pub mottakersystem: String,
     /// Every state, zero included.
     pub counts: BTreeMap<ForsendelseState, u64>,
@@ -792,7 +846,8 @@ pub struct QueueHealth {
 /// The oldest unacknowledged forsendelse and SvarInn's two-hour line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OldestUnacknowledged {
-    pub id: String,
+    /// SvarInn's id for it.
+    pub id: ExternalId,
     pub state: ForsendelseState,
     /// When SvarUt sent it (or, unknown, when the agent first saw it).
     pub since: i64,
@@ -822,7 +877,8 @@ pub struct StaleInInn {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InnFolder {
-    pub name: String,
+    /// The folder's name: anything the fagsystem left in `inn/`.
+    pub name: ExternalId,
     /// When it appeared in `inn/`.
     pub since: i64,
 }
@@ -830,6 +886,9 @@ pub struct InnFolder {
 /// Who paused a mottakersystem, when and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PauseInfo {
+    /// Who paused it: an identity the agent authenticated (a login name or a
+    /// client certificate's CN from the kommune's own CA), shown as it is
+    /// granted so that access can be managed by it.
     pub by: String,
     pub at: i64,
     pub reason: Option<Text>,
@@ -849,11 +908,13 @@ pub struct FailedImports {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FailedImport {
     pub mottakersystem: String,
-    pub id: String,
+    /// SvarInn's id for it; also its folder's name in `inn/` and `feilet/`.
+    pub id: ExternalId,
     pub state: ForsendelseState,
     pub tittel: Text,
     pub avsender: Option<Text>,
-    pub forsendelse_type: Option<String>,
+    /// SvarInn's metadata, as the sender set it.
+    pub forsendelse_type: Option<Text>,
     pub sendt_at: Option<i64>,
     pub size: Option<u64>,
     pub first_seen_at: i64,
@@ -878,9 +939,11 @@ pub struct FailedImport {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistoryEntry {
     pub at: i64,
-    /// `download`, `publish`, `kvitterMottak`, `transition`, ...
+    /// `download`, `publish`, `kvitterMottak`, `transition`, ...: the
+    /// agent's own words.
     pub action: String,
-    /// `ok`, `failed`, `content-failed`, or `from -> to`.
+    /// `ok`, `failed`, `content-failed`, or `from -> to`: the agent's own
+    /// words and state names.
     pub outcome: String,
     pub error: Option<Text>,
 }
@@ -888,6 +951,7 @@ pub struct HistoryEntry {
 /// A mottakersystem's integrations.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IntegrationStatus {
+    /// From the config.
     pub mottakersystem: String,
     pub svarinn: SvarInnLink,
     pub certificates: Vec<CertificateStatus>,
@@ -897,14 +961,15 @@ pub struct IntegrationStatus {
 /// The link to SvarInn, as the worker last saw it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SvarInnLink {
-    /// `https://svarut.ks.no`
+    /// `https://svarut.ks.no`, from the config.
     pub url: String,
     pub last_poll_at: Option<i64>,
     pub last_success_at: Option<i64>,
     pub last_error: Option<Text>,
     pub latency_ms: Option<u64>,
     pub consecutive_failures: u32,
-    /// What SvarInn's host resolved to (firewalls must let these through).
+    /// What SvarInn's host resolved to (firewalls must let these through):
+    /// IP addresses the agent formats, never the resolver's text.
     pub resolved: Vec<String>,
 }
 
@@ -922,6 +987,8 @@ pub enum ExpiryLevel {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CertificateStatus {
+    /// The file's path from the config; for a chain fetched from outside
+    /// (Maskinporten), the agent's own `chain[n]` label.
     pub path: String,
     pub not_after: Option<i64>,
     /// Negative once expired.
@@ -933,6 +1000,7 @@ pub struct CertificateStatus {
 /// The drop folder, as the agent can use it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DropFolderStatus {
+    /// From the config.
     pub path: String,
     pub writable: bool,
     /// Why not, when not.
@@ -957,9 +1025,11 @@ pub enum Severity {
 /// Something a person should look at, derived from the rest of the state.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Alert {
-    /// Stable while the condition lasts (`unacked-2h/nav-frogn`).
+    /// Stable while the condition lasts (`unacked-2h/nav-frogn`): the
+    /// agent's own word and a mottakersystem's name from the config.
     pub key: String,
     pub severity: Severity,
+    /// From the config.
     pub mottakersystem: Option<String>,
     /// One line: what is wrong.
     pub title: Text,
@@ -982,6 +1052,9 @@ pub struct AccessList {
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Membership {
+    /// A login name or certificate CN, and a group of the access list or
+    /// `/etc/group`: identities the kommune's admins made, shown exactly as
+    /// they are granted and revoked.
     pub user: String,
     pub group: String,
     pub source: MembershipSource,
@@ -1000,9 +1073,10 @@ pub enum MembershipSource {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Coverage {
     pub mottakersystem: String,
-    /// Sorted.
+    /// Sorted identities (see [`Membership::user`]).
     pub can_act: Vec<String>,
-    /// Set when fewer than two people can act.
+    /// Set when fewer than two people can act: the agent's sentence naming
+    /// those identities.
     pub warning: Option<String>,
 }
 
@@ -1011,16 +1085,22 @@ pub struct Coverage {
 pub struct AuditEntry {
     pub seq: i64,
     pub at: i64,
+    /// The identity the agent authenticated (see [`PauseInfo::by`]).
     pub who: String,
     /// `local_socket`, `tls`, or `cli`.
     pub via: String,
+    /// The command's name: one of the agent's own words.
     pub action: String,
-    pub mottakersystem: Option<String>,
-    pub target: Option<String>,
+    /// As the command named it: a refused command may name anything.
+    pub mottakersystem: Option<ExternalId>,
+    /// What it acted on, as the command named it (a forsendelse or update
+    /// id a console was shown, a principal).
+    pub target: Option<ExternalId>,
     pub reason: Option<Text>,
     /// `ok`, or `refused: ...`, or `failed: ...`.
     pub outcome: Text,
-    pub command_id: Option<String>,
+    /// The id the console chose for the command.
+    pub command_id: Option<ExternalId>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1136,8 +1216,9 @@ pub struct IgnoredEntry {
 /// A done update stuck in `.mottak/` (see [`OutboundStatus::unmoved`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UnmovedUpdate {
-    pub update_id: String,
-    /// `ut-sendt` or `ut-feilet`.
+    /// See [`OutboundItem::update_id`].
+    pub update_id: ExternalId,
+    /// `ut-sendt` or `ut-feilet`: the agent's own word.
     pub to: String,
     pub error: Text,
     /// When the move first failed.
@@ -1147,10 +1228,11 @@ pub struct UnmovedUpdate {
 /// One saksoppdatering.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutboundItem {
-    /// The agent's id for it (its claimed folder's name, `ut.<ms>.<n>.<digisos-id>`).
-    pub update_id: String,
+    /// The agent's id for it (its claimed folder's name, `ut.<ms>.<n>.<digisos-id>`):
+    /// it holds the folder name the fagsystem chose.
+    pub update_id: ExternalId,
     /// The case (the folder name the fagsystem wrote in `ut/`).
-    pub digisos_id: String,
+    pub digisos_id: ExternalId,
     pub state: OutboundState,
     pub claimed_at: i64,
     pub updated_at: i64,
@@ -1161,9 +1243,10 @@ pub struct OutboundItem {
     /// For `failed`: the whole `feil.txt`; otherwise the last error.
     #[serde(default)]
     pub last_error: Option<Text>,
-    /// For `failed`: its folder's name in `ut-feilet/`.
+    /// For `failed`: its folder's name in `ut-feilet/` (made from the one
+    /// the fagsystem chose).
     #[serde(default)]
-    pub failed_folder: Option<String>,
+    pub failed_folder: Option<ExternalId>,
     /// The newest [`HISTORY_WINDOW`] lines, oldest first.
     #[serde(default)]
     pub history: Vec<HistoryEntry>,
@@ -1172,21 +1255,22 @@ pub struct OutboundItem {
 /// The link to Fiks Digisos, as the outbound worker last saw it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FiksLink {
-    /// `https://api.fiks.ks.no`
+    /// `https://api.fiks.ks.no`, from the config (as is the org id).
     pub url: String,
     pub fiks_org_id: String,
     pub last_ok_at: Option<i64>,
     pub last_error: Option<Text>,
     pub last_error_at: Option<i64>,
-    /// Fiks's encryption certificate, once fetched (issuer and serial).
-    pub public_key: Option<String>,
+    /// Fiks's encryption certificate, once fetched (issuer and serial, as
+    /// Fiks's certificate states them).
+    pub public_key: Option<Text>,
     pub public_key_not_after: Option<i64>,
 }
 
 /// Maskinporten, as the outbound worker last saw it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MaskinportenLink {
-    /// The token endpoint.
+    /// The token endpoint, from the config (as is the client id).
     pub url: String,
     pub client_id: String,
     pub last_token_at: Option<i64>,
@@ -1218,7 +1302,7 @@ pub enum Patch {
     Failed(FailedImport),
     FailedRemoved {
         mottakersystem: String,
-        id: String,
+        id: ExternalId,
     },
     FailedTotal {
         total: u64,
@@ -1316,7 +1400,7 @@ impl ConsoleState {
 }
 
 fn failed_key(f: &FailedImport) -> (&str, &str) {
-    (&f.mottakersystem, &f.id)
+    (&f.mottakersystem, f.id.raw())
 }
 
 /// Worst first, then by key.
@@ -1360,7 +1444,7 @@ pub fn diff(old: &ConsoleState, new: &ConsoleState) -> Vec<Patch> {
         for (k, _) in old_items.iter().filter(|(k, _)| !new_keys.contains(*k)) {
             out.push(Patch::FailedRemoved {
                 mottakersystem: k.0.to_owned(),
-                id: k.1.to_owned(),
+                id: ExternalId::from(k.1),
             });
         }
         for item in &new.failed.items {
@@ -1546,7 +1630,7 @@ mod tests {
                     mottakersystem: "nav-frogn".into(),
                     id: "a".into(),
                     state: ForsendelseState::Failed,
-                    tittel: "Søknad fra 01019012345".into(),
+                    tittel: "Søknad fra 01019012480".into(),
                     avsender: Some("NAV".into()),
                     forsendelse_type: Some("nav.digisos".into()),
                     sendt_at: Some(1_700_000_000_000),
@@ -1706,9 +1790,9 @@ mod tests {
         assert!(parsed.outbound.is_empty());
         // Free text is masked like everywhere else.
         let mut with_fnr = old.clone();
-        with_fnr.outbound[0].failures[0].last_error = Some("fnr 01017012345 i filen".into());
+        with_fnr.outbound[0].failures[0].last_error = Some("fnr 01017012343 i filen".into());
         let text = serde_json::to_string(&with_fnr).unwrap();
-        assert!(!text.contains("01017012345"), "{text}");
+        assert!(!text.contains("01017012343"), "{text}");
         // The patch round-trips.
         let p = Patch::Outbound(new.outbound[1].clone());
         let back: Patch = serde_json::from_str(&serde_json::to_string(&p).unwrap()).unwrap();
@@ -1865,24 +1949,95 @@ mod tests {
 
     #[test]
     fn an_error_reply_never_echoes_a_fodselsnummer() {
-        let err = ClientMessage::parse(r#"{"type":"x","fnr":"01019012345"}"#).unwrap_err();
-        assert!(!err.contains("01019012345"), "{err}");
-        let err = ClientMessage::parse(r#"{"type":"hello","protocol":"01019012345"}"#).unwrap_err();
-        assert!(!err.contains("01019012345"), "{err}");
+        let err = ClientMessage::parse(r#"{"type":"x","fnr":"01019012480"}"#).unwrap_err();
+        assert!(!err.contains("01019012480"), "{err}");
+        let err = ClientMessage::parse(r#"{"type":"hello","protocol":"01019012480"}"#).unwrap_err();
+        assert!(!err.contains("01019012480"), "{err}");
     }
 
     #[test]
     fn text_is_masked_whenever_it_is_serialised() {
         let state = sample_state();
         let wire = serde_json::to_string(&ServerMessage::Snapshot { seq: 1, state }).unwrap();
-        assert!(!wire.contains("01019012345"), "{wire}");
+        assert!(!wire.contains("01019012480"), "{wire}");
         assert!(wire.contains("Søknad fra ***********"), "{wire}");
-        assert_eq!(mask_fnr("010190 12345 x"), "****** ***** x");
+        assert_eq!(mask_fnr("010190 12480 x"), "****** ***** x");
         assert_eq!(mask_fnr("123456789012"), "123456789012");
         assert_eq!(mask_fnr("1234567890"), "1234567890");
         assert!(matches!(mask_fnr("no digits"), Cow::Borrowed(_)));
-        assert_eq!(Text::from("a 01019012345").raw(), "a 01019012345");
-        assert_eq!(Text::from("a 01019012345").to_string(), "a ***********");
+        assert_eq!(Text::from("a 01019012480").raw(), "a 01019012480");
+        assert_eq!(Text::from("a 01019012480").to_string(), "a ***********");
+    }
+
+    /// Ids and folder names from outside are masked too, in a snapshot and
+    /// in a delta, while UUIDs stay readable; the agent keeps the raw id.
+    #[test]
+    fn ids_from_outside_are_masked_whenever_they_are_serialised() {
+        const FNR: &str = "01019012480";
+        let mut state = sample_state();
+        let uuid = state.outbound[0].failures[0].digisos_id.clone();
+        {
+            let o = &mut state.outbound[0].failures[0];
+            o.update_id = format!("ut.1700000000000.0.{FNR}").into();
+            o.digisos_id = FNR.into();
+            o.failed_folder = Some(format!("{FNR}-20231114T221320.000Z").into());
+        }
+        state.outbound[0].unmoved.push(UnmovedUpdate {
+            update_id: format!("ut.1700000000001.0.{uuid}").into(),
+            to: "ut-sendt".into(),
+            error: "no".into(),
+            since: 1,
+        });
+        state.failed.items[0].id = format!("sak-{FNR}").into();
+        state.queues[0].oldest_unacknowledged.as_mut().unwrap().id = FNR.into();
+        state.queues[0].stale_in_inn.oldest[0].name = FNR.into();
+        state.audit[0].target = Some(format!("nav-frogn/{FNR}").into());
+        state.audit[0].mottakersystem = Some(FNR.into());
+        state.audit[0].command_id = Some(FNR.into());
+        state.failed.items[0].forsendelse_type = Some(FNR.into());
+        let wire = serde_json::to_string(&ServerMessage::Snapshot {
+            seq: 1,
+            state: state.clone(),
+        })
+        .unwrap();
+        assert!(!wire.contains(FNR), "{wire}");
+        assert!(
+            wire.contains("\"update_id\":\"ut.1700000000000.0.***********\""),
+            "{wire}"
+        );
+        assert!(
+            wire.contains("\"failed_folder\":\"***********-20231114T221320.000Z\""),
+            "{wire}"
+        );
+        assert!(wire.contains("\"id\":\"sak-***********\""), "{wire}");
+        // The agent still has the real id; UUIDs are shown as they are.
+        assert_eq!(state.outbound[0].failures[0].digisos_id.raw(), FNR);
+        assert_eq!(uuid.shown(), uuid.raw());
+        assert!(
+            wire.contains(&format!("\"ut.1700000000001.0.{uuid}\"")),
+            "{wire}"
+        );
+        // A delta removing a failed import names it masked as well.
+        let mut gone = state.clone();
+        gone.failed.items.clear();
+        let delta = serde_json::to_string(&ServerMessage::Delta {
+            seq: 2,
+            patches: diff(&state, &gone),
+        })
+        .unwrap();
+        assert!(delta.contains("failed_removed"), "{delta}");
+        assert!(!delta.contains(FNR), "{delta}");
+        // What a console received and sends back is the shown form.
+        let seen: ConsoleState =
+            serde_json::from_str(&serde_json::to_string(&state).unwrap()).unwrap();
+        assert_eq!(
+            seen.outbound[0].failures[0].update_id,
+            "ut.1700000000000.0.***********"
+        );
+        assert_eq!(
+            state.outbound[0].failures[0].update_id.shown(),
+            seen.outbound[0].failures[0].update_id.raw()
+        );
     }
 
     #[test]

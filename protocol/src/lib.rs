@@ -7,8 +7,11 @@
 //! - [`console`]: the console ⇄ agent websocket messages, the state a console sees, its deltas.
 //! - [`digisos`]: Fiks Digisos and Maskinporten (paths, bodies, grant claims), NAV's
 //!   digisos-soker schema ([`digisos::validate_soker`]) and `fil:` placeholders.
+//! - [`fnr`]: the one rule for finding and masking fødselsnumre (control digits), used for
+//!   everything sent to a console and every log line.
 
 pub mod cms;
 pub mod console;
 pub mod digisos;
+pub mod fnr;
 pub mod svarinn;

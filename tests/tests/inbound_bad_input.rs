@@ -134,8 +134,8 @@ fn hostile_file_names_are_made_safe() {
 }
 
 /// Zips with an entry that escapes (`../`, `a/../../`), an absolute path, a
-/// symbolic link, and a zip bomb (30 MiB of zeros, ratio ~1000), each next to
-/// a harmless entry (so the whole zip must be refused): each is
+/// symbolic link, a zip bomb (30 MiB of zeros, ratio ~1000), and two entries
+/// of the same name, each next to a harmless entry (so the whole zip must be refused): each is
 /// refused with an error naming the problem, reported with mottakFeilet, kept
 /// out of `inn/`, and nothing is extracted anywhere; a good zip and a good PDF
 /// next to them arrive.
@@ -191,10 +191,24 @@ fn hostile_zips_are_refused_and_the_others_arrive() {
             ],
             &["bomb", "ratio"],
         ),
+        (
+            // Two entries named dup.pdf (the second is renamed below): the
+            // zip crate would show only the second.
+            "duplicate",
+            vec![
+                ok_pdf(),
+                ZipEntry::File("dup.pdf".into(), small_pdf(5, 100)),
+                ZipEntry::File("dux.pdf".into(), small_pdf(6, 100)),
+            ],
+            &["two entries named \"dup.pdf\""],
+        ),
     ];
     let mut bad = Vec::new();
     for (label, zip_entries, words) in &cases {
-        let zip = zip_bytes(zip_entries).unwrap();
+        let mut zip = zip_bytes(zip_entries).unwrap();
+        if *label == "duplicate" {
+            mottak_fixtures::hostile_zip::rename_entry(&mut zip, "dux.pdf", "dup.pdf").unwrap();
+        }
         let id = world
             .block_on(world.fake.add_forsendelse(NewForsendelse::zip(
                 &user,

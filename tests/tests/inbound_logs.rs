@@ -16,7 +16,7 @@ use mottak_tests::harness::{
 
 const LIMIT: Duration = Duration::from_secs(120);
 const PASSWORD: &str = "Hemmelig-Pw-7Qx9-zz";
-const FNR: [&str; 3] = ["01017012345", "24056512345", "31129912345"];
+const FNR: [&str; 3] = ["01017012343", "24056512329", "31129912319"];
 
 #[test]
 fn no_secret_and_no_fodselsnummer_in_any_log_line() {
@@ -166,4 +166,79 @@ fn locked_configured_password(world: &World) -> String {
         .spec
         .configured_password
         .clone()
+}
+
+/// Issue 12, point 10: a SvarInn error body with line breaks cannot forge a
+/// log line. The body (kept for the operator, quoted in the warning) carries
+/// what would look like another event, a carriage return, an escape
+/// sequence and a fødselsnummer; in the real log file each line is one
+/// event, starting with its timestamp, and the body stays inside its own.
+#[test]
+fn a_svarinn_error_body_cannot_forge_a_log_line() {
+    let world = World::builder()
+        .system(System::new("ms-a").password(PASSWORD))
+        .start()
+        .unwrap();
+    let user = world.system("ms-a").unwrap().spec.username.clone();
+    let forged = "2026-12-03T12:00:00.000000Z  INFO mottak_agent: FORGED all is well";
+    let body = format!(
+        "Intern feil\n{forged}\r\n\u{1b}[2K\u{2028}for {} ({}-{})",
+        FNR[0],
+        &FNR[1][..6],
+        &FNR[1][6..]
+    );
+    world
+        .fake
+        .inject(
+            Fault::StatusBody(500, body),
+            Scope::next(RequestKind::List, 2),
+        )
+        .unwrap();
+    let mut agent = world.spawn_agent().unwrap();
+    world
+        .wait(&mut agent, "two refused lists", LIMIT, || {
+            mottak_tests::harness::rejected(&world.fake.events(), &user, RequestKind::List) >= 2
+        })
+        .unwrap();
+    // The warning is written once the error is handled: wait for it on stderr.
+    world
+        .wait(&mut agent, "the warning", LIMIT, || {
+            agent_output_has(&world, "FORGED")
+        })
+        .unwrap();
+    let status = agent.terminate(Duration::from_secs(30)).unwrap();
+    assert!(status.success(), "clean stop: {status}");
+
+    let files = world.log_dir_files().unwrap();
+    let file_text: String = files
+        .iter()
+        .map(|f| std::fs::read_to_string(f).unwrap())
+        .collect();
+    let quoting: Vec<&str> = file_text.lines().filter(|l| l.contains("FORGED")).collect();
+    assert!(
+        !quoting.is_empty(),
+        "the body is not in the log file:\n{file_text}"
+    );
+    for line in &quoting {
+        assert!(line.contains("Intern feil\\n2026-12-03T12:00:00"), "{line}");
+        assert!(line.contains("\\r\\n\\u{1b}[2K\\u{2028}"), "{line}");
+        assert!(!line.contains('\u{1b}') && !line.contains('\r'), "{line:?}");
+    }
+    for line in file_text.lines() {
+        assert!(
+            !line.starts_with("2026-12-03T12:00:00") && line.starts_with("20"),
+            "a line that is not an event of its own: {line:?}\n{file_text}"
+        );
+        for fnr in FNR {
+            assert!(!line.contains(fnr), "{fnr} in {line}");
+        }
+        assert!(
+            !line.contains(&format!("{}-{}", &FNR[1][..6], &FNR[1][6..])),
+            "{line}"
+        );
+    }
+}
+
+fn agent_output_has(world: &World, needle: &str) -> bool {
+    world.all_logs().is_ok_and(|l| l.contains(needle))
 }

@@ -392,17 +392,26 @@ impl CommandRunner {
             who.to_owned(),
             source.drop_folder.clone(),
         );
+        use crate::outbound::actions;
         let discard = discard_reason.is_some();
-        let result = self
-            .journal
-            .call(move |j| {
-                Ok(if discard {
-                    crate::outbound::actions::discard(j, &m, &id, &by)
-                } else {
-                    crate::outbound::actions::retry(j, &drop, &m, &id, &by)
-                })
-            })
-            .await;
+        let resolved = {
+            let m = m.clone();
+            self.journal
+                .call(move |j| Ok(actions::resolve_shown(j, &m, &id)))
+                .await
+        };
+        let result = match resolved {
+            Ok(Ok(id)) if discard => {
+                self.journal
+                    .call(move |j| Ok(actions::discard(j, &m, &id, &by)))
+                    .await
+            }
+            // Not inside a journal call: the journal is shared by every
+            // mottakersystem's commands, and a retry moves folders.
+            Ok(Ok(id)) => Ok(actions::retry(&self.journal, &drop, &m, &id, &by).await),
+            Ok(Err(refused)) => Ok(Err(refused)),
+            Err(err) => Err(err),
+        };
         match result {
             Ok(Ok(message)) => {
                 source.health.wake.notify_one();

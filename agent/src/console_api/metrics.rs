@@ -2,6 +2,10 @@
 //! (version 0.0.4) at `GET /metrics`, from the same state consoles see.
 //! A minimal HTTP/1.1 responder: one request per connection, a bounded
 //! request head, a deadline; anything else than `GET /metrics` gets 404.
+//! Unauthenticated, so it answers at most
+//! [`METRICS_MAX_CONNECTIONS`](super::admission::METRICS_MAX_CONNECTIONS)
+//! connections at once and closes the rest at once (counted, and logged
+//! as a summary), so a flood cannot use up the agent's file descriptors.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -12,8 +16,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, warn};
+use tracing::debug;
 
+use super::admission::{
+    ACCEPT_BACKOFF, Admission, Event, Kind, Listener, address_key, address_label,
+};
 use super::state::Built;
 use crate::journal::clock::to_millis;
 
@@ -24,6 +31,7 @@ const DEADLINE: Duration = Duration::from_secs(5);
 pub async fn serve(
     listener: TcpListener,
     state: watch::Receiver<Arc<Built>>,
+    admission: Arc<Admission>,
     shutdown: CancellationToken,
 ) {
     loop {
@@ -32,26 +40,43 @@ pub async fn serve(
             a = listener.accept() => a,
         };
         match accepted {
-            Ok((stream, _)) => {
+            Ok((stream, peer)) => {
+                let Some(slot) = admission.metrics.try_take() else {
+                    let peer = address_label(address_key(peer.ip()));
+                    admission.note(Listener::Metrics, Event::MetricsFull, &peer, None);
+                    continue;
+                };
                 let state = state.clone();
+                let admission = Arc::clone(&admission);
                 tokio::spawn(async move {
-                    if tokio::time::timeout(DEADLINE, answer(stream, state))
+                    if tokio::time::timeout(DEADLINE, answer(stream, state, &admission))
                         .await
                         .is_err()
                     {
                         debug!("a metrics request did not finish in time");
                     }
+                    drop(slot);
                 });
             }
             Err(err) => {
-                warn!(error = %err, "accepting a metrics connection failed");
-                tokio::time::sleep(Duration::from_millis(200)).await;
+                // Out of file descriptors, typically: wait rather than spin.
+                admission.note(
+                    Listener::Metrics,
+                    Event::AcceptFailed,
+                    "-",
+                    Some(&err.to_string()),
+                );
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
             }
         }
     }
 }
 
-async fn answer(mut stream: tokio::net::TcpStream, state: watch::Receiver<Arc<Built>>) {
+async fn answer(
+    mut stream: tokio::net::TcpStream,
+    state: watch::Receiver<Arc<Built>>,
+    admission: &Admission,
+) {
     let mut head = Vec::with_capacity(512);
     let mut buf = [0u8; 1024];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -73,7 +98,8 @@ async fn answer(mut stream: tokio::net::TcpStream, state: watch::Receiver<Arc<Bu
         return;
     }
     let built = Arc::clone(&state.borrow());
-    let body = render(&built, to_millis(time::OffsetDateTime::now_utc()));
+    let mut body = render(&built, to_millis(time::OffsetDateTime::now_utc()));
+    render_listeners(&mut body, admission);
     let _ = respond(&mut stream, "200 OK", &body).await;
 }
 
@@ -301,6 +327,59 @@ pub fn render(built: &Built, now_ms: i64) -> String {
     out
 }
 
+/// The console listeners' connections, refusals and failures, appended to `out`.
+pub fn render_listeners(out: &mut String, admission: &Admission) {
+    let mut f = Family { out };
+    f.header(
+        "mottak_console_connections",
+        "gauge",
+        "Connections the console listeners hold now, by listener and stage (remote: unauthenticated until the client certificate is checked).",
+    );
+    let socket = admission.socket.in_use() + admission.admin_reserve.in_use();
+    f.sample(
+        "mottak_console_connections",
+        &[("listener", "socket"), ("stage", "open")],
+        socket,
+    );
+    f.sample(
+        "mottak_console_connections",
+        &[("listener", "remote"), ("stage", "unauthenticated")],
+        admission.unauthenticated.in_use(),
+    );
+    f.sample(
+        "mottak_console_connections",
+        &[("listener", "remote"), ("stage", "authenticated")],
+        admission.remote.in_use(),
+    );
+    let totals = admission.totals();
+    for (kind, name, help) in [
+        (
+            Kind::Refused,
+            "mottak_console_connections_refused_total",
+            "Connections refused at a listener's limit since the agent started, by listener and reason.",
+        ),
+        (
+            Kind::Failed,
+            "mottak_console_handshake_failures_total",
+            "Connections that ended before they became a console (TLS refused, no websocket, no hello in time, no role), by listener and reason.",
+        ),
+        (
+            Kind::AcceptFailed,
+            "mottak_console_accept_errors_total",
+            "Failed accepts (out of file descriptors, typically), by listener.",
+        ),
+    ] {
+        f.header(name, "counter", help);
+        for ((listener, event), n) in totals.iter().filter(|((_, e), _)| e.kind() == kind) {
+            f.sample(
+                name,
+                &[("listener", listener.label()), ("reason", event.id())],
+                n,
+            );
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -315,5 +394,36 @@ mod tests {
         let text = render(&Built::default(), 0);
         assert!(text.contains("# TYPE mottak_forsendelser gauge"));
         assert!(text.lines().all(|l| l.starts_with('#')), "{text}");
+    }
+
+    #[test]
+    fn refusals_are_counted_by_listener_and_reason() {
+        let admission = Admission::new(crate::console_api::admission::Limits::default());
+        for _ in 0..3 {
+            admission.note(Listener::Remote, Event::AddressFull, "10.0.0.1", None);
+        }
+        admission.note(Listener::Socket, Event::Timeout, "kari", None);
+        let _held = admission.unauthenticated.try_take().unwrap();
+        let mut text = String::new();
+        render_listeners(&mut text, &admission);
+        assert!(
+            text.contains(
+                "mottak_console_connections_refused_total{listener=\"remote\",reason=\"address_full\"} 3\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "mottak_console_handshake_failures_total{listener=\"socket\",reason=\"timeout\"} 1\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "mottak_console_connections{listener=\"remote\",stage=\"unauthenticated\"} 1\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("# TYPE mottak_console_accept_errors_total counter"));
     }
 }

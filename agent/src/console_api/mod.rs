@@ -9,6 +9,8 @@
 //!   journal, the workers' health, the drop folders and certificates; alerts; what each
 //!   caller may see.
 //! - `commands`: console commands, checked, done and audited, idempotent by id.
+//! - `admission`: connection slots per listener (the socket's admin reserve, the TLS
+//!   listener's unauthenticated ones) and the counted, summarised log of refusals.
 //! - `server`: the websocket sessions (Unix socket), limits and deadlines, snapshot + deltas.
 //! - `tls`: the optional `[agent.remote]` listener (client certificate CN = user).
 //! - `metrics`: the optional Prometheus `/metrics`.
@@ -20,6 +22,7 @@
 
 pub mod access;
 pub mod accounts;
+pub mod admission;
 pub mod commands;
 pub mod metrics;
 pub mod server;
@@ -31,13 +34,14 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
-use tokio::sync::{Notify, Semaphore, watch};
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::config::Config;
 use crate::journal::{Journal, JournalError, SharedJournal, SystemClock};
+use admission::{Admission, Limits};
 use commands::{CommandRunner, SystemControl};
 use server::{BindError, Hub, ServerSettings};
 use state::{Builder, Built, StateSettings, SystemSource};
@@ -146,7 +150,7 @@ pub async fn start(
     let hub = Arc::new(Hub {
         state: rx.clone(),
         commands,
-        permits: Arc::new(Semaphore::new(settings.server.max_connections)),
+        admission: Arc::new(Admission::new(Limits::of(config))),
         settings: settings.server,
         shutdown: shutdown.clone(),
         connected: AtomicUsize::new(0),
@@ -162,15 +166,26 @@ pub async fn start(
         let acceptor = tls::acceptor(remote)?;
         let listener = tls::bind(remote).await?;
         info!(listen = %remote.listen, "remote console listener (TLS, client certificates) listening");
-        tasks.spawn(tls::serve(listener, acceptor, Arc::clone(&hub)));
+        tasks.spawn(tls::serve(
+            listener,
+            acceptor,
+            Arc::clone(&hub),
+            remote.handshake_timeout,
+        ));
     }
     if let Some(addr) = config.agent.metrics {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|source| StartError::Metrics { addr, source })?;
         info!(%addr, "metrics listening at /metrics");
-        tasks.spawn(metrics::serve(listener, rx.clone(), shutdown.clone()));
+        tasks.spawn(metrics::serve(
+            listener,
+            rx.clone(),
+            Arc::clone(&hub.admission),
+            shutdown.clone(),
+        ));
     }
+    tasks.spawn(Arc::clone(&hub.admission).run_summaries(shutdown.clone()));
     tasks.spawn(run_builder(builder, tx, rebuild, shutdown));
     Ok(ConsoleApi {
         state: rx,

@@ -2,8 +2,10 @@
 //! socket (user = the peer uid's login name) or the TLS listener (user =
 //! the client certificate's CN).
 //!
-//! A connection never holds up the agent: frames are size-limited, the
-//! websocket handshake and `hello` have deadlines, a peer that answers no
+//! Each listener has its own connection limits, and the socket keeps a
+//! reserve for admins (`admission`). A connection never holds up the agent:
+//! frames are size-limited, the websocket handshake and `hello` have
+//! deadlines (over TLS one deadline from the TCP accept), a peer that answers no
 //! ping for a while is dropped, and everything sent goes through a bounded
 //! queue to a writer task: a console that reads too slowly to keep it from
 //! filling up is disconnected (it reconnects and subscribes again, getting a
@@ -24,7 +26,7 @@ use mottak_protocol::console::{
 };
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
@@ -34,6 +36,7 @@ use tracing::{debug, info, warn};
 
 use super::access::{Identity, permissions, roles_by_system};
 use super::accounts::Directory;
+use super::admission::{ACCEPT_BACKOFF, Admission, Event, Listener, is_admin};
 use super::commands::CommandRunner;
 use super::state::{Built, visible_to};
 use mottak_protocol::console::Transport;
@@ -54,7 +57,6 @@ pub struct ServerSettings {
     pub queue_len: usize,
     /// One write to a console may take this long.
     pub write_timeout: Duration,
-    pub max_connections: usize,
 }
 
 impl Default for ServerSettings {
@@ -67,7 +69,6 @@ impl Default for ServerSettings {
             max_frame_bytes: MAX_CLIENT_FRAME_BYTES,
             queue_len: 64,
             write_timeout: Duration::from_secs(10),
-            max_connections: 256,
         }
     }
 }
@@ -79,7 +80,8 @@ pub struct Hub {
     pub commands: Arc<CommandRunner>,
     pub settings: ServerSettings,
     pub shutdown: CancellationToken,
-    pub permits: Arc<Semaphore>,
+    /// Connection slots per listener, and the count and log of refusals.
+    pub admission: Arc<Admission>,
     pub connected: AtomicUsize,
     /// Asks the state builder for a fresh build now.
     pub rebuild: Arc<tokio::sync::Notify>,
@@ -175,56 +177,167 @@ pub async fn bind_unix(path: &Path) -> Result<UnixListener, BindError> {
     Ok(listener)
 }
 
-/// Accepts console connections on the Unix socket until shutdown.
+/// Accepts console connections on the Unix socket until shutdown. A
+/// connection takes one of `console_max_connections` slots; when they are
+/// all taken, an admin ([`is_admin`]) takes one of the admin reserve, and
+/// anyone else is refused (an HTTP 503, then closed). Who the peer is comes
+/// from the name service, which may wait for the directory: that lookup
+/// always runs in the connection's own task, never in this loop.
 pub async fn serve_unix(listener: UnixListener, hub: Arc<Hub>) {
+    let admission = Arc::clone(&hub.admission);
     loop {
         let accepted = tokio::select! {
             () = hub.shutdown.cancelled() => return,
             a = listener.accept() => a,
         };
-        match accepted {
-            Ok((stream, _)) => {
-                let Ok(permit) = Arc::clone(&hub.permits).try_acquire_owned() else {
-                    warn!("too many consoles connected; refusing one more");
-                    continue;
-                };
-                let identity = local_identity(&stream);
-                let hub = Arc::clone(&hub);
-                tokio::spawn(async move {
-                    serve_connection(stream, identity.await, hub).await;
-                    drop(permit);
-                });
-            }
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
             Err(err) => {
                 // Out of file descriptors, typically: wait rather than spin.
-                warn!(error = %err, "accepting a console connection failed");
-                tokio::time::sleep(Duration::from_millis(200)).await;
+                admission.note(
+                    Listener::Socket,
+                    Event::AcceptFailed,
+                    "-",
+                    Some(&err.to_string()),
+                );
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
+                continue;
             }
+        };
+        let uid = stream.peer_cred().map(|cred| cred.uid());
+        if let Some(slot) = admission.socket.try_take() {
+            let hub = Arc::clone(&hub);
+            tokio::spawn(async move {
+                let identity = local_identity(&uid).await;
+                let arrival = socket_arrival(&identity, &uid);
+                serve_connection(stream, identity, hub, arrival).await;
+                drop(slot);
+            });
+            continue;
         }
+        // Full: only an admin may take a slot of the reserve. Root is one at
+        // once; anyone else is looked up in its own task first, at most
+        // `admin_checks` at a time, so a flood of others never holds the
+        // reserve and never waits on the name service in this loop.
+        if matches!(uid, Ok(0)) {
+            let Some(slot) = admission.admin_reserve.try_take() else {
+                refuse_socket(&stream);
+                admission.note(Listener::Socket, Event::AdminReserveFull, "root", None);
+                continue;
+            };
+            let hub = Arc::clone(&hub);
+            tokio::spawn(async move {
+                let identity = local_identity(&uid).await;
+                let arrival = socket_arrival(&identity, &uid);
+                serve_connection(stream, identity, hub, arrival).await;
+                drop(slot);
+            });
+            continue;
+        }
+        let Some(check) = admission.admin_checks.try_take() else {
+            refuse_socket(&stream);
+            admission.note(Listener::Socket, Event::SocketFull, &uid_label(&uid), None);
+            continue;
+        };
+        let hub = Arc::clone(&hub);
+        tokio::spawn(async move {
+            let identity = local_identity(&uid).await;
+            drop(check);
+            let arrival = socket_arrival(&identity, &uid);
+            let admin = match &uid {
+                Ok(uid) => {
+                    let built = hub.state.borrow();
+                    is_admin(*uid, identity.as_ref().ok(), &built.access)
+                }
+                Err(_) => false,
+            };
+            let slot = if admin {
+                hub.admission
+                    .admin_reserve
+                    .try_take()
+                    .ok_or(Event::AdminReserveFull)
+            } else {
+                Err(Event::SocketFull)
+            };
+            let slot = match slot {
+                Ok(slot) => slot,
+                Err(event) => {
+                    refuse_socket(&stream);
+                    hub.admission
+                        .note(Listener::Socket, event, &arrival.peer, None);
+                    return;
+                }
+            };
+            serve_connection(stream, identity, hub, arrival).await;
+            drop(slot);
+        });
     }
 }
 
-/// The login name of the socket's peer (SO_PEERCRED) and its groups, from
-/// the name service (local or directory accounts). Only the uid is read
-/// here; the lookup, which may wait for the directory (bounded by its
-/// timeout), runs in the connection's own task, never in the accept loop.
-fn local_identity(
-    stream: &UnixStream,
-) -> impl std::future::Future<Output = Result<Identity, String>> + Send + 'static {
-    let cred = stream.peer_cred();
-    async move {
-        let cred =
-            cred.map_err(|e| format!("the agent cannot tell who is connecting ({e}); refused"))?;
-        let peer = Directory::system()
-            .peer(cred.uid())
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(Identity {
-            user: peer.name,
-            transport: Transport::LocalSocket,
-            unix_groups: peer.groups,
-        })
+/// Tells a refused socket peer why, if it can be done without waiting,
+/// and closes it (on drop).
+fn refuse_socket(stream: &UnixStream) {
+    let body = "the console socket serves as many consoles as console_max_connections allows; only an admin may connect now. Try again shortly, or ask an admin to look at the agent's log\n";
+    let response = format!(
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = stream.try_write(response.as_bytes());
+}
+
+/// How the log names a socket peer before its name is known.
+fn uid_label(uid: &std::io::Result<u32>) -> String {
+    match uid {
+        Ok(uid) => format!("uid {uid}"),
+        Err(_) => "an unknown peer".to_owned(),
     }
+}
+
+/// A socket connection's arrival: named by its login name, else its uid.
+fn socket_arrival(identity: &Result<Identity, String>, uid: &std::io::Result<u32>) -> Arrival {
+    Arrival {
+        listener: Listener::Socket,
+        peer: match identity {
+            Ok(who) => who.user.clone(),
+            Err(_) => uid_label(uid),
+        },
+        deadline: None,
+    }
+}
+
+/// The login name of the socket's peer uid (SO_PEERCRED) and its groups,
+/// from the name service (local or directory accounts; the lookup is
+/// bounded by its timeout).
+async fn local_identity(uid: &std::io::Result<u32>) -> Result<Identity, String> {
+    let uid = match uid {
+        Ok(uid) => *uid,
+        Err(e) => {
+            return Err(format!(
+                "the agent cannot tell who is connecting ({e}); refused"
+            ));
+        }
+    };
+    let peer = Directory::system()
+        .peer(uid)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(Identity {
+        user: peer.name,
+        transport: Transport::LocalSocket,
+        unix_groups: peer.groups,
+    })
+}
+
+/// Where a connection came from, and by when it must have said `hello`.
+#[derive(Debug, Clone)]
+pub struct Arrival {
+    pub listener: Listener,
+    /// How the log names the peer (a login name, an address).
+    pub peer: String,
+    /// The websocket handshake and `hello` must be done by then (TLS: the
+    /// TCP accept plus `handshake_timeout`); `None`: the [`ServerSettings`]
+    /// deadlines, counted from the handshake.
+    pub deadline: Option<Instant>,
 }
 
 /// One connection's session.
@@ -249,27 +362,45 @@ enum End {
 }
 
 /// Serves one console: websocket handshake, then the session.
-pub async fn serve_connection<S>(stream: S, identity: Result<Identity, String>, hub: Arc<Hub>)
-where
+pub async fn serve_connection<S>(
+    stream: S,
+    identity: Result<Identity, String>,
+    hub: Arc<Hub>,
+    arrival: Arrival,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let settings = &hub.settings;
     let config = WebSocketConfig::default()
         .max_message_size(Some(settings.max_frame_bytes))
         .max_frame_size(Some(settings.max_frame_bytes));
-    let ws = match tokio::time::timeout(
-        settings.handshake_timeout,
+    let by = |limit: Duration| {
+        let own = Instant::now() + limit;
+        arrival.deadline.map_or(own, |d| d.min(own))
+    };
+    let ws = match tokio::time::timeout_at(
+        by(settings.handshake_timeout),
         tokio_tungstenite::accept_async_with_config(stream, Some(config)),
     )
     .await
     {
         Ok(Ok(ws)) => ws,
         Ok(Err(err)) => {
-            debug!(error = %err, "a console connection did not complete the websocket handshake");
+            hub.admission.note(
+                arrival.listener,
+                Event::NotWebsocket,
+                &arrival.peer,
+                Some(&err.to_string()),
+            );
             return;
         }
         Err(_) => {
-            debug!("a console connection did not complete the websocket handshake in time");
+            hub.admission.note(
+                arrival.listener,
+                Event::Timeout,
+                &arrival.peer,
+                Some("in the websocket handshake"),
+            );
             return;
         }
     };
@@ -298,7 +429,12 @@ where
     let identity = match identity {
         Ok(i) => i,
         Err(message) => {
-            warn!(reason = %message, "console refused: unknown identity");
+            hub.admission.note(
+                arrival.listener,
+                Event::UnknownIdentity,
+                &arrival.peer,
+                Some(&message),
+            );
             let _ = tx.try_send(text(&ServerMessage::Error {
                 code: ErrorCode::NoAccess,
                 message,
@@ -320,7 +456,7 @@ where
         subscribed: None,
     };
     let mut state = hub.state.clone();
-    let hello_deadline = Instant::now() + settings.hello_timeout;
+    let hello_deadline = by(settings.hello_timeout);
     let mut ping = tokio::time::interval(settings.ping_interval);
     ping.tick().await;
     let mut last_seen = Instant::now();
@@ -341,9 +477,10 @@ where
                 break End::Closed;
             }
             () = tokio::time::sleep_until(hello_deadline), if !session.hello => {
+                hub.admission.note(arrival.listener, Event::Timeout, &arrival.peer, Some("no hello"));
                 let _ = session.send(&ServerMessage::Error {
                     code: ErrorCode::HelloFirst,
-                    message: format!("no hello within {} s; closing", settings.hello_timeout.as_secs()),
+                    message: "no hello in time; closing".into(),
                     id: None,
                 });
                 let _ = session.tx.try_send(close(close_code::HELLO_TIMEOUT, "no hello"));
@@ -527,7 +664,12 @@ impl Session {
                 self.access_version = version;
                 self.roles = roles_by_system(&self.grants, &built.systems);
                 if self.roles.is_empty() {
-                    warn!(user = %self.identity.user, via = self.identity.via(), "console refused: no role");
+                    hub.admission.note(
+                        Listener::of(self.identity.transport),
+                        Event::NoRole,
+                        &self.identity.user,
+                        None,
+                    );
                     return self.refuse_no_access();
                 }
                 self.hello = true;
@@ -621,6 +763,7 @@ impl Session {
 mod tests {
     use super::*;
     use crate::console_api::access::AccessData;
+    use crate::console_api::admission::Limits;
     use crate::console_api::commands::CommandRunner;
     use crate::journal::access::Member;
     use crate::journal::{FILE_NAME, Journal, SharedJournal, SystemClock};
@@ -673,7 +816,7 @@ mod tests {
         let hub = Arc::new(Hub {
             state: rx,
             commands: Arc::new(CommandRunner::new(journal, vec![], Arc::clone(&rebuild))),
-            permits: Arc::new(Semaphore::new(10)),
+            admission: Arc::new(Admission::new(Limits::default())),
             settings,
             shutdown: CancellationToken::new(),
             connected: AtomicUsize::new(0),
@@ -699,7 +842,17 @@ mod tests {
         tokio::task::JoinHandle<()>,
     ) {
         let (client, server) = tokio::io::duplex(4096);
-        let task = tokio::spawn(serve_connection(server, Ok(tester()), Arc::clone(hub)));
+        let arrival = Arrival {
+            listener: Listener::Socket,
+            peer: "tester".into(),
+            deadline: None,
+        };
+        let task = tokio::spawn(serve_connection(
+            server,
+            Ok(tester()),
+            Arc::clone(hub),
+            arrival,
+        ));
         let (ws, _) = tokio_tungstenite::client_async("ws://localhost/", client)
             .await
             .unwrap();

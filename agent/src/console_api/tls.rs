@@ -3,6 +3,13 @@
 //! `client_ca` required, its subject CN taken as the user. A connection
 //! without a certificate, or with one from another CA, fails the TLS
 //! handshake and gets nothing.
+//!
+//! Until the client certificate is checked a connection holds one of
+//! `max_unauthenticated` slots (at most `max_unauthenticated_per_address`
+//! from one address), then one of `max_connections`; from the TCP accept it
+//! has `handshake_timeout` for the TLS handshake, the websocket upgrade and
+//! `hello`. A peer that sends nothing, or trickles, is dropped by then and
+//! never holds a slot an authenticated console needs.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -13,11 +20,12 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use tokio::net::TcpListener;
+use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
-use tracing::{debug, warn};
 
 use super::access::{Identity, check_name};
-use super::server::{Hub, serve_connection};
+use super::admission::{ACCEPT_BACKOFF, Event, Listener, address_key, address_label};
+use super::server::{Arrival, Hub, serve_connection};
 use crate::config::RemoteSettings;
 use crate::secret::{MAX_SECRET_FILE_BYTES, read_private_file};
 use mottak_protocol::console::Transport;
@@ -140,8 +148,15 @@ pub fn user_of(cert: &CertificateDer<'_>) -> Result<String, String> {
     Ok(user)
 }
 
-/// Accepts TLS console connections until shutdown.
-pub async fn serve(listener: TcpListener, acceptor: TlsAcceptor, hub: Arc<Hub>) {
+/// Accepts TLS console connections until shutdown; `handshake_timeout`
+/// is `[agent.remote] handshake_timeout`.
+pub async fn serve(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    hub: Arc<Hub>,
+    handshake_timeout: std::time::Duration,
+) {
+    let admission = Arc::clone(&hub.admission);
     loop {
         let accepted = tokio::select! {
             () = hub.shutdown.cancelled() => return,
@@ -150,31 +165,57 @@ pub async fn serve(listener: TcpListener, acceptor: TlsAcceptor, hub: Arc<Hub>) 
         let (tcp, peer) = match accepted {
             Ok(a) => a,
             Err(err) => {
-                warn!(error = %err, "accepting a remote console connection failed");
-                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                // Out of file descriptors, typically: wait rather than spin.
+                admission.note(
+                    Listener::Remote,
+                    Event::AcceptFailed,
+                    "-",
+                    Some(&err.to_string()),
+                );
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
                 continue;
             }
         };
-        let Ok(permit) = Arc::clone(&hub.permits).try_acquire_owned() else {
-            warn!(%peer, "too many consoles connected; refusing one more");
+        let deadline = Instant::now() + handshake_timeout;
+        let address = address_key(peer.ip());
+        let label = address_label(address);
+        // Refused here, the connection is closed as `tcp` drops.
+        let Some(address_slot) = admission.per_address.try_take(address) else {
+            admission.note(Listener::Remote, Event::AddressFull, &label, None);
+            continue;
+        };
+        let Some(unauthenticated) = admission.unauthenticated.try_take() else {
+            admission.note(Listener::Remote, Event::UnauthenticatedFull, &label, None);
             continue;
         };
         let acceptor = acceptor.clone();
         let hub = Arc::clone(&hub);
         tokio::spawn(async move {
-            let handshake =
-                tokio::time::timeout(hub.settings.handshake_timeout, acceptor.accept(tcp)).await;
-            let tls = match handshake {
+            let admission = Arc::clone(&hub.admission);
+            let tls = match tokio::time::timeout_at(deadline, acceptor.accept(tcp)).await {
                 Ok(Ok(tls)) => tls,
                 Ok(Err(err)) => {
-                    warn!(%peer, error = %err, "remote console refused in the TLS handshake (no client certificate, or not issued by client_ca)");
+                    admission.note(
+                        Listener::Remote,
+                        Event::TlsRefused,
+                        &label,
+                        Some(&err.to_string()),
+                    );
                     return;
                 }
                 Err(_) => {
-                    debug!(%peer, "remote console did not finish the TLS handshake in time");
+                    admission.note(
+                        Listener::Remote,
+                        Event::Timeout,
+                        &label,
+                        Some("in the TLS handshake"),
+                    );
                     return;
                 }
             };
+            // Past the client-certificate check: no longer unauthenticated.
+            drop(unauthenticated);
+            drop(address_slot);
             let identity = tls
                 .get_ref()
                 .1
@@ -187,8 +228,21 @@ pub async fn serve(listener: TcpListener, acceptor: TlsAcceptor, hub: Arc<Hub>) 
                     transport: Transport::Tls,
                     unix_groups: Default::default(),
                 });
-            serve_connection(tls, identity, hub).await;
-            drop(permit);
+            let peer = match &identity {
+                Ok(who) => format!("{} at {label}", who.user),
+                Err(_) => label,
+            };
+            let Some(slot) = admission.remote.try_take() else {
+                admission.note(Listener::Remote, Event::RemoteFull, &peer, None);
+                return;
+            };
+            let arrival = Arrival {
+                listener: Listener::Remote,
+                peer,
+                deadline: Some(deadline),
+            };
+            serve_connection(tls, identity, hub, arrival).await;
+            drop(slot);
         });
     }
 }

@@ -8,8 +8,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use mottak_protocol::console::{
-    Alert, CertificateStatus, ExpiryLevel, FiksLink, HISTORY_WINDOW, HistoryEntry, IgnoredEntry,
-    MaskinportenLink, OUTBOUND_WINDOW, OutboundItem, OutboundStatus, Severity, Text, UnmovedUpdate,
+    Alert, CertificateStatus, ExpiryLevel, ExternalId, FiksLink, HISTORY_WINDOW, HistoryEntry,
+    IgnoredEntry, MaskinportenLink, OUTBOUND_WINDOW, OutboundItem, OutboundStatus, Severity, Text,
+    UnmovedUpdate,
 };
 use time::OffsetDateTime;
 
@@ -71,15 +72,15 @@ fn item(reader: &Journal, row: OutboundRow) -> Result<OutboundItem, JournalError
         history.drain(..history.len() - HISTORY_WINDOW);
     }
     Ok(OutboundItem {
-        update_id: row.update_id,
-        digisos_id: row.digisos_id,
+        update_id: ExternalId::from(row.update_id),
+        digisos_id: ExternalId::from(row.digisos_id),
         state: row.state,
         claimed_at: row.claimed_at,
         updated_at: row.updated_at,
         attempts: row.attempts,
         next_attempt_at: row.next_attempt_at,
         last_error: row.last_error.map(Text::from),
-        failed_folder: row.failed_folder,
+        failed_folder: row.failed_folder.map(ExternalId::from),
         history,
     })
 }
@@ -142,7 +143,7 @@ pub fn status(
         fiks.last_ok_at = f.last_ok_at;
         fiks.last_error = f.last_error.map(Text::from);
         fiks.last_error_at = f.last_error_at;
-        fiks.public_key = f.public_key;
+        fiks.public_key = f.public_key.map(Text::from);
         fiks.public_key_not_after = f.public_key_not_after;
         let m = client.maskinporten().status();
         maskinporten.last_token_at = m.last_token_at;
@@ -215,7 +216,7 @@ fn unmoved(health: &OutboundHealth) -> Vec<UnmovedUpdate> {
     let mut list: Vec<UnmovedUpdate> = map
         .iter()
         .map(|(id, u)| UnmovedUpdate {
-            update_id: id.clone(),
+            update_id: ExternalId::from(id.as_str()),
             to: u.to.to_owned(),
             error: Text::from(u.error.clone()),
             since: u.since_ms,
@@ -373,7 +374,7 @@ mod tests {
             &format!("ut.1.0.{CASE}"),
             "f",
             "validate",
-            "- bad JSON 01017012345",
+            "- bad JSON 01017012343",
         )
         .unwrap();
         j.outbound_claimed("other", "ut.9.0.x", "x").unwrap();
@@ -387,7 +388,10 @@ mod tests {
         assert_eq!(st.counts[&OutboundState::Discarded], 0);
         assert_eq!(st.queue.len(), 1);
         assert_eq!(st.failures.len(), 1);
-        assert_eq!(st.failures[0].failed_folder.as_deref(), Some("f"));
+        assert_eq!(
+            st.failures[0].failed_folder.as_ref().map(|f| f.raw()),
+            Some("f")
+        );
         assert!(
             st.failures[0]
                 .history
@@ -398,7 +402,7 @@ mod tests {
         assert_eq!(st.fiks.url, "https://api.fiks.test.ks.no");
         // The fødselsnummer in feil.txt never reaches a console.
         let wire = serde_json::to_string(&st).unwrap();
-        assert!(!wire.contains("01017012345"), "{wire}");
+        assert!(!wire.contains("01017012343"), "{wire}");
         // Alerts: one failure; a queue waiting longer than 15 minutes; a worker that cannot start.
         let later = ms(now) + STUCK_AFTER_MS + 60_000;
         if let Ok(mut e) = src.health.setup_error.lock() {

@@ -223,12 +223,14 @@ impl Env {
             if let Some(status) = agent.child.try_wait().unwrap() {
                 panic!("the agent exited ({status}):\n{}", agent.log_text());
             }
-            if UnixStream::connect(&self.socket).await.is_ok() {
+            // "ready" is logged once every listener is bound (as READY=1 is
+            // sent): the socket alone answers before the TLS listener is up.
+            if agent.log_text().contains("commands::run: ready") {
                 return agent;
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "the console socket never answered:\n{}",
+                "the agent never became ready:\n{}",
                 agent.log_text()
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -511,4 +513,127 @@ pub fn console_counts(state: &ConsoleState) -> Vec<(String, ForsendelseState, u6
         .collect();
     out.sort();
     out
+}
+
+/// The environment variable that turns a test binary's [`hold_socket_helper`]
+/// into a process holding connections: `<socket path>\t<count>`.
+pub const HOLD_ENV: &str = "MOTTAK_TEST_HOLD_SOCKET";
+
+/// Connections held on the console socket by another process, as another
+/// user (the peer credentials are the connecting process's): the test
+/// binary runs itself as `uid`, with only the `holder` test, which opens
+/// `count` connections and sends nothing. Dropped: the process ends.
+pub struct SocketHolder {
+    child: Child,
+    stdin: Option<std::process::ChildStdin>,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl SocketHolder {
+    /// `test` is the name of the binary's test that calls [`hold_socket_helper`].
+    pub fn start(test: &str, socket: &Path, count: usize, uid: u32) -> SocketHolder {
+        use std::io::BufRead;
+        use std::os::unix::process::CommandExt;
+        // The other user must reach the socket: the temporary folder is 0700.
+        let dir = socket.parent().unwrap();
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o711)).unwrap();
+        std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args([test, "--exact", "--nocapture", "--test-threads=1"])
+            .env(HOLD_ENV, format!("{}\t{count}", socket.display()))
+            .uid(uid)
+            .gid(uid)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take();
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        loop {
+            line.clear();
+            assert!(
+                stdout.read_line(&mut line).unwrap() > 0,
+                "the holder ended before it held its connections"
+            );
+            // The harness prints "test holder ... " before it, on the same line.
+            if line.contains("HOLDER held") {
+                break;
+            }
+        }
+        SocketHolder {
+            child,
+            stdin,
+            stdout,
+        }
+    }
+
+    /// How many of the held connections the agent refused (answered 503 and closed).
+    pub fn refused(&mut self) -> usize {
+        use std::io::{BufRead, Write};
+        let stdin = self.stdin.as_mut().unwrap();
+        stdin.write_all(b"count\n").unwrap();
+        stdin.flush().unwrap();
+        let mut line = String::new();
+        loop {
+            line.clear();
+            assert!(
+                self.stdout.read_line(&mut line).unwrap() > 0,
+                "the holder ended"
+            );
+            if let Some((_, n)) = line.trim().split_once("HOLDER refused ") {
+                return n.parse().unwrap();
+            }
+        }
+    }
+}
+
+impl Drop for SocketHolder {
+    fn drop(&mut self) {
+        drop(self.stdin.take());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The holder's side (see [`SocketHolder`]); does nothing unless [`HOLD_ENV`] is set.
+pub fn hold_socket_helper() {
+    use std::io::{BufRead, Read};
+    let Ok(spec) = std::env::var(HOLD_ENV) else {
+        return;
+    };
+    let (path, count) = spec.split_once('\t').unwrap();
+    let count: usize = count.parse().unwrap();
+    let held: Vec<std::os::unix::net::UnixStream> = (0..count)
+        .map(|_| std::os::unix::net::UnixStream::connect(path).unwrap())
+        .collect();
+    let say = |line: String| {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        out.write_all(line.as_bytes()).unwrap();
+        out.flush().unwrap();
+    };
+    say(format!("HOLDER held {}\n", held.len()));
+    let stdin = std::io::stdin();
+    for line in stdin.lock().lines() {
+        if line.unwrap().trim() != "count" {
+            continue;
+        }
+        // A refused connection holds the agent's 503 or is closed; a held
+        // one has nothing to read yet.
+        let refused = held
+            .iter()
+            .filter(|s| {
+                s.set_nonblocking(true).unwrap();
+                let mut buf = [0u8; 64];
+                let mut stream: &std::os::unix::net::UnixStream = s;
+                match stream.read(&mut buf) {
+                    Ok(0) => true,
+                    Ok(n) => buf[..n].starts_with(b"HTTP/1.1 503"),
+                    Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+                }
+            })
+            .count();
+        say(format!("HOLDER refused {refused}\n"));
+    }
 }

@@ -72,7 +72,7 @@ pub fn failed(
         },
         last_error: (!error.is_empty()).then(|| error.into()),
         reason: (state == ForsendelseState::Rejected)
-            .then(|| "Mangler saksnummer for 01019012345".into()),
+            .then(|| "Mangler saksnummer for 01019012480".into()),
         next_attempt_at: (state == ForsendelseState::RetryWait).then_some(NOW + 4 * MIN),
         resume_state: (state == ForsendelseState::RetryWait).then_some(ForsendelseState::Listed),
         reported_to_svarinn: state == ForsendelseState::Failed,
@@ -177,7 +177,7 @@ pub fn sample_state() -> ConsoleState {
                     "nav-frogn",
                     "aaaa1111-0000-4000-8000-000000000001",
                     ForsendelseState::Failed,
-                    "Søknad om sosialhjelp 01019012345",
+                    "Søknad om sosialhjelp 01019012480",
                     "NAV Frogn",
                     2 * HOUR + 5 * MIN,
                     "checksum mismatch: expected 9f86d0…, got 2c26b4…",
@@ -417,7 +417,7 @@ pub fn outbound_item(
 ) -> OutboundItem {
     let failed = state == OutboundState::Failed;
     OutboundItem {
-        update_id: update_id(claimed_ago_ms, case),
+        update_id: update_id(claimed_ago_ms, case).into(),
         digisos_id: case.into(),
         state,
         claimed_at: NOW - claimed_ago_ms,
@@ -429,7 +429,7 @@ pub fn outbound_item(
         },
         next_attempt_at: (state == OutboundState::RetryWait).then_some(NOW + MIN),
         last_error: error.map(Text::from),
-        failed_folder: failed.then(|| format!("{case}-20251121T111000.000Z")),
+        failed_folder: failed.then(|| format!("{case}-20251121T111000.000Z").into()),
         history: vec![HistoryEntry {
             at: NOW - claimed_ago_ms,
             action: "claim".into(),
