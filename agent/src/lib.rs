@@ -2,6 +2,7 @@
 //!
 //! Module map:
 //! - `commands`: the command line, one module per subcommand.
+//! - `doctor`: the result of `mottak-agent doctor`: its JSON, the file in the state dir the agent reads.
 //! - `backoff`: retry delays (exponential with jitter), pure.
 //! - `svarinn_client`: HTTP calls to SvarInn, with failures classified for retry.
 //! - `inbound`: the SvarInn → drop folder pipeline (`fetch`: download → decrypt → file).
@@ -23,6 +24,7 @@ pub mod backoff;
 pub mod commands;
 pub mod config;
 pub mod console_api;
+pub mod doctor;
 pub mod dropfolder;
 pub mod fiks_client;
 pub mod inbound;

@@ -1,17 +1,21 @@
 //! `mottak-agent doctor` against the strict fakes: all pass → exit 0 and the
-//! fakes saw only reads; a wrong password, a closed port and an unwritable
-//! drop folder each give a failing line that names the fix; `--json` parses.
+//! fakes saw only reads; a wrong password, a refused Maskinporten scope, a
+//! missing Digisos privilege, a closed port and an unwritable drop folder
+//! each give a failing line that names the fix; `--json` parses; the running
+//! agent shows the last result in the console's Integrations view.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use mottak_fixtures::digisos::RequestKind;
 use mottak_fixtures::svarinn::{EventKind, NewForsendelse, Plaintext};
+use mottak_protocol::console::DoctorResult;
 use mottak_tests::binary;
 use mottak_tests::harness::{Endpoint, System, World};
-use mottak_tests::outbound_harness::{Options, OutboundWorld};
+use mottak_tests::outbound_harness::{CLIENT_ID, FIKS_ORG, Options, OutboundWorld};
 use serde_json::Value;
 
 fn doctor(config: &Path, json: bool) -> Result<Output> {
@@ -39,16 +43,19 @@ fn text(out: &Output) -> String {
 
 /// SvarInn, Maskinporten and Fiks all answer: exit 0, and nothing changed at
 /// any fake (the waiting forsendelse is neither downloaded nor acknowledged,
-/// Fiks saw only the public-key GET). The result is stored for the console.
+/// Fiks saw only GETs: the public key and a file list). The result is stored
+/// for the console.
 #[test]
 fn all_pass_exits_0_and_the_fakes_see_only_reads() -> Result<()> {
     let w = OutboundWorld::start(Options::default())?;
     let user = w.world.first()?.spec.username.clone();
-    let id = w.world.block_on(w.world.fake.add_forsendelse(NewForsendelse::pdf(
-        &user,
-        "brev.pdf",
-        Plaintext::Bytes(b"%PDF-1.4 doctor".to_vec()),
-    )))?;
+    let id = w
+        .world
+        .block_on(w.world.fake.add_forsendelse(NewForsendelse::pdf(
+            &user,
+            "brev.pdf",
+            Plaintext::Bytes(b"%PDF-1.4 doctor".to_vec()),
+        )))?;
     let out = doctor(&w.world.config_path, false)?;
     let shown = text(&out);
     assert_eq!(out.status.code(), Some(0), "{shown}");
@@ -56,7 +63,12 @@ fn all_pass_exits_0_and_the_fakes_see_only_reads() -> Result<()> {
     assert!(shown.contains("resolves to 127.0.0.1"), "{shown}");
     assert!(shown.contains("1 forsendelser waiting"), "{shown}");
     assert!(shown.contains("token granted"), "{shown}");
-    assert!(shown.contains("fiks-io Fiks IO: not configured"), "{shown}");
+    assert!(shown.contains("privilege present"), "{shown}");
+    assert!(
+        shown.contains("skip    [nav-ut] fiks-io Fiks IO: not configured"),
+        "{shown}"
+    );
+    assert!(!shown.contains("FAIL"), "{shown}");
 
     assert!(w.world.fake.kvitteringer().is_empty());
     assert!(w.world.fake.mottak_feilet().is_empty());
@@ -72,7 +84,8 @@ fn all_pass_exits_0_and_the_fakes_see_only_reads() -> Result<()> {
     let fiks = w.fiks.events();
     assert!(!fiks.is_empty());
     assert!(
-        fiks.iter().all(|e| e.kind == RequestKind::PublicKey),
+        fiks.iter()
+            .all(|e| matches!(e.kind, RequestKind::PublicKey | RequestKind::ListFiles)),
         "{fiks:?}"
     );
 
@@ -80,6 +93,155 @@ fn all_pass_exits_0_and_the_fakes_see_only_reads() -> Result<()> {
         w.world.root.join("state").join("doctor-last.json"),
     )?)?;
     assert_eq!(stored["exit_code"], 0);
+    Ok(())
+}
+
+/// The world's config with `edit` applied, written beside it (same state dir).
+fn edited_config(config: &Path, edit: impl Fn(&str) -> String) -> Result<PathBuf> {
+    let text = std::fs::read_to_string(config)?;
+    let edited = edit(&text);
+    anyhow::ensure!(edited != text, "the edit changed nothing in {text}");
+    let path = config.with_file_name("agent-edited.toml");
+    std::fs::write(&path, edited)?;
+    Ok(path)
+}
+
+/// The FAIL line of `kind` and the fix under it.
+fn failing(shown: &str, scope: &str, kind: &str) -> String {
+    shown
+        .lines()
+        .skip_while(|l| !l.starts_with(&format!("FAIL    [{scope}] {kind} ")))
+        .take(2)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Maskinporten refuses the scope: the maskinporten line names the scope
+/// and the client, and Fiks is not asked at all.
+#[test]
+fn a_refused_scope_is_named() -> Result<()> {
+    let w = OutboundWorld::start(Options::default())?;
+    let config = edited_config(&w.world.config_path, |t| {
+        t.replace(
+            &format!("client_id = \"{CLIENT_ID}\""),
+            &format!("client_id = \"{CLIENT_ID}\"\nscope = \"ks:annet\""),
+        )
+    })?;
+    let out = doctor(&config, false)?;
+    let shown = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{shown}");
+    let line = failing(&shown, "nav-ut", "maskinporten");
+    assert!(line.contains("invalid_scope"), "{shown}");
+    assert!(
+        line.contains("Maskinporten refused the scope \"ks:annet\""),
+        "{shown}"
+    );
+    assert!(
+        line.contains(&format!("give client {CLIENT_ID} the scope ks:fiks")),
+        "{shown}"
+    );
+    assert!(w.fiks.events().is_empty(), "{:?}", w.fiks.events());
+    Ok(())
+}
+
+/// The integration has no Digisos privilege on the organisation in the
+/// config: the privilege line fails (Fiks's 403) and names integration and
+/// organisation; the public key (no organisation) still passed.
+#[test]
+fn a_missing_digisos_privilege_is_named() -> Result<()> {
+    let w = OutboundWorld::start(Options::default())?;
+    let other = "22222222-e26d-499a-8421-751457dfcbd5";
+    let config = edited_config(&w.world.config_path, |t| t.replace(FIKS_ORG, other))?;
+    let out = doctor(&config, false)?;
+    let shown = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{shown}");
+    assert!(
+        shown.contains("pass    [nav-ut] digisos GET dokumentlager-public-key"),
+        "{shown}"
+    );
+    let line = failing(&shown, "nav-ut", "digisos");
+    assert!(line.contains("403"), "{shown}");
+    assert!(
+        line.contains(&format!("the Digisos privilege for organisation {other}")),
+        "{shown}"
+    );
+    let fiks = w.fiks.events();
+    assert!(
+        fiks.iter()
+            .all(|e| matches!(e.kind, RequestKind::PublicKey | RequestKind::ListFiles)),
+        "{fiks:?}"
+    );
+    Ok(())
+}
+
+/// The running agent shows the last result in the console's Integrations
+/// view, with its time, and the next run replaces it.
+#[test]
+fn the_console_shows_the_last_result_with_its_time() -> Result<()> {
+    let w = OutboundWorld::start(Options::default())?;
+    w.grant_operator()?;
+    let mut agent = w.spawn_agent()?;
+    let doctor_of = |want: &dyn Fn(&DoctorResult) -> bool| -> Result<DoctorResult> {
+        let start = Instant::now();
+        loop {
+            let state = w.console_state(Duration::from_secs(20))?;
+            let got = state
+                .integrations
+                .iter()
+                .find(|i| i.mottakersystem == "nav-ut")
+                .and_then(|i| i.doctor.clone());
+            match got {
+                Some(d) if want(&d) => return Ok(d),
+                other if start.elapsed() > Duration::from_secs(20) => {
+                    anyhow::bail!("the console never showed the expected doctor result: {other:?}")
+                }
+                _ => std::thread::sleep(Duration::from_millis(200)),
+            }
+        }
+    };
+    let before = w.console_state(Duration::from_secs(20))?;
+    assert_eq!(before.integrations[0].doctor, None);
+
+    let now_ms = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    };
+    let started = now_ms();
+    let out = doctor(&w.world.config_path, true)?;
+    let ended = now_ms();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let json: Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(json["exit_code"], 0);
+    let shown = doctor_of(&|d| d.exit_code == 0)?;
+    assert!(
+        (started..=ended).contains(&shown.at),
+        "{started} {shown:?} {ended}"
+    );
+    assert_eq!((shown.failed, shown.config_errors), (0, 0));
+    assert!(shown.passed >= 8, "{shown:?}");
+    assert!(shown.failures.is_empty(), "{shown:?}");
+
+    let config = edited_config(&w.world.config_path, |t| {
+        t.replace(
+            &format!("client_id = \"{CLIENT_ID}\""),
+            &format!("client_id = \"{CLIENT_ID}\"\nscope = \"ks:annet\""),
+        )
+    })?;
+    let out = doctor(&config, false)?;
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let shown = doctor_of(&|d| d.exit_code == 3)?;
+    assert_eq!(shown.failed, 1, "{shown:?}");
+    assert_eq!(shown.failures[0].kind, "maskinporten");
+    assert!(
+        shown.failures[0]
+            .fix
+            .as_ref()
+            .is_some_and(|f| f.raw().contains("ks:annet")),
+        "{shown:?}"
+    );
+    agent.assert_running()?;
+    agent.terminate(Duration::from_secs(10))?;
     Ok(())
 }
 
@@ -156,9 +318,16 @@ fn an_unwritable_drop_folder_is_named_and_json_parses() -> Result<()> {
     let checks = json["checks"].as_array().cloned().unwrap_or_default();
     let failed: Vec<&Value> = checks.iter().filter(|c| c["outcome"] == "fail").collect();
     assert!(!failed.is_empty(), "{json:#}");
-    assert!(failed.iter().all(|c| c["kind"] == "drop-folder"), "{json:#}");
+    assert!(
+        failed.iter().all(|c| c["kind"] == "drop-folder"),
+        "{json:#}"
+    );
     assert_eq!(failed[0]["subject"], inn.display().to_string());
-    assert!(failed[0]["fix"].as_str().is_some_and(|f| f.contains("write access")));
+    assert!(
+        failed[0]["fix"]
+            .as_str()
+            .is_some_and(|f| f.contains("write access"))
+    );
     Ok(())
 }
 
