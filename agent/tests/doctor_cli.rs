@@ -1,5 +1,5 @@
 //! `mottak-agent doctor --help`, on the real binary: it says it is read-only,
-//! names the checks and documents its exit codes and `--json`. A config that
+//! names every check and where the console shows the result, and documents its exit codes and `--json`. A config that
 //! does not parse exits 1 (nothing online is tried).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -18,9 +18,16 @@ fn help_says_read_only_and_documents_exit_codes_and_json() {
     for want in [
         "Read-only",
         "never acknowledges, reports, uploads or posts",
-        "DNS, TCP, TLS",
+        "DNS (every address)",
+        "TLS-inspecting proxy",
+        "SvarInn credentials",
         "Maskinporten",
         "Fiks Digisos",
+        "privilege",
+        "Fiks IO when configured",
+        "the drop folder",
+        "the result and the fix",
+        "Integrations view",
         "Exit codes: 0 all passed; 1 the config cannot be read; 2 check-config found errors; 3 an online check failed",
         "--json",
         "--connect-timeout",

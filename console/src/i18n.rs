@@ -199,7 +199,7 @@ texts! {
     all_well: "All well.", "Alt i orden.";
     no_certificates: "no certificates configured", "ingen sertifikater konfigurert";
     doctor: "Pre-flight", "Forhåndssjekk";
-    doctor_at: "mottak-agent doctor {} ({} ago)", "mottak-agent doctor {} (for {} siden)";
+    doctor_at: "{} ({} ago)", "{} (for {} siden)";
     doctor_passed: "all {} checks passed", "alle {} sjekker bestått";
     doctor_failed: "{} failed, {} passed", "{} feilet, {} bestått";
     doctor_config_errors: "{} config errors", "{} feil i konfigurasjonen";

@@ -58,6 +58,7 @@ fn all_pass_exits_0_and_the_fakes_see_only_reads() -> Result<()> {
         )))?;
     let out = doctor(&w.world.config_path, false)?;
     let shown = text(&out);
+    eprintln!("{shown}");
     assert_eq!(out.status.code(), Some(0), "{shown}");
     assert!(shown.contains("read-only"), "{shown}");
     assert!(shown.contains("resolves to 127.0.0.1"), "{shown}");
@@ -129,6 +130,7 @@ fn a_refused_scope_is_named() -> Result<()> {
     })?;
     let out = doctor(&config, false)?;
     let shown = text(&out);
+    eprintln!("{shown}");
     assert_eq!(out.status.code(), Some(3), "{shown}");
     let line = failing(&shown, "nav-ut", "maskinporten");
     assert!(line.contains("invalid_scope"), "{shown}");

@@ -53,9 +53,9 @@ pub const EXIT_ONLINE_FAILED: u8 = 3;
 /// 400/404 (unknown case) with it. Nothing exists to change.
 const NO_CASE: &str = "00000000-0000-0000-0000-000000000000";
 
-#[derive(Debug, clap::Args)]
-#[command(
-    long_about = "Pre-flight before go-live: everything check-config checks, then, per \
+/// `doctor --help` (set on the subcommand in `commands`, whose doc comment
+/// is the short line).
+pub const LONG_ABOUT: &str = "Pre-flight before go-live: everything check-config checks, then, per \
 mottakersystem: DNS (every address), a TCP connection to each address, the TLS handshake (with \
 the certificate's issuer, to recognise a TLS-inspecting proxy), SvarInn credentials (the list \
 call), Maskinporten (a token grant), Fiks Digisos (the public key and the integration's \
@@ -65,8 +65,9 @@ Read-only: it never acknowledges, reports, uploads or posts anything to SvarInn 
 writes its result to state_dir/doctor-last.json, which the running agent shows in the \
 console's Integrations view.\n\n\
 Exit codes: 0 all passed; 1 the config cannot be read; 2 check-config found errors; \
-3 an online check failed."
-)]
+3 an online check failed.";
+
+#[derive(Debug, clap::Args)]
 pub struct Args {
     /// Print the result as one JSON object (the shape is in docs/install.md).
     #[arg(long)]
@@ -239,6 +240,12 @@ async fn check_system(
     // SvarInn: the network, then the credentials.
     if check_endpoint(&m.svarinn_url, "svarinn_url", timeout, lines).await {
         check_svarinn(m, env, lines).await;
+    } else {
+        lines.skip(
+            "svarinn",
+            format!("hentNyeForsendelser as {}", m.username),
+            "not tried: no address of svarinn_url took a connection (see above)".to_owned(),
+        );
     }
     check_drop_folder(m, lines);
     match &m.digisos {
@@ -334,7 +341,11 @@ async fn check_digisos(
     let fiks_reachable =
         check_endpoint(&d.fiks_api_url, "digisos.fiks_api_url", timeout, lines).await;
     if !mp_reachable {
-        return;
+        return lines.skip(
+            "maskinporten",
+            format!("grant for client {}", mp.client_id),
+            "not tried, nor Fiks Digisos: no address of digisos.maskinporten.url took a connection (see above)".to_owned(),
+        );
     }
     let subject = format!("grant for client {} (scope {:?})", mp.client_id, mp.scope);
     let key = match GrantKey::load(&mp.private_key, &mp.certificate_chain) {
@@ -369,11 +380,21 @@ async fn check_digisos(
                 ),
                 None => "check client_id, audience, and that the certificate chain is the one registered for the client".to_owned(),
             };
-            return lines.fail("maskinporten", subject, e.to_string(), fix);
+            lines.fail("maskinporten", subject, e.to_string(), fix);
+            return lines.skip(
+                "digisos",
+                format!("integration {}", d.integrasjon_id),
+                "not tried: Fiks Digisos needs a Maskinporten token (see above)".to_owned(),
+            );
         }
     }
     if !fiks_reachable {
-        return;
+        return lines.skip(
+            "digisos",
+            format!("integration {}", d.integrasjon_id),
+            "not tried: no address of digisos.fiks_api_url took a connection (see above)"
+                .to_owned(),
+        );
     }
     let passord = match d.integrasjon_passord.load(env.credentials_dir.as_deref()) {
         Ok(p) => p,

@@ -18,7 +18,7 @@ pub mod run;
 #[command(name = "mottak-agent", version, about, long_about = None)]
 pub struct Cli {
     /// The config file [default: /etc/mottak/agent.toml]. Read by run,
-    /// check-config and access; accepted before or after the subcommand.
+    /// check-config, doctor and access; accepted before or after the subcommand.
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
     #[command(subcommand)]
@@ -38,6 +38,7 @@ pub enum Command {
     /// Pre-flight before go-live: check-config, then DNS, TCP, TLS, SvarInn,
     /// Maskinporten, Fiks Digisos and the drop folder, read-only (nothing is
     /// acknowledged, reported or uploaded). Exit 0 only when all pass.
+    #[command(long_about = doctor::LONG_ABOUT)]
     Doctor(doctor::Args),
     /// Make an RSA-2048 key and a self-signed certificate for a mottakersystem.
     Keygen(keygen::Args),
