@@ -131,6 +131,8 @@ mod tests {
             &["mottak-agent", "--config", "/x.toml", "run"][..],
             &["mottak-agent", "run", "--config", "/x.toml"],
             &["mottak-agent", "check-config", "--config=/x.toml"],
+            &["mottak-agent", "doctor", "--json", "--config", "/x.toml"],
+            &["mottak-agent", "--config", "/x.toml", "doctor"],
             &["mottak-agent", "--config", "/x.toml", "access", "list"],
             &["mottak-agent", "access", "--config", "/x.toml", "list"],
             &["mottak-agent", "access", "list", "--config", "/x.toml"],
