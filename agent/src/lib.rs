@@ -5,6 +5,7 @@
 //! - `pipeline`: the one shape every pipeline has (setup, run, `Health`) and its supervisor.
 //! - `channels`: which pipelines a config asks for, with what consoles show of each.
 //! - `clock`: the one clock, injected (tests set the time).
+//! - `doctor`: the result of `mottak-agent doctor`: its JSON, the file in the state dir the agent reads.
 //! - `backoff`: retry delays (exponential with jitter), pure.
 //! - `svarinn_client`: HTTP calls to SvarInn, with failures classified for retry.
 //! - `inbound`: the SvarInn → drop folder pipeline (`fetch`: download → decrypt → file).
@@ -28,6 +29,7 @@ pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod console_api;
+pub mod doctor;
 pub mod dropfolder;
 pub mod fiks_client;
 pub mod inbound;

@@ -198,6 +198,13 @@ texts! {
     todo_stale_inn: "{} folders sit in inn/ longer than expected: is the fagsystem importing?", "{} mapper har ligget i inn/ lenger enn ventet: importerer fagsystemet?";
     all_well: "All well.", "Alt i orden.";
     no_certificates: "no certificates configured", "ingen sertifikater konfigurert";
+    doctor: "Pre-flight", "Forhåndssjekk";
+    doctor_at: "{} ({} ago)", "{} (for {} siden)";
+    doctor_passed: "all {} checks passed", "alle {} sjekker bestått";
+    doctor_failed: "{} failed, {} passed", "{} feilet, {} bestått";
+    doctor_config_errors: "{} config errors", "{} feil i konfigurasjonen";
+    doctor_never: "never run: run `mottak-agent doctor` before go-live", "aldri kjørt: kjør `mottak-agent doctor` før produksjon";
+    doctor_more: "… and {} more: run `mottak-agent doctor` to see them all", "… og {} til: kjør `mottak-agent doctor` for å se alle";
     // access
     coverage: "Who can act on failed imports", "Hvem kan handle på feilede importer";
     grants: "Roles", "Roller";

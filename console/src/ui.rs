@@ -3,7 +3,7 @@
 //! reader see the same thing.
 
 use mottak_protocol::console::{
-    CertificateStatus, ExpiryLevel, FailedImport, ForsendelseState, HistoryEntry,
+    CertificateStatus, DoctorResult, ExpiryLevel, FailedImport, ForsendelseState, HistoryEntry,
     IntegrationStatus, MembershipSource, OutboundState, OutboundStatus, QueueHealth,
     UNACKED_WARNING_MS,
 };
@@ -1055,7 +1055,74 @@ fn integration_lines(app: &App, theme: &Theme, i: &IntegrationStatus) -> Vec<Lin
     if let Some(o) = outbound {
         lines.extend(outbound_integration_lines(app, theme, o));
     }
+    lines.extend(doctor_lines(app, theme, i.doctor.as_ref()));
     lines.push(Line::raw(""));
+    lines
+}
+
+/// The last `mottak-agent doctor` run: when, the counts, each failing line
+/// with its fix. A past check, so it does not colour the block as a whole.
+fn doctor_lines(app: &App, theme: &Theme, d: Option<&DoctorResult>) -> Vec<Line<'static>> {
+    let t = app.t();
+    let label = |lv: Level| {
+        vec![
+            Span::raw("  "),
+            Span::styled(format!("{} ", lv.symbol()), theme.level(lv)),
+            Span::styled(format!("{:<15}", t.doctor), theme.title),
+        ]
+    };
+    let Some(d) = d else {
+        let mut spans = label(Level::Info);
+        spans.push(Span::styled(t.doctor_never.to_owned(), theme.dim));
+        return vec![Line::from(spans)];
+    };
+    let failing = d.failed + d.config_errors;
+    let lv = if failing > 0 {
+        Level::Critical
+    } else {
+        Level::Ok
+    };
+    let mut spans = label(lv);
+    spans.push(Span::raw(fill(
+        t.doctor_at,
+        &[&utc(d.at), &age(app.now_ms - d.at)],
+    )));
+    spans.push(Span::styled(" · ", theme.dim));
+    if failing == 0 {
+        spans.push(Span::styled(
+            fill(t.doctor_passed, &[&d.passed]),
+            theme.level(lv),
+        ));
+    } else {
+        let mut words = Vec::new();
+        if d.failed > 0 || d.config_errors == 0 {
+            words.push(fill(t.doctor_failed, &[&d.failed, &d.passed]));
+        }
+        if d.config_errors > 0 {
+            words.push(fill(t.doctor_config_errors, &[&d.config_errors]));
+        }
+        spans.push(Span::styled(words.join(", "), theme.level(lv)));
+    }
+    let mut lines = vec![Line::from(spans)];
+    for f in &d.failures {
+        lines.push(Line::from(vec![
+            Span::raw("      "),
+            Span::styled(format!("{} ", Level::Critical.symbol()), theme.critical),
+            Span::styled(format!("{} ", f.kind), theme.title),
+            Span::raw(format!("{}: ", f.subject.masked())),
+            Span::styled(f.detail.masked().into_owned(), theme.critical),
+        ]));
+        if let Some(fix) = &f.fix {
+            lines.push(todo_line(theme, fix.masked().into_owned()));
+        }
+    }
+    let shown = u32::try_from(d.failures.len()).unwrap_or(u32::MAX);
+    if failing > shown {
+        lines.push(Line::styled(
+            format!("      {}", fill(t.doctor_more, &[&(failing - shown)])),
+            theme.dim,
+        ));
+    }
     lines
 }
 

@@ -194,6 +194,43 @@ fn integrations_show_fiks_and_maskinporten() {
     }
 }
 
+/// The last `mottak-agent doctor` run in each mottakersystem's block: its
+/// time and age, the counts, each failing line with its fix; "never run"
+/// where there is none (the snapshots above hold the whole screens).
+#[test]
+fn integrations_show_the_last_doctor_run_with_its_time() {
+    let mut a = app(Lang::En, Role::Admin);
+    a.update(ch('4'));
+    let top = draw(&a, 120, 40);
+    assert!(
+        top.contains("• Pre-flight     never run: run `mottak-agent doctor` before go-live"),
+        "{top}"
+    );
+    assert!(
+        top.contains("✔ Pre-flight     2025-11-19 12:00 UTC (2d 0h ago) · all 9 checks passed"),
+        "{top}"
+    );
+    a.update(ch('G'));
+    let frogn = draw(&a, 120, 40);
+    for want in [
+        "✖ Pre-flight     2025-11-21 09:00 UTC (3h 00m ago) · 1 failed, 7 passed",
+        "✖ tcp svarut.ks.no 193.161.171.11:443: no answer within 5s (dropped)",
+        "→ open the firewall for outgoing TCP to svarut.ks.no at 193.161.171.11 port 443",
+    ] {
+        assert!(frogn.contains(want), "{want:?} not in\n{frogn}");
+    }
+    let mut nb = app(Lang::Nb, Role::Admin);
+    nb.update(ch('4'));
+    nb.update(ch('G'));
+    let frogn = draw(&nb, 120, 40);
+    assert!(
+        frogn.contains(
+            "✖ Forhåndssjekk  2025-11-21 09:00 UTC (for 3h 00m siden) · 1 feilet, 7 bestått"
+        ),
+        "{frogn}"
+    );
+}
+
 #[test]
 fn a_viewer_sees_outbound_without_its_actions() {
     let mut a = app(Lang::En, Role::Viewer);

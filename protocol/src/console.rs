@@ -47,6 +47,9 @@ pub const CERT_WARNING_DAYS: i64 = 30;
 pub const AUDIT_WINDOW: usize = 200;
 /// How many history lines each failed import carries (newest).
 pub const HISTORY_WINDOW: usize = 20;
+/// How many failing lines of the last `mottak-agent doctor` run a
+/// mottakersystem's integrations carry (the rest only counted).
+pub const DOCTOR_LINES: usize = 20;
 /// The throughput sparkline: buckets of this many milliseconds...
 pub const THROUGHPUT_BUCKET_MS: i64 = 5 * 60 * 1000;
 /// ...this many of them (one hour).
@@ -1017,6 +1020,41 @@ pub struct IntegrationStatus {
     pub svarinn: SvarInnLink,
     pub certificates: Vec<CertificateStatus>,
     pub drop_folder: DropFolderStatus,
+    /// The last `mottak-agent doctor` run, as it concerns this
+    /// mottakersystem; `None` when it never ran (or from older agents).
+    #[serde(default)]
+    pub doctor: Option<DoctorResult>,
+}
+
+/// What the last `mottak-agent doctor` found for one mottakersystem
+/// (its own checks, and the config errors that are not another's).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DoctorResult {
+    /// When the run finished (Unix ms).
+    pub at: i64,
+    /// The whole run's exit code: 0 only when every check of every
+    /// mottakersystem passed and the config had no error.
+    pub exit_code: u8,
+    pub passed: u32,
+    pub failed: u32,
+    pub skipped: u32,
+    /// Config errors (`check-config`) of this mottakersystem or the config as a whole.
+    pub config_errors: u32,
+    /// The failing lines, config errors first, at most [`DOCTOR_LINES`].
+    pub failures: Vec<DoctorLine>,
+}
+
+/// One failing line of a doctor run: what was checked, what was seen, the fix.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DoctorLine {
+    /// `config`, `dns`, `tcp`, `tls`, `svarinn`, `maskinporten`, `digisos`,
+    /// `drop-folder`: the agent's own words.
+    pub kind: String,
+    /// A host and address, a folder, a key: may quote the config or a server.
+    pub subject: Text,
+    /// What was seen (may quote a server's answer).
+    pub detail: Text,
+    pub fix: Option<Text>,
 }
 
 /// The link to SvarInn, as the worker last saw it.
@@ -1748,6 +1786,7 @@ mod tests {
                     total_bytes: Some(1 << 34),
                     min_free_bytes: None,
                 },
+                doctor: None,
             }],
             alerts: vec![Alert {
                 key: "failed/nav-frogn".into(),

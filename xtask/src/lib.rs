@@ -87,9 +87,9 @@ The console socket (group \fBmottak-ops\fR).
 \fI/usr/lib/systemd/system/mottak-agent.service\fR
 The hardened unit. Site settings (drop folders, credentials) go in a drop-in: \fBsystemctl edit mottak-agent\fR.
 .SH EXIT STATUS
-0 on success and after a clean stop (SIGTERM); non-zero when a command fails, and from \fBcheck-config\fR when it found an error.
+0 on success and after a clean stop (SIGTERM); non-zero when a command fails, from \fBcheck-config\fR when it found an error, and from \fBdoctor\fR 1 (config unreadable), 2 (config errors) or 3 (an online check failed).
 .SH SEE ALSO
-\fBmottak-agent-run\fR(1), \fBmottak-agent-check-config\fR(1), \fBmottak-agent-keygen\fR(1), \fBmottak-agent-decrypt\fR(1), \fBmottak-agent-access\fR(1), \fBsystemd.exec\fR(5),
+\fBmottak-agent-run\fR(1), \fBmottak-agent-check-config\fR(1), \fBmottak-agent-doctor\fR(1), \fBmottak-agent-keygen\fR(1), \fBmottak-agent-decrypt\fR(1), \fBmottak-agent-access\fR(1), \fBsystemd.exec\fR(5),
 \fI/usr/share/doc/mottak/\fR (install.md, configuration.md, runbook.md, key-rotation.md, drop-folder.md)
 "#;
 

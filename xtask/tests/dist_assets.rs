@@ -17,6 +17,7 @@ fn man_pages_and_completions_name_the_real_commands() {
         "usr/share/man/man1/mottak-agent.1",
         "usr/share/man/man1/mottak-agent-run.1",
         "usr/share/man/man1/mottak-agent-check-config.1",
+        "usr/share/man/man1/mottak-agent-doctor.1",
         "usr/share/man/man1/mottak-agent-keygen.1",
         "usr/share/man/man1/mottak-agent-decrypt.1",
         "usr/share/man/man1/mottak-agent-access.1",
@@ -40,6 +41,18 @@ fn man_pages_and_completions_name_the_real_commands() {
         "subcommands listed: {main}"
     );
     assert!(main.contains(".SH FILES") && main.contains("/etc/mottak/agent.toml"));
+    // doctor's page carries its whole --help: read-only, the checks, the exit codes.
+    let doctor =
+        fs::read_to_string(dir.path().join("usr/share/man/man1/mottak-agent-doctor.1")).unwrap();
+    for want in [
+        "Read\\-only",
+        "\\-\\-json",
+        "Exit codes",
+        "doctor\\-last.json",
+    ] {
+        assert!(doctor.contains(want), "{want} not in {doctor}");
+    }
+    assert!(main.contains("doctor"), "{main}");
     let run = fs::read_to_string(dir.path().join("usr/share/man/man1/mottak-agent-run.1")).unwrap();
     assert!(run.contains("\\-\\-config"), "{run}");
     let bash = fs::read_to_string(
@@ -48,7 +61,7 @@ fn man_pages_and_completions_name_the_real_commands() {
     )
     .unwrap();
     assert!(
-        bash.contains("check-config") && bash.contains("keygen"),
+        bash.contains("check-config") && bash.contains("keygen") && bash.contains("doctor"),
         "{bash}"
     );
     assert!(bash.contains("complete -F"), "{bash}");

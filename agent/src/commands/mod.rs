@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 pub mod access;
 pub mod check_config;
 pub mod decrypt;
+pub mod doctor;
 pub mod keygen;
 pub mod run;
 
@@ -17,7 +18,7 @@ pub mod run;
 #[command(name = "mottak-agent", version, about, long_about = None)]
 pub struct Cli {
     /// The config file [default: /etc/mottak/agent.toml]. Read by run,
-    /// check-config and access; accepted before or after the subcommand.
+    /// check-config, doctor and access; accepted before or after the subcommand.
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
     #[command(subcommand)]
@@ -34,6 +35,11 @@ pub enum Command {
     /// Check the config and everything it names (keys, secrets, folders),
     /// without the network. Exits non-zero when there is an error.
     CheckConfig,
+    /// Pre-flight before go-live: check-config, then DNS, TCP, TLS, SvarInn,
+    /// Maskinporten, Fiks Digisos and the drop folder, read-only (nothing is
+    /// acknowledged, reported or uploaded). Exit 0 only when all pass.
+    #[command(long_about = doctor::LONG_ABOUT)]
+    Doctor(doctor::Args),
     /// Make an RSA-2048 key and a self-signed certificate for a mottakersystem.
     Keygen(keygen::Args),
     /// Manage who may use the console: grant and revoke roles, group members, list.
@@ -54,6 +60,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             decrypt::run(&args)
         }
         Command::CheckConfig => check_config::run(&config),
+        Command::Doctor(args) => doctor::run(&config, &args),
         Command::Keygen(args) => {
             reads_no_config(cli.config.as_deref(), "keygen")?;
             keygen::run(&args)
@@ -124,6 +131,8 @@ mod tests {
             &["mottak-agent", "--config", "/x.toml", "run"][..],
             &["mottak-agent", "run", "--config", "/x.toml"],
             &["mottak-agent", "check-config", "--config=/x.toml"],
+            &["mottak-agent", "doctor", "--json", "--config", "/x.toml"],
+            &["mottak-agent", "--config", "/x.toml", "doctor"],
             &["mottak-agent", "--config", "/x.toml", "access", "list"],
             &["mottak-agent", "access", "--config", "/x.toml", "list"],
             &["mottak-agent", "access", "list", "--config", "/x.toml"],

@@ -124,6 +124,7 @@ pub async fn start(
     state_settings.inn_stale_after = config.agent.inn_warning_after;
     let mut builder = Builder::new(systems.clone(), reader, state_settings, agent);
     builder.set_outbound(settings.outbound.clone());
+    builder.set_doctor_dir(&config.agent.state_dir);
     let (builder, first) = tokio::task::spawn_blocking(move || {
         let first = builder.build(time::OffsetDateTime::now_utc());
         (builder, first)

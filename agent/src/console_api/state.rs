@@ -140,6 +140,8 @@ pub struct Builder {
     outbound: Vec<OutboundSource>,
     outbound_at: Option<Instant>,
     outbound_journal: BTreeMap<String, crate::outbound::console::JournalView>,
+    /// `mottak-agent doctor`'s last result, read with the drop folders.
+    doctor: Option<crate::doctor::LastResult>,
 }
 
 impl std::fmt::Debug for Builder {
@@ -175,7 +177,13 @@ impl Builder {
             outbound: Vec::new(),
             outbound_at: None,
             outbound_journal: BTreeMap::new(),
+            doctor: None,
         }
+    }
+
+    /// Shows the last `mottak-agent doctor` result stored in `state_dir`.
+    pub fn set_doctor_dir(&mut self, state_dir: &std::path::Path) {
+        self.doctor = Some(crate::doctor::LastResult::new(state_dir));
     }
 
     /// The outbound workers to show (none unless `[mottakersystem.digisos]`).
@@ -236,6 +244,9 @@ impl Builder {
                     (s.name.clone(), (stale, status))
                 })
                 .collect();
+            if let Some(d) = self.doctor.as_mut() {
+                d.refresh();
+            }
             self.folders_at = Some(mono);
         }
         if due(self.certs_at, self.settings.certificates_every) {
@@ -268,6 +279,11 @@ impl Builder {
                 svarinn: svarinn_link(s),
                 certificates: self.certs.get(&s.name).cloned().unwrap_or_default(),
                 drop_folder: drop_status,
+                doctor: self
+                    .doctor
+                    .as_ref()
+                    .and_then(crate::doctor::LastResult::report)
+                    .map(|r| r.for_console(&s.name)),
             });
             polls.insert(
                 s.name.clone(),

@@ -232,6 +232,20 @@ pub fn sample_state() -> ConsoleState {
                     total_bytes: Some(100 << 30),
                     min_free_bytes: None,
                 },
+                doctor: Some(DoctorResult {
+                    at: NOW - 3 * HOUR,
+                    exit_code: 3,
+                    passed: 7,
+                    failed: 1,
+                    skipped: 2,
+                    config_errors: 0,
+                    failures: vec![DoctorLine {
+                        kind: "tcp".into(),
+                        subject: "svarut.ks.no 193.161.171.11:443".into(),
+                        detail: "no answer within 5s (dropped)".into(),
+                        fix: Some("open the firewall for outgoing TCP to svarut.ks.no at 193.161.171.11 port 443".into()),
+                    }],
+                }),
             },
             IntegrationStatus {
                 mottakersystem: "barnevern".into(),
@@ -253,6 +267,7 @@ pub fn sample_state() -> ConsoleState {
                     total_bytes: Some(10 << 30),
                     min_free_bytes: None,
                 },
+                doctor: None,
             },
             IntegrationStatus {
                 mottakersystem: "byggesak".into(),
@@ -271,6 +286,13 @@ pub fn sample_state() -> ConsoleState {
                     total_bytes: Some(100 << 30),
                     min_free_bytes: None,
                 },
+                doctor: Some(DoctorResult {
+                    at: NOW - 2 * DAY,
+                    exit_code: 0,
+                    passed: 9,
+                    skipped: 2,
+                    ..DoctorResult::default()
+                }),
             },
         ],
         // The agent's keys and English words (agent/src/console_api/state.rs,
