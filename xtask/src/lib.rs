@@ -1,6 +1,6 @@
 //! Build helpers that need the binaries' own command-line definitions.
 //!
-//! `dist-assets OUT` writes what the Debian package ships beside the binaries,
+//! `dist-assets OUT` writes what the packages (.deb and RPM) ship beside the binaries,
 //! generated from the clap definitions so they never drift from `--help`:
 //!
 //! ```text
@@ -10,8 +10,9 @@
 //! OUT/usr/share/fish/vendor_completions.d/mottak-agent.fish
 //! ```
 //!
-//! The layout is where Debian looks for them, so the package's assets are
-//! one glob per folder and a source install can copy `OUT/usr` to `/usr/local`.
+//! The layout is where Debian looks for them, so the .deb takes `OUT/usr/share`
+//! as one glob and a source install can copy `OUT/usr` to `/usr/local`; the
+//! RPM's spec moves the zsh completions to RHEL's `site-functions`.
 //!
 //! Both binaries of the package are covered: `mottak-agent` (from
 //! `mottak_agent::commands::Cli`) and the console `mottak` (from

@@ -1,5 +1,5 @@
 //! `cargo run -p xtask -- dist-assets OUT`: man pages and shell completions
-//! for the Debian package, generated from the binaries' clap definitions.
+//! for the .deb and the RPM, generated from the binaries' clap definitions.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
