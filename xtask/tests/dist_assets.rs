@@ -66,7 +66,7 @@ fn man_pages_and_completions_name_the_real_commands() {
     assert!(bash.contains("complete -F"), "{bash}");
     // Completion offers --config after `access grant` too.
     let grant = bash
-        .split("mottak__agent__access__grant)")
+        .split("mottak__subcmd__agent__subcmd__access__subcmd__grant)")
         .nth(1)
         .unwrap_or_else(|| panic!("no access grant case in\n{bash}"));
     let grant = grant.split(";;").next().unwrap();
