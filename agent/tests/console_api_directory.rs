@@ -137,6 +137,8 @@ const CHILD_ENV: &str = "MOTTAK_TEST_DIRECTORY_CONSOLE";
 const CHILD_SAYS: &str = "CONSOLE-CHILD ";
 
 /// What a console running as another uid saw, in order.
+// Unboxed so the tests can match on the message; a few per test.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 enum Seen {
     Message(ServerMessage),
