@@ -218,3 +218,41 @@ fn commands_without_a_config_refuse_it_wherever_it_is() {
         "{seen:?}"
     );
 }
+
+/// Each help page, on the real binary, lists `--config` once, with the
+/// sentence that says where it goes and who reads it.
+#[test]
+fn every_help_page_lists_config_once() {
+    for argv in [
+        &["--help"][..],
+        &["run", "--help"],
+        &["check-config", "--help"],
+        &["access", "--help"],
+        &["access", "grant", "--help"],
+        &["access", "add-member", "--help"],
+        &["access", "list", "--help"],
+        &["decrypt", "--help"],
+        &["keygen", "--help"],
+    ] {
+        let seen = run(argv, false);
+        assert_eq!(seen.code, Some(0), "{argv:?}: {seen:?}");
+        let listed = seen
+            .stdout
+            .lines()
+            .filter(|l| l.trim_start().starts_with("--config <FILE>"))
+            .count();
+        assert_eq!(listed, 1, "{argv:?}:\n{}", seen.stdout);
+        assert!(
+            seen.stdout.contains(
+                "Read by run, check-config and access; accepted before or after the subcommand"
+            ),
+            "{argv:?}:\n{}",
+            seen.stdout
+        );
+    }
+    // A subcommand's own options are still there, after the global one.
+    let grant = run(&["access", "grant", "--help"], false).stdout;
+    for want in ["--user <USER>", "--group <GROUP>", "--role <ROLE>", "--all"] {
+        assert!(grant.contains(want), "{want} in\n{grant}");
+    }
+}

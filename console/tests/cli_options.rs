@@ -76,3 +76,35 @@ fn options_work_before_and_after_status_and_check() {
         }
     }
 }
+
+/// Each help page, on the real binary, lists every connection and display
+/// option once; the console-only `--mouse` stays on the main page.
+#[test]
+fn help_pages_list_the_global_options_once() {
+    let options = [
+        "--socket <SOCKET>",
+        "--url <URL>",
+        "--cert <CERT>",
+        "--key <KEY>",
+        "--ca <CA>",
+        "--lang <LANG>",
+        "--theme <THEME>",
+    ];
+    for argv in [&["--help"][..], &["status", "--help"], &["check", "--help"]] {
+        let argv: Vec<String> = argv.iter().map(|a| (*a).to_owned()).collect();
+        let (code, help, stderr) = run(&argv);
+        assert_eq!(code, Some(0), "{argv:?}: {stderr}");
+        for option in options {
+            let listed = help
+                .lines()
+                .filter(|l| l.trim_start().starts_with(option))
+                .count();
+            assert_eq!(listed, 1, "{option} in {argv:?}:\n{help}");
+        }
+        assert_eq!(
+            help.contains("--mouse"),
+            argv.len() == 1,
+            "{argv:?}:\n{help}"
+        );
+    }
+}

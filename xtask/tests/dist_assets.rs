@@ -55,6 +55,20 @@ fn man_pages_and_completions_name_the_real_commands() {
     assert!(main.contains("doctor"), "{main}");
     let run = fs::read_to_string(dir.path().join("usr/share/man/man1/mottak-agent-run.1")).unwrap();
     assert!(run.contains("\\-\\-config"), "{run}");
+    // The global options are on every subcommand's page (`--config` after
+    // `access grant`, `--socket` after `status`).
+    for (page, option) in [
+        ("mottak-agent-run.1", "\\-\\-config"),
+        ("mottak-agent-access.1", "\\-\\-config"),
+        ("mottak-agent-access-grant.1", "\\-\\-config"),
+        ("mottak-agent-check-config.1", "\\-\\-config"),
+        ("mottak-status.1", "\\-\\-socket"),
+        ("mottak-check.1", "\\-\\-url"),
+        ("mottak-check.1", "\\-\\-lang"),
+    ] {
+        let text = fs::read_to_string(dir.path().join("usr/share/man/man1").join(page)).unwrap();
+        assert!(text.contains(option), "{option} in {page}:\n{text}");
+    }
     let bash = fs::read_to_string(
         dir.path()
             .join("usr/share/bash-completion/completions/mottak-agent"),
@@ -65,6 +79,13 @@ fn man_pages_and_completions_name_the_real_commands() {
         "{bash}"
     );
     assert!(bash.contains("complete -F"), "{bash}");
+    // Completion offers --config after `access grant` too.
+    let grant = bash
+        .split("mottak__subcmd__agent__subcmd__access__subcmd__grant)")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no access grant case in\n{bash}"));
+    let grant = grant.split(";;").next().unwrap();
+    assert!(grant.contains("--config"), "{grant}");
     let zsh = fs::read_to_string(
         dir.path()
             .join("usr/share/zsh/vendor-completions/_mottak-agent"),
