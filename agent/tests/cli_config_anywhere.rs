@@ -244,7 +244,7 @@ fn every_help_page_lists_config_once() {
         assert_eq!(listed, 1, "{argv:?}:\n{}", seen.stdout);
         assert!(
             seen.stdout.contains(
-                "Read by run, check-config and access; accepted before or after the subcommand"
+                "Read by run, check-config, doctor and access; accepted before or after the subcommand"
             ),
             "{argv:?}:\n{}",
             seen.stdout
