@@ -30,6 +30,7 @@ use crate::outbound::console::OutboundSource;
 use crate::outbound::{OutboundHealth, OutboundWorker};
 use crate::svarinn_client::{SvarInnClient, Timeouts};
 use crate::systemd::Notifier;
+use crate::telemetry::{SystemTelemetry, Telemetry};
 use crate::{keys, logging};
 
 /// The blocking pool's size: enough for every download's decryption (at
@@ -86,6 +87,7 @@ async fn daemon(config: Config) -> anyhow::Result<()> {
         .map(|p| p.mottakersystem)
         .collect();
     let mut sources = Vec::new();
+    let telemetry = Arc::new(Telemetry::default());
     for system in config.mottakersystemer.clone() {
         let h = Arc::new(WorkerHealth::default());
         if paused.iter().any(|p| p == system.name.as_str()) {
@@ -101,7 +103,8 @@ async fn daemon(config: Config) -> anyhow::Result<()> {
             min_free_space: system.min_free_space,
             health: Arc::clone(&h),
         });
-        workers.spawn(supervise(system, journal.clone(), h, shutdown.clone()));
+        let t = telemetry.system(system.name.as_str());
+        workers.spawn(supervise(system, journal.clone(), h, t, shutdown.clone()));
     }
     // Outbound: one worker per mottakersystem with [mottakersystem.digisos],
     // on its own journal connection and tasks, so it never waits on inbound.
@@ -121,6 +124,7 @@ async fn daemon(config: Config) -> anyhow::Result<()> {
             system.clone(),
             journal_path.clone(),
             h,
+            telemetry.system(system.name.as_str()),
             shutdown.clone(),
         ));
     }
@@ -132,6 +136,7 @@ async fn daemon(config: Config) -> anyhow::Result<()> {
         sources,
         console_api::Settings {
             outbound: outbound_sources,
+            telemetry: Arc::clone(&telemetry),
             ..console_api::Settings::default()
         },
         shutdown.clone(),
@@ -189,13 +194,21 @@ async fn supervise(
     system: Mottakersystem,
     journal: SharedJournal,
     health: Arc<WorkerHealth>,
+    telemetry: Arc<SystemTelemetry>,
     shutdown: CancellationToken,
 ) {
     let name = system.name.as_str().to_owned();
     let mut failures = 0u32;
     loop {
         health.heartbeat_ms.store(now_ms(), Ordering::Relaxed);
-        match setup(&system, &journal, Arc::clone(&health)).await {
+        match setup(
+            &system,
+            &journal,
+            Arc::clone(&health),
+            Arc::clone(&telemetry),
+        )
+        .await
+        {
             Ok(worker) => {
                 info!(mottakersystem = %name, drop_folder = %system.drop_folder.display(), ack = %system.ack, "worker started");
                 Arc::new(worker).run(shutdown).await;
@@ -233,6 +246,7 @@ async fn setup(
     system: &Mottakersystem,
     journal: &SharedJournal,
     health: Arc<WorkerHealth>,
+    telemetry: Arc<SystemTelemetry>,
 ) -> anyhow::Result<Worker> {
     let password = system
         .password
@@ -248,7 +262,8 @@ async fn setup(
             request: system.request_timeout,
             ..Timeouts::default()
         },
-    )?;
+    )?
+    .with_telemetry(Arc::clone(&telemetry));
     let drop = DropFolder::new(&system.drop_folder);
     let worker = Worker::new(
         system.clone(),
@@ -257,7 +272,8 @@ async fn setup(
         journal.clone(),
         recipient_keys,
         health,
-    );
+    )
+    .with_telemetry(telemetry);
     worker.recover().await?;
     Ok(worker)
 }
@@ -294,13 +310,15 @@ async fn supervise_outbound(
     system: Mottakersystem,
     journal_path: PathBuf,
     health: Arc<OutboundHealth>,
+    telemetry: Arc<SystemTelemetry>,
     shutdown: CancellationToken,
 ) {
     let name = system.name.as_str().to_owned();
     let mut failures = 0u32;
     loop {
         health.beat();
-        match setup_outbound(&system, &journal_path, Arc::clone(&health)).await {
+        let t = Arc::clone(&telemetry);
+        match setup_outbound(&system, &journal_path, Arc::clone(&health), t).await {
             Ok(worker) => {
                 if let Ok(mut e) = health.setup_error.lock() {
                     *e = None;
@@ -335,6 +353,7 @@ async fn setup_outbound(
     system: &Mottakersystem,
     journal_path: &std::path::Path,
     health: Arc<OutboundHealth>,
+    telemetry: Arc<SystemTelemetry>,
 ) -> anyhow::Result<OutboundWorker> {
     let Some(d) = system.digisos.clone() else {
         anyhow::bail!("no [mottakersystem.digisos] table");
@@ -350,19 +369,23 @@ async fn setup_outbound(
     .context("cannot load the Maskinporten key")?;
     let maskinporten = Arc::new(
         Maskinporten::new(d.maskinporten.clone(), key, d.request_timeout)
-            .context("cannot set up the Maskinporten client")?,
+            .context("cannot set up the Maskinporten client")?
+            .with_telemetry(Arc::clone(&telemetry)),
     );
-    let fiks = Arc::new(FiksClient::new(
-        d.fiks_api_url.clone(),
-        &d.fiks_org_id,
-        &d.integrasjon_id,
-        passord,
-        maskinporten,
-        FiksTimeouts {
-            request: d.request_timeout,
-            upload: d.upload_timeout,
-        },
-    )?);
+    let fiks = Arc::new(
+        FiksClient::new(
+            d.fiks_api_url.clone(),
+            &d.fiks_org_id,
+            &d.integrasjon_id,
+            passord,
+            maskinporten,
+            FiksTimeouts {
+                request: d.request_timeout,
+                upload: d.upload_timeout,
+            },
+        )?
+        .with_telemetry(telemetry),
+    );
     DropFolder::new(&system.drop_folder)
         .ensure_layout()
         .context("cannot prepare the drop folder")?;
