@@ -20,6 +20,7 @@ use crate::outbound::OutboundHealth;
 use crate::outbound::console::OutboundSource;
 use crate::outbound::pipeline::OutboundPipeline;
 use crate::pipeline::{Health, Pipeline};
+use crate::telemetry::Telemetry;
 
 /// Every pipeline of a config, and the consoles' view of them.
 pub struct Channels {
@@ -32,12 +33,14 @@ pub struct Channels {
 
 impl Channels {
     /// The pipelines `config` asks for. `journal` is the daemon's;
-    /// outbound opens connections of its own to `journal_path`.
+    /// outbound opens connections of its own to `journal_path`. Each
+    /// pipeline counts into its mottakersystem's share of `telemetry`.
     pub fn from_config(
         config: &Config,
         journal: &SharedJournal,
         journal_path: &Path,
         clock: &Arc<dyn Clock>,
+        telemetry: &Telemetry,
     ) -> Self {
         let mut channels = Channels {
             pipelines: Vec::new(),
@@ -58,6 +61,7 @@ impl Channels {
                 system.clone(),
                 journal.clone(),
                 health,
+                telemetry.system(system.name.as_str()),
             )));
         }
         for system in &config.mottakersystemer {
@@ -73,6 +77,7 @@ impl Channels {
                 journal_path.to_owned(),
                 Arc::clone(clock),
                 health,
+                telemetry.system(system.name.as_str()),
             )));
         }
         channels

@@ -34,6 +34,7 @@ use url::Url;
 
 use crate::maskinporten::{AccessToken, Maskinporten, TokenError, random_uuid};
 use crate::secret::Secret;
+use crate::telemetry::{FiksOp, StatusClass, SystemTelemetry};
 
 /// File lists and update answers are small.
 const MAX_BODY: usize = 4 * 1024 * 1024;
@@ -113,6 +114,8 @@ pub struct FiksClient {
     timeouts: FiksTimeouts,
     public_key: tokio::sync::Mutex<Option<Arc<RecipientCert>>>,
     status: Mutex<FiksStatus>,
+    /// Where answers and uploads are counted (the daemon's clients only).
+    telemetry: Option<Arc<SystemTelemetry>>,
 }
 
 impl std::fmt::Debug for FiksClient {
@@ -154,7 +157,21 @@ impl FiksClient {
             timeouts,
             public_key: tokio::sync::Mutex::new(None),
             status: Mutex::new(FiksStatus::default()),
+            telemetry: None,
         })
+    }
+
+    /// Counts every answer and upload in `telemetry` (`/metrics`).
+    #[must_use]
+    pub fn with_telemetry(mut self, telemetry: Arc<SystemTelemetry>) -> Self {
+        self.telemetry = Some(telemetry);
+        self
+    }
+
+    fn count_answer(&self, op: FiksOp, class: StatusClass) {
+        if let Some(t) = &self.telemetry {
+            t.fiks(op).add(class);
+        }
     }
 
     /// The status for the console.
@@ -212,11 +229,16 @@ impl FiksClient {
 
     /// Sends the request `build` makes with a token; on 401 drops the token
     /// and tries once more with a fresh one. Returns the 2xx response.
-    async fn send<F>(&self, op: &'static str, build: F) -> Result<reqwest::Response, FiksCallError>
+    async fn send<F>(
+        &self,
+        op: &'static str,
+        metric: FiksOp,
+        build: F,
+    ) -> Result<reqwest::Response, FiksCallError>
     where
         F: Fn(&AccessToken) -> Result<reqwest::RequestBuilder, FiksCallError>,
     {
-        let result = self.send_inner(op, build).await;
+        let result = self.send_inner(op, metric, build).await;
         self.record(result.as_ref().map(|_| ()));
         result
     }
@@ -224,6 +246,7 @@ impl FiksClient {
     async fn send_inner<F>(
         &self,
         op: &'static str,
+        metric: FiksOp,
         build: F,
     ) -> Result<reqwest::Response, FiksCallError>
     where
@@ -237,7 +260,14 @@ impl FiksClient {
                 .header(HEADER_INTEGRASJON_ID, &self.integrasjon_id)
                 .header(HEADER_INTEGRASJON_PASSORD, self.passord.expose())
                 .header(HEADER_REQUEST_ID, random_uuid());
-            let response = request.send().await.map_err(|e| FiksCallError::Network {
+            let response = request.send().await;
+            self.count_answer(
+                metric,
+                response
+                    .as_ref()
+                    .map_or(StatusClass::NoAnswer, |r| StatusClass::of(r.status())),
+            );
+            let response = response.map_err(|e| FiksCallError::Network {
                 op,
                 reason: error_chain(&e),
             })?;
@@ -272,7 +302,9 @@ impl FiksClient {
         let url = self.url(OP, digisos::PUBLIC_KEY_PATH)?;
         let timeout = self.timeouts.request;
         let response = self
-            .send(OP, |_| Ok(self.http.get(url.clone()).timeout(timeout)))
+            .send(OP, FiksOp::PublicKey, |_| {
+                Ok(self.http.get(url.clone()).timeout(timeout))
+            })
             .await?;
         let bytes = read_limited(OP, response, MAX_BODY).await?;
         let cert =
@@ -301,7 +333,7 @@ impl FiksClient {
         let url = self.sak_path(OP, digisos_id, true)?;
         let timeout = self.timeouts.request;
         let response = self
-            .send(OP, |_| {
+            .send(OP, FiksOp::ListFiles, |_| {
                 Ok(self
                     .http
                     .get(url.clone())
@@ -326,12 +358,31 @@ impl FiksClient {
         file: Arc<File>,
         meta: &FilMetadata,
     ) -> Result<DokumentInfo, FiksCallError> {
+        let result = self.upload_once(digisos_id, file, meta).await;
+        if let Some(t) = &self.telemetry {
+            use std::sync::atomic::Ordering::Relaxed;
+            if result.is_ok() {
+                t.uploads.fetch_add(1, Relaxed);
+                t.uploaded_bytes.fetch_add(meta.storrelse, Relaxed);
+            } else {
+                t.upload_failures.fetch_add(1, Relaxed);
+            }
+        }
+        result
+    }
+
+    async fn upload_once(
+        &self,
+        digisos_id: &str,
+        file: Arc<File>,
+        meta: &FilMetadata,
+    ) -> Result<DokumentInfo, FiksCallError> {
         const OP: &str = "uploading a file (POST .../filer)";
         let cert = self.public_key().await?;
         let url = self.sak_path(OP, digisos_id, true)?;
         let timeout = self.timeouts.upload;
         let response = self
-            .send(OP, |_| {
+            .send(OP, FiksOp::Upload, |_| {
                 let (content_type, body) = upload_body(Arc::clone(&file), meta, Arc::clone(&cert))?;
                 Ok(self
                     .http
@@ -390,7 +441,7 @@ impl FiksClient {
         let body = Bytes::from(body);
         let timeout = self.timeouts.request;
         let response = self
-            .send(OP, |_| {
+            .send(OP, FiksOp::PostUpdate, |_| {
                 Ok(self
                     .http
                     .post(url.clone())

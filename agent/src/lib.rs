@@ -22,6 +22,7 @@
 //! - `maskinporten`: the JWT grant (RS256, x5c) and the cached access token.
 //! - `fiks_client`: HTTP to Fiks Digisos: public key, file list, streamed encrypted uploads, updates.
 //! - `outbound`: the `ut/` → Fiks Digisos pipeline (claim, validate, supersede, upload, post).
+//! - `telemetry`: what `/metrics` counts and times (SvarInn calls, journeys, Fiks, Maskinporten).
 
 pub mod backoff;
 pub mod channels;
@@ -43,4 +44,5 @@ pub mod pipeline;
 pub mod secret;
 pub mod svarinn_client;
 pub mod systemd;
+pub mod telemetry;
 pub mod unzip;

@@ -25,6 +25,7 @@ use time::OffsetDateTime;
 
 use crate::config::MaskinportenSettings;
 use crate::secret::{MAX_SECRET_FILE_BYTES, SecretError, read_private_file};
+use crate::telemetry::{SystemTelemetry, TokenFailure};
 
 /// The longest a grant may live (Maskinporten refuses more than 120 s).
 pub const MAX_GRANT_LIFETIME: Duration = Duration::from_secs(120);
@@ -331,6 +332,19 @@ pub enum TokenError {
     Sign(#[from] SignError),
 }
 
+impl TokenError {
+    /// The kind, for `/metrics`.
+    pub fn kind(&self) -> TokenFailure {
+        match self {
+            TokenError::Network { .. } => TokenFailure::Network,
+            TokenError::Refused { .. } => TokenFailure::Refused,
+            TokenError::Server { .. } => TokenFailure::Server,
+            TokenError::Malformed(_) => TokenFailure::Malformed,
+            TokenError::Sign(_) => TokenFailure::Sign,
+        }
+    }
+}
+
 /// What the console shows about Maskinporten.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TokenStatus {
@@ -359,6 +373,8 @@ pub struct Maskinporten {
     cached: tokio::sync::Mutex<Option<AccessToken>>,
     status: Mutex<TokenStatus>,
     timeout: Duration,
+    /// Where fetches and failures are counted (the daemon's clients only).
+    telemetry: Option<std::sync::Arc<SystemTelemetry>>,
 }
 
 impl std::fmt::Debug for Maskinporten {
@@ -389,7 +405,15 @@ impl Maskinporten {
             cached: tokio::sync::Mutex::new(None),
             status: Mutex::new(TokenStatus::default()),
             timeout,
+            telemetry: None,
         })
+    }
+
+    /// Counts every token fetch and failure in `telemetry` (`/metrics`).
+    #[must_use]
+    pub fn with_telemetry(mut self, telemetry: std::sync::Arc<SystemTelemetry>) -> Self {
+        self.telemetry = Some(telemetry);
+        self
     }
 
     /// A token valid for a while yet: the cached one, or a fresh one.
@@ -402,6 +426,13 @@ impl Maskinporten {
         }
         *cached = None;
         let result = self.fetch().await;
+        if let Some(t) = &self.telemetry {
+            t.token_fetches
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if let Err(e) = &result {
+                t.token_failed(e.kind());
+            }
+        }
         let now_ms = crate::clock::system_now_ms();
         if let Ok(mut s) = self.status.lock() {
             match &result {

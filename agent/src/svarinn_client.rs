@@ -5,13 +5,16 @@
 //! decide between backing off and asking a person.
 
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt, TryStreamExt};
 use mottak_protocol::svarinn::SvarInnEndpoints;
 use reqwest::StatusCode;
 use url::Url;
+
+use crate::telemetry::{StatusClass, SvarInnOp, SystemTelemetry};
 
 /// The list endpoint's answer is JSON of at most 200 items, each a few KiB
 /// (KS's own example is 2 KiB; one with a hundred files about 30 KiB): 8 MiB
@@ -128,6 +131,8 @@ pub struct SvarInnClient {
     username: String,
     password: String,
     timeouts: Timeouts,
+    /// Where each call's time and answer are counted (the daemon's clients only).
+    telemetry: Option<Arc<SystemTelemetry>>,
 }
 
 impl std::fmt::Debug for SvarInnClient {
@@ -183,7 +188,15 @@ impl SvarInnClient {
             username: username.to_owned(),
             password: password.to_owned(),
             timeouts,
+            telemetry: None,
         })
+    }
+
+    /// Counts and times every call in `telemetry` (`/metrics`).
+    #[must_use]
+    pub fn with_telemetry(mut self, telemetry: Arc<SystemTelemetry>) -> Self {
+        self.telemetry = Some(telemetry);
+        self
     }
 
     /// The host SvarInn lives on, for status reports.
@@ -214,7 +227,11 @@ impl SvarInnClient {
         const OP: &str = "hentNyeForsendelser";
         let url = self.url(OP, &self.endpoints.hent_nye_forsendelser())?;
         let response = self
-            .send(OP, self.http.get(url).timeout(self.timeouts.request))
+            .send(
+                OP,
+                SvarInnOp::List,
+                self.http.get(url).timeout(self.timeouts.request),
+            )
             .await?;
         read_limited(OP, response, MAX_LIST_BODY).await
     }
@@ -236,7 +253,9 @@ impl SvarInnClient {
                 base: self.base.origin().ascii_serialization(),
             });
         }
-        let response = self.send(OP, self.http.get(url)).await?;
+        let response = self
+            .send(OP, SvarInnOp::Download, self.http.get(url))
+            .await?;
         let headers = response.headers();
         let content_type = headers
             .get(reqwest::header::CONTENT_TYPE)
@@ -263,9 +282,13 @@ impl SvarInnClient {
     pub async fn kvitter_mottak(&self, forsendelse_id: &str) -> Result<(), ClientError> {
         const OP: &str = "kvitterMottak";
         let url = self.url(OP, &self.endpoints.kvitter_mottak(forsendelse_id))?;
-        self.send(OP, self.http.post(url).timeout(self.timeouts.request))
-            .await
-            .map(drop)
+        self.send(
+            OP,
+            SvarInnOp::Ack,
+            self.http.post(url).timeout(self.timeouts.request),
+        )
+        .await
+        .map(drop)
     }
 
     /// `mottakFeilet`: tells the sender the import failed; `permanent` sends
@@ -281,6 +304,7 @@ impl SvarInnClient {
         let body = serde_json::json!({ "feilmelding": feilmelding, "permanent": permanent });
         self.send(
             OP,
+            SvarInnOp::ReportFailure,
             self.http
                 .post(url)
                 .timeout(self.timeouts.request)
@@ -294,13 +318,21 @@ impl SvarInnClient {
     async fn send(
         &self,
         operation: &'static str,
+        op: SvarInnOp,
         request: reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, ClientError> {
+        let started = Instant::now();
         let response = request
             .basic_auth(&self.username, Some(&self.password))
             .send()
-            .await
-            .map_err(|source| ClientError::Network { operation, source })?;
+            .await;
+        if let Some(t) = &self.telemetry {
+            let class = response
+                .as_ref()
+                .map_or(StatusClass::NoAnswer, |r| StatusClass::of(r.status()));
+            t.svarinn_call(op, started.elapsed(), class);
+        }
+        let response = response.map_err(|source| ClientError::Network { operation, source })?;
         let status = response.status();
         if status.is_success() {
             return Ok(response);

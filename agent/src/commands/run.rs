@@ -21,6 +21,7 @@ use crate::config::{self, Config};
 use crate::console_api;
 use crate::journal::{Journal, SharedJournal, State};
 use crate::systemd::Notifier;
+use crate::telemetry::Telemetry;
 use crate::{logging, pipeline};
 
 /// The blocking pool's size: enough for every download's decryption (at
@@ -72,7 +73,8 @@ async fn daemon(config: Config) -> anyhow::Result<()> {
         }
     }
 
-    let channels = Channels::from_config(&config, &journal, &journal_path, &clock);
+    let telemetry = Arc::new(Telemetry::default());
+    let channels = Channels::from_config(&config, &journal, &journal_path, &clock, &telemetry);
     let shutdown = CancellationToken::new();
     let mut workers = tokio::task::JoinSet::new();
     for pipeline in &channels.pipelines {
@@ -86,6 +88,7 @@ async fn daemon(config: Config) -> anyhow::Result<()> {
         channels.inbound,
         console_api::Settings {
             outbound: channels.outbound,
+            telemetry: Arc::clone(&telemetry),
             ..console_api::Settings::default()
         },
         shutdown.clone(),

@@ -9,9 +9,10 @@
 
 use std::fmt::Write as _;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use mottak_protocol::console::ExpiryLevel;
+use mottak_protocol::console::{CertificateStatus, ExpiryLevel};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -23,6 +24,10 @@ use super::admission::{
 };
 use super::state::Built;
 use crate::clock::to_millis;
+use crate::telemetry::{
+    FiksOp, Histogram, HistogramSnapshot, StatusClass, SvarInnOp, SystemTelemetry, Telemetry,
+    TokenFailure,
+};
 
 const MAX_REQUEST_HEAD: usize = 8 * 1024;
 const DEADLINE: Duration = Duration::from_secs(5);
@@ -32,6 +37,7 @@ pub async fn serve(
     listener: TcpListener,
     state: watch::Receiver<Arc<Built>>,
     admission: Arc<Admission>,
+    telemetry: Arc<Telemetry>,
     shutdown: CancellationToken,
 ) {
     loop {
@@ -48,11 +54,10 @@ pub async fn serve(
                 };
                 let state = state.clone();
                 let admission = Arc::clone(&admission);
+                let telemetry = Arc::clone(&telemetry);
                 tokio::spawn(async move {
-                    if tokio::time::timeout(DEADLINE, answer(stream, state, &admission))
-                        .await
-                        .is_err()
-                    {
+                    let answered = answer(stream, state, &admission, &telemetry);
+                    if tokio::time::timeout(DEADLINE, answered).await.is_err() {
                         debug!("a metrics request did not finish in time");
                     }
                     drop(slot);
@@ -76,6 +81,7 @@ async fn answer(
     mut stream: tokio::net::TcpStream,
     state: watch::Receiver<Arc<Built>>,
     admission: &Admission,
+    telemetry: &Telemetry,
 ) {
     let mut head = Vec::with_capacity(512);
     let mut buf = [0u8; 1024];
@@ -100,6 +106,7 @@ async fn answer(
     let built = Arc::clone(&state.borrow());
     let mut body = render(&built, to_millis(time::OffsetDateTime::now_utc()));
     render_listeners(&mut body, admission);
+    render_telemetry(&mut body, telemetry, &built);
     let _ = respond(&mut stream, "200 OK", &body).await;
 }
 
@@ -144,6 +151,22 @@ impl Family<'_> {
         } else {
             let _ = writeln!(self.out, "{name}{{{}}} {value}", labels.join(","));
         }
+    }
+
+    /// One histogram series: `_bucket` per bound and `+Inf`, `_sum`, `_count`.
+    fn histogram(&mut self, name: &str, labels: &[(&str, &str)], h: &HistogramSnapshot) {
+        let bucket = format!("{name}_bucket");
+        for (le, n) in &h.buckets {
+            let le = le.to_string();
+            let mut with_le = labels.to_vec();
+            with_le.push(("le", &le));
+            self.sample(&bucket, &with_le, n);
+        }
+        let mut with_le = labels.to_vec();
+        with_le.push(("le", "+Inf"));
+        self.sample(&bucket, &with_le, h.count);
+        self.sample(&format!("{name}_sum"), labels, h.sum_seconds);
+        self.sample(&format!("{name}_count"), labels, h.count);
     }
 }
 
@@ -268,20 +291,39 @@ pub fn render(built: &Built, now_ms: i64) -> String {
             bytes,
         );
     }
+    // The SvarInn decryption certificates, then each Maskinporten
+    // virksomhetssertifikat chain (`chain[n] ...` for its path).
+    let certificates: Vec<(&str, &str, &CertificateStatus)> = s
+        .integrations
+        .iter()
+        .flat_map(|i| {
+            i.certificates
+                .iter()
+                .map(|c| (i.mottakersystem.as_str(), "svarinn", c))
+        })
+        .chain(s.outbound.iter().flat_map(|o| {
+            o.maskinporten
+                .certificates
+                .iter()
+                .map(|c| (o.mottakersystem.as_str(), "maskinporten", c))
+        }))
+        .collect();
     f.header(
         "mottak_certificate_expiry_timestamp_seconds",
         "gauge",
-        "When each configured certificate expires (Unix seconds).",
+        "When each configured certificate expires (Unix seconds); purpose svarinn (decryption) or maskinporten (the grant's chain).",
     );
-    for i in &s.integrations {
-        for c in &i.certificates {
-            if let Some(t) = c.not_after {
-                f.sample(
-                    "mottak_certificate_expiry_timestamp_seconds",
-                    &[("mottakersystem", &i.mottakersystem), ("path", &c.path)],
-                    t / 1000,
-                );
-            }
+    for (m, purpose, c) in &certificates {
+        if let Some(t) = c.not_after {
+            f.sample(
+                "mottak_certificate_expiry_timestamp_seconds",
+                &[
+                    ("mottakersystem", m),
+                    ("purpose", purpose),
+                    ("path", &c.path),
+                ],
+                t / 1000,
+            );
         }
     }
     f.header(
@@ -289,14 +331,16 @@ pub fn render(built: &Built, now_ms: i64) -> String {
         "gauge",
         "1 for a configured certificate that cannot be read.",
     );
-    for i in &s.integrations {
-        for c in &i.certificates {
-            f.sample(
-                "mottak_certificate_unreadable",
-                &[("mottakersystem", &i.mottakersystem), ("path", &c.path)],
-                u8::from(c.level == ExpiryLevel::Unreadable),
-            );
-        }
+    for (m, purpose, c) in &certificates {
+        f.sample(
+            "mottak_certificate_unreadable",
+            &[
+                ("mottakersystem", m),
+                ("purpose", purpose),
+                ("path", &c.path),
+            ],
+            u8::from(c.level == ExpiryLevel::Unreadable),
+        );
     }
     f.header(
         "mottak_drop_folder_writable",
@@ -324,7 +368,198 @@ pub fn render(built: &Built, now_ms: i64) -> String {
             );
         }
     }
+    f.header(
+        "mottak_drop_folder_min_free_bytes",
+        "gauge",
+        "min_free_space: downloads wait while the drop folder has less free.",
+    );
+    for i in &s.integrations {
+        if let Some(min) = i.drop_folder.min_free_bytes {
+            f.sample(
+                "mottak_drop_folder_min_free_bytes",
+                &[("mottakersystem", &i.mottakersystem)],
+                min,
+            );
+        }
+    }
+    f.header(
+        "mottak_saksoppdateringer",
+        "gauge",
+        "Saksoppdateringer (ut/ to Fiks Digisos) in the journal by mottakersystem and state.",
+    );
+    for o in &s.outbound {
+        for (state, n) in &o.counts {
+            f.sample(
+                "mottak_saksoppdateringer",
+                &[
+                    ("mottakersystem", &o.mottakersystem),
+                    ("state", state.as_str()),
+                ],
+                n,
+            );
+        }
+    }
+    f.header(
+        "mottak_outbound_setup_failing",
+        "gauge",
+        "1 while the outbound worker cannot start (Maskinporten key, integrasjon_passord, ut/ folders).",
+    );
+    for o in &s.outbound {
+        f.sample(
+            "mottak_outbound_setup_failing",
+            &[("mottakersystem", &o.mottakersystem)],
+            u8::from(o.setup_error.is_some()),
+        );
+    }
+    f.header(
+        "mottak_maskinporten_failing",
+        "gauge",
+        "1 while the last Maskinporten token fetch failed (cleared by the next success).",
+    );
+    for o in &s.outbound {
+        f.sample(
+            "mottak_maskinporten_failing",
+            &[("mottakersystem", &o.mottakersystem)],
+            u8::from(o.maskinporten.last_error.is_some()),
+        );
+    }
     out
+}
+
+/// What the workers and clients counted and timed (`crate::telemetry`),
+/// appended to `out`. Outbound figures only for the mottakersystemer with
+/// `[mottakersystem.digisos]` (those `built` has an outbound status for).
+pub fn render_telemetry(out: &mut String, telemetry: &Telemetry, built: &Built) {
+    let mut f = Family { out };
+    let systems = telemetry.systems();
+    let outbound: Vec<_> = systems
+        .iter()
+        .filter(|(m, _)| built.state.outbound.iter().any(|o| &o.mottakersystem == m))
+        .collect();
+
+    f.header(
+        "mottak_svarinn_request_duration_seconds",
+        "histogram",
+        "SvarInn calls by operation (list, download: to the answer's head, ack, report_failure), answered or not.",
+    );
+    for (m, t) in &systems {
+        for op in SvarInnOp::ALL {
+            let labels = [("mottakersystem", m.as_str()), ("operation", op.label())];
+            f.histogram(
+                "mottak_svarinn_request_duration_seconds",
+                &labels,
+                &t.svarinn(op).duration.snapshot(),
+            );
+        }
+    }
+    f.header(
+        "mottak_svarinn_responses_total",
+        "counter",
+        "SvarInn calls by operation and status class (2xx, 3xx, 4xx, 5xx, error: no answer).",
+    );
+    for (m, t) in &systems {
+        for op in SvarInnOp::ALL {
+            for class in StatusClass::ALL {
+                f.sample(
+                    "mottak_svarinn_responses_total",
+                    &[
+                        ("mottakersystem", m.as_str()),
+                        ("operation", op.label()),
+                        ("status", class.label()),
+                    ],
+                    t.svarinn(op).answers.get(class),
+                );
+            }
+        }
+    }
+    for (name, help, pick) in [
+        (
+            "mottak_forsendelse_listed_to_published_seconds",
+            "From first listed by SvarInn to durably in inn/ (a restart in between counts).",
+            (|t| &t.listed_to_published) as fn(&SystemTelemetry) -> &Histogram,
+        ),
+        (
+            "mottak_forsendelse_published_to_imported_seconds",
+            "From in inn/ to taken by the fagsystem (ack = \"on-import\" only).",
+            |t| &t.published_to_imported,
+        ),
+        (
+            "mottak_forsendelse_published_to_acknowledged_seconds",
+            "From in inn/ to acknowledged to SvarInn (kvitterMottak); KS warns the sender 7200 s after sending.",
+            |t| &t.published_to_acknowledged,
+        ),
+    ] {
+        f.header(name, "histogram", help);
+        for (m, t) in &systems {
+            f.histogram(name, &[("mottakersystem", m.as_str())], &pick(t).snapshot());
+        }
+    }
+
+    f.header(
+        "mottak_fiks_responses_total",
+        "counter",
+        "Fiks Digisos answers by operation (public_key, list_files, upload, post_update) and status class (error: no answer).",
+    );
+    for (m, t) in &outbound {
+        for op in FiksOp::ALL {
+            for class in StatusClass::ALL {
+                f.sample(
+                    "mottak_fiks_responses_total",
+                    &[
+                        ("mottakersystem", m.as_str()),
+                        ("operation", op.label()),
+                        ("status", class.label()),
+                    ],
+                    t.fiks(op).get(class),
+                );
+            }
+        }
+    }
+    for (name, help, pick) in [
+        (
+            "mottak_fiks_uploads_total",
+            "Files uploaded to Fiks Digisos.",
+            (|t| &t.uploads) as fn(&SystemTelemetry) -> &AtomicU64,
+        ),
+        (
+            "mottak_fiks_upload_failures_total",
+            "File uploads to Fiks Digisos that failed (retried or refused).",
+            |t| &t.upload_failures,
+        ),
+        (
+            "mottak_fiks_uploaded_bytes_total",
+            "Bytes of the files uploaded to Fiks Digisos (before encryption).",
+            |t| &t.uploaded_bytes,
+        ),
+        (
+            "mottak_maskinporten_token_fetches_total",
+            "Token requests to Maskinporten (a cached token is not one).",
+            |t| &t.token_fetches,
+        ),
+    ] {
+        f.header(name, "counter", help);
+        for (m, t) in &outbound {
+            f.sample(
+                name,
+                &[("mottakersystem", m.as_str())],
+                pick(t).load(Ordering::Relaxed),
+            );
+        }
+    }
+    f.header(
+        "mottak_maskinporten_token_failures_total",
+        "counter",
+        "Failed token requests to Maskinporten by reason (network, refused, server, malformed, sign).",
+    );
+    for (m, t) in &outbound {
+        for why in TokenFailure::ALL {
+            f.sample(
+                "mottak_maskinporten_token_failures_total",
+                &[("mottakersystem", m.as_str()), ("reason", why.label())],
+                t.token_failures(why),
+            );
+        }
+    }
 }
 
 /// The console listeners' connections, refusals and failures, appended to `out`.
@@ -394,6 +629,49 @@ mod tests {
         let text = render(&Built::default(), 0);
         assert!(text.contains("# TYPE mottak_forsendelser gauge"));
         assert!(text.lines().all(|l| l.starts_with('#')), "{text}");
+    }
+
+    #[test]
+    fn telemetry_renders_histograms_and_keeps_outbound_to_digisos_systems() {
+        let telemetry = Telemetry::default();
+        let t = telemetry.system("ms-a");
+        t.svarinn_call(
+            SvarInnOp::List,
+            Duration::from_millis(200),
+            StatusClass::Success,
+        );
+        t.svarinn_call(
+            SvarInnOp::List,
+            Duration::from_secs(200),
+            StatusClass::NoAnswer,
+        );
+        t.token_fetches.fetch_add(1, Ordering::Relaxed);
+        let mut text = String::new();
+        render_telemetry(&mut text, &telemetry, &Built::default());
+        let m = "mottakersystem=\"ms-a\",operation=\"list\"";
+        for line in [
+            "# TYPE mottak_svarinn_request_duration_seconds histogram".to_owned(),
+            format!("mottak_svarinn_request_duration_seconds_bucket{{{m},le=\"0.1\"}} 0"),
+            format!("mottak_svarinn_request_duration_seconds_bucket{{{m},le=\"0.25\"}} 1"),
+            format!("mottak_svarinn_request_duration_seconds_bucket{{{m},le=\"120\"}} 1"),
+            format!("mottak_svarinn_request_duration_seconds_bucket{{{m},le=\"+Inf\"}} 2"),
+            format!("mottak_svarinn_request_duration_seconds_sum{{{m}}} 200.2"),
+            format!("mottak_svarinn_request_duration_seconds_count{{{m}}} 2"),
+            format!("mottak_svarinn_responses_total{{{m},status=\"2xx\"}} 1"),
+            format!("mottak_svarinn_responses_total{{{m},status=\"error\"}} 1"),
+            "mottak_forsendelse_listed_to_published_seconds_count{mottakersystem=\"ms-a\"} 0"
+                .to_owned(),
+        ] {
+            assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
+        }
+        // ms-a has no [mottakersystem.digisos]: the outbound families have no samples.
+        assert!(text.contains("# TYPE mottak_maskinporten_token_fetches_total counter"));
+        assert!(
+            !text
+                .lines()
+                .any(|l| l.starts_with("mottak_maskinporten") || l.starts_with("mottak_fiks")),
+            "{text}"
+        );
     }
 
     #[test]

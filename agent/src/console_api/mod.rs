@@ -54,6 +54,8 @@ pub struct Settings {
     pub server: ServerSettings,
     /// The outbound workers (mottakersystemer with `[mottakersystem.digisos]`).
     pub outbound: Vec<crate::outbound::console::OutboundSource>,
+    /// What the workers and clients count and time, for `/metrics`.
+    pub telemetry: Arc<crate::telemetry::Telemetry>,
 }
 
 /// Why the console API could not start; the agent does not start either
@@ -183,6 +185,7 @@ pub async fn start(
             listener,
             rx.clone(),
             Arc::clone(&hub.admission),
+            Arc::clone(&settings.telemetry),
             shutdown.clone(),
         ));
     }

@@ -16,20 +16,28 @@ use crate::journal::SharedJournal;
 use crate::keys;
 use crate::pipeline::{BoxFuture, Health, Pipeline, Running};
 use crate::svarinn_client::{SvarInnClient, Timeouts};
+use crate::telemetry::SystemTelemetry;
 
 /// SvarInn → drop folder → acknowledgement, for one mottakersystem.
 pub struct InboundPipeline {
     system: Mottakersystem,
     journal: SharedJournal,
     health: Arc<WorkerHealth>,
+    telemetry: Arc<SystemTelemetry>,
 }
 
 impl InboundPipeline {
-    pub fn new(system: Mottakersystem, journal: SharedJournal, health: Arc<WorkerHealth>) -> Self {
+    pub fn new(
+        system: Mottakersystem,
+        journal: SharedJournal,
+        health: Arc<WorkerHealth>,
+        telemetry: Arc<SystemTelemetry>,
+    ) -> Self {
         InboundPipeline {
             system,
             journal,
             health,
+            telemetry,
         }
     }
 
@@ -49,7 +57,8 @@ impl InboundPipeline {
                 request: system.request_timeout,
                 ..Timeouts::default()
             },
-        )?;
+        )?
+        .with_telemetry(Arc::clone(&self.telemetry));
         let worker = Worker::new(
             system.clone(),
             client,
@@ -57,7 +66,8 @@ impl InboundPipeline {
             self.journal.clone(),
             recipient_keys,
             Arc::clone(&self.health),
-        );
+        )
+        .with_telemetry(Arc::clone(&self.telemetry));
         worker.recover().await?;
         info!(mottakersystem = %system.name, drop_folder = %system.drop_folder.display(), ack = %system.ack, "worker started");
         Ok(worker)

@@ -32,6 +32,7 @@ use crate::journal::{
 use crate::names::ForsendelseId;
 use crate::pipeline::Health;
 use crate::svarinn_client::{ClientError, SvarInnClient};
+use crate::telemetry::SystemTelemetry;
 
 /// How often the loop looks at the journal and the drop folder between polls
 /// (imports, retries that came due). Local and cheap.
@@ -103,6 +104,8 @@ pub struct Worker {
     /// Steps that failed without a journal state to wait in (reports,
     /// drop-folder checks): not retried before this instant.
     not_before: Mutex<HashMap<String, (Instant, u32)>>,
+    /// Where each forsendelse's journey is timed (the daemon's workers only).
+    telemetry: Option<Arc<SystemTelemetry>>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -143,6 +146,41 @@ impl Worker {
             preparation,
             health,
             not_before: Mutex::new(HashMap::new()),
+            telemetry: None,
+        }
+    }
+
+    /// Times each forsendelse's journey in `telemetry` (`/metrics`).
+    #[must_use]
+    pub fn with_telemetry(mut self, telemetry: Arc<SystemTelemetry>) -> Self {
+        self.telemetry = Some(telemetry);
+        self
+    }
+
+    /// A step moved `before` to `after`: on arriving at `delivered`,
+    /// `imported` or `acked`, how long it took (from the journal's stamps, so
+    /// a restart in between is counted in).
+    fn time_journey(&self, before: &Row, after: &Row) {
+        let Some(t) = &self.telemetry else { return };
+        if before.state == after.state {
+            return;
+        }
+        match (after.state, after.delivered_at) {
+            (State::Delivered, Some(delivered)) => t
+                .listed_to_published
+                .observe_between(after.first_seen_at, delivered),
+            (State::Imported, Some(delivered)) => {
+                if let Some(imported) = after.imported_at {
+                    t.published_to_imported.observe_between(delivered, imported);
+                }
+            }
+            (State::Acked, Some(delivered)) => {
+                if let Some(acked) = after.acked_at {
+                    t.published_to_acknowledged
+                        .observe_between(delivered, acked);
+                }
+            }
+            _ => {}
         }
     }
 
@@ -578,6 +616,7 @@ impl Worker {
             match step {
                 Ok(Some(next)) => {
                     self.clear_hold(row.id.as_str());
+                    self.time_journey(&row, &next);
                     row = next;
                 }
                 Ok(None) => return,

@@ -19,6 +19,7 @@ use crate::fiks_client::{FiksClient, FiksTimeouts};
 use crate::journal::{Journal, SharedJournal};
 use crate::maskinporten::{GrantKey, Maskinporten};
 use crate::pipeline::{BoxFuture, Health, Pipeline, Running};
+use crate::telemetry::SystemTelemetry;
 
 /// The longest wait between two setup attempts.
 const SETUP_RETRY_CAP: Duration = Duration::from_secs(60);
@@ -29,6 +30,7 @@ pub struct OutboundPipeline {
     journal_path: PathBuf,
     clock: Arc<dyn Clock>,
     health: Arc<OutboundHealth>,
+    telemetry: Arc<SystemTelemetry>,
 }
 
 impl OutboundPipeline {
@@ -37,12 +39,14 @@ impl OutboundPipeline {
         journal_path: PathBuf,
         clock: Arc<dyn Clock>,
         health: Arc<OutboundHealth>,
+        telemetry: Arc<SystemTelemetry>,
     ) -> Self {
         OutboundPipeline {
             system,
             journal_path,
             clock,
             health,
+            telemetry,
         }
     }
 
@@ -62,19 +66,23 @@ impl OutboundPipeline {
         .context("cannot load the Maskinporten key")?;
         let maskinporten = Arc::new(
             Maskinporten::new(d.maskinporten.clone(), key, d.request_timeout)
-                .context("cannot set up the Maskinporten client")?,
+                .context("cannot set up the Maskinporten client")?
+                .with_telemetry(Arc::clone(&self.telemetry)),
         );
-        let fiks = Arc::new(FiksClient::new(
-            d.fiks_api_url.clone(),
-            &d.fiks_org_id,
-            &d.integrasjon_id,
-            passord,
-            maskinporten,
-            FiksTimeouts {
-                request: d.request_timeout,
-                upload: d.upload_timeout,
-            },
-        )?);
+        let fiks = Arc::new(
+            FiksClient::new(
+                d.fiks_api_url.clone(),
+                &d.fiks_org_id,
+                &d.integrasjon_id,
+                passord,
+                maskinporten,
+                FiksTimeouts {
+                    request: d.request_timeout,
+                    upload: d.upload_timeout,
+                },
+            )?
+            .with_telemetry(Arc::clone(&self.telemetry)),
+        );
         DropFolder::new(&system.drop_folder)
             .ensure_layout()
             .context("cannot prepare the drop folder")?;
