@@ -90,7 +90,12 @@ fn parse(text: &str) -> Vec<Sample> {
             }
         };
         assert!(name_ok(name), "{line:?}");
-        assert!(types.contains_key(name), "no TYPE for {name}");
+        // A histogram's samples are its name with _bucket, _sum or _count.
+        let histogram = ["_bucket", "_sum", "_count"].iter().any(|suffix| {
+            name.strip_suffix(suffix)
+                .is_some_and(|base| types.get(base).is_some_and(|t| t == "histogram"))
+        });
+        assert!(types.contains_key(name) || histogram, "no TYPE for {name}");
         out.push((name.to_owned(), labels, value));
     }
     out
