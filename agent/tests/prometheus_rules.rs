@@ -142,11 +142,20 @@ fn every_alert_follows_the_mixin_conventions_and_has_its_runbook_section() {
 }
 
 #[test]
-fn the_deb_installs_the_rules_where_the_docs_say() {
-    let manifest = read("agent/Cargo.toml");
+fn both_packages_install_the_rules_where_the_docs_say() {
+    // .ci/package puts the rules into the assets both packages ship from
+    // (and fails when a package's file list lacks them).
+    let package = read(".ci/package");
     assert!(
-        manifest.contains(&format!("[\"../{RULES}\", \"{INSTALLED_AT}\", \"644\"]")),
-        "agent/Cargo.toml's [package.metadata.deb] assets do not install {RULES} at {INSTALLED_AT}"
+        package.contains(&format!("rules={RULES}\n"))
+            && package.contains(&format!("rules_installed=/{INSTALLED_AT}\n")),
+        ".ci/package does not install {RULES} at /{INSTALLED_AT}"
+    );
+    let spec = read("systemd/rpm/mottak.spec");
+    let rpm_path = INSTALLED_AT.replacen("usr/share", "%{_datadir}", 1);
+    assert!(
+        spec.lines().any(|l| l.trim() == rpm_path),
+        "systemd/rpm/mottak.spec's %files do not list {rpm_path}"
     );
     assert!(read("docs/install.md").contains(&format!("/{INSTALLED_AT}")));
 }
