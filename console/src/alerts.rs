@@ -1,23 +1,20 @@
 //! The agent's alerts in the reader's language.
 //!
-//! The agent writes each alert's title and detail in English, under a key
-//! whose prefix is stable while the condition lasts (`needs-person/<m>`,
-//! `certificate/<m>/<path>`, `outbound-failed/<m>`, ... — see
-//! `agent/src/console_api/state.rs` and `agent/src/outbound/console.rs`).
-//! In bokmål the console writes the known ones itself, from the same state
-//! the agent used; an unknown key, or one whose data is not in the state,
-//! shows the agent's own text. Free text from outside (an error, a path)
-//! is shown as the agent sent it (masked).
+//! Each alert says what it is about with the data ([`AlertKind`]); the
+//! agent writes its English from that data (`agent/src/console_api/alert_text.rs`)
+//! and sends it as the title and detail, and the console writes bokmål from
+//! the same data here. An alert without a kind this console knows (from a
+//! newer agent) shows the agent's own text. Free text from outside (an
+//! error, a path) is shown masked.
 
-use mottak_protocol::console::{Alert, ConsoleState, ExpiryLevel, ForsendelseState, OutboundState};
+use mottak_protocol::alert::AlertKind;
+use mottak_protocol::console::{Alert, ExpiryLevel, ForsendelseState};
 
-use crate::app::queue_count;
 use crate::human::age;
 use crate::i18n::Lang;
-use crate::outbound;
 
 /// The alert's (title, detail) in `lang`.
-pub fn localized(alert: &Alert, state: &ConsoleState, now_ms: i64, lang: Lang) -> (String, String) {
+pub fn localized(alert: &Alert, now_ms: i64, lang: Lang) -> (String, String) {
     let agent = || {
         (
             alert.title.masked().into_owned(),
@@ -26,7 +23,7 @@ pub fn localized(alert: &Alert, state: &ConsoleState, now_ms: i64, lang: Lang) -
     };
     match lang {
         Lang::En => agent(),
-        Lang::Nb => nb(alert, state, now_ms).unwrap_or_else(agent),
+        Lang::Nb => nb(alert, now_ms).unwrap_or_else(agent),
     }
 }
 
@@ -48,26 +45,14 @@ pub fn system_prefix<'a>(alert: &'a Alert, title: &str) -> Option<&'a str> {
         .filter(|m| !title.starts_with(&format!("{m}:")))
 }
 
-/// The key's kind (`needs-person`) and the mottakersystem part after it.
-fn split_key(key: &str) -> Option<(&str, &str)> {
-    key.split_once('/')
-}
-
-fn nb(alert: &Alert, state: &ConsoleState, now_ms: i64) -> Option<(String, String)> {
-    let (kind, rest) = split_key(&alert.key)?;
-    // Every known key names its mottakersystem first.
+/// `alert` in bokmål, from its kind's data; `None` for an alert without a
+/// kind this console knows.
+fn nb(alert: &Alert, now_ms: i64) -> Option<(String, String)> {
     let m = alert.mottakersystem.as_deref()?;
-    let queue = || state.queues.iter().find(|q| q.mottakersystem == m);
-    let integration = || state.integrations.iter().find(|i| i.mottakersystem == m);
-    let out = || state.outbound.iter().find(|o| o.mottakersystem == m);
-    let same_system = rest == m || rest.starts_with(&format!("{m}/"));
-    if !same_system {
-        return None;
-    }
-    Some(match kind {
-        "unacknowledged" => {
-            let o = queue()?.oldest_unacknowledged.as_ref()?;
-            let what = match o.state {
+    let plural = |n: u64, one: &'static str, many: &'static str| if n == 1 { one } else { many };
+    Some(match alert.about.clone()? {
+        AlertKind::Unacknowledged { id, state, since } => {
+            let what = match state {
                 ForsendelseState::Failed => {
                     "den feilet: prøv igjen, eller merk den permanent så avsender bruker en annen kanal"
                 }
@@ -79,77 +64,62 @@ fn nb(alert: &Alert, state: &ConsoleState, now_ms: i64) -> Option<(String, Strin
             };
             (
                 format!(
-                    "forsendelse {} har ventet {} på kvittering (SvarInn varsler avsender etter 2 t)",
-                    o.id,
-                    age(now_ms - o.since)
+                    "forsendelse {id} har ventet {} på kvittering (SvarInn varsler avsender etter 2 t)",
+                    age(now_ms - since)
                 ),
                 what.to_owned(),
             )
         }
-        "needs-person" => {
-            let q = queue()?;
-            let (failed, rejected) = (
-                queue_count(q, ForsendelseState::Failed),
-                queue_count(q, ForsendelseState::Rejected),
-            );
-            (
-                format!(
-                    "{} forsendelser trenger en person ({failed} feilet, {rejected} avvist av fagsystemet)",
-                    failed + rejected
-                ),
-                "åpne Feilede importer: prøv igjen, flytt tilbake til inn/, eller merk permanent med en årsak".to_owned(),
-            )
-        }
-        "stale-inn" => {
-            let s = &queue()?.stale_in_inn;
-            (
-                format!(
-                    "{} mapper har ligget i inn/ i mer enn {}",
-                    s.count,
-                    age(s.threshold_ms)
-                ),
-                "fagsystemet henter dem ikke: sjekk at importen kjører".to_owned(),
-            )
-        }
-        "paused" => {
-            let p = queue()?.paused.as_ref()?;
-            (
-                format!("pauset av {}", p.by),
-                "ingenting hentes eller kvitteres før noen gjenopptar".to_owned(),
-            )
-        }
-        "svarinn" => {
-            let l = &integration()?.svarinn;
-            (
-                format!(
-                    "SvarInn-spørringer feilet {} ganger på rad",
-                    l.consecutive_failures
-                ),
-                format!(
-                    "siste feil: {}; sjekk nettet og brannmuren mot {} ({})",
-                    l.last_error
-                        .as_ref()
-                        .map_or_else(|| "ukjent".to_owned(), |e| e.masked().into_owned()),
-                    l.url,
-                    if l.resolved.is_empty() {
-                        "ikke slått opp".to_owned()
-                    } else {
-                        l.resolved.join(", ")
-                    }
-                ),
-            )
-        }
-        "certificate" => {
-            let path = rest.strip_prefix(m)?.strip_prefix('/')?;
-            let c = integration()?
-                .certificates
-                .iter()
-                .find(|c| c.path == path)?;
-            let title = match c.level {
+        AlertKind::NeedsPerson { failed, rejected } => (
+            format!(
+                "{} forsendelser trenger en person ({failed} feilet, {rejected} avvist av fagsystemet)",
+                failed + rejected
+            ),
+            "åpne Feilede importer: prøv igjen, flytt tilbake til inn/, eller merk permanent med en årsak".to_owned(),
+        ),
+        AlertKind::StaleInn {
+            count,
+            threshold_ms,
+        } => (
+            format!(
+                "{count} mapper har ligget i inn/ i mer enn {}",
+                age(threshold_ms)
+            ),
+            "fagsystemet henter dem ikke: sjekk at importen kjører".to_owned(),
+        ),
+        AlertKind::Paused { by } => (
+            format!("pauset av {by}"),
+            "ingenting hentes eller kvitteres før noen gjenopptar".to_owned(),
+        ),
+        AlertKind::Svarinn {
+            consecutive_failures,
+            last_error,
+            url,
+            resolved,
+        } => (
+            format!("SvarInn-spørringer feilet {consecutive_failures} ganger på rad"),
+            format!(
+                "siste feil: {}; sjekk nettet og brannmuren mot {url} ({})",
+                last_error
+                    .as_ref()
+                    .map_or_else(|| "ukjent".to_owned(), |e| e.masked().into_owned()),
+                if resolved.is_empty() {
+                    "ikke slått opp".to_owned()
+                } else {
+                    resolved.join(", ")
+                }
+            ),
+        ),
+        AlertKind::Certificate {
+            path,
+            level,
+            days_left,
+        } => {
+            let title = match level {
                 ExpiryLevel::Ok => return None,
                 ExpiryLevel::ExpiresSoon => format!(
                     "sertifikatet {path} utløper om {} dager",
-                    c.days_left.unwrap_or(0)
+                    days_left.unwrap_or(0)
                 ),
                 ExpiryLevel::Expired => format!("sertifikatet {path} er utløpt"),
                 ExpiryLevel::Unreadable => format!("sertifikatet {path} kan ikke leses"),
@@ -159,49 +129,37 @@ fn nb(alert: &Alert, state: &ConsoleState, now_ms: i64) -> Option<(String, Strin
                 "lag ny nøkkel og nytt sertifikat (mottak-agent keygen), last det opp under Tjeneste i SvarInn, og legg begge i konfigurasjonen".to_owned(),
             )
         }
-        "drop-folder" => {
-            let d = &integration()?.drop_folder;
-            (
-                format!("leveringsmappen {} kan ikke brukes", d.path),
-                d.error.as_ref().map_or_else(
-                    || "sjekk rettighetene".to_owned(),
-                    |e| e.masked().into_owned(),
-                ),
-            )
-        }
-        "disk" => {
-            let d = &integration()?.drop_folder;
-            (
-                format!(
-                    "bare {} MiB ledig i leveringsmappen {}",
-                    d.free_bytes? / (1 << 20),
-                    d.path
-                ),
-                "frigjør plass, ellers kan neste store forsendelse ikke leveres".to_owned(),
-            )
-        }
-        "disk-floor" => {
-            let d = &integration()?.drop_folder;
-            (
-                format!(
-                    "nedlastinger venter: bare {} MiB ledig i leveringsmappen {}, under min_free_space ({} MiB)",
-                    d.free_bytes? / (1 << 20),
-                    d.path,
-                    d.min_free_bytes? / (1 << 20)
-                ),
-                "frigjør plass på det filsystemet; forsendelsene som venter, lastes ned innen et minutt etterpå, ingenting går tapt".to_owned(),
-            )
-        }
-        "coverage" => {
-            let c = state
-                .access
-                .coverage
-                .iter()
-                .find(|c| c.mottakersystem == m)?;
-            let who = if c.can_act.is_empty() {
+        AlertKind::DropFolder { path, error } => (
+            format!("leveringsmappen {path} kan ikke brukes"),
+            error.as_ref().map_or_else(
+                || "sjekk rettighetene".to_owned(),
+                |e| e.masked().into_owned(),
+            ),
+        ),
+        AlertKind::DiskLow { path, free_bytes } => (
+            format!(
+                "bare {} MiB ledig i leveringsmappen {path}",
+                free_bytes / (1 << 20)
+            ),
+            "frigjør plass, ellers kan neste store forsendelse ikke leveres".to_owned(),
+        ),
+        AlertKind::DiskFloor {
+            path,
+            free_bytes,
+            min_free_bytes,
+        } => (
+            format!(
+                "nedlastinger venter: bare {} MiB ledig i leveringsmappen {path}, under min_free_space ({} MiB)",
+                free_bytes / (1 << 20),
+                min_free_bytes / (1 << 20)
+            ),
+            "frigjør plass på det filsystemet; forsendelsene som venter, lastes ned innen et minutt etterpå, ingenting går tapt".to_owned(),
+        ),
+        AlertKind::Coverage { can_act } => {
+            let who = if can_act.is_empty() {
                 "ingen".to_owned()
             } else {
-                c.can_act.join(", ")
+                can_act.join(", ")
             };
             (
                 format!("færre enn to kan handle på feil (kan handle: {who})"),
@@ -209,165 +167,132 @@ fn nb(alert: &Alert, state: &ConsoleState, now_ms: i64) -> Option<(String, Strin
                     .to_owned(),
             )
         }
-        "outbound-setup" => {
-            let e = out()?.setup_error.as_ref()?;
-            (
-                format!("{m}: saksoppdateringer kan ikke sendes til Fiks"),
-                format!(
-                    "utgående kan ikke starte: {}; rett det, så prøver agenten igjen selv (mottak-agent check-config hjelper)",
-                    e.masked()
-                ),
-            )
-        }
-        "outbound-failed" => {
-            let n = outbound::count(out()?, OutboundState::Failed);
-            (
-                format!(
-                    "{m}: {n} saksoppdatering{} ble ikke sendt (ut-feilet/)",
-                    if n == 1 { "" } else { "er" }
-                ),
-                "hver har en feil.txt som nevner problemene; la fagsystemet skrive saken på nytt, eller prøv igjen eller forkast her".to_owned(),
-            )
-        }
-        "outbound-unmoved" => {
-            let o = out()?;
-            let first = o.unmoved.first()?;
-            let n = o.unmoved.len();
-            (
-                format!(
-                    "{m}: {n} ferdig{} saksoppdatering{} ikke levert tilbake til fagsystemet",
-                    if n == 1 { "" } else { "e" },
-                    if n == 1 { "" } else { "er" }
-                ),
-                format!(
-                    "flytting av {} til {}/ feiler: {}; fagsystemet ser utfallet (kvittering.json eller feil.txt) først når den er flyttet. Sjekk mappen: den må finnes og være skrivbar for agenten, med ledig plass. Agenten prøver igjen hvert sekund",
-                    first.update_id,
-                    first.to,
-                    first.error.masked()
-                ),
-            )
-        }
-        "outbound-ignored" => {
-            let o = out()?;
-            let n = o.ignored.len();
-            if n == 0 {
-                return None;
-            }
-            let names: Vec<String> = o
-                .ignored
+        AlertKind::OutboundSetup { error } => (
+            format!("{m}: saksoppdateringer kan ikke sendes til Fiks"),
+            format!(
+                "utgående kan ikke starte: {}; rett det, så prøver agenten igjen selv (mottak-agent check-config hjelper)",
+                error.masked()
+            ),
+        ),
+        AlertKind::OutboundFailed { count } => (
+            format!(
+                "{m}: {count} saksoppdatering{} ble ikke sendt (ut-feilet/)",
+                plural(count, "", "er")
+            ),
+            "hver har en feil.txt som nevner problemene; la fagsystemet skrive saken på nytt, eller prøv igjen eller forkast her".to_owned(),
+        ),
+        AlertKind::OutboundUnmoved {
+            count,
+            update_id,
+            to,
+            error,
+        } => (
+            format!(
+                "{m}: {count} ferdig{} saksoppdatering{} ikke levert tilbake til fagsystemet",
+                plural(count, "", "e"),
+                plural(count, "", "er")
+            ),
+            format!(
+                "flytting av {} til {to}/ feiler: {}; fagsystemet ser utfallet (kvittering.json eller feil.txt) først når den er flyttet. Sjekk mappen: den må finnes og være skrivbar for agenten, med ledig plass. Agenten prøver igjen hvert sekund",
+                update_id.shown(),
+                error.masked()
+            ),
+        ),
+        AlertKind::OutboundIgnored { count, first } => {
+            let shown: Vec<String> = first
                 .iter()
-                .take(5)
                 .map(|i| format!("ut/{}", i.name.masked()))
                 .collect();
+            let more = count.saturating_sub(shown.len() as u64);
             (
                 format!(
-                    "{m}: {n} oppføring{} i ut/ er ikke mapper og blir latt være",
-                    if n == 1 { "" } else { "er" }
+                    "{m}: {count} oppføring{} i ut/ er ikke mapper og blir latt være",
+                    plural(count, "", "er")
                 ),
                 format!(
                     "{}{}: lenker, FIFO-er og lignende følges aldri og sendes ikke. Noen med fagsystemets konto har lagt dem der; spør eieren av fagsystemet hva de er",
-                    names.join(", "),
-                    if n > 5 {
-                        format!(" og {} til", n - 5)
+                    shown.join(", "),
+                    if more > 0 {
+                        format!(" og {more} til")
                     } else {
                         String::new()
                     }
                 ),
             )
         }
-        "outbound-stuck" => {
-            let o = out()?;
-            let why = o
-                .fiks
-                .last_error
-                .as_ref()
-                .or(o.maskinporten.last_error.as_ref())
-                .map_or_else(
-                    || "se køens siste feil".to_owned(),
-                    |e| e.masked().into_owned(),
-                );
+        AlertKind::OutboundStuck { last_error } => {
+            let why = last_error.as_ref().map_or_else(
+                || "se køens siste feil".to_owned(),
+                |e| e.masked().into_owned(),
+            );
             (
                 format!("{m}: saksoppdateringer har ventet mer enn 15 minutter på Fiks"),
                 format!("søkerne ser ikke status for saken sin på nav.no; siste feil: {why}"),
             )
         }
-        _ => return None,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mottak_protocol::console::{
-        IgnoredEntry, OutboundStatus, QueueHealth, Severity, Text, UnmovedUpdate,
-    };
+    use mottak_protocol::console::{IgnoredEntry, Severity, Text};
 
-    fn alert(key: &str, m: &str) -> Alert {
+    fn alert(kind: Option<AlertKind>) -> Alert {
         Alert {
-            key: key.into(),
+            key: "some-key/nav-frogn".into(),
             severity: Severity::Warning,
-            mottakersystem: Some(m.into()),
+            mottakersystem: Some("nav-frogn".into()),
+            about: kind,
             title: Text::from("the agent's English title"),
             detail: Text::from("the agent's English detail"),
             since: None,
         }
     }
 
+    fn nb_of(kind: AlertKind, now_ms: i64) -> (String, String) {
+        localized(&alert(Some(kind)), now_ms, Lang::Nb)
+    }
+
     #[test]
-    fn known_keys_are_bokmal_unknown_ones_the_agents_words() {
-        let mut q = QueueHealth {
-            mottakersystem: "nav-frogn".into(),
-            ..QueueHealth::default()
-        };
-        q.counts.insert(ForsendelseState::Failed, 2);
-        q.counts.insert(ForsendelseState::Rejected, 1);
-        let mut o = OutboundStatus {
-            mottakersystem: "nav-frogn".into(),
-            ..OutboundStatus::default()
-        };
-        o.counts.insert(OutboundState::Failed, 1);
-        o.unmoved.push(UnmovedUpdate {
-            update_id: "ut.1.0.x".into(),
-            to: "ut-sendt".into(),
-            error: Text::from("ut-sendt is not a folder"),
-            since: 0,
-        });
-        o.ignored.push(IgnoredEntry {
-            name: Text::from("3fa85f64-5717-4562-b3fc-abcdefabcdef"),
-            reason: Text::from("ut/3fa85f64-5717-4562-b3fc-abcdefabcdef is a symbolic link"),
-            since: 0,
-        });
-        let state = ConsoleState {
-            queues: vec![q],
-            outbound: vec![o],
-            ..ConsoleState::default()
-        };
-        let (t, d) = localized(
-            &alert("needs-person/nav-frogn", "nav-frogn"),
-            &state,
+    fn bokmal_is_written_from_the_kinds_data() {
+        let (t, d) = nb_of(
+            AlertKind::NeedsPerson {
+                failed: 2,
+                rejected: 1,
+            },
             0,
-            Lang::Nb,
         );
         assert_eq!(
             t,
             "3 forsendelser trenger en person (2 feilet, 1 avvist av fagsystemet)"
         );
         assert!(d.starts_with("åpne Feilede importer"), "{d}");
-        let (t, _) = localized(
-            &alert("outbound-failed/nav-frogn", "nav-frogn"),
-            &state,
-            0,
-            Lang::Nb,
+        let (t, _) = nb_of(
+            AlertKind::Unacknowledged {
+                id: "aaaa".into(),
+                state: ForsendelseState::Delivered,
+                since: 0,
+            },
+            2 * 3_600_000 + 5 * 60_000,
         );
+        assert_eq!(
+            t,
+            "forsendelse aaaa har ventet 2h 05m på kvittering (SvarInn varsler avsender etter 2 t)"
+        );
+        let (t, _) = nb_of(AlertKind::OutboundFailed { count: 1 }, 0);
         assert_eq!(
             t,
             "nav-frogn: 1 saksoppdatering ble ikke sendt (ut-feilet/)"
         );
-        let (t, d) = localized(
-            &alert("outbound-unmoved/nav-frogn", "nav-frogn"),
-            &state,
+        let (t, d) = nb_of(
+            AlertKind::OutboundUnmoved {
+                count: 1,
+                update_id: "ut.1.0.x".into(),
+                to: "ut-sendt".into(),
+                error: Text::from("ut-sendt is not a folder"),
+            },
             0,
-            Lang::Nb,
         );
         assert_eq!(
             t,
@@ -377,42 +302,59 @@ mod tests {
             d.starts_with("flytting av ut.1.0.x til ut-sendt/ feiler: ut-sendt is not a folder;"),
             "{d}"
         );
-        let (t, d) = localized(
-            &alert("outbound-ignored/nav-frogn", "nav-frogn"),
-            &state,
+        let entry = IgnoredEntry {
+            name: Text::from("3fa85f64-5717-4562-b3fc-abcdefabcdef"),
+            reason: Text::from("ut/3fa85f64-5717-4562-b3fc-abcdefabcdef is a symbolic link"),
+            since: 0,
+        };
+        let (t, d) = nb_of(
+            AlertKind::OutboundIgnored {
+                count: 7,
+                first: vec![entry],
+            },
             0,
-            Lang::Nb,
         );
         assert_eq!(
             t,
-            "nav-frogn: 1 oppføring i ut/ er ikke mapper og blir latt være"
+            "nav-frogn: 7 oppføringer i ut/ er ikke mapper og blir latt være"
         );
         assert!(
-            d.starts_with("ut/3fa85f64-5717-4562-b3fc-abcdefabcdef: lenker"),
+            d.starts_with("ut/3fa85f64-5717-4562-b3fc-abcdefabcdef og 6 til: lenker"),
             "{d}"
         );
-        // English: the agent's own words.
-        let (t, _) = localized(
-            &alert("needs-person/nav-frogn", "nav-frogn"),
-            &state,
+    }
+
+    #[test]
+    fn outside_text_in_a_kind_is_shown_masked() {
+        let (_, d) = nb_of(
+            AlertKind::DropFolder {
+                path: "/srv/x".into(),
+                error: Some(Text::from("cannot open 01017012343")),
+            },
             0,
-            Lang::En,
         );
-        assert_eq!(t, "the agent's English title");
-        // An unknown key, a key for another system, or missing data: the agent's words.
-        for a in [
-            alert("something-new/nav-frogn", "nav-frogn"),
-            alert("needs-person/other", "nav-frogn"),
-            alert("paused/nav-frogn", "nav-frogn"),
-            alert("needs-person/barnevern", "barnevern"),
-            alert("no-slash", "nav-frogn"),
-        ] {
-            let (t, d) = localized(&a, &state, 0, Lang::Nb);
+        assert!(!d.contains("01017012343"), "{d}");
+        assert!(d.starts_with("cannot open "), "{d}");
+    }
+
+    #[test]
+    fn english_and_unknown_kinds_show_the_agents_words() {
+        let kind = AlertKind::NeedsPerson {
+            failed: 1,
+            rejected: 0,
+        };
+        let en = localized(&alert(Some(kind)), 0, Lang::En);
+        assert_eq!(en.0, "the agent's English title");
+        // No kind (an older or newer agent), or no mottakersystem: the agent's words.
+        let mut no_system = alert(Some(AlertKind::Paused { by: "kari".into() }));
+        no_system.mottakersystem = None;
+        for a in [alert(None), no_system] {
             assert_eq!(
-                (t.as_str(), d.as_str()),
-                ("the agent's English title", "the agent's English detail"),
-                "{}",
-                a.key
+                localized(&a, 0, Lang::Nb),
+                (
+                    "the agent's English title".to_owned(),
+                    "the agent's English detail".to_owned()
+                )
             );
         }
     }

@@ -331,7 +331,7 @@ pub fn status_text(welcome: &Welcome, state: &ConsoleState, now_ms: i64, lang: L
     }
     for a in &state.alerts {
         let level = Level::from(a.severity);
-        let (title, detail) = crate::alerts::localized(a, state, now_ms, lang);
+        let (title, detail) = crate::alerts::localized(a, now_ms, lang);
         let line = title_with_system(a, title);
         let _ = writeln!(out, "  {} {:<9} {line}", level.symbol(), level.word(t));
         let _ = writeln!(out, "    → {detail}");
@@ -386,6 +386,7 @@ mod tests {
             key: "k".into(),
             severity: Severity::Warning,
             mottakersystem: Some("nav-frogn".into()),
+            about: None,
             title: Text::from("2 need a person | 01019012480"),
             detail: Text::from("x"),
             since: None,
@@ -434,6 +435,7 @@ mod tests {
             key: "outbound-failed/nav-frogn".into(),
             severity: Severity::Warning,
             mottakersystem: Some("nav-frogn".into()),
+            about: Some(mottak_protocol::alert::AlertKind::OutboundFailed { count: 5 }),
             title: Text::from("nav-frogn: 5 saksoppdateringer not sent (ut-feilet/)"),
             detail: Text::from("x"),
             since: None,

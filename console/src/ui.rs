@@ -559,7 +559,7 @@ fn render_overview(app: &App, theme: &Theme, f: &mut Frame<'_>, area: Rect) {
         .iter()
         .map(|a| {
             let l = Level::from(a.severity);
-            let (title, detail) = crate::alerts::localized(a, state, app.now_ms, app.lang);
+            let (title, detail) = crate::alerts::localized(a, app.now_ms, app.lang);
             let mut first = vec![level_span(t, theme, l), Span::raw("  ")];
             if let Some(m) = system_prefix(a, &title) {
                 first.push(Span::styled(format!("{m}: "), theme.title));

@@ -34,6 +34,8 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::alert::AlertKind;
+
 /// The protocol version this code speaks; `hello` must name it.
 /// 2: `retry` and `mark_permanent` name their [`Target`] by kind.
 pub const PROTOCOL_VERSION: u32 = 2;
@@ -1130,9 +1132,18 @@ pub struct Alert {
     pub severity: Severity,
     /// From the config.
     pub mottakersystem: Option<String>,
-    /// One line: what is wrong.
+    /// What it is about, with the data each language is written from.
+    /// `None` from an older agent, or a kind this console does not know
+    /// (then it shows `title` and `detail`).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::alert::known_or_none"
+    )]
+    pub about: Option<AlertKind>,
+    /// One line: what is wrong (the agent's English, from `about`).
     pub title: Text,
-    /// What to do about it.
+    /// What to do about it (the agent's English, from `about`).
     pub detail: Text,
     pub since: Option<i64>,
 }
@@ -1792,6 +1803,7 @@ mod tests {
                 key: "failed/nav-frogn".into(),
                 severity: Severity::Warning,
                 mottakersystem: Some("nav-frogn".into()),
+                about: None,
                 title: "1 forsendelse needs a person".into(),
                 detail: "Retry it or mark it permanent".into(),
                 since: None,
@@ -2210,6 +2222,7 @@ mod tests {
             key: "crit".into(),
             severity: Severity::Critical,
             mottakersystem: None,
+            about: None,
             title: "x".into(),
             detail: "y".into(),
             since: None,

@@ -5,11 +5,13 @@
 //! - [`svarinn`]: the SvarInn mottaksservice JSON (forsendelse, mottakFeilet).
 //! - [`cms`]: streaming CMS EnvelopedData reader and writer (SvarInn files, Fiks uploads).
 //! - [`console`]: the console ⇄ agent websocket messages, the state a console sees, its deltas.
+//! - [`alert`]: what an alert is about, with its data, so each language is written from it.
 //! - [`digisos`]: Fiks Digisos and Maskinporten (paths, bodies, grant claims), NAV's
 //!   digisos-soker schema ([`digisos::validate_soker`]) and `fil:` placeholders.
 //! - [`fnr`]: the one rule for finding and masking fødselsnumre (control digits), used for
 //!   everything sent to a console and every log line.
 
+pub mod alert;
 pub mod cms;
 pub mod console;
 pub mod digisos;

@@ -8,6 +8,8 @@
 //! - `state`: the [`ConsoleState`](mottak_protocol::console::ConsoleState) built from the
 //!   journal, the workers' health, the drop folders and certificates; alerts; what each
 //!   caller may see.
+//! - `alert_text`: each alert built from its kind and data ([`mottak_protocol::alert`]),
+//!   with the agent's English for it.
 //! - `commands`: console commands, checked, done and audited, idempotent by id.
 //! - `admission`: connection slots per listener (the socket's admin reserve, the TLS
 //!   listener's unauthenticated ones) and the counted, summarised log of refusals.
@@ -23,6 +25,7 @@
 pub mod access;
 pub mod accounts;
 pub mod admission;
+pub mod alert_text;
 pub mod commands;
 pub mod metrics;
 pub mod server;

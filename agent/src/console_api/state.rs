@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 
+use mottak_protocol::alert::AlertKind;
 use mottak_protocol::console::{
     AccessList, AgentInfo, Alert, AuditEntry, CertificateStatus, ConsoleState, Coverage,
     DropFolderStatus, ExpiryLevel, FailedImport, FailedImports, ForsendelseState, HISTORY_WINDOW,
@@ -27,6 +28,7 @@ use time::OffsetDateTime;
 
 use super::access::AccessData;
 use super::accounts::Directory;
+use super::alert_text;
 use crate::clock::to_millis;
 use crate::dropfolder::dirfd::{Dir, DirError, Kind};
 use crate::dropfolder::{DropFolder, INN, STAGING};
@@ -659,15 +661,8 @@ fn read_certificates(paths: &[PathBuf], now: OffsetDateTime) -> Vec<CertificateS
 /// The alerts the state calls for at `now_ms`, per mottakersystem.
 pub fn alerts(state: &ConsoleState, now_ms: i64) -> Vec<Alert> {
     let mut out = Vec::new();
-    let mut push = |key: String, severity, system: &str, title: String, detail: String, since| {
-        out.push(Alert {
-            key,
-            severity,
-            mottakersystem: Some(system.to_owned()),
-            title: Text::from(title),
-            detail: Text::from(detail),
-            since,
-        });
+    let mut push = |system: &str, severity, since, kind| {
+        out.push(alert_text::alert(system, severity, since, kind, now_ms));
     };
     for q in &state.queues {
         let m = q.mottakersystem.as_str();
@@ -681,29 +676,15 @@ pub fn alerts(state: &ConsoleState, now_ms: i64) -> Vec<Alert> {
                 None
             };
             if let Some(severity) = severity {
-                let what = match o.state {
-                    ForsendelseState::Failed => {
-                        "it failed: retry it, or mark it permanent so the sender uses another channel"
-                    }
-                    ForsendelseState::Rejected => {
-                        "the fagsystem rejected it (feilet/): move it back to inn/ or mark it permanent"
-                    }
-                    ForsendelseState::Delivered => {
-                        "it waits in inn/: check that the fagsystem is importing"
-                    }
-                    _ => "the agent has not fetched it yet: check the SvarInn integration",
-                };
                 push(
-                    format!("unacknowledged/{m}"),
-                    severity,
                     m,
-                    format!(
-                        "forsendelse {} has waited {} for its acknowledgement (SvarInn warns the sender after 2 h)",
-                        o.id,
-                        human(age)
-                    ),
-                    what.to_owned(),
+                    severity,
                     Some(o.since),
+                    AlertKind::Unacknowledged {
+                        id: o.id.clone(),
+                        state: o.state,
+                        since: o.since,
+                    },
                 );
             }
         }
@@ -712,40 +693,29 @@ pub fn alerts(state: &ConsoleState, now_ms: i64) -> Vec<Alert> {
         let rejected = count(ForsendelseState::Rejected);
         if failed + rejected > 0 {
             push(
-                format!("needs-person/{m}"),
-                Severity::Warning,
                 m,
-                format!(
-                    "{} forsendelser need a person ({failed} failed, {rejected} rejected by the fagsystem)",
-                    failed + rejected
-                ),
-                "open failed imports: retry, move back to inn/, or mark permanent with a reason"
-                    .into(),
+                Severity::Warning,
                 None,
+                AlertKind::NeedsPerson { failed, rejected },
             );
         }
         if q.stale_in_inn.count > 0 {
             push(
-                format!("stale-inn/{m}"),
-                Severity::Warning,
                 m,
-                format!(
-                    "{} folders have sat in inn/ for more than {}",
-                    q.stale_in_inn.count,
-                    human(q.stale_in_inn.threshold_ms)
-                ),
-                "the fagsystem is not picking up: check that its import runs".into(),
+                Severity::Warning,
                 q.stale_in_inn.oldest.first().map(|f| f.since),
+                AlertKind::StaleInn {
+                    count: q.stale_in_inn.count,
+                    threshold_ms: q.stale_in_inn.threshold_ms,
+                },
             );
         }
         if let Some(p) = &q.paused {
             push(
-                format!("paused/{m}"),
-                Severity::Info,
                 m,
-                format!("paused by {}", p.by),
-                "nothing is fetched or acknowledged until someone resumes it".into(),
+                Severity::Info,
                 Some(p.at),
+                AlertKind::Paused { by: p.by.clone() },
             );
         }
     }
@@ -757,130 +727,89 @@ pub fn alerts(state: &ConsoleState, now_ms: i64) -> Vec<Alert> {
                 .last_success_at
                 .is_none_or(|t| now_ms - t >= 60 * 60 * 1000);
             push(
-                format!("svarinn/{m}"),
+                m,
                 if long {
                     Severity::Critical
                 } else {
                     Severity::Warning
                 },
-                m,
-                format!(
-                    "SvarInn polls failed {} times in a row",
-                    link.consecutive_failures
-                ),
-                format!(
-                    "last error: {}; check the network and firewall towards {} ({})",
-                    link.last_error.as_ref().map_or("unknown", |e| e.raw()),
-                    link.url,
-                    if link.resolved.is_empty() {
-                        "not resolved".to_owned()
-                    } else {
-                        link.resolved.join(", ")
-                    }
-                ),
                 link.last_success_at,
+                AlertKind::Svarinn {
+                    consecutive_failures: link.consecutive_failures,
+                    last_error: link.last_error.clone(),
+                    url: link.url.clone(),
+                    resolved: link.resolved.clone(),
+                },
             );
         }
         for c in &i.certificates {
-            let (severity, title) = match c.level {
+            let severity = match c.level {
                 ExpiryLevel::Ok => continue,
-                ExpiryLevel::ExpiresSoon => (
-                    Severity::Warning,
-                    format!(
-                        "certificate {} expires in {} days",
-                        c.path,
-                        c.days_left.unwrap_or(0)
-                    ),
-                ),
-                ExpiryLevel::Expired => (
-                    Severity::Critical,
-                    format!("certificate {} has expired", c.path),
-                ),
-                ExpiryLevel::Unreadable => (
-                    Severity::Warning,
-                    format!("certificate {} cannot be read", c.path),
-                ),
+                ExpiryLevel::ExpiresSoon | ExpiryLevel::Unreadable => Severity::Warning,
+                ExpiryLevel::Expired => Severity::Critical,
             };
             push(
-                format!("certificate/{m}/{}", c.path),
-                severity,
                 m,
-                title,
-                "make a new key and certificate (mottak-agent keygen), upload it to SvarInn's Service tab, and add both to the config".into(),
+                severity,
                 c.not_after,
+                AlertKind::Certificate {
+                    path: c.path.clone(),
+                    level: c.level,
+                    days_left: c.days_left,
+                },
             );
         }
         let d = &i.drop_folder;
         if !d.writable {
             push(
-                format!("drop-folder/{m}"),
-                Severity::Critical,
                 m,
-                format!("the drop folder {} cannot be used", d.path),
-                d.error.as_ref().map_or_else(
-                    || "check its permissions".to_owned(),
-                    |e| e.raw().to_owned(),
-                ),
+                Severity::Critical,
                 None,
+                AlertKind::DropFolder {
+                    path: d.path.clone(),
+                    error: d.error.clone(),
+                },
             );
         } else if let (Some(free), Some(floor)) = (d.free_bytes, d.min_free_bytes)
             && free < floor
         {
             push(
-                format!("disk-floor/{m}"),
+                m,
                 Severity::Critical,
-                m,
-                format!(
-                    "downloads wait: only {} MiB free on the drop folder {}, under min_free_space ({} MiB)",
-                    free / MIB,
-                    d.path,
-                    floor / MIB
-                ),
-                "free space on that filesystem; the waiting forsendelser are downloaded within a minute after, nothing is lost".into(),
                 None,
+                AlertKind::DiskFloor {
+                    path: d.path.clone(),
+                    free_bytes: free,
+                    min_free_bytes: floor,
+                },
             );
-        } else if d.free_bytes.is_some_and(|f| {
-            f < LOW_FREE_BYTES.max(d.min_free_bytes.unwrap_or(0).saturating_mul(2))
-        }) {
+        } else if let Some(free) = d.free_bytes
+            && free < LOW_FREE_BYTES.max(d.min_free_bytes.unwrap_or(0).saturating_mul(2))
+        {
             push(
-                format!("disk/{m}"),
-                Severity::Warning,
                 m,
-                format!(
-                    "only {} MiB free on the drop folder {}",
-                    d.free_bytes.unwrap_or(0) / MIB,
-                    d.path
-                ),
-                "free space, or the next large forsendelse cannot be delivered".into(),
+                Severity::Warning,
                 None,
+                AlertKind::DiskLow {
+                    path: d.path.clone(),
+                    free_bytes: free,
+                },
             );
         }
     }
     for c in &state.access.coverage {
-        if let Some(w) = &c.warning {
-            // The console writes the mottakersystem before the title.
-            let title = w.replacen(&format!(" of {}:", c.mottakersystem), ":", 1);
+        if c.warning.is_some() {
             push(
-                format!("coverage/{}", c.mottakersystem),
-                Severity::Warning,
                 &c.mottakersystem,
-                title,
-                "an admin can grant the operator role from the console or with mottak-agent access grant".into(),
+                Severity::Warning,
                 None,
+                AlertKind::Coverage {
+                    can_act: c.can_act.clone(),
+                },
             );
         }
     }
     out
-}
-
-/// "3 h 12 min", "45 min", "20 s".
-fn human(ms: i64) -> String {
-    let s = ms.max(0) / 1000;
-    match s {
-        s if s >= 3600 => format!("{} h {} min", s / 3600, (s % 3600) / 60),
-        s if s >= 60 => format!("{} min", s / 60),
-        s => format!("{s} s"),
-    }
 }
 
 /// The part of `state` a caller with `roles` may see: only their
@@ -1129,12 +1058,5 @@ mod tests {
             ("disk/a", Severity::Warning)
         );
         assert!(disk(10 << 30).is_empty());
-    }
-
-    #[test]
-    fn human_durations() {
-        assert_eq!(human(20_000), "20 s");
-        assert_eq!(human(45 * 60_000), "45 min");
-        assert_eq!(human(3 * 3_600_000 + 12 * 60_000), "3 h 12 min");
     }
 }

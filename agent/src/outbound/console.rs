@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use mottak_protocol::alert::AlertKind;
 use mottak_protocol::console::{
     Alert, CertificateStatus, ExpiryLevel, ExternalId, FiksLink, HISTORY_WINDOW, HistoryEntry,
     IgnoredEntry, MaskinportenLink, OUTBOUND_WINDOW, OutboundItem, OutboundStatus, Severity, Text,
@@ -16,6 +17,7 @@ use time::OffsetDateTime;
 
 use super::worker::OutboundHealth;
 use crate::config::Mottakersystem;
+use crate::console_api::alert_text;
 use crate::journal::outbound::{OutboundRow, OutboundState};
 use crate::journal::{Journal, JournalError};
 use crate::keys::{self, Expiry};
@@ -230,108 +232,72 @@ pub const STUCK_AFTER_MS: i64 = 15 * 60 * 1000;
 /// Alerts from the outbound statuses.
 pub fn alerts(statuses: &[OutboundStatus], now_ms: i64) -> Vec<Alert> {
     let mut out = Vec::new();
+    let mut push = |system: &str, severity, since, kind| {
+        out.push(alert_text::alert(system, severity, since, kind, now_ms));
+    };
     for s in statuses {
-        let m = &s.mottakersystem;
+        let m = s.mottakersystem.as_str();
         if let Some(e) = &s.setup_error {
-            out.push(Alert {
-                key: format!("outbound-setup/{m}"),
-                severity: Severity::Critical,
-                mottakersystem: Some(m.clone()),
-                title: Text::from(format!("{m}: saksoppdateringer cannot be sent to Fiks")),
-                detail: Text::from(format!(
-                    "the outbound worker cannot start: {}; fix it and the agent retries by itself (mottak-agent check-config helps)",
-                    e.raw()
-                )),
-                since: None,
-            });
+            push(
+                m,
+                Severity::Critical,
+                None,
+                AlertKind::OutboundSetup { error: e.clone() },
+            );
         }
         let failed = s.counts.get(&OutboundState::Failed).copied().unwrap_or(0);
         if failed > 0 {
-            out.push(Alert {
-                key: format!("outbound-failed/{m}"),
-                severity: Severity::Warning,
-                mottakersystem: Some(m.clone()),
-                title: Text::from(format!(
-                    "{m}: {failed} saksoppdatering{} not sent (ut-feilet/)",
-                    if failed == 1 { "" } else { "er" }
-                )),
-                detail: Text::from(
-                    "each has a feil.txt naming its problems; have the fagsystem write the case again, or retry or discard it here",
-                ),
-                since: s.failures.first().map(|f| f.updated_at),
-            });
+            push(
+                m,
+                Severity::Warning,
+                s.failures.first().map(|f| f.updated_at),
+                AlertKind::OutboundFailed { count: failed },
+            );
         }
         if let Some(first) = s.unmoved.first() {
-            let n = s.unmoved.len();
-            out.push(Alert {
-                key: format!("outbound-unmoved/{m}"),
-                severity: if now_ms - first.since > STUCK_AFTER_MS {
+            push(
+                m,
+                if now_ms - first.since > STUCK_AFTER_MS {
                     Severity::Critical
                 } else {
                     Severity::Warning
                 },
-                mottakersystem: Some(m.clone()),
-                title: Text::from(format!(
-                    "{m}: {n} finished saksoppdatering{} not handed back to the fagsystem",
-                    if n == 1 { "" } else { "er" }
-                )),
-                detail: Text::from(format!(
-                    "moving {} to {}/ fails: {}; the fagsystem sees the outcome (kvittering.json or feil.txt) only once it moves. Check that folder: it must exist and be writable by the agent, with free space. The agent tries again every second",
-                    first.update_id,
-                    first.to,
-                    first.error.raw()
-                )),
-                since: Some(first.since),
-            });
+                Some(first.since),
+                AlertKind::OutboundUnmoved {
+                    count: s.unmoved.len() as u64,
+                    update_id: first.update_id.clone(),
+                    to: first.to.clone(),
+                    error: first.error.clone(),
+                },
+            );
         }
         if !s.ignored.is_empty() {
-            let n = s.ignored.len();
-            let mut named: Vec<String> = s
-                .ignored
-                .iter()
-                .take(IGNORED_NAMED)
-                .map(|i| i.reason.raw().to_owned())
-                .collect();
-            if n > IGNORED_NAMED {
-                named.push(format!("and {} more", n - IGNORED_NAMED));
-            }
-            out.push(Alert {
-                key: format!("outbound-ignored/{m}"),
-                severity: Severity::Warning,
-                mottakersystem: Some(m.clone()),
-                title: Text::from(format!(
-                    "{m}: {n} entr{} in ut/ not a folder, left alone",
-                    if n == 1 { "y" } else { "ies" }
-                )),
-                detail: Text::from(format!(
-                    "{}. Someone with the fagsystem's account put them there; the agent never follows a link out of the drop folder. Ask the fagsystem's owner what they are",
-                    named.join("; ")
-                )),
-                since: s.ignored.iter().map(|i| i.since).min(),
-            });
+            push(
+                m,
+                Severity::Warning,
+                s.ignored.iter().map(|i| i.since).min(),
+                AlertKind::OutboundIgnored {
+                    count: s.ignored.len() as u64,
+                    first: s.ignored.iter().take(IGNORED_NAMED).cloned().collect(),
+                },
+            );
         }
         if let Some(oldest) = s.queue.first()
             && now_ms - oldest.claimed_at > STUCK_AFTER_MS
         {
-            let why = s
-                .fiks
-                .last_error
-                .as_ref()
-                .or(s.maskinporten.last_error.as_ref())
-                .map(|t| t.raw().to_owned())
-                .unwrap_or_else(|| "see the queue's last errors".into());
-            out.push(Alert {
-                key: format!("outbound-stuck/{m}"),
-                severity: Severity::Critical,
-                mottakersystem: Some(m.clone()),
-                title: Text::from(format!(
-                    "{m}: saksoppdateringer waiting more than 15 minutes for Fiks"
-                )),
-                detail: Text::from(format!(
-                    "the applicants do not see their case's status on nav.no; last error: {why}"
-                )),
-                since: Some(oldest.claimed_at),
-            });
+            push(
+                m,
+                Severity::Critical,
+                Some(oldest.claimed_at),
+                AlertKind::OutboundStuck {
+                    last_error: s
+                        .fiks
+                        .last_error
+                        .as_ref()
+                        .or(s.maskinporten.last_error.as_ref())
+                        .cloned(),
+                },
+            );
         }
     }
     out

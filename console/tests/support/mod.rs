@@ -8,6 +8,7 @@ use mottak_console::app::{Action, App, ClientEvent, Effect, Welcome};
 use mottak_console::i18n::Lang;
 use mottak_console::theme::ThemeKind;
 use mottak_console::ui;
+use mottak_protocol::alert::AlertKind;
 use mottak_protocol::console::*;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -295,13 +296,18 @@ pub fn sample_state() -> ConsoleState {
                 }),
             },
         ],
-        // The agent's keys and English words (agent/src/console_api/state.rs,
-        // agent/src/outbound/console.rs); the console says the known ones in bokmål.
+        // The agent's kinds and English words (agent/src/console_api/alert_text.rs);
+        // the console writes bokmål from the kinds.
         alerts: vec![
             Alert {
                 key: "unacknowledged/nav-frogn".into(),
                 severity: Severity::Critical,
                 mottakersystem: Some("nav-frogn".into()),
+                about: Some(AlertKind::Unacknowledged {
+                    id: "aaaa1111-0000-4000-8000-000000000001".into(),
+                    state: ForsendelseState::Failed,
+                    since: NOW - 2 * HOUR - 5 * MIN,
+                }),
                 title: "forsendelse aaaa1111-0000-4000-8000-000000000001 has waited 2 h 5 min for its acknowledgement (SvarInn warns the sender after 2 h)".into(),
                 detail: "it failed: retry it, or mark it permanent so the sender uses another channel".into(),
                 since: Some(NOW - 2 * HOUR - 5 * MIN),
@@ -310,6 +316,10 @@ pub fn sample_state() -> ConsoleState {
                 key: "needs-person/nav-frogn".into(),
                 severity: Severity::Warning,
                 mottakersystem: Some("nav-frogn".into()),
+                about: Some(AlertKind::NeedsPerson {
+                    failed: 2,
+                    rejected: 1,
+                }),
                 title: "3 forsendelser need a person (2 failed, 1 rejected by the fagsystem)".into(),
                 detail: "open failed imports: retry, move back to inn/, or mark permanent with a reason".into(),
                 since: None,
@@ -318,6 +328,7 @@ pub fn sample_state() -> ConsoleState {
                 key: "outbound-failed/nav-frogn".into(),
                 severity: Severity::Warning,
                 mottakersystem: Some("nav-frogn".into()),
+                about: Some(AlertKind::OutboundFailed { count: 1 }),
                 title: "nav-frogn: 1 saksoppdatering not sent (ut-feilet/)".into(),
                 detail: "each has a feil.txt naming its problems; have the fagsystem write the case again, or retry or discard it here".into(),
                 since: Some(NOW - 40 * MIN),
@@ -326,6 +337,10 @@ pub fn sample_state() -> ConsoleState {
                 key: "drop-folder/barnevern".into(),
                 severity: Severity::Warning,
                 mottakersystem: Some("barnevern".into()),
+                about: Some(AlertKind::DropFolder {
+                    path: "/srv/fagsystem/barnevern".into(),
+                    error: Some("read-only file system".into()),
+                }),
                 title: "the drop folder /srv/fagsystem/barnevern cannot be used".into(),
                 detail: "read-only file system".into(),
                 since: Some(NOW - HOUR),
