@@ -2,7 +2,10 @@
 //! no files opened by path.
 //!
 //! Module map:
-//! - [`svarinn`]: the SvarInn mottaksservice JSON (forsendelse, mottakFeilet).
+//! - [`svarinn`]: the SvarInn V1 mottaksservice JSON (forsendelse, mottakFeilet).
+//! - [`svarinn_v2`]: SvarInn V2 (`/api/svarinn/v2`): its forsendelse JSON (both address shapes)
+//!   and the status PATCH body.
+//! - [`listed`]: a listed forsendelse as the agent works with it, which both versions map into.
 //! - [`cms`]: streaming CMS EnvelopedData reader and writer (SvarInn files, Fiks uploads).
 //! - [`console`]: the console ⇄ agent websocket messages, the state a console sees, its deltas.
 //! - [`alert`]: what an alert is about, with its data, so each language is written from it.
@@ -16,4 +19,6 @@ pub mod cms;
 pub mod console;
 pub mod digisos;
 pub mod fnr;
+pub mod listed;
 pub mod svarinn;
+pub mod svarinn_v2;

@@ -81,7 +81,7 @@ pub fn mottak_feilet_path(id: &str) -> String {
 
 /// Ids come from outside: anything but RFC 3986 unreserved characters is escaped so an id
 /// can never add a path segment or a query.
-fn encode_segment(id: &str) -> String {
+pub(crate) fn encode_segment(id: &str) -> String {
     let mut out = String::with_capacity(id.len());
     for b in id.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
