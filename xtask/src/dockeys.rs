@@ -1,4 +1,5 @@
-//! Keeps `docs/configuration.md` true to `agent/src/config.rs`.
+//! Keeps `docs/configuration.md` true to the agent's config module
+//! (`agent/src/config/`, whose `raw.rs` holds the `Raw*` structs).
 //!
 //! The config's tables are the `Raw*` structs with `#[serde(deny_unknown_fields)]`
 //! and named fields: a field whose type names another such struct is a
@@ -20,15 +21,37 @@ struct RawStruct {
     fields: Vec<(String, String)>,
 }
 
-/// The tables and keys of the config, read from the source of `config.rs`.
+/// The tables and keys of the config, read from the source of the config
+/// module (its files concatenated: see [`config_source`]).
 pub fn config_tables(source: &str) -> Result<Tables, String> {
     let structs = raw_structs(source);
     if !structs.contains_key("RawConfig") {
-        return Err("no `struct RawConfig {` with deny_unknown_fields in config.rs".into());
+        return Err("no `struct RawConfig {` with deny_unknown_fields in agent/src/config/".into());
     }
     let mut tables = Tables::new();
     walk(&structs, "RawConfig", "", &mut tables, 0)?;
     Ok(tables)
+}
+
+/// The source of the config module: every `.rs` file directly in `dir`
+/// (`agent/src/config/`), in name order, joined. A file that cannot be read
+/// is an error, so a moved module cannot make the check pass vacuously.
+pub fn config_source(dir: &std::path::Path) -> Result<String, String> {
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
+    let mut files: Vec<std::path::PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "rs"))
+        .collect();
+    files.sort();
+    let mut source = String::new();
+    for f in files {
+        let text =
+            std::fs::read_to_string(&f).map_err(|e| format!("cannot read {}: {e}", f.display()))?;
+        source.push_str(&text);
+        source.push('\n');
+    }
+    Ok(source)
 }
 
 fn walk(
@@ -86,6 +109,8 @@ fn raw_structs(source: &str) -> BTreeMap<String, RawStruct> {
         let line = lines[i].trim();
         let name = line
             .strip_prefix("pub struct ")
+            .or_else(|| line.strip_prefix("pub(super) struct "))
+            .or_else(|| line.strip_prefix("pub(crate) struct "))
             .or_else(|| line.strip_prefix("struct "))
             .and_then(|rest| rest.strip_suffix('{'))
             .map(str::trim);
@@ -203,7 +228,7 @@ pub fn check(tables: &Tables, docs: &str) -> Vec<String> {
         for key in &section.listed {
             if !keys.contains(key) {
                 problems.push(format!(
-                    "docs/configuration.md: `[{table}]` documents `{key}`, which agent/src/config.rs does not have"
+                    "docs/configuration.md: `[{table}]` documents `{key}`, which agent/src/config/ does not have"
                 ));
             }
         }
@@ -211,7 +236,7 @@ pub fn check(tables: &Tables, docs: &str) -> Vec<String> {
     for table in sections.keys() {
         if !tables.contains_key(table) {
             problems.push(format!(
-                "docs/configuration.md has a section for `[{table}]`, which agent/src/config.rs does not have"
+                "docs/configuration.md has a section for `[{table}]`, which agent/src/config/ does not have"
             ));
         }
     }
@@ -288,13 +313,13 @@ struct RawName(SystemName);
         );
     }
 
-    /// The real thing: every key of agent/src/config.rs is documented in
+    /// The real thing: every key of agent/src/config/ is documented in
     /// docs/configuration.md under its table, and the docs list no key the
     /// code does not have.
     #[test]
     fn configuration_md_documents_every_config_key() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let source = std::fs::read_to_string(root.join("agent/src/config.rs")).unwrap();
+        let source = config_source(&root.join("agent/src/config")).unwrap();
         let docs = std::fs::read_to_string(root.join("docs/configuration.md")).unwrap();
         let tables = config_tables(&source).unwrap();
         assert!(
