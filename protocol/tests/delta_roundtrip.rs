@@ -22,11 +22,13 @@ use proptest::prelude::*;
 /// Few names, so the old and the new state share most keys.
 const SYSTEMS: [&str; 3] = ["aaa", "nav-frogn", "nav-ås"];
 /// Failed-import ids: a UUID, short ones, and one holding a fødselsnummer
-/// (masked on the wire; the agent keeps it raw).
-const IDS: [&str; 4] = [
+/// (masked on the wire; the agent keeps it raw) that sorts after `sak-0`
+/// as received and before it as shown.
+const IDS: [&str; 5] = [
     "6c5e2a8e-1111-4222-8333-944445555666",
     "0-before",
     "x",
+    "sak-0",
     "sak-01019012480",
 ];
 

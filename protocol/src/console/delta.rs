@@ -59,9 +59,7 @@ impl ConsoleState {
             .sort_by(|a, b| a.mottakersystem.cmp(&b.mottakersystem));
         self.integrations
             .sort_by(|a, b| a.mottakersystem.cmp(&b.mottakersystem));
-        self.failed
-            .items
-            .sort_by(|a, b| failed_key(a).cmp(&failed_key(b)));
+        self.failed.items.sort_by(failed_order);
         self.alerts.sort_by(alert_order);
         self.access.grants.sort();
         self.access.members.sort();
@@ -82,11 +80,10 @@ impl ConsoleState {
                 self.queues.retain(|q| &q.mottakersystem != mottakersystem)
             }
             Patch::Failed(item) => {
-                let key = failed_key(item);
                 match self
                     .failed
                     .items
-                    .binary_search_by(|x| failed_key(x).cmp(&key))
+                    .binary_search_by(|x| failed_order(x, item))
                 {
                     Ok(i) => self.failed.items[i] = item.clone(),
                     Err(i) => self.failed.items.insert(i, item.clone()),
@@ -126,6 +123,17 @@ impl ConsoleState {
 
 fn failed_key(f: &FailedImport) -> (&str, &str) {
     (&f.mottakersystem, f.id.raw())
+}
+
+/// By mottakersystem, then id as shown, then raw id. A console holds only
+/// the shown ids, and masking can reorder them (`*` sorts before digits), so
+/// ordering by the raw id alone left its binary search on an unsorted list.
+fn failed_order(a: &FailedImport, b: &FailedImport) -> std::cmp::Ordering {
+    (&a.mottakersystem, a.id.shown(), a.id.raw()).cmp(&(
+        &b.mottakersystem,
+        b.id.shown(),
+        b.id.raw(),
+    ))
 }
 
 /// Worst first, then by key.

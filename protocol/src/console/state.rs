@@ -214,7 +214,7 @@ pub struct FailedImports {
     /// How many there are; `items` holds at most the agent's cap of them
     /// (the oldest), so `total` may be larger.
     pub total: u64,
-    /// By mottakersystem, then id.
+    /// By mottakersystem, then id as shown (then as received).
     pub items: Vec<FailedImport>,
 }
 
