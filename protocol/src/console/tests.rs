@@ -644,3 +644,28 @@ fn command_metadata() {
     assert_eq!(c.mottakersystem(), None);
     assert_eq!(c.target(), "user x: admin over *");
 }
+
+/// Masking reorders ids (`*` sorts before digits): a console, which holds
+/// only the shown ids, still finds the entry a patch replaces.
+#[test]
+fn a_console_patches_failed_imports_whose_ids_are_masked() {
+    let mut old = sample_state();
+    let mut second = old.failed.items[0].clone();
+    old.failed.items[0].id = "sak-0".into();
+    second.id = "sak-01019012480".into();
+    old.failed.items.push(second);
+    old.normalize();
+    let mut new = old.clone();
+    for item in &mut new.failed.items {
+        item.attempts += 1;
+    }
+    let through_json = |s: &ConsoleState| -> ConsoleState {
+        serde_json::from_str(&serde_json::to_string(s).unwrap()).unwrap()
+    };
+    let patches: Vec<Patch> =
+        serde_json::from_str(&serde_json::to_string(&diff(&old, &new)).unwrap()).unwrap();
+    let mut seen = through_json(&old);
+    seen.apply_all(&patches);
+    assert_eq!(seen.failed.items.len(), 2, "{:?}", seen.failed.items);
+    assert_eq!(seen, through_json(&new));
+}
