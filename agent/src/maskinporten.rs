@@ -55,7 +55,10 @@ pub enum GrantKeyError {
         "the Maskinporten private key {} is not an RSA key in PEM (PKCS#8 \"BEGIN PRIVATE KEY\" or PKCS#1 \"BEGIN RSA PRIVATE KEY\"): {reason}",
         path.display()
     )]
-    Key { path: PathBuf, reason: String },
+    Key {
+        path: PathBuf,
+        reason: KeyParseError,
+    },
     #[error(
         "the certificate chain {} holds no PEM certificate (\"-----BEGIN CERTIFICATE-----\"); put the virksomhetssertifikat first, then its issuers",
         path.display()
@@ -76,6 +79,21 @@ pub enum GrantKeyError {
         chain: PathBuf,
         description: String,
     },
+}
+
+/// Why the private key's bytes are not an RSA key aws-lc-rs can sign with.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyParseError {
+    #[error("PKCS#8: {0}")]
+    Pkcs8(aws_lc_rs::error::KeyRejected),
+    #[error("PKCS#1: {0}")]
+    Pkcs1(aws_lc_rs::error::KeyRejected),
+    #[error(
+        "it is encrypted with a passphrase; store it unencrypted with mode 0600 (`openssl pkey -in enc.pem -out key.pem`)"
+    )]
+    Encrypted,
+    #[error("no RSA private key found")]
+    NoKey,
 }
 
 /// One certificate of the chain, for reports.
@@ -163,20 +181,20 @@ impl GrantKey {
 }
 
 /// PKCS#8 or PKCS#1 PEM (or DER) → an aws-lc-rs key pair.
-fn parse_private_key(bytes: &[u8]) -> Result<RsaKeyPair, String> {
+fn parse_private_key(bytes: &[u8]) -> Result<RsaKeyPair, KeyParseError> {
     let text = String::from_utf8_lossy(bytes);
     if let Some(der) = pem_blocks(&text, "PRIVATE KEY").into_iter().next() {
-        return RsaKeyPair::from_pkcs8(&der).map_err(|e| format!("PKCS#8: {e}"));
+        return RsaKeyPair::from_pkcs8(&der).map_err(KeyParseError::Pkcs8);
     }
     if let Some(der) = pem_blocks(&text, "RSA PRIVATE KEY").into_iter().next() {
-        return RsaKeyPair::from_der(&der).map_err(|e| format!("PKCS#1: {e}"));
+        return RsaKeyPair::from_der(&der).map_err(KeyParseError::Pkcs1);
     }
     if text.contains("ENCRYPTED PRIVATE KEY") {
-        return Err("it is encrypted with a passphrase; store it unencrypted with mode 0600 (`openssl pkey -in enc.pem -out key.pem`)".into());
+        return Err(KeyParseError::Encrypted);
     }
     RsaKeyPair::from_pkcs8(bytes)
         .or_else(|_| RsaKeyPair::from_der(bytes))
-        .map_err(|_| "no RSA private key found".into())
+        .map_err(|_| KeyParseError::NoKey)
 }
 
 /// Signs a probe with `key` and verifies it with the certificate's key.
@@ -498,12 +516,13 @@ impl Maskinporten {
                 reason: crate::fiks_client::error_chain(&e),
             })?;
         let status = response.status();
-        let bytes = read_limited(response, MAX_TOKEN_BODY)
-            .await
-            .map_err(|reason| TokenError::Network {
-                url: url.clone(),
-                reason,
-            })?;
+        let bytes =
+            read_limited(response, MAX_TOKEN_BODY)
+                .await
+                .map_err(|e| TokenError::Network {
+                    url: url.clone(),
+                    reason: e.to_string(),
+                })?;
         if !status.is_success() {
             let body =
                 crate::fiks_client::shorten(&String::from_utf8_lossy(&bytes), MAX_ERROR_BODY);
@@ -544,14 +563,23 @@ fn form_body(pairs: &[(&str, &str)]) -> String {
     s.finish()
 }
 
-async fn read_limited(response: reqwest::Response, max: usize) -> Result<Vec<u8>, String> {
+/// Why a token answer's body could not be read.
+#[derive(Debug, thiserror::Error)]
+enum BodyError {
+    #[error("{}", crate::fiks_client::error_chain(.0))]
+    Stream(reqwest::Error),
+    #[error("the answer is larger than {0} bytes")]
+    TooLarge(usize),
+}
+
+async fn read_limited(response: reqwest::Response, max: usize) -> Result<Vec<u8>, BodyError> {
     use futures_util::StreamExt;
     let mut out = Vec::new();
     let mut stream = response.bytes_stream();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| crate::fiks_client::error_chain(&e))?;
+        let chunk = chunk.map_err(BodyError::Stream)?;
         if out.len() + chunk.len() > max {
-            return Err(format!("the answer is larger than {max} bytes"));
+            return Err(BodyError::TooLarge(max));
         }
         out.extend_from_slice(&chunk);
     }

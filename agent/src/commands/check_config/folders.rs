@@ -4,12 +4,37 @@
 
 use std::fs::{self, OpenOptions};
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::{Report, Severity};
 use crate::config::Mottakersystem;
-use crate::dropfolder::DropFolder;
-use crate::dropfolder::dirfd::{Dir, Name};
+use crate::dropfolder::dirfd::{Dir, DirError, Name};
+use crate::dropfolder::{DropError, DropFolder};
+
+/// Why a folder failed a probe, each naming the folder or the step.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum FolderProblem {
+    #[error("{} does not exist", .0.display())]
+    Missing(PathBuf),
+    #[error("cannot inspect {}: {source}", path.display())]
+    Inspect { path: PathBuf, source: io::Error },
+    #[error("{} is not a folder", .0.display())]
+    NotAFolder(PathBuf),
+    #[error("cannot write in {}: {source}", path.display())]
+    Write { path: PathBuf, source: io::Error },
+    #[error("cannot write in {}: {source}", path.display())]
+    WriteIn { path: PathBuf, source: DirError },
+    #[error("cannot create a folder in .mottak/: {0}")]
+    CreateInStaging(DirError),
+    #[error("cannot rename a folder from .mottak/ into inn/: {0}")]
+    RenameIntoInn(DirError),
+    #[error("cannot rename a folder out of inn/: {0}")]
+    RenameOutOfInn(DirError),
+    #[error(transparent)]
+    Dir(#[from] DirError),
+    #[error(transparent)]
+    Drop(#[from] DropError),
+}
 
 pub(super) fn check_drop_folder(m: &Mottakersystem, report: &mut Report) {
     let scope = m.name.as_str();
@@ -53,33 +78,32 @@ pub(super) fn check_drop_folder(m: &Mottakersystem, report: &mut Report) {
     }
     if let Err(problem) = drop
         .open_root()
-        .map_err(|e| e.to_string())
+        .map_err(FolderProblem::from)
         .and_then(|root| writable_folder(&root, &crate::dropfolder::FEILET))
     {
-        report.push(Severity::Error, scope, subject, problem);
+        report.push(Severity::Error, scope, subject, problem.to_string());
     }
 }
 
 /// Creates a hidden folder in `.mottak/`, renames it into `inn/` and back,
 /// and removes it: the operations of a publish, under a name the fagsystem
 /// and the agent both ignore.
-fn rename_round_trip(drop: &DropFolder) -> Result<(), String> {
+fn rename_round_trip(drop: &DropFolder) -> Result<(), FolderProblem> {
     use crate::dropfolder::dirfd::Replace;
     use crate::dropfolder::{INN, STAGING};
-    let name =
-        Name::new(format!(".check-config-{}", std::process::id())).map_err(|e| e.to_string())?;
-    let root = drop.open_root().map_err(|e| e.to_string())?;
-    let staging = root.open_dir(&STAGING).map_err(|e| e.to_string())?;
-    let inn = root.open_dir(&INN).map_err(|e| e.to_string())?;
+    let name = Name::new(format!(".check-config-{}", std::process::id()))?;
+    let root = drop.open_root()?;
+    let staging = root.open_dir(&STAGING)?;
+    let inn = root.open_dir(&INN)?;
     staging
         .create_dir(&name, 0o700)
-        .map_err(|e| format!("cannot create a folder in .mottak/: {e}"))?;
+        .map_err(FolderProblem::CreateInStaging)?;
     let result = staging
         .rename(&name, &inn, &name, Replace::Never)
-        .map_err(|e| format!("cannot rename a folder from .mottak/ into inn/: {e}"))
+        .map_err(FolderProblem::RenameIntoInn)
         .and_then(|()| {
             inn.rename(&name, &staging, &name, Replace::Never)
-                .map_err(|e| format!("cannot rename a folder out of inn/: {e}"))
+                .map_err(FolderProblem::RenameOutOfInn)
         });
     let _ = staging.remove_dir(&name);
     let _ = inn.remove_dir(&name);
@@ -88,37 +112,45 @@ fn rename_round_trip(drop: &DropFolder) -> Result<(), String> {
 
 /// Whether `root/name` is a folder (not a link to one) this process may
 /// create files in (tried, not guessed).
-pub(super) fn writable_folder(root: &Dir, name: &Name) -> Result<(), String> {
+pub(super) fn writable_folder(root: &Dir, name: &Name) -> Result<(), FolderProblem> {
     let dir = root.open_dir(name).map_err(|e| {
         if e.is_not_found() {
-            format!("{} does not exist", root.path_of(name).display())
+            FolderProblem::Missing(root.path_of(name))
         } else {
-            e.to_string()
+            FolderProblem::Dir(e)
         }
     })?;
-    let probe =
-        Name::new(format!(".check-config-{}", std::process::id())).map_err(|e| e.to_string())?;
+    let probe = Name::new(format!(".check-config-{}", std::process::id()))?;
     dir.create_file(&probe, 0o600)
-        .map_err(|e| format!("cannot write in {}: {e}", dir.path().display()))?;
+        .map_err(|source| FolderProblem::WriteIn {
+            path: dir.path().to_owned(),
+            source,
+        })?;
     let _ = dir.remove_file(&probe);
     Ok(())
 }
 
 /// Whether `dir` is a folder this process may create files in (tried, not guessed).
-pub(super) fn writable_dir(dir: &Path) -> Result<(), String> {
-    let meta = fs::metadata(dir).map_err(|e| match e.kind() {
-        io::ErrorKind::NotFound => format!("{} does not exist", dir.display()),
-        _ => format!("cannot inspect {}: {e}", dir.display()),
+pub(super) fn writable_dir(dir: &Path) -> Result<(), FolderProblem> {
+    let meta = fs::metadata(dir).map_err(|source| match source.kind() {
+        io::ErrorKind::NotFound => FolderProblem::Missing(dir.to_owned()),
+        _ => FolderProblem::Inspect {
+            path: dir.to_owned(),
+            source,
+        },
     })?;
     if !meta.is_dir() {
-        return Err(format!("{} is not a folder", dir.display()));
+        return Err(FolderProblem::NotAFolder(dir.to_owned()));
     }
     let probe = dir.join(format!(".check-config-{}", std::process::id()));
     OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(&probe)
-        .map_err(|e| format!("cannot write in {}: {e}", dir.display()))?;
+        .map_err(|source| FolderProblem::Write {
+            path: dir.to_owned(),
+            source,
+        })?;
     let _ = fs::remove_file(&probe);
     Ok(())
 }

@@ -258,17 +258,33 @@ impl ServerCertVerifier for RecordingVerifier {
     }
 }
 
+/// Why a TLS handshake did not complete. Comparable, so the kinds hold the
+/// texts of errors that are not (`io::Error`).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub(super) enum HandshakeError {
+    #[error("cannot load the system's CA store: {0}")]
+    CaStore(rustls::Error),
+    #[error(transparent)]
+    Config(rustls::Error),
+    #[error("{host} is not a TLS server name: {reason}")]
+    ServerName { host: String, reason: String },
+    #[error("no handshake within {}s", .0.as_secs())]
+    Timeout(Duration),
+    #[error("{0}")]
+    Failed(String),
+}
+
 /// The TLS handshake with the platform's trust (`trust` replaces it in
 /// tests); the chain the server presented, whatever the outcome.
 async fn tls_handshake(
     host: &str,
     stream: tokio::net::TcpStream,
     timeout: Duration,
-) -> (Result<(), String>, Option<ChainInfo>) {
+) -> (Result<(), HandshakeError>, Option<ChainInfo>) {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let inner = match rustls_platform_verifier::Verifier::new(Arc::clone(&provider)) {
         Ok(v) => Arc::new(v) as Arc<dyn ServerCertVerifier>,
-        Err(e) => return (Err(format!("cannot load the system's CA store: {e}")), None),
+        Err(e) => return (Err(HandshakeError::CaStore(e)), None),
     };
     handshake_with(host, stream, timeout, provider, inner).await
 }
@@ -279,7 +295,7 @@ pub(super) async fn handshake_with(
     timeout: Duration,
     provider: Arc<rustls::crypto::CryptoProvider>,
     inner: Arc<dyn ServerCertVerifier>,
-) -> (Result<(), String>, Option<ChainInfo>) {
+) -> (Result<(), HandshakeError>, Option<ChainInfo>) {
     let verifier = Arc::new(RecordingVerifier {
         inner,
         seen: Mutex::new(None),
@@ -291,16 +307,20 @@ pub(super) async fn handshake_with(
             .dangerous()
             .with_custom_certificate_verifier(Arc::clone(&verifier) as Arc<dyn ServerCertVerifier>)
             .with_no_client_auth(),
-        Err(e) => return (Err(e.to_string()), None),
+        Err(e) => return (Err(HandshakeError::Config(e)), None),
     };
     let name = match ServerName::try_from(host.to_owned()) {
         Ok(n) => n,
-        Err(e) => return (Err(format!("{host} is not a TLS server name: {e}")), None),
+        Err(e) => {
+            let reason = e.to_string();
+            let host = host.to_owned();
+            return (Err(HandshakeError::ServerName { host, reason }), None);
+        }
     };
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     let result = match tokio::time::timeout(timeout, connector.connect(name, stream)).await {
-        Err(_) => Err(format!("no handshake within {}s", timeout.as_secs())),
-        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(HandshakeError::Timeout(timeout)),
+        Ok(Err(e)) => Err(HandshakeError::Failed(e.to_string())),
         Ok(Ok(_)) => Ok(()),
     };
     let chain = verifier.seen.lock().ok().and_then(|s| s.clone());
