@@ -32,6 +32,7 @@ use mottak_protocol::digisos::{
 use reqwest::StatusCode;
 use url::Url;
 
+use crate::config::DigisosSettings;
 use crate::maskinporten::{AccessToken, Maskinporten, TokenError, random_uuid};
 use crate::secret::Secret;
 use crate::telemetry::{FiksOp, StatusClass, SystemTelemetry};
@@ -129,13 +130,14 @@ impl std::fmt::Debug for FiksClient {
 }
 
 impl FiksClient {
-    pub fn new(
-        base: Url,
-        fiks_org_id: &str,
-        integrasjon_id: &str,
+    /// The client `[mottakersystem.digisos]` describes: its API URL,
+    /// organisation, integration and timeouts. The password is loaded by the
+    /// caller (the daemon and `doctor` read credentials from different places)
+    /// and tokens come from `maskinporten`.
+    pub fn from_settings(
+        settings: &DigisosSettings,
         passord: Secret,
         maskinporten: Arc<Maskinporten>,
-        timeouts: FiksTimeouts,
     ) -> Result<Self, FiksCallError> {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
@@ -149,12 +151,15 @@ impl FiksClient {
             })?;
         Ok(FiksClient {
             http,
-            base,
-            org: fiks_org_id.to_owned(),
-            integrasjon_id: integrasjon_id.to_owned(),
+            base: settings.fiks_api_url.clone(),
+            org: settings.fiks_org_id.clone(),
+            integrasjon_id: settings.integrasjon_id.clone(),
             passord,
             maskinporten,
-            timeouts,
+            timeouts: FiksTimeouts {
+                request: settings.request_timeout,
+                upload: settings.upload_timeout,
+            },
             public_key: tokio::sync::Mutex::new(None),
             status: Mutex::new(FiksStatus::default()),
             telemetry: None,

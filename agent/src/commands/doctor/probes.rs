@@ -12,7 +12,7 @@ use super::network::check_endpoint;
 use crate::commands::check_config::Environment;
 use crate::config::{DigisosSettings, Mottakersystem};
 use crate::dropfolder::{DropFolder, INN, INN_DIR, STAGING, STAGING_DIR};
-use crate::fiks_client::{FiksCallError, FiksClient, FiksTimeouts};
+use crate::fiks_client::{FiksCallError, FiksClient};
 use crate::maskinporten::{GrantKey, Maskinporten, TokenError};
 use crate::svarinn_client::{ClientError, SvarInnClient, Timeouts};
 
@@ -163,17 +163,7 @@ pub(super) async fn check_digisos(
             );
         }
     };
-    let fiks = match FiksClient::new(
-        d.fiks_api_url.clone(),
-        &d.fiks_org_id,
-        &d.integrasjon_id,
-        passord,
-        maskinporten,
-        FiksTimeouts {
-            request: d.request_timeout,
-            upload: d.upload_timeout,
-        },
-    ) {
+    let fiks = match FiksClient::from_settings(d, passord, maskinporten) {
         Ok(f) => f,
         Err(e) => {
             return lines.fail(
