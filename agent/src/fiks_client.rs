@@ -32,6 +32,7 @@ use mottak_protocol::digisos::{
 use reqwest::StatusCode;
 use url::Url;
 
+use crate::clock::Clock;
 use crate::config::DigisosSettings;
 use crate::maskinporten::{AccessToken, Maskinporten, TokenError, random_uuid};
 use crate::secret::Secret;
@@ -117,6 +118,8 @@ pub struct FiksClient {
     status: Mutex<FiksStatus>,
     /// Where answers and uploads are counted (the daemon's clients only).
     telemetry: Option<Arc<SystemTelemetry>>,
+    /// "Now" for the status.
+    clock: Arc<dyn Clock>,
 }
 
 impl std::fmt::Debug for FiksClient {
@@ -133,11 +136,12 @@ impl FiksClient {
     /// The client `[mottakersystem.digisos]` describes: its API URL,
     /// organisation, integration and timeouts. The password is loaded by the
     /// caller (the daemon and `doctor` read credentials from different places)
-    /// and tokens come from `maskinporten`.
+    /// and tokens come from `maskinporten`; `clock` times the status.
     pub fn from_settings(
         settings: &DigisosSettings,
         passord: Secret,
         maskinporten: Arc<Maskinporten>,
+        clock: Arc<dyn Clock>,
     ) -> Result<Self, FiksCallError> {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
@@ -163,6 +167,7 @@ impl FiksClient {
             public_key: tokio::sync::Mutex::new(None),
             status: Mutex::new(FiksStatus::default()),
             telemetry: None,
+            clock,
         })
     }
 
@@ -216,7 +221,7 @@ impl FiksClient {
     }
 
     fn record(&self, result: Result<(), &FiksCallError>) {
-        let now = crate::clock::system_now_ms();
+        let now = self.clock.now_ms();
         if let Ok(mut s) = self.status.lock() {
             match result {
                 Ok(()) => {

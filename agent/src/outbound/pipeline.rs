@@ -65,12 +65,17 @@ impl OutboundPipeline {
         )
         .context("cannot load the Maskinporten key")?;
         let maskinporten = Arc::new(
-            Maskinporten::new(d.maskinporten.clone(), key, d.request_timeout)
-                .context("cannot set up the Maskinporten client")?
-                .with_telemetry(Arc::clone(&self.telemetry)),
+            Maskinporten::new(
+                d.maskinporten.clone(),
+                key,
+                d.request_timeout,
+                Arc::clone(&self.clock),
+            )
+            .context("cannot set up the Maskinporten client")?
+            .with_telemetry(Arc::clone(&self.telemetry)),
         );
         let fiks = Arc::new(
-            FiksClient::from_settings(&d, passord, maskinporten)?
+            FiksClient::from_settings(&d, passord, maskinporten, Arc::clone(&self.clock))?
                 .with_telemetry(Arc::clone(&self.telemetry)),
         );
         DropFolder::new(&system.drop_folder)

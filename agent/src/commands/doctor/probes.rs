@@ -9,6 +9,7 @@ use mottak_protocol::digisos::OAuthError;
 
 use super::Lines;
 use super::network::check_endpoint;
+use crate::clock::{Clock, SystemClock};
 use crate::commands::check_config::Environment;
 use crate::config::{DigisosSettings, Mottakersystem};
 use crate::dropfolder::{DropFolder, INN, INN_DIR, STAGING, STAGING_DIR};
@@ -115,17 +116,19 @@ pub(super) async fn check_digisos(
             );
         }
     };
-    let maskinporten = match Maskinporten::new(mp.clone(), key, d.request_timeout) {
-        Ok(m) => Arc::new(m),
-        Err(e) => {
-            return lines.fail(
-                "maskinporten",
-                subject,
-                e.to_string(),
-                "see the error".to_owned(),
-            );
-        }
-    };
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let maskinporten =
+        match Maskinporten::new(mp.clone(), key, d.request_timeout, Arc::clone(&clock)) {
+            Ok(m) => Arc::new(m),
+            Err(e) => {
+                return lines.fail(
+                    "maskinporten",
+                    subject,
+                    e.to_string(),
+                    "see the error".to_owned(),
+                );
+            }
+        };
     match maskinporten.token().await {
         Ok(_) => lines.pass("maskinporten", subject, "token granted".to_owned()),
         Err(e) => {
@@ -163,7 +166,7 @@ pub(super) async fn check_digisos(
             );
         }
     };
-    let fiks = match FiksClient::from_settings(d, passord, maskinporten) {
+    let fiks = match FiksClient::from_settings(d, passord, maskinporten, clock) {
         Ok(f) => f,
         Err(e) => {
             return lines.fail(
