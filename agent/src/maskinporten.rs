@@ -689,7 +689,7 @@ mod tests {
         let a = claims_at(&s, 1);
         let b = claims_at(&s, 1);
         assert_ne!(a.jti, b.jti);
-        assert!(crate::config::is_uuid(&a.jti), "{}", a.jti);
+        assert!(mottak_protocol::digisos::is_uuid(&a.jti), "{}", a.jti);
         assert_eq!(&a.jti[14..15], "4");
     }
 
