@@ -1,6 +1,7 @@
 //! The agent's one clock, behind a trait so tests set the time instead of
-//! sleeping. The daemon makes one and hands it to the journal and to every
-//! pipeline's [`crate::pipeline::Health`].
+//! sleeping. The daemon makes one and hands it to the journal, to every
+//! pipeline's [`crate::pipeline::Health`] and to the Maskinporten and Fiks
+//! clients (token cache, status).
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -15,12 +16,6 @@ pub trait Clock: Send + Sync {
     fn now_ms(&self) -> i64 {
         to_millis(self.now())
     }
-}
-
-/// The system clock's time in milliseconds since the epoch, for code that is
-/// not handed a clock yet (HTTP clients' token caches).
-pub fn system_now_ms() -> i64 {
-    SystemClock.now_ms()
 }
 
 /// The system's clock, in UTC.

@@ -32,6 +32,8 @@ use mottak_protocol::digisos::{
 use reqwest::StatusCode;
 use url::Url;
 
+use crate::clock::Clock;
+use crate::config::DigisosSettings;
 use crate::maskinporten::{AccessToken, Maskinporten, TokenError, random_uuid};
 use crate::secret::Secret;
 use crate::telemetry::{FiksOp, StatusClass, SystemTelemetry};
@@ -116,6 +118,8 @@ pub struct FiksClient {
     status: Mutex<FiksStatus>,
     /// Where answers and uploads are counted (the daemon's clients only).
     telemetry: Option<Arc<SystemTelemetry>>,
+    /// "Now" for the status.
+    clock: Arc<dyn Clock>,
 }
 
 impl std::fmt::Debug for FiksClient {
@@ -129,13 +133,15 @@ impl std::fmt::Debug for FiksClient {
 }
 
 impl FiksClient {
-    pub fn new(
-        base: Url,
-        fiks_org_id: &str,
-        integrasjon_id: &str,
+    /// The client `[mottakersystem.digisos]` describes: its API URL,
+    /// organisation, integration and timeouts. The password is loaded by the
+    /// caller (the daemon and `doctor` read credentials from different places)
+    /// and tokens come from `maskinporten`; `clock` times the status.
+    pub fn from_settings(
+        settings: &DigisosSettings,
         passord: Secret,
         maskinporten: Arc<Maskinporten>,
-        timeouts: FiksTimeouts,
+        clock: Arc<dyn Clock>,
     ) -> Result<Self, FiksCallError> {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
@@ -149,15 +155,19 @@ impl FiksClient {
             })?;
         Ok(FiksClient {
             http,
-            base,
-            org: fiks_org_id.to_owned(),
-            integrasjon_id: integrasjon_id.to_owned(),
+            base: settings.fiks_api_url.clone(),
+            org: settings.fiks_org_id.clone(),
+            integrasjon_id: settings.integrasjon_id.clone(),
             passord,
             maskinporten,
-            timeouts,
+            timeouts: FiksTimeouts {
+                request: settings.request_timeout,
+                upload: settings.upload_timeout,
+            },
             public_key: tokio::sync::Mutex::new(None),
             status: Mutex::new(FiksStatus::default()),
             telemetry: None,
+            clock,
         })
     }
 
@@ -211,7 +221,7 @@ impl FiksClient {
     }
 
     fn record(&self, result: Result<(), &FiksCallError>) {
-        let now = crate::clock::system_now_ms();
+        let now = self.clock.now_ms();
         if let Ok(mut s) = self.status.lock() {
             match result {
                 Ok(()) => {

@@ -9,12 +9,13 @@
 //!   `iat` + 120 s, a fresh `jti`. Signed with aws-lc-rs (RSASSA-PKCS1-v1_5
 //!   SHA-256); no JWT crate is needed for one header and six claims.
 //! - [`Maskinporten`]: posts the grant form-encoded and caches the token until
-//!   shortly before `expires_in`; [`Maskinporten::invalidate`] drops a token
-//!   Fiks refused (401), so the next call fetches a fresh one.
+//!   shortly before `expires_in`, by the clock it is handed (the daemon's);
+//!   [`Maskinporten::invalidate`] drops a token Fiks refused (401), so the
+//!   next call fetches a fresh one.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use aws_lc_rs::signature::{self, RsaKeyPair};
 use base64::Engine;
@@ -23,6 +24,7 @@ use mottak_protocol::cms::RecipientCert;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::clock::Clock;
 use crate::config::MaskinportenSettings;
 use crate::secret::{MAX_SECRET_FILE_BYTES, SecretError, read_private_file};
 use crate::telemetry::{SystemTelemetry, TokenFailure};
@@ -55,7 +57,10 @@ pub enum GrantKeyError {
         "the Maskinporten private key {} is not an RSA key in PEM (PKCS#8 \"BEGIN PRIVATE KEY\" or PKCS#1 \"BEGIN RSA PRIVATE KEY\"): {reason}",
         path.display()
     )]
-    Key { path: PathBuf, reason: String },
+    Key {
+        path: PathBuf,
+        reason: KeyParseError,
+    },
     #[error(
         "the certificate chain {} holds no PEM certificate (\"-----BEGIN CERTIFICATE-----\"); put the virksomhetssertifikat first, then its issuers",
         path.display()
@@ -76,6 +81,21 @@ pub enum GrantKeyError {
         chain: PathBuf,
         description: String,
     },
+}
+
+/// Why the private key's bytes are not an RSA key aws-lc-rs can sign with.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyParseError {
+    #[error("PKCS#8: {0}")]
+    Pkcs8(aws_lc_rs::error::KeyRejected),
+    #[error("PKCS#1: {0}")]
+    Pkcs1(aws_lc_rs::error::KeyRejected),
+    #[error(
+        "it is encrypted with a passphrase; store it unencrypted with mode 0600 (`openssl pkey -in enc.pem -out key.pem`)"
+    )]
+    Encrypted,
+    #[error("no RSA private key found")]
+    NoKey,
 }
 
 /// One certificate of the chain, for reports.
@@ -163,20 +183,20 @@ impl GrantKey {
 }
 
 /// PKCS#8 or PKCS#1 PEM (or DER) → an aws-lc-rs key pair.
-fn parse_private_key(bytes: &[u8]) -> Result<RsaKeyPair, String> {
+fn parse_private_key(bytes: &[u8]) -> Result<RsaKeyPair, KeyParseError> {
     let text = String::from_utf8_lossy(bytes);
     if let Some(der) = pem_blocks(&text, "PRIVATE KEY").into_iter().next() {
-        return RsaKeyPair::from_pkcs8(&der).map_err(|e| format!("PKCS#8: {e}"));
+        return RsaKeyPair::from_pkcs8(&der).map_err(KeyParseError::Pkcs8);
     }
     if let Some(der) = pem_blocks(&text, "RSA PRIVATE KEY").into_iter().next() {
-        return RsaKeyPair::from_der(&der).map_err(|e| format!("PKCS#1: {e}"));
+        return RsaKeyPair::from_der(&der).map_err(KeyParseError::Pkcs1);
     }
     if text.contains("ENCRYPTED PRIVATE KEY") {
-        return Err("it is encrypted with a passphrase; store it unencrypted with mode 0600 (`openssl pkey -in enc.pem -out key.pem`)".into());
+        return Err(KeyParseError::Encrypted);
     }
     RsaKeyPair::from_pkcs8(bytes)
         .or_else(|_| RsaKeyPair::from_der(bytes))
-        .map_err(|_| "no RSA private key found".into())
+        .map_err(|_| KeyParseError::NoKey)
 }
 
 /// Signs a probe with `key` and verifies it with the certificate's key.
@@ -292,9 +312,9 @@ pub fn random_uuid() -> String {
 /// An access token and when we stop using it.
 #[derive(Clone)]
 pub struct AccessToken {
-    value: std::sync::Arc<str>,
+    value: Arc<str>,
     /// When it is replaced (before Maskinporten's own expiry).
-    pub refresh_at: Instant,
+    pub refresh_at: OffsetDateTime,
     /// Maskinporten's expiry, for status.
     pub expires_at: OffsetDateTime,
 }
@@ -373,8 +393,10 @@ pub struct Maskinporten {
     cached: tokio::sync::Mutex<Option<AccessToken>>,
     status: Mutex<TokenStatus>,
     timeout: Duration,
+    /// "Now" for the cache, the grant and the status.
+    clock: Arc<dyn Clock>,
     /// Where fetches and failures are counted (the daemon's clients only).
-    telemetry: Option<std::sync::Arc<SystemTelemetry>>,
+    telemetry: Option<Arc<SystemTelemetry>>,
 }
 
 impl std::fmt::Debug for Maskinporten {
@@ -391,6 +413,7 @@ impl Maskinporten {
         settings: MaskinportenSettings,
         key: GrantKey,
         timeout: Duration,
+        clock: Arc<dyn Clock>,
     ) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
@@ -405,13 +428,14 @@ impl Maskinporten {
             cached: tokio::sync::Mutex::new(None),
             status: Mutex::new(TokenStatus::default()),
             timeout,
+            clock,
             telemetry: None,
         })
     }
 
     /// Counts every token fetch and failure in `telemetry` (`/metrics`).
     #[must_use]
-    pub fn with_telemetry(mut self, telemetry: std::sync::Arc<SystemTelemetry>) -> Self {
+    pub fn with_telemetry(mut self, telemetry: Arc<SystemTelemetry>) -> Self {
         self.telemetry = Some(telemetry);
         self
     }
@@ -420,7 +444,7 @@ impl Maskinporten {
     pub async fn token(&self) -> Result<AccessToken, TokenError> {
         let mut cached = self.cached.lock().await;
         if let Some(t) = cached.as_ref()
-            && Instant::now() < t.refresh_at
+            && self.clock.now() < t.refresh_at
         {
             return Ok(t.clone());
         }
@@ -433,7 +457,7 @@ impl Maskinporten {
                 t.token_failed(e.kind());
             }
         }
-        let now_ms = crate::clock::system_now_ms();
+        let now_ms = self.clock.now_ms();
         if let Ok(mut s) = self.status.lock() {
             match &result {
                 Ok(t) => {
@@ -459,7 +483,7 @@ impl Maskinporten {
         let mut cached = self.cached.lock().await;
         if cached
             .as_ref()
-            .is_some_and(|t| std::sync::Arc::ptr_eq(&t.value, &used.value))
+            .is_some_and(|t| Arc::ptr_eq(&t.value, &used.value))
         {
             *cached = None;
         }
@@ -476,11 +500,13 @@ impl Maskinporten {
     }
 
     async fn fetch(&self) -> Result<AccessToken, TokenError> {
-        let now = OffsetDateTime::now_utc().unix_timestamp();
-        let grant = sign_grant(&self.key, &claims_at(&self.settings, now))?;
+        let started = self.clock.now();
+        let grant = sign_grant(
+            &self.key,
+            &claims_at(&self.settings, started.unix_timestamp()),
+        )?;
         let body = form_body(&[("grant_type", GRANT_TYPE), ("assertion", &grant)]);
         let url = self.settings.url.as_str().to_owned();
-        let started = Instant::now();
         let response = self
             .http
             .post(self.settings.url.clone())
@@ -498,12 +524,13 @@ impl Maskinporten {
                 reason: crate::fiks_client::error_chain(&e),
             })?;
         let status = response.status();
-        let bytes = read_limited(response, MAX_TOKEN_BODY)
-            .await
-            .map_err(|reason| TokenError::Network {
-                url: url.clone(),
-                reason,
-            })?;
+        let bytes =
+            read_limited(response, MAX_TOKEN_BODY)
+                .await
+                .map_err(|e| TokenError::Network {
+                    url: url.clone(),
+                    reason: e.to_string(),
+                })?;
         if !status.is_success() {
             let body =
                 crate::fiks_client::shorten(&String::from_utf8_lossy(&bytes), MAX_ERROR_BODY);
@@ -530,7 +557,7 @@ impl Maskinporten {
         Ok(AccessToken {
             value: parsed.access_token.into(),
             refresh_at: started + lifetime.saturating_sub(margin),
-            expires_at: OffsetDateTime::now_utc() + lifetime,
+            expires_at: self.clock.now() + lifetime,
         })
     }
 }
@@ -544,14 +571,23 @@ fn form_body(pairs: &[(&str, &str)]) -> String {
     s.finish()
 }
 
-async fn read_limited(response: reqwest::Response, max: usize) -> Result<Vec<u8>, String> {
+/// Why a token answer's body could not be read.
+#[derive(Debug, thiserror::Error)]
+enum BodyError {
+    #[error("{}", crate::fiks_client::error_chain(.0))]
+    Stream(reqwest::Error),
+    #[error("the answer is larger than {0} bytes")]
+    TooLarge(usize),
+}
+
+async fn read_limited(response: reqwest::Response, max: usize) -> Result<Vec<u8>, BodyError> {
     use futures_util::StreamExt;
     let mut out = Vec::new();
     let mut stream = response.bytes_stream();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| crate::fiks_client::error_chain(&e))?;
+        let chunk = chunk.map_err(BodyError::Stream)?;
         if out.len() + chunk.len() > max {
-            return Err(format!("the answer is larger than {max} bytes"));
+            return Err(BodyError::TooLarge(max));
         }
         out.extend_from_slice(&chunk);
     }
@@ -653,7 +689,7 @@ mod tests {
         let a = claims_at(&s, 1);
         let b = claims_at(&s, 1);
         assert_ne!(a.jti, b.jti);
-        assert!(crate::config::is_uuid(&a.jti), "{}", a.jti);
+        assert!(mottak_protocol::digisos::is_uuid(&a.jti), "{}", a.jti);
         assert_eq!(&a.jti[14..15], "4");
     }
 
@@ -722,6 +758,50 @@ mod tests {
         std::fs::set_permissions(&s.private_key, std::fs::Permissions::from_mode(0o644)).unwrap();
         let err = GrantKey::load(&s.private_key, &s.certificate_chain).unwrap_err();
         assert!(err.to_string().contains("chmod 600"), "{err}");
+    }
+
+    /// The cache runs on the clock it is handed: a token is reused until
+    /// [`REFRESH_MARGIN`] before its expiry, then a fresh one is fetched.
+    #[tokio::test]
+    async fn a_cached_token_is_reused_until_its_refresh_margin_then_fetched_again() {
+        use crate::clock::{Clock, ManualClock};
+        use mottak_fixtures::maskinporten::FakeMaskinporten;
+
+        let dir = tempfile::tempdir().unwrap();
+        let (pair, _) = write_pair(dir.path(), false);
+        let fake = FakeMaskinporten::builder()
+            .trust_client("client-1", &pair.cert_pem)
+            .token_lifetime(Duration::from_secs(120))
+            .start()
+            .await
+            .unwrap();
+        let mut s = settings(dir.path());
+        s.url = fake.token_url().parse().unwrap();
+        s.audience = fake.audience().to_owned();
+        let key = GrantKey::load(&s.private_key, &s.certificate_chain).unwrap();
+        // The fake checks each grant's iat against the real time (±10 s):
+        // start 95 s back, so the refetch 91 s later is near the real now.
+        let clock = Arc::new(ManualClock::new(
+            OffsetDateTime::now_utc() - Duration::from_secs(95),
+        ));
+        let mp = Maskinporten::new(s, key, Duration::from_secs(10), clock.clone()).unwrap();
+
+        let first = mp.token().await.unwrap();
+        assert_eq!(fake.issued().len(), 1);
+        assert_eq!(mp.status().last_token_at, Some(clock.now_ms()));
+        // 120 s life, replaced 30 s before it ends: still the same at 89 s.
+        clock.advance(Duration::from_secs(89));
+        let cached = mp.token().await.unwrap();
+        assert_eq!(cached.expose(), first.expose());
+        assert_eq!(fake.issued().len(), 1);
+        // Past the margin: a fresh one.
+        clock.advance(Duration::from_secs(2));
+        let fresh = mp.token().await.unwrap();
+        assert_ne!(fresh.expose(), first.expose());
+        assert_eq!(fake.issued().len(), 2);
+        let status = mp.status();
+        assert_eq!(status.tokens_fetched, 2);
+        assert_eq!(status.last_token_at, Some(clock.now_ms()));
     }
 
     #[test]

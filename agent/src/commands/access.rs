@@ -78,8 +78,13 @@ pub struct MemberArgs {
     pub group: String,
 }
 
-fn parse_role(s: &str) -> Result<Role, String> {
-    Role::parse(s).ok_or_else(|| format!("{s:?} is not a role: use viewer, operator or admin"))
+/// A `--role` that is none of the three.
+#[derive(Debug, thiserror::Error)]
+#[error("{0:?} is not a role: use viewer, operator or admin")]
+pub struct UnknownRole(String);
+
+fn parse_role(s: &str) -> Result<Role, UnknownRole> {
+    Role::parse(s).ok_or_else(|| UnknownRole(s.to_owned()))
 }
 
 /// `mottak-agent access` with the config file at `config_path` (for

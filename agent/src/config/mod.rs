@@ -30,7 +30,7 @@ pub use locate::ParseError;
 pub use raw::defaults;
 pub use values::{
     Bounded, ByteSize, DurationError, HumanDuration, SizeError, SystemName, SystemNameError,
-    UrlError, is_uuid, parse_duration, parse_size,
+    UrlError, parse_duration, parse_size,
 };
 
 use crate::secret::SecretRef;

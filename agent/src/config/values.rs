@@ -5,6 +5,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use mottak_protocol::digisos::is_uuid;
 use reqwest::Url;
 use serde::Deserialize;
 
@@ -84,16 +85,6 @@ impl<'de> Deserialize<'de> for Uuid {
             )))
         }
     }
-}
-
-/// `8-4-4-4-12` hex digits (either case).
-pub fn is_uuid(s: &str) -> bool {
-    let groups: Vec<&str> = s.split('-').collect();
-    groups.len() == 5
-        && groups
-            .iter()
-            .zip([8, 4, 4, 4, 12])
-            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// A non-blank string without control characters.

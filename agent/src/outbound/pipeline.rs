@@ -15,7 +15,7 @@ use super::worker::{OutboundHealth, OutboundWorker};
 use crate::clock::Clock;
 use crate::config::Mottakersystem;
 use crate::dropfolder::DropFolder;
-use crate::fiks_client::{FiksClient, FiksTimeouts};
+use crate::fiks_client::FiksClient;
 use crate::journal::{Journal, SharedJournal};
 use crate::maskinporten::{GrantKey, Maskinporten};
 use crate::pipeline::{BoxFuture, Health, Pipeline, Running};
@@ -65,23 +65,18 @@ impl OutboundPipeline {
         )
         .context("cannot load the Maskinporten key")?;
         let maskinporten = Arc::new(
-            Maskinporten::new(d.maskinporten.clone(), key, d.request_timeout)
-                .context("cannot set up the Maskinporten client")?
-                .with_telemetry(Arc::clone(&self.telemetry)),
+            Maskinporten::new(
+                d.maskinporten.clone(),
+                key,
+                d.request_timeout,
+                Arc::clone(&self.clock),
+            )
+            .context("cannot set up the Maskinporten client")?
+            .with_telemetry(Arc::clone(&self.telemetry)),
         );
         let fiks = Arc::new(
-            FiksClient::new(
-                d.fiks_api_url.clone(),
-                &d.fiks_org_id,
-                &d.integrasjon_id,
-                passord,
-                maskinporten,
-                FiksTimeouts {
-                    request: d.request_timeout,
-                    upload: d.upload_timeout,
-                },
-            )?
-            .with_telemetry(Arc::clone(&self.telemetry)),
+            FiksClient::from_settings(&d, passord, maskinporten, Arc::clone(&self.clock))?
+                .with_telemetry(Arc::clone(&self.telemetry)),
         );
         DropFolder::new(&system.drop_folder)
             .ensure_layout()
