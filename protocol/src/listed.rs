@@ -11,8 +11,10 @@ use time::OffsetDateTime;
 use crate::svarinn::{self, FORSENDELSE_TYPE_DIGISOS, SvarInnError};
 use crate::svarinn_v2;
 
-/// Which SvarInn API a forsendelse came from (and is acknowledged through).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Which SvarInn API a forsendelse came from (and is acknowledged through). Read from
+/// the config as `"v1"` or `"v2"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum SvarInnApi {
     V1,
     V2,
