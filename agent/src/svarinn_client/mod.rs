@@ -263,9 +263,10 @@ pub(crate) struct Http {
     telemetry: Option<Arc<SystemTelemetry>>,
 }
 
-impl std::fmt::Debug for Http {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SvarInnClient")
+impl Http {
+    /// `name`'s Debug: where and as whom, never the password.
+    fn debug(&self, name: &str, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct(name)
             .field("base", &self.base.as_str())
             .field("username", &self.username)
             .field("password", &"[redacted]")

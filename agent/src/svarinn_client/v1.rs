@@ -18,7 +18,7 @@ pub struct SvarInnClient {
 
 impl std::fmt::Debug for SvarInnClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.http.fmt(f)
+        self.http.debug("SvarInnClient", f)
     }
 }
 

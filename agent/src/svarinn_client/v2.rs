@@ -19,7 +19,7 @@ pub struct SvarInnV2Client {
 
 impl std::fmt::Debug for SvarInnV2Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.http.fmt(f)
+        self.http.debug("SvarInnV2Client", f)
     }
 }
 
