@@ -4,14 +4,17 @@
 //! checks, the download, the unzip and the journal are the same for both;
 //! only the wire differs. The raw JSON is kept as received, for
 //! `inn/<id>/forsendelse.json` (the fagsystem sees its API's own shape).
+//! [`parse_page`] reads either API's list body item by item into it.
 
 use time::OffsetDateTime;
 
 use crate::svarinn::{self, FORSENDELSE_TYPE_DIGISOS, SvarInnError};
 use crate::svarinn_v2;
 
-/// Which SvarInn API a forsendelse came from (and is acknowledged through).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Which SvarInn API a forsendelse came from (and is acknowledged through). Read from
+/// the config as `"v1"` or `"v2"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum SvarInnApi {
     V1,
     V2,
@@ -132,9 +135,86 @@ impl Listed {
     }
 }
 
+/// One item of a list read by [`parse_page`].
+#[derive(Debug)]
+pub struct PageItem {
+    /// The item's JSON exactly as received (lossily UTF-8).
+    pub raw: String,
+    /// The item's `id` if it has a string one, even when the rest does not parse.
+    pub id: Option<String>,
+    /// The item in the common model, or why it does not match its API's.
+    pub listed: Result<Listed, serde_json::Error>,
+}
+
+/// A list read by [`parse_page`]: the first [`svarinn::MAX_PAGE`] items, and how many more.
+#[derive(Debug)]
+pub struct Page {
+    pub items: Vec<PageItem>,
+    /// Items past the first [`svarinn::MAX_PAGE`]: counted, never parsed (not the API).
+    pub ignored: usize,
+}
+
+/// Read a list body of either API item by item (as [`svarinn::parse_list_lenient`]), so
+/// one malformed forsendelse never blocks the others. Fails only when the body is not a
+/// JSON array.
+pub fn parse_page(api: SvarInnApi, body: &[u8]) -> Result<Page, SvarInnError> {
+    #[derive(serde::Deserialize)]
+    struct IdOnly {
+        id: Option<String>,
+    }
+    let (items, total) = svarinn::split_list_first(body, svarinn::MAX_PAGE)?;
+    Ok(Page {
+        ignored: total - items.len(),
+        items: items
+            .into_iter()
+            .map(|bytes| {
+                let raw = String::from_utf8_lossy(bytes).into_owned();
+                let listed = match api {
+                    SvarInnApi::V1 => serde_json::from_slice::<svarinn::Forsendelse>(bytes)
+                        .map(|f| Listed::from_v1(&f, &raw)),
+                    SvarInnApi::V2 => serde_json::from_slice::<svarinn_v2::Forsendelse>(bytes)
+                        .map(|f| Listed::from_v2(&f, &raw)),
+                };
+                PageItem {
+                    id: serde_json::from_slice::<IdOnly>(bytes)
+                        .ok()
+                        .and_then(|i| i.id),
+                    listed,
+                    raw,
+                }
+            })
+            .collect(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pages_of_either_api_keep_the_good_items_and_count_the_excess() {
+        let v2_item = |id: &str| {
+            format!(
+                r#"{{"id":"{id}","tittel":"t","filer":[],"nedlastingslenke":"https://x/{id}"}}"#
+            )
+        };
+        let mut items: Vec<String> = (0..svarinn::MAX_PAGE + 3)
+            .map(|i| v2_item(&format!("id-{i}")))
+            .collect();
+        items[1] = r#"{"id":"bad","filer":"ikke en liste"}"#.into();
+        let body = format!("[{}]", items.join(","));
+        let page = parse_page(SvarInnApi::V2, body.as_bytes()).unwrap();
+        assert_eq!((page.items.len(), page.ignored), (svarinn::MAX_PAGE, 3));
+        let first = page.items[0].listed.as_ref().unwrap();
+        assert_eq!((first.api, first.id.as_str()), (SvarInnApi::V2, "id-0"));
+        assert_eq!(page.items[0].raw, items[0]);
+        assert_eq!(page.items[1].id.as_deref(), Some("bad"));
+        assert!(page.items[1].listed.is_err());
+        // A V2 item is not a V1 one.
+        let as_v1 = parse_page(SvarInnApi::V1, body.as_bytes()).unwrap();
+        assert!(as_v1.items.iter().all(|i| i.listed.is_err()));
+        assert!(parse_page(SvarInnApi::V2, b"{}").is_err());
+    }
 
     const SHA: &str = "82275bb0c47c7e5fe81e3f58242d44e3ca2f5ea438cea0013d9bfdeec736c910";
 

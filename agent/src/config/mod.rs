@@ -22,6 +22,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use mottak_protocol::listed::SvarInnApi;
 use mottak_protocol::svarinn::SvarInnEndpoints;
 use reqwest::Url;
 use serde::Deserialize;
@@ -154,6 +155,9 @@ pub struct Mottakersystem {
     pub poll_interval: Duration,
     /// Default [`AckMode::OnImport`].
     pub ack: AckMode,
+    /// Which SvarInn API it speaks (`svarinn_api`): V1 when absent, so existing
+    /// configs keep working. Not used by the inbound worker yet.
+    pub svarinn_api: SvarInnApi,
     /// Unpack a zip into the forsendelse's folder (default) or deliver the `.zip`.
     pub unzip: bool,
     /// Downloads in flight at once for this mottakersystem. Default 3.

@@ -137,6 +137,8 @@ struct RawMottakersystem {
     poll_interval: HumanDuration,
     #[serde(default = "defaults::ack")]
     ack: AckMode,
+    #[serde(default = "defaults::svarinn_api")]
+    svarinn_api: SvarInnApi,
     #[serde(default = "defaults::unzip")]
     unzip: bool,
     #[serde(default = "defaults::max_concurrent_downloads")]
@@ -170,6 +172,9 @@ pub mod defaults {
     }
     pub(super) fn ack() -> AckMode {
         AckMode::OnImport
+    }
+    pub(super) fn svarinn_api() -> SvarInnApi {
+        SvarInnApi::V1
     }
     pub(super) fn unzip() -> bool {
         true
@@ -278,6 +283,7 @@ impl RawConfig {
                 drop_folder,
                 poll_interval: raw.poll_interval.0,
                 ack: raw.ack,
+                svarinn_api: raw.svarinn_api,
                 unzip: raw.unzip,
                 // Bounded to 1..=32 and 1..=100 by their types: the
                 // conversions cannot fail, the fallbacks are never taken.

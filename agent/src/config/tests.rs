@@ -33,6 +33,7 @@ fn minimal_config_gets_the_documented_defaults() {
     assert_eq!(m.name.as_str(), "nav-frogn");
     assert_eq!(m.poll_interval, Duration::from_secs(300));
     assert_eq!(m.ack, AckMode::OnImport);
+    assert_eq!(m.svarinn_api, SvarInnApi::V1);
     assert!(m.unzip);
     assert_eq!(m.max_concurrent_downloads, 3);
     assert_eq!(m.max_decrypt_attempts, 3);
@@ -210,6 +211,7 @@ certificates = ["/k/1.crt"]
 drop_folder = "/d"
 poll_interval = "1h30m"
 ack = "on-delivery"
+svarinn_api = "v2"
 unzip = false
 max_concurrent_downloads = 5
 max_decrypt_attempts = 7
@@ -241,6 +243,7 @@ min_free_space = 1000000000
     assert_eq!(m.private_keys.len(), 2);
     assert_eq!(m.poll_interval, Duration::from_secs(5400));
     assert_eq!(m.ack, AckMode::OnDelivery);
+    assert_eq!(m.svarinn_api, SvarInnApi::V2);
     assert!(!m.unzip);
     assert_eq!(m.max_concurrent_downloads, 5);
     assert_eq!(m.max_decrypt_attempts, 7);
@@ -344,6 +347,8 @@ fn values_are_checked_where_they_are() {
         ("poll_interval = \"0s\"", "more than zero"),
         ("poll_interval = 300", "invalid type"),
         ("ack = \"on-read\"", "unknown variant"),
+        ("svarinn_api = \"v3\"", "unknown variant"),
+        ("svarinn_api = \"V2\"", "unknown variant"),
         ("max_concurrent_downloads = 0", "out of range"),
         ("zip_max_total_size = \"2 lots\"", "not a size"),
         ("certificates = [\"relative.crt\"]", "not an absolute path"),

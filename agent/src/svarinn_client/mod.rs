@@ -1,8 +1,18 @@
-//! HTTP client for SvarInn's mottaksservice: list, download, kvitterMottak, mottakFeilet.
+//! HTTP clients for SvarInn's mottaksservice: V1 ([`SvarInnClient`]: hentNyeForsendelser,
+//! download, kvitterMottak, mottakFeilet) and V2 ([`SvarInnV2Client`]: the list, the download
+//! by `nedlastingslenke`, `PATCH …/status`), and [`ApiClient`], either one behind one
+//! interface that lists into [`Listed`], so the inbound steps after the wire are shared.
 //!
-//! It knows HTTP and SvarInn's status codes, nothing of the journal: every
+//! They know HTTP and SvarInn's status codes, nothing of the journal: every
 //! failure is classified ([`ClientError::is_retryable`]) so the pipeline can
 //! decide between backing off and asking a person.
+//!
+//! Module map: this file holds what both versions share (the HTTP core: URL checks, Basic
+//! auth, timeouts, telemetry, error classification, the download kept on the configured
+//! origin); `v1` and `v2` hold their wires; `tests` the unit tests and V2 against the fake.
+
+mod v1;
+mod v2;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -10,9 +20,12 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt, TryStreamExt};
-use mottak_protocol::svarinn::SvarInnEndpoints;
+pub use mottak_protocol::listed::{Listed, Page, PageItem, SvarInnApi};
 use reqwest::StatusCode;
 use url::Url;
+
+pub use v1::SvarInnClient;
+pub use v2::SvarInnV2Client;
 
 use crate::telemetry::{StatusClass, SvarInnOp, SystemTelemetry};
 
@@ -28,7 +41,7 @@ const MAX_ERROR_BODY: usize = 2 * 1024;
 #[derive(Debug, Clone, Copy)]
 pub struct Timeouts {
     pub connect: Duration,
-    /// Whole-request limit for list, kvitterMottak and mottakFeilet.
+    /// Whole-request limit for list, kvitterMottak and mottakFeilet (V2: the status PATCH).
     pub request: Duration,
     /// Longest silence between two chunks of a download (no total limit: files may be large).
     pub read_idle: Duration,
@@ -74,10 +87,15 @@ pub enum ClientError {
         operation: &'static str,
         reason: String,
     },
+    /// `field` is the list's name for the link: V1's `downloadUrl`, V2's `nedlastingslenke`.
     #[error(
-        "the downloadUrl {url} is not on the configured svarinn_url ({base}); refusing to send the password elsewhere"
+        "the {field} {url} is not on the configured svarinn_url ({base}); refusing to send the password elsewhere"
     )]
-    ForeignDownloadUrl { url: String, base: String },
+    ForeignDownloadUrl {
+        field: &'static str,
+        url: String,
+        base: String,
+    },
     #[error("invalid SvarInn URL {url}: {reason}")]
     BadUrl { url: String, reason: String },
 }
@@ -102,7 +120,7 @@ impl ClientError {
 
 /// A download in progress: the headers SvarInn sent and the encrypted body.
 pub struct Download {
-    /// MIME type of the plaintext (`application/pdf`, `application/zip`).
+    /// MIME type of the plaintext (`application/pdf`, `application/zip`; V2: always a ZIP).
     pub content_type: Option<String>,
     /// The file name from `Content-Disposition`, unsanitised.
     pub filename: Option<String>,
@@ -121,13 +139,123 @@ impl std::fmt::Debug for Download {
     }
 }
 
-/// A client for one mottakersystem.
+/// One mottakersystem's client, for the API its config names. An enum, not a trait: the
+/// versions are KS's and few, the worker keeps one concrete type (no generics through the
+/// pipeline, no boxed futures), and each call site's `match` is checked to cover both.
+#[derive(Debug, Clone)]
+pub enum ApiClient {
+    V1(SvarInnClient),
+    V2(SvarInnV2Client),
+}
+
+impl ApiClient {
+    /// A client for `api` at `svarinn_url` (the host part from the config).
+    pub fn new(
+        api: SvarInnApi,
+        svarinn_url: &str,
+        username: &str,
+        password: &str,
+        timeouts: Timeouts,
+    ) -> Result<Self, ClientError> {
+        Ok(match api {
+            SvarInnApi::V1 => ApiClient::V1(SvarInnClient::new(
+                svarinn_url,
+                username,
+                password,
+                timeouts,
+            )?),
+            SvarInnApi::V2 => ApiClient::V2(SvarInnV2Client::new(
+                svarinn_url,
+                username,
+                password,
+                timeouts,
+            )?),
+        })
+    }
+
+    /// Counts and times every call in `telemetry` (`/metrics`).
+    #[must_use]
+    pub fn with_telemetry(self, telemetry: Arc<SystemTelemetry>) -> Self {
+        match self {
+            ApiClient::V1(c) => ApiClient::V1(c.with_telemetry(telemetry)),
+            ApiClient::V2(c) => ApiClient::V2(c.with_telemetry(telemetry)),
+        }
+    }
+
+    /// Which API it speaks.
+    pub fn api(&self) -> SvarInnApi {
+        match self {
+            ApiClient::V1(_) => SvarInnApi::V1,
+            ApiClient::V2(_) => SvarInnApi::V2,
+        }
+    }
+
+    fn http(&self) -> &Http {
+        match self {
+            ApiClient::V1(c) => &c.http,
+            ApiClient::V2(c) => &c.http,
+        }
+    }
+
+    /// The host SvarInn lives on, for status reports.
+    pub fn host(&self) -> &str {
+        self.http().host()
+    }
+
+    /// The addresses SvarInn's host resolves to now (see [`SvarInnClient::resolve`]).
+    pub async fn resolve(&self) -> std::io::Result<Vec<SocketAddr>> {
+        self.http().resolve().await
+    }
+
+    /// Up to 200 forsendelser not yet acknowledged, item by item in the common model.
+    pub async fn list(&self) -> Result<Page, ClientError> {
+        match self {
+            ApiClient::V1(c) => c.list().await,
+            ApiClient::V2(c) => c.list().await,
+        }
+    }
+
+    /// Starts the download at `url` (a [`Listed::download_url`]), only on the configured origin.
+    pub async fn download(&self, url: &str) -> Result<Download, ClientError> {
+        match self {
+            ApiClient::V1(c) => c.download(url).await,
+            ApiClient::V2(c) => c.download(url).await,
+        }
+    }
+
+    /// The forsendelse is taken: V1's kvitterMottak, V2's MOTTATT.
+    pub async fn acknowledge(&self, forsendelse_id: &str) -> Result<(), ClientError> {
+        match self {
+            ApiClient::V1(c) => c.kvitter_mottak(forsendelse_id).await,
+            ApiClient::V2(c) => c.mottatt(forsendelse_id).await,
+        }
+    }
+
+    /// It could not be received: V1's mottakFeilet, V2's FEILET. `permanent` sends it to
+    /// another channel (Altinn or print).
+    pub async fn report_failure(
+        &self,
+        forsendelse_id: &str,
+        feilmelding: &str,
+        permanent: bool,
+    ) -> Result<(), ClientError> {
+        match self {
+            ApiClient::V1(c) => {
+                c.mottak_feilet(forsendelse_id, feilmelding, permanent)
+                    .await
+            }
+            ApiClient::V2(c) => c.feilet(forsendelse_id, feilmelding, permanent).await,
+        }
+    }
+}
+
+/// What both versions' clients are made of: one mottakersystem's credentials on one
+/// `svarinn_url`, and the calls' common handling.
 #[derive(Clone)]
-pub struct SvarInnClient {
+pub(crate) struct Http {
     http: reqwest::Client,
     /// The configured `svarinn_url`: downloads must stay on its origin.
     base: Url,
-    endpoints: SvarInnEndpoints,
     username: String,
     password: String,
     timeouts: Timeouts,
@@ -135,9 +263,10 @@ pub struct SvarInnClient {
     telemetry: Option<Arc<SystemTelemetry>>,
 }
 
-impl std::fmt::Debug for SvarInnClient {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SvarInnClient")
+impl Http {
+    /// `name`'s Debug: where and as whom, never the password.
+    fn debug(&self, name: &str, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct(name)
             .field("base", &self.base.as_str())
             .field("username", &self.username)
             .field("password", &"[redacted]")
@@ -145,10 +274,8 @@ impl std::fmt::Debug for SvarInnClient {
     }
 }
 
-impl SvarInnClient {
-    /// `svarinn_url` is the host part from the config (`https://svarut.ks.no`);
-    /// `/tjenester/svarinn/...` is appended.
-    pub fn new(
+impl Http {
+    fn new(
         svarinn_url: &str,
         username: &str,
         password: &str,
@@ -169,7 +296,6 @@ impl SvarInnClient {
                 "no query or fragment, only scheme, host and optional path",
             ));
         }
-        let endpoints = SvarInnEndpoints::new(base.as_str());
         let http = reqwest::Client::builder()
             .connect_timeout(timeouts.connect)
             .read_timeout(timeouts.read_idle)
@@ -181,10 +307,9 @@ impl SvarInnClient {
                 operation: "setting up the HTTP client",
                 source,
             })?;
-        Ok(SvarInnClient {
+        Ok(Http {
             http,
             base,
-            endpoints,
             username: username.to_owned(),
             password: password.to_owned(),
             timeouts,
@@ -192,24 +317,19 @@ impl SvarInnClient {
         })
     }
 
-    /// Counts and times every call in `telemetry` (`/metrics`).
-    #[must_use]
-    pub fn with_telemetry(mut self, telemetry: Arc<SystemTelemetry>) -> Self {
-        self.telemetry = Some(telemetry);
-        self
-    }
-
-    /// The host SvarInn lives on, for status reports.
-    pub fn host(&self) -> &str {
+    fn host(&self) -> &str {
         self.base.host_str().unwrap_or("")
     }
 
-    /// The addresses SvarInn's host resolves to now: KS changes its IPs and
-    /// kommune firewalls block the new ones, so operators need to see them.
-    pub async fn resolve(&self) -> std::io::Result<Vec<SocketAddr>> {
+    async fn resolve(&self) -> std::io::Result<Vec<SocketAddr>> {
         let port = self.base.port_or_known_default().unwrap_or(443);
         let addrs = tokio::net::lookup_host((self.host(), port)).await?;
         Ok(addrs.collect())
+    }
+
+    /// `path` (which starts with `/`) under the configured `svarinn_url`.
+    fn endpoint(&self, path: &str) -> String {
+        format!("{}{path}", self.base.as_str().trim_end_matches('/'))
     }
 
     fn url(&self, operation: &'static str, url: &str) -> Result<Url, ClientError> {
@@ -219,36 +339,30 @@ impl SvarInnClient {
         })
     }
 
-    /// `hentNyeForsendelser`: the raw body, at most 200 forsendelser not yet acknowledged.
-    ///
-    /// The caller splits it with [`mottak_protocol::svarinn::parse_list_lenient`],
-    /// so one malformed forsendelse cannot hide the others.
-    pub async fn list_new(&self) -> Result<Vec<u8>, ClientError> {
-        const OP: &str = "hentNyeForsendelser";
-        let url = self.url(OP, &self.endpoints.hent_nye_forsendelser())?;
+    /// GETs a list body (at most [`MAX_LIST_BODY`]) within the request timeout.
+    async fn get_list(&self, operation: &'static str, url: &str) -> Result<Vec<u8>, ClientError> {
+        let url = self.url(operation, url)?;
         let response = self
             .send(
-                OP,
+                operation,
                 SvarInnOp::List,
                 self.http.get(url).timeout(self.timeouts.request),
             )
             .await?;
-        read_limited(OP, response, MAX_LIST_BODY).await
+        read_limited(operation, response, MAX_LIST_BODY).await
     }
 
-    /// `hentForsendelsefil`: starts the download at `download_url` (from the list),
-    /// which must be on the configured SvarInn host.
-    pub async fn download(&self, download_url: &str) -> Result<Download, ClientError> {
+    /// Starts the download at `link` (the list's `field`), which must be on the configured
+    /// origin: the password goes nowhere else.
+    async fn download(&self, field: &'static str, link: &str) -> Result<Download, ClientError> {
         const OP: &str = "download";
-        let url = self
-            .base
-            .join(download_url)
-            .map_err(|err| ClientError::BadUrl {
-                url: download_url.to_owned(),
-                reason: err.to_string(),
-            })?;
+        let url = self.base.join(link).map_err(|err| ClientError::BadUrl {
+            url: link.to_owned(),
+            reason: err.to_string(),
+        })?;
         if url.origin() != self.base.origin() {
             return Err(ClientError::ForeignDownloadUrl {
+                field,
                 url: url.to_string(),
                 base: self.base.origin().ascii_serialization(),
             });
@@ -278,38 +392,21 @@ impl SvarInnClient {
         })
     }
 
-    /// `kvitterMottak`: the forsendelse is taken; SvarInn stops listing it.
-    pub async fn kvitter_mottak(&self, forsendelse_id: &str) -> Result<(), ClientError> {
-        const OP: &str = "kvitterMottak";
-        let url = self.url(OP, &self.endpoints.kvitter_mottak(forsendelse_id))?;
-        self.send(
-            OP,
-            SvarInnOp::Ack,
-            self.http.post(url).timeout(self.timeouts.request),
-        )
-        .await
-        .map(drop)
-    }
-
-    /// `mottakFeilet`: tells the sender the import failed; `permanent` sends
-    /// the forsendelse to another channel (Altinn or print).
-    pub async fn mottak_feilet(
+    /// Sends `body` as JSON within the request timeout; the answer's body is not needed.
+    async fn send_json(
         &self,
-        forsendelse_id: &str,
-        feilmelding: &str,
-        permanent: bool,
+        operation: &'static str,
+        op: SvarInnOp,
+        request: reqwest::RequestBuilder,
+        body: String,
     ) -> Result<(), ClientError> {
-        const OP: &str = "mottakFeilet";
-        let url = self.url(OP, &self.endpoints.mottak_feilet(forsendelse_id))?;
-        let body = serde_json::json!({ "feilmelding": feilmelding, "permanent": permanent });
         self.send(
-            OP,
-            SvarInnOp::ReportFailure,
-            self.http
-                .post(url)
+            operation,
+            op,
+            request
                 .timeout(self.timeouts.request)
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(body.to_string()),
+                .body(body),
         )
         .await
         .map(drop)
@@ -358,6 +455,14 @@ impl SvarInnClient {
             })
         }
     }
+}
+
+/// A list body of `api` read item by item into the common model.
+fn parse_page(operation: &'static str, api: SvarInnApi, body: &[u8]) -> Result<Page, ClientError> {
+    mottak_protocol::listed::parse_page(api, body).map_err(|err| ClientError::Malformed {
+        operation,
+        reason: err.to_string(),
+    })
 }
 
 /// Reads a body up to `limit` bytes; past that it is an error for bodies we
@@ -443,84 +548,4 @@ fn percent_decode(s: &str) -> Vec<u8> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn endpoints_hang_under_the_configured_url() {
-        for url in ["https://svarut.ks.no", "https://svarut.ks.no/"] {
-            let c = SvarInnClient::new(url, "u", "p", Timeouts::default()).unwrap();
-            assert_eq!(
-                c.endpoints.hent_nye_forsendelser(),
-                "https://svarut.ks.no/tjenester/svarinn/mottaker/hentNyeForsendelser"
-            );
-        }
-    }
-
-    #[test]
-    fn bad_base_urls_are_refused() {
-        for url in ["ftp://x", "not a url", "https://x/?q=1"] {
-            assert!(matches!(
-                SvarInnClient::new(url, "u", "p", Timeouts::default()),
-                Err(ClientError::BadUrl { .. })
-            ));
-        }
-    }
-
-    #[test]
-    fn debug_never_shows_the_password() {
-        let c = SvarInnClient::new("https://x", "user", "hemmelig-passord", Timeouts::default())
-            .unwrap();
-        let shown = format!("{c:?}");
-        assert!(!shown.contains("hemmelig"), "{shown}");
-        assert!(shown.contains("[redacted]"));
-    }
-
-    #[test]
-    fn content_disposition_filenames() {
-        let f = filename_from_content_disposition;
-        assert_eq!(
-            f(r#"attachment; filename="a.pdf""#).as_deref(),
-            Some("a.pdf")
-        );
-        assert_eq!(f("attachment; filename=b.zip").as_deref(), Some("b.zip"));
-        assert_eq!(
-            f(r#"attachment; filename="x.pdf"; filename*=UTF-8''s%C3%B8knad.pdf"#).as_deref(),
-            Some("søknad.pdf")
-        );
-        assert_eq!(f("attachment"), None);
-        assert_eq!(f(r#"attachment; filename="""#), None);
-        assert_eq!(
-            f("attachment; filename*=UTF-8''%zz%4"),
-            Some("%zz%4".to_owned())
-        );
-    }
-
-    #[test]
-    fn retryable_classification() {
-        let server = ClientError::Server {
-            operation: "x",
-            status: StatusCode::SERVICE_UNAVAILABLE,
-            body: String::new(),
-        };
-        assert!(server.is_retryable());
-        assert!(
-            !ClientError::Unauthorized {
-                status: StatusCode::UNAUTHORIZED
-            }
-            .is_retryable()
-        );
-        let not_found = ClientError::Rejected {
-            operation: "x",
-            status: StatusCode::NOT_FOUND,
-            body: String::new(),
-        };
-        assert!(!not_found.is_retryable());
-        let throttled = ClientError::Rejected {
-            operation: "x",
-            status: StatusCode::TOO_MANY_REQUESTS,
-            body: String::new(),
-        };
-        assert!(throttled.is_retryable());
-    }
-}
+mod tests;
