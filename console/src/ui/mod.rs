@@ -1,6 +1,9 @@
 //! Drawing: `render(&App, &mut Frame)`, pure. Every status is a word and a
 //! symbol as well as a style, so the high-contrast theme and a colour-blind
 //! reader see the same thing.
+//!
+//! This file lays out the frame (header, tabs, body, footer) and dispatches to
+//! one submodule per view; `widgets` holds what the views share.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
