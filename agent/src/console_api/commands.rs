@@ -21,7 +21,7 @@ use mottak_protocol::console::{
 use tokio::sync::{Mutex, Notify, OwnedMutexGuard};
 use tracing::{error, info, warn};
 
-use super::access::{AccessData, Identity, check, check_name};
+use super::roles::{AccessData, Identity, check, check_name};
 use crate::inbound::actions::{self as inbound, ActionError as InboundError};
 use crate::journal::access::AuditNote;
 use crate::journal::{JournalError, SharedJournal};

@@ -26,8 +26,8 @@ use mottak_protocol::console::{
 };
 use time::OffsetDateTime;
 
-use super::access::AccessData;
 use super::accounts::Directory;
+use super::roles::AccessData;
 use crate::clock::to_millis;
 use crate::inbound::console::{self as inbound, HistoryCache, InboundSource, JournalView};
 use crate::journal::{Journal, JournalError};
@@ -359,8 +359,8 @@ impl Builder {
             .collect();
         let systems: Vec<String> = self.sources.iter().map(|s| s.name.clone()).collect();
         let members =
-            Directory::system().group_members_blocking(&super::access::acting_groups(&access));
-        let coverage = super::access::coverage(&access, &members, &systems);
+            Directory::system().group_members_blocking(&super::roles::acting_groups(&access));
+        let coverage = super::roles::coverage(&access, &members, &systems);
         Ok(AccessPart {
             access,
             paused,
