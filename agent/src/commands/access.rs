@@ -22,8 +22,8 @@ use anyhow::{Context, bail};
 use mottak_protocol::console::{Principal, Role, RoleGrant, Scope};
 
 use crate::config::{self, Config};
-use crate::console_api::access::{AccessData, acting_groups, check_name, coverage};
 use crate::console_api::accounts::{self, Directory, Nss};
+use crate::console_api::roles::{AccessData, acting_groups, check_name, coverage};
 use crate::journal::access::AuditNote;
 use crate::journal::{Journal, SystemClock};
 

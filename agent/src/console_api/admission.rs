@@ -32,7 +32,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
-use super::access::{AccessData, Identity};
+use super::roles::{AccessData, Identity};
 use crate::config::{AgentSettings, Config, RemoteSettings};
 
 /// How often a listener's counted refusals are logged, at most.

@@ -21,20 +21,14 @@ use mottak_protocol::console::{
 use tokio::sync::{Mutex, Notify, OwnedMutexGuard};
 use tracing::{error, info, warn};
 
-use super::access::{AccessData, Identity, check, check_name};
-use crate::dropfolder::{DropFolder, FeilTxt};
-use crate::inbound::worker::WorkerHealth;
+use super::roles::{AccessData, Identity, check, check_name};
+use crate::inbound::actions::{self as inbound, ActionError as InboundError};
 use crate::journal::access::AuditNote;
-use crate::journal::{Change, JournalError, SharedJournal, State, can_transition};
-use crate::names::ForsendelseId;
+use crate::journal::{JournalError, SharedJournal};
 use crate::outbound::error::ActionError;
 
-/// What a command needs of one mottakersystem.
-#[derive(Debug, Clone)]
-pub struct SystemControl {
-    pub drop: DropFolder,
-    pub health: Arc<WorkerHealth>,
-}
+/// What a command needs of one mottakersystem's SvarInn side.
+pub use crate::inbound::actions::SystemControl;
 
 /// Runs console commands.
 #[derive(Debug)]
@@ -194,51 +188,25 @@ impl CommandRunner {
     /// Does an allowed command. The flag says whether the audit line was
     /// already written with the change (access changes).
     async fn execute(&self, command: &Command, note: &AuditNote) -> (Outcome, bool) {
-        match command {
+        let j = &self.journal;
+        let done = match command {
+            // A saksoppdatering: the outbound side's (`outbound::actions`).
             Command::Retry {
                 mottakersystem,
                 target: Target::Update(update_id),
-            } => (
-                self.outbound_action(mottakersystem, update_id, &note.who, None)
-                    .await,
-                false,
-            ),
-            Command::Retry {
-                mottakersystem,
-                target: Target::Forsendelse(forsendelse),
-            } => (self.retry(mottakersystem, forsendelse).await, false),
-            Command::MoveToInn {
-                mottakersystem,
-                forsendelse,
-            } => (self.move_to_inn(mottakersystem, forsendelse).await, false),
+            } => {
+                let done = self.outbound_action(mottakersystem, update_id, &note.who, None);
+                return (done.await, false);
+            }
             Command::MarkPermanent {
                 mottakersystem,
                 target: Target::Update(update_id),
                 reason,
-            } => (
-                self.outbound_action(mottakersystem, update_id, &note.who, Some(reason))
-                    .await,
-                false,
-            ),
-            Command::MarkPermanent {
-                mottakersystem,
-                target: Target::Forsendelse(forsendelse),
-                reason,
-            } => (
-                self.mark_permanent(mottakersystem, forsendelse, reason)
-                    .await,
-                false,
-            ),
-            Command::Pause {
-                mottakersystem,
-                reason,
-            } => (
-                self.pause(mottakersystem, &note.who, reason.as_deref())
-                    .await,
-                false,
-            ),
-            Command::Resume { mottakersystem } => (self.resume(mottakersystem).await, false),
-            Command::PollNow { mottakersystem } => (self.poll_now(mottakersystem), false),
+            } => {
+                let done = self.outbound_action(mottakersystem, update_id, &note.who, Some(reason));
+                return (done.await, false);
+            }
+            // The access list: audited with the change.
             Command::Grant {
                 principal,
                 role,
@@ -254,107 +222,67 @@ impl CommandRunner {
                     role: *role,
                     scope: scope.clone(),
                 };
-                self.change_grant(matches!(command, Command::Grant { .. }), grant, note)
-                    .await
+                return self
+                    .change_grant(matches!(command, Command::Grant { .. }), grant, note)
+                    .await;
             }
             Command::AddMember { user, group } | Command::RemoveMember { user, group } => {
-                self.change_member(
-                    matches!(command, Command::AddMember { .. }),
-                    user,
-                    group,
-                    note,
-                )
-                .await
+                return self
+                    .change_member(
+                        matches!(command, Command::AddMember { .. }),
+                        user,
+                        group,
+                        note,
+                    )
+                    .await;
             }
-        }
-    }
-
-    fn control(&self, mottakersystem: &str) -> Option<&SystemControl> {
-        self.systems.get(mottakersystem)
-    }
-
-    fn paused_note(&self, mottakersystem: &str) -> &'static str {
-        if self.journal.is_paused(mottakersystem) {
-            " (the mottakersystem is paused: this happens once it is resumed)"
-        } else {
-            ""
-        }
-    }
-
-    async fn row(
-        &self,
-        mottakersystem: &str,
-        forsendelse: &str,
-    ) -> Result<(ForsendelseId, crate::journal::Row), Outcome> {
-        let id = ForsendelseId::parse(forsendelse).map_err(|e| {
-            Outcome::error(
-                ErrorCode::InvalidArgument,
-                format!("{forsendelse:?} is not a forsendelse id: {e}"),
-            )
-        })?;
-        let (m, i) = (mottakersystem.to_owned(), id.clone());
-        match self.journal.call(move |j| j.get(&m, &i)).await {
-            Ok(Some(row)) => Ok((id, row)),
-            Ok(None) => Err(Outcome::error(
-                ErrorCode::NotFound,
-                format!("forsendelse {forsendelse} of {mottakersystem} is not in the journal"),
-            )),
-            Err(err) => Err(journal_failed(&err)),
-        }
-    }
-
-    async fn transition(
-        &self,
-        mottakersystem: &str,
-        id: &ForsendelseId,
-        change: Change,
-    ) -> Result<(), JournalError> {
-        let (m, i) = (mottakersystem.to_owned(), id.clone());
-        self.journal
-            .call(move |j| j.transition(&m, &i, change))
-            .await
-            .map(|_| ())
-    }
-
-    async fn retry(&self, mottakersystem: &str, forsendelse: &str) -> Outcome {
-        let (id, row) = match self.row(mottakersystem, forsendelse).await {
-            Ok(r) => r,
-            Err(o) => return o,
-        };
-        let paused = self.paused_note(mottakersystem);
-        match row.state {
-            State::Failed => match self.transition(mottakersystem, &id, Change::Relisted).await {
-                Ok(()) => Outcome::Ok {
-                    message: format!(
-                        "forsendelse {id} of {mottakersystem} is downloaded again now{paused}"
-                    ),
-                },
-                Err(err) => state_error(&err),
+            // A forsendelse or the SvarInn worker: the inbound side's (`inbound::actions`).
+            Command::Retry {
+                mottakersystem,
+                target: Target::Forsendelse(forsendelse),
+            } => inbound::retry(j, mottakersystem, forsendelse).await,
+            Command::MarkPermanent {
+                mottakersystem,
+                target: Target::Forsendelse(forsendelse),
+                reason,
+            } => inbound::mark_permanent(j, mottakersystem, forsendelse, reason).await,
+            Command::MoveToInn {
+                mottakersystem,
+                forsendelse,
+            } => match self.control(mottakersystem) {
+                Ok(c) => inbound::move_to_inn(j, c, mottakersystem, forsendelse).await,
+                Err(o) => return (o, false),
             },
-            State::RetryWait => {
-                let (m, i) = (mottakersystem.to_owned(), id.clone());
-                match self.journal.call(move |j| j.retry_now(&m, &i)).await {
-                    Ok(()) => Outcome::Ok {
-                        message: format!(
-                            "forsendelse {id} of {mottakersystem} is tried again now{paused}"
-                        ),
-                    },
-                    Err(err) => state_error(&err),
-                }
-            }
-            State::Rejected => Outcome::error(
-                ErrorCode::WrongState,
-                format!(
-                    "forsendelse {id} of {mottakersystem} was rejected by the fagsystem (it is in feilet/): move it back to inn/ to let the fagsystem try again, or mark it permanent"
-                ),
-            ),
-            other => Outcome::error(
-                ErrorCode::WrongState,
-                format!(
-                    "forsendelse {id} of {mottakersystem} is {other}: only failed and retry_wait forsendelser can be retried"
-                ),
-            ),
-        }
+            Command::Pause {
+                mottakersystem,
+                reason,
+            } => match self.control(mottakersystem) {
+                Ok(c) => inbound::pause(j, c, mottakersystem, &note.who, reason.as_deref()).await,
+                Err(o) => return (o, false),
+            },
+            Command::Resume { mottakersystem } => match self.control(mottakersystem) {
+                Ok(c) => inbound::resume(j, c, mottakersystem).await,
+                Err(o) => return (o, false),
+            },
+            Command::PollNow { mottakersystem } => match self.control(mottakersystem) {
+                Ok(c) => inbound::poll_now(j, c, mottakersystem),
+                Err(o) => return (o, false),
+            },
+        };
+        let outcome = match done {
+            Ok(message) => Outcome::Ok { message },
+            Err(err) => inbound_refused(&err),
+        };
+        (outcome, false)
+    }
+
+    fn control(&self, mottakersystem: &str) -> Result<&SystemControl, Outcome> {
+        self.systems.get(mottakersystem).ok_or_else(|| {
+            Outcome::error(
+                ErrorCode::NotFound,
+                format!("no mottakersystem {mottakersystem}"),
+            )
+        })
     }
 
     /// Retry (`discard_reason` `None`) or discard a failed saksoppdatering.
@@ -425,216 +353,6 @@ impl CommandRunner {
             }
             Ok(Err(refused)) => Outcome::error(ErrorCode::WrongState, refused.to_string()),
             Err(err) => journal_failed(&err),
-        }
-    }
-
-    async fn move_to_inn(&self, mottakersystem: &str, forsendelse: &str) -> Outcome {
-        let (id, row) = match self.row(mottakersystem, forsendelse).await {
-            Ok(r) => r,
-            Err(o) => return o,
-        };
-        if row.state != State::Rejected {
-            return Outcome::error(
-                ErrorCode::WrongState,
-                format!(
-                    "forsendelse {id} of {mottakersystem} is {}: only a forsendelse the fagsystem rejected (in feilet/) can be moved back to inn/",
-                    row.state
-                ),
-            );
-        }
-        let Some(control) = self.control(mottakersystem) else {
-            return Outcome::error(
-                ErrorCode::NotFound,
-                format!("no mottakersystem {mottakersystem}"),
-            );
-        };
-        // The folder moves first, then the journal. A crash in between
-        // leaves the row rejected with its folder in inn/: the worker repairs
-        // that on its next turn (the folder in inn/ wins: delivered again),
-        // and may do so between the two steps here as well (handled below).
-        let drop = control.drop.clone();
-        let i = id.clone();
-        let moved = tokio::task::spawn_blocking(move || drop.retry_rejected(&i)).await;
-        let feil = match moved {
-            Ok(Ok(feil)) => feil,
-            Ok(Err(err)) => {
-                return Outcome::error(ErrorCode::Failed, format!("could not move it back: {err}"));
-            }
-            Err(err) => {
-                return Outcome::error(
-                    ErrorCode::Failed,
-                    format!("the move did not finish: {err}"),
-                );
-            }
-        };
-        let folder_name = row
-            .folder_name
-            .clone()
-            .unwrap_or_else(|| id.as_str().to_owned());
-        let change = Change::Delivered {
-            folder_name,
-            digisos_id: None,
-        };
-        let done = match self.transition(mottakersystem, &id, change).await {
-            Ok(()) => Ok(()),
-            // The worker saw the folder in inn/ first and made it delivered.
-            Err(JournalError::IllegalTransition { .. })
-                if matches!(
-                    self.row(mottakersystem, forsendelse).await,
-                    Ok((_, ref now)) if now.state == State::Delivered
-                ) =>
-            {
-                Ok(())
-            }
-            Err(err) => Err(err),
-        };
-        match done {
-            Ok(()) => Outcome::Ok {
-                message: format!(
-                    "forsendelse {id} of {mottakersystem} is back in inn/ for the fagsystem{}{}",
-                    match feil {
-                        FeilTxt::Absent => String::new(),
-                        FeilTxt::Text(r) => format!(" (its feil.txt said: {r})"),
-                        // Never quoted: it was not read.
-                        FeilTxt::Refused(what) => format!(
-                            " (its feil.txt was {what}, not a regular file: removed unread)"
-                        ),
-                        FeilTxt::Unreadable(_) => {
-                            " (its feil.txt could not be read: removed)".to_owned()
-                        }
-                    },
-                    self.paused_note(mottakersystem)
-                ),
-            },
-            Err(err) => Outcome::error(
-                ErrorCode::Failed,
-                format!(
-                    "forsendelse {id} of {mottakersystem} was moved back to inn/, but the journal could not record it ({err}); the fagsystem will see it, and its acknowledgement waits until this is fixed: check the journal's disk and restart the agent"
-                ),
-            ),
-        }
-    }
-
-    async fn mark_permanent(
-        &self,
-        mottakersystem: &str,
-        forsendelse: &str,
-        reason: &str,
-    ) -> Outcome {
-        let reason = reason.trim();
-        if reason.is_empty() {
-            return Outcome::error(
-                ErrorCode::InvalidArgument,
-                "a reason is required: it goes to the sender in SvarUt with mottakFeilet",
-            );
-        }
-        if reason.chars().count() > MAX_REASON_LEN {
-            return Outcome::error(
-                ErrorCode::InvalidArgument,
-                format!("the reason is longer than {MAX_REASON_LEN} characters; shorten it"),
-            );
-        }
-        let (id, row) = match self.row(mottakersystem, forsendelse).await {
-            Ok(r) => r,
-            Err(o) => return o,
-        };
-        if !can_transition(row.state, State::Permanent) {
-            return Outcome::error(
-                ErrorCode::WrongState,
-                format!(
-                    "forsendelse {id} of {mottakersystem} is {}: only listed, failed, rejected and retry_wait forsendelser can be marked permanent",
-                    row.state
-                ),
-            );
-        }
-        let change = Change::Permanent {
-            reason: reason.to_owned(),
-        };
-        match self.transition(mottakersystem, &id, change).await {
-            Ok(()) => Outcome::Ok {
-                message: format!(
-                    "forsendelse {id} of {mottakersystem} is marked permanent; SvarInn is told (mottakFeilet, permanent) within seconds{}",
-                    self.paused_note(mottakersystem)
-                ),
-            },
-            Err(err) => state_error(&err),
-        }
-    }
-
-    async fn pause(&self, mottakersystem: &str, by: &str, reason: Option<&str>) -> Outcome {
-        let Some(control) = self.control(mottakersystem) else {
-            return Outcome::error(
-                ErrorCode::NotFound,
-                format!("no mottakersystem {mottakersystem}"),
-            );
-        };
-        let reason = reason.map(str::trim).filter(|r| !r.is_empty());
-        if reason.is_some_and(|r| r.chars().count() > MAX_REASON_LEN) {
-            return Outcome::error(
-                ErrorCode::InvalidArgument,
-                format!("the reason is longer than {MAX_REASON_LEN} characters; shorten it"),
-            );
-        }
-        match self
-            .journal
-            .set_paused(mottakersystem, Some((by, reason)))
-            .await
-        {
-            Ok(changed) => {
-                // Steps already running finish; the loop sees the pause at its next turn.
-                control.health.pipeline.wake.notify_one();
-                Outcome::Ok {
-                    message: if changed {
-                        format!(
-                            "{mottakersystem} is paused: no polls and no steps until resumed (steps in progress finish)"
-                        )
-                    } else {
-                        format!("{mottakersystem} was already paused")
-                    },
-                }
-            }
-            Err(err) => journal_failed(&err),
-        }
-    }
-
-    async fn resume(&self, mottakersystem: &str) -> Outcome {
-        let Some(control) = self.control(mottakersystem) else {
-            return Outcome::error(
-                ErrorCode::NotFound,
-                format!("no mottakersystem {mottakersystem}"),
-            );
-        };
-        match self.journal.set_paused(mottakersystem, None).await {
-            Ok(changed) => {
-                control.health.pipeline.wake.notify_one();
-                Outcome::Ok {
-                    message: if changed {
-                        format!("{mottakersystem} is resumed and polls SvarInn now")
-                    } else {
-                        format!("{mottakersystem} was not paused")
-                    },
-                }
-            }
-            Err(err) => journal_failed(&err),
-        }
-    }
-
-    fn poll_now(&self, mottakersystem: &str) -> Outcome {
-        let Some(control) = self.control(mottakersystem) else {
-            return Outcome::error(
-                ErrorCode::NotFound,
-                format!("no mottakersystem {mottakersystem}"),
-            );
-        };
-        if self.journal.is_paused(mottakersystem) {
-            return Outcome::error(
-                ErrorCode::WrongState,
-                format!("{mottakersystem} is paused: resume it first"),
-            );
-        }
-        control.health.pipeline.wake.notify_one();
-        Outcome::Ok {
-            message: format!("{mottakersystem} polls SvarInn now"),
         }
     }
 
@@ -783,6 +501,28 @@ fn journal_failed(err: &JournalError) -> Outcome {
     )
 }
 
+/// An inbound action not done, by kind: a bad argument, an unknown
+/// forsendelse, a journal failure, a failed move, or refused in its current state.
+fn inbound_refused(err: &InboundError) -> Outcome {
+    let code = match err {
+        InboundError::Journal(err) => return journal_failed(err),
+        InboundError::Transition(err) => return state_error(err),
+        InboundError::NotAnId { .. } | InboundError::NoReason | InboundError::ReasonTooLong => {
+            ErrorCode::InvalidArgument
+        }
+        InboundError::NotFound { .. } => ErrorCode::NotFound,
+        InboundError::NotMoved(_)
+        | InboundError::MoveUnfinished(_)
+        | InboundError::NotRecorded { .. } => ErrorCode::Failed,
+        InboundError::RetryRejected { .. }
+        | InboundError::NotRetryable { .. }
+        | InboundError::NotRejected { .. }
+        | InboundError::NotMarkable { .. }
+        | InboundError::Paused { .. } => ErrorCode::WrongState,
+    };
+    Outcome::error(code, err.to_string())
+}
+
 /// A transition the journal refused (the row moved meanwhile) or could not write.
 fn state_error(err: &JournalError) -> Outcome {
     match err {
@@ -797,8 +537,10 @@ fn state_error(err: &JournalError) -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dropfolder::DropFolder;
     use crate::dropfolder::dirfd::{Dir, FsOps, Name, RealFs, Replace};
-    use crate::journal::{Journal, NewForsendelse, SystemClock};
+    use crate::journal::{Change, Journal, NewForsendelse, SystemClock};
+    use crate::names::ForsendelseId;
     use mottak_protocol::console::{Principal, Role, Scope, Transport};
     use std::fs::File;
     use std::path::Path;

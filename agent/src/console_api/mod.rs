@@ -3,17 +3,20 @@
 //! Module map:
 //! - `accounts`: users and groups through the name service (local, SSSD, LDAP): peer uid → login
 //!   name and groups, a group's members; with deadlines, shared lookups and a short cache.
-//! - `access`: who may do what, pure: applicable grants, roles per mottakersystem, command
+//! - `roles`: who may do what, pure: applicable grants, roles per mottakersystem, command
 //!   checks, who can act on failed imports.
-//! - `state`: the [`ConsoleState`](mottak_protocol::console::ConsoleState) built from the
-//!   journal, the workers' health, the drop folders and certificates; alerts; what each
-//!   caller may see.
+//! - `state`: the [`ConsoleState`](mottak_protocol::console::ConsoleState) built from each
+//!   side's part (`inbound::console`, `outbound::console`) and the access list; alerts; what
+//!   each caller may see.
 //! - `alert_text`: each alert built from its kind and data ([`mottak_protocol::alert`]),
 //!   with the agent's English for it.
-//! - `commands`: console commands, checked, done and audited, idempotent by id.
+//! - `commands`: console commands, checked, done and audited, idempotent by id; each is
+//!   done by the side it targets (`inbound::actions`, `outbound::actions`) or is an
+//!   access-list change.
 //! - `admission`: connection slots per listener (the socket's admin reserve, the TLS
 //!   listener's unauthenticated ones) and the counted, summarised log of refusals.
-//! - `server`: the websocket sessions (Unix socket), limits and deadlines, snapshot + deltas.
+//! - `server`: the console socket and its accept loop; `server::session`, one websocket
+//!   session (limits and deadlines, snapshot + deltas), over the socket or TLS.
 //! - `tls`: the optional `[agent.remote]` listener (client certificate CN = user).
 //! - `metrics`: the optional Prometheus `/metrics`.
 //!
@@ -22,12 +25,12 @@
 //! [`start`] binds every listener before it returns, so `run` can tell
 //! systemd `READY=1` only once consoles can connect.
 
-pub mod access;
 pub mod accounts;
 pub mod admission;
 pub mod alert_text;
 pub mod commands;
 pub mod metrics;
+pub mod roles;
 pub mod server;
 pub mod state;
 pub mod tls;

@@ -23,8 +23,8 @@ use tokio::net::TcpListener;
 use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 
-use super::access::{Identity, check_name};
 use super::admission::{ACCEPT_BACKOFF, Event, Listener, address_key, address_label};
+use super::roles::{Identity, check_name};
 use super::server::{Arrival, Hub, serve_connection};
 use crate::config::RemoteSettings;
 use crate::secret::{MAX_SECRET_FILE_BYTES, read_private_file};

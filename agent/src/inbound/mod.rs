@@ -8,7 +8,12 @@
 //!   side is: setup (password, keys, drop folder, recovery), then the worker.
 //! - `worker`: one mottakersystem's loop: poll, then advance every row of the
 //!   journal step by step (download → publish → await import → ack).
+//! - `actions`: what an operator may do from the console (retry, move back to
+//!   `inn/`, mark permanent, pause, resume, poll now).
+//! - `console`: the inbound part of the console state, and its alerts.
 
+pub mod actions;
+pub mod console;
 pub mod deliver;
 pub mod fetch;
 pub mod limits;

@@ -7,6 +7,9 @@
 //! of that name (local or from the directory, as the name service says:
 //! `accounts`). Certificate users (TLS) get only access-list groups: a
 //! certificate CN is not an account of the machine.
+//!
+//! Access *decisions* only: the access list is stored by `journal::access`
+//! and edited from the command line by `commands::access`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
