@@ -363,8 +363,11 @@ impl CommandRunner {
         note: &AuditNote,
     ) -> (Outcome, bool) {
         let (kind, name) = (grant.principal.kind(), grant.principal.name().to_owned());
-        if let Err(msg) = check_name(kind, &name) {
-            return (Outcome::error(ErrorCode::InvalidArgument, msg), false);
+        if let Err(err) = check_name(kind, &name) {
+            return (
+                Outcome::error(ErrorCode::InvalidArgument, err.to_string()),
+                false,
+            );
         }
         let target = format!(
             "{}: {} over {}",
@@ -404,8 +407,11 @@ impl CommandRunner {
         note: &AuditNote,
     ) -> (Outcome, bool) {
         for (kind, name) in [("user", user), ("group", group)] {
-            if let Err(msg) = check_name(kind, name) {
-                return (Outcome::error(ErrorCode::InvalidArgument, msg), false);
+            if let Err(err) = check_name(kind, name) {
+                return (
+                    Outcome::error(ErrorCode::InvalidArgument, err.to_string()),
+                    false,
+                );
             }
         }
         let target = format!("{} in group {group}", Principal::User(user.to_owned()));

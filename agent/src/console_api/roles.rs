@@ -227,20 +227,29 @@ fn unknown_system(name: &str, systems: &[String]) -> Refusal {
     )
 }
 
+/// Why a user or group name from a console or the command line is refused
+/// (`kind` is "user" or "group").
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    #[error("the {kind} name {name:?} is empty or has spaces around it")]
+    Blank { kind: String, name: String },
+    #[error("the {kind} name {name:?} is longer than {max} characters or holds control characters", max = MAX_NAME_LEN)]
+    Unfit { kind: String, name: String },
+    #[error("{kind} name \"*\" is reserved for \"all\"")]
+    Reserved { kind: String },
+}
+
 /// Checks a user or group name from a console or the command line.
-pub fn check_name(kind: &str, name: &str) -> Result<(), String> {
+pub fn check_name(kind: &str, name: &str) -> Result<(), NameError> {
+    let (kind, owned) = (kind.to_owned(), name.to_owned());
     if name.trim().is_empty() || name.trim() != name {
-        return Err(format!(
-            "the {kind} name {name:?} is empty or has spaces around it"
-        ));
+        return Err(NameError::Blank { kind, name: owned });
     }
     if name.chars().count() > MAX_NAME_LEN || name.chars().any(char::is_control) {
-        return Err(format!(
-            "the {kind} name {name:?} is longer than {MAX_NAME_LEN} characters or holds control characters"
-        ));
+        return Err(NameError::Unfit { kind, name: owned });
     }
     if name == "*" {
-        return Err(format!("{kind} name \"*\" is reserved for \"all\""));
+        return Err(NameError::Reserved { kind });
     }
     Ok(())
 }

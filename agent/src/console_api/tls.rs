@@ -24,8 +24,8 @@ use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 
 use super::admission::{ACCEPT_BACKOFF, Event, Listener, address_key, address_label};
-use super::roles::{Identity, check_name};
-use super::server::{Arrival, Hub, serve_connection};
+use super::roles::{Identity, NameError, check_name};
+use super::server::{Arrival, Hub, IdentityError, serve_connection};
 use crate::config::RemoteSettings;
 use crate::secret::{MAX_SECRET_FILE_BYTES, read_private_file};
 use mottak_protocol::console::Transport;
@@ -131,18 +131,31 @@ pub async fn bind(remote: &RemoteSettings) -> Result<TcpListener, TlsSetupError>
         })
 }
 
+/// Why a TLS console's client certificate names no user it may log in as.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientCertError {
+    #[error("no client certificate")]
+    Missing,
+    #[error("the client certificate cannot be parsed: {0}")]
+    Unparsable(der::Error),
+    #[error("the client certificate's CN cannot be read: {0}")]
+    UnreadableCn(der::Error),
+    #[error("the client certificate has no CN; issue one whose CN is the user's name")]
+    NoCn,
+    #[error(transparent)]
+    Name(#[from] NameError),
+}
+
 /// The user a verified client certificate names: its subject's CN.
-pub fn user_of(cert: &CertificateDer<'_>) -> Result<String, String> {
-    let parsed = x509_cert::Certificate::from_der(cert.as_ref())
-        .map_err(|e| format!("the client certificate cannot be parsed: {e}"))?;
+pub fn user_of(cert: &CertificateDer<'_>) -> Result<String, ClientCertError> {
+    let parsed =
+        x509_cert::Certificate::from_der(cert.as_ref()).map_err(ClientCertError::Unparsable)?;
     let cn = parsed
         .tbs_certificate()
         .subject()
         .common_name()
-        .map_err(|e| format!("the client certificate's CN cannot be read: {e}"))?
-        .ok_or_else(|| {
-            "the client certificate has no CN; issue one whose CN is the user's name".to_owned()
-        })?;
+        .map_err(ClientCertError::UnreadableCn)?
+        .ok_or(ClientCertError::NoCn)?;
     let user = cn.value().into_owned();
     check_name("user", &user)?;
     Ok(user)
@@ -221,8 +234,9 @@ pub async fn serve(
                 .1
                 .peer_certificates()
                 .and_then(|c| c.first())
-                .ok_or_else(|| "no client certificate".to_owned())
+                .ok_or(ClientCertError::Missing)
                 .and_then(user_of)
+                .map_err(IdentityError::from)
                 .map(|user| Identity {
                     user,
                     transport: Transport::Tls,

@@ -32,11 +32,12 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use super::accounts::Directory;
+use super::accounts::{Directory, LookupError};
 use super::admission::{ACCEPT_BACKOFF, Admission, Event, Listener, is_admin};
 use super::commands::CommandRunner;
 use super::roles::Identity;
 use super::state::Built;
+use super::tls::ClientCertError;
 
 pub use session::serve_connection;
 
@@ -292,8 +293,22 @@ fn uid_label(uid: &std::io::Result<u32>) -> String {
     }
 }
 
+/// Why a connection's user is not known: it is refused before `hello`.
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    #[error("the agent cannot tell who is connecting ({0}); refused")]
+    PeerUid(std::io::Error),
+    #[error(transparent)]
+    Lookup(#[from] LookupError),
+    #[error(transparent)]
+    ClientCert(#[from] ClientCertError),
+}
+
 /// A socket connection's arrival: named by its login name, else its uid.
-fn socket_arrival(identity: &Result<Identity, String>, uid: &std::io::Result<u32>) -> Arrival {
+fn socket_arrival(
+    identity: &Result<Identity, IdentityError>,
+    uid: &std::io::Result<u32>,
+) -> Arrival {
     Arrival {
         listener: Listener::Socket,
         peer: match identity {
@@ -307,19 +322,16 @@ fn socket_arrival(identity: &Result<Identity, String>, uid: &std::io::Result<u32
 /// The login name of the socket's peer uid (SO_PEERCRED) and its groups,
 /// from the name service (local or directory accounts; the lookup is
 /// bounded by its timeout).
-async fn local_identity(uid: &std::io::Result<u32>) -> Result<Identity, String> {
+async fn local_identity(uid: &std::io::Result<u32>) -> Result<Identity, IdentityError> {
     let uid = match uid {
         Ok(uid) => *uid,
         Err(e) => {
-            return Err(format!(
-                "the agent cannot tell who is connecting ({e}); refused"
-            ));
+            // io::Error is not Clone: keep its kind and words.
+            let copy = std::io::Error::new(e.kind(), e.to_string());
+            return Err(IdentityError::PeerUid(copy));
         }
     };
-    let peer = Directory::system()
-        .peer(uid)
-        .await
-        .map_err(|e| e.to_string())?;
+    let peer = Directory::system().peer(uid).await?;
     Ok(Identity {
         user: peer.name,
         transport: Transport::LocalSocket,

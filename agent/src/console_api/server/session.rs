@@ -22,7 +22,7 @@ use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use super::{Arrival, Hub};
+use super::{Arrival, Hub, IdentityError};
 use crate::console_api::admission::{Event, Listener};
 use crate::console_api::roles::{Identity, permissions, roles_by_system};
 use crate::console_api::state::{Built, visible_to};
@@ -51,7 +51,7 @@ enum End {
 /// Serves one console: websocket handshake, then the session.
 pub async fn serve_connection<S>(
     stream: S,
-    identity: Result<Identity, String>,
+    identity: Result<Identity, IdentityError>,
     hub: Arc<Hub>,
     arrival: Arrival,
 ) where
@@ -115,7 +115,8 @@ pub async fn serve_connection<S>(
 
     let identity = match identity {
         Ok(i) => i,
-        Err(message) => {
+        Err(err) => {
+            let message = err.to_string();
             hub.admission.note(
                 arrival.listener,
                 Event::UnknownIdentity,
