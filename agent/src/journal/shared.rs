@@ -40,7 +40,18 @@ const MIN_GROUP_WITHOUT_LINGER: usize = 4;
 /// waiter), and whether the group itself broke (then nothing of it is kept).
 type Job = Box<dyn FnOnce(Option<&mut Journal>) -> (Completion, bool) + Send>;
 /// Called with the group's commit result.
-type Completion = Box<dyn FnOnce(Result<(), String>) + Send>;
+type Completion = Box<dyn FnOnce(Result<(), GroupCommitError>) + Send>;
+
+/// Why a group commit kept none of its jobs.
+#[derive(Debug, Clone, thiserror::Error)]
+enum GroupCommitError {
+    #[error("could not start a transaction: {0}")]
+    Begin(String),
+    #[error("a savepoint of the group failed, so the whole group was rolled back")]
+    RolledBack,
+    #[error("{0}")]
+    Commit(String),
+}
 
 /// A cloneable handle to the agent's journal.
 #[derive(Debug, Clone)]
@@ -189,11 +200,11 @@ impl SharedJournal {
                 )),
             };
             let broken = result.is_err();
-            let done = Box::new(move |committed: Result<(), String>| {
+            let done = Box::new(move |committed: Result<(), GroupCommitError>| {
                 let answer = match (result, committed) {
                     (Ok(Ok(value)), Ok(())) => Ok(value),
                     (Ok(Err(err)), _) | (Err(err), _) => Err(err),
-                    (Ok(Ok(_)), Err(err)) => Err(JournalError::CommitFailed(err)),
+                    (Ok(Ok(_)), Err(err)) => Err(JournalError::CommitFailed(err.to_string())),
                 };
                 let _ = tx.send(answer);
             }) as Completion;
@@ -274,15 +285,18 @@ fn gather(queue: &mpsc::Receiver<Job>, group: &mut Vec<Job>) {
 
 /// Runs `group` in one transaction and commits it. Returns the commit's
 /// outcome and each job's completion.
-fn run_group(journal: &mut Journal, group: Vec<Job>) -> (Result<(), String>, Vec<Completion>) {
+fn run_group(
+    journal: &mut Journal,
+    group: Vec<Job>,
+) -> (Result<(), GroupCommitError>, Vec<Completion>) {
     let mut completions = Vec::with_capacity(group.len());
     if let Err(err) = journal.begin_group() {
-        let message = format!("could not start a transaction: {err}");
-        tracing::error!(error = %message, "journal group commit failed");
+        let err = GroupCommitError::Begin(err.to_string());
+        tracing::error!(error = %err, "journal group commit failed");
         for job in group {
             completions.push(job(None).0);
         }
-        return (Err(message), completions);
+        return (Err(err), completions);
     }
     let mut broken = false;
     for job in group {
@@ -292,9 +306,11 @@ fn run_group(journal: &mut Journal, group: Vec<Job>) -> (Result<(), String>, Vec
     }
     let committed = if broken {
         journal.abort_group();
-        Err("a savepoint of the group failed, so the whole group was rolled back".to_owned())
+        Err(GroupCommitError::RolledBack)
     } else {
-        journal.end_group().map_err(|err| err.to_string())
+        journal
+            .end_group()
+            .map_err(|err| GroupCommitError::Commit(err.to_string()))
     };
     if let Err(err) = &committed {
         tracing::error!(error = %err, jobs = completions.len(), "journal group commit failed; none of its jobs was kept");

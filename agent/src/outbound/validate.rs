@@ -102,8 +102,8 @@ pub fn prepare(dir: &Dir, name: &str) -> Result<Prepared, Vec<String>> {
     }
     let doc = match read_soker(dir) {
         Ok(doc) => Some(doc),
-        Err(p) => {
-            problems.push(p);
+        Err(e) => {
+            problems.push(e.to_string());
             None
         }
     };
@@ -195,44 +195,54 @@ pub fn prepare(dir: &Dir, name: &str) -> Result<Prepared, Vec<String>> {
     }
 }
 
-fn read_soker(dir: &Dir) -> Result<Value, String> {
+/// Why `soker.json` cannot be read as an update, before its schema is checked.
+#[derive(Debug, thiserror::Error)]
+enum SokerError {
+    #[error("there is no {f} in the folder: the update itself is missing (write it before KLAR)", f = SOKER_JSON)]
+    Missing,
+    #[error("{f} is more than the {max} bytes an update may be", f = SOKER_JSON, max = MAX_SOKER_BYTES)]
+    TooLarge,
+    /// A link, a FIFO, a folder: the text says which.
+    #[error("{0}")]
+    NotRegular(String),
+    #[error("cannot read {f}: {0}", f = SOKER_JSON)]
+    Unreadable(DirError),
+    #[error("{f} is not UTF-8 text (at byte {valid_up_to})", f = SOKER_JSON)]
+    NotUtf8 { valid_up_to: usize },
+    #[error("{f} is not valid JSON: {what} at line {line}, column {column}", f = SOKER_JSON)]
+    NotJson {
+        what: String,
+        line: usize,
+        column: usize,
+    },
+    #[error("{f} must hold one JSON object ({{\"version\": ..., \"avsender\": ..., \"hendelser\": [...]}})", f = SOKER_JSON)]
+    NotObject,
+}
+
+fn read_soker(dir: &Dir) -> Result<Value, SokerError> {
     let bytes = match dir.read_file(&Name::fixed(SOKER_JSON), MAX_SOKER_BYTES) {
         Ok(bytes) => bytes,
-        Err(e) if e.is_not_found() => {
-            return Err(format!(
-                "there is no {SOKER_JSON} in the folder: the update itself is missing (write it before KLAR)"
-            ));
-        }
-        Err(DirError::TooLarge { .. }) => {
-            return Err(format!(
-                "{SOKER_JSON} is more than the {MAX_SOKER_BYTES} bytes an update may be"
-            ));
-        }
+        Err(e) if e.is_not_found() => return Err(SokerError::Missing),
+        Err(DirError::TooLarge { .. }) => return Err(SokerError::TooLarge),
         Err(e) => {
             return Err(match refused(&e) {
-                Some(kind) => not_regular(SOKER_JSON, kind),
-                None => format!("cannot read {SOKER_JSON}: {e}"),
+                Some(kind) => SokerError::NotRegular(not_regular(SOKER_JSON, kind)),
+                None => SokerError::Unreadable(e),
             });
         }
     };
-    let text = std::str::from_utf8(&bytes).map_err(|e| {
-        format!(
-            "{SOKER_JSON} is not UTF-8 text (at byte {})",
-            e.valid_up_to()
-        )
+    let text = std::str::from_utf8(&bytes).map_err(|e| SokerError::NotUtf8 {
+        valid_up_to: e.valid_up_to(),
     })?;
     let doc: Value = serde_json::from_str(text.trim_start_matches('\u{feff}')).map_err(|e| {
-        format!(
-            "{SOKER_JSON} is not valid JSON: {} at line {}, column {}",
-            describe_json_error(&e),
-            e.line(),
-            e.column()
-        )
+        SokerError::NotJson {
+            what: describe_json_error(&e),
+            line: e.line(),
+            column: e.column(),
+        }
     })?;
     if !doc.is_object() {
-        return Err(format!(
-            "{SOKER_JSON} must hold one JSON object ({{\"version\": ..., \"avsender\": ..., \"hendelser\": [...]}})"
-        ));
+        return Err(SokerError::NotObject);
     }
     Ok(doc)
 }
