@@ -1,4 +1,5 @@
 use super::*;
+use rusqlite::TransactionBehavior;
 use std::time::Duration;
 use time::macros::datetime;
 

@@ -1,440 +1,9 @@
-//! One mottakersystem's outbound loop, and the steps of one update.
-//!
-//! Every `poll_interval` (1 s by default) the loop:
-//! 1. looks at `.mottak/`: a claimed folder without a journal row (a crash
-//!    between the rename and the journal) is journaled now; one whose row is
-//!    `sent`/`superseded` (a crash between the journal and the move) is moved
-//!    to `ut-sendt/` with its `kvittering.json`, never sent again; one whose
-//!    row is `failed`/`discarded` is moved (again) to `ut-feilet/`;
-//! 2. claims every `ut/<name>/` with `KLAR` (oldest first) and checks it at
-//!    once: bad input goes to `ut-feilet/` before it can supersede anything;
-//! 3. for each case not in flight, supersedes all but its newest pending
-//!    update and starts a task for that one (at most [`MAX_CASES_IN_FLIGHT`]).
-//!
-//! A task ([`OutboundWorker::process`]) uploads the files the case does not
-//! have yet (journal: sha256 → `dokumentlagerDokumentId`; a file left
-//! `uploading` by a crash is first looked for in `GET .../filer`), replaces
-//! the placeholders, validates, checks once more that nothing newer came,
-//! posts, journals `sent` and moves the claimed folder to
-//! `ut-sendt/<digisos-id>-<time>/` with `kvittering.json` (see
-//! [`super::kvittering`]). A superseded update goes there too, its
-//! kvittering saying `"status": "erstattet"`.
-//!
-//! The worker has its own journal connection and its own tasks: nothing it
-//! does waits on the inbound pipeline or makes it wait.
+//! One update's task: upload the files its case lacks, validate, post to
+//! Fiks Digisos, journal the result and move the claimed folder.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
-
-use mottak_protocol::digisos::{
-    DokumentInfo, FilMetadata, SakUpdate, describe_errors, replace_placeholders, validate_soker,
-};
-use time::OffsetDateTime;
-use tokio::task::JoinSet;
-use tokio_util::sync::CancellationToken;
-use tracing::{debug, error, info, warn};
-
-use super::claim::{self, OutFolders};
-use super::error::{FinishError, TurnError};
-use super::kvittering::{self, Fil};
-use super::validate::{self, LocalFile};
-use crate::backoff::Backoff;
-use crate::config::DigisosSettings;
-use crate::dropfolder::dirfd::Dir;
-use crate::fiks_client::{FiksCallError, FiksClient, mimetype_for};
-use crate::journal::outbound::{OutboundFile, OutboundRow, OutboundState};
-use crate::journal::{JournalError, SharedJournal};
-use crate::pipeline::Health;
-
-/// Cases being uploaded or posted at once, per mottakersystem.
-pub const MAX_CASES_IN_FLIGHT: usize = 4;
-
-/// Retries of one update: quick at first, then at most every 5 minutes.
-pub const RETRY: Backoff = Backoff {
-    base: Duration::from_secs(2),
-    max: Duration::from_secs(5 * 60),
-};
-
-/// How long in-flight tasks may finish after SIGTERM before they are
-/// stopped (safe either way: the journal knows where each one was).
-const DRAIN: Duration = Duration::from_secs(5);
-
-/// What the supervisor, the watchdog and the console see of the outbound worker.
-#[derive(Debug, Default)]
-pub struct OutboundHealth {
-    /// What every pipeline reports (heartbeat, why setup fails, wake: a
-    /// person acted from the console, look again now).
-    pub pipeline: Arc<Health>,
-    /// The Fiks client, once set up (its status and Maskinporten's).
-    pub fiks: Mutex<Option<Arc<FiksClient>>>,
-    /// Updates sent since start.
-    pub sent: AtomicU64,
-    /// Done updates whose folder could not be moved out of `.mottak/`, by
-    /// update id (tried again every turn; shown in the console and alerted).
-    pub unmoved: Mutex<BTreeMap<String, Unmoved>>,
-    /// Entries in `ut/` that are not folders (links, FIFOs, ...), by name,
-    /// while they are there: never followed, logged once, shown in the
-    /// console and alerted.
-    pub ignored: Mutex<BTreeMap<String, IgnoredEntry>>,
-}
-
-/// An entry in `ut/` the agent leaves alone (see [`OutboundHealth::ignored`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IgnoredEntry {
-    /// Why, in a sentence.
-    pub reason: String,
-    /// Unix ms when it was first seen.
-    pub since_ms: i64,
-}
-
-/// A failed move of a done update's folder (see [`OutboundHealth::unmoved`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Unmoved {
-    /// `ut-sendt` or `ut-feilet`.
-    pub to: &'static str,
-    pub error: String,
-    /// Unix ms of the first failure.
-    pub since_ms: i64,
-}
-
-impl OutboundHealth {
-    pub fn new(pipeline: Arc<Health>) -> Self {
-        OutboundHealth {
-            pipeline,
-            ..OutboundHealth::default()
-        }
-    }
-
-    pub fn beat(&self) {
-        self.pipeline.beat();
-    }
-
-    fn now_ms(&self) -> i64 {
-        self.pipeline.now_ms()
-    }
-}
-
-/// Why a step did not finish.
-#[derive(Debug)]
-enum StepError {
-    /// Fiks or Maskinporten (classified by [`FiksCallError::is_permanent`]).
-    Fiks {
-        action: &'static str,
-        error: FiksCallError,
-    },
-    /// The update itself is wrong: these problems go to `feil.txt`.
-    Invalid {
-        action: &'static str,
-        problems: Vec<String>,
-    },
-    /// Our side (disk, journal): retried.
-    Local { action: &'static str, error: String },
-}
-
-impl From<JournalError> for StepError {
-    fn from(e: JournalError) -> Self {
-        StepError::Local {
-            action: "journal",
-            error: e.to_string(),
-        }
-    }
-}
-
-/// How a task ended.
-enum Done {
-    Sent { files: u64, bytes: u64 },
-    Superseded { by: String },
-}
-
-/// One mottakersystem's outbound worker.
-pub struct OutboundWorker {
-    name: String,
-    folders: OutFolders,
-    settings: DigisosSettings,
-    fiks: Arc<FiksClient>,
-    journal: SharedJournal,
-    health: Arc<OutboundHealth>,
-    claims: AtomicU64,
-    /// Cases with a task running.
-    in_flight: Mutex<HashSet<String>>,
-}
-
-impl std::fmt::Debug for OutboundWorker {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OutboundWorker")
-            .field("name", &self.name)
-            .finish_non_exhaustive()
-    }
-}
+use super::*;
 
 impl OutboundWorker {
-    pub fn new(
-        name: &str,
-        drop_folder: &std::path::Path,
-        settings: DigisosSettings,
-        fiks: Arc<FiksClient>,
-        journal: SharedJournal,
-        health: Arc<OutboundHealth>,
-    ) -> Self {
-        OutboundWorker {
-            name: name.to_owned(),
-            folders: OutFolders::new(drop_folder),
-            settings,
-            fiks,
-            journal,
-            health,
-            claims: AtomicU64::new(0),
-            in_flight: Mutex::new(HashSet::new()),
-        }
-    }
-
-    /// The loop, until `shutdown`.
-    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
-        let mut tasks = JoinSet::new();
-        loop {
-            self.health.beat();
-            if let Err(e) = self.turn(&mut tasks).await {
-                warn!(mottakersystem = %self.name, "outbound: {e}");
-            }
-            tokio::select! {
-                () = shutdown.cancelled() => break,
-                () = tokio::time::sleep(self.settings.poll_interval) => {}
-                () = self.health.pipeline.wake.notified() => {}
-                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
-            }
-            while tasks.try_join_next().is_some() {}
-        }
-        if !tasks.is_empty() {
-            info!(mottakersystem = %self.name, in_flight = tasks.len(), "outbound: letting updates in flight finish");
-            let drained =
-                tokio::time::timeout(DRAIN, async { while tasks.join_next().await.is_some() {} })
-                    .await;
-            if drained.is_err() {
-                // Safe: the journal says which files were uploaded; the rest is redone.
-                tasks.abort_all();
-                while tasks.join_next().await.is_some() {}
-            }
-        }
-    }
-
-    async fn turn(self: &Arc<Self>, tasks: &mut JoinSet<()>) -> Result<(), TurnError> {
-        self.tidy_claims().await?;
-        self.claim_ready().await?;
-        self.start_due(tasks).await
-    }
-
-    /// Step 1: claimed folders against the journal.
-    async fn tidy_claims(self: &Arc<Self>) -> Result<(), TurnError> {
-        let folders = self.folders.clone();
-        let claims = tokio::task::spawn_blocking(move || folders.claims())
-            .await?
-            .map_err(TurnError::ListClaims)?;
-        for update_id in claims {
-            let name = self.name.clone();
-            let id = update_id.clone();
-            let row = self
-                .journal
-                .call(move |j| j.outbound_row(&name, &id))
-                .await?;
-            match row {
-                None => {
-                    // Claimed, then a crash before the journal heard of it.
-                    info!(mottakersystem = %self.name, update = %update_id, "outbound: journaling a claimed update found after a restart");
-                    self.journal_claim(&update_id).await?;
-                }
-                Some(row) if row.state.is_pending() => {}
-                Some(row)
-                    if matches!(row.state, OutboundState::Failed | OutboundState::Discarded) =>
-                {
-                    let text = row.last_error.clone().unwrap_or_default();
-                    let folder = row.failed_folder.clone().unwrap_or_else(|| {
-                        claim::feilet_name(&update_id, OffsetDateTime::now_utc())
-                    });
-                    self.move_to_feilet(&update_id, &folder, &text).await;
-                }
-                // Sent or superseded: the task that journaled it is moving
-                // it now, or a crash came between the journal and the move.
-                Some(row) if self.is_in_flight(&row.digisos_id) => {}
-                Some(_) => {
-                    let warned = self
-                        .health
-                        .unmoved
-                        .lock()
-                        .is_ok_and(|w| w.contains_key(&update_id));
-                    if !warned {
-                        info!(mottakersystem = %self.name, update = %update_id, "outbound: finishing an update journaled as done whose folder had not reached ut-sendt/ (a restart, or a failed move)");
-                    }
-                    self.finish(&update_id, None).await;
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Step 2: claim what the fagsystem finished, and check it at once.
-    async fn claim_ready(self: &Arc<Self>) -> Result<(), TurnError> {
-        let folders = self.folders.clone();
-        let scan = tokio::task::spawn_blocking(move || folders.scan_ut())
-            .await?
-            .map_err(TurnError::ReadUt)?;
-        self.note_ignored(&scan.ignored);
-        for r in scan.ready {
-            let n = self.claims.fetch_add(1, Ordering::Relaxed);
-            let folders = self.folders.clone();
-            let r2 = r.clone();
-            let claimed = tokio::task::spawn_blocking(move || {
-                folders.claim(&r2, OffsetDateTime::now_utc(), n)
-            })
-            .await?;
-            match claimed {
-                Ok(Some(update_id)) => {
-                    info!(mottakersystem = %self.name, folder = %r.shown().escape_debug(), update = %update_id, "outbound: claimed an update from ut/");
-                    self.journal_claim(&update_id).await?;
-                }
-                Ok(None) => {}
-                Err(source) => {
-                    return Err(TurnError::Claim {
-                        folder: r.shown().escape_debug().to_string(),
-                        staging: self.folders.staging().display().to_string(),
-                        source,
-                    });
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Keeps [`OutboundHealth::ignored`] to what `ut/` holds now, and warns
-    /// once for each entry newly found there.
-    fn note_ignored(&self, now: &[claim::Ignored]) {
-        let Ok(mut known) = self.health.ignored.lock() else {
-            return;
-        };
-        known.retain(|name, _| now.iter().any(|i| &i.name == name));
-        for i in now {
-            if known.contains_key(&i.name) {
-                continue;
-            }
-            let reason = i.reason();
-            warn!(mottakersystem = %self.name, "outbound: {reason}");
-            known.insert(
-                i.name.clone(),
-                IgnoredEntry {
-                    reason,
-                    since_ms: self.health.now_ms(),
-                },
-            );
-        }
-    }
-
-    /// Journals a claimed folder and checks it; bad input goes to `ut-feilet/`.
-    async fn journal_claim(self: &Arc<Self>, update_id: &str) -> Result<(), TurnError> {
-        let name = self.name.clone();
-        let id = update_id.to_owned();
-        let digisos_id = claim::original_name(update_id).to_ascii_lowercase();
-        let row = self
-            .journal
-            .call(move |j| j.outbound_claimed(&name, &id, &digisos_id))
-            .await?;
-        if !row.state.is_pending() {
-            return Ok(());
-        }
-        let folders = self.folders.clone();
-        let id = update_id.to_owned();
-        let original = claim::original_name(update_id).to_owned();
-        let checked = tokio::task::spawn_blocking(move || match folders.claimed_dir(&id) {
-            Ok(Some(dir)) => validate::check_unsent(&dir, &original).map(drop),
-            // Gone: the task that sends it finds out and says so.
-            Ok(None) => Ok(()),
-            Err(e) if validate::refused(&e).is_some() => {
-                Err(vec![format!("the claimed folder cannot be used: {e}")])
-            }
-            // The agent's side (handles, permissions): the task retries it.
-            Err(_) => Ok(()),
-        })
-        .await?;
-        if let Err(problems) = checked {
-            self.fail(&row, "validate", &problems).await;
-        }
-        Ok(())
-    }
-
-    /// Step 3: supersede and start.
-    async fn start_due(self: &Arc<Self>, tasks: &mut JoinSet<()>) -> Result<(), TurnError> {
-        let name = self.name.clone();
-        let due = self
-            .journal
-            .call(move |j| {
-                j.outbound_rows(
-                    &name,
-                    &[OutboundState::Queued, OutboundState::RetryWait],
-                    usize::MAX,
-                )
-            })
-            .await?;
-        let now = self.health.now_ms();
-        let mut by_case: BTreeMap<String, Vec<OutboundRow>> = BTreeMap::new();
-        for row in due {
-            by_case.entry(row.digisos_id.clone()).or_default().push(row);
-        }
-        for (case, mut rows) in by_case {
-            if self.is_in_flight(&case) {
-                continue;
-            }
-            rows.sort_by_key(|r| r.claim_seq);
-            let Some(newest) = rows.pop() else { continue };
-            for old in rows {
-                self.supersede(&old, &newest.update_id).await;
-            }
-            let waiting = newest.state == OutboundState::RetryWait
-                && newest.next_attempt_at.is_some_and(|t| t > now);
-            if waiting || self.in_flight_count() >= MAX_CASES_IN_FLIGHT {
-                continue;
-            }
-            if let Ok(mut f) = self.in_flight.lock() {
-                f.insert(case.clone());
-            }
-            let me = Arc::clone(self);
-            tasks.spawn(async move {
-                me.process(newest).await;
-                if let Ok(mut f) = me.in_flight.lock() {
-                    f.remove(&case);
-                }
-            });
-        }
-        Ok(())
-    }
-
-    fn is_in_flight(&self, case: &str) -> bool {
-        self.in_flight.lock().is_ok_and(|f| f.contains(case))
-    }
-
-    fn in_flight_count(&self) -> usize {
-        self.in_flight.lock().map_or(0, |f| f.len())
-    }
-
-    async fn supersede(&self, row: &OutboundRow, by: &str) {
-        let name = self.name.clone();
-        let id = row.update_id.clone();
-        let newer = by.to_owned();
-        match self
-            .journal
-            .call(move |j| j.outbound_superseded(&name, &id, &newer))
-            .await
-        {
-            Ok(true) => {
-                info!(mottakersystem = %self.name, update = %row.update_id, digisos_id = %row.digisos_id, newer = %by, "outbound: superseded by a newer update for the same case; not sent");
-                self.finish(&row.update_id, None).await;
-            }
-            Ok(false) => {}
-            Err(e) => {
-                warn!(mottakersystem = %self.name, update = %row.update_id, "outbound: cannot journal the supersede: {e}")
-            }
-        }
-    }
-
     /// One update, from its claimed folder to Fiks.
     pub async fn process(self: &Arc<Self>, row: OutboundRow) {
         match self.steps(&row).await {
@@ -468,7 +37,7 @@ impl OutboundWorker {
         }
     }
 
-    async fn steps(self: &Arc<Self>, row: &OutboundRow) -> Result<Done, StepError> {
+    pub(super) async fn steps(self: &Arc<Self>, row: &OutboundRow) -> Result<Done, StepError> {
         let case = row.digisos_id.clone();
         let dir = match self.open_claim(row).await? {
             Some(dir) => dir,
@@ -558,7 +127,7 @@ impl OutboundWorker {
     /// sent update's files, when the caller has them (else read again from
     /// the folder). A failure is logged once and tried again at every turn
     /// (the claim stays in `.mottak/`, and the row says what to do with it).
-    async fn finish(&self, update_id: &str, known: Option<Vec<Fil>>) {
+    pub(super) async fn finish(&self, update_id: &str, known: Option<Vec<Fil>>) {
         match self.try_finish(update_id, known).await {
             Ok(Some(folder)) => {
                 self.moved(update_id);
@@ -574,7 +143,7 @@ impl OutboundWorker {
         }
     }
 
-    async fn try_finish(
+    pub(super) async fn try_finish(
         &self,
         update_id: &str,
         known: Option<Vec<Fil>>,
@@ -609,7 +178,7 @@ impl OutboundWorker {
     }
 
     /// The claimed folder, opened; `None` when it is not there.
-    async fn open_claim(&self, row: &OutboundRow) -> Result<Option<Dir>, StepError> {
+    pub(super) async fn open_claim(&self, row: &OutboundRow) -> Result<Option<Dir>, StepError> {
         let folders = self.folders.clone();
         let id = row.update_id.clone();
         match tokio::task::spawn_blocking(move || folders.claimed_dir(&id)).await {
@@ -629,7 +198,7 @@ impl OutboundWorker {
         }
     }
 
-    fn claim_gone(&self, row: &OutboundRow) -> StepError {
+    pub(super) fn claim_gone(&self, row: &OutboundRow) -> StepError {
         StepError::Invalid {
             action: "claim",
             problems: vec![format!(
@@ -641,7 +210,7 @@ impl OutboundWorker {
 
     /// The claimed folder is missing: a person retried the update and the
     /// agent stopped between the journal and the move back from `ut-feilet/`.
-    async fn recover_claim_dir(&self, row: &OutboundRow) -> Result<(), StepError> {
+    pub(super) async fn recover_claim_dir(&self, row: &OutboundRow) -> Result<(), StepError> {
         if let Some(failed) = row.failed_folder.clone() {
             let folders = self.folders.clone();
             let id = row.update_id.clone();
@@ -662,7 +231,7 @@ impl OutboundWorker {
         Err(self.claim_gone(row))
     }
 
-    async fn newer_than(&self, row: &OutboundRow) -> Result<Option<String>, StepError> {
+    pub(super) async fn newer_than(&self, row: &OutboundRow) -> Result<Option<String>, StepError> {
         let name = self.name.clone();
         let case = row.digisos_id.clone();
         let seq = row.claim_seq;
@@ -675,7 +244,7 @@ impl OutboundWorker {
 
     /// The case's `dokumentlagerDokumentId` for this content: journaled,
     /// found in Fiks's list after a crash, or uploaded now.
-    async fn ensure_uploaded(
+    pub(super) async fn ensure_uploaded(
         &self,
         row: &OutboundRow,
         file: &LocalFile,
@@ -768,7 +337,7 @@ impl OutboundWorker {
         Ok(id)
     }
 
-    async fn journal_uploaded(
+    pub(super) async fn journal_uploaded(
         &self,
         row: &OutboundRow,
         case: &str,
@@ -792,7 +361,7 @@ impl OutboundWorker {
         Ok(())
     }
 
-    async fn retry_later(&self, row: &OutboundRow, action: &'static str, error: &str) {
+    pub(super) async fn retry_later(&self, row: &OutboundRow, action: &'static str, error: &str) {
         let delay = RETRY.delay_with_random_jitter(row.attempts);
         let next = self.health.now_ms() + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2);
         let (name, id, e) = (self.name.clone(), row.update_id.clone(), error.to_owned());
@@ -811,7 +380,7 @@ impl OutboundWorker {
     }
 
     /// Journals `failed` with every problem, then moves the folder to `ut-feilet/`.
-    async fn fail(&self, row: &OutboundRow, action: &'static str, problems: &[String]) {
+    pub(super) async fn fail(&self, row: &OutboundRow, action: &'static str, problems: &[String]) {
         let folder = claim::feilet_name(&row.update_id, OffsetDateTime::now_utc());
         let text = validate::feil_txt(&row.digisos_id, &row.update_id, problems);
         let (name, id, f, t) = (
@@ -837,7 +406,7 @@ impl OutboundWorker {
     }
 
     /// A done update's folder moved out of `.mottak/`.
-    fn moved(&self, update_id: &str) {
+    pub(super) fn moved(&self, update_id: &str) {
         if let Ok(mut u) = self.health.unmoved.lock() {
             u.remove(update_id);
         }
@@ -845,7 +414,7 @@ impl OutboundWorker {
 
     /// Records that moving a done update's folder to `to/` failed; true the
     /// first time (warn once, not every turn).
-    fn not_moved(&self, update_id: &str, to: &'static str, error: &str) -> bool {
+    pub(super) fn not_moved(&self, update_id: &str, to: &'static str, error: &str) -> bool {
         let Ok(mut u) = self.health.unmoved.lock() else {
             return false;
         };
@@ -869,7 +438,7 @@ impl OutboundWorker {
         }
     }
 
-    async fn move_to_feilet(&self, update_id: &str, folder: &str, text: &str) {
+    pub(super) async fn move_to_feilet(&self, update_id: &str, folder: &str, text: &str) {
         let folders = self.folders.clone();
         let (id, f, t) = (update_id.to_owned(), folder.to_owned(), text.to_owned());
         let result = tokio::task::spawn_blocking(move || folders.move_to_feilet(&id, &f, &t)).await;

@@ -1,0 +1,396 @@
+//! One mottakersystem's inbound loop: poll SvarInn, and move every forsendelse
+//! the journal holds one step further, as many at a time as allowed.
+//!
+//! Each forsendelse is advanced by one task that loops over
+//! [`Row::work`](crate::journal::Row::work) until the row waits (for time,
+//! for the fagsystem, or for a person). The journal records every transition
+//! before the step that depends on it, so the task can be killed anywhere and
+//! a restart resumes from the journal (see `ARCHITECTURE.md`, invariants).
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use mottak_protocol::svarinn::{self, Forsendelse, MAX_PAGE};
+use time::OffsetDateTime;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, debug, error, info, info_span, warn};
+
+use super::deliver::{DeliverError, Preparation, Staged, Wanted, digisos_id, download_and_stage};
+use super::fetch::FailureClass;
+use super::limits::DownloadLimits;
+use crate::backoff::Backoff;
+use crate::config::{AckMode, Mottakersystem};
+use crate::dropfolder::{DeliveryStatus, DropFolder, Location, Published};
+use crate::journal::{
+    Change, JournalError, ListedDecision, NewForsendelse, Outcome, Row, SharedJournal, State, Work,
+};
+use crate::names::ForsendelseId;
+use crate::pipeline::Health;
+use crate::svarinn_client::{ClientError, SvarInnClient};
+use crate::telemetry::SystemTelemetry;
+
+mod listing;
+mod steps;
+
+/// How often the loop looks at the journal and the drop folder between polls
+/// (imports, retries that came due). Local and cheap.
+const TICK: Duration = Duration::from_millis(500);
+/// SvarInn calls other than downloads in flight at once (acks, reports).
+const MAX_CONCURRENT_CALLS: usize = 8;
+/// After a full page, the next one is listed once this few forsendelser are
+/// still being worked on, so that it arrives while they finish rather than
+/// after them (a list takes a round trip and a journal commit). Those still
+/// in flight come back in it and are recognised as known.
+const PAGE_AGAIN_AT: usize = 32;
+/// Backoff for steps that fail on our side (disk, drop folder) or at SvarInn's.
+const STEP_BACKOFF: Backoff = Backoff::NETWORK;
+/// A download waiting for free space tries again at least this often.
+const LOW_SPACE_RECHECK: Duration = Duration::from_secs(60);
+
+/// What an operator needs to know about a mottakersystem's link to SvarInn.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PollStatus {
+    pub last_poll_at: Option<OffsetDateTime>,
+    pub last_success_at: Option<OffsetDateTime>,
+    pub last_error: Option<String>,
+    pub last_latency: Option<Duration>,
+    pub consecutive_failures: u32,
+    /// The addresses SvarInn's host resolved to at the last poll.
+    pub resolved: Vec<SocketAddr>,
+}
+
+/// Shared between a worker and whoever reports on it (systemd, consoles).
+#[derive(Debug, Default)]
+pub struct WorkerHealth {
+    /// What every pipeline reports (heartbeat, setup failure, wake: a
+    /// console's resume or poll-now polls at once).
+    pub pipeline: Arc<Health>,
+    pub status: Mutex<PollStatus>,
+    /// Polls since start, and those that failed (metrics).
+    pub polls: AtomicU64,
+    pub poll_failures: AtomicU64,
+}
+
+impl WorkerHealth {
+    pub fn new(pipeline: Arc<Health>) -> Self {
+        WorkerHealth {
+            pipeline,
+            ..WorkerHealth::default()
+        }
+    }
+
+    fn beat(&self) {
+        self.pipeline.beat();
+    }
+
+    fn update(&self, f: impl FnOnce(&mut PollStatus)) {
+        let mut status = self.status.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut status);
+    }
+}
+
+/// Everything one mottakersystem's tasks share.
+pub struct Worker {
+    pub system: Mottakersystem,
+    client: SvarInnClient,
+    drop: DropFolder,
+    journal: SharedJournal,
+    preparation: Preparation,
+    downloads: Arc<Semaphore>,
+    calls: Semaphore,
+    pub health: Arc<WorkerHealth>,
+    /// Steps that failed without a journal state to wait in (reports,
+    /// drop-folder checks): not retried before this instant.
+    not_before: Mutex<HashMap<String, (Instant, u32)>>,
+    /// Where each forsendelse's journey is timed (the daemon's workers only).
+    telemetry: Option<Arc<SystemTelemetry>>,
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker")
+            .field("system", &self.system.name.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Worker {
+    pub fn new(
+        system: Mottakersystem,
+        client: SvarInnClient,
+        drop: DropFolder,
+        journal: SharedJournal,
+        keys: Vec<mottak_protocol::cms::RecipientKey>,
+        health: Arc<WorkerHealth>,
+    ) -> Self {
+        let preparation = Preparation {
+            keys: Arc::new(keys),
+            unzip: system.unzip,
+            zip_limits: system.zip,
+            download_timeout: system.download_timeout,
+            limits: DownloadLimits::new(
+                system.max_forsendelse_size,
+                drop.root(),
+                system.min_free_space,
+            ),
+        };
+        Worker {
+            downloads: Arc::new(Semaphore::new(system.max_concurrent_downloads.max(1))),
+            calls: Semaphore::new(MAX_CONCURRENT_CALLS),
+            system,
+            client,
+            drop,
+            journal,
+            preparation,
+            health,
+            not_before: Mutex::new(HashMap::new()),
+            telemetry: None,
+        }
+    }
+
+    /// Times each forsendelse's journey in `telemetry` (`/metrics`).
+    #[must_use]
+    pub fn with_telemetry(mut self, telemetry: Arc<SystemTelemetry>) -> Self {
+        self.telemetry = Some(telemetry);
+        self
+    }
+
+    /// A step moved `before` to `after`: on arriving at `delivered`,
+    /// `imported` or `acked`, how long it took (from the journal's stamps, so
+    /// a restart in between is counted in).
+    fn time_journey(&self, before: &Row, after: &Row) {
+        let Some(t) = &self.telemetry else { return };
+        if before.state == after.state {
+            return;
+        }
+        match (after.state, after.delivered_at) {
+            (State::Delivered, Some(delivered)) => t
+                .listed_to_published
+                .observe_between(after.first_seen_at, delivered),
+            (State::Imported, Some(delivered)) => {
+                if let Some(imported) = after.imported_at {
+                    t.published_to_imported.observe_between(delivered, imported);
+                }
+            }
+            (State::Acked, Some(delivered)) => {
+                if let Some(acked) = after.acked_at {
+                    t.published_to_acknowledged
+                        .observe_between(delivered, acked);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn name(&self) -> &str {
+        self.system.name.as_str()
+    }
+
+    /// Startup: lay out the drop folder and remove staging an earlier run
+    /// left, except the staging of forsendelser the journal has at
+    /// `downloaded` (they are published from it).
+    pub async fn recover(&self) -> Result<(), WorkerError> {
+        let created = self.drop.ensure_layout()?;
+        for dir in created {
+            info!(mottakersystem = self.name(), folder = %dir.display(), "created drop folder");
+        }
+        self.drop.check_same_filesystem()?;
+        let name = self.name().to_owned();
+        let downloaded: HashSet<String> = self
+            .journal
+            .call(move |j| j.list(&name, State::Downloaded, usize::MAX >> 1))
+            .await?
+            .into_iter()
+            .map(|row| row.id.as_str().to_owned())
+            .collect();
+        let removed = self
+            .drop
+            .clean_staging(&|id| downloaded.contains(id.as_str()))?;
+        for dir in removed {
+            info!(mottakersystem = self.name(), folder = %dir.display(), "removed staging left by an earlier run");
+        }
+        Ok(())
+    }
+
+    /// The loop: poll every `poll_interval` (at once again after a full page
+    /// that brought new forsendelser, once they are nearly all handled), and advance
+    /// every row that has work, until `shutdown`. In-flight steps finish
+    /// before it returns, except downloads, which are abandoned (a restart
+    /// discards their staging and downloads again).
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        let mut tasks: JoinSet<()> = JoinSet::new();
+        let in_flight: Arc<Mutex<HashSet<String>>> = Arc::default();
+        let mut next_poll = Instant::now();
+        // The journal is scanned for rows with work every TICK and after a
+        // poll, not each time a task ends: a task ends only when its row has
+        // to wait (for time, the fagsystem or a person).
+        let mut next_scan = Instant::now();
+        let mut page_again_soon = false;
+        loop {
+            self.health.beat();
+            if shutdown.is_cancelled() {
+                break;
+            }
+            let paused = self.journal.is_paused(self.name());
+            if !paused && Instant::now() >= next_poll {
+                match self.poll(&mut tasks, &shutdown).await {
+                    Ok(summary) => {
+                        next_poll = Instant::now() + self.system.poll_interval;
+                        next_scan = Instant::now();
+                        page_again_soon = summary.full_with_new;
+                    }
+                    Err(err) => {
+                        let failures = self
+                            .health
+                            .status
+                            .lock()
+                            .map_or(1, |s| s.consecutive_failures);
+                        let delay = STEP_BACKOFF
+                            .delay_with_random_jitter(failures.saturating_sub(1))
+                            .min(self.system.poll_interval);
+                        error!(mottakersystem = self.name(), error = %err, retry_in = ?delay, "polling SvarInn failed");
+                        next_poll = Instant::now() + delay;
+                    }
+                }
+            }
+            if paused || Instant::now() < next_scan {
+                // Paused: steps in progress finish; no new ones start.
+            } else {
+                next_scan = Instant::now() + TICK;
+                if let Err(err) = self.spawn_due(&mut tasks, &in_flight, &shutdown).await {
+                    error!(mottakersystem = self.name(), error = %err, "could not read the journal");
+                }
+            }
+            if page_again_soon && tasks.len() <= PAGE_AGAIN_AT {
+                page_again_soon = false;
+                next_poll = Instant::now();
+                continue;
+            }
+            let wake = if paused {
+                // No poll and no scan are due while paused: look again a
+                // TICK later (a resume or poll_now wakes the loop at once).
+                Instant::now() + TICK
+            } else {
+                next_poll.min(next_scan.max(Instant::now()))
+            };
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {
+                    while tasks.try_join_next().is_some() {}
+                }
+                () = tokio::time::sleep_until(wake.into()) => {}
+                () = self.health.pipeline.wake.notified() => next_poll = Instant::now(),
+            }
+        }
+        info!(
+            mottakersystem = self.name(),
+            in_flight = tasks.len(),
+            "stopping: letting steps in progress finish"
+        );
+        while tasks.join_next().await.is_some() {
+            self.health.beat();
+        }
+    }
+
+    /// Moves one forsendelse forward until it has to wait.
+    async fn advance(self: &Arc<Self>, mut row: Row, shutdown: &CancellationToken) {
+        // What this task's download staged, handed to its publish step.
+        let mut staged: Option<Staged> = None;
+        while let Some(work) = row.work(self.system.ack) {
+            if shutdown.is_cancelled() {
+                return;
+            }
+            let step = match work {
+                Work::Download => {
+                    tokio::select! {
+                        // Abandoning a download is safe: the row stays `listed`
+                        // and the next run discards the staging.
+                        () = shutdown.cancelled() => return,
+                        step = self.download(&row, &mut staged, shutdown) => step,
+                    }
+                }
+                Work::Publish => self.publish(&row, staged.take()).await,
+                Work::AwaitImport => self.check_import(&row).await,
+                Work::Ack => self.ack(&row).await,
+                Work::ReportFailure => self.report(&row, false).await,
+                Work::ReportPermanent => self.report(&row, true).await,
+            };
+            match step {
+                Ok(Some(next)) => {
+                    self.clear_hold(row.id.as_str());
+                    self.time_journey(&row, &next);
+                    row = next;
+                }
+                Ok(None) => return,
+                Err(err) => {
+                    let delay = self.hold_off(row.id.as_str());
+                    error!(error = %err, retry_in = ?delay, "{}", step_name(work));
+                    return;
+                }
+            }
+        }
+    }
+
+    async fn transition(&self, row: &Row, change: Change) -> Result<Row, WorkerError> {
+        let name = self.name().to_owned();
+        let id = row.id.clone();
+        Ok(self
+            .journal
+            .write(move |j| j.transition(&name, &id, change))
+            .await?)
+    }
+
+    async fn attempt(
+        &self,
+        row: &Row,
+        action: &'static str,
+        outcome: Outcome,
+    ) -> Result<crate::journal::Counters, WorkerError> {
+        let name = self.name().to_owned();
+        let id = row.id.clone();
+        Ok(self
+            .journal
+            .write(move |j| j.record_attempt(&name, &id, action, &outcome))
+            .await?)
+    }
+}
+
+fn step_name(work: Work) -> &'static str {
+    match work {
+        Work::Download => "download failed",
+        Work::Publish => "publishing into inn/ failed",
+        Work::AwaitImport => "checking the drop folder failed",
+        Work::Ack => "kvitterMottak failed",
+        Work::ReportFailure | Work::ReportPermanent => "mottakFeilet failed",
+    }
+}
+
+/// A step that could not run; the row stays where it was.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error(transparent)]
+    Drop(#[from] crate::dropfolder::DropError),
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    #[error("a file operation did not finish: {0}")]
+    Thread(String),
+}
+
+/// Runs blocking file work (fsync, rename, directory reads) on the blocking
+/// pool, never on the event loop.
+async fn blocking<T, F>(f: F) -> Result<T, WorkerError>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|err| WorkerError::Thread(err.to_string()))
+}
