@@ -39,13 +39,13 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail, ensure};
 use mottak_fixtures::TestKeyPair;
+use mottak_fixtures::kit::write_private;
 use mottak_fixtures::svarinn::MottakersystemSpec;
 use mottak_fixtures::svarinn::{Event, EventKind, FakeSvarInn, FakeSvarInnHandle};
 use sha2::{Digest, Sha256};
@@ -193,19 +193,6 @@ impl World {
             );
         }
     }
-}
-
-fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("create {}", path.display()))?;
-    f.write_all(bytes)
-        .with_context(|| format!("write {}", path.display()))?;
-    fs::set_permissions(path, fs::Permissions::from_mode(0o600))?;
-    Ok(())
 }
 
 fn world(rt: &tokio::runtime::Runtime, label: &str, opts: &AgentOptions) -> Result<World> {

@@ -7,13 +7,13 @@
 mod console_api_support;
 
 use std::net::IpAddr;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use console_api_support::{Env, Options};
 use futures_util::{SinkExt, StreamExt};
+use mottak_fixtures::kit::write_private;
 use mottak_protocol::console::{
     ClientMessage, ErrorCode, PROTOCOL_VERSION, ServerMessage, Transport,
 };
@@ -72,11 +72,6 @@ fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
-}
-
-fn write_private(path: &Path, text: &str) {
-    std::fs::write(path, text).unwrap();
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
 }
 
 type TlsConsole = WebSocketStream<tokio_rustls::client::TlsStream<TcpStream>>;
@@ -180,7 +175,7 @@ async fn hello(ws: &mut TlsConsole) -> Result<ServerMessage, String> {
 fn remote_table(ca: &Ca, d: &Path, port: u16, extra: &str) -> String {
     let (server_cert, server_key) = ca.leaf("mottak01", true);
     std::fs::write(d.join("agent.crt"), format!("{server_cert}{}", ca.pem())).unwrap();
-    write_private(&d.join("agent.key"), &server_key);
+    write_private(&d.join("agent.key"), &server_key).unwrap();
     std::fs::write(d.join("ca.crt"), ca.pem()).unwrap();
     format!(
         "[agent.remote]\nlisten = \"127.0.0.1:{port}\"\ncertificate = \"{d}/agent.crt\"\nprivate_key = \"{d}/agent.key\"\nclient_ca = \"{d}/ca.crt\"\n{extra}",

@@ -14,7 +14,9 @@ use mottak_fixtures::TestCertChain;
 use mottak_fixtures::digisos::{FakeFiksDigisos, FakeFiksDigisosHandle, Fault, RequestKind, Scope};
 use mottak_fixtures::maskinporten::{FakeMaskinporten, FakeMaskinportenHandle};
 
-use crate::setup::{DigisosSettings, write_private};
+use mottak_fixtures::kit::write_private;
+
+use crate::setup::DigisosSettings;
 
 /// The kommune's organisation in Fiks.
 pub const FIKS_ORG: &str = "11415cd1-e26d-499a-8421-751457dfcbd5";

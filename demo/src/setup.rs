@@ -18,13 +18,13 @@
 //!   fake-svarinn/         the fake's encrypted files
 //! ```
 
-use std::fs::{self, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
+
+use mottak_fixtures::kit::write_private;
 
 use crate::bins::Bins;
 
@@ -248,18 +248,6 @@ pub fn login_name() -> Result<String> {
     mottak_agent::console_api::accounts::lookup_peer(&mottak_agent::console_api::accounts::Nss, uid)
         .map(|peer| peer.name)
         .map_err(|err| anyhow::anyhow!("{err}; the agent could not name you on the console socket"))
-}
-
-/// Writes a new file readable by its owner only (a key or a password).
-pub fn write_private(path: &Path, text: &str) -> Result<()> {
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("creating {}", path.display()))?;
-    f.write_all(text.as_bytes())
-        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// Runs a short command; on failure the error carries its output.

@@ -19,9 +19,8 @@
 //! with [`crate::wait_until`] without blocking the server.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{Read, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
@@ -34,6 +33,8 @@ use mottak_fixtures::svarinn::{
     RequestKind,
 };
 use sha2::{Digest, Sha256};
+
+use mottak_fixtures::kit::write_private;
 
 use crate::{ChildGuard, binary, wait_until};
 
@@ -276,20 +277,6 @@ impl WorldBuilder {
         world.write_config()?;
         Ok(world)
     }
-}
-
-fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("create {}", path.display()))?;
-    f.write_all(bytes)
-        .with_context(|| format!("write {}", path.display()))?;
-    // The umask cannot widen 0600, but make the mode explicit anyway.
-    fs::set_permissions(path, fs::Permissions::from_mode(0o600))?;
-    Ok(())
 }
 
 fn install(root: &Path, spec: System) -> Result<Installed> {

@@ -7,7 +7,8 @@
 //! package alone, so they are fresh.
 //!
 //! Module map:
-//! - this file: [`binary`], [`ChildGuard`], [`wait_until`].
+//! - this file: [`binary`], [`ChildGuard`]; [`wait_until`] is the kit's
+//!   (`mottak_fixtures::kit`), re-exported.
 //! - [`harness`]: a temporary world for the inbound pipeline: the fake SvarInn
 //!   in-process, keys, secrets, config and drop folders on disk, the real
 //!   `mottak-agent run` as a child, and read-only views of the drop folder,
@@ -22,9 +23,11 @@ pub mod console_client;
 pub mod harness;
 pub mod outbound_harness;
 
+/// The kit's blocking wait (the tests' old path).
+pub use mottak_fixtures::kit::wait_until;
+
 use std::path::PathBuf;
 use std::process::{Child, Command};
-use std::time::{Duration, Instant};
 
 /// The path of a binary of this workspace, built in the same profile as the test.
 ///
@@ -83,24 +86,5 @@ impl Drop for ChildGuard {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-/// Polls `condition` every 20 ms until it holds or `limit` passes. The limit
-/// is a generous upper bound for a busy machine, not a measurement.
-pub fn wait_until(
-    what: &str,
-    limit: Duration,
-    mut condition: impl FnMut() -> bool,
-) -> anyhow::Result<()> {
-    let start = Instant::now();
-    loop {
-        if condition() {
-            return Ok(());
-        }
-        if start.elapsed() > limit {
-            anyhow::bail!("timed out after {limit:?} waiting for {what}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
     }
 }

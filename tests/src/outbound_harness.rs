@@ -12,14 +12,13 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use mottak_fixtures::TestKeyPair;
 use mottak_fixtures::digisos::{FakeFiksDigisos, FakeFiksDigisosHandle};
+use mottak_fixtures::kit::write_private;
 use mottak_fixtures::maskinporten::{FakeMaskinporten, FakeMaskinportenHandle};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -85,18 +84,6 @@ impl Default for Options {
             log_level: "info".into(),
         }
     }
-}
-
-fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("create {}", path.display()))?;
-    f.write_all(bytes)?;
-    fs::set_permissions(path, fs::Permissions::from_mode(0o600))?;
-    Ok(())
 }
 
 impl OutboundWorld {

@@ -16,8 +16,9 @@
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
+use mottak_fixtures::kit::{SeedDefault, crash_seed};
 use mottak_fixtures::prng::SplitMix64;
 use mottak_fixtures::svarinn::ForsendelseState;
 use mottak_tests::harness::{Ack, System, World, check_published, entries, kvittering_check, walk};
@@ -28,16 +29,7 @@ const KILLS: usize = 50;
 
 #[test]
 fn sigkill_at_random_moments_loses_nothing_and_publishes_nothing_twice() {
-    let seed = std::env::var("MOTTAK_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-        .unwrap_or_else(|| {
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| u64::try_from(d.as_nanos() % u128::from(u64::MAX)).unwrap_or(1))
-                .unwrap_or(1)
-        });
-    println!("crash test seed: {seed} (replay with MOTTAK_CRASH_SEED={seed})");
+    let seed = crash_seed(SeedDefault::Clock);
     let mut rng = SplitMix64::new(seed);
 
     let world = World::builder()

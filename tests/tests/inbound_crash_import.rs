@@ -12,8 +12,9 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
+use mottak_fixtures::kit::{SeedDefault, crash_seed};
 use mottak_fixtures::prng::SplitMix64;
 use mottak_tests::harness::{
     Ack, Installed, System, World, check_at_kvittering, entries, read_delivered, sha256_hex, walk,
@@ -67,16 +68,7 @@ fn fagsystem(
 
 #[test]
 fn sigkill_with_an_eager_fagsystem_imports_each_forsendelse_once() {
-    let seed = std::env::var("MOTTAK_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-        .unwrap_or_else(|| {
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| u64::try_from(d.as_nanos() % u128::from(u64::MAX)).unwrap_or(1))
-                .unwrap_or(1)
-        });
-    println!("crash test seed: {seed} (replay with MOTTAK_CRASH_SEED={seed})");
+    let seed = crash_seed(SeedDefault::Clock);
     let mut rng = SplitMix64::new(seed);
 
     let world = World::builder()

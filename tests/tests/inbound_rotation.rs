@@ -8,11 +8,11 @@
 
 use std::fs;
 use std::io::BufWriter;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use mottak_fixtures::TestKeyPair;
+use mottak_fixtures::kit::write_private;
 use mottak_fixtures::svarinn::{NewForsendelse, Plaintext};
 use mottak_protocol::cms::{self, EncryptOptions, RecipientCert};
 use mottak_tests::harness::{
@@ -35,17 +35,6 @@ fn encrypt_to(cert_pem: &str, plain: &[u8], out: &Path) {
         &EncryptOptions::default(),
     )
     .unwrap();
-}
-
-fn write_private(path: &Path, bytes: &[u8]) {
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .unwrap();
-    std::io::Write::write_all(&mut f, bytes).unwrap();
-    fs::set_permissions(path, fs::Permissions::from_mode(0o600)).unwrap();
 }
 
 /// Adds a PDF forsendelse whose download is encrypted to `cert_pem` (not to
@@ -106,7 +95,7 @@ fn two_keys_then_the_old_one_removed() {
     let old = TestKeyPair::generate(OLD_CN).unwrap();
     let old_key = world.root.join("keys/rot-old.pem");
     let old_cert = world.root.join("keys/rot-old.crt");
-    write_private(&old_key, old.key_pem.as_bytes());
+    write_private(&old_key, old.key_pem.as_bytes()).unwrap();
     fs::write(&old_cert, &old.cert_pem).unwrap();
 
     // 1. Both keys configured (old first, as an operator adds the new one).

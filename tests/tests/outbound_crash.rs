@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use mottak_fixtures::digisos::{Fault, RequestKind, Scope};
+use mottak_fixtures::kit::{SeedDefault, crash_seed};
 use mottak_tests::outbound_harness::{
     Options, OutboundWorld, case_id, dokumentlager_ids, mottatt, soker, vedtak,
 };
@@ -65,11 +66,7 @@ fn update(case: u32, k: u32) -> (Value, Vec<(String, Vec<u8>)>) {
 
 #[test]
 fn sigkill_during_uploads_and_updates_loses_nothing_and_uploads_nothing_twice() -> Result<()> {
-    let seed = std::env::var("MOTTAK_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0xC0FF_EE12_3456_789A);
-    eprintln!("seed {seed} (set MOTTAK_CRASH_SEED to repeat)");
+    let seed = crash_seed(SeedDefault::Fixed(0xC0FF_EE12_3456_789A));
     let mut rng = Rng(seed | 1);
     let w = OutboundWorld::start(Options {
         cases: (1..=CASES).map(case_id).collect(),
