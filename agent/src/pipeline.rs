@@ -8,12 +8,19 @@
 //! consoles' commands. Pauses live in the journal
 //! ([`crate::journal::SharedJournal::is_paused`]), not here.
 //!
-//! A channel implements [`Pipeline`] and is listed in [`crate::channels`];
-//! [`supervise`] and the daemon need nothing else of it.
+//! Adding a channel is a [`Pipeline`] impl and one entry in
+//! [`crate::channels`], nothing else: [`supervise`] sets it up and runs it,
+//! the daemon watches its heartbeat and stops it in order, consoles list it
+//! (`ConsoleState::pipelines`: kind, up or setting up and why, last turn,
+//! paused) and `/metrics` counts it (`mottak_pipeline_up`,
+//! `mottak_pipeline_setup_failed_attempts`, `mottak_pipeline_turns_total`,
+//! `mottak_pipeline_last_turn_timestamp_seconds`), all from [`Health`] and
+//! the trait. Only what the channel carries (its queue, its links) needs a
+//! view of its own.
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -42,6 +49,10 @@ pub struct Health {
     /// Unix ms of the loop's last turn (or of the last wait between setup
     /// attempts: waiting to retry is progress).
     heartbeat_ms: AtomicI64,
+    /// Loop turns since start ([`Health::beat`]; setup's waits are not turns).
+    turns: AtomicU64,
+    /// Set up and running (between a setup that worked and the end of its run).
+    running: AtomicBool,
     setup_failure: Mutex<Option<SetupFailure>>,
     /// Look again now instead of at the next interval (a console's command).
     pub wake: Notify,
@@ -51,6 +62,8 @@ impl std::fmt::Debug for Health {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Health")
             .field("heartbeat_ms", &self.heartbeat_ms)
+            .field("turns", &self.turns)
+            .field("running", &self.running)
             .field("setup_failure", &self.setup_failure)
             .finish_non_exhaustive()
     }
@@ -67,6 +80,8 @@ impl Health {
         Health {
             clock,
             heartbeat_ms: AtomicI64::new(0),
+            turns: AtomicU64::new(0),
+            running: AtomicBool::new(false),
             setup_failure: Mutex::new(None),
             wake: Notify::new(),
         }
@@ -74,8 +89,26 @@ impl Health {
 
     /// The loop turned.
     pub fn beat(&self) {
+        self.turns.fetch_add(1, Ordering::Relaxed);
+        self.keep_alive();
+    }
+
+    /// Progress that is not a turn (waiting between setup attempts): the
+    /// heartbeat only.
+    fn keep_alive(&self) {
         self.heartbeat_ms
             .store(self.clock.now_ms(), Ordering::Relaxed);
+    }
+
+    /// Loop turns since start.
+    pub fn turns(&self) -> u64 {
+        self.turns.load(Ordering::Relaxed)
+    }
+
+    /// Set up and running its loop (false before setup worked, while it
+    /// fails, and once the run ended).
+    pub fn is_running(&self) -> bool {
+        self.running.load(Ordering::Relaxed)
     }
 
     /// Unix ms of the last turn (0 before the first).
@@ -120,6 +153,12 @@ pub trait Pipeline: Send + Sync + 'static {
     fn setup_failed_message(&self) -> &'static str;
     /// Reads its keys and passwords and prepares its folders; logs that it started.
     fn setup(&self) -> BoxFuture<'_, anyhow::Result<Box<dyn Running>>>;
+    /// A person paused it: the journal says so
+    /// ([`crate::journal::SharedJournal::is_paused`]). A pipeline that does
+    /// not stop for pauses keeps the default.
+    fn paused(&self) -> bool {
+        false
+    }
 }
 
 /// A pipeline that is set up.
@@ -134,11 +173,13 @@ pub async fn supervise(pipeline: Arc<dyn Pipeline>, shutdown: CancellationToken)
     let health = Arc::clone(pipeline.health());
     let mut attempts = 0u32;
     loop {
-        health.beat();
+        health.keep_alive();
         match pipeline.setup().await {
             Ok(running) => {
                 health.set_setup_failure(None);
+                health.running.store(true, Ordering::Relaxed);
                 running.run(shutdown).await;
+                health.running.store(false, Ordering::Relaxed);
                 return;
             }
             Err(err) => {
@@ -165,7 +206,7 @@ pub async fn supervise(pipeline: Arc<dyn Pipeline>, shutdown: CancellationToken)
 async fn sleep_beating(total: Duration, health: &Health) {
     let end = tokio::time::Instant::now() + total;
     while tokio::time::Instant::now() < end {
-        health.beat();
+        health.keep_alive();
         tokio::time::sleep(Duration::from_secs(1).min(end - tokio::time::Instant::now())).await;
     }
 }
@@ -241,8 +282,11 @@ mod tests {
         assert_eq!(flaky.tried.load(Ordering::SeqCst), 4);
         assert_eq!(health.setup_failure(), None);
         assert!(health.heartbeat_ms() > 0);
+        assert!(health.is_running());
+        assert_eq!(health.turns(), 0, "waiting to set up again is not a turn");
         shutdown.cancel();
         task.await.unwrap();
+        assert!(!health.is_running());
     }
 
     #[tokio::test]
@@ -261,6 +305,7 @@ mod tests {
         }
         let failure = health.setup_failure().unwrap();
         assert!(failure.error.contains("failed"), "{failure:?}");
+        assert!(!health.is_running());
         shutdown.cancel();
         task.await.unwrap();
     }
@@ -270,11 +315,13 @@ mod tests {
         let start = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
         let clock = Arc::new(ManualClock::new(start));
         let health = Health::new(clock.clone());
+        assert_eq!(health.turns(), 0);
         health.beat();
         assert!(health.turned_within(Duration::from_secs(10)));
         clock.advance(Duration::from_secs(11));
         assert!(!health.turned_within(Duration::from_secs(10)));
         health.beat();
         assert!(health.turned_within(Duration::ZERO));
+        assert_eq!(health.turns(), 2);
     }
 }

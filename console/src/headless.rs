@@ -5,8 +5,8 @@
 use std::fmt::Write as _;
 
 use mottak_protocol::console::{
-    AgentInfo, Alert, ConsoleState, ForsendelseState, OutboundState, OutboundStatus, QueueHealth,
-    Severity,
+    AgentInfo, Alert, ConsoleState, ForsendelseState, OutboundState, OutboundStatus,
+    PipelineStatus, QueueHealth, Severity,
 };
 use serde::Serialize;
 
@@ -190,6 +190,9 @@ pub struct StatusJson<'a> {
     /// Per mottakersystem with `[mottakersystem.digisos]`: counts, queue,
     /// failures, Fiks and Maskinporten (the agent's own names).
     pub outbound: &'a [OutboundStatus],
+    /// Every pipeline (each channel of each mottakersystem): up, or why it
+    /// cannot start, and paused.
+    pub pipelines: &'a [PipelineStatus],
 }
 
 pub fn status_json(welcome: &Welcome, state: &ConsoleState, now_ms: i64) -> anyhow::Result<String> {
@@ -210,6 +213,7 @@ pub fn status_json(welcome: &Welcome, state: &ConsoleState, now_ms: i64) -> anyh
         alerts: &state.alerts,
         outbound_failed_total: outbound::failed_total(state),
         outbound: &state.outbound,
+        pipelines: &state.pipelines,
     };
     Ok(serde_json::to_string_pretty(&doc)?)
 }

@@ -198,6 +198,15 @@ texts! {
     todo_stale_inn: "{} folders sit in inn/ longer than expected: is the fagsystem importing?", "{} mapper har ligget i inn/ lenger enn ventet: importerer fagsystemet?";
     all_well: "All well.", "Alt i orden.";
     no_certificates: "no certificates configured", "ingen sertifikater konfigurert";
+    // channels (every pipeline, whatever it carries)
+    channels: "Channels", "Kanaler";
+    channel_inbound: "SvarInn → inn/", "SvarInn → inn/";
+    channel_outbound: "ut/ → Fiks Digisos", "ut/ → Fiks Digisos";
+    channel_running: "running", "kjører";
+    channel_paused: "paused", "pauset";
+    channel_starting: "starting", "starter";
+    channel_cannot_start: "cannot start ({} attempts)", "kan ikke starte ({} forsøk)";
+    todo_channel_setup: "The {} channel cannot start: fix what the error names (mottak-agent check-config helps); the agent tries again by itself.", "Kanalen {} kan ikke starte: rett det feilen nevner (mottak-agent check-config hjelper); agenten prøver igjen selv.";
     doctor: "Pre-flight", "Forhåndssjekk";
     doctor_at: "{} ({} ago)", "{} (for {} siden)";
     doctor_passed: "all {} checks passed", "alle {} sjekker bestått";

@@ -49,8 +49,15 @@ fn a_sent_update_that_cannot_reach_ut_sendt_is_alerted_until_it_moves() {
     grant_me_operator(&config);
     let run_config = config.clone();
     std::thread::spawn(move || agent(&["run", "--config", &run_config]));
-    // The agent lays out the drop folder as it starts; then break ut-sendt/.
-    wait_for("the agent's console", LIMIT, || status(&socket));
+    // The outbound pipeline lays out the drop folder as it sets up (after
+    // the console answers); once it runs, break ut-sendt/.
+    wait_for("the outbound pipeline up", LIMIT, || {
+        status(&socket)?["pipelines"]
+            .as_array()?
+            .iter()
+            .any(|p| p["kind"] == "outbound" && p["up"] == true)
+            .then_some(())
+    });
     let sendt = w.ut_sendt().unwrap();
     assert!(sendt.is_dir());
     std::fs::remove_dir(&sendt).unwrap();

@@ -275,6 +275,59 @@ fn without_digisos_the_outbound_parts_stay_out_of_the_way() {
     }
 }
 
+/// Every channel of a mottakersystem on one line, whatever it carries: one
+/// the console knows by its own words, one it does not (a newer agent's) by
+/// the agent's name, with why it cannot start and what to do.
+#[test]
+fn integrations_list_every_channel_and_one_that_cannot_start() {
+    use mottak_protocol::console::{PipelineStatus, ServerMessage};
+    let channel =
+        |kind: &str, up: bool, paused: bool, error: Option<&str>, attempts: u32| PipelineStatus {
+            mottakersystem: "barnevern".into(),
+            kind: kind.into(),
+            up,
+            setup_error: error.map(Into::into),
+            setup_attempts: attempts,
+            paused,
+        };
+    for (lang, want) in [
+        (
+            Lang::En,
+            [
+                "✖ barnevern  CRITICAL",
+                "✖ Channels       fiks-io ✖ cannot start (3 attempts) · SvarInn → inn/ ✔ running",
+                "no key for konto 4f1c",
+                "→ The fiks-io channel cannot start",
+            ],
+        ),
+        (
+            Lang::Nb,
+            [
+                "✖ barnevern  KRITISK",
+                "✖ Kanaler        fiks-io ✖ kan ikke starte (3 forsøk) · SvarInn → inn/ ✔ kjører",
+                "no key for konto 4f1c",
+                "→ Kanalen fiks-io kan ikke starte",
+            ],
+        ),
+    ] {
+        let mut state = support::sample_state();
+        state.pipelines = vec![
+            channel("inbound", true, false, None, 0),
+            channel("fiks-io", false, false, Some("no key for konto 4f1c"), 3),
+        ];
+        state.normalize();
+        let mut a = app(lang, Role::Admin);
+        a.update(Action::Client(ClientEvent::Message(Box::new(
+            ServerMessage::Snapshot { seq: 2, state },
+        ))));
+        a.update(ch('4'));
+        let screen = draw(&a, 120, 40);
+        for w in want {
+            assert!(screen.contains(w), "{w:?} not in\n{screen}");
+        }
+    }
+}
+
 /// The agent's alerts are English; in bokmål the known keys are the console's
 /// own words, unknown ones stay as the agent wrote them.
 #[test]

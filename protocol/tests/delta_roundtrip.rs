@@ -11,9 +11,9 @@ use mottak_protocol::console::{
     DoctorLine, DoctorResult, DropFolderStatus, ExpiryLevel, ExternalId, FailedImport,
     FailedImports, FiksLink, ForsendelseState, HistoryEntry, IgnoredEntry, InnFolder,
     IntegrationStatus, MaskinportenLink, Membership, MembershipSource, OldestUnacknowledged,
-    OutboundItem, OutboundState, OutboundStatus, Patch, PauseInfo, Principal, QueueHealth, Role,
-    RoleGrant, Scope, ServerMessage, Severity, StaleInInn, SvarInnLink, Text, Throughput,
-    UnmovedUpdate, diff,
+    OutboundItem, OutboundState, OutboundStatus, Patch, PauseInfo, PipelineStatus, Principal,
+    QueueHealth, Role, RoleGrant, Scope, ServerMessage, Severity, StaleInInn, SvarInnLink, Text,
+    Throughput, UnmovedUpdate, diff,
 };
 use proptest::collection::{btree_map, vec};
 use proptest::option::of;
@@ -87,9 +87,21 @@ fn old_and_new() -> impl Strategy<Value = (ConsoleState, ConsoleState)> {
         section(access()),
         section(vec(audit_entry(), 0..4)),
         outbound,
+        section(vec(pipeline(), 0..5)),
     )
         .prop_map(
-            |(agent, queues, failed, total, integrations, alerts, access, audit, outbound)| {
+            |(
+                agent,
+                queues,
+                failed,
+                total,
+                integrations,
+                alerts,
+                access,
+                audit,
+                outbound,
+                pipelines,
+            )| {
                 let (old_queues, new_queues) = split(queues);
                 let (old_failed, new_failed) = split(failed);
                 let (old_integrations, new_integrations) = split(integrations);
@@ -106,6 +118,7 @@ fn old_and_new() -> impl Strategy<Value = (ConsoleState, ConsoleState)> {
                     access: access.0,
                     audit: audit.0,
                     outbound: old_outbound,
+                    pipelines: pipelines.0,
                 };
                 let mut new = ConsoleState {
                     agent: agent.1,
@@ -119,6 +132,7 @@ fn old_and_new() -> impl Strategy<Value = (ConsoleState, ConsoleState)> {
                     access: access.1,
                     audit: audit.1,
                     outbound: new_outbound,
+                    pipelines: pipelines.1,
                 };
                 // The agent diffs normalised states only.
                 old.normalize();
@@ -673,6 +687,29 @@ fn outbound(system: &str) -> impl Strategy<Value = OutboundStatus> + Clone {
                 setup_error,
                 unmoved,
                 ignored,
+            },
+        )
+}
+
+/// A pipeline of one of the systems; the kinds include one the console
+/// does not know yet (a channel added later).
+fn pipeline() -> impl Strategy<Value = PipelineStatus> + Clone {
+    (
+        proptest::sample::select(SYSTEMS.to_vec()),
+        proptest::sample::select(vec!["inbound", "outbound", "fiks-io"]),
+        any::<bool>(),
+        of(text()),
+        any::<u32>(),
+        any::<bool>(),
+    )
+        .prop_map(
+            |(mottakersystem, kind, up, setup_error, setup_attempts, paused)| PipelineStatus {
+                mottakersystem: mottakersystem.to_owned(),
+                kind: kind.to_owned(),
+                up,
+                setup_error,
+                setup_attempts,
+                paused,
             },
         )
 }

@@ -216,6 +216,29 @@ fn a_real_scrape_is_clean_and_counts_inbound_and_outbound() -> Result<()> {
         "the Maskinporten chain's expiry:\n{body}"
     );
 
+    // Every pipeline, whatever it carries, from its health: up, set up at the
+    // first attempt, its loop turning.
+    for kind in ["inbound", "outbound"] {
+        let p = format!("{m},pipeline=\"{kind}\"");
+        assert_eq!(
+            get(&s, &format!("mottak_pipeline_up{{{p}}}")),
+            1.0,
+            "{kind}"
+        );
+        assert_eq!(
+            get(&s, &format!("mottak_pipeline_setup_failed_attempts{{{p}}}")),
+            0.0,
+            "{kind}"
+        );
+        assert!(get(&s, &format!("mottak_pipeline_turns_total{{{p}}}")) >= 1.0);
+        assert!(
+            get(
+                &s,
+                &format!("mottak_pipeline_last_turn_timestamp_seconds{{{p}}}")
+            ) > 1.7e9
+        );
+    }
+
     // No series carries an id: every label is from a closed set.
     for k in s.keys() {
         for id in ids.iter().chain([&case]) {

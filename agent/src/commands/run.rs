@@ -89,6 +89,7 @@ async fn daemon(config: Config) -> anyhow::Result<()> {
         console_api::Settings {
             outbound: channels.outbound,
             telemetry: Arc::clone(&telemetry),
+            pipelines: channels.pipelines.clone(),
             ..console_api::Settings::default()
         },
         shutdown.clone(),

@@ -24,6 +24,7 @@ use super::admission::{
 };
 use super::state::Built;
 use crate::clock::to_millis;
+use crate::pipeline::{Health, Pipeline};
 use crate::telemetry::{
     FiksOp, Histogram, HistogramSnapshot, StatusClass, SvarInnOp, SystemTelemetry, Telemetry,
     TokenFailure,
@@ -38,8 +39,10 @@ pub async fn serve(
     state: watch::Receiver<Arc<Built>>,
     admission: Arc<Admission>,
     telemetry: Arc<Telemetry>,
+    pipelines: Vec<Arc<dyn Pipeline>>,
     shutdown: CancellationToken,
 ) {
+    let pipelines = Arc::new(pipelines);
     loop {
         let accepted = tokio::select! {
             () = shutdown.cancelled() => return,
@@ -55,8 +58,9 @@ pub async fn serve(
                 let state = state.clone();
                 let admission = Arc::clone(&admission);
                 let telemetry = Arc::clone(&telemetry);
+                let pipelines = Arc::clone(&pipelines);
                 tokio::spawn(async move {
-                    let answered = answer(stream, state, &admission, &telemetry);
+                    let answered = answer(stream, state, &admission, &telemetry, &pipelines);
                     if tokio::time::timeout(DEADLINE, answered).await.is_err() {
                         debug!("a metrics request did not finish in time");
                     }
@@ -82,6 +86,7 @@ async fn answer(
     state: watch::Receiver<Arc<Built>>,
     admission: &Admission,
     telemetry: &Telemetry,
+    pipelines: &[Arc<dyn Pipeline>],
 ) {
     let mut head = Vec::with_capacity(512);
     let mut buf = [0u8; 1024];
@@ -107,6 +112,7 @@ async fn answer(
     let mut body = render(&built, to_millis(time::OffsetDateTime::now_utc()));
     render_listeners(&mut body, admission);
     render_telemetry(&mut body, telemetry, &built);
+    render_pipelines(&mut body, pipelines);
     let _ = respond(&mut stream, "200 OK", &body).await;
 }
 
@@ -558,6 +564,67 @@ pub fn render_telemetry(out: &mut String, telemetry: &Telemetry, built: &Built) 
                 &[("mottakersystem", m.as_str()), ("reason", why.label())],
                 t.token_failures(why),
             );
+        }
+    }
+}
+
+/// What `/metrics` says of one pipeline: name, type, help, and its value
+/// (`None`: no sample, as before its first turn).
+type PipelineFamily = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&Health) -> Option<i64>,
+);
+
+/// Every pipeline's families, from its [`Health`] alone.
+const PIPELINE_FAMILIES: [PipelineFamily; 4] = [
+    (
+        "mottak_pipeline_up",
+        "gauge",
+        "1 while the pipeline (pipeline: inbound, outbound, ...) is set up and running its loop; 0 while it sets up or its setup fails.",
+        |h| Some(i64::from(h.is_running())),
+    ),
+    (
+        "mottak_pipeline_setup_failed_attempts",
+        "gauge",
+        "Setup attempts in a row that failed (keys, passwords, folders); 0 once set up.",
+        |h| Some(h.setup_failure().map_or(0, |f| i64::from(f.attempts))),
+    ),
+    (
+        "mottak_pipeline_turns_total",
+        "counter",
+        "Turns of the pipeline's loop since the agent started.",
+        |h| Some(i64::try_from(h.turns()).unwrap_or(i64::MAX)),
+    ),
+    (
+        "mottak_pipeline_last_turn_timestamp_seconds",
+        "gauge",
+        "When the pipeline's loop last turned (or its setup last waited to retry), Unix seconds.",
+        |h| {
+            let ms = h.heartbeat_ms();
+            (ms > 0).then_some(ms / 1000)
+        },
+    ),
+];
+
+/// Every pipeline, whatever its channel, read live from its [`Health`],
+/// appended to `out`.
+pub fn render_pipelines(out: &mut String, pipelines: &[Arc<dyn Pipeline>]) {
+    let mut f = Family { out };
+    for (name, kind, help, value) in PIPELINE_FAMILIES {
+        f.header(name, kind, help);
+        for p in pipelines {
+            if let Some(v) = value(p.health()) {
+                f.sample(
+                    name,
+                    &[
+                        ("mottakersystem", p.mottakersystem()),
+                        ("pipeline", p.kind()),
+                    ],
+                    v,
+                );
+            }
         }
     }
 }

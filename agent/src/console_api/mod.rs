@@ -54,7 +54,7 @@ use state::{Builder, Built, StateSettings, SystemSource};
 use tls::TlsSetupError;
 
 /// Tunables of the console API (defaults for production; tests shorten them).
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Settings {
     pub state: StateSettings,
     pub server: ServerSettings,
@@ -62,6 +62,20 @@ pub struct Settings {
     pub outbound: Vec<crate::outbound::console::OutboundSource>,
     /// What the workers and clients count and time, for `/metrics`.
     pub telemetry: Arc<crate::telemetry::Telemetry>,
+    /// Every pipeline the daemon supervises (`Channels::pipelines`): listed
+    /// on consoles and in `/metrics`, whatever their channel.
+    pub pipelines: Vec<Arc<dyn crate::pipeline::Pipeline>>,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("state", &self.state)
+            .field("server", &self.server)
+            .field("outbound", &self.outbound)
+            .field("pipelines", &self.pipelines.len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Why the console API could not start; the agent does not start either
@@ -132,6 +146,7 @@ pub async fn start(
     state_settings.inn_stale_after = config.agent.inn_warning_after;
     let mut builder = Builder::new(systems.clone(), reader, state_settings, agent);
     builder.set_outbound(settings.outbound.clone());
+    builder.set_pipelines(settings.pipelines.clone());
     builder.set_doctor_dir(&config.agent.state_dir);
     let (builder, first) = tokio::task::spawn_blocking(move || {
         let first = builder.build(time::OffsetDateTime::now_utc());
@@ -192,6 +207,7 @@ pub async fn start(
             rx.clone(),
             Arc::clone(&hub.admission),
             Arc::clone(&settings.telemetry),
+            settings.pipelines.clone(),
             shutdown.clone(),
         ));
     }

@@ -98,6 +98,10 @@ impl Pipeline for InboundPipeline {
     fn setup(&self) -> BoxFuture<'_, anyhow::Result<Box<dyn Running>>> {
         Box::pin(async move { Ok(Box::new(Arc::new(self.set_up().await?)) as Box<dyn Running>) })
     }
+
+    fn paused(&self) -> bool {
+        self.journal.is_paused(self.system.name.as_str())
+    }
 }
 
 impl Running for Arc<Worker> {

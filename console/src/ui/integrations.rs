@@ -2,7 +2,7 @@
 //! folder, Fiks Digisos and Maskinporten, and the last doctor run.
 
 use mottak_protocol::console::{
-    CertificateStatus, DoctorResult, ExpiryLevel, IntegrationStatus, OutboundStatus,
+    CertificateStatus, DoctorResult, ExpiryLevel, IntegrationStatus, OutboundStatus, PipelineStatus,
 };
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -113,7 +113,19 @@ fn integration_lines(app: &App, theme: &Theme, i: &IntegrationStatus) -> Vec<Lin
             .iter()
             .find(|o| o.mottakersystem == i.mottakersystem)
     });
+    let channels: Vec<&PipelineStatus> = app.state.as_ref().map_or_else(Vec::new, |st| {
+        st.pipelines
+            .iter()
+            .filter(|p| p.mottakersystem == i.mottakersystem)
+            .collect()
+    });
+    let channels_level = channels
+        .iter()
+        .map(|p| channel_level(p))
+        .max()
+        .unwrap_or(Level::Ok);
     let overall = svarinn_level
+        .max(channels_level)
         .max(cert_level)
         .max(drop_level)
         .max(if stale > 0 { Level::Warning } else { Level::Ok })
@@ -130,6 +142,9 @@ fn integration_lines(app: &App, theme: &Theme, i: &IntegrationStatus) -> Vec<Lin
         Span::raw("  "),
         Span::styled(overall.word(t), theme.level(overall)),
     ])];
+    if !channels.is_empty() {
+        lines.extend(channel_lines(app, theme, &channels, channels_level));
+    }
     // SvarInn
     let mut svarinn = vec![
         Span::raw("  "),
@@ -241,6 +256,80 @@ fn integration_lines(app: &App, theme: &Theme, i: &IntegrationStatus) -> Vec<Lin
     }
     lines.extend(doctor_lines(app, theme, i.doctor.as_ref()));
     lines.push(Line::raw(""));
+    lines
+}
+
+/// How a pipeline is: a channel that cannot start is critical; one that is
+/// starting or paused (by a person, who knows) is information.
+fn channel_level(p: &PipelineStatus) -> Level {
+    if p.up && !p.paused {
+        Level::Ok
+    } else if !p.up && p.setup_attempts > 0 {
+        Level::Critical
+    } else {
+        Level::Info
+    }
+}
+
+/// What a channel carries, in the console's words; a kind this console does
+/// not know yet (a newer agent's channel) is shown as the agent names it.
+fn channel_name(t: &crate::i18n::Texts, kind: &str) -> String {
+    match kind {
+        "inbound" => t.channel_inbound.to_owned(),
+        "outbound" => t.channel_outbound.to_owned(),
+        other => other.to_owned(),
+    }
+}
+
+/// One line with every channel of a mottakersystem and how each is; under it,
+/// why a channel cannot start when no section of its own says so (the
+/// SvarInn and Fiks Digisos lines below show their channel's setup error).
+fn channel_lines(
+    app: &App,
+    theme: &Theme,
+    channels: &[&PipelineStatus],
+    level: Level,
+) -> Vec<Line<'static>> {
+    let t = app.t();
+    let mut line = vec![
+        Span::raw("  "),
+        Span::styled(format!("{} ", level.symbol()), theme.level(level)),
+        Span::styled(format!("{:<15}", t.channels), theme.title),
+    ];
+    for (n, p) in channels.iter().enumerate() {
+        if n > 0 {
+            line.push(Span::styled(" · ", theme.dim));
+        }
+        let lv = channel_level(p);
+        let how = if p.up && p.paused {
+            t.channel_paused.to_owned()
+        } else if p.up {
+            t.channel_running.to_owned()
+        } else if p.setup_attempts > 0 {
+            fill(t.channel_cannot_start, &[&p.setup_attempts])
+        } else {
+            t.channel_starting.to_owned()
+        };
+        line.push(Span::raw(format!("{} ", channel_name(t, &p.kind))));
+        line.push(Span::styled(
+            format!("{} {how}", lv.symbol()),
+            theme.level(lv),
+        ));
+    }
+    let mut lines = vec![Line::from(line)];
+    for p in channels {
+        let shown_elsewhere = matches!(p.kind.as_str(), "inbound" | "outbound");
+        if let (false, false, Some(e)) = (shown_elsewhere, p.up, &p.setup_error) {
+            lines.push(Line::styled(
+                format!("      {}", e.masked()),
+                theme.critical,
+            ));
+            lines.push(todo_line(
+                theme,
+                fill(t.todo_channel_setup, &[&channel_name(t, &p.kind)]),
+            ));
+        }
+    }
     lines
 }
 

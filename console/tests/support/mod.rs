@@ -433,6 +433,7 @@ pub fn sample_state() -> ConsoleState {
             },
         ],
         outbound: sample_outbound(),
+        pipelines: Vec::new(),
     };
     s.normalize();
     s

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     AccessList, AgentInfo, Alert, AuditEntry, ConsoleState, ExternalId, FailedImport,
-    IntegrationStatus, OutboundStatus, QueueHealth,
+    IntegrationStatus, OutboundStatus, PipelineStatus, QueueHealth,
 };
 
 /// One change to a [`ConsoleState`].
@@ -50,6 +50,10 @@ pub enum Patch {
     OutboundRemoved {
         mottakersystem: String,
     },
+    /// Replaces every pipeline's status (a few small entries).
+    Pipelines {
+        pipelines: Vec<PipelineStatus>,
+    },
 }
 
 impl ConsoleState {
@@ -69,6 +73,8 @@ impl ConsoleState {
         self.audit.sort_by_key(|e| e.seq);
         self.outbound
             .sort_by(|a, b| a.mottakersystem.cmp(&b.mottakersystem));
+        self.pipelines
+            .sort_by(|a, b| (&a.mottakersystem, &a.kind).cmp(&(&b.mottakersystem, &b.kind)));
     }
 
     /// Applies one patch. Applying a delta's patches in order to the state
@@ -110,6 +116,7 @@ impl ConsoleState {
             Patch::OutboundRemoved { mottakersystem } => self
                 .outbound
                 .retain(|o| &o.mottakersystem != mottakersystem),
+            Patch::Pipelines { pipelines } => self.pipelines = pipelines.clone(),
         }
     }
 
@@ -224,6 +231,11 @@ pub fn diff(old: &ConsoleState, new: &ConsoleState) -> Vec<Patch> {
         },
         &mut out,
     );
+    if old.pipelines != new.pipelines {
+        out.push(Patch::Pipelines {
+            pipelines: new.pipelines.clone(),
+        });
+    }
     out
 }
 

@@ -215,6 +215,10 @@ impl Command {
 /// Agent → console.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "a message is built, sent and dropped one at a time, never held in bulk; boxing the snapshot would only add an allocation"
+)]
 pub enum ServerMessage {
     /// The answer to `hello`; sent again whenever the caller's roles change.
     Welcome {

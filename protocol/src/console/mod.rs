@@ -53,11 +53,16 @@ pub use state::{
     AccessList, AgentInfo, Alert, AuditEntry, CertificateStatus, ConsoleState, Coverage,
     DoctorLine, DoctorResult, DropFolderStatus, ExpiryLevel, FailedImport, FailedImports,
     ForsendelseState, HistoryEntry, InnFolder, IntegrationStatus, Membership, MembershipSource,
-    OldestUnacknowledged, PauseInfo, QueueHealth, Severity, StaleInInn, SvarInnLink, Throughput,
+    OldestUnacknowledged, PauseInfo, PipelineStatus, QueueHealth, Severity, StaleInInn,
+    SvarInnLink, Throughput,
 };
 pub use text::{ExternalId, FNR_MASK, Text, mask_fnr};
 
-/// The protocol version this code speaks; `hello` must name it.
+/// The protocol version this code speaks; `hello` must name it. A state
+/// field added with a serde default (`ConsoleState::outbound`,
+/// `ConsoleState::pipelines`) keeps it: a console reads an older agent's
+/// state without it (an older console does not know the new patch op and
+/// says the agent is newer).
 /// 2: `retry` and `mark_permanent` name their [`Target`] by kind.
 pub const PROTOCOL_VERSION: u32 = 2;
 /// The largest frame the agent accepts from a console.

@@ -128,6 +128,29 @@ pub struct ConsoleState {
     /// saksoppdateringer to Fiks Digisos. Absent from older agents.
     #[serde(default)]
     pub outbound: Vec<OutboundStatus>,
+    /// Every pipeline the agent runs (each channel of each mottakersystem),
+    /// by mottakersystem and kind: whatever it carries, the same fields.
+    /// Absent from older agents.
+    #[serde(default)]
+    pub pipelines: Vec<PipelineStatus>,
+}
+
+/// One pipeline (a channel of one mottakersystem), as every channel reports it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PipelineStatus {
+    pub mottakersystem: String,
+    /// What it carries: `inbound` (SvarInn), `outbound` (Fiks Digisos), or
+    /// a channel's own word: the agent's, never from outside.
+    pub kind: String,
+    /// Set up and running its loop; false while setting up (its first
+    /// attempt, or retrying: then `setup_error` says why).
+    pub up: bool,
+    /// Why setup fails, while it does (one line, with what to do).
+    pub setup_error: Option<Text>,
+    /// Setup attempts in a row that failed (0 once set up).
+    pub setup_attempts: u32,
+    /// Paused by a person (the queue's `paused` says who and why).
+    pub paused: bool,
 }
 
 /// The agent itself.

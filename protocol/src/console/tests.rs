@@ -251,9 +251,56 @@ pub(super) fn sample_state() -> ConsoleState {
                 since: 1_700_000_002_000,
             }],
         }],
+        pipelines: vec![
+            PipelineStatus {
+                mottakersystem: "nav-frogn".into(),
+                kind: "outbound".into(),
+                up: false,
+                setup_error: Some("cannot read integrasjon_passord".into()),
+                setup_attempts: 3,
+                paused: false,
+            },
+            PipelineStatus {
+                mottakersystem: "nav-frogn".into(),
+                kind: "inbound".into(),
+                up: true,
+                setup_error: None,
+                setup_attempts: 0,
+                paused: true,
+            },
+        ],
     };
     state.normalize();
     state
+}
+
+#[test]
+fn pipelines_are_one_section_sorted_by_system_and_kind_and_optional_on_the_wire() {
+    let old = sample_state();
+    assert_eq!(old.pipelines[0].kind, "inbound");
+    let mut new = old.clone();
+    new.pipelines[1].up = true;
+    new.pipelines[1].setup_error = None;
+    let patches = diff(&old, &new);
+    assert_eq!(
+        patches,
+        vec![Patch::Pipelines {
+            pipelines: new.pipelines.clone()
+        }]
+    );
+    let mut applied = old.clone();
+    applied.apply_all(&patches);
+    assert_eq!(applied, new);
+    // A state from an agent without pipelines still parses.
+    let mut v = serde_json::to_value(&old).unwrap();
+    v.as_object_mut().unwrap().remove("pipelines");
+    let parsed: ConsoleState = serde_json::from_value(v).unwrap();
+    assert!(parsed.pipelines.is_empty());
+    // A setup error is free text: masked.
+    let mut with_fnr = old.clone();
+    with_fnr.pipelines[0].setup_error = Some("no key for 01017012343".into());
+    let text = serde_json::to_string(&with_fnr).unwrap();
+    assert!(!text.contains("01017012343"), "{text}");
 }
 
 #[test]

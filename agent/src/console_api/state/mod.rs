@@ -18,11 +18,12 @@ mod visibility;
 mod tests;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mottak_protocol::console::{
     AccessList, AgentInfo, AuditEntry, CertificateStatus, ConsoleState, Coverage, DropFolderStatus,
-    IntegrationStatus, PauseInfo, StaleInInn, Text,
+    IntegrationStatus, PauseInfo, PipelineStatus, StaleInInn, Text,
 };
 use time::OffsetDateTime;
 
@@ -32,6 +33,7 @@ use crate::clock::to_millis;
 use crate::inbound::console::{self as inbound, HistoryCache, InboundSource, JournalView};
 use crate::journal::{Journal, JournalError};
 use crate::outbound::console::OutboundSource;
+use crate::pipeline::Pipeline;
 
 pub use crate::inbound::console::FAILED_CAP;
 /// The inbound source's name from before it moved to `inbound::console`.
@@ -117,6 +119,8 @@ pub struct Builder {
     outbound_journal: BTreeMap<String, crate::outbound::console::JournalView>,
     /// `mottak-agent doctor`'s last result, read with the drop folders.
     doctor: Option<crate::doctor::LastResult>,
+    /// Every pipeline the daemon supervises, whatever its channel.
+    pipelines: Vec<Arc<dyn Pipeline>>,
 }
 
 impl std::fmt::Debug for Builder {
@@ -153,7 +157,13 @@ impl Builder {
             outbound_at: None,
             outbound_journal: BTreeMap::new(),
             doctor: None,
+            pipelines: Vec::new(),
         }
+    }
+
+    /// The pipelines to list (`crate::channels::Channels::pipelines`).
+    pub fn set_pipelines(&mut self, pipelines: Vec<Arc<dyn Pipeline>>) {
+        self.pipelines = pipelines;
     }
 
     /// Shows the last `mottak-agent doctor` result stored in `state_dir`.
@@ -289,6 +299,11 @@ impl Builder {
             .iter()
             .map(|o| crate::outbound::console::status(o, self.outbound_journal.get(&o.name), now))
             .collect();
+        state.pipelines = self
+            .pipelines
+            .iter()
+            .map(|p| pipeline_status(&**p))
+            .collect();
         state.alerts = alerts(&state, now_ms);
         state.normalize();
         Ok(Built {
@@ -367,6 +382,21 @@ impl Builder {
             audit,
             coverage,
         })
+    }
+}
+
+/// What consoles see of any pipeline: from its [`Health`](crate::pipeline::Health)
+/// and the trait alone, so a new channel shows without code of its own here.
+pub fn pipeline_status(p: &dyn Pipeline) -> PipelineStatus {
+    let health = p.health();
+    let failure = health.setup_failure();
+    PipelineStatus {
+        mottakersystem: p.mottakersystem().to_owned(),
+        kind: p.kind().to_owned(),
+        up: health.is_running(),
+        setup_attempts: failure.as_ref().map_or(0, |f| f.attempts),
+        setup_error: failure.map(|f| Text::from(f.error)),
+        paused: p.paused(),
     }
 }
 

@@ -26,6 +26,51 @@ fn source(dir: &std::path::Path, name: &str) -> SystemSource {
     }
 }
 
+/// A pipeline that is never set up: what the state reads of any pipeline.
+struct TestPipeline {
+    name: String,
+    kind: &'static str,
+    paused: bool,
+    health: Arc<crate::pipeline::Health>,
+}
+
+impl TestPipeline {
+    fn new(name: &str, kind: &'static str, paused: bool) -> Arc<TestPipeline> {
+        Arc::new(TestPipeline {
+            name: name.into(),
+            kind,
+            paused,
+            health: Arc::default(),
+        })
+    }
+}
+
+impl Pipeline for TestPipeline {
+    fn kind(&self) -> &'static str {
+        self.kind
+    }
+    fn mottakersystem(&self) -> &str {
+        &self.name
+    }
+    fn health(&self) -> &Arc<crate::pipeline::Health> {
+        &self.health
+    }
+    fn setup_retry_cap(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(1)
+    }
+    fn setup_failed_message(&self) -> &'static str {
+        "cannot start"
+    }
+    fn setup(
+        &self,
+    ) -> crate::pipeline::BoxFuture<'_, anyhow::Result<Box<dyn crate::pipeline::Running>>> {
+        Box::pin(std::future::pending())
+    }
+    fn paused(&self) -> bool {
+        self.paused
+    }
+}
+
 fn new(id: &str, tittel: &str) -> NewForsendelse {
     NewForsendelse {
         id: ForsendelseId::parse(id).unwrap(),
@@ -80,8 +125,38 @@ fn builds_queues_failures_alerts_and_filters_by_role() {
         StateSettings::default(),
         AgentInfo::default(),
     );
+    let failing = TestPipeline::new("a", "inbound", true);
+    failing
+        .health
+        .set_setup_failure(Some(crate::pipeline::SetupFailure {
+            error: "cannot read the password file".into(),
+            attempts: 2,
+        }));
+    b.set_pipelines(vec![failing, TestPipeline::new("b", "fiks-io", false)]);
     let built = b.build(datetime!(2026-11-21 08:00 UTC)).unwrap();
     let s = &built.state;
+    // Every pipeline from its health and the trait alone, a new kind too.
+    assert_eq!(
+        s.pipelines,
+        vec![
+            PipelineStatus {
+                mottakersystem: "a".into(),
+                kind: "inbound".into(),
+                up: false,
+                setup_error: Some("cannot read the password file".into()),
+                setup_attempts: 2,
+                paused: true,
+            },
+            PipelineStatus {
+                mottakersystem: "b".into(),
+                kind: "fiks-io".into(),
+                up: false,
+                setup_error: None,
+                setup_attempts: 0,
+                paused: false,
+            },
+        ]
+    );
     assert_eq!(s.queues.len(), 2);
     assert_eq!(s.queues[0].counts[&ForsendelseState::Failed], 1);
     assert_eq!(s.failed.total, 1);
@@ -120,6 +195,8 @@ fn builds_queues_failures_alerts_and_filters_by_role() {
     roles.insert("a".to_owned(), Role::Operator);
     let v = visible_to(s, &roles);
     assert_eq!(v.queues.len(), 1);
+    assert_eq!(v.pipelines.len(), 1);
+    assert_eq!(v.pipelines[0].mottakersystem, "a");
     assert_eq!(v.integrations.len(), 1);
     assert!(
         v.alerts

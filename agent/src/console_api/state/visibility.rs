@@ -75,5 +75,11 @@ pub fn visible_to(state: &ConsoleState, roles: &BTreeMap<String, Role>) -> Conso
             .filter(|o| sees(&o.mottakersystem))
             .cloned()
             .collect(),
+        pipelines: state
+            .pipelines
+            .iter()
+            .filter(|p| sees(&p.mottakersystem))
+            .cloned()
+            .collect(),
     }
 }
