@@ -56,6 +56,8 @@ pub struct Health {
     setup_failure: Mutex<Option<SetupFailure>>,
     /// Look again now instead of at the next interval (a console's command).
     pub wake: Notify,
+    /// Told at every turn ([`Health::wait_turns`]).
+    turned: Notify,
 }
 
 impl std::fmt::Debug for Health {
@@ -84,6 +86,7 @@ impl Health {
             running: AtomicBool::new(false),
             setup_failure: Mutex::new(None),
             wake: Notify::new(),
+            turned: Notify::new(),
         }
     }
 
@@ -91,6 +94,23 @@ impl Health {
     pub fn beat(&self) {
         self.turns.fetch_add(1, Ordering::Relaxed);
         self.keep_alive();
+        self.turned.notify_waiters();
+    }
+
+    /// Returns once the loop has turned `n` more times. A test that checks
+    /// that something did *not* happen waits for turns that would have done
+    /// it, not for a time (which passes on a slow machine when it is merely
+    /// slower).
+    pub async fn wait_turns(&self, n: u64) {
+        let target = self.turns().saturating_add(n);
+        loop {
+            // Created before the check, so a turn in between still wakes us.
+            let turned = self.turned.notified();
+            if self.turns() >= target {
+                return;
+            }
+            turned.await;
+        }
     }
 
     /// Progress that is not a turn (waiting between setup attempts): the
@@ -323,5 +343,24 @@ mod tests {
         health.beat();
         assert!(health.turned_within(Duration::ZERO));
         assert_eq!(health.turns(), 2);
+    }
+
+    #[tokio::test]
+    async fn wait_turns_returns_after_that_many_turns_and_not_before() {
+        let health = Health::default();
+        health.beat();
+        let waiting = health.wait_turns(3);
+        tokio::pin!(waiting);
+        // A timeout of zero polls the wait once: it counts from there.
+        let polled = tokio::time::timeout(Duration::ZERO, &mut waiting).await;
+        assert!(polled.is_err(), "no turn yet");
+        health.beat();
+        health.beat();
+        let polled = tokio::time::timeout(Duration::ZERO, &mut waiting).await;
+        assert!(polled.is_err(), "two turns are not three");
+        health.beat();
+        tokio::time::timeout(Duration::from_secs(10), waiting)
+            .await
+            .expect("three turns wake the waiter");
     }
 }

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
@@ -22,13 +23,15 @@ use crate::console_api;
 use crate::journal::{Journal, SharedJournal, State};
 use crate::systemd::Notifier;
 use crate::telemetry::Telemetry;
-use crate::{logging, pipeline};
+use crate::pipeline::{self, Pipeline};
+use crate::logging;
 
 /// The blocking pool's size: enough for every download's decryption (at
 /// most 32 per mottakersystem) to run beside the file work of the others.
 const MAX_BLOCKING_THREADS: usize = 64;
 
-/// `mottak-agent run` with the config file at `config_path`.
+/// `mottak-agent run` with the config file at `config_path`: [`daemon`] until
+/// SIGTERM or SIGINT.
 pub fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
     let config = config::load(config_path)?;
     std::fs::create_dir_all(&config.agent.log_dir)
@@ -45,108 +48,165 @@ pub fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
         .thread_name("mottak-agent")
         .build()
         .context("cannot start the async runtime")?;
-    let result = runtime.block_on(daemon(config));
+    let result = runtime.block_on(async {
+        let shutdown = CancellationToken::new();
+        tokio::spawn(cancel_on_signal(shutdown.clone()));
+        daemon(config, shutdown, Notifier::from_env()).await
+    });
     if let Err(err) = &result {
         error!("stopping: {}", super::one_line(err));
     }
     result.map(|()| ExitCode::SUCCESS)
 }
 
-async fn daemon(config: Config) -> anyhow::Result<()> {
-    let notifier = Notifier::from_env();
-    std::fs::create_dir_all(&config.agent.state_dir).with_context(|| {
-        format!(
-            "cannot create state_dir {}",
-            config.agent.state_dir.display()
-        )
-    })?;
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let journal_path = config.agent.journal_path();
-    let journal = Journal::open(&journal_path, Arc::clone(&clock))
-        .with_context(|| format!("cannot open the journal {}", journal_path.display()))?;
-    let journal = SharedJournal::new(journal);
-    info!(journal = %journal_path.display(), mottakersystemer = config.mottakersystemer.len(), "mottak-agent starting");
-    // Pauses set by a person from a console hold over restarts.
-    for system in &config.mottakersystemer {
-        if journal.is_paused(system.name.as_str()) {
-            warn!(mottakersystem = %system.name, "paused from the console: nothing is fetched until someone resumes it");
+/// The agent: [`Daemon::start`], then [`Daemon::serve`] until `shutdown` is
+/// cancelled. `mottak-agent run` cancels it on SIGTERM; a test runs the
+/// agent in its own process this way (as mini-redis runs its server).
+pub async fn daemon(
+    config: Config,
+    shutdown: CancellationToken,
+    notifier: Notifier,
+) -> anyhow::Result<()> {
+    Daemon::start(config, notifier).await?.serve(shutdown).await
+}
+
+/// A started agent: its pipelines supervised, its console API listening.
+pub struct Daemon {
+    notifier: Notifier,
+    journal: SharedJournal,
+    pipelines: Vec<Arc<dyn Pipeline>>,
+    workers: JoinSet<()>,
+    console: console_api::ConsoleApi,
+    /// Stops the pipelines and the console API (cancelled by [`Daemon::serve`]
+    /// when its caller's token is).
+    stop: CancellationToken,
+}
+
+impl Daemon {
+    /// Opens the journal, supervises every pipeline [`Channels`] lists and
+    /// starts the console API; `READY=1` once its sockets are bound.
+    pub async fn start(config: Config, notifier: Notifier) -> anyhow::Result<Daemon> {
+        std::fs::create_dir_all(&config.agent.state_dir).with_context(|| {
+            format!(
+                "cannot create state_dir {}",
+                config.agent.state_dir.display()
+            )
+        })?;
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let journal_path = config.agent.journal_path();
+        let journal = Journal::open(&journal_path, Arc::clone(&clock))
+            .with_context(|| format!("cannot open the journal {}", journal_path.display()))?;
+        let journal = SharedJournal::new(journal);
+        info!(journal = %journal_path.display(), mottakersystemer = config.mottakersystemer.len(), "mottak-agent starting");
+        // Pauses set by a person from a console hold over restarts.
+        for system in &config.mottakersystemer {
+            if journal.is_paused(system.name.as_str()) {
+                warn!(mottakersystem = %system.name, "paused from the console: nothing is fetched until someone resumes it");
+            }
         }
+
+        let telemetry = Arc::new(Telemetry::default());
+        let channels = Channels::from_config(&config, &journal, &journal_path, &clock, &telemetry);
+        let stop = CancellationToken::new();
+        let mut workers = JoinSet::new();
+        for pipeline in &channels.pipelines {
+            workers.spawn(pipeline::supervise(Arc::clone(pipeline), stop.clone()));
+        }
+
+        // READY=1 only once consoles can connect: the socket is bound in start().
+        let console = console_api::start(
+            &config,
+            journal.clone(),
+            channels.inbound,
+            console_api::Settings {
+                outbound: channels.outbound,
+                telemetry: Arc::clone(&telemetry),
+                pipelines: channels.pipelines.clone(),
+                ..console_api::Settings::default()
+            },
+            stop.clone(),
+        )
+        .await;
+        let console = match console {
+            Ok(console) => console,
+            Err(err) => {
+                // The pipelines already started: stop them before saying why.
+                stop.cancel();
+                while workers.join_next().await.is_some() {}
+                return Err(err).context("cannot start the console API");
+            }
+        };
+        notifier.ready();
+        info!("ready");
+        Ok(Daemon {
+            notifier,
+            journal,
+            pipelines: channels.pipelines,
+            workers,
+            console,
+            stop,
+        })
     }
 
-    let telemetry = Arc::new(Telemetry::default());
-    let channels = Channels::from_config(&config, &journal, &journal_path, &clock, &telemetry);
-    let shutdown = CancellationToken::new();
-    let mut workers = tokio::task::JoinSet::new();
-    for pipeline in &channels.pipelines {
-        workers.spawn(pipeline::supervise(Arc::clone(pipeline), shutdown.clone()));
+    /// Every pipeline it supervises (a test waits on their [`pipeline::Health`]).
+    pub fn pipelines(&self) -> &[Arc<dyn Pipeline>] {
+        &self.pipelines
     }
 
-    // READY=1 only once consoles can connect: the socket is bound in start().
-    let console = console_api::start(
-        &config,
-        journal.clone(),
-        channels.inbound,
-        console_api::Settings {
-            outbound: channels.outbound,
-            telemetry: Arc::clone(&telemetry),
-            pipelines: channels.pipelines.clone(),
-            ..console_api::Settings::default()
-        },
-        shutdown.clone(),
-    )
-    .await
-    .context("cannot start the console API")?;
-    notifier.ready();
-    info!("ready");
-
-    let mut status_tick = tokio::time::interval(
-        notifier
+    /// Reports `STATUS=` and pings the watchdog while every pipeline's loop
+    /// turns, until `shutdown`; then drains: the pipelines finish their work
+    /// in flight and the console API closes.
+    pub async fn serve(mut self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let notifier = &self.notifier;
+        let mut status_tick = tokio::time::interval(
+            notifier
+                .watchdog_interval()
+                .unwrap_or(Duration::from_secs(10))
+                .min(Duration::from_secs(10)),
+        );
+        // A loop that has not turned within the watchdog's timeout (twice the
+        // ping interval) withholds the ping.
+        let stalled_after = notifier
             .watchdog_interval()
-            .unwrap_or(Duration::from_secs(10))
-            .min(Duration::from_secs(10)),
-    );
-    // A loop that has not turned within the watchdog's timeout (twice the
-    // ping interval) withholds the ping.
-    let stalled_after = notifier
-        .watchdog_interval()
-        .map_or(Duration::MAX, |i| i.saturating_mul(2));
-    let mut last_status = String::new();
-    loop {
-        tokio::select! {
-            () = terminate_signal() => break,
-            _ = status_tick.tick() => {
-                let stalled: Vec<String> = channels
-                    .pipelines
-                    .iter()
-                    .filter(|p| !p.health().turned_within(stalled_after))
-                    .map(|p| format!("{} {}", p.mottakersystem(), p.kind()))
-                    .collect();
-                if stalled.is_empty() {
-                    notifier.watchdog();
-                } else {
-                    warn!(stalled = %stalled.join(", "), "a worker's loop has not turned for a watchdog interval; withholding WATCHDOG=1");
-                }
-                let line = status_line(&journal).await;
-                if line != last_status {
-                    notifier.status(&line);
-                    last_status = line;
+            .map_or(Duration::MAX, |i| i.saturating_mul(2));
+        let mut last_status = String::new();
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                _ = status_tick.tick() => {
+                    let stalled: Vec<String> = self
+                        .pipelines
+                        .iter()
+                        .filter(|p| !p.health().turned_within(stalled_after))
+                        .map(|p| format!("{} {}", p.mottakersystem(), p.kind()))
+                        .collect();
+                    if stalled.is_empty() {
+                        notifier.watchdog();
+                    } else {
+                        warn!(stalled = %stalled.join(", "), "a worker's loop has not turned for a watchdog interval; withholding WATCHDOG=1");
+                    }
+                    let line = status_line(&self.journal).await;
+                    if line != last_status {
+                        notifier.status(&line);
+                        last_status = line;
+                    }
                 }
             }
         }
+        info!("shutting down: draining");
+        notifier.stopping();
+        self.stop.cancel();
+        while self.workers.join_next().await.is_some() {}
+        let writes = self.journal.stats();
+        info!(
+            writes = writes.jobs,
+            group_commits = writes.commits,
+            "journal writes since start"
+        );
+        self.console.stopped().await;
+        info!("stopped");
+        Ok(())
     }
-    info!("SIGTERM: draining");
-    notifier.stopping();
-    shutdown.cancel();
-    while workers.join_next().await.is_some() {}
-    let writes = journal.stats();
-    info!(
-        writes = writes.jobs,
-        group_commits = writes.commits,
-        "journal writes since start"
-    );
-    console.stopped().await;
-    info!("stopped");
-    Ok(())
 }
 
 /// `STATUS=`: what `systemctl status` shows in one line.
@@ -173,18 +233,20 @@ async fn status_line(journal: &SharedJournal) -> String {
     }
 }
 
-/// SIGTERM (systemd) or SIGINT (a person at a terminal).
-async fn terminate_signal() {
+/// Cancels `shutdown` on SIGTERM (systemd) or SIGINT (a person at a terminal).
+async fn cancel_on_signal(shutdown: CancellationToken) {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut term), Ok(mut int)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
     ) else {
         error!("cannot listen for SIGTERM; stop the agent with SIGKILL");
-        return std::future::pending().await;
+        return;
     };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
+    let name = tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    };
+    info!("{name}: stopping");
+    shutdown.cancel();
 }
