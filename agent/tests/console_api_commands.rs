@@ -229,8 +229,14 @@ async fn a_rejected_folder_goes_back_to_inn() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pause_holds_over_a_restart_and_poll_now_fetches_at_once() {
+    let metrics = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let env = Env::new(Options {
         poll_interval: "1h",
+        agent_extra: format!("metrics = \"127.0.0.1:{metrics}\""),
         ..Options::default()
     })
     .await;
@@ -290,7 +296,13 @@ async fn pause_holds_over_a_restart_and_poll_now_fetches_at_once() {
     let mut agent = env.spawn_agent().await;
     let mut c = env.subscribed().await;
     assert!(c.state.as_ref().unwrap().queues[0].paused.is_some());
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Turns in which an agent that forgot the pause would list and fetch F2.
+    tokio::task::spawn_blocking(move || {
+        mottak_fixtures::kit::metrics::wait_turns(metrics, "ms-a", "inbound", 3, LIMIT)
+    })
+    .await
+    .unwrap()
+    .unwrap();
     assert!(
         env.fake
             .downloads()

@@ -52,6 +52,8 @@ pub struct OutboundWorld {
     /// Runs the two fakes.
     pub rt: tokio::runtime::Runtime,
     pub client: TestKeyPair,
+    /// The agent's metrics listener (`127.0.0.1`), for [`OutboundWorld::wait_turns`].
+    pub metrics_port: u16,
     secrets: tempfile::TempDir,
 }
 
@@ -143,14 +145,37 @@ impl OutboundWorld {
             .system(system)
             .log_level(&options.log_level)
             .start()?;
+        let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let config = fs::read_to_string(&world.config_path)?.replacen(
+            "[agent]\n",
+            &format!("[agent]\nmetrics = \"127.0.0.1:{metrics_port}\"\n"),
+            1,
+        );
+        fs::write(&world.config_path, config)?;
         Ok(OutboundWorld {
             world,
             mp,
             fiks,
             rt,
             client,
+            metrics_port,
             secrets,
         })
+    }
+
+    /// Returns once the running agent's `pipeline` (`inbound`, `outbound`) has
+    /// turned `n` more times: the turns that would have done what a test
+    /// checks did not happen.
+    pub fn wait_turns(&self, pipeline: &str, n: u64) -> Result<()> {
+        mottak_fixtures::kit::metrics::wait_turns(
+            self.metrics_port,
+            SYSTEM,
+            pipeline,
+            n,
+            Duration::from_secs(60),
+        )
     }
 
     /// The secrets folder (Maskinporten key, chain, integration password).

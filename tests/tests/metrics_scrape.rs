@@ -7,30 +7,18 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
+use mottak_fixtures::kit::metrics::scrape;
 use mottak_fixtures::promtool;
 use mottak_fixtures::svarinn::{Fault, RequestKind, Scope};
-use mottak_tests::harness::Agent;
 use mottak_tests::outbound_harness::{
     Options, OutboundWorld, SYSTEM, case_id, mottatt, pdf, soker, vedtak,
 };
 
 const LIMIT: Duration = Duration::from_secs(60);
-
-fn scrape(port: u16) -> Result<String> {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(s, "GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n")?;
-    let mut text = String::new();
-    s.read_to_string(&mut text)?;
-    let (head, body) = text.split_once("\r\n\r\n").context("no HTTP head")?;
-    anyhow::ensure!(head.starts_with("HTTP/1.1 200"), "{head}");
-    Ok(body.to_owned())
-}
 
 /// `name{labels}` → value, for the samples of `body` (labels as written, in order).
 fn samples(body: &str) -> BTreeMap<String, f64> {
@@ -51,16 +39,7 @@ fn get(s: &BTreeMap<String, f64>, series: &str) -> f64 {
 #[test]
 fn a_real_scrape_is_clean_and_counts_inbound_and_outbound() -> Result<()> {
     let w = OutboundWorld::start(Options::default())?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let config = std::fs::read_to_string(&w.world.config_path)?.replacen(
-        "[agent]\n",
-        &format!("[agent]\nmetrics = \"127.0.0.1:{port}\"\n"),
-        1,
-    );
-    let config_path = w.world.root.join("agent-metrics.toml");
-    std::fs::write(&config_path, config)?;
+    let port = w.metrics_port;
 
     // One SvarInn list answered 503, one token request refused with 503.
     w.world
@@ -71,8 +50,7 @@ fn a_real_scrape_is_clean_and_counts_inbound_and_outbound() -> Result<()> {
         mottak_fixtures::maskinporten::Scope::once(),
     );
 
-    let (mut cmd, log) = w.world.agent_command_for(&config_path)?;
-    let mut agent = Agent::spawn(&mut cmd, log)?;
+    let mut agent = w.spawn_agent()?;
     let ids = w.world.block_on(w.world.fake.generate(3, 2000))?;
     w.world.wait_acked(&mut agent, &ids, LIMIT)?;
     let case = case_id(1);

@@ -178,8 +178,8 @@ fn only_the_newest_of_queued_updates_is_sent() -> Result<()> {
     w.fiks.clear_faults();
     let newest = docs.last().cloned().unwrap_or_default();
     w.wait_latest(&mut agent, &case, &newest, Duration::from_secs(60))?;
-    // Give a wrongly queued older update the chance to go out after it.
-    std::thread::sleep(Duration::from_secs(2));
+    // Turns in which a wrongly queued older update would go out after it.
+    w.wait_turns("outbound", 3)?;
     let accepted = w.fiks.updates(&case);
     assert_eq!(accepted, [newest], "only the newest reached Fiks");
     let states: Vec<String> = w.journal_outbound()?.into_iter().map(|r| r.2).collect();
@@ -270,7 +270,7 @@ fn a_sent_update_left_in_mottak_is_moved_after_a_restart_not_sent_again() -> Res
         &format!("the claim stays in .mottak/: {claims:?}"),
     )?;
     // Logged once, not at every turn.
-    std::thread::sleep(Duration::from_secs(1));
+    w.wait_turns("outbound", 3)?;
     let log = agent.output_text();
     assert_eq!(
         log.matches("the fagsystem cannot see it").count(),
@@ -293,8 +293,8 @@ fn a_sent_update_left_in_mottak_is_moved_after_a_restart_not_sent_again() -> Res
         sendt[0].kvittering["filer"][0]["dokumentlagerDokumentId"],
         json!(files[0].dokumentlager_dokument_id)
     );
-    // Moved, not sent again.
-    std::thread::sleep(Duration::from_secs(1));
+    // Moved, not sent again, in the turns that would have sent it.
+    w.wait_turns("outbound", 3)?;
     assert_eq!(w.fiks.updates(&case).len(), 1);
     assert_eq!(files.len(), 1);
     assert!(w.double_uploads().is_empty());

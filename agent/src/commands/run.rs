@@ -21,10 +21,10 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{self, Config};
 use crate::console_api;
 use crate::journal::{Journal, SharedJournal, State};
+use crate::logging;
+use crate::pipeline::{self, Pipeline};
 use crate::systemd::Notifier;
 use crate::telemetry::Telemetry;
-use crate::pipeline::{self, Pipeline};
-use crate::logging;
 
 /// The blocking pool's size: enough for every download's decryption (at
 /// most 32 per mottakersystem) to run beside the file work of the others.

@@ -18,7 +18,10 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
+use mottak_agent::commands::run::Daemon;
 use mottak_agent::journal::{Journal, SystemClock};
+use mottak_agent::pipeline::{Health, Pipeline};
+use mottak_agent::systemd::Notifier;
 use mottak_fixtures::TestKeyPair;
 use mottak_fixtures::svarinn::{FakeSvarInn, FakeSvarInnHandle, MottakersystemSpec};
 use mottak_protocol::console::{
@@ -28,8 +31,45 @@ use mottak_protocol::console::{
 use tokio::net::UnixStream;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_util::sync::CancellationToken;
 
 pub const AGENT: &str = env!("CARGO_BIN_EXE_mottak-agent");
+
+/// An agent running in the test's process ([`Env::start_in_process`]).
+pub struct InProcessAgent {
+    pipelines: Vec<Arc<dyn Pipeline>>,
+    shutdown: CancellationToken,
+    serving: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl InProcessAgent {
+    /// The health of `mottakersystem`'s `kind` pipeline (`inbound`, `outbound`).
+    pub fn health(&self, mottakersystem: &str, kind: &str) -> Arc<Health> {
+        let p = self
+            .pipelines
+            .iter()
+            .find(|p| p.mottakersystem() == mottakersystem && p.kind() == kind)
+            .unwrap_or_else(|| panic!("no {kind} pipeline of {mottakersystem}"));
+        Arc::clone(p.health())
+    }
+
+    /// Returns once that pipeline's loop has turned `n` more times (at most a minute).
+    pub async fn wait_turns(&self, mottakersystem: &str, kind: &str, n: u64) {
+        let health = self.health(mottakersystem, kind);
+        tokio::time::timeout(Duration::from_secs(60), health.wait_turns(n))
+            .await
+            .unwrap_or_else(|_| panic!("{mottakersystem} {kind} did not turn {n} times"));
+    }
+
+    /// Stops it as SIGTERM does and waits until it has drained (at most a minute).
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(60), self.serving)
+            .await
+            .expect("the agent did not drain within a minute")
+            .expect("the agent's task panicked")
+    }
+}
 
 /// One RSA key pair for every mottakersystem of every test in a binary.
 pub fn keys() -> &'static TestKeyPair {
@@ -234,6 +274,27 @@ impl Env {
                 agent.log_text()
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Starts the agent in this test's process, as `mottak-agent run` does but
+    /// without the signal handlers and logging (`commands::run::Daemon`): the
+    /// test reaches its pipelines' health (loop turns) directly. The world's
+    /// `env` must be empty: it is the process's.
+    pub async fn start_in_process(&self) -> InProcessAgent {
+        assert!(
+            self.opts.env.is_empty(),
+            "an in-process agent has no environment of its own"
+        );
+        let config = mottak_agent::config::load(&self.config).unwrap();
+        let daemon = Daemon::start(config, Notifier::disabled()).await.unwrap();
+        let pipelines = daemon.pipelines().to_vec();
+        let shutdown = CancellationToken::new();
+        let serving = tokio::spawn(daemon.serve(shutdown.clone()));
+        InProcessAgent {
+            pipelines,
+            shutdown,
+            serving,
         }
     }
 
