@@ -47,13 +47,7 @@ impl Worker {
         // An acknowledgement sent after this instant may not be reflected in
         // the list yet: such a forsendelse is not "listed again".
         let requested_at = OffsetDateTime::now_utc();
-        let body = self.client.list_new().await?;
-        let listed = svarinn::parse_list_lenient(&body).map_err(|err| {
-            WorkerError::Client(ClientError::Malformed {
-                operation: "hentNyeForsendelser",
-                reason: err.to_string(),
-            })
-        })?;
+        let listed = self.client.list().await?;
         if listed.ignored > 0 {
             warn!(
                 mottakersystem = self.name(),
@@ -69,7 +63,7 @@ impl Worker {
         let mut unusable_ids = Skipped::default();
         let mut page = Vec::with_capacity(items.len());
         for item in &items {
-            let forsendelse = match &item.parsed {
+            let forsendelse = match &item.listed {
                 Ok(f) => f,
                 Err(err) => {
                     unreadable
@@ -77,8 +71,7 @@ impl Worker {
                     continue;
                 }
             };
-            let raw = String::from_utf8_lossy(item.raw).into_owned();
-            match NewForsendelse::from_svarinn(forsendelse, &raw) {
+            match NewForsendelse::from_listed(forsendelse) {
                 Ok(listed) => page.push(listed),
                 Err(err) => unusable_ids.note(|| err.to_string()),
             }
