@@ -186,14 +186,14 @@ fn a_real_scrape_is_clean_and_counts_inbound_and_outbound() -> Result<()> {
     assert_eq!(
         get(
             &s,
-            &format!("mottak_fiks_responses_total{{{a},operation=\"post_update\",status=\"2xx\"}}")
+            &format!("mottak_fiks_responses_total{{{m},operation=\"post_update\",status=\"2xx\"}}")
         ),
         1.0
     );
     assert_eq!(
         get(
             &s,
-            &format!("mottak_fiks_responses_total{{{a},operation=\"upload\",status=\"2xx\"}}")
+            &format!("mottak_fiks_responses_total{{{m},operation=\"upload\",status=\"2xx\"}}")
         ),
         1.0
     );
