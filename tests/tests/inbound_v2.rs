@@ -317,3 +317,48 @@ fn v1_to_v2_switch() {
     assert_eq!(world.fake.other_api_requests(), Vec::<String>::new());
     agent.assert_running().unwrap();
 }
+
+/// A switch while forsendelser listed under V1 are not downloaded yet (their downloads
+/// failed and wait to be retried): after the restart on V2 they take V2's listing, so they
+/// are downloaded by `nedlastingslenke` (V1's `downloadUrl` is never asked on V2), delivered
+/// once with V2's `forsendelse.json`, and acknowledged once through V2.
+#[test]
+fn a_switch_before_the_download_takes_the_v2_listing() {
+    let mut world = World::builder()
+        .system(System::new("ms-a").ack(Ack::OnDelivery))
+        .start()
+        .unwrap();
+    let sys = world.first().unwrap().clone();
+    let ids = world.block_on(world.fake.generate(2, 4000)).unwrap();
+    world
+        .fake
+        .inject(Fault::Status(503), Scope::every(RequestKind::Download))
+        .unwrap();
+
+    let mut agent = world.spawn_agent().unwrap();
+    world
+        .wait_state(&mut agent, &ids, "retry_wait", LIMIT)
+        .unwrap();
+    agent.terminate(LIMIT).unwrap();
+    world.fake.clear_faults();
+    world.switch_api(SvarInnApi::V2).unwrap();
+    let violations = check_at_kvittering(&world, &sys, true);
+
+    let mut agent = world.spawn_agent().unwrap();
+    world.wait_published(&mut agent, &sys, &ids, LIMIT).unwrap();
+    world.wait_acked(&mut agent, &ids, LIMIT).unwrap();
+    world.wait_state(&mut agent, &ids, "acked", LIMIT).unwrap();
+    let events = world.fake.events();
+    for id in &ids {
+        assert_v2_json_as_served(&world, &sys, id);
+        assert_eq!(complete_downloads(&events, id), 1, "{id} delivered once");
+        assert_eq!(kvitteringer(&world.fake, id), (1, 0), "{id}");
+    }
+    assert!(
+        violations.lock().unwrap().is_empty(),
+        "{:?}",
+        violations.lock().unwrap()
+    );
+    assert_eq!(world.fake.other_api_requests(), Vec::<String>::new());
+    agent.assert_running().unwrap();
+}
