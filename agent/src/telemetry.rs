@@ -4,6 +4,9 @@
 //! published to imported and acknowledged, Maskinporten token fetches, Fiks
 //! answers and uploads.
 //!
+//! SvarInn's figures are kept per API (`api="v1"|"v2"`): a mottakersystem switched from
+//! one to the other keeps the old API's counts beside the new one's.
+//!
 //! One [`SystemTelemetry`] per mottakersystem, handed to its clients and
 //! workers by `commands::run`; a client without one (`check-config`,
 //! tests) records nothing. Every label is from a closed set (the
@@ -11,10 +14,11 @@
 //! the number of series is fixed by the config.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use mottak_protocol::listed::SvarInnApi;
 use time::OffsetDateTime;
 
 /// Upper bounds (seconds) for calls to SvarInn: a list or an ack takes
@@ -254,7 +258,10 @@ pub struct Calls {
 /// One mottakersystem's figures.
 #[derive(Debug)]
 pub struct SystemTelemetry {
-    svarinn: [Calls; SvarInnOp::ALL.len()],
+    /// V1's calls, then V2's.
+    svarinn: [[Calls; SvarInnOp::ALL.len()]; 2],
+    /// Whether the mottakersystem speaks V2 now (its clients say so when they get this).
+    speaks_v2: AtomicBool,
     /// First listed by SvarInn → durably in `inn/`.
     pub listed_to_published: Histogram,
     /// In `inn/` → the fagsystem took it (on-import only).
@@ -274,10 +281,13 @@ pub struct SystemTelemetry {
 impl Default for SystemTelemetry {
     fn default() -> Self {
         SystemTelemetry {
-            svarinn: SvarInnOp::ALL.map(|_| Calls {
-                duration: Histogram::new(CALL_BUCKETS),
-                answers: ByStatus::default(),
+            svarinn: [(); 2].map(|()| {
+                SvarInnOp::ALL.map(|_| Calls {
+                    duration: Histogram::new(CALL_BUCKETS),
+                    answers: ByStatus::default(),
+                })
             }),
+            speaks_v2: AtomicBool::new(false),
             listed_to_published: Histogram::new(JOURNEY_BUCKETS),
             published_to_imported: Histogram::new(JOURNEY_BUCKETS),
             published_to_acknowledged: Histogram::new(JOURNEY_BUCKETS),
@@ -292,14 +302,39 @@ impl Default for SystemTelemetry {
 }
 
 impl SystemTelemetry {
-    pub fn svarinn(&self, op: SvarInnOp) -> &Calls {
+    pub fn svarinn(&self, api: SvarInnApi, op: SvarInnOp) -> &Calls {
         // ALL lists every variant in declaration order.
-        &self.svarinn[op as usize]
+        &self.svarinn[usize::from(api == SvarInnApi::V2)][op as usize]
     }
 
-    /// A SvarInn call that took `took` and ended as `class`.
-    pub fn svarinn_call(&self, op: SvarInnOp, took: Duration, class: StatusClass) {
-        let calls = self.svarinn(op);
+    /// The mottakersystem speaks `api` (from now on).
+    pub fn speaks(&self, api: SvarInnApi) {
+        self.speaks_v2
+            .store(api == SvarInnApi::V2, Ordering::Relaxed);
+    }
+
+    /// The APIs to show SvarInn figures for: the one spoken now (even before its first
+    /// call), and the other if it was called since start.
+    pub fn svarinn_apis(&self) -> Vec<SvarInnApi> {
+        let now = if self.speaks_v2.load(Ordering::Relaxed) {
+            SvarInnApi::V2
+        } else {
+            SvarInnApi::V1
+        };
+        let called = |api| {
+            SvarInnOp::ALL
+                .iter()
+                .any(|op| self.svarinn(api, *op).duration.snapshot().count > 0)
+        };
+        [SvarInnApi::V1, SvarInnApi::V2]
+            .into_iter()
+            .filter(|api| *api == now || called(*api))
+            .collect()
+    }
+
+    /// A call to SvarInn `api` that took `took` and ended as `class`.
+    pub fn svarinn_call(&self, api: SvarInnApi, op: SvarInnOp, took: Duration, class: StatusClass) {
+        let calls = self.svarinn(api, op);
         calls.duration.observe(took);
         calls.answers.add(class);
     }

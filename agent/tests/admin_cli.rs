@@ -63,6 +63,7 @@ fn keygen_then_check_config_passes_and_a_broken_setup_fails() {
     assert!(said.contains("svarut.ks.no/mottaker"), "{said}");
     assert!(said.contains("\"Service\""), "{said}");
     assert!(said.contains("check-config"), "{said}");
+    assert!(said.contains("svarinn_api = \"v2\""), "{said}");
 
     // Run again: refuses to overwrite.
     let again = agent(&[

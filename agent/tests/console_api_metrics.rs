@@ -190,6 +190,21 @@ async fn metrics_follow_the_journal() {
         value(&samples, "mottak_oldest_unacknowledged_age_seconds", &m),
         Some(0.0)
     );
+    // SvarInn's figures carry the API the mottakersystem speaks (V1: no svarinn_api).
+    let acks = |api| {
+        value(
+            &samples,
+            "mottak_svarinn_responses_total",
+            &[
+                ("mottakersystem", "ms-a"),
+                ("api", api),
+                ("operation", "ack"),
+                ("status", "2xx"),
+            ],
+        )
+    };
+    assert_eq!(acks("v1"), Some(6.0));
+    assert_eq!(acks("v2"), None);
     let expiry = value(&samples, "mottak_certificate_expiry_timestamp_seconds", &m).unwrap();
     assert!(expiry > 1.7e9, "{expiry}");
     assert_eq!(

@@ -135,6 +135,29 @@ impl Listed {
     }
 }
 
+impl SvarInnApi {
+    /// The other one (a row recorded under one API may be worked on after a switch).
+    pub fn other(self) -> SvarInnApi {
+        match self {
+            SvarInnApi::V1 => SvarInnApi::V2,
+            SvarInnApi::V2 => SvarInnApi::V1,
+        }
+    }
+}
+
+/// One forsendelse's JSON (as listed by `api`, or recorded from such a list) in the
+/// common model.
+pub fn parse_item(api: SvarInnApi, raw: &str) -> Result<Listed, serde_json::Error> {
+    match api {
+        SvarInnApi::V1 => {
+            serde_json::from_str::<svarinn::Forsendelse>(raw).map(|f| Listed::from_v1(&f, raw))
+        }
+        SvarInnApi::V2 => {
+            serde_json::from_str::<svarinn_v2::Forsendelse>(raw).map(|f| Listed::from_v2(&f, raw))
+        }
+    }
+}
+
 /// One item of a list read by [`parse_page`].
 #[derive(Debug)]
 pub struct PageItem {

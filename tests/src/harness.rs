@@ -30,7 +30,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use mottak_fixtures::TestKeyPair;
 use mottak_fixtures::svarinn::{
     Event, EventKind, FakeSvarInn, FakeSvarInnHandle, KvitteringCall, MottakersystemSpec,
-    RequestKind,
+    RequestKind, SvarInnApi,
 };
 use sha2::{Digest, Sha256};
 
@@ -211,6 +211,7 @@ pub struct WorldBuilder {
     systems: Vec<System>,
     log_level: String,
     seed: u64,
+    api: SvarInnApi,
 }
 
 impl WorldBuilder {
@@ -228,6 +229,13 @@ impl WorldBuilder {
     /// The fake's seed (generated ids and content).
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = seed;
+        self
+    }
+
+    /// The SvarInn API the fake speaks and every mottakersystem's `svarinn_api` (default
+    /// V1, written as no `svarinn_api` at all, as existing configs have it).
+    pub fn api(mut self, api: SvarInnApi) -> Self {
+        self.api = api;
         self
     }
 
@@ -252,6 +260,7 @@ impl WorldBuilder {
             .build()
             .context("start a tokio runtime for the fake")?;
         let mut builder = FakeSvarInn::builder()
+            .api(self.api)
             .seed(self.seed)
             .storage_dir(root.join("fake-storage"));
         for s in installed.iter().filter(|s| s.spec.on_fake) {
@@ -270,6 +279,7 @@ impl WorldBuilder {
             systems: installed,
             config_path,
             log_level: self.log_level,
+            api: self.api,
             root,
             spawned: Mutex::new(0),
             dir,
@@ -319,6 +329,8 @@ pub struct World {
     pub systems: Vec<Installed>,
     pub config_path: PathBuf,
     pub log_level: String,
+    /// The API the config names (see [`WorldBuilder::api`], [`World::switch_api`]).
+    pub api: SvarInnApi,
     pub root: PathBuf,
     spawned: Mutex<u32>,
     dir: tempfile::TempDir,
@@ -338,6 +350,7 @@ impl World {
             systems: Vec::new(),
             log_level: "info".to_owned(),
             seed: 0x5EED,
+            api: SvarInnApi::V1,
         }
     }
 
@@ -397,12 +410,22 @@ impl World {
                 mda = s.spec.max_decrypt_attempts,
                 mcd = s.spec.max_concurrent_downloads,
             ));
+            if self.api == SvarInnApi::V2 {
+                out.push_str("svarinn_api = \"v2\"\n");
+            }
             for line in &s.spec.extra {
                 out.push_str(line);
                 out.push('\n');
             }
         }
         Ok(out)
+    }
+
+    /// Switches the fake and the config to `api` (an agent started after reads it).
+    pub fn switch_api(&mut self, api: SvarInnApi) -> Result<()> {
+        self.api = api;
+        self.fake.switch_api(api);
+        self.write_config()
     }
 
     fn write_config(&self) -> Result<()> {

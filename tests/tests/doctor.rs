@@ -267,6 +267,40 @@ fn a_wrong_password_names_the_service_password() -> Result<()> {
     Ok(())
 }
 
+/// A V2 mottakersystem: the probe lists V2's forsendelser (the fake answers V1's paths 404
+/// and records them, so a V1 probe would fail), and changes nothing.
+#[test]
+fn a_v2_mottakersystem_probes_the_v2_list() -> Result<()> {
+    let w = World::builder()
+        .api(mottak_fixtures::svarinn::SvarInnApi::V2)
+        .system(System::new("ms-v2"))
+        .start()?;
+    let ids = w.block_on(w.fake.generate(2, 300))?;
+    let out = doctor(&w.config_path, false)?;
+    let shown = text(&out);
+    let line = shown
+        .lines()
+        .find(|l| l.contains("[ms-v2] svarinn"))
+        .unwrap_or_default();
+    assert!(
+        line.starts_with("pass")
+            && line.contains("GET /api/svarinn/v2/forsendelser as ")
+            && shown.contains("2 forsendelser waiting"),
+        "{shown}"
+    );
+    assert!(
+        w.fake.other_api_requests().is_empty(),
+        "{:?}",
+        w.fake.other_api_requests()
+    );
+    assert!(w.fake.downloads().is_empty() && w.fake.kvitteringer().is_empty());
+    assert_eq!(
+        w.fake.waiting_ids(&w.first()?.spec.username).len(),
+        ids.len()
+    );
+    Ok(())
+}
+
 /// Nothing listens on the port: the tcp line names host, address and port
 /// as the firewall rule to open.
 #[test]

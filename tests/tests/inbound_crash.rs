@@ -10,7 +10,8 @@
 //! kills come after a random number of requests to SvarInn plus a few
 //! milliseconds; about one in four comes from inside the fake, at the moment
 //! it accepts a kvittering, before it answers (the agent never learns that
-//! the acknowledgement went through).
+//! the acknowledgement went through). The same loop runs against SvarInn V1 and V2
+//! (fewer kills: the same code, another wire).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::process::Command;
@@ -20,19 +21,29 @@ use std::time::Duration;
 
 use mottak_fixtures::kit::{SeedDefault, crash_seed};
 use mottak_fixtures::prng::SplitMix64;
-use mottak_fixtures::svarinn::ForsendelseState;
+use mottak_fixtures::svarinn::{ForsendelseState, SvarInnApi};
 use mottak_tests::harness::{Ack, System, World, check_published, entries, kvittering_check, walk};
 use mottak_tests::wait_until;
 
 const FORSENDELSER: usize = 500;
-const KILLS: usize = 50;
 
 #[test]
 fn sigkill_at_random_moments_loses_nothing_and_publishes_nothing_twice() {
+    crash_loop(SvarInnApi::V1, 50);
+}
+
+#[test]
+fn sigkill_at_random_moments_loses_nothing_and_publishes_nothing_twice_over_v2() {
+    crash_loop(SvarInnApi::V2, 15);
+}
+
+/// `kills` SIGKILLs while forsendelser flow from SvarInn `api`, then a last run to the end.
+fn crash_loop(api: SvarInnApi, kills: usize) {
     let seed = crash_seed(SeedDefault::Clock);
     let mut rng = SplitMix64::new(seed);
 
     let world = World::builder()
+        .api(api)
         .system(
             System::new("ms-a")
                 .ack(Ack::OnDelivery)
@@ -65,7 +76,7 @@ fn sigkill_at_random_moments_loses_nothing_and_publishes_nothing_twice() {
     }
 
     let mut log = Vec::new();
-    for kill in 0..KILLS {
+    for kill in 0..kills {
         let mut agent = world.spawn_agent().unwrap();
         pid.store(agent.pid(), Ordering::SeqCst);
         let before = world.fake.events().len();
@@ -156,9 +167,14 @@ fn sigkill_at_random_moments_loses_nothing_and_publishes_nothing_twice() {
         v.join("\n")
     );
     assert!(world.fake.mottak_feilet().is_empty());
+    assert!(
+        world.fake.other_api_requests().is_empty(),
+        "{:?}",
+        world.fake.other_api_requests()
+    );
     println!(
         "{} kills; {acked_during_kills} acked before the last restart",
-        KILLS
+        kills
     );
     agent.assert_running().unwrap();
 }

@@ -7,6 +7,7 @@
 //! Invariants covered: "A crash at any point loses nothing and publishes
 //! nothing twice"; "in `on-import` mode [acknowledged] only after the
 //! fagsystem has taken it out of `inn/`". `MOTTAK_CRASH_SEED` replays a run.
+//! The same loop runs against SvarInn V1 and V2 (fewer kills: the same code, another wire).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeMap;
@@ -16,13 +17,13 @@ use std::time::Duration;
 
 use mottak_fixtures::kit::{SeedDefault, crash_seed};
 use mottak_fixtures::prng::SplitMix64;
+use mottak_fixtures::svarinn::SvarInnApi;
 use mottak_tests::harness::{
     Ack, Installed, System, World, check_at_kvittering, entries, read_delivered, sha256_hex, walk,
 };
 use mottak_tests::wait_until;
 
 const FORSENDELSER: usize = 300;
-const KILLS: usize = 30;
 
 /// What the fagsystem imported: id → times, and any folder it found wrong.
 #[derive(Default)]
@@ -68,10 +69,21 @@ fn fagsystem(
 
 #[test]
 fn sigkill_with_an_eager_fagsystem_imports_each_forsendelse_once() {
+    crash_loop(SvarInnApi::V1, 30);
+}
+
+#[test]
+fn sigkill_with_an_eager_fagsystem_imports_each_forsendelse_once_over_v2() {
+    crash_loop(SvarInnApi::V2, 15);
+}
+
+/// `kills` SIGKILLs while forsendelser flow from SvarInn `api`, then a last run to the end.
+fn crash_loop(api: SvarInnApi, kills: usize) {
     let seed = crash_seed(SeedDefault::Clock);
     let mut rng = SplitMix64::new(seed);
 
     let world = World::builder()
+        .api(api)
         .system(
             System::new("ms-a")
                 .ack(Ack::OnImport)
@@ -95,7 +107,7 @@ fn sigkill_with_an_eager_fagsystem_imports_each_forsendelse_once() {
     let stop = Arc::new(AtomicBool::new(false));
     let (imported, importer) = fagsystem(sys.clone(), declared, stop.clone());
 
-    for kill in 0..KILLS {
+    for kill in 0..kills {
         let mut agent = world.spawn_agent().unwrap();
         let before = world.fake.events().len();
         // 0 to 20 more requests to SvarInn (about three per forsendelse), so
@@ -114,7 +126,7 @@ fn sigkill_with_an_eager_fagsystem_imports_each_forsendelse_once() {
         agent.kill().unwrap();
     }
     let acked_during_kills = world.fake.acked_ids().len();
-    println!("{KILLS} kills; {acked_during_kills} acked before the last restart");
+    println!("{kills} kills; {acked_during_kills} acked before the last restart");
     assert!(
         acked_during_kills < FORSENDELSER,
         "the kills came after the flow"
@@ -148,5 +160,10 @@ fn sigkill_with_an_eager_fagsystem_imports_each_forsendelse_once() {
     assert!(staged.is_empty(), "left in staging: {staged:?}");
     let v = violations.lock().unwrap();
     assert!(v.is_empty(), "kvitteringer too early:\n{}", v.join("\n"));
+    assert!(
+        world.fake.other_api_requests().is_empty(),
+        "{:?}",
+        world.fake.other_api_requests()
+    );
     agent.assert_running().unwrap();
 }

@@ -75,43 +75,49 @@ fn a_real_scrape_is_clean_and_counts_inbound_and_outbound() -> Result<()> {
         std::thread::sleep(Duration::from_millis(300));
     };
 
-    // Inbound: every SvarInn operation timed and counted by status class; the journeys.
+    // Inbound: every SvarInn operation timed and counted by API and status class; the journeys.
+    // The mottakersystem speaks V1 (no svarinn_api): only api="v1" series.
+    let a = format!("{m},api=\"v1\"");
+    assert!(
+        !body.contains(&format!("{m},api=\"v2\"")),
+        "a V1 mottakersystem has no V2 series:\n{body}"
+    );
     assert!(
         get(
             &s,
-            &format!("mottak_svarinn_responses_total{{{m},operation=\"list\",status=\"5xx\"}}")
+            &format!("mottak_svarinn_responses_total{{{a},operation=\"list\",status=\"5xx\"}}")
         ) >= 1.0
     );
     assert!(
         get(
             &s,
-            &format!("mottak_svarinn_responses_total{{{m},operation=\"list\",status=\"2xx\"}}")
+            &format!("mottak_svarinn_responses_total{{{a},operation=\"list\",status=\"2xx\"}}")
         ) >= 1.0
     );
     assert_eq!(
         get(
             &s,
-            &format!("mottak_svarinn_responses_total{{{m},operation=\"download\",status=\"2xx\"}}")
+            &format!("mottak_svarinn_responses_total{{{a},operation=\"download\",status=\"2xx\"}}")
         ),
         3.0
     );
     assert_eq!(
         get(
             &s,
-            &format!("mottak_svarinn_responses_total{{{m},operation=\"ack\",status=\"2xx\"}}")
+            &format!("mottak_svarinn_responses_total{{{a},operation=\"ack\",status=\"2xx\"}}")
         ),
         3.0
     );
     let list_count = get(
         &s,
-        &format!("mottak_svarinn_request_duration_seconds_count{{{m},operation=\"list\"}}"),
+        &format!("mottak_svarinn_request_duration_seconds_count{{{a},operation=\"list\"}}"),
     );
     let list_answers: f64 = ["2xx", "3xx", "4xx", "5xx", "error"]
         .iter()
         .map(|c| {
             get(
                 &s,
-                &format!("mottak_svarinn_responses_total{{{m},operation=\"list\",status=\"{c}\"}}"),
+                &format!("mottak_svarinn_responses_total{{{a},operation=\"list\",status=\"{c}\"}}"),
             )
         })
         .sum();

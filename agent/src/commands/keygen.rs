@@ -59,6 +59,9 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     println!(
         "  2. Add the files to the mottakersystem in /etc/mottak/agent.toml (keep an old key listed while SvarInn may still hold forsendelser encrypted to it):"
     );
+    println!(
+        "       svarinn_api = \"v2\"   (for a new mottakersystem; one already on v1: see docs/install.md before switching)"
+    );
     println!("       private_keys = [\"{}\"]", generated.key.display());
     println!(
         "       certificates = [\"{}\"]",

@@ -171,6 +171,9 @@ fn the_example_config_parses() {
     let text = include_str!("../../../systemd/agent.example.toml");
     let c = parse(text).unwrap();
     assert_eq!(c.mottakersystemer.len(), 2);
+    // New installs start on V2; the second, without svarinn_api, is on V1.
+    assert_eq!(c.mottakersystemer[0].svarinn_api, SvarInnApi::V2);
+    assert_eq!(c.mottakersystemer[1].svarinn_api, SvarInnApi::V1);
     assert_eq!(c.mottakersystemer[1].ack, AckMode::OnDelivery);
     assert_eq!(
         c.mottakersystemer[1].password,

@@ -446,35 +446,44 @@ pub fn render_telemetry(out: &mut String, telemetry: &Telemetry, built: &Built) 
     f.header(
         "mottak_svarinn_request_duration_seconds",
         "histogram",
-        "SvarInn calls by operation (list, download: to the answer's head, ack, report_failure), answered or not.",
+        "SvarInn calls by API (v1, v2) and operation (list, download: to the answer's head, ack, report_failure), answered or not.",
     );
     for (m, t) in &systems {
-        for op in SvarInnOp::ALL {
-            let labels = [("mottakersystem", m.as_str()), ("operation", op.label())];
-            f.histogram(
-                "mottak_svarinn_request_duration_seconds",
-                &labels,
-                &t.svarinn(op).duration.snapshot(),
-            );
+        for api in t.svarinn_apis() {
+            for op in SvarInnOp::ALL {
+                let labels = [
+                    ("mottakersystem", m.as_str()),
+                    ("api", api.as_str()),
+                    ("operation", op.label()),
+                ];
+                f.histogram(
+                    "mottak_svarinn_request_duration_seconds",
+                    &labels,
+                    &t.svarinn(api, op).duration.snapshot(),
+                );
+            }
         }
     }
     f.header(
         "mottak_svarinn_responses_total",
         "counter",
-        "SvarInn calls by operation and status class (2xx, 3xx, 4xx, 5xx, error: no answer).",
+        "SvarInn calls by API, operation and status class (2xx, 3xx, 4xx, 5xx, error: no answer).",
     );
     for (m, t) in &systems {
-        for op in SvarInnOp::ALL {
-            for class in StatusClass::ALL {
-                f.sample(
-                    "mottak_svarinn_responses_total",
-                    &[
-                        ("mottakersystem", m.as_str()),
-                        ("operation", op.label()),
-                        ("status", class.label()),
-                    ],
-                    t.svarinn(op).answers.get(class),
-                );
+        for api in t.svarinn_apis() {
+            for op in SvarInnOp::ALL {
+                for class in StatusClass::ALL {
+                    f.sample(
+                        "mottak_svarinn_responses_total",
+                        &[
+                            ("mottakersystem", m.as_str()),
+                            ("api", api.as_str()),
+                            ("operation", op.label()),
+                            ("status", class.label()),
+                        ],
+                        t.svarinn(api, op).answers.get(class),
+                    );
+                }
             }
         }
     }
@@ -685,6 +694,7 @@ pub fn render_listeners(out: &mut String, admission: &Admission) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mottak_protocol::listed::SvarInnApi;
 
     #[test]
     fn labels_are_escaped() {
@@ -703,11 +713,13 @@ mod tests {
         let telemetry = Telemetry::default();
         let t = telemetry.system("ms-a");
         t.svarinn_call(
+            SvarInnApi::V1,
             SvarInnOp::List,
             Duration::from_millis(200),
             StatusClass::Success,
         );
         t.svarinn_call(
+            SvarInnApi::V1,
             SvarInnOp::List,
             Duration::from_secs(200),
             StatusClass::NoAnswer,
@@ -715,7 +727,7 @@ mod tests {
         t.token_fetches.fetch_add(1, Ordering::Relaxed);
         let mut text = String::new();
         render_telemetry(&mut text, &telemetry, &Built::default());
-        let m = "mottakersystem=\"ms-a\",operation=\"list\"";
+        let m = "mottakersystem=\"ms-a\",api=\"v1\",operation=\"list\"";
         for line in [
             "# TYPE mottak_svarinn_request_duration_seconds histogram".to_owned(),
             format!("mottak_svarinn_request_duration_seconds_bucket{{{m},le=\"0.1\"}} 0"),
@@ -739,6 +751,36 @@ mod tests {
                 .any(|l| l.starts_with("mottak_maskinporten") || l.starts_with("mottak_fiks")),
             "{text}"
         );
+    }
+
+    #[test]
+    fn svarinn_figures_carry_the_api_spoken_and_keep_the_other_once_called() {
+        let telemetry = Telemetry::default();
+        let quiet = telemetry.system("ms-v2");
+        quiet.speaks(SvarInnApi::V2);
+        let switched = telemetry.system("ms-switched");
+        switched.svarinn_call(
+            SvarInnApi::V1,
+            SvarInnOp::Ack,
+            Duration::from_millis(10),
+            StatusClass::Success,
+        );
+        switched.speaks(SvarInnApi::V2);
+        let mut text = String::new();
+        render_telemetry(&mut text, &telemetry, &Built::default());
+        let count = |m: &str, api: &str| {
+            format!(
+                "mottak_svarinn_responses_total{{mottakersystem=\"{m}\",api=\"{api}\",operation=\"ack\",status=\"2xx\"}}"
+            )
+        };
+        let has = |line: String| text.lines().any(|l| l == line);
+        assert!(has(format!("{} 0", count("ms-v2", "v2"))), "{text}");
+        assert!(
+            !text.contains("mottakersystem=\"ms-v2\",api=\"v1\""),
+            "{text}"
+        );
+        assert!(has(format!("{} 1", count("ms-switched", "v1"))), "{text}");
+        assert!(has(format!("{} 0", count("ms-switched", "v2"))), "{text}");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! From a listed forsendelse to a durable staging folder: download, decrypt,
-//! check against `filmetadata`, unzip, write `forsendelse.json`, fsync.
+//! check against the listed files (V1's `filmetadata`, V2's `filer`), unzip,
+//! write `forsendelse.json`, fsync. The same for both SvarInn APIs: it works on [`Listed`].
 //!
 //! Pure file work on one staging folder; the worker owns the journal and the
 //! retry decisions. Every error says which file and what was wrong, because it
@@ -10,8 +11,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use mottak_protocol::cms::RecipientKey;
-use mottak_protocol::svarinn::{FilMetadata, Forsendelse};
-
+use mottak_protocol::listed::{Listed, ListedFile};
 use mottak_protocol::svarinn::FORSENDELSE_TYPE_DIGISOS;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
@@ -22,7 +22,7 @@ use super::limits::DownloadLimits;
 use crate::dropfolder::dirfd::{Dir, DirError, Kind, Name, Replace};
 use crate::dropfolder::{DropError, DropFolder, Staging};
 use crate::names::{ForsendelseId, SafeName, sanitize_or, unreserved};
-use crate::svarinn_client::SvarInnClient;
+use crate::svarinn_client::ApiClient;
 use crate::unzip::{self, ExtractedFile, UnzipError, ZipLimits};
 
 /// The decrypted download's name inside the staging folder until it is known
@@ -105,7 +105,7 @@ pub struct Staged {
 #[derive(Debug)]
 pub struct Wanted {
     pub id: ForsendelseId,
-    pub forsendelse: Forsendelse,
+    pub forsendelse: Listed,
     pub raw_json: String,
 }
 
@@ -119,7 +119,7 @@ pub struct Wanted {
 /// this waits for to the end (the download's time limit is enforced inside
 /// it), so nothing is ever left writing into a staging folder a retry reuses.
 pub async fn download_and_stage(
-    client: &SvarInnClient,
+    client: &ApiClient,
     how: &Preparation,
     drop: &DropFolder,
     wanted: Wanted,
@@ -133,7 +133,7 @@ pub async fn download_and_stage(
     } = wanted;
     // Refused or held back before a byte is asked for.
     how.limits
-        .before_download(&forsendelse.filmetadata)
+        .before_download(&forsendelse.files)
         .map_err(FetchError::Limit)?;
     let deadline = tokio::time::Instant::now() + how.download_timeout;
     let body = fetch(
@@ -173,18 +173,18 @@ pub async fn download_and_stage(
 
 /// The blocking half of [`download_and_stage`]: decrypt into the staging
 /// folder (then give the download slot back), check the files against
-/// `filmetadata` and put them under their names (unpacked when asked), and
+/// the listed files and put them under their names (unpacked when asked), and
 /// write `forsendelse.json`.
 fn stage_files(
     how: &Preparation,
-    forsendelse: &Forsendelse,
+    forsendelse: &Listed,
     raw_json: &str,
     staging: &Staging,
     body: Body,
     permit: OwnedSemaphorePermit,
 ) -> Result<Prepared, DeliverError> {
     let (content_type, filename) = (body.content_type.clone(), body.filename.clone());
-    let limit = plaintext_limit(&forsendelse.filmetadata);
+    let limit = plaintext_limit(&forsendelse.files);
     let decrypted = decrypt_to_file(body, &how.keys, staging.dir(), &PAYLOAD, limit, &how.limits);
     std::mem::drop(permit);
     let fetched = Fetched {
@@ -201,8 +201,8 @@ fn stage_files(
 /// margin because the download may be a zip around the declared files
 /// (headers; stored entries add nothing) and that is known only once it
 /// arrives. The exact sizes and hashes are checked after decryption.
-fn plaintext_limit(filmetadata: &[FilMetadata]) -> Option<u64> {
-    let sizes: Option<Vec<u64>> = filmetadata.iter().map(FilMetadata::declared_size).collect();
+fn plaintext_limit(files: &[ListedFile]) -> Option<u64> {
+    let sizes: Option<Vec<u64>> = files.iter().map(|f| f.size).collect();
     let total: u64 = sizes?.iter().sum();
     (total > 0).then(|| total + total / 10 + 1024 * 1024)
 }
@@ -230,10 +230,10 @@ fn payload_is_zip(fetched: &Fetched, dir: &Dir) -> bool {
 }
 
 /// Moves the payload to its published name (or unpacks it) and checks every
-/// file against `filmetadata`.
+/// file against the listed files.
 fn place_files(
     how: &Preparation,
-    forsendelse: &Forsendelse,
+    forsendelse: &Listed,
     staging: &Staging,
     fetched: &Fetched,
 ) -> Result<Prepared, DeliverError> {
@@ -249,7 +249,7 @@ fn place_files(
         let zip = dir.open_file(&PAYLOAD)?;
         let files = unzip::extract(zip, dir, &how.zip_limits).map_err(DeliverError::Unzip)?;
         dir.remove_file(&PAYLOAD)?;
-        verify_entries(&forsendelse.filmetadata, &files)?;
+        verify_entries(&forsendelse.files, &files)?;
         return Ok(Prepared {
             bytes: files.iter().map(|f| f.size).sum(),
             files: files.iter().map(|f| f.name.as_str().to_owned()).collect(),
@@ -263,9 +263,9 @@ fn place_files(
         let entries = unzip::extract(dir.open_file(&PAYLOAD)?, &scratch, &how.zip_limits)
             .map_err(DeliverError::Unzip);
         dir.remove_tree(&VERIFY_DIR)?;
-        verify_entries(&forsendelse.filmetadata, &entries?)?;
+        verify_entries(&forsendelse.files, &entries?)?;
     } else {
-        verify_single(&forsendelse.filmetadata, fetched)?;
+        verify_single(&forsendelse.files, fetched)?;
     }
     let name = published_name(forsendelse, fetched, is_zip);
     dir.rename(&PAYLOAD, dir, &Name::from(&name), Replace::Never)?;
@@ -281,7 +281,7 @@ fn place_files(
 /// reserves (`feil.txt` is delivered as `vedlegg-feil.txt`: see
 /// [`crate::names::unreserved`]; the folder holds only it and
 /// `forsendelse.json`, so the prefixed name is free).
-fn published_name(forsendelse: &Forsendelse, fetched: &Fetched, is_zip: bool) -> SafeName {
+fn published_name(forsendelse: &Listed, fetched: &Fetched, is_zip: bool) -> SafeName {
     let fallback = if is_zip {
         "forsendelse.zip"
     } else {
@@ -290,51 +290,48 @@ fn published_name(forsendelse: &Forsendelse, fetched: &Fetched, is_zip: bool) ->
     let declared = if is_zip {
         None
     } else {
-        forsendelse.filmetadata.first().map(|m| m.filnavn.as_str())
+        forsendelse.files.first().map(|m| m.name.as_str())
     };
     let raw = fetched.filename.as_deref().or(declared).unwrap_or(fallback);
     unreserved(sanitize_or(raw, fallback), |_| false)
 }
 
-/// One file, one `filmetadata` entry: its sha256 and, when declared, its size.
-fn verify_single(filmetadata: &[FilMetadata], fetched: &Fetched) -> Result<(), DeliverError> {
-    let Some(meta) = filmetadata.first() else {
+/// One file, one listed entry: its sha256 and, when declared, its size.
+fn verify_single(listed: &[ListedFile], fetched: &Fetched) -> Result<(), DeliverError> {
+    let Some(meta) = listed.first() else {
         // SvarInn requires filmetadata; without it there is nothing to check
         // against, and refusing would strand a forsendelse the fagsystem can read.
         return Ok(());
     };
-    if filmetadata.len() > 1 {
+    if listed.len() > 1 {
         return Err(DeliverError::Checksum(format!(
             "SvarInn declared {} files but sent a single file that is not a zip",
-            filmetadata.len()
+            listed.len()
         )));
     }
-    check(meta, fetched.size, &fetched.sha256, &meta.filnavn)
+    check(meta, fetched.size, &fetched.sha256, &meta.name)
 }
 
 /// Every declared file must be among the zip's entries with the declared
 /// sha256 and size. Extra entries (such as `forsendelseMetadata.json`) are allowed.
-fn verify_entries(
-    filmetadata: &[FilMetadata],
-    files: &[ExtractedFile],
-) -> Result<(), DeliverError> {
-    for meta in filmetadata {
-        let wanted = sanitize_or(&meta.filnavn, "_");
+fn verify_entries(listed: &[ListedFile], files: &[ExtractedFile]) -> Result<(), DeliverError> {
+    for meta in listed {
+        let wanted = sanitize_or(&meta.name, "_");
         // By the entry's name as written, as sanitised, or (for entries in
         // folders, which SvarInn may declare by their base name) its last part.
         let found = files
             .iter()
-            .find(|f| f.entry == meta.filnavn)
+            .find(|f| f.entry == meta.name)
             .or_else(|| files.iter().find(|f| f.name == wanted))
             .or_else(|| {
                 files
                     .iter()
-                    .find(|f| f.entry.rsplit(['/', '\\']).next() == Some(meta.filnavn.as_str()))
+                    .find(|f| f.entry.rsplit(['/', '\\']).next() == Some(meta.name.as_str()))
             });
         let Some(file) = found else {
             return Err(DeliverError::Checksum(format!(
                 "SvarInn declared the file {:?}, but the zip holds no such entry (it holds {})",
-                meta.filnavn,
+                meta.name,
                 files
                     .iter()
                     .map(|f| format!("{:?}", f.entry))
@@ -347,13 +344,13 @@ fn verify_entries(
     Ok(())
 }
 
-fn check(meta: &FilMetadata, size: u64, sha256: &[u8; 32], what: &str) -> Result<(), DeliverError> {
+fn check(meta: &ListedFile, size: u64, sha256: &[u8; 32], what: &str) -> Result<(), DeliverError> {
     let declared = meta.sha256().map_err(|err| {
         DeliverError::Checksum(format!(
             "SvarInn's sha256hash for {what:?} is unreadable: {err}"
         ))
     })?;
-    if let Some(declared_size) = meta.declared_size()
+    if let Some(declared_size) = meta.size
         && declared_size != size
     {
         return Err(DeliverError::Checksum(format!(
@@ -416,14 +413,12 @@ pub fn digisos_id(folder: &Dir, forsendelse_type: Option<&str>) -> Option<String
 mod tests {
     use super::*;
 
-    fn meta(name: &str, mime: &str, size: u64) -> FilMetadata {
-        FilMetadata {
-            filnavn: name.into(),
-            mimetype: mime.into(),
-            sha256hash: "00".repeat(32),
-            dokument_type: None,
-            size,
-            ekstra_metadata: None,
+    fn meta(name: &str, mime: &str, size: u64) -> ListedFile {
+        ListedFile {
+            name: name.into(),
+            mime_type: mime.into(),
+            sha256_hex: "00".repeat(32),
+            size: (size != 0).then_some(size),
         }
     }
 
@@ -460,14 +455,18 @@ mod tests {
         }
     }
 
-    fn forsendelse(filnavn: &str) -> Forsendelse {
+    fn forsendelse(filnavn: &str) -> Listed {
         let json = serde_json::json!({
             "id": "a1b2", "tittel": "t", "mottaker": {"navn": "m"}, "niva": "3",
             "status": "Akseptert", "downloadUrl": "http://x/y",
             "filmetadata": [{"filnavn": filnavn, "mimetype": "application/pdf",
                              "sha256hash": "00", "size": 0}]
         });
-        Forsendelse::from_json(json.to_string().as_bytes()).unwrap()
+        mottak_protocol::listed::parse_item(
+            mottak_protocol::listed::SvarInnApi::V1,
+            &json.to_string(),
+        )
+        .unwrap()
     }
 
     #[test]

@@ -20,7 +20,7 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use super::limits::{DownloadLimits, LimitError};
 use crate::dropfolder::dirfd::{Dir, DirError, Name};
-use crate::svarinn_client::{ClientError, SvarInnClient};
+use crate::svarinn_client::{ApiClient, ClientError};
 
 /// A decrypted file written at `path` (for messages), not yet fsynced: the
 /// pipeline fsyncs the staging folder as a whole
@@ -151,7 +151,7 @@ impl std::io::Read for Body {
 /// A body longer than `limits` allows is refused by its `Content-Length`, or
 /// ended with an error the moment it grows past the cap.
 pub async fn fetch(
-    client: &SvarInnClient,
+    client: &ApiClient,
     download_url: &str,
     deadline: tokio::time::Instant,
     timeout: Duration,

@@ -19,7 +19,7 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use futures_util::Stream;
-use mottak_protocol::svarinn::FilMetadata;
+use mottak_protocol::listed::ListedFile;
 
 /// While the plaintext is written, free space is read again after this many bytes.
 /// The floor can be undershot by at most this (plus a write buffer).
@@ -61,10 +61,10 @@ impl DownloadLimits {
     /// Before anything is downloaded: what SvarInn declares must fit under the
     /// cap, and the disk must keep its floor with the declared bytes written.
     /// Undeclared sizes (0) count as nothing here; the stream is capped anyway.
-    pub fn before_download(&self, filmetadata: &[FilMetadata]) -> Result<(), LimitError> {
-        let declared = filmetadata
+    pub fn before_download(&self, files: &[ListedFile]) -> Result<(), LimitError> {
+        let declared = files
             .iter()
-            .filter_map(FilMetadata::declared_size)
+            .filter_map(|f| f.size)
             .fold(0u64, u64::saturating_add);
         if declared > self.max_size {
             return Err(LimitError::TooLarge {
@@ -375,14 +375,12 @@ mod tests {
         }
     }
 
-    fn meta(size: u64) -> FilMetadata {
-        FilMetadata {
-            filnavn: "a.pdf".into(),
-            mimetype: "application/pdf".into(),
-            sha256hash: "00".repeat(32),
-            dokument_type: None,
-            size,
-            ekstra_metadata: None,
+    fn meta(size: u64) -> ListedFile {
+        ListedFile {
+            name: "a.pdf".into(),
+            mime_type: "application/pdf".into(),
+            sha256_hex: "00".repeat(32),
+            size: (size != 0).then_some(size),
         }
     }
 

@@ -15,7 +15,7 @@ use crate::dropfolder::DropFolder;
 use crate::journal::SharedJournal;
 use crate::keys;
 use crate::pipeline::{BoxFuture, Health, Pipeline, Running};
-use crate::svarinn_client::{SvarInnClient, Timeouts};
+use crate::svarinn_client::{ApiClient, Timeouts};
 use crate::telemetry::SystemTelemetry;
 
 /// SvarInn → drop folder → acknowledgement, for one mottakersystem.
@@ -49,7 +49,8 @@ impl InboundPipeline {
             .context("cannot read the SvarInn password")?;
         let recipient_keys = keys::load_recipient_keys(&system.private_keys, &system.certificates)
             .context("cannot load the private keys")?;
-        let client = SvarInnClient::new(
+        let client = ApiClient::new(
+            system.svarinn_api,
             system.svarinn_url.as_str(),
             &system.username,
             password.expose(),
@@ -69,7 +70,7 @@ impl InboundPipeline {
         )
         .with_telemetry(Arc::clone(&self.telemetry));
         worker.recover().await?;
-        info!(mottakersystem = %system.name, drop_folder = %system.drop_folder.display(), ack = %system.ack, "worker started");
+        info!(mottakersystem = %system.name, drop_folder = %system.drop_folder.display(), ack = %system.ack, svarinn_api = system.svarinn_api.as_str(), "worker started");
         Ok(worker)
     }
 }

@@ -141,6 +141,50 @@ impl Journal {
         Ok(counters)
     }
 
+    /// Replaces the listing of a forsendelse not yet downloaded (`listed`, or waiting to retry
+    /// its download) with `f`, as listed by the SvarInn API its mottakersystem speaks since a
+    /// switch: the download then follows that API's link, and `forsendelse.json` is that API's.
+    /// Returns false (and changes nothing) once it is past downloading.
+    pub fn replace_listing(
+        &mut self,
+        mottakersystem: &str,
+        f: &NewForsendelse,
+    ) -> Result<bool, JournalError> {
+        let now = self.now();
+        let tx = self.write_tx()?;
+        let changed = tx
+            .prepare_cached(
+                "UPDATE forsendelse SET tittel = ?3, avsender_navn = ?4, forsendelse_type = ?5,
+                        sendt_at = ?6, size = ?7, raw_json = ?8, updated_at = ?9
+                 WHERE mottakersystem = ?1 AND forsendelse_id = ?2
+                   AND (state = 'listed' OR (state = 'retry_wait' AND resume_state = 'listed'))",
+            )?
+            .execute(params![
+                mottakersystem,
+                f.id.as_str(),
+                f.tittel,
+                f.avsender_navn,
+                f.forsendelse_type,
+                f.sendt_at.map(to_millis),
+                f.size.map(|s| i64::try_from(s).unwrap_or(i64::MAX)),
+                f.raw_json,
+                now
+            ])?;
+        if changed > 0 {
+            insert_event(
+                &tx,
+                mottakersystem,
+                f.id.as_str(),
+                now,
+                "listed",
+                "replaced by the listing of the SvarInn API spoken now",
+                None,
+            )?;
+        }
+        tx.commit()?;
+        Ok(changed > 0)
+    }
+
     /// Records that mottakFeilet was sent for a `failed` or `permanent` row,
     /// so it is not sent again.
     pub fn mark_feil_reported(

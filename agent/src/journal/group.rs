@@ -48,6 +48,15 @@ impl GroupTx<'_> {
         self.0.record_listed_page(mottakersystem, page)
     }
 
+    /// [`Journal::replace_listing`].
+    pub fn replace_listing(
+        &mut self,
+        mottakersystem: &str,
+        f: &NewForsendelse,
+    ) -> Result<bool, JournalError> {
+        self.0.replace_listing(mottakersystem, f)
+    }
+
     /// [`Journal::transition`].
     pub fn transition(
         &mut self,

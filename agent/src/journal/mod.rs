@@ -33,6 +33,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use mottak_protocol::listed::Listed;
 use mottak_protocol::svarinn::Forsendelse;
 use rusqlite::{Connection, OpenFlags};
 use time::OffsetDateTime;
@@ -131,22 +132,22 @@ pub struct NewForsendelse {
 }
 
 impl NewForsendelse {
-    /// From SvarInn's model and the raw JSON it was parsed from. Refuses an
-    /// id that does not look like one.
+    /// From SvarInn V1's model and the raw JSON it was parsed from (see [`Self::from_listed`]).
     pub fn from_svarinn(f: &Forsendelse, raw_json: &str) -> Result<Self, NameError> {
-        let sizes: Vec<u64> = f
-            .filmetadata
-            .iter()
-            .filter_map(|m| m.declared_size())
-            .collect();
+        Self::from_listed(&Listed::from_v1(f, raw_json))
+    }
+
+    /// From a listed forsendelse of either API; its raw JSON is kept as received.
+    /// Refuses an id that does not look like one.
+    pub fn from_listed(f: &Listed) -> Result<Self, NameError> {
         Ok(NewForsendelse {
             id: ForsendelseId::parse(&f.id)?,
             tittel: f.tittel.clone(),
-            avsender_navn: f.avsender.as_ref().and_then(|a| a.navn.clone()),
+            avsender_navn: f.avsender_navn.clone(),
             forsendelse_type: f.forsendelse_type.clone(),
-            sendt_at: f.date.as_ref().and_then(|d| d.to_offset_date_time().ok()),
-            size: (!sizes.is_empty()).then(|| sizes.iter().sum()),
-            raw_json: raw_json.to_owned(),
+            sendt_at: f.sendt_at,
+            size: f.declared_size(),
+            raw_json: f.raw_json.clone(),
         })
     }
 }

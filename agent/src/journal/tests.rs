@@ -138,6 +138,48 @@ fn listing_inserts_once_and_keeps_the_metadata() {
 }
 
 #[test]
+fn a_listing_is_replaced_only_before_the_download() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut j = open(dir.path(), clock());
+    for s in ["r1", "r2", "r3"] {
+        j.record_listed(SYS, &new(s)).unwrap();
+    }
+    j.transition(
+        SYS,
+        &id("r2"),
+        Change::RetryWait {
+            next_attempt_at: datetime!(2026-11-21 09:00 UTC),
+            error: "503".into(),
+        },
+    )
+    .unwrap();
+    j.transition(SYS, &id("r3"), Change::Downloaded).unwrap();
+    let v2 = |s: &str| NewForsendelse {
+        tittel: "Søknad (V2)".into(),
+        size: Some(99),
+        raw_json: format!("{{\"id\":\"{s}\",\"filer\":[]}}"),
+        ..new(s)
+    };
+    assert!(j.replace_listing(SYS, &v2("r1")).unwrap());
+    assert!(j.replace_listing(SYS, &v2("r2")).unwrap());
+    assert!(!j.replace_listing(SYS, &v2("r3")).unwrap(), "downloaded");
+    let row = j.get(SYS, &id("r1")).unwrap().unwrap();
+    assert_eq!(
+        (row.state, row.raw_json.as_str()),
+        (State::Listed, v2("r1").raw_json.as_str())
+    );
+    assert_eq!((row.tittel.as_str(), row.size), ("Søknad (V2)", Some(99)));
+    assert_eq!(
+        j.get(SYS, &id("r2")).unwrap().unwrap().state,
+        State::RetryWait
+    );
+    assert_eq!(
+        j.get(SYS, &id("r3")).unwrap().unwrap().raw_json,
+        new("r3").raw_json
+    );
+}
+
+#[test]
 fn the_happy_path_records_each_step() {
     let dir = tempfile::tempdir().unwrap();
     let c = clock();

@@ -190,6 +190,22 @@ impl ApiClient {
         }
     }
 
+    /// The acknowledgement's name for the journal's history and logs.
+    pub fn ack_name(&self) -> &'static str {
+        match self {
+            ApiClient::V1(_) => "kvitterMottak",
+            ApiClient::V2(_) => "status MOTTATT",
+        }
+    }
+
+    /// The failure report's name for the journal's history and logs.
+    pub fn report_name(&self) -> &'static str {
+        match self {
+            ApiClient::V1(_) => "mottakFeilet",
+            ApiClient::V2(_) => "status FEILET",
+        }
+    }
+
     fn http(&self) -> &Http {
         match self {
             ApiClient::V1(c) => &c.http,
@@ -261,6 +277,8 @@ pub(crate) struct Http {
     timeouts: Timeouts,
     /// Where each call's time and answer are counted (the daemon's clients only).
     telemetry: Option<Arc<SystemTelemetry>>,
+    /// The API the calls are counted under.
+    api: SvarInnApi,
 }
 
 impl Http {
@@ -276,6 +294,7 @@ impl Http {
 
 impl Http {
     fn new(
+        api: SvarInnApi,
         svarinn_url: &str,
         username: &str,
         password: &str,
@@ -314,6 +333,7 @@ impl Http {
             password: password.to_owned(),
             timeouts,
             telemetry: None,
+            api,
         })
     }
 
@@ -427,7 +447,7 @@ impl Http {
             let class = response
                 .as_ref()
                 .map_or(StatusClass::NoAnswer, |r| StatusClass::of(r.status()));
-            t.svarinn_call(op, started.elapsed(), class);
+            t.svarinn_call(self.api, op, started.elapsed(), class);
         }
         let response = response.map_err(|source| ClientError::Network { operation, source })?;
         let status = response.status();

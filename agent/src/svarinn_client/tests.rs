@@ -317,7 +317,7 @@ mod against_the_fake_v2 {
     }
 
     #[tokio::test]
-    async fn v2_calls_are_counted_under_v1s_operations() {
+    async fn v2_calls_are_counted_under_the_same_operations_labelled_v2() {
         use crate::telemetry::{StatusClass, SvarInnOp, SystemTelemetry};
         let fake = fake().await;
         let id = fake.generate(1, 100).await.unwrap().remove(0);
@@ -328,7 +328,12 @@ mod against_the_fake_v2 {
         c.report_failure(&id, "midlertidig", false).await.unwrap();
         c.acknowledge(&id).await.unwrap();
         assert!(c.acknowledge("ukjent").await.is_err());
-        let answers = |op| telemetry.svarinn(op).answers.get(StatusClass::Success);
+        let answers = |op| {
+            telemetry
+                .svarinn(SvarInnApi::V2, op)
+                .answers
+                .get(StatusClass::Success)
+        };
         for op in [
             SvarInnOp::List,
             SvarInnOp::Download,
@@ -339,11 +344,21 @@ mod against_the_fake_v2 {
         }
         assert_eq!(
             telemetry
-                .svarinn(SvarInnOp::Ack)
+                .svarinn(SvarInnApi::V2, SvarInnOp::Ack)
                 .answers
                 .get(StatusClass::ClientError),
             1
         );
+        assert_eq!(telemetry.svarinn_apis(), [SvarInnApi::V2]);
+        let nothing_as_v1 = SvarInnOp::ALL.iter().all(|op| {
+            telemetry
+                .svarinn(SvarInnApi::V1, *op)
+                .duration
+                .snapshot()
+                .count
+                == 0
+        });
+        assert!(nothing_as_v1, "V2's calls are not counted as V1's");
         fake.shutdown().await;
     }
 

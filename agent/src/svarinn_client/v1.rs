@@ -31,7 +31,7 @@ impl SvarInnClient {
         password: &str,
         timeouts: Timeouts,
     ) -> Result<Self, ClientError> {
-        let http = Http::new(svarinn_url, username, password, timeouts)?;
+        let http = Http::new(SvarInnApi::V1, svarinn_url, username, password, timeouts)?;
         let endpoints = SvarInnEndpoints::new(http.base.as_str());
         Ok(SvarInnClient { http, endpoints })
     }
@@ -39,6 +39,7 @@ impl SvarInnClient {
     /// Counts and times every call in `telemetry` (`/metrics`).
     #[must_use]
     pub fn with_telemetry(mut self, telemetry: Arc<SystemTelemetry>) -> Self {
+        telemetry.speaks(SvarInnApi::V1);
         self.http.telemetry = Some(telemetry);
         self
     }

@@ -33,13 +33,14 @@ impl SvarInnV2Client {
         timeouts: Timeouts,
     ) -> Result<Self, ClientError> {
         Ok(SvarInnV2Client {
-            http: Http::new(svarinn_url, username, password, timeouts)?,
+            http: Http::new(SvarInnApi::V2, svarinn_url, username, password, timeouts)?,
         })
     }
 
     /// Counts and times every call in `telemetry` (`/metrics`).
     #[must_use]
     pub fn with_telemetry(mut self, telemetry: Arc<SystemTelemetry>) -> Self {
+        telemetry.speaks(SvarInnApi::V2);
         self.http.telemetry = Some(telemetry);
         self
     }

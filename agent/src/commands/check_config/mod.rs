@@ -177,6 +177,7 @@ fn check_agent(config: &Config, report: &mut Report) {
 
 fn check_mottakersystem(m: &Mottakersystem, env: &Environment, report: &mut Report) {
     let scope = m.name.as_str();
+    report.apis.push((scope.to_owned(), m.svarinn_api));
     check_password(m, env, report);
 
     let mut loaded = Vec::new();

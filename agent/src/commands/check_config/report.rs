@@ -4,6 +4,8 @@
 
 use std::fmt;
 
+use mottak_protocol::listed::SvarInnApi;
+
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Severity {
@@ -43,6 +45,9 @@ pub struct Report {
     pub findings: Vec<Finding>,
     /// How many mottakersystemer were checked.
     pub mottakersystemer: usize,
+    /// Which SvarInn API each mottakersystem speaks (`svarinn_api`), in config order.
+    /// Printed, not a finding: it changes no count or verdict.
+    pub apis: Vec<(String, SvarInnApi)>,
 }
 
 impl Report {
@@ -108,6 +113,20 @@ impl fmt::Display for Report {
             for line in finding.message.lines() {
                 writeln!(f, "        {line}")?;
             }
+        }
+        for (name, api) in &self.apis {
+            let label = api.as_str();
+            write!(
+                f,
+                "speaks  [{name}] SvarInn {label} (svarinn_api = \"{label}\""
+            )?;
+            if *api == SvarInnApi::V1 {
+                write!(
+                    f,
+                    "; KS marks V1 deprecated: docs/install.md says how to switch to \"v2\""
+                )?;
+            }
+            writeln!(f, ")")?;
         }
         writeln!(f, "{}", self.summary())
     }

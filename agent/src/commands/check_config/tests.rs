@@ -6,6 +6,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use super::*;
+use mottak_protocol::listed::SvarInnApi;
 use time::Duration;
 
 struct Setup {
@@ -115,6 +116,23 @@ fn a_good_setup_passes_and_the_layout_is_created() {
     );
     assert!(s.p("drop/inn").is_dir());
     assert!(report.summary().contains("the config is ready"), "{report}");
+    // Which API it speaks: V1 when svarinn_api is absent, with the advice to switch.
+    assert_eq!(report.apis, [("nav-frogn".to_owned(), SvarInnApi::V1)]);
+    let text = report.to_string();
+    assert!(
+        text.contains(
+            "speaks  [nav-frogn] SvarInn v1 (svarinn_api = \"v1\"; KS marks V1 deprecated"
+        ),
+        "{text}"
+    );
+    let v2 = check(&s.config(&[&key], &[&cert], "svarinn_api = \"v2\""), &s.env);
+    assert_eq!(v2.apis, [("nav-frogn".to_owned(), SvarInnApi::V2)]);
+    assert!(
+        v2.to_string()
+            .contains("speaks  [nav-frogn] SvarInn v2 (svarinn_api = \"v2\")\n"),
+        "{v2}"
+    );
+    assert_eq!(v2.findings.len(), 0, "{v2}");
     // Nothing left behind by the probes.
     assert_eq!(fs::read_dir(s.p("drop/inn")).unwrap().count(), 0);
     assert_eq!(fs::read_dir(s.p("drop/.mottak")).unwrap().count(), 0);

@@ -38,7 +38,7 @@ use super::check_config::{self, Environment};
 use crate::config::{self, Mottakersystem};
 use crate::doctor::{Check, DoctorReport, OfflineFinding, Outcome};
 use network::check_endpoint;
-use probes::{check_digisos, check_drop_folder, check_svarinn};
+use probes::{check_digisos, check_drop_folder, check_svarinn, svarinn_subject};
 
 /// Exit code: the config cannot be read or parsed.
 pub const EXIT_CONFIG_UNREADABLE: u8 = 1;
@@ -193,7 +193,7 @@ async fn check_system(
     } else {
         lines.skip(
             "svarinn",
-            format!("hentNyeForsendelser as {}", m.username),
+            svarinn_subject(m),
             "not tried: no address of svarinn_url took a connection (see above)".to_owned(),
         );
     }

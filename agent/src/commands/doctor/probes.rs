@@ -15,17 +15,29 @@ use crate::config::{DigisosSettings, Mottakersystem};
 use crate::dropfolder::{DropFolder, INN, INN_DIR, STAGING, STAGING_DIR};
 use crate::fiks_client::{FiksCallError, FiksClient};
 use crate::maskinporten::{GrantKey, Maskinporten, TokenError};
-use crate::svarinn_client::{ClientError, SvarInnClient, Timeouts};
+use crate::svarinn_client::{ApiClient, ClientError, SvarInnApi, Timeouts};
 
 /// The case the privilege check lists the files of: no case has this id,
 /// so Fiks answers 403 without the privilege on the organisation and
 /// 400/404 (unknown case) with it. Nothing exists to change.
 const NO_CASE: &str = "00000000-0000-0000-0000-000000000000";
 
-/// SvarInn's list call: a GET, which changes nothing at SvarInn (nothing
-/// is downloaded or acknowledged).
+/// What the list call is named in doctor's report: V1's hentNyeForsendelser, V2's list URL.
+pub(super) fn svarinn_subject(m: &Mottakersystem) -> String {
+    match m.svarinn_api {
+        SvarInnApi::V1 => format!("hentNyeForsendelser as {}", m.username),
+        SvarInnApi::V2 => format!(
+            "GET {} as {}",
+            mottak_protocol::svarinn_v2::LIST_PATH,
+            m.username
+        ),
+    }
+}
+
+/// SvarInn's list call (of the API the mottakersystem speaks): a GET, which changes
+/// nothing at SvarInn (nothing is downloaded or acknowledged).
 pub(super) async fn check_svarinn(m: &Mottakersystem, env: &Environment, lines: &mut Lines<'_>) {
-    let subject = format!("hentNyeForsendelser as {}", m.username);
+    let subject = svarinn_subject(m);
     let password = match m.password.load(env.credentials_dir.as_deref()) {
         Ok(p) => p,
         Err(e) => {
@@ -37,7 +49,8 @@ pub(super) async fn check_svarinn(m: &Mottakersystem, env: &Environment, lines: 
             );
         }
     };
-    let client = match SvarInnClient::new(
+    let client = match ApiClient::new(
+        m.svarinn_api,
         m.svarinn_url.as_str(),
         &m.username,
         password.expose(),
@@ -56,11 +69,14 @@ pub(super) async fn check_svarinn(m: &Mottakersystem, env: &Environment, lines: 
             );
         }
     };
-    match client.list_new().await {
-        Ok(body) => {
-            let waiting = serde_json::from_slice::<Vec<serde_json::Value>>(&body)
-                .map(|v| v.len().to_string())
-                .unwrap_or_else(|_| "an unreadable list of".to_owned());
+    let listed = match client.list().await {
+        Ok(page) => Ok((page.items.len() + page.ignored).to_string()),
+        // Credentials are what this probes: a list that is not one still says they work.
+        Err(ClientError::Malformed { .. }) => Ok("an unreadable list of".to_owned()),
+        Err(e) => Err(e),
+    };
+    match listed {
+        Ok(waiting) => {
             lines.pass(
                 "svarinn",
                 subject,

@@ -47,13 +47,7 @@ impl Worker {
         // An acknowledgement sent after this instant may not be reflected in
         // the list yet: such a forsendelse is not "listed again".
         let requested_at = OffsetDateTime::now_utc();
-        let body = self.client.list_new().await?;
-        let listed = svarinn::parse_list_lenient(&body).map_err(|err| {
-            WorkerError::Client(ClientError::Malformed {
-                operation: "hentNyeForsendelser",
-                reason: err.to_string(),
-            })
-        })?;
+        let listed = self.client.list().await?;
         if listed.ignored > 0 {
             warn!(
                 mottakersystem = self.name(),
@@ -69,7 +63,7 @@ impl Worker {
         let mut unusable_ids = Skipped::default();
         let mut page = Vec::with_capacity(items.len());
         for item in &items {
-            let forsendelse = match &item.parsed {
+            let forsendelse = match &item.listed {
                 Ok(f) => f,
                 Err(err) => {
                     unreadable
@@ -77,8 +71,7 @@ impl Worker {
                     continue;
                 }
             };
-            let raw = String::from_utf8_lossy(item.raw).into_owned();
-            match NewForsendelse::from_svarinn(forsendelse, &raw) {
+            match NewForsendelse::from_listed(forsendelse) {
                 Ok(listed) => page.push(listed),
                 Err(err) => unusable_ids.note(|| err.to_string()),
             }
@@ -94,9 +87,17 @@ impl Worker {
         // The whole page in one transaction: one fsync, not one per forsendelse.
         let name = self.name().to_owned();
         let ids: Vec<ForsendelseId> = page.iter().map(|f| f.id.clone()).collect();
-        let decisions = self
+        let (decisions, page) = self
             .journal
-            .write(move |j| j.record_listed_page(&name, &page))
+            .write(move |j| Ok((j.record_listed_page(&name, &page)?, page)))
+            .await?;
+        let known_not_downloaded: Vec<NewForsendelse> = page
+            .into_iter()
+            .zip(&decisions)
+            .filter(|(_, d)| matches!(d, ListedDecision::Known(State::Listed | State::RetryWait)))
+            .map(|(f, _)| f)
+            .collect();
+        self.take_listings_after_a_switch(known_not_downloaded)
             .await?;
         let mut new = 0usize;
         for (id, decision) in ids.into_iter().zip(decisions) {
@@ -144,6 +145,64 @@ impl Worker {
         Ok(PollSummary {
             full_with_new: items.len() >= MAX_PAGE && new > 0,
         })
+    }
+
+    /// Forsendelser listed by the other SvarInn API before `svarinn_api` was switched and not
+    /// downloaded yet: their recorded listing (download link, `forsendelse.json`) is replaced
+    /// by this API's, so the download follows the link of the API spoken now. `known` are the
+    /// known, not yet downloaded forsendelser of this list; those recorded from this API's
+    /// listing are left as they are (the JSON as first received is kept).
+    pub(super) async fn take_listings_after_a_switch(
+        &self,
+        known: Vec<NewForsendelse>,
+    ) -> Result<(), WorkerError> {
+        if known.is_empty() {
+            return Ok(());
+        }
+        let api = self.client.api();
+        let name = self.name().to_owned();
+        let stale: Vec<NewForsendelse> = self
+            .journal
+            .read(move |j| {
+                let mut stale = Vec::new();
+                for f in known {
+                    let Some(row) = j.get(&name, &f.id)? else {
+                        continue;
+                    };
+                    if parse_item(api, &row.raw_json).is_err()
+                        && parse_item(api.other(), &row.raw_json).is_ok()
+                    {
+                        stale.push(f);
+                    }
+                }
+                Ok(stale)
+            })
+            .await?;
+        if stale.is_empty() {
+            return Ok(());
+        }
+        let name = self.name().to_owned();
+        let replaced = self
+            .journal
+            .write(move |j| {
+                let mut replaced = Vec::new();
+                for f in &stale {
+                    if j.replace_listing(&name, f)? {
+                        replaced.push(f.id.clone());
+                    }
+                }
+                Ok(replaced)
+            })
+            .await?;
+        for id in replaced {
+            info!(
+                mottakersystem = self.name(),
+                forsendelse = id.as_str(),
+                "listed before svarinn_api was switched and not downloaded yet: took the {} listing (its download link and forsendelse.json)",
+                api.as_str()
+            );
+        }
+        Ok(())
     }
 
     /// Whether `id` was acknowledged at or after `instant` (journal times are

@@ -13,7 +13,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use mottak_protocol::svarinn::{self, Forsendelse, MAX_PAGE};
+use mottak_protocol::listed::parse_item;
+use mottak_protocol::svarinn::MAX_PAGE;
 use time::OffsetDateTime;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -31,7 +32,7 @@ use crate::journal::{
 };
 use crate::names::ForsendelseId;
 use crate::pipeline::Health;
-use crate::svarinn_client::{ClientError, SvarInnClient};
+use crate::svarinn_client::{ApiClient, ClientError};
 use crate::telemetry::SystemTelemetry;
 
 mod listing;
@@ -97,7 +98,7 @@ impl WorkerHealth {
 /// Everything one mottakersystem's tasks share.
 pub struct Worker {
     pub system: Mottakersystem,
-    client: SvarInnClient,
+    client: ApiClient,
     drop: DropFolder,
     journal: SharedJournal,
     preparation: Preparation,
@@ -122,7 +123,7 @@ impl std::fmt::Debug for Worker {
 impl Worker {
     pub fn new(
         system: Mottakersystem,
-        client: SvarInnClient,
+        client: ApiClient,
         drop: DropFolder,
         journal: SharedJournal,
         keys: Vec<mottak_protocol::cms::RecipientKey>,
@@ -329,7 +330,7 @@ impl Worker {
                 Ok(None) => return,
                 Err(err) => {
                     let delay = self.hold_off(row.id.as_str());
-                    error!(error = %err, retry_in = ?delay, "{}", step_name(work));
+                    error!(error = %err, retry_in = ?delay, "{}", step_name(work, &self.client));
                     return;
                 }
             }
@@ -360,13 +361,15 @@ impl Worker {
     }
 }
 
-fn step_name(work: Work) -> &'static str {
+fn step_name(work: Work, client: &ApiClient) -> String {
     match work {
-        Work::Download => "download failed",
-        Work::Publish => "publishing into inn/ failed",
-        Work::AwaitImport => "checking the drop folder failed",
-        Work::Ack => "kvitterMottak failed",
-        Work::ReportFailure | Work::ReportPermanent => "mottakFeilet failed",
+        Work::Download => "download failed".to_owned(),
+        Work::Publish => "publishing into inn/ failed".to_owned(),
+        Work::AwaitImport => "checking the drop folder failed".to_owned(),
+        Work::Ack => format!("{} failed", client.ack_name()),
+        Work::ReportFailure | Work::ReportPermanent => {
+            format!("{} failed", client.report_name())
+        }
     }
 }
 

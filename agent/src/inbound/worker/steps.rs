@@ -13,7 +13,11 @@ impl Worker {
         staged: &mut Option<Staged>,
         shutdown: &CancellationToken,
     ) -> Result<Option<Row>, WorkerError> {
-        let forsendelse = match Forsendelse::from_json(row.raw_json.as_bytes()) {
+        // Recorded from the configured API's list, or (listed before a switch) the other's.
+        let api = self.client.api();
+        let forsendelse = match parse_item(api, &row.raw_json)
+            .or_else(|err| parse_item(api.other(), &row.raw_json).map_err(|_| err))
+        {
             Ok(f) => f,
             Err(err) => {
                 // The row was recorded from this very JSON; this cannot pass by itself.
@@ -271,18 +275,19 @@ impl Worker {
 
     /// `imported` (or `delivered` on-delivery) → `acked`.
     pub(super) async fn ack(&self, row: &Row) -> Result<Option<Row>, WorkerError> {
+        let action = self.client.ack_name();
         let result = {
             let _permit = self.calls.acquire().await;
-            self.client.kvitter_mottak(row.id.as_str()).await
+            self.client.acknowledge(row.id.as_str()).await
         };
         match result {
             Ok(()) => {
-                info!("acknowledged (kvitterMottak)");
+                info!("acknowledged ({action})");
                 let (name, id) = (self.name().to_owned(), row.id.clone());
                 let next = self
                     .journal
                     .write(move |j| {
-                        j.record_attempt(&name, &id, "kvitterMottak", &Outcome::Ok)?;
+                        j.record_attempt(&name, &id, action, &Outcome::Ok)?;
                         j.transition(&name, &id, Change::Acked)
                     })
                     .await?;
@@ -293,13 +298,13 @@ impl Worker {
                 let counters = self
                     .attempt(
                         row,
-                        "kvitterMottak",
+                        action,
                         Outcome::Failed {
                             error: error.clone(),
                         },
                     )
                     .await?;
-                warn!(error = %error, "kvitterMottak failed; trying again later");
+                warn!(error = %error, "{action} failed; trying again later");
                 self.retry_later(row, counters.attempts, error)
                     .await
                     .map(Some)
@@ -314,21 +319,22 @@ impl Worker {
         permanent: bool,
     ) -> Result<Option<Row>, WorkerError> {
         let message = feilmelding(row, permanent);
+        let action = self.client.report_name();
         {
             let _permit = self.calls.acquire().await;
             self.client
-                .mottak_feilet(row.id.as_str(), &message, permanent)
+                .report_failure(row.id.as_str(), &message, permanent)
                 .await?;
         }
         let name = self.name().to_owned();
         let id = row.id.clone();
         self.journal
             .write(move |j| {
-                j.record_attempt(&name, &id, "mottakFeilet", &Outcome::Ok)?;
+                j.record_attempt(&name, &id, action, &Outcome::Ok)?;
                 j.mark_feil_reported(&name, &id)
             })
             .await?;
-        info!(permanent, "reported to SvarInn (mottakFeilet)");
+        info!(permanent, "reported to SvarInn ({action})");
         Ok(None)
     }
 
@@ -342,7 +348,7 @@ impl Worker {
         async {
             let result = {
                 let _permit = self.calls.acquire().await;
-                self.client.kvitter_mottak(id.as_str()).await
+                self.client.acknowledge(id.as_str()).await
             };
             let outcome = match &result {
                 Ok(()) => Outcome::Ok,
@@ -352,9 +358,10 @@ impl Worker {
             };
             let name = self.name().to_owned();
             let id2 = id.clone();
+            let action = format!("{} (again)", self.client.ack_name());
             if let Err(err) = self
                 .journal
-                .write(move |j| j.record_attempt(&name, &id2, "kvitterMottak (again)", &outcome))
+                .write(move |j| j.record_attempt(&name, &id2, &action, &outcome))
                 .await
             {
                 error!(error = %err, "could not record the repeated acknowledgement");
@@ -376,8 +383,12 @@ impl Worker {
         };
         let message = feilmelding(&row, true);
         let _permit = self.calls.acquire().await;
-        if let Err(err) = self.client.mottak_feilet(id.as_str(), &message, true).await {
-            warn!(mottakersystem = self.name(), forsendelse = id.as_str(), error = %err, "repeating mottakFeilet (permanent) failed; the next poll tries again");
+        if let Err(err) = self
+            .client
+            .report_failure(id.as_str(), &message, true)
+            .await
+        {
+            warn!(mottakersystem = self.name(), forsendelse = id.as_str(), error = %err, "repeating {} (permanent) failed; the next poll tries again", self.client.report_name());
         }
     }
 }
