@@ -52,6 +52,7 @@ impl Channels {
             channels.inbound.push(SystemSource {
                 name: system.name.as_str().to_owned(),
                 svarinn_url: system.svarinn_url.as_str().trim_end_matches('/').to_owned(),
+                svarinn_api: system.svarinn_api,
                 certificates: system.certificates.clone(),
                 drop: DropFolder::new(&system.drop_folder),
                 min_free_space: system.min_free_space,

@@ -115,6 +115,7 @@ fn main() -> Result<()> {
         .map(|s| SystemSource {
             name: s.name.to_owned(),
             svarinn_url: fake.base_url().to_owned(),
+            svarinn_api: mottak_agent::config::SvarInnApi::V1,
             certificates: vec![root.join("keys").join(format!("{}.crt", s.name))],
             drop: DropFolder::new(s.drop_folder(&root)),
             min_free_space: 512 << 20,

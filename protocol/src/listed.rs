@@ -12,10 +12,13 @@ use crate::svarinn::{self, FORSENDELSE_TYPE_DIGISOS, SvarInnError};
 use crate::svarinn_v2;
 
 /// Which SvarInn API a forsendelse came from (and is acknowledged through). Read from
-/// the config as `"v1"` or `"v2"`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize)]
+/// the config as `"v1"` or `"v2"`; V1 when absent (configs and agents from before V2).
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum SvarInnApi {
+    #[default]
     V1,
     V2,
 }

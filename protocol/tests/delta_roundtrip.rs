@@ -15,6 +15,7 @@ use mottak_protocol::console::{
     QueueHealth, Role, RoleGrant, Scope, ServerMessage, Severity, StaleInInn, SvarInnLink, Text,
     Throughput, UnmovedUpdate, diff,
 };
+use mottak_protocol::listed::SvarInnApi;
 use proptest::collection::{btree_map, vec};
 use proptest::option::of;
 use proptest::prelude::*;
@@ -327,6 +328,7 @@ fn integration(system: &str) -> impl Strategy<Value = IntegrationStatus> + Clone
         of(any::<u64>()),
         any::<u32>(),
         vec(word(), 0..3),
+        proptest::sample::select(vec![SvarInnApi::V1, SvarInnApi::V2]),
     )
         .prop_map(
             |(
@@ -337,8 +339,10 @@ fn integration(system: &str) -> impl Strategy<Value = IntegrationStatus> + Clone
                 latency_ms,
                 consecutive_failures,
                 resolved,
+                api,
             )| SvarInnLink {
                 url,
+                api,
                 last_poll_at,
                 last_success_at,
                 last_error,

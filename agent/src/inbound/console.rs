@@ -41,6 +41,8 @@ const MIB: u64 = 1 << 20;
 pub struct InboundSource {
     pub name: String,
     pub svarinn_url: String,
+    /// Which SvarInn API it speaks (`svarinn_api`).
+    pub svarinn_api: crate::config::SvarInnApi,
     pub certificates: Vec<PathBuf>,
     pub drop: DropFolder,
     /// `min_free_space`: downloads wait below it.
@@ -207,6 +209,7 @@ pub fn svarinn_link(s: &InboundSource) -> SvarInnLink {
     let setup = s.health.pipeline.setup_failure();
     SvarInnLink {
         url: s.svarinn_url.clone(),
+        api: s.svarinn_api,
         last_poll_at: status.last_poll_at.map(to_millis),
         last_success_at: status.last_success_at.map(to_millis),
         consecutive_failures: setup

@@ -152,7 +152,11 @@ fn integration_lines(app: &App, theme: &Theme, i: &IntegrationStatus) -> Vec<Lin
             format!("{} ", svarinn_level.symbol()),
             theme.level(svarinn_level),
         ),
-        Span::styled(format!("{:<15}", t.svarinn), theme.title),
+        // Which API it speaks: a V1 system still has a move to make (docs/install.md).
+        Span::styled(
+            format!("{:<15}", format!("{} {}", t.svarinn, s.api.as_str())),
+            theme.title,
+        ),
         Span::raw(s.url.clone()),
         Span::styled(" · ", theme.dim),
         Span::raw(fill(

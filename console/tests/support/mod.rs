@@ -10,6 +10,7 @@ use mottak_console::theme::ThemeKind;
 use mottak_console::ui;
 use mottak_protocol::alert::AlertKind;
 use mottak_protocol::console::*;
+use mottak_protocol::listed::SvarInnApi;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::buffer::CellWidth;
@@ -217,6 +218,7 @@ pub fn sample_state() -> ConsoleState {
                 mottakersystem: "nav-frogn".into(),
                 svarinn: SvarInnLink {
                     url: "https://svarut.ks.no".into(),
+                    api: SvarInnApi::V2,
                     last_poll_at: Some(NOW - 20_000),
                     last_success_at: Some(NOW - 20 * MIN),
                     last_error: Some("connect timeout after 10 s".into()),
@@ -252,6 +254,7 @@ pub fn sample_state() -> ConsoleState {
                 mottakersystem: "barnevern".into(),
                 svarinn: SvarInnLink {
                     url: "https://svarut.ks.no".into(),
+                    api: SvarInnApi::V1,
                     last_poll_at: Some(NOW - 5_000),
                     last_success_at: Some(NOW - 5_000),
                     last_error: None,

@@ -335,6 +335,9 @@ pub struct DoctorLine {
 pub struct SvarInnLink {
     /// `https://svarut.ks.no`, from the config.
     pub url: String,
+    /// Which API the mottakersystem speaks (`svarinn_api`); V1 from older agents.
+    #[serde(default)]
+    pub api: crate::listed::SvarInnApi,
     pub last_poll_at: Option<i64>,
     pub last_success_at: Option<i64>,
     pub last_error: Option<Text>,

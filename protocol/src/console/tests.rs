@@ -152,6 +152,7 @@ pub(super) fn sample_state() -> ConsoleState {
             mottakersystem: "nav-frogn".into(),
             svarinn: SvarInnLink {
                 url: "https://svarut.ks.no".into(),
+                api: crate::listed::SvarInnApi::V2,
                 last_poll_at: Some(1),
                 last_success_at: Some(1),
                 last_error: None,

@@ -19,6 +19,7 @@ fn source(dir: &std::path::Path, name: &str) -> SystemSource {
     SystemSource {
         name: name.into(),
         svarinn_url: "https://svarut.ks.no".into(),
+        svarinn_api: crate::config::SvarInnApi::V1,
         certificates: vec![dir.join("missing.crt")],
         drop: DropFolder::new(root),
         min_free_space: 512 << 20,
@@ -119,8 +120,10 @@ fn builds_queues_failures_alerts_and_filters_by_role() {
     )
     .unwrap();
     let reader = Journal::open_read_only(&path, Arc::new(SystemClock)).unwrap();
+    let mut on_v2 = source(dir.path(), "b");
+    on_v2.svarinn_api = crate::config::SvarInnApi::V2;
     let mut b = Builder::new(
-        vec![source(dir.path(), "a"), source(dir.path(), "b")],
+        vec![source(dir.path(), "a"), on_v2],
         reader,
         StateSettings::default(),
         AgentInfo::default(),
@@ -187,6 +190,12 @@ fn builds_queues_failures_alerts_and_filters_by_role() {
         coverage.title.raw()
     );
     assert!(s.integrations[0].drop_folder.writable);
+    // Which SvarInn API each speaks, for the Integrations view.
+    let apis: Vec<_> = s.integrations.iter().map(|i| i.svarinn.api).collect();
+    assert_eq!(
+        apis,
+        [crate::config::SvarInnApi::V1, crate::config::SvarInnApi::V2]
+    );
     let wire = serde_json::to_string(s).unwrap();
     assert!(!wire.contains("01019012480"));
 
