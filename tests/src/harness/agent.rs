@@ -1,13 +1,14 @@
 //! The agent process: a running `mottak-agent run`, its output, its exit, and
-//! stopping it by SIGKILL (a crash) or SIGTERM (a clean stop).
+//! stopping it by SIGKILL (a crash) or SIGTERM (a clean stop); the environment
+//! its systemd unit gives it.
 
-use std::fs::File;
+use std::fs::{self, File};
 use std::io::Read;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 
 use crate::ChildGuard;
 
@@ -112,4 +113,24 @@ impl Agent {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+}
+
+/// The `Environment=` assignments of the shipped unit (`MALLOC_ARENA_MAX=2`):
+/// the agent is measured as systemd runs it.
+pub fn unit_environment() -> Result<Vec<(String, String)>> {
+    let unit = Path::new(env!("CARGO_MANIFEST_DIR")).join("../systemd/mottak-agent.service");
+    let text = fs::read_to_string(&unit).with_context(|| format!("read {}", unit.display()))?;
+    let mut vars = Vec::new();
+    for line in text.lines() {
+        let Some(words) = line.trim().strip_prefix("Environment=") else {
+            continue;
+        };
+        for word in words.split_whitespace() {
+            let (key, value) = word.split_once('=').ok_or_else(|| {
+                anyhow!("{}: Environment= word without '=': {word}", unit.display())
+            })?;
+            vars.push((key.to_owned(), value.to_owned()));
+        }
+    }
+    Ok(vars)
 }

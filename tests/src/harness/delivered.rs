@@ -2,7 +2,8 @@
 //! listing and walking folders, and the fagsystem's own moves (reject, import).
 
 use std::collections::BTreeMap;
-use std::fs;
+use std::fs::{self, File};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -93,6 +94,24 @@ pub fn walk(dir: &Path) -> Result<Vec<PathBuf>> {
 /// Lower-case hex SHA-256.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
+}
+
+/// Lower-case hex SHA-256 and length of the file at `path`, read in pieces (a
+/// forsendelse of a GiB is not read into memory).
+pub fn sha256_file(path: &Path) -> Result<(String, u64)> {
+    let mut f = File::open(path).with_context(|| format!("open {}", path.display()))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut total = 0u64;
+    loop {
+        let k = f.read(&mut buf)?;
+        if k == 0 {
+            break;
+        }
+        hasher.update(&buf[..k]);
+        total += k as u64;
+    }
+    Ok((hex::encode(hasher.finalize()), total))
 }
 
 /// Moves `inn/<id>/` to `feilet/<id>/` as a fagsystem does, with `feil.txt`

@@ -1,6 +1,7 @@
 //! The agent's journal, read-only: the columns of the `forsendelse` table the
-//! tests look at.
+//! tests look at, and the count of `attempt` rows (commits) a bench reports.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -60,6 +61,27 @@ pub fn read_journal(path: &Path) -> Result<Vec<JournalRow>> {
     let mut out = Vec::new();
     for row in rows {
         out.push(row?);
+    }
+    Ok(out)
+}
+
+/// Committed write transactions by (action, outcome): every one the journal makes inserts
+/// exactly one `attempt` row (listed, each attempt, each transition).
+pub fn attempt_counts(path: &Path) -> Result<BTreeMap<String, u64>> {
+    let conn =
+        rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let mut stmt =
+        conn.prepare("SELECT action, outcome, COUNT(*) FROM attempt GROUP BY action, outcome")?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            format!("{}/{}", r.get::<_, String>(0)?, r.get::<_, String>(1)?),
+            r.get::<_, i64>(2)?,
+        ))
+    })?;
+    let mut out = BTreeMap::new();
+    for row in rows {
+        let (k, v) = row?;
+        out.insert(k, u64::try_from(v).unwrap_or(0));
     }
     Ok(out)
 }

@@ -33,14 +33,16 @@ mod system;
 mod world;
 mod zips;
 
-pub use agent::Agent;
+pub use agent::{Agent, unit_environment};
 pub use checks::{Violations, check_at_kvittering, check_published, kvittering_check, small_pdf};
-pub use delivered::{Delivered, entries, import, read_delivered, reject, sha256_hex, walk};
+pub use delivered::{
+    Delivered, entries, import, read_delivered, reject, sha256_file, sha256_hex, walk,
+};
 pub use events::{
     closed_port, complete_downloads, count_lists, download_starts, kvitteringer_of,
     mottak_feilet_of, rejected, summarize_events, unjustified_kvitteringer,
 };
-pub use journal::{JournalRow, read_journal};
+pub use journal::{JournalRow, attempt_counts, read_journal};
 pub use system::{Ack, Endpoint, FORSENDELSE_JSON, Installed, KeySource, System};
 pub use world::{World, WorldBuilder};
 pub use zips::{ZipEntry, unzip_bytes, zip_bytes};

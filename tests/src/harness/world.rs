@@ -24,6 +24,8 @@ pub struct WorldBuilder {
     systems: Vec<System>,
     log_level: String,
     seed: u64,
+    temp_in: Option<PathBuf>,
+    state_dir: Option<PathBuf>,
 }
 
 impl WorldBuilder {
@@ -44,12 +46,28 @@ impl WorldBuilder {
         self
     }
 
+    /// Where the temporary folder goes (default: the system's temporary folder).
+    pub fn temp_in(mut self, parent: impl Into<PathBuf>) -> Self {
+        self.temp_in = Some(parent.into());
+        self
+    }
+
+    /// The agent's `state_dir` (journal, console socket), an existing folder
+    /// the caller owns (default: `<tmp>/state`); a bench puts it elsewhere.
+    pub fn state_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.state_dir = Some(dir.into());
+        self
+    }
+
     /// Makes the folders, keys and secrets, starts the fake and writes the config.
     pub fn start(self) -> Result<World> {
-        let dir = tempfile::Builder::new()
-            .prefix("mottak-e2e-")
-            .tempdir()
-            .context("create the test folder")?;
+        let mut temp = tempfile::Builder::new();
+        temp.prefix("mottak-e2e-");
+        let dir = match &self.temp_in {
+            Some(parent) => temp.tempdir_in(parent),
+            None => temp.tempdir(),
+        }
+        .context("create the test folder")?;
         let root = dir.path().to_path_buf();
         for sub in ["state", "log", "secrets", "keys", "drop"] {
             fs::create_dir_all(root.join(sub)).with_context(|| format!("create {sub}/"))?;
@@ -83,6 +101,7 @@ impl WorldBuilder {
             systems: installed,
             config_path,
             log_level: self.log_level,
+            state_dir: self.state_dir.unwrap_or_else(|| root.join("state")),
             root,
             spawned: Mutex::new(0),
             dir,
@@ -101,6 +120,8 @@ pub struct World {
     pub config_path: PathBuf,
     pub log_level: String,
     pub root: PathBuf,
+    /// The agent's `state_dir`.
+    pub state_dir: PathBuf,
     spawned: Mutex<u32>,
     dir: tempfile::TempDir,
 }
@@ -119,6 +140,8 @@ impl World {
             systems: Vec::new(),
             log_level: "info".to_owned(),
             seed: 0x5EED,
+            temp_in: None,
+            state_dir: None,
         }
     }
 
@@ -130,6 +153,13 @@ impl World {
     /// The temporary folder (kept while the world lives).
     pub fn dir(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// Stops the fake and leaves the temporary folder on disk (for a look
+    /// afterwards); returns its path.
+    pub fn keep(self) -> PathBuf {
+        let World { dir, .. } = self;
+        dir.keep()
     }
 
     /// The installed system called `name`.
@@ -155,8 +185,9 @@ impl World {
     /// The config text the agent gets.
     pub fn config_text(&self) -> Result<String> {
         let r = self.root.display();
+        let state = self.state_dir.display();
         let mut out = format!(
-            "[agent]\nstate_dir = \"{r}/state\"\nlog_dir = \"{r}/log\"\nconsole_socket = \"{r}/state/console.sock\"\nlog_level = \"{}\"\n",
+            "[agent]\nstate_dir = \"{state}\"\nlog_dir = \"{r}/log\"\nconsole_socket = \"{state}/console.sock\"\nlog_level = \"{}\"\n",
             self.log_level
         );
         for s in &self.systems {
@@ -273,7 +304,7 @@ impl World {
     }
 
     pub fn journal_path(&self) -> PathBuf {
-        self.root.join("state").join("journal.sqlite")
+        self.state_dir.join("journal.sqlite")
     }
 
     /// Every journal row (empty before the journal exists).
