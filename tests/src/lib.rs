@@ -18,10 +18,13 @@
 //!   playing the fagsystem in `ut/`.
 //! - [`console_client`]: one console session on the agent's socket (state,
 //!   commands), for tests of what an operator sees and does.
+//! - [`procfs`]: a process's memory, CPU and I/O from `/proc`, for the benches
+//!   (`benches/inbound_drain.rs` runs the agent in [`harness::World`]).
 
 pub mod console_client;
 pub mod harness;
 pub mod outbound_harness;
+pub mod procfs;
 
 /// The kit's blocking wait (the tests' old path).
 pub use mottak_fixtures::kit::wait_until;
@@ -30,6 +33,10 @@ use std::path::PathBuf;
 use std::process::{Child, Command};
 
 /// The path of a binary of this workspace, built in the same profile as the test.
+///
+/// A test finds `target/debug/<name>`, a bench `target/release/<name>` (the bench
+/// profile's folder; cargo does not build it for a bench of this package, so
+/// `benches/inbound_drain.rs` runs `cargo build --profile bench` first).
 ///
 /// Errors name the missing file and the command that builds it.
 pub fn binary(name: &str) -> anyhow::Result<PathBuf> {

@@ -1,7 +1,13 @@
 //! The inbound pipeline's throughput and memory, end to end: the real `mottak-agent run`
-//! (built in the bench profile) against the fake SvarInn running in this process.
+//! (built in the bench profile) against the fake SvarInn running in this process, in the
+//! tests' [`World`] (fake, keys, config, drop folder, the agent as a child).
 //!
-//! `cargo bench -p mottak-agent --bench inbound_drain`
+//! `cargo bench -p mottak-tests --bench inbound_drain`
+//!
+//! Cargo builds no other package's binaries for a bench, so the bench first runs
+//! `cargo build --profile bench -p mottak-agent --bin mottak-agent` itself: the agent measured
+//! is the one [`mottak_tests::binary`] finds next to this bench (`target/release/`), never a
+//! stale or test-profile build.
 //!
 //! 1. Drain: `MOTTAK_BENCH_N` (default 5,000) forsendelser of `MOTTAK_BENCH_SIZE` bytes
 //!    (default 100,000) wait in the fake. The agent starts in `on-delivery` mode with a
@@ -36,29 +42,26 @@
 //! `MOTTAK_BENCH_STATE_DIR` (diagnosis only: put the journal elsewhere, e.g. on a tmpfs such
 //! as `/dev/shm`, to see what the journal's fsyncs cost; the figures are then not the target's).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail, ensure};
-use mottak_fixtures::TestKeyPair;
-use mottak_fixtures::kit::write_private;
-use mottak_fixtures::svarinn::MottakersystemSpec;
-use mottak_fixtures::svarinn::{Event, EventKind, FakeSvarInn, FakeSvarInnHandle};
-use sha2::{Digest, Sha256};
+use mottak_fixtures::svarinn::{Event, EventKind};
+use mottak_tests::harness::{
+    Agent, FORSENDELSE_JSON, Installed, System, World, attempt_counts, entries, sha256_file,
+    unit_environment,
+};
+use mottak_tests::procfs::{self, ProcStatus};
 use time::OffsetDateTime;
 
-const AGENT: &str = env!("CARGO_BIN_EXE_mottak-agent");
 const MIB: u64 = 1024 * 1024;
 const TARGET_RATE: f64 = 200.0;
 const TARGET_RATIO: f64 = 3.0;
 const TARGET_RSS_KIB: u64 = 64 * 1024;
-const USERNAME: &str = "bench-0000-4000-8000-000000000001";
-const PASSWORD: &str = "bench-passord-Xq7";
-const FORSENDELSE_JSON: &str = "forsendelse.json";
 
 fn main() -> Result<()> {
     let n: usize = env_or("MOTTAK_BENCH_N", 5_000)?;
@@ -75,22 +78,18 @@ fn main() -> Result<()> {
         state_base: std::env::var_os("MOTTAK_BENCH_STATE_DIR").map(PathBuf::from),
     };
     ensure!(n > 0, "MOTTAK_BENCH_N must be at least 1");
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .thread_name("fake-svarinn")
-        .build()
-        .context("start the fake's runtime")?;
-    let clk_tck = clock_ticks();
+    let agent = build_agent()?;
+    let clk_tck = procfs::clock_ticks();
 
     let mut verdicts = Vec::new();
     println!(
-        "inbound_drain: {n} forsendelser x {size} B, then {}; agent {AGENT} built from {}",
+        "inbound_drain: {n} forsendelser x {size} B, then {}; agent {} built from {}",
         if big_mib == 0 {
             "no big forsendelse".to_owned()
         } else {
             format!("1 x {big_mib} MiB")
         },
+        agent.display(),
         source_revision()
     );
     let unit_env = unit_environment()?
@@ -99,9 +98,9 @@ fn main() -> Result<()> {
         .collect::<Vec<_>>()
         .join(" ");
     println!("the agent runs with the environment its systemd unit sets: {unit_env}");
-    verdicts.extend(drain(&rt, n, size, bare_n, &opts, clk_tck)?);
+    verdicts.extend(drain(n, size, bare_n, &opts, clk_tck)?);
     if big_mib > 0 {
-        verdicts.extend(big(&rt, big_mib, &opts, clk_tck)?);
+        verdicts.extend(big(big_mib, &opts, clk_tck)?);
     }
     println!();
     println!("summary:");
@@ -109,6 +108,27 @@ fn main() -> Result<()> {
         println!("  {} {what}", if *ok { "PASS" } else { "MISS" });
     }
     Ok(())
+}
+
+/// Builds the agent in the bench profile (see the module doc) and returns its path.
+fn build_agent() -> Result<PathBuf> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
+    let status = Command::new(cargo)
+        .args([
+            "build",
+            "--profile",
+            "bench",
+            "--locked",
+            "-p",
+            "mottak-agent",
+        ])
+        .args(["--bin", "mottak-agent", "--manifest-path"])
+        .arg(&manifest)
+        .status()
+        .context("run cargo build for the agent")?;
+    ensure!(status.success(), "building the agent failed: {status}");
+    mottak_tests::binary("mottak-agent")
 }
 
 /// `git describe`-like: the commit, and whether agent/ or protocol/ differ from it.
@@ -149,7 +169,7 @@ where
 }
 
 // ---------------------------------------------------------------------------------------------
-// The world: keys, secrets, config, drop folder, the fake.
+// The world: the harness's, with one system as production would poll it.
 
 struct AgentOptions {
     log_level: String,
@@ -158,104 +178,61 @@ struct AgentOptions {
     state_base: Option<PathBuf>,
 }
 
-struct World {
-    dir: tempfile::TempDir,
-    /// Holds journal.sqlite; inside `dir` unless `MOTTAK_BENCH_STATE_DIR` says otherwise.
-    state: tempfile::TempDir,
-    fake: FakeSvarInnHandle,
-    config: PathBuf,
-    drop_folder: PathBuf,
+struct Bed {
+    world: World,
+    /// Holds journal.sqlite when `MOTTAK_BENCH_STATE_DIR` puts it outside the world.
+    state: Option<tempfile::TempDir>,
 }
 
-impl World {
+impl Bed {
     fn root(&self) -> &Path {
-        self.dir.path()
+        self.world.dir()
     }
 
-    fn inn(&self) -> PathBuf {
-        self.drop_folder.join("inn")
-    }
-
-    fn journal(&self) -> PathBuf {
-        self.state.path().join("journal.sqlite")
+    fn system(&self) -> Result<&Installed> {
+        self.world.first()
     }
 
     /// Stops the fake; removes the folders unless `MOTTAK_BENCH_KEEP` is set.
-    fn close(self, rt: &tokio::runtime::Runtime) {
-        rt.block_on(self.fake.shutdown());
+    fn close(self) {
         if std::env::var_os("MOTTAK_BENCH_KEEP").is_some() {
-            let root = self.dir.keep();
-            let state = self.state.keep();
+            let state = self.state.map(|s| s.keep());
+            let root = self.world.keep();
             println!(
-                "   kept (MOTTAK_BENCH_KEEP): {} and {}",
+                "   kept (MOTTAK_BENCH_KEEP): {}{}",
                 root.display(),
-                state.display()
+                state.map_or(String::new(), |s| format!(" and {}", s.display()))
             );
         }
     }
 }
 
-fn world(rt: &tokio::runtime::Runtime, label: &str, opts: &AgentOptions) -> Result<World> {
-    let prefix = format!("mottak-bench-{label}-");
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(&prefix);
-    let dir = match std::env::var_os("MOTTAK_BENCH_DIR") {
-        Some(base) => builder.tempdir_in(base),
-        None => builder.tempdir(),
-    }
-    .context("create the bench folder")?;
-    let root = dir.path().to_path_buf();
-    for sub in ["log", "secrets", "keys", "drop/bench"] {
-        fs::create_dir_all(root.join(sub)).with_context(|| format!("create {sub}/"))?;
-    }
-    let state = tempfile::Builder::new()
-        .prefix("state-")
-        .tempdir_in(opts.state_base.as_deref().unwrap_or(&root))
-        .context("create the state folder")?;
-    let pair = TestKeyPair::generate("mottak bench")?;
-    let key = root.join("keys/bench.pem");
-    let cert = root.join("keys/bench.crt");
-    write_private(&key, pair.key_pem.as_bytes())?;
-    fs::write(&cert, &pair.cert_pem)?;
-    let password = root.join("secrets/bench.passord");
-    write_private(&password, PASSWORD.as_bytes())?;
-    let fake = rt
-        .block_on(
-            FakeSvarInn::builder()
-                .mottakersystem(
-                    MottakersystemSpec::new(USERNAME, PASSWORD, &pair.cert_pem)
-                        .named("Bench kommune"),
-                )
-                .storage_dir(root.join("fake-storage"))
-                .start(),
-        )
-        .context("start the fake SvarInn")?;
-    let drop_folder = root.join("drop/bench");
-    let r = root.display();
-    let mut text = format!(
-        "[agent]\nstate_dir = \"{state}\"\nlog_dir = \"{r}/log\"\nconsole_socket = \"{state}/console.sock\"\nlog_level = \"{level}\"\n\n\
-         [[mottakersystem]]\nname = \"bench\"\nsvarinn_url = \"{url}\"\nusername = \"{USERNAME}\"\n\
-         password = \"file:{pw}\"\nprivate_keys = [\"{key}\"]\ncertificates = [\"{cert}\"]\n\
-         drop_folder = \"{drop}\"\npoll_interval = \"1h\"\nack = \"on-delivery\"\nunzip = true\n",
-        state = state.path().display(),
-        level = opts.log_level,
-        url = fake.base_url(),
-        pw = password.display(),
-        key = key.display(),
-        cert = cert.display(),
-        drop = drop_folder.display(),
-    );
+/// One system `bench`: on-delivery, unzip, a one-hour `poll_interval` (paging is the
+/// agent's, not the poll's), `max_concurrent_downloads` from `MOTTAK_BENCH_DOWNLOADS`.
+fn bed(label: &str, opts: &AgentOptions) -> Result<Bed> {
+    let mut system = System::new("bench").poll_interval("1h");
     if let Some(d) = opts.downloads {
-        text.push_str(&format!("max_concurrent_downloads = {d}\n"));
+        system = system.max_concurrent_downloads(d);
     }
-    let config = root.join("agent.toml");
-    fs::write(&config, text)?;
-    Ok(World {
-        dir,
+    let mut builder = World::builder().system(system).log_level(&opts.log_level);
+    if let Some(base) = std::env::var_os("MOTTAK_BENCH_DIR") {
+        builder = builder.temp_in(base);
+    }
+    let state = match &opts.state_base {
+        Some(base) => Some(
+            tempfile::Builder::new()
+                .prefix(&format!("mottak-bench-{label}-state-"))
+                .tempdir_in(base)
+                .context("create the state folder")?,
+        ),
+        None => None,
+    };
+    if let Some(state) = &state {
+        builder = builder.state_dir(state.path());
+    }
+    Ok(Bed {
+        world: builder.start()?,
         state,
-        fake,
-        config,
-        drop_folder,
     })
 }
 
@@ -269,198 +246,53 @@ fn sync_all() -> Result<Duration> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The agent process.
+// The agent process: the harness's, with the unit's environment and its start time.
 
-struct Agent {
-    child: Child,
+struct Run {
+    agent: Agent,
     started: Instant,
     started_at: OffsetDateTime,
-    stderr: PathBuf,
 }
 
-impl Agent {
-    fn spawn(world: &World, label: &str) -> Result<Agent> {
-        let stderr = world.root().join(format!("agent-{label}.stderr"));
-        let file = File::create(&stderr)?;
-        let mut cmd = Command::new(AGENT);
-        cmd.arg("run")
-            .arg("--config")
-            .arg(&world.config)
-            .current_dir(world.root())
-            .stdin(Stdio::null())
-            .stdout(file.try_clone()?)
-            .stderr(file);
+impl Run {
+    fn spawn(bed: &Bed) -> Result<Run> {
+        let (mut cmd, output) = bed.world.agent_command()?;
         for (key, value) in unit_environment()? {
             cmd.env(key, value);
         }
-        for var in [
-            "NOTIFY_SOCKET",
-            "WATCHDOG_USEC",
-            "WATCHDOG_PID",
-            "CREDENTIALS_DIRECTORY",
-            "JOURNAL_STREAM",
-            "RUST_LOG",
-            "LISTEN_FDS",
-            "LISTEN_PID",
-        ] {
-            cmd.env_remove(var);
-        }
         let started_at = OffsetDateTime::now_utc();
         let started = Instant::now();
-        let child = cmd.spawn().with_context(|| format!("start {AGENT}"))?;
-        Ok(Agent {
-            child,
+        Ok(Run {
+            agent: Agent::spawn(&mut cmd, output)?,
             started,
             started_at,
-            stderr,
         })
     }
 
     fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Fails if the agent has exited (with the end of its stderr).
-    fn check_alive(&mut self) -> Result<()> {
-        if let Some(status) = self.child.try_wait()? {
-            bail!(
-                "the agent exited early ({status}); its output ends with:\n{}",
-                self.tail()
-            );
-        }
-        Ok(())
+        self.agent.pid()
     }
 
     fn tail(&self) -> String {
-        let text = fs::read_to_string(&self.stderr).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(30)..].join("\n")
+        self.agent.output_tail(30)
     }
 
     fn proc_status(&self) -> Result<ProcStatus> {
-        proc_status(self.pid())
+        procfs::status(self.pid())
     }
 
-    /// SIGTERM (through kill(1)), then wait for the clean drain; SIGKILL after 60 s.
+    /// SIGTERM, then wait for the clean drain; SIGKILL (on drop) after 60 s.
     fn stop(mut self) -> Result<Duration> {
         let t = Instant::now();
-        let status = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.pid().to_string())
-            .status()
-            .context("run kill -TERM")?;
-        ensure!(status.success(), "kill -TERM {} failed", self.pid());
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = self.child.try_wait()? {
-                if !status.success() {
-                    println!("  note: the agent exited with {status} after SIGTERM");
-                }
-                return Ok(t.elapsed());
-            }
-            if Instant::now() > deadline {
-                self.child.kill()?;
-                self.child.wait()?;
-                bail!("the agent did not stop within 60 s of SIGTERM");
-            }
-            std::thread::sleep(Duration::from_millis(10));
+        let status = self.agent.terminate(Duration::from_secs(60))?;
+        if !status.success() {
+            println!("  note: the agent exited with {status} after SIGTERM");
         }
+        Ok(t.elapsed())
     }
-}
-
-#[derive(Debug, Clone, Copy, Default)]
-struct ProcStatus {
-    hwm_kib: u64,
-    rss_kib: u64,
-    /// VmRSS = RssAnon (heap, stacks) + RssFile (mapped files) + RssShmem (SQLite's -shm).
-    anon_kib: u64,
-    file_kib: u64,
-    shmem_kib: u64,
-    threads: u64,
-}
-
-fn proc_status(pid: u32) -> Result<ProcStatus> {
-    let text = fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let field = |name: &str| -> Result<u64> {
-        text.lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|rest| rest.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .ok_or_else(|| anyhow!("no {name} in /proc/{pid}/status"))
-    };
-    Ok(ProcStatus {
-        hwm_kib: field("VmHWM:")?,
-        rss_kib: field("VmRSS:")?,
-        anon_kib: field("RssAnon:")?,
-        file_kib: field("RssFile:")?,
-        shmem_kib: field("RssShmem:")?,
-        threads: field("Threads:")?,
-    })
-}
-
-/// User and system CPU seconds of a process (`self` or a pid).
-fn cpu_seconds(pid: &str, clk_tck: f64) -> Result<(f64, f64)> {
-    let text = fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    // Fields after the command name, which is in parentheses and may hold spaces.
-    let rest = text
-        .rsplit_once(')')
-        .map(|(_, r)| r)
-        .ok_or_else(|| anyhow!("unreadable /proc/{pid}/stat"))?;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // rest starts at field 3 (state); utime is field 14, stime 15.
-    let get = |i: usize| -> Result<f64> {
-        fields
-            .get(i - 3)
-            .and_then(|v| v.parse::<u64>().ok())
-            .map(|v| v as f64 / clk_tck)
-            .ok_or_else(|| anyhow!("no field {i} in /proc/{pid}/stat"))
-    };
-    Ok((get(14)?, get(15)?))
-}
-
-fn clock_ticks() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse::<f64>().ok())
-        .unwrap_or(100.0)
-}
-
-/// `/proc/<pid>/io`: bytes the process caused to be written to storage, and write syscalls.
-fn proc_io(pid: u32) -> BTreeMap<String, u64> {
-    fs::read_to_string(format!("/proc/{pid}/io"))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            Some((k.trim().to_owned(), v.trim().parse().ok()?))
-        })
-        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------
-/// The `Environment=` assignments of the shipped unit (`MALLOC_ARENA_MAX=2`):
-/// the agent is measured as systemd runs it.
-fn unit_environment() -> Result<Vec<(String, String)>> {
-    let unit = Path::new(env!("CARGO_MANIFEST_DIR")).join("../systemd/mottak-agent.service");
-    let text = fs::read_to_string(&unit).with_context(|| format!("read {}", unit.display()))?;
-    let mut vars = Vec::new();
-    for line in text.lines() {
-        let Some(words) = line.trim().strip_prefix("Environment=") else {
-            continue;
-        };
-        for word in words.split_whitespace() {
-            let (key, value) = word.split_once('=').ok_or_else(|| {
-                anyhow!("{}: Environment= word without '=': {word}", unit.display())
-            })?;
-            vars.push((key.to_owned(), value.to_owned()));
-        }
-    }
-    Ok(vars)
-}
-
 // The bare publish: what one durable file costs on this filesystem with nothing else around it.
 
 #[derive(Debug, Clone, Copy)]
@@ -521,31 +353,16 @@ fn mib(kib: u64) -> String {
 // ---------------------------------------------------------------------------------------------
 // Checking inn/.
 
-fn sha256_file(path: &Path) -> Result<(String, u64)> {
-    let mut f = File::open(path).with_context(|| format!("open {}", path.display()))?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 256 * 1024];
-    let mut total = 0u64;
-    loop {
-        let k = f.read(&mut buf)?;
-        if k == 0 {
-            break;
-        }
-        hasher.update(&buf[..k]);
-        total += k as u64;
-    }
-    Ok((hex::encode(hasher.finalize()), total))
-}
-
 /// Every id is in `inn/` exactly once (nothing else is), with `forsendelse.json` naming it
 /// and one file of the declared size and sha256; nothing is left in staging or `feilet/`.
 /// Returns the plaintext bytes checked.
-fn verify_inn(world: &World, ids: &[String]) -> Result<u64> {
+fn verify_inn(bed: &Bed, ids: &[String]) -> Result<u64> {
+    let sys = bed.system()?;
     let wanted: HashSet<&str> = ids.iter().map(String::as_str).collect();
     let mut seen = HashSet::new();
     let mut bytes = 0u64;
     let mut problems = Vec::new();
-    for entry in fs::read_dir(world.inn())? {
+    for entry in fs::read_dir(sys.inn())? {
         let entry = entry?;
         let name = entry.file_name().to_string_lossy().into_owned();
         if !wanted.contains(name.as_str()) {
@@ -556,7 +373,7 @@ fn verify_inn(world: &World, ids: &[String]) -> Result<u64> {
             problems.push(format!("inn/{name}: twice"));
             continue;
         }
-        match check_folder(world, &name, &entry.path()) {
+        match check_folder(&bed.world, &name, &entry.path()) {
             Ok(b) => bytes += b,
             Err(e) => problems.push(format!("inn/{name}: {e:#}")),
         }
@@ -567,14 +384,7 @@ fn verify_inn(world: &World, ids: &[String]) -> Result<u64> {
         }
     }
     for sub in [".mottak", "feilet"] {
-        let dir = world.drop_folder.join(sub);
-        let left: Vec<String> = fs::read_dir(&dir)
-            .map(|rd| {
-                rd.filter_map(|e| e.ok())
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default();
+        let left = entries(&sys.drop_folder.join(sub));
         if !left.is_empty() {
             problems.push(format!(
                 "{sub}/ holds {} entries: {:?}",
@@ -631,27 +441,6 @@ fn check_folder(world: &World, id: &str, folder: &Path) -> Result<u64> {
 // ---------------------------------------------------------------------------------------------
 // The journal, read after the agent stopped.
 
-/// Committed write transactions by (action, outcome): every one the journal makes inserts
-/// exactly one `attempt` row (listed, each attempt, each transition).
-fn journal_commits(path: &Path) -> Result<BTreeMap<String, u64>> {
-    let conn =
-        rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-    let mut stmt =
-        conn.prepare("SELECT action, outcome, COUNT(*) FROM attempt GROUP BY action, outcome")?;
-    let rows = stmt.query_map([], |r| {
-        Ok((
-            format!("{}/{}", r.get::<_, String>(0)?, r.get::<_, String>(1)?),
-            r.get::<_, i64>(2)?,
-        ))
-    })?;
-    let mut out = BTreeMap::new();
-    for row in rows {
-        let (k, v) = row?;
-        out.insert(k, u64::try_from(v).unwrap_or(0));
-    }
-    Ok(out)
-}
-
 /// The agent's own count at shutdown: "journal writes since start writes=N group_commits=M".
 fn group_commits(stderr: &Path) -> Option<(u64, u64)> {
     let text = fs::read_to_string(stderr).ok()?;
@@ -667,30 +456,22 @@ fn group_commits(stderr: &Path) -> Option<(u64, u64)> {
     Some((field("writes=")?, field("group_commits=")?))
 }
 
-/// `/proc/loadavg`'s first three fields: how busy the (shared) machine was.
-fn load_average() -> String {
-    fs::read_to_string("/proc/loadavg")
-        .ok()
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|| "unknown".to_owned())
-}
-
 // ---------------------------------------------------------------------------------------------
 // 1. The drain.
 
 fn drain(
-    rt: &tokio::runtime::Runtime,
     n: usize,
     size: u64,
     bare_n: usize,
     opts: &AgentOptions,
     clk_tck: f64,
 ) -> Result<Vec<(bool, String)>> {
-    let world = world(rt, "drain", opts)?;
+    let bed = bed("drain", opts)?;
+    let sys = bed.system()?;
     println!();
     println!(
         "1. drain: {n} x {size} B in {}, on-delivery, poll_interval 1h, max_concurrent_downloads {}, log_level {}",
-        world.root().display(),
+        bed.root().display(),
         opts.downloads
             .map_or("(default)".to_owned(), |d| d.to_string()),
         opts.log_level
@@ -698,11 +479,11 @@ fn drain(
     if opts.state_base.is_some() {
         println!(
             "   DIAGNOSIS: the journal is in {} (MOTTAK_BENCH_STATE_DIR), not next to the drop folder",
-            world.state.path().display()
+            bed.world.state_dir.display()
         );
     }
     let t = Instant::now();
-    let ids = rt.block_on(world.fake.generate(n, size))?;
+    let ids = bed.world.block_on(bed.world.fake.generate(n, size))?;
     let generated = t.elapsed();
     let synced = sync_all()?;
     println!(
@@ -711,7 +492,7 @@ fn drain(
         synced.as_secs_f64()
     );
 
-    let bare_dir = world.drop_folder.join("bench-bare");
+    let bare_dir = sys.drop_folder.join("bench-bare");
     let bare_before = bare_publish(&bare_dir, size, bare_n)?;
     println!(
         "   bare write+fsync+rename+dir-fsync of {size} B in the drop folder, {bare_n}x before the agent: mean {} (p50 {}, p90 {})",
@@ -720,16 +501,16 @@ fn drain(
         ms(bare_before.p90)
     );
 
-    let load_before = load_average();
-    let (self_user0, self_sys0) = cpu_seconds("self", clk_tck)?;
-    let mut agent = Agent::spawn(&world, "drain")?;
+    let load_before = procfs::load_average();
+    let (self_user0, self_sys0) = procfs::cpu_seconds("self", clk_tck)?;
+    let mut agent = Run::spawn(&bed)?;
     let pid = agent.pid();
     let limit = Duration::from_secs(600).max(Duration::from_millis(200) * u32::try_from(n)?);
     let marks = [1usize, n / 4, n / 2, 3 * n / 4, n];
     let mut reached: Vec<Option<(Duration, u64)>> = vec![None; marks.len()];
     let mut last_status = ProcStatus::default();
     let wall = loop {
-        let acked = world.fake.acked_ids().len();
+        let acked = bed.world.fake.acked_ids().len();
         let now = agent.started.elapsed();
         for (slot, mark) in reached.iter_mut().zip(marks) {
             if slot.is_none() && acked >= mark.max(1) {
@@ -747,28 +528,28 @@ fn drain(
                 agent.tail()
             );
         }
-        agent.check_alive()?;
+        agent.agent.assert_running()?;
         if let Ok(s) = agent.proc_status() {
             last_status = s;
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    let (self_user1, self_sys1) = cpu_seconds("self", clk_tck)?;
+    let (self_user1, self_sys1) = procfs::cpu_seconds("self", clk_tck)?;
     let status = agent.proc_status().unwrap_or(last_status);
-    let (agent_user, agent_sys) = cpu_seconds(&pid.to_string(), clk_tck)?;
-    let io = proc_io(pid);
+    let (agent_user, agent_sys) = procfs::cpu_seconds(&pid.to_string(), clk_tck)?;
+    let io = procfs::io(pid);
     let started_at = agent.started_at;
-    let stderr = agent.stderr.clone();
-    let load_after = load_average();
+    let stderr = agent.agent.output.clone();
+    let load_after = procfs::load_average();
     let stop = agent.stop()?;
 
-    let events = world.fake.events();
+    let events = bed.world.fake.events();
     let t = Instant::now();
-    let verified = verify_inn(&world, &ids);
+    let verified = verify_inn(&bed, &ids);
     let verify_time = t.elapsed();
-    let acked: HashSet<String> = world.fake.acked_ids().into_iter().collect();
+    let acked: HashSet<String> = bed.world.fake.acked_ids().into_iter().collect();
     let all_acked = ids.iter().all(|id| acked.contains(id));
-    let commits = journal_commits(&world.journal()).unwrap_or_default();
+    let commits = attempt_counts(&bed.world.journal_path()).unwrap_or_default();
     let bare_after = bare_publish(&bare_dir, size, bare_n)?;
 
     // Figures.
@@ -888,7 +669,7 @@ fn drain(
             false
         }
     };
-    world.close(rt);
+    bed.close();
     Ok(vec![
         (
             rate >= TARGET_RATE,
@@ -1009,21 +790,16 @@ fn fake_report(events: &[Event], started_at: OffsetDateTime, n: usize, secs: f64
 // ---------------------------------------------------------------------------------------------
 // 2. One big forsendelse.
 
-fn big(
-    rt: &tokio::runtime::Runtime,
-    big_mib: u64,
-    opts: &AgentOptions,
-    clk_tck: f64,
-) -> Result<Vec<(bool, String)>> {
+fn big(big_mib: u64, opts: &AgentOptions, clk_tck: f64) -> Result<Vec<(bool, String)>> {
     let size = big_mib * MIB;
-    let world = world(rt, "big", opts)?;
+    let bed = bed("big", opts)?;
     println!();
     println!(
         "2. big: 1 x {big_mib} MiB ({size} B) in {}",
-        world.root().display()
+        bed.root().display()
     );
     let t = Instant::now();
-    let ids = rt.block_on(world.fake.generate(1, size))?;
+    let ids = bed.world.block_on(bed.world.fake.generate(1, size))?;
     let generated = t.elapsed();
     let synced = sync_all()?;
     println!(
@@ -1031,14 +807,14 @@ fn big(
         generated.as_secs_f64(),
         synced.as_secs_f64()
     );
-    let mut agent = Agent::spawn(&world, "big")?;
+    let mut agent = Run::spawn(&bed)?;
     let pid = agent.pid();
     let limit = Duration::from_secs(1800);
     let mut max_rss = 0u64;
     let mut last_status = ProcStatus::default();
     let wall = loop {
         let now = agent.started.elapsed();
-        if !world.fake.acked_ids().is_empty() {
+        if !bed.world.fake.acked_ids().is_empty() {
             break now;
         }
         if now > limit {
@@ -1048,7 +824,7 @@ fn big(
                 agent.tail()
             );
         }
-        agent.check_alive()?;
+        agent.agent.assert_running()?;
         if let Ok(s) = agent.proc_status() {
             max_rss = max_rss.max(s.rss_kib);
             last_status = s;
@@ -1056,10 +832,10 @@ fn big(
         std::thread::sleep(Duration::from_millis(50));
     };
     let status = agent.proc_status().unwrap_or(last_status);
-    let (agent_user, agent_sys) = cpu_seconds(&pid.to_string(), clk_tck)?;
+    let (agent_user, agent_sys) = procfs::cpu_seconds(&pid.to_string(), clk_tck)?;
     agent.stop()?;
     let t = Instant::now();
-    let verified = verify_inn(&world, &ids);
+    let verified = verify_inn(&bed, &ids);
     let verify_time = t.elapsed();
     let secs = wall.as_secs_f64();
     let mbps = size as f64 / 1e6 / secs;
@@ -1086,7 +862,7 @@ fn big(
             false
         }
     };
-    world.close(rt);
+    bed.close();
     Ok(vec![
         (
             status.hwm_kib < TARGET_RSS_KIB,
