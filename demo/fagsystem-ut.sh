@@ -27,6 +27,9 @@
 # or a vedtak.pdf it forgets to write. When such a one lands in ut-feilet/, it writes it again,
 # right. One that Fiks refused (our document was fine) waits until an admin retries it from the
 # console and it lands in ut-sendt/.
+#
+# After each round it writes how many rounds it has done to ARCHIVE_FOLDER/.saker/rounds, so a
+# test can wait for rounds that would have written something instead of for a time.
 
 set -eu
 
@@ -38,6 +41,7 @@ seconds=${4:-2}
 saker="$archive/.saker" # per case: hendelser sent so far, the update waiting for its outcome
 mkdir -p "$saker"
 written=0
+rounds=0
 
 now() { date -u +%Y-%m-%dT%H:%M:%S.000Z; }
 
@@ -151,5 +155,7 @@ while :; do
         : > "$out/KLAR" # last: now the agent may take it
         echo "skrev steg $((step + 1)) av 3 for $id$([ $how = wrong ] && echo ' (med vilje feil)' || true)"
     done
+    rounds=$((rounds + 1))
+    echo "$rounds" > "$saker/rounds.tmp" && mv "$saker/rounds.tmp" "$saker/rounds"
     sleep "$seconds"
 done

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mottak_protocol::digisos::{placeholder_files, replace_placeholders, validate_soker};
 use serde_json::Value;
@@ -117,15 +117,25 @@ impl Agent {
     }
 }
 
+/// Rounds the script has finished (`.saker/rounds`; 0 before the first).
+fn rounds(archive: &Path) -> u64 {
+    fs::read_to_string(archive.join(".saker").join("rounds"))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Returns once the script has done `n` more rounds: rounds in which it would have
+/// written what the test checks it did not.
+fn wait_rounds(archive: &Path, n: u64) {
+    let target = rounds(archive) + n;
+    wait(&format!("{n} rounds of the script"), || {
+        rounds(archive) >= target
+    });
+}
+
 fn wait(what: &str, ok: impl Fn() -> bool) {
-    let start = Instant::now();
-    while !ok() {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "timed out: {what}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    mottak_fixtures::kit::wait_until(what, Duration::from_secs(20), ok).unwrap();
 }
 
 /// `type` or `type:status` of each hendelse.
@@ -186,7 +196,7 @@ fn answers_a_soknad_step_by_step_rewrites_its_mistakes_and_waits_for_a_retry() {
     // Update 1: MOTTATT, valid; Fiks refuses it. The script waits for an operator.
     let (failed, outcome) = agent.next(true);
     assert!(matches!(outcome, Outcome::Refused(_)), "{outcome:?}");
-    std::thread::sleep(Duration::from_millis(2500));
+    wait_rounds(&archive, 2);
     assert!(
         !drop.join("ut").join(CASE).exists(),
         "wrote the next update while the refused one waits for a retry"
@@ -253,7 +263,7 @@ fn answers_a_soknad_step_by_step_rewrites_its_mistakes_and_waits_for_a_retry() {
     );
 
     // The case is done: nothing more is written, and only the søknad was answered.
-    std::thread::sleep(Duration::from_millis(2500));
+    wait_rounds(&archive, 2);
     assert!(fs::read_dir(drop.join("ut")).unwrap().next().is_none());
     let log = fs::read_to_string(&log_path).unwrap();
     assert!(log.contains("venter på at en admin"), "{log}");
