@@ -3,7 +3,8 @@
 //! Starts, in a temporary folder: the fake SvarInn, the fake Maskinporten and the fake Fiks
 //! Digisos (in this process), with a steady stream of forsendelser, some broken in each way the
 //! fake can break them; a real `mottak-agent run` with keys from `mottak-agent keygen` and two
-//! mottakersystemer, one of which (nav-sosial) also sends saksoppdateringer to Fiks Digisos;
+//! mottakersystemer, one of which (nav-sosial, on SvarInn V1) also sends saksoppdateringer to
+//! Fiks Digisos while the other (byggesak) speaks SvarInn V2, as a new install would;
 //! `fagsystem.sh` for each drop folder (imports most, rejects a few) and `fagsystem-ut.sh` for
 //! nav-sosial (answers each imported NAV søknad through `ut/`, some updates wrong on purpose);
 //! and the console `mottak`, attached to the terminal. When the console exits (or on Ctrl-C,
@@ -28,7 +29,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use mottak_fixtures::svarinn::{FakeSvarInn, FakeSvarInnHandle, MottakersystemSpec};
+use mottak_fixtures::svarinn::{
+    EventKind, FakeSvarInn, FakeSvarInnHandle, MottakersystemSpec, SvarInnApi,
+};
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::procs::Proc;
@@ -190,7 +193,8 @@ async fn demo(args: &Args, bins: &bins::Bins, user: &str, root: &Path) -> Result
     for s in &systems {
         builder = builder.mottakersystem(
             MottakersystemSpec::new(s.username, s.password, s.cert_pem.clone())
-                .named(format!("Demo kommune {}", s.name)),
+                .named(format!("Demo kommune {}", s.name))
+                .api(s.api),
         );
     }
     let fake = Arc::new(builder.start().await.context("starting the fake SvarInn")?);
@@ -487,6 +491,15 @@ fn print_intro(
             .join(", ")
     };
     let names: Vec<&str> = systems.iter().map(|s| s.name).collect();
+    let names_api: Vec<String> = systems
+        .iter()
+        .map(|s| format!("{} ({})", s.name, api_label(s.api)))
+        .collect();
+    let on_v2: Vec<&str> = systems
+        .iter()
+        .filter(|s| s.api == SvarInnApi::V2)
+        .map(|s| s.name)
+        .collect();
     let ut_names: Vec<&str> = systems
         .iter()
         .filter(|s| s.digisos)
@@ -508,9 +521,16 @@ fn print_intro(
          a new forsendelse every {} s, some broken on purpose; for\n{INDENT}\
          {ut_name} mostly NAV søknader (log: demo.log)",
         fake.base_url(),
-        names.join(" and "),
+        names_api.join(" and "),
         args.trickle
     );
+    if !on_v2.is_empty() {
+        println!(
+            "{INDENT}{} on SvarInn V2 (svarinn_api = \"v2\"): its forsendelser\n{INDENT}\
+             are ZIPs, acknowledged by PATCH …/status",
+            on_v2.join(" and ")
+        );
+    }
     println!(
         "  fake Fiks      Digisos {}\n{INDENT}\
          Maskinporten {}\n{INDENT}\
@@ -564,8 +584,8 @@ fn print_intro(
            wrong (a misspelt status, a missing vedtak.pdf) fail every time, and it\n    \
            has written them again, right: discard them (Space marks several; P:\n    \
            a reason, then a typed word). A Fiks outage (503) heals by itself.\n  \
-         - Integrations (4): SvarInn, Fiks Digisos and Maskinporten, certificates,\n    \
-           drop folders.\n  \
+         - Integrations (4): SvarInn (v1 or v2 per mottakersystem), Fiks Digisos\n    \
+           and Maskinporten, certificates, drop folders.\n  \
          - Access (5): kari is operator on {first} only, so {second} warns that\n    \
            fewer than two can act on its failures; grant someone.\n  \
          - Quit the console (q) to stop the demo.\n",
@@ -575,11 +595,25 @@ fn print_intro(
     let _ = std::io::stdout().flush();
 }
 
+/// `V1` or `V2`, as the intro names them.
+fn api_label(api: SvarInnApi) -> &'static str {
+    match api {
+        SvarInnApi::V1 => "V1",
+        SvarInnApi::V2 => "V2",
+    }
+}
+
 /// What has happened so far, from the outside: the fakes' records and the folders.
 #[derive(Debug, Default)]
 struct Counts {
     sent: usize,
     acked: usize,
+    /// Of those, acknowledged by the mottakersystemer on SvarInn V2 (through its status PATCH:
+    /// they cannot reach V1's paths).
+    acked_v2: usize,
+    /// Requests to the paths of the API the caller does not speak (each a 404): 0 when the
+    /// agent speaks what each mottakersystem is configured for.
+    wrong_api: usize,
     failed: usize,
     in_inn: usize,
     imported: usize,
@@ -600,10 +634,11 @@ struct Counts {
 impl Counts {
     fn line(&self) -> String {
         format!(
-            "in: sent {}  acknowledged {}  reported failed {}  waiting in inn/ {}  imported {}  turned down {} | \
+            "in: sent {}  acknowledged {} ({} via V2)  reported failed {}  waiting in inn/ {}  imported {}  turned down {} | \
              out: sent to Fiks {}  failed (ut-feilet/) {}",
             self.sent,
             self.acked,
+            self.acked_v2,
             self.failed,
             self.in_inn,
             self.imported,
@@ -614,10 +649,12 @@ impl Counts {
     }
     fn machine(&self) -> String {
         format!(
-            "sent={} acked={} failed={} in_inn={} imported={} rejected={} \
+            "sent={} acked={} acked_v2={} wrong_api={} failed={} in_inn={} imported={} rejected={} \
              ut_cases={} ut_sent={} ut_refused={} ut_files={} ut_sendt={} ut_failed={}",
             self.sent,
             self.acked,
+            self.acked_v2,
+            self.wrong_api,
             self.failed,
             self.in_inn,
             self.imported,
@@ -647,9 +684,21 @@ fn counts(
     failed.sort();
     failed.dedup();
     let at_fiks = fiks.counts();
+    let acked_v2 = fake
+        .kvitteringer()
+        .into_iter()
+        .filter(|e| matches!(e.kind, EventKind::Kvittering { first: true }))
+        .filter(|e| {
+            e.mottakersystem
+                .as_deref()
+                .is_some_and(|u| fake.api_of(u) == SvarInnApi::V2)
+        })
+        .count();
     let mut c = Counts {
         sent,
         acked: fake.acked_ids().len(),
+        acked_v2,
+        wrong_api: fake.other_api_requests().len(),
         failed: failed.len(),
         ut_cases: at_fiks.cases,
         ut_sent: at_fiks.accepted,

@@ -4,7 +4,7 @@
 //! ```text
 //! <tmp>/
 //!   agent.toml            the agent's config (two mottakersystemer; nav-sosial also sends
-//!                         saksoppdateringer to Fiks Digisos)
+//!                         saksoppdateringer to Fiks Digisos; byggesak speaks SvarInn V2)
 //!   agent.log             the agent's stderr
 //!   demo.log              the fakes (SvarInn, Maskinporten, Fiks) and the stream of forsendelser
 //!   fagsystem-<name>.log  what the fagsystem script imported and rejected
@@ -25,6 +25,7 @@ use std::process::{Command, Stdio};
 use anyhow::{Context, Result, bail};
 
 use mottak_fixtures::kit::write_private;
+use mottak_fixtures::svarinn::SvarInnApi;
 
 use crate::bins::Bins;
 
@@ -62,6 +63,8 @@ pub struct System {
     pub cert_pem: String,
     /// Sends saksoppdateringer to Fiks Digisos (`[mottakersystem.digisos]`).
     pub digisos: bool,
+    /// The SvarInn API it speaks (`svarinn_api`).
+    pub api: SvarInnApi,
 }
 
 impl System {
@@ -74,9 +77,16 @@ impl System {
 }
 
 /// The two mottakersystemer: social services (acknowledged once the fagsystem has imported;
-/// answers NAV's søknader through Fiks Digisos) and building permits (acknowledged on
-/// delivery).
-fn systems() -> [(&'static str, &'static str, &'static str, &'static str, bool); 2] {
+/// answers NAV's søknader through Fiks Digisos; on SvarInn V1, as installed before V2) and
+/// building permits (acknowledged on delivery; on SvarInn V2, as a new install would be).
+fn systems() -> [(
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    bool,
+    SvarInnApi,
+); 2] {
     [
         (
             "nav-sosial",
@@ -84,6 +94,7 @@ fn systems() -> [(&'static str, &'static str, &'static str, &'static str, bool);
             "demo-sosial-passord",
             "on-import",
             true,
+            SvarInnApi::V1,
         ),
         (
             "byggesak",
@@ -91,6 +102,7 @@ fn systems() -> [(&'static str, &'static str, &'static str, &'static str, bool);
             "demo-byggesak-passord",
             "on-delivery",
             false,
+            SvarInnApi::V2,
         ),
     ]
 }
@@ -101,7 +113,7 @@ pub fn prepare(root: &Path, bins: &Bins) -> Result<Vec<System>> {
         fs::create_dir_all(root.join(sub)).with_context(|| format!("creating {sub}/"))?;
     }
     let mut out = Vec::new();
-    for (name, username, password, ack, digisos) in systems() {
+    for (name, username, password, ack, digisos, api) in systems() {
         run_quiet(
             Command::new(&bins.agent)
                 .arg("keygen")
@@ -126,6 +138,7 @@ pub fn prepare(root: &Path, bins: &Bins) -> Result<Vec<System>> {
             ack,
             cert_pem,
             digisos,
+            api,
         });
     }
     for (file, text) in [
@@ -138,7 +151,8 @@ pub fn prepare(root: &Path, bins: &Bins) -> Result<Vec<System>> {
     Ok(out)
 }
 
-/// The agent's config, pointing at the fake SvarInn at `svarinn_url`, and for the systems
+/// The agent's config, pointing at the fake SvarInn at `svarinn_url` (each system on its
+/// `svarinn_api`), and for the systems
 /// with `digisos`, at the fake Fiks and Maskinporten described by `fiks` (without it, no
 /// system sends saksoppdateringer).
 pub fn write_config(
@@ -163,6 +177,7 @@ pub fn write_config(
             "\n[[mottakersystem]]\n\
              name = \"{n}\"\n\
              svarinn_url = \"{svarinn_url}\"\n\
+             svarinn_api = \"{api}\"\n\
              username = \"{u}\"\n\
              password = \"file:{r}/secrets/{n}.passord\"\n\
              private_keys = [\"{r}/keys/{n}.pem\"]\n\
@@ -174,6 +189,7 @@ pub fn write_config(
             u = s.username,
             drop = s.drop_folder(root).display(),
             ack = s.ack,
+            api = s.api.as_str(),
         ));
         if let Some(fiks) = fiks.filter(|_| s.digisos) {
             text.push_str(&format!(

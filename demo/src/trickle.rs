@@ -8,6 +8,9 @@
 //! generated (those whose fault, if any, is not tied to their id) are NAV digital søknader
 //! (`nav.digisos` zips); each søknad's case is registered in the fake Fiks
 //! ([`crate::fiks::Fiks::register_case`]) so `fagsystem-ut.sh` can answer it.
+//!
+//! The stream is the same for a mottakersystem on SvarInn V2; the fake puts its PDFs in ZIPs
+//! (V2 serves nothing else) and every fault applies there too.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -2,7 +2,8 @@
 //! it does what the README promises: forsendelser flow through the agent to the fagsystem
 //! script, some fail (reported to SvarInn, turned down by the fagsystem); the other way,
 //! saksoppdateringer from `fagsystem-ut.sh` reach the fake Fiks Digisos and come back in
-//! `ut-sendt/` with a `kvittering.json`, some in `ut-feilet/` with a `feil.txt`; and when the
+//! `ut-sendt/` with a `kvittering.json`, some in `ut-feilet/` with a `feil.txt`; byggesak on
+//! SvarInn V2 and nav-sosial on V1, each acknowledged through its own API; and when the
 //! demo stops — after `--for`, on Ctrl-C, or because a part died — every process it started is
 //! gone and its temporary folder removed.
 //!
@@ -223,6 +224,37 @@ fn check_outbound_folders(folder: &Path) -> (usize, usize) {
     (sendt.len(), feilet.len())
 }
 
+/// The `forsendelse.json` of each forsendelse `name`'s fagsystem has imported, parsed.
+fn imported_metadata(folder: &Path, name: &str) -> Vec<serde_json::Value> {
+    folders(&folder.join("fagsystem").join(name))
+        .iter()
+        .filter(|dir| !dir.file_name().unwrap().to_string_lossy().starts_with('.'))
+        .filter_map(|dir| std::fs::read_to_string(dir.join("forsendelse.json")).ok())
+        .map(|text| serde_json::from_str(&text).unwrap())
+        .collect()
+}
+
+/// byggesak speaks SvarInn V2 and nav-sosial V1: each one's fagsystem sees its API's JSON
+/// (V2's `nedlastingslenke` and `filer`, V1's `downloadUrl` and `filmetadata`). Returns how
+/// many V2 forsendelser were checked.
+fn check_api_per_system(folder: &Path) -> usize {
+    let v2 = imported_metadata(folder, "byggesak");
+    for f in &v2 {
+        assert!(
+            f["nedlastingslenke"].is_string() && f["filer"].is_array(),
+            "byggesak (V2) got: {f}"
+        );
+        assert!(f.get("downloadUrl").is_none(), "byggesak (V2) got: {f}");
+    }
+    for f in imported_metadata(folder, "nav-sosial") {
+        assert!(
+            f["downloadUrl"].is_string() && f["filmetadata"].is_array(),
+            "nav-sosial (V1) got: {f}"
+        );
+    }
+    v2.len()
+}
+
 fn assert_cleaned_up(lines: &[String], folder: &Path) {
     let pids = pids(lines);
     assert!(
@@ -261,11 +293,28 @@ fn runs_for_a_while_then_stops_everything() {
         sendt >= 2 && feilet >= 1,
         "{line}: {sendt} sendt, {feilet} feilet"
     );
+    let v2_imported = check_api_per_system(&folder);
+    assert!(
+        v2_imported >= 1,
+        "{line}: nothing imported for byggesak (V2)"
+    );
     let (status, lines) = demo.finish(Duration::from_secs(120));
     assert!(status.success(), "{status}:\n{}", lines.join("\n"));
     let s = summary(&lines);
     assert!(s["sent"] >= 20, "{s:?}");
     assert!(s["acked"] >= 5, "nothing acknowledged: {s:?}");
+    assert!(
+        s["acked_v2"] >= 2,
+        "byggesak acknowledged little through SvarInn V2: {s:?}"
+    );
+    assert!(
+        s["acked_v2"] < s["acked"],
+        "nav-sosial (V1) acknowledged nothing: {s:?}"
+    );
+    assert_eq!(
+        s["wrong_api"], 0,
+        "the agent used the wrong API's paths: {s:?}"
+    );
     assert!(s["imported"] >= 5, "the fagsystem imported little: {s:?}");
     assert!(
         s["failed"] >= 1,
