@@ -40,10 +40,10 @@ async fn retry_and_mark_permanent_act_on_failed_imports() {
     env.access(&["grant", "--user", "root", "--role", "operator", "--all"]);
     let user = env.sys("ms-a").username.clone();
     for id in [F1, F2] {
-        env.fake
+        env.fake()
             .inject(Fault::WrongKey, Scope::forsendelse(id))
             .unwrap();
-        env.fake.add_forsendelse(pdf(&user, id)).await.unwrap();
+        env.fake().add_forsendelse(pdf(&user, id)).await.unwrap();
     }
     let mut agent = env.spawn_agent().await;
     let mut c = env.subscribed().await;
@@ -55,7 +55,7 @@ async fn retry_and_mark_permanent_act_on_failed_imports() {
                 .all(|f| f.state == ForsendelseState::Failed && f.reported_to_svarinn)
     })
     .await;
-    env.fake.clear_faults();
+    env.fake().clear_faults();
 
     let retry = |id: &str| Command::Retry {
         mottakersystem: "ms-a".into(),
@@ -67,7 +67,7 @@ async fn retry_and_mark_permanent_act_on_failed_imports() {
         count(s, "ms-a", ForsendelseState::Acked) == 1 && s.failed.items.len() == 1
     })
     .await;
-    assert_eq!(env.fake.state_of(F1), Some(FakeState::Acked));
+    assert_eq!(env.fake().state_of(F1), Some(FakeState::Acked));
     // Nothing left to retry.
     assert_eq!(
         code(&c.command("r2", retry(F1)).await),
@@ -102,7 +102,7 @@ async fn retry_and_mark_permanent_act_on_failed_imports() {
     })
     .await;
     let deadline = std::time::Instant::now() + LIMIT;
-    while env.fake.state_of(F2) != Some(FakeState::Permanent) {
+    while env.fake().state_of(F2) != Some(FakeState::Permanent) {
         assert!(
             std::time::Instant::now() < deadline,
             "mottakFeilet permanent never came"
@@ -110,7 +110,7 @@ async fn retry_and_mark_permanent_act_on_failed_imports() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let sent = env
-        .fake
+        .fake()
         .mottak_feilet()
         .into_iter()
         .filter(|e| e.forsendelse.as_deref() == Some(F2))
@@ -135,7 +135,7 @@ async fn a_rejected_folder_goes_back_to_inn() {
     .await;
     env.access(&["grant", "--user", "root", "--role", "operator", "--all"]);
     let sys = env.sys("ms-a").clone();
-    env.fake
+    env.fake()
         .add_forsendelse(pdf(&sys.username, F1))
         .await
         .unwrap();
@@ -223,7 +223,7 @@ async fn a_rejected_folder_goes_back_to_inn() {
         count(s, "ms-a", ForsendelseState::Acked) == 1
     })
     .await;
-    assert_eq!(env.fake.state_of(F1), Some(FakeState::Acked));
+    assert_eq!(env.fake().state_of(F1), Some(FakeState::Acked));
     agent.assert_running();
 }
 
@@ -250,7 +250,7 @@ async fn pause_holds_over_a_restart_and_poll_now_fetches_at_once() {
     .await;
 
     // The next poll is an hour away: poll now.
-    env.fake.add_forsendelse(pdf(&user, F1)).await.unwrap();
+    env.fake().add_forsendelse(pdf(&user, F1)).await.unwrap();
     let poll = |id: &str| {
         (
             id.to_owned(),
@@ -292,7 +292,7 @@ async fn pause_holds_over_a_restart_and_poll_now_fetches_at_once() {
     // Restart: still paused, nothing fetched.
     drop(c);
     agent.stop();
-    env.fake.add_forsendelse(pdf(&user, F2)).await.unwrap();
+    env.fake().add_forsendelse(pdf(&user, F2)).await.unwrap();
     let mut agent = env.spawn_agent().await;
     let mut c = env.subscribed().await;
     assert!(c.state.as_ref().unwrap().queues[0].paused.is_some());
@@ -304,7 +304,7 @@ async fn pause_holds_over_a_restart_and_poll_now_fetches_at_once() {
     .unwrap()
     .unwrap();
     assert!(
-        env.fake
+        env.fake()
             .downloads()
             .iter()
             .all(|e| e.forsendelse.as_deref() != Some(F2)),

@@ -102,7 +102,7 @@ async fn a_feil_txt_linked_to_the_private_key_is_never_shown_stored_or_quoted() 
     .await;
     env.access(&["grant", "--user", "root", "--role", "operator", "--all"]);
     let sys = env.sys("ms-a").clone();
-    env.fake
+    env.fake()
         .add_forsendelse(pdf(&sys.username, "brev.pdf", F1))
         .await
         .unwrap();
@@ -113,7 +113,7 @@ async fn a_feil_txt_linked_to_the_private_key_is_never_shown_stored_or_quoted() 
     })
     .await;
 
-    let key_path = env.path().join("key.pem");
+    let key_path = sys.key.clone();
     let key = std::fs::read(&key_path).unwrap();
     // A line from the middle of the key: in nothing the agent writes.
     let key_line = key.split(|b| *b == b'\n').nth(3).unwrap().to_vec();
@@ -158,7 +158,7 @@ async fn a_feil_txt_linked_to_the_private_key_is_never_shown_stored_or_quoted() 
     let journal = journal_bytes(&env);
     assert!(!contains(&journal, &key_line), "the key is in the journal");
     assert!(!contains(&journal, b"PRIVATE KEY"));
-    for e in env.fake.events() {
+    for e in env.fake().events() {
         let text = format!("{e:?}");
         assert!(
             !contains(text.as_bytes(), &key_line),
@@ -184,11 +184,11 @@ async fn a_fifo_feil_txt_blocks_nothing() {
     env.access(&["grant", "--user", "root", "--role", "operator", "--all"]);
     let a = env.sys("ms-a").clone();
     let b = env.sys("ms-b").clone();
-    env.fake
+    env.fake()
         .add_forsendelse(pdf(&a.username, "brev.pdf", F1))
         .await
         .unwrap();
-    env.fake
+    env.fake()
         .add_forsendelse(pdf(&b.username, "brev.pdf", F2))
         .await
         .unwrap();
@@ -260,12 +260,12 @@ async fn a_fifo_feil_txt_blocks_nothing() {
     let stopping = Instant::now();
     let kill = std::process::Command::new("kill")
         .arg("-TERM")
-        .arg(agent.child.id().to_string())
+        .arg(agent.pid().to_string())
         .status()
         .unwrap();
     assert!(kill.success());
     let status = loop {
-        if let Some(status) = agent.child.try_wait().unwrap() {
+        if let Some(status) = agent.try_wait() {
             break status;
         }
         assert!(
@@ -292,7 +292,7 @@ async fn a_senders_feil_txt_is_delivered_under_a_prefix_and_kept() {
     env.access(&["grant", "--user", "root", "--role", "operator", "--all"]);
     let sys = env.sys("ms-a").clone();
     let single = b"the sender's own feil.txt".to_vec();
-    env.fake
+    env.fake()
         .add_forsendelse(
             NewForsendelse::with_type(
                 &sys.username,
@@ -308,7 +308,7 @@ async fn a_senders_feil_txt_is_delivered_under_a_prefix_and_kept() {
         ("feil.txt", b"an attachment called feil.txt"),
         ("soknad.pdf", b"%PDF-1.4 soknad"),
     ]);
-    env.fake
+    env.fake()
         .add_forsendelse(
             NewForsendelse::zip(&sys.username, "dokumenter.zip", Plaintext::Bytes(zip)).id(F2),
         )

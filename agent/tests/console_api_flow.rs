@@ -94,7 +94,7 @@ async fn fifty_consoles_follow_a_thousand_forsendelser() {
     });
 
     for s in &env.systems {
-        env.fake
+        env.fake()
             .generate_with(
                 GenerateSpec::new(PER_SYSTEM, 1500, GeneratedKind::Pdf)
                     .for_mottakersystem(&s.username),

@@ -154,7 +154,7 @@ async fn metrics_follow_the_journal() {
     })
     .await;
     let mut agent = env.spawn_agent().await;
-    let ids = env.fake.generate(6, 2500).await.unwrap();
+    let ids = env.fake().generate(6, 2500).await.unwrap();
 
     let deadline = Instant::now() + Duration::from_secs(90);
     let samples = loop {

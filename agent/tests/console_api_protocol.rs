@@ -137,10 +137,10 @@ async fn a_failed_import_arrives_as_deltas_with_the_fodselsnummer_masked() {
 
     let user = env.sys("ms-a").username.clone();
     let id = "6c5e2a8e-1111-4222-8333-944445555666";
-    env.fake
+    env.fake()
         .inject(Fault::WrongKey, Scope::forsendelse(id))
         .unwrap();
-    env.fake
+    env.fake()
         .add_forsendelse(
             NewForsendelse::pdf(&user, "brev.pdf", Plaintext::Bytes(vec![7; 3000]))
                 .id(id)
@@ -194,7 +194,7 @@ async fn bad_input_is_answered_and_the_agent_keeps_importing() {
     let env = Env::new(Options::default()).await;
     env.access(&["grant", "--user", "root", "--role", "admin", "--all"]);
     let mut agent = env.spawn_agent().await;
-    let first = env.fake.generate(5, 2000).await.unwrap();
+    let first = env.fake().generate(5, 2000).await.unwrap();
 
     // Not a websocket at all.
     for junk in [
@@ -287,7 +287,7 @@ async fn bad_input_is_answered_and_the_agent_keeps_importing() {
     assert!(saw_error, "the agent said why it closed");
 
     // The agent imported everything meanwhile and the first console sees it.
-    let more = env.fake.generate(5, 2000).await.unwrap();
+    let more = env.fake().generate(5, 2000).await.unwrap();
     let n = (first.len() + more.len()) as u64;
     c.wait_until("all acked", LIMIT, |s| {
         count(s, "ms-a", ForsendelseState::Acked) == n

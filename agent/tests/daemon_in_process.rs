@@ -20,7 +20,7 @@ const LIMIT: Duration = Duration::from_secs(60);
 async fn an_in_process_agent_delivers_turns_and_drains_at_shutdown() {
     let env = Env::new(Options::default()).await;
     env.access(&["grant", "--user", "root", "--role", "viewer", "--all"]);
-    let ids = env.fake.generate(3, 1500).await.unwrap();
+    let ids = env.fake().generate(3, 1500).await.unwrap();
     let agent = env.start_in_process().await;
     let inbound = agent.health("ms-a", "inbound");
     let mut c = env.subscribed().await;

@@ -1,6 +1,7 @@
-//! Shared by the `console_api_*` tests: a fake SvarInn, a real
-//! `mottak-agent run` with its config, keys and drop folders in a temporary
-//! folder, and a websocket console client that keeps a mirror of the state
+//! Shared by the `console_api_*` tests: the end-to-end harness's world
+//! (`mottak_tests::harness`: the fake SvarInn, config, keys, drop folders, the
+//! real `mottak-agent run`) set up as these tests want it, the agent in-process,
+//! and a websocket console client that keeps a mirror of the state
 //! (snapshot + deltas) and checks the sequence has no gap.
 
 #![allow(
@@ -13,7 +14,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -23,11 +24,12 @@ use mottak_agent::journal::{Journal, SystemClock};
 use mottak_agent::pipeline::{Health, Pipeline};
 use mottak_agent::systemd::Notifier;
 use mottak_fixtures::TestKeyPair;
-use mottak_fixtures::svarinn::{FakeSvarInn, FakeSvarInnHandle, MottakersystemSpec};
+use mottak_fixtures::svarinn::FakeSvarInnHandle;
 use mottak_protocol::console::{
     ClientMessage, Command as ConsoleCommand, ConsoleState, ForsendelseState, Outcome,
     PROTOCOL_VERSION, ServerMessage,
 };
+use mottak_tests::harness::{Ack, Agent, KeySource, System, World};
 use tokio::net::UnixStream;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -83,6 +85,8 @@ pub struct Sys {
     pub name: String,
     pub username: String,
     pub drop: PathBuf,
+    /// Its private key file.
+    pub key: PathBuf,
 }
 
 impl Sys {
@@ -123,82 +127,86 @@ impl Default for Options {
     }
 }
 
-/// The fake, the folders and the config.
+/// The shared harness's [`World`] (the fake, the folders and the config) as
+/// these tests set it up, with the console socket at the top of its folder.
 pub struct Env {
-    pub dir: tempfile::TempDir,
-    pub fake: FakeSvarInnHandle,
+    /// Always `Some` until dropped (see the `Drop` impl).
+    world: Option<World>,
     pub systems: Vec<Sys>,
     pub config: PathBuf,
     pub socket: PathBuf,
     pub opts: Options,
 }
 
+impl Drop for Env {
+    fn drop(&mut self) {
+        // The fake's runtime cannot be dropped inside the test's runtime.
+        if let Some(world) = self.world.take() {
+            std::thread::spawn(move || drop(world)).join().unwrap();
+        }
+    }
+}
+
 impl Env {
     pub async fn new(opts: Options) -> Env {
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path().to_owned();
-        let keys = keys();
-        let mut builder = FakeSvarInn::builder();
-        let mut systems = Vec::new();
+        let ack = match opts.ack {
+            "on-import" => Ack::OnImport,
+            "on-delivery" => Ack::OnDelivery,
+            other => panic!("no ack {other:?}"),
+        };
+        let mut builder = World::builder().console_socket("console.sock");
+        for line in opts.agent_extra.lines() {
+            builder = builder.agent_line(line);
+        }
+        builder = builder.tables(&opts.tables);
         for name in &opts.systems {
-            let username = format!("user-{name}");
-            builder = builder.mottakersystem(MottakersystemSpec::new(
-                &username,
-                format!("pw-{name}"),
-                &keys.cert_pem,
-            ));
-            let drop = d.join(format!("drop-{name}"));
-            std::fs::create_dir_all(&drop).unwrap();
-            systems.push(Sys {
-                name: (*name).to_owned(),
-                username,
-                drop,
-            });
+            let mut system = System::new(name)
+                .password(&format!("pw-{name}"))
+                .keys(KeySource::Pair(keys().clone()))
+                .ack(ack)
+                .poll_interval(opts.poll_interval)
+                .max_decrypt_attempts(opts.max_decrypt_attempts);
+            system.username = format!("user-{name}");
+            builder = builder.system(system);
         }
-        let fake = builder.start().await.unwrap();
-        let key = d.join("key.pem");
-        std::fs::write(&key, &keys.key_pem).unwrap();
-        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
-        let cert = d.join("cert.pem");
-        std::fs::write(&cert, &keys.cert_pem).unwrap();
-        let mut text = format!(
-            "[agent]\nstate_dir = \"{d}/state\"\nlog_dir = \"{d}/log\"\nconsole_socket = \"{d}/console.sock\"\nlog_level = \"info\"\n{extra}\n{tables}\n",
-            d = d.display(),
-            extra = opts.agent_extra,
-            tables = opts.tables,
-        );
-        for s in &systems {
-            let pw = d.join(format!("pw-{}", s.name));
-            std::fs::write(&pw, format!("pw-{}", s.name)).unwrap();
-            std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
-            text.push_str(&format!(
-                "\n[[mottakersystem]]\nname = \"{name}\"\nsvarinn_url = \"{url}\"\nusername = \"{user}\"\npassword = \"file:{pw}\"\nprivate_keys = [\"{key}\"]\ncertificates = [\"{cert}\"]\ndrop_folder = \"{drop}\"\npoll_interval = \"{poll}\"\nack = \"{ack}\"\nmax_decrypt_attempts = {mda}\n",
-                name = s.name,
-                url = fake.base_url(),
-                user = s.username,
-                pw = pw.display(),
-                key = key.display(),
-                cert = cert.display(),
-                drop = s.drop.display(),
-                poll = opts.poll_interval,
-                ack = opts.ack,
-                mda = opts.max_decrypt_attempts,
-            ));
-        }
-        let config = d.join("agent.toml");
-        std::fs::write(&config, text).unwrap();
+        // The fake's runtime is started with `block_on`, which this runtime's
+        // threads may not call.
+        let world = std::thread::spawn(move || builder.start())
+            .join()
+            .unwrap()
+            .unwrap();
+        let systems = world
+            .systems
+            .iter()
+            .map(|s| Sys {
+                name: s.spec.name.clone(),
+                username: s.spec.username.clone(),
+                drop: s.drop_folder.clone(),
+                key: s.key_path.clone(),
+            })
+            .collect();
         Env {
-            socket: d.join("console.sock"),
-            dir,
-            fake,
             systems,
-            config,
+            config: world.config_path.clone(),
+            socket: world.console_socket.clone(),
+            world: Some(world),
             opts,
         }
     }
 
+    pub fn world(&self) -> &World {
+        self.world
+            .as_ref()
+            .expect("the world lives as long as the Env")
+    }
+
+    /// The fake SvarInn (on the world's runtime; its async methods work from any).
+    pub fn fake(&self) -> &FakeSvarInnHandle {
+        &self.world().fake
+    }
+
     pub fn path(&self) -> &Path {
-        self.dir.path()
+        self.world().dir()
     }
 
     pub fn sys(&self, name: &str) -> &Sys {
@@ -224,43 +232,17 @@ impl Env {
             .unwrap()
     }
 
-    /// Starts the agent and waits until its console socket answers.
+    /// Starts the agent (the harness's command, with `opts.env`) and waits
+    /// until it has logged that it is ready.
     pub async fn spawn_agent(&self) -> AgentProc {
-        let n = std::fs::read_dir(self.path())
-            .unwrap()
-            .filter(|e| {
-                e.as_ref()
-                    .unwrap()
-                    .file_name()
-                    .to_string_lossy()
-                    .starts_with("agent-")
-            })
-            .count();
-        let log = self.path().join(format!("agent-{n}.log"));
-        let file = std::fs::File::create(&log).unwrap();
-        let mut cmd = Command::new(AGENT);
-        cmd.arg("run")
-            .arg("--config")
-            .arg(&self.config)
-            .stdin(Stdio::null())
-            .stdout(file.try_clone().unwrap())
-            .stderr(file);
-        for var in [
-            "NOTIFY_SOCKET",
-            "WATCHDOG_USEC",
-            "WATCHDOG_PID",
-            "CREDENTIALS_DIRECTORY",
-            "JOURNAL_STREAM",
-            "RUST_LOG",
-        ] {
-            cmd.env_remove(var);
-        }
+        let (mut cmd, log) = self.world().agent_command().unwrap();
         cmd.envs(self.opts.env.iter().map(|(k, v)| (k, v)));
-        let child = cmd.spawn().unwrap();
-        let mut agent = AgentProc { child, log };
+        let mut agent = AgentProc {
+            agent: Agent::spawn(&mut cmd, log).unwrap(),
+        };
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         loop {
-            if let Some(status) = agent.child.try_wait().unwrap() {
+            if let Some(status) = agent.try_wait() {
                 panic!("the agent exited ({status}):\n{}", agent.log_text());
             }
             // "ready" is logged once every listener is bound (as READY=1 is
@@ -300,11 +282,7 @@ impl Env {
 
     /// The journal, read-only.
     pub fn journal(&self) -> Journal {
-        Journal::open_read_only(
-            &self.path().join("state/journal.sqlite"),
-            Arc::new(SystemClock),
-        )
-        .unwrap()
+        Journal::open_read_only(&self.world().journal_path(), Arc::new(SystemClock)).unwrap()
     }
 
     /// Per mottakersystem and state, the journal's counts.
@@ -351,44 +329,37 @@ pub fn output_text(o: &Output) -> String {
     )
 }
 
-/// The agent process; killed when dropped.
+/// The agent process ([`harness::Agent`](mottak_tests::harness::Agent), killed
+/// when dropped), with the panicking checks these tests use.
 pub struct AgentProc {
-    pub child: Child,
-    pub log: PathBuf,
+    pub agent: Agent,
 }
 
 impl AgentProc {
+    pub fn pid(&self) -> u32 {
+        self.agent.pid()
+    }
+
+    /// Its exit status, if it has exited.
+    pub fn try_wait(&mut self) -> Option<ExitStatus> {
+        self.agent.try_status()
+    }
+
     pub fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        self.agent.output_text()
     }
 
     pub fn assert_running(&mut self) {
-        if let Some(status) = self.child.try_wait().unwrap() {
-            panic!("the agent exited ({status}):\n{}", self.log_text());
+        if let Err(e) = self.agent.assert_running() {
+            panic!("{e:#}");
         }
     }
 
-    /// SIGTERM, and wait for the exit.
+    /// SIGTERM, and wait for the exit (SIGKILL after 10 s).
     pub fn stop(&mut self) {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        for _ in 0..200 {
-            if self.child.try_wait().unwrap().is_some() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        if self.agent.terminate(Duration::from_secs(10)).is_err() {
+            let _ = self.agent.kill();
         }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for AgentProc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

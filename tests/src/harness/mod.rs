@@ -16,7 +16,10 @@
 //!
 //! Tests are plain `#[test]` functions: the fake runs on the [`World`]'s own
 //! tokio runtime, so a test can poll the filesystem and the fake's event log
-//! with [`crate::wait_until`] without blocking the server.
+//! with [`crate::wait_until`] without blocking the server. An async test
+//! (the agent's `console_api_*`, through `console_api_support::Env`) starts and
+//! drops its `World` on a plain thread: a runtime can't be started or dropped
+//! inside another; the fake's async methods work from any runtime.
 //!
 //! One file per concern: `system` (what a test asks for, installed on disk),
 //! `world` (the world and its waits), `agent` (the child process),

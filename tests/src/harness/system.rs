@@ -34,6 +34,8 @@ pub enum KeySource {
     Generate,
     /// KS's test vectors: `sp-key.pem` (copied to a 0600 file) and `sp-cert.pem`.
     KsVectors,
+    /// This pair (e.g. one made once for every test in a binary).
+    Pair(TestKeyPair),
 }
 
 /// Where the agent's `svarinn_url` points for a mottakersystem.
@@ -178,7 +180,7 @@ impl Installed {
 pub(super) fn install(root: &Path, spec: System) -> Result<Installed> {
     let key_path = root.join("keys").join(format!("{}.pem", spec.name));
     let cert_path = root.join("keys").join(format!("{}.crt", spec.name));
-    let (key_pem, cert_pem) = match spec.keys {
+    let (key_pem, cert_pem) = match &spec.keys {
         KeySource::Generate => {
             let pair = TestKeyPair::generate(&spec.name)?;
             (pair.key_pem.into_bytes(), pair.cert_pem)
@@ -190,6 +192,7 @@ pub(super) fn install(root: &Path, spec: System) -> Result<Installed> {
                 fs::read_to_string(dir.join("sp-cert.pem")).context("read KS sp-cert.pem")?;
             (key, cert)
         }
+        KeySource::Pair(pair) => (pair.key_pem.clone().into_bytes(), pair.cert_pem.clone()),
     };
     write_private(&key_path, &key_pem)?;
     fs::write(&cert_path, &cert_pem).with_context(|| format!("write {}", cert_path.display()))?;

@@ -27,6 +27,9 @@ pub struct WorldBuilder {
     api: SvarInnApi,
     temp_in: Option<PathBuf>,
     state_dir: Option<PathBuf>,
+    console_socket: Option<PathBuf>,
+    agent_lines: Vec<String>,
+    tables: String,
 }
 
 impl WorldBuilder {
@@ -67,6 +70,27 @@ impl WorldBuilder {
         self
     }
 
+    /// The agent's `console_socket`, relative to the world's folder (default:
+    /// `<state_dir>/console.sock`); a test that lets another user reach the
+    /// socket puts it at the top, whose mode it changes.
+    pub fn console_socket(mut self, path: impl Into<PathBuf>) -> Self {
+        self.console_socket = Some(path.into());
+        self
+    }
+
+    /// One more `key = value` line under `[agent]`, e.g. `metrics = "127.0.0.1:9100"`.
+    pub fn agent_line(mut self, line: &str) -> Self {
+        self.agent_lines.push(line.to_owned());
+        self
+    }
+
+    /// More tables after `[agent]` and its lines, before the mottakersystemer
+    /// (e.g. `[agent.remote]`).
+    pub fn tables(mut self, text: &str) -> Self {
+        self.tables.push_str(text);
+        self
+    }
+
     /// Makes the folders, keys and secrets, starts the fake and writes the config.
     pub fn start(self) -> Result<World> {
         let mut temp = tempfile::Builder::new();
@@ -104,6 +128,11 @@ impl WorldBuilder {
             .block_on(builder.start())
             .context("start the fake SvarInn")?;
         let config_path = root.join("agent.toml");
+        let state_dir = self.state_dir.unwrap_or_else(|| root.join("state"));
+        let console_socket = match self.console_socket {
+            Some(path) => root.join(path),
+            None => state_dir.join("console.sock"),
+        };
         let world = World {
             fake,
             rt,
@@ -111,7 +140,10 @@ impl WorldBuilder {
             config_path,
             log_level: self.log_level,
             api: self.api,
-            state_dir: self.state_dir.unwrap_or_else(|| root.join("state")),
+            state_dir,
+            console_socket,
+            agent_lines: self.agent_lines,
+            tables: self.tables,
             root,
             spawned: Mutex::new(0),
             dir,
@@ -134,6 +166,10 @@ pub struct World {
     pub root: PathBuf,
     /// The agent's `state_dir`.
     pub state_dir: PathBuf,
+    /// The agent's `console_socket`.
+    pub console_socket: PathBuf,
+    agent_lines: Vec<String>,
+    tables: String,
     spawned: Mutex<u32>,
     dir: tempfile::TempDir,
 }
@@ -155,6 +191,9 @@ impl World {
             api: SvarInnApi::V1,
             temp_in: None,
             state_dir: None,
+            console_socket: None,
+            agent_lines: Vec::new(),
+            tables: String::new(),
         }
     }
 
@@ -199,10 +238,22 @@ impl World {
     pub fn config_text(&self) -> Result<String> {
         let r = self.root.display();
         let state = self.state_dir.display();
+        let socket = self.console_socket.display();
         let mut out = format!(
-            "[agent]\nstate_dir = \"{state}\"\nlog_dir = \"{r}/log\"\nconsole_socket = \"{state}/console.sock\"\nlog_level = \"{}\"\n",
+            "[agent]\nstate_dir = \"{state}\"\nlog_dir = \"{r}/log\"\nconsole_socket = \"{socket}\"\nlog_level = \"{}\"\n",
             self.log_level
         );
+        for line in &self.agent_lines {
+            out.push_str(line);
+            out.push('\n');
+        }
+        if !self.tables.is_empty() {
+            out.push('\n');
+            out.push_str(&self.tables);
+            if !self.tables.ends_with('\n') {
+                out.push('\n');
+            }
+        }
         for s in &self.systems {
             let url = match s.spec.endpoint {
                 Endpoint::Fake => self.fake.base_url().to_owned(),
