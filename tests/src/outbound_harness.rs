@@ -141,19 +141,14 @@ impl OutboundWorld {
         for l in lines {
             system = system.extra(&l);
         }
-        let world = World::builder()
-            .system(system)
-            .log_level(&options.log_level)
-            .start()?;
         let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
-        let config = fs::read_to_string(&world.config_path)?.replacen(
-            "[agent]\n",
-            &format!("[agent]\nmetrics = \"127.0.0.1:{metrics_port}\"\n"),
-            1,
-        );
-        fs::write(&world.config_path, config)?;
+        let world = World::builder()
+            .system(system)
+            .log_level(&options.log_level)
+            .agent_line(&format!("metrics = \"127.0.0.1:{metrics_port}\""))
+            .start()?;
         Ok(OutboundWorld {
             world,
             mp,
