@@ -3,12 +3,17 @@
 //! carry hostile ids, and a config with an unknown key. Each gives a clear
 //! error (or a safe name), nothing lands outside the forsendelse's own
 //! folder, and no other forsendelse is affected.
+//!
+//! The tests of SvarInn's answers run over V1 and V2 (`…_over_v2`); the config test is
+//! the same for both.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::{Component, Path};
 use std::time::Duration;
 
-use mottak_fixtures::svarinn::{EventKind, Fault, NewForsendelse, Plaintext, RequestKind, Scope};
+use mottak_fixtures::svarinn::{
+    EventKind, Fault, NewForsendelse, Plaintext, RequestKind, Scope, SvarInnApi,
+};
 use mottak_tests::harness::{
     Ack, Agent, Installed, System, World, ZipEntry, download_starts, entries, kvitteringer_of,
     mottak_feilet_of, read_delivered, sha256_hex, small_pdf, walk, zip_bytes,
@@ -38,6 +43,12 @@ fn outside_layout(sys: &Installed) -> Vec<String> {
         })
         .map(|p| p.display().to_string())
         .collect()
+}
+
+/// Only the paths of the API configured were asked for (the fake answers the other's 404).
+fn assert_one_api(world: &World) {
+    let other = world.fake.other_api_requests();
+    assert!(other.is_empty(), "requests to the other API: {other:?}");
 }
 
 /// No symlink anywhere under `dir`.
@@ -71,13 +82,30 @@ fn assert_safe_name(name: &str, from: &str) {
     );
 }
 
-/// File names with `/`, `..`, a leading dot, control characters, a backslash
-/// path, 1,000 bytes, or nothing at all (in `Content-Disposition` and in
-/// `filmetadata`): each forsendelse is delivered into its own folder under a
-/// safe name with the right bytes, and nothing is written anywhere else.
 #[test]
 fn hostile_file_names_are_made_safe() {
-    let world = World::single(System::new("ms-a").ack(Ack::OnDelivery)).unwrap();
+    hostile_file_names_are_made_safe_over(SvarInnApi::V1);
+}
+
+#[test]
+fn hostile_file_names_are_made_safe_over_v2() {
+    hostile_file_names_are_made_safe_over(SvarInnApi::V2);
+}
+
+/// File names with `/`, `..`, a leading dot, control characters, a backslash
+/// path, 1,000 bytes, or nothing at all (V1: a PDF's, in `Content-Disposition` and
+/// in `filmetadata`; V2, which always sends a ZIP: the ZIP's, in
+/// `Content-Disposition`, kept whole with `unzip = false`): each forsendelse is
+/// delivered into its own folder under a safe name with the right bytes, and
+/// nothing is written anywhere else. (Hostile names inside a zip are refused, not
+/// made safe: `hostile_zips_are_refused_and_the_others_arrive`.)
+fn hostile_file_names_are_made_safe_over(api: SvarInnApi) {
+    let system = System::new("ms-a").ack(Ack::OnDelivery);
+    let system = match api {
+        SvarInnApi::V1 => system,
+        SvarInnApi::V2 => system.unzip(false),
+    };
+    let world = World::single_over(api, system).unwrap();
     let sys = world.first().unwrap().clone();
     let long = format!("{}.pdf", "x".repeat(1000));
     let names = [
@@ -94,14 +122,20 @@ fn hostile_file_names_are_made_safe() {
     ];
     let mut made = Vec::new();
     for (n, name) in names.iter().enumerate() {
-        let bytes = small_pdf(n, 2000 + n);
-        let id = world
-            .block_on(world.fake.add_forsendelse(NewForsendelse::pdf(
-                &sys.spec.username,
-                *name,
-                Plaintext::Bytes(bytes.clone()),
-            )))
-            .unwrap();
+        let pdf = small_pdf(n, 2000 + n);
+        let user = &sys.spec.username;
+        let (new, bytes) = match api {
+            SvarInnApi::V1 => (
+                NewForsendelse::pdf(user, *name, Plaintext::Bytes(pdf.clone())),
+                pdf,
+            ),
+            SvarInnApi::V2 => {
+                let zip = zip_bytes(&[ZipEntry::File("brev.pdf".into(), pdf)]).unwrap();
+                let new = NewForsendelse::zip(user, *name, Plaintext::Bytes(zip.clone()));
+                (new, zip)
+            }
+        };
+        let id = world.block_on(world.fake.add_forsendelse(new)).unwrap();
         made.push((id, *name, bytes));
     }
     let ids: Vec<String> = made.iter().map(|(id, _, _)| id.clone()).collect();
@@ -131,6 +165,17 @@ fn hostile_file_names_are_made_safe() {
         .collect();
     assert!(passwd.is_empty(), "{passwd:?}");
     agent.assert_running().unwrap();
+    assert_one_api(&world);
+}
+
+#[test]
+fn hostile_zips_are_refused_and_the_others_arrive() {
+    hostile_zips_are_refused_and_the_others_arrive_over(SvarInnApi::V1);
+}
+
+#[test]
+fn hostile_zips_are_refused_and_the_others_arrive_over_v2() {
+    hostile_zips_are_refused_and_the_others_arrive_over(SvarInnApi::V2);
 }
 
 /// Zips with an entry that escapes (`../`, `a/../../`), an absolute path, a
@@ -139,9 +184,9 @@ fn hostile_file_names_are_made_safe() {
 /// refused with an error naming the problem, reported with mottakFeilet, kept
 /// out of `inn/`, and nothing is extracted anywhere; a good zip and a good PDF
 /// next to them arrive.
-#[test]
-fn hostile_zips_are_refused_and_the_others_arrive() {
-    let world = World::single(
+fn hostile_zips_are_refused_and_the_others_arrive_over(api: SvarInnApi) {
+    let world = World::single_over(
+        api,
         System::new("ms-a")
             .ack(Ack::OnDelivery)
             .max_decrypt_attempts(1),
@@ -309,15 +354,25 @@ fn hostile_zips_are_refused_and_the_others_arrive() {
     want_inn.sort();
     assert_eq!(entries(&sys.inn()), want_inn);
     agent.assert_running().unwrap();
+    assert_one_api(&world);
+}
+
+#[test]
+fn malformed_entries_and_hostile_ids_are_skipped_the_others_arrive() {
+    malformed_entries_and_hostile_ids_are_skipped_the_others_arrive_over(SvarInnApi::V1);
+}
+
+#[test]
+fn malformed_entries_and_hostile_ids_are_skipped_the_others_arrive_over_v2() {
+    malformed_entries_and_hostile_ids_are_skipped_the_others_arrive_over(SvarInnApi::V2);
 }
 
 /// A list where one entry does not match SvarInn's model and another carries
 /// an id that is a path (`../../x`): both are skipped with a warning naming
 /// them, nothing is downloaded for them, and the good ones arrive. The
 /// malformed one arrives once SvarInn lists it properly.
-#[test]
-fn malformed_entries_and_hostile_ids_are_skipped_the_others_arrive() {
-    let world = World::single(System::new("ms-a").ack(Ack::OnDelivery)).unwrap();
+fn malformed_entries_and_hostile_ids_are_skipped_the_others_arrive_over(api: SvarInnApi) {
+    let world = World::single_over(api, System::new("ms-a").ack(Ack::OnDelivery)).unwrap();
     let sys = world.first().unwrap().clone();
     let user = sys.spec.username.clone();
     let add = |n: usize, id: Option<&str>| {
@@ -395,6 +450,7 @@ fn malformed_entries_and_hostile_ids_are_skipped_the_others_arrive() {
         "the hostile id was listed all along"
     );
     agent.assert_running().unwrap();
+    assert_one_api(&world);
 }
 
 /// An unknown key in the config (a typo): `mottak-agent run` exits non-zero

@@ -199,7 +199,12 @@ impl World {
 
     /// A world with one system.
     pub fn single(system: System) -> Result<World> {
-        World::builder().system(system).start()
+        World::single_over(SvarInnApi::V1, system)
+    }
+
+    /// A world with one system, the fake and its config speaking `api`.
+    pub fn single_over(api: SvarInnApi, system: System) -> Result<World> {
+        World::builder().api(api).system(system).start()
     }
 
     /// The temporary folder (kept while the world lives).
