@@ -20,7 +20,7 @@ use mottak_fixtures::svarinn::{
 use mottak_tests::harness::{
     Ack, Endpoint, Installed, System, World, check_at_kvittering, complete_downloads, count_lists,
     download_starts, entries, kvitteringer_of, mottak_feilet_of, read_delivered, rejected,
-    sha256_hex, small_pdf, unjustified_kvitteringer,
+    sha256_hex, small_pdf, unjustified_kvitteringer, walk,
 };
 
 const LIMIT: Duration = Duration::from_secs(120);
@@ -260,7 +260,15 @@ fn sigterm_during_a_streamed_download_stops_cleanly_over(api: SvarInnApi) {
         download_starts(&world.fake.events(), &id) == 1
     })
     .unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    // Decrypted bytes on disk in staging: the decryption is pulling the stream.
+    mottak_tests::wait_until("the decryption under way", LIMIT, || {
+        walk(&sys.staging()).is_ok_and(|found| {
+            found.iter().any(|p| {
+                std::fs::metadata(sys.staging().join(p)).is_ok_and(|m| m.is_file() && m.len() > 0)
+            })
+        })
+    })
+    .unwrap();
     let stopping = std::time::Instant::now();
     let exit = agent.terminate(LIMIT).unwrap();
     let took = stopping.elapsed();
