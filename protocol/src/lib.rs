@@ -8,6 +8,8 @@
 //! - [`listed`]: a listed forsendelse as the agent works with it, which both versions map into.
 //! - [`cms`]: streaming CMS EnvelopedData reader and writer (SvarInn files, Fiks uploads).
 //! - [`console`]: the console ⇄ agent websocket messages, the state a console sees, its deltas.
+//! - [`asice`]: the manifest of an ASiC-E container (Fiks IO messages): each data file's name,
+//!   type and SHA-256, read from the sender's XML without DTDs.
 //! - [`alert`]: what an alert is about, with its data, so each language is written from it.
 //! - [`digisos`]: Fiks Digisos and Maskinporten (paths, bodies, grant claims), NAV's
 //!   digisos-soker schema ([`digisos::validate_soker`]) and `fil:` placeholders.
@@ -15,6 +17,7 @@
 //!   everything sent to a console and every log line.
 
 pub mod alert;
+pub mod asice;
 pub mod cms;
 pub mod console;
 pub mod digisos;
