@@ -11,8 +11,9 @@
 //! Adding a channel is a [`Pipeline`] impl and one entry in
 //! [`crate::channels`], nothing else: [`supervise`] sets it up and runs it,
 //! the daemon watches its heartbeat and stops it in order, consoles list it
-//! (`ConsoleState::pipelines`: kind, up or setting up and why, last turn,
-//! paused) and `/metrics` counts it (`mottak_pipeline_up`,
+//! (`ConsoleState::pipelines`: kind, up or setting up and why, paused; no
+//! turn time, so an idle agent's state stays still) and `/metrics` counts it
+//! (`mottak_pipeline_up`,
 //! `mottak_pipeline_setup_failed_attempts`, `mottak_pipeline_turns_total`,
 //! `mottak_pipeline_last_turn_timestamp_seconds`), all from [`Health`] and
 //! the trait. Only what the channel carries (its queue, its links) needs a
