@@ -1,7 +1,22 @@
 //! Polling SvarInn: listing every page, recording what is new, and starting
 //! a task for each row that has work. Separate from the steps a task runs.
 
-use super::*;
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use mottak_protocol::listed::parse_item;
+use mottak_protocol::svarinn::MAX_PAGE;
+use time::OffsetDateTime;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, debug, error, info, info_span, warn};
+
+use super::{STEP_BACKOFF, Worker, WorkerError, blocking};
+use crate::config::AckMode;
+use crate::journal::{Change, JournalError, ListedDecision, NewForsendelse, State};
+use crate::names::ForsendelseId;
 
 impl Worker {
     /// Lists every page SvarInn has and records each forsendelse.

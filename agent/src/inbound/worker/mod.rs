@@ -9,28 +9,22 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use mottak_protocol::listed::parse_item;
-use mottak_protocol::svarinn::MAX_PAGE;
 use time::OffsetDateTime;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, debug, error, info, info_span, warn};
+use tracing::{error, info};
 
-use super::deliver::{DeliverError, Preparation, Staged, Wanted, digisos_id, download_and_stage};
-use super::fetch::FailureClass;
+use super::deliver::{Preparation, Staged};
 use super::limits::DownloadLimits;
 use crate::backoff::Backoff;
-use crate::config::{AckMode, Mottakersystem};
-use crate::dropfolder::{DeliveryStatus, DropFolder, Location, Published};
-use crate::journal::{
-    Change, JournalError, ListedDecision, NewForsendelse, Outcome, Row, SharedJournal, State, Work,
-};
-use crate::names::ForsendelseId;
+use crate::config::Mottakersystem;
+use crate::dropfolder::DropFolder;
+use crate::journal::{Change, JournalError, Outcome, Row, SharedJournal, State, Work};
 use crate::pipeline::Health;
 use crate::svarinn_client::{ApiClient, ClientError};
 use crate::telemetry::SystemTelemetry;

@@ -1,7 +1,20 @@
 //! The steps one forsendelse's task runs: download, publish, check the import,
 //! acknowledge, report a failure. Each records its transition in the journal.
 
-use super::*;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mottak_protocol::listed::parse_item;
+use time::OffsetDateTime;
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, debug, error, info, info_span, warn};
+
+use super::{LOW_SPACE_RECHECK, STEP_BACKOFF, Worker, WorkerError, blocking};
+use crate::dropfolder::{DeliveryStatus, Location, Published};
+use crate::inbound::deliver::{DeliverError, Staged, Wanted, digisos_id, download_and_stage};
+use crate::inbound::fetch::FailureClass;
+use crate::journal::{Change, Outcome, Row};
+use crate::names::ForsendelseId;
 
 impl Worker {
     /// `listed` → `downloaded`, or a retry, or `failed` after too many bad

@@ -2,7 +2,18 @@
 //! `ut/` folders marked `KLAR`, and starting a task per case. Separate from
 //! what a task does with its update.
 
-use super::*;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use time::OffsetDateTime;
+use tokio::task::JoinSet;
+use tracing::{info, warn};
+
+use super::{IgnoredEntry, MAX_CASES_IN_FLIGHT, OutboundWorker};
+use crate::journal::outbound::{OutboundRow, OutboundState};
+use crate::outbound::error::TurnError;
+use crate::outbound::{claim, validate};
 
 impl OutboundWorker {
     /// Step 1: claimed folders against the journal.

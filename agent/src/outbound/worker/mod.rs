@@ -23,28 +23,20 @@
 //! The worker has its own journal connection and its own tasks: nothing it
 //! does waits on the inbound pipeline or makes it wait.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use mottak_protocol::digisos::{
-    DokumentInfo, FilMetadata, SakUpdate, describe_errors, replace_placeholders, validate_soker,
-};
-use time::OffsetDateTime;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, error, info, warn};
+use tracing::{info, warn};
 
-use super::claim::{self, OutFolders};
-use super::error::{FinishError, TurnError};
-use super::kvittering::{self, Fil};
-use super::validate::{self, LocalFile};
+use super::claim::OutFolders;
+use super::error::TurnError;
 use crate::backoff::Backoff;
 use crate::config::DigisosSettings;
-use crate::dropfolder::dirfd::Dir;
-use crate::fiks_client::{FiksCallError, FiksClient, mimetype_for};
-use crate::journal::outbound::{OutboundFile, OutboundRow, OutboundState};
+use crate::fiks_client::{FiksCallError, FiksClient};
 use crate::journal::{JournalError, SharedJournal};
 use crate::pipeline::Health;
 

@@ -1,7 +1,24 @@
 //! One update's task: upload the files its case lacks, validate, post to
 //! Fiks Digisos, journal the result and move the claimed folder.
 
-use super::*;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use mottak_protocol::digisos::{
+    DokumentInfo, FilMetadata, SakUpdate, describe_errors, replace_placeholders, validate_soker,
+};
+use time::OffsetDateTime;
+use tracing::{debug, error, info, warn};
+
+use super::{Done, OutboundWorker, RETRY, StepError, Unmoved};
+use crate::dropfolder::dirfd::Dir;
+use crate::fiks_client::mimetype_for;
+use crate::journal::outbound::{OutboundFile, OutboundRow};
+use crate::outbound::claim;
+use crate::outbound::error::FinishError;
+use crate::outbound::kvittering::{self, Fil};
+use crate::outbound::validate::{self, LocalFile};
 
 impl OutboundWorker {
     /// One update, from its claimed folder to Fiks.
