@@ -368,27 +368,16 @@ impl Journal {
 
     /// How many forsendelser each mottakersystem has in each state.
     pub fn counts(&self) -> Result<Vec<StateCount>, JournalError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT mottakersystem, state, COUNT(*) FROM forsendelse
-             GROUP BY mottakersystem, state ORDER BY mottakersystem, state",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, i64>(2)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (mottakersystem, state, count) = row?;
-            out.push(StateCount {
-                mottakersystem,
-                state: parse_state(&state)?,
-                count: u64::try_from(count).unwrap_or(0),
-            });
-        }
-        Ok(out)
+        self.counts_by_state("forsendelse")?
+            .into_iter()
+            .map(|(mottakersystem, state, count)| {
+                Ok(StateCount {
+                    mottakersystem,
+                    state: parse_state(&state)?,
+                    count,
+                })
+            })
+            .collect()
     }
 
     /// The forsendelse of `mottakersystem` that has waited longest for an

@@ -409,6 +409,32 @@ impl Journal {
     fn total_changes(&self) -> u64 {
         self.conn.total_changes()
     }
+
+    /// `(mottakersystem, state, count)` of `table` (`forsendelse` or `outbound_update`: a
+    /// name of ours, never from outside), by mottakersystem and state; the caller parses
+    /// its own states.
+    fn counts_by_state(
+        &self,
+        table: &'static str,
+    ) -> Result<Vec<(String, String, u64)>, JournalError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT mottakersystem, state, COUNT(*) FROM {table}
+             GROUP BY mottakersystem, state ORDER BY mottakersystem, state"
+        ))?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (mottakersystem, state, count) = row?;
+            out.push((mottakersystem, state, count.max(0).unsigned_abs()));
+        }
+        Ok(out)
+    }
 }
 
 #[cfg(test)]

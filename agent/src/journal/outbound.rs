@@ -552,29 +552,18 @@ impl Journal {
 
     /// Counts by state of every mottakersystem.
     pub fn outbound_counts(&self) -> Result<Vec<OutboundCount>, JournalError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT mottakersystem, state, COUNT(*) FROM outbound_update
-             GROUP BY mottakersystem, state ORDER BY mottakersystem, state",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, i64>(2)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for r in rows {
-            let (mottakersystem, state, count) = r?;
-            let state = OutboundState::parse(&state)
-                .ok_or_else(|| JournalError::Corrupt(format!("outbound state {state:?}")))?;
-            out.push(OutboundCount {
-                mottakersystem,
-                state,
-                count: count.max(0).unsigned_abs(),
-            });
-        }
-        Ok(out)
+        self.counts_by_state("outbound_update")?
+            .into_iter()
+            .map(|(mottakersystem, state, count)| {
+                let state = OutboundState::parse(&state)
+                    .ok_or_else(|| JournalError::Corrupt(format!("outbound state {state:?}")))?;
+                Ok(OutboundCount {
+                    mottakersystem,
+                    state,
+                    count,
+                })
+            })
+            .collect()
     }
 
     /// The file with these bytes on the case, if the agent uploaded it (or began to).
