@@ -230,6 +230,40 @@ fn nb(alert: &Alert, now_ms: i64) -> Option<(String, String)> {
                 format!("søkerne ser ikke status for saken sin på nav.no; siste feil: {why}"),
             )
         }
+        AlertKind::FiksIoDown {
+            amqp_url,
+            last_error,
+        } => (
+            format!("{m}: ingen forbindelse til Fiks IO"),
+            format!(
+                "søknader venter hos Fiks, som sender dem med SvarInn i stedet når de har ventet for lenge (ingenting går tapt); siste feil: {}; sjekk nettet mot {amqp_url}, IntegrasjonPassord og Maskinporten (mottak-agent doctor)",
+                last_error
+                    .as_ref()
+                    .map_or_else(|| "ingen ennå".to_owned(), |e| e.masked().into_owned())
+            ),
+        ),
+        AlertKind::FiksIoReceipts {
+            failing,
+            last_error,
+        } => (
+            format!(
+                "{m}: {failing} kvittering{} til Fiks IO kan ikke sendes",
+                plural(u64::from(failing), "", "er")
+            ),
+            format!(
+                "søknadene ligger i inn/, men uten kvittering sender Fiks dem på nytt med SvarInn (Mottak leverer dem ikke to ganger); siste feil: {}; agenten fortsetter å prøve",
+                last_error
+                    .as_ref()
+                    .map_or_else(|| "ukjent".to_owned(), |e| e.masked().into_owned())
+            ),
+        ),
+        AlertKind::FiksIoFailed { count } => (
+            format!(
+                "{m}: {count} melding{} fra Fiks IO kunne ikke leveres",
+                plural(u64::from(count), "", "er")
+            ),
+            "de kunne ikke dekrypteres, eller manifestet stemte ikke; de er tatt vare på og ingen kvittering er sendt, så Fiks sender dem med SvarInn. Legg til riktig nøkkel og prøv igjen, eller merk dem permanent".to_owned(),
+        ),
     })
 }
 

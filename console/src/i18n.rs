@@ -198,10 +198,27 @@ texts! {
     todo_stale_inn: "{} folders sit in inn/ longer than expected: is the fagsystem importing?", "{} mapper har ligget i inn/ lenger enn ventet: importerer fagsystemet?";
     all_well: "All well.", "Alt i orden.";
     no_certificates: "no certificates configured", "ingen sertifikater konfigurert";
+    // the Fiks IO link
+    fiks_io: "Fiks IO", "Fiks IO";
+    fio_konto: "konto {}", "konto {}";
+    fio_connected: "connected {}", "tilkoblet i {}";
+    fio_down: "down {}", "nede i {}";
+    fio_never_connected: "not connected yet", "ikke tilkoblet ennå";
+    fio_last_message: "last message {} ago", "siste melding for {} siden";
+    fio_no_message: "no message yet", "ingen melding ennå";
+    fio_waiting: "waiting at Fiks {} (read {} ago)", "venter hos Fiks {} (lest for {} siden)";
+    fio_unacked: "unacked here {}", "ubekreftet her {}";
+    fio_delivered: "delivered {}", "levert {}";
+    fio_receipts: "receipts owed {} ({} failing)", "kvitteringer skyldig {} ({} feiler)";
+    fio_failed: "{} kept as failed", "{} holdt tilbake som feilet";
+    todo_fiks_io_down: "Fiks IO does not take the connection: check the network to {}, the IntegrasjonPassord and Maskinporten (mottak-agent doctor). Fiks sends what waits by SvarInn meanwhile.", "Fiks IO tar ikke imot forbindelsen: sjekk nettet mot {}, IntegrasjonPassord og Maskinporten (mottak-agent doctor). Fiks sender det som venter med SvarInn i mellomtiden.";
+    todo_fiks_io_receipts: "Receipts to {} fail: without them Fiks sends the søknader again by SvarInn (Mottak delivers them once). The agent keeps trying.", "Kvitteringer til {} feiler: uten dem sender Fiks søknadene på nytt med SvarInn (Mottak leverer dem én gang). Agenten fortsetter å prøve.";
+    todo_fiks_io_failed: "Messages that could not be decrypted or verified are kept: add the right key, then retry them; or mark them permanent.", "Meldinger som ikke kunne dekrypteres eller kontrolleres er tatt vare på: legg til riktig nøkkel og prøv igjen; eller merk dem permanent.";
     // channels (every pipeline, whatever it carries)
     channels: "Channels", "Kanaler";
     channel_inbound: "SvarInn → inn/", "SvarInn → inn/";
     channel_outbound: "ut/ → Fiks Digisos", "ut/ → Fiks Digisos";
+    channel_fiks_io: "Fiks IO → inn/", "Fiks IO → inn/";
     channel_running: "running", "kjører";
     channel_paused: "paused", "pauset";
     channel_starting: "starting", "starter";

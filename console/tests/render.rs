@@ -295,25 +295,25 @@ fn integrations_list_every_channel_and_one_that_cannot_start() {
             Lang::En,
             [
                 "✖ barnevern  CRITICAL",
-                "✖ Channels       fiks-io ✖ cannot start (3 attempts) · SvarInn → inn/ ✔ running",
+                "✖ Channels       SvarInn → inn/ ✔ running · svarut-v3 ✖ cannot start (3 attempts)",
                 "no key for konto 4f1c",
-                "→ The fiks-io channel cannot start",
+                "→ The svarut-v3 channel cannot start",
             ],
         ),
         (
             Lang::Nb,
             [
                 "✖ barnevern  KRITISK",
-                "✖ Kanaler        fiks-io ✖ kan ikke starte (3 forsøk) · SvarInn → inn/ ✔ kjører",
+                "✖ Kanaler        SvarInn → inn/ ✔ kjører · svarut-v3 ✖ kan ikke starte (3 forsøk)",
                 "no key for konto 4f1c",
-                "→ Kanalen fiks-io kan ikke starte",
+                "→ Kanalen svarut-v3 kan ikke starte",
             ],
         ),
     ] {
         let mut state = support::sample_state();
         state.pipelines = vec![
             channel("inbound", true, false, None, 0),
-            channel("fiks-io", false, false, Some("no key for konto 4f1c"), 3),
+            channel("svarut-v3", false, false, Some("no key for konto 4f1c"), 3),
         ];
         state.normalize();
         let mut a = app(lang, Role::Admin);
@@ -322,6 +322,93 @@ fn integrations_list_every_channel_and_one_that_cannot_start() {
         ))));
         a.update(ch('4'));
         let screen = draw(&a, 120, 40);
+        for w in want {
+            assert!(screen.contains(w), "{w:?} not in\n{screen}");
+        }
+    }
+}
+
+/// The Fiks IO link beside SvarInn: up, with both queues and the receipts;
+/// down, with why and what to do; in both languages.
+#[test]
+fn integrations_show_the_fiks_io_link_up_and_down() {
+    use mottak_protocol::console::{FiksIoLink, ServerMessage};
+    let now = support::NOW;
+    let up = FiksIoLink {
+        amqp_url: "amqps://io.fiks.test.ks.no:5671".into(),
+        api_url: "https://api.fiks.test.ks.no".into(),
+        konto_id: "4f1c2a77-0000-4000-8000-000000000001".into(),
+        connected_since: Some(now - 2 * 3_600_000 - 5 * 60_000),
+        consumer: Some("amq.ctag-1".into()),
+        last_message_at: Some(now - 3 * 60_000),
+        waiting_at_fiks: Some(0),
+        waiting_read_at: Some(now - 60_000),
+        delivered: 12,
+        receipts_owed: 1,
+        ..FiksIoLink::default()
+    };
+    let down = FiksIoLink {
+        connected_since: None,
+        down_since: Some(now - 40 * 60_000),
+        last_error: Some("ACCESS_REFUSED - Login was refused".into()),
+        receipts_failing: 1,
+        oldest_receipt_owed_at: Some(now - 60_000),
+        last_receipt_error: Some("503 Service Unavailable".into()),
+        ..up.clone()
+    };
+    let cases = [
+        (
+            Lang::En,
+            up.clone(),
+            vec![
+                "✔ Fiks IO        amqps://io.fiks.test.ks.no:5671 · konto 4f1c2a77 · connected 2h 05m · last message 3m ago",
+                "waiting at Fiks 0 (read 1m ago) · unacked here 0 · delivered 12 · receipts owed 1 (0 failing)",
+            ],
+        ),
+        (
+            Lang::Nb,
+            up,
+            vec![
+                "✔ Fiks IO        amqps://io.fiks.test.ks.no:5671 · konto 4f1c2a77 · tilkoblet i 2h 05m · siste melding for 3m siden",
+                "venter hos Fiks 0 (lest for 1m siden) · ubekreftet her 0 · levert 12 · kvitteringer skyldig 1 (0 feiler)",
+            ],
+        ),
+        (
+            Lang::En,
+            down.clone(),
+            vec![
+                "✖ Fiks IO        amqps://io.fiks.test.ks.no:5671 · konto 4f1c2a77 · down 40m",
+                "ACCESS_REFUSED - Login was refused",
+                "→ Fiks IO does not take the connection: check the network to amqps://io.fiks.test.ks.no:5671",
+                "503 Service Unavailable",
+                "→ Receipts to https://api.fiks.test.ks.no fail",
+            ],
+        ),
+        (
+            Lang::Nb,
+            down,
+            vec![
+                "✖ Fiks IO        amqps://io.fiks.test.ks.no:5671 · konto 4f1c2a77 · nede i 40m",
+                "→ Fiks IO tar ikke imot forbindelsen",
+                "→ Kvitteringer til https://api.fiks.test.ks.no feiler",
+            ],
+        ),
+    ];
+    for (lang, link, want) in cases {
+        let mut state = support::sample_state();
+        let i = state
+            .integrations
+            .iter_mut()
+            .find(|i| i.mottakersystem == "barnevern")
+            .expect("barnevern in the sample");
+        i.fiks_io = Some(link);
+        state.normalize();
+        let mut a = app(lang, Role::Admin);
+        a.update(Action::Client(ClientEvent::Message(Box::new(
+            ServerMessage::Snapshot { seq: 2, state },
+        ))));
+        a.update(ch('4'));
+        let screen = draw(&a, 160, 60);
         for w in want {
             assert!(screen.contains(w), "{w:?} not in\n{screen}");
         }

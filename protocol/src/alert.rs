@@ -71,6 +71,18 @@ pub enum AlertKind {
     },
     /// Updates waiting more than 15 minutes for Fiks; the last error seen.
     OutboundStuck { last_error: Option<Text> },
+    /// The Fiks IO link is down (no connection, or no consumer on the konto).
+    FiksIoDown {
+        amqp_url: String,
+        last_error: Option<Text>,
+    },
+    /// Receipts owed to Fiks IO that keep failing.
+    FiksIoReceipts {
+        failing: u32,
+        last_error: Option<Text>,
+    },
+    /// Fiks IO messages kept as failed (cannot be decrypted, manifest wrong).
+    FiksIoFailed { count: u32 },
 }
 
 impl AlertKind {
@@ -95,6 +107,9 @@ impl AlertKind {
             AlertKind::OutboundUnmoved { .. } => "outbound-unmoved",
             AlertKind::OutboundIgnored { .. } => "outbound-ignored",
             AlertKind::OutboundStuck { .. } => "outbound-stuck",
+            AlertKind::FiksIoDown { .. } => "fiks-io-down",
+            AlertKind::FiksIoReceipts { .. } => "fiks-io-receipts",
+            AlertKind::FiksIoFailed { .. } => "fiks-io-failed",
         };
         format!("{word}/{mottakersystem}")
     }

@@ -9,7 +9,7 @@ use mottak_protocol::alert::AlertKind;
 use mottak_protocol::console::{
     AccessList, AgentInfo, Alert, AuditEntry, CertificateStatus, ConsoleState, Coverage,
     DoctorLine, DoctorResult, DropFolderStatus, ExpiryLevel, ExternalId, FailedImport,
-    FailedImports, FiksLink, ForsendelseState, HistoryEntry, IgnoredEntry, InnFolder,
+    FailedImports, FiksIoLink, FiksLink, ForsendelseState, HistoryEntry, IgnoredEntry, InnFolder,
     IntegrationStatus, MaskinportenLink, Membership, MembershipSource, OldestUnacknowledged,
     OutboundItem, OutboundState, OutboundStatus, Patch, PauseInfo, PipelineStatus, Principal,
     QueueHealth, Role, RoleGrant, Scope, ServerMessage, Severity, StaleInInn, SvarInnLink, Text,
@@ -396,15 +396,54 @@ fn integration(system: &str) -> impl Strategy<Value = IntegrationStatus> + Clone
                 failures,
             },
         );
-    (svarinn, certificates(), drop_folder, of(doctor)).prop_map(
-        move |(svarinn, certificates, drop_folder, doctor)| IntegrationStatus {
-            mottakersystem: mottakersystem.clone(),
-            svarinn,
-            certificates,
-            drop_folder,
-            doctor,
-        },
+    let fiks_io = (
+        (of(time()), of(time()), of(word()), of(time())),
+        (of(any::<u64>()), any::<u32>(), any::<u32>(), any::<u32>()),
+        (of(text()), of(text())),
     )
+        .prop_map(
+            |(
+                (connected_since, down_since, consumer, last_message_at),
+                (waiting_at_fiks, unacked, receipts_owed, receipts_failing),
+                (last_receipt_error, last_error),
+            )| FiksIoLink {
+                amqp_url: "amqps://io.fiks.ks.no:5671".into(),
+                api_url: "https://api.fiks.ks.no".into(),
+                konto_id: "4f1c2a77-0000-4000-8000-000000000001".into(),
+                connected_since,
+                down_since,
+                consumer,
+                last_message_at,
+                waiting_at_fiks,
+                waiting_read_at: last_message_at,
+                unacked,
+                delivered: u64::from(unacked),
+                failed: receipts_failing / 2,
+                receipts_owed,
+                receipts_failing,
+                oldest_receipt_owed_at: down_since,
+                last_receipt_error,
+                last_error,
+                last_error_at: down_since,
+            },
+        );
+    (
+        svarinn,
+        certificates(),
+        drop_folder,
+        of(doctor),
+        of(fiks_io),
+    )
+        .prop_map(
+            move |(svarinn, certificates, drop_folder, doctor, fiks_io)| IntegrationStatus {
+                mottakersystem: mottakersystem.clone(),
+                svarinn,
+                certificates,
+                drop_folder,
+                doctor,
+                fiks_io,
+            },
+        )
 }
 
 fn ignored_entry() -> impl Strategy<Value = IgnoredEntry> + Clone {
@@ -447,6 +486,15 @@ fn alert_kind() -> impl Strategy<Value = AlertKind> + Clone {
         (any::<u64>(), vec(ignored_entry(), 0..2))
             .prop_map(|(count, first)| AlertKind::OutboundIgnored { count, first }),
         vec(word(), 0..3).prop_map(|can_act| AlertKind::Coverage { can_act }),
+        (word(), of(text())).prop_map(|(amqp_url, last_error)| AlertKind::FiksIoDown {
+            amqp_url,
+            last_error
+        }),
+        (any::<u32>(), of(text())).prop_map(|(failing, last_error)| AlertKind::FiksIoReceipts {
+            failing,
+            last_error
+        }),
+        any::<u32>().prop_map(|count| AlertKind::FiksIoFailed { count }),
     ]
 }
 

@@ -199,6 +199,36 @@ pub fn english(kind: &AlertKind, m: &str, now_ms: i64) -> (String, String) {
                     .map_or("see the queue's last errors", |e| e.raw())
             ),
         ),
+        AlertKind::FiksIoDown {
+            amqp_url,
+            last_error,
+        } => (
+            format!("{m}: no connection to Fiks IO"),
+            format!(
+                "søknader wait at Fiks, which sends them by SvarInn instead once they wait too long (nothing is lost); last error: {}; check the network towards {amqp_url}, the IntegrasjonPassord and Maskinporten (mottak-agent doctor)",
+                last_error.as_ref().map_or("none yet", |e| e.raw())
+            ),
+        ),
+        AlertKind::FiksIoReceipts {
+            failing,
+            last_error,
+        } => (
+            format!(
+                "{m}: {failing} Fiks IO receipt{} cannot be sent",
+                plural(u64::from(*failing), "", "s")
+            ),
+            format!(
+                "the søknader are in inn/, but without a receipt Fiks sends them again by SvarInn (Mottak does not deliver them twice); last error: {}; the agent keeps trying",
+                last_error.as_ref().map_or("unknown", |e| e.raw())
+            ),
+        ),
+        AlertKind::FiksIoFailed { count } => (
+            format!(
+                "{m}: {count} Fiks IO message{} could not be delivered",
+                plural(u64::from(*count), "", "s")
+            ),
+            "they could not be decrypted or their manifest did not match; they are kept and no receipt was sent, so Fiks sends them by SvarInn. Add the right key and retry them, or mark them permanent".into(),
+        ),
     }
 }
 

@@ -1,8 +1,9 @@
 //! The integrations view: per mottakersystem, SvarInn, certificates, drop
-//! folder, Fiks Digisos and Maskinporten, and the last doctor run.
+//! folder, Fiks IO, Fiks Digisos and Maskinporten, and the last doctor run.
 
 use mottak_protocol::console::{
-    CertificateStatus, DoctorResult, ExpiryLevel, IntegrationStatus, OutboundStatus, PipelineStatus,
+    CertificateStatus, DoctorResult, ExpiryLevel, FIKS_IO_DOWN_CRITICAL_MS,
+    FIKS_IO_RECEIPT_CRITICAL_MS, FiksIoLink, IntegrationStatus, OutboundStatus, PipelineStatus,
 };
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -124,8 +125,13 @@ fn integration_lines(app: &App, theme: &Theme, i: &IntegrationStatus) -> Vec<Lin
         .map(|p| channel_level(p))
         .max()
         .unwrap_or(Level::Ok);
+    let fiks_io_level = i
+        .fiks_io
+        .as_ref()
+        .map_or(Level::Ok, |l| fiks_io_level(l, app.now_ms));
     let overall = svarinn_level
         .max(channels_level)
+        .max(fiks_io_level)
         .max(cert_level)
         .max(drop_level)
         .max(if stale > 0 { Level::Warning } else { Level::Ok })
@@ -255,6 +261,9 @@ fn integration_lines(app: &App, theme: &Theme, i: &IntegrationStatus) -> Vec<Lin
             Span::styled(fill(t.todo_stale_inn, &[&stale]), theme.warning),
         ]));
     }
+    if let Some(link) = &i.fiks_io {
+        lines.extend(fiks_io_lines(app, theme, link, fiks_io_level));
+    }
     if let Some(o) = outbound {
         lines.extend(outbound_integration_lines(app, theme, o));
     }
@@ -281,6 +290,7 @@ fn channel_name(t: &crate::i18n::Texts, kind: &str) -> String {
     match kind {
         "inbound" => t.channel_inbound.to_owned(),
         "outbound" => t.channel_outbound.to_owned(),
+        "fiks-io" => t.channel_fiks_io.to_owned(),
         other => other.to_owned(),
     }
 }
@@ -416,6 +426,105 @@ fn link_line(theme: &Theme, name: &str, url: &str, who: String, s: &LinkStatus) 
         Span::styled(format!("{} ", s.word), theme.level(s.level)),
         Span::styled(s.text.clone(), theme.level(s.level.max(Level::Ok))),
     ])
+}
+
+/// How the Fiks IO link is: down or receipts failing warn at once and are
+/// critical once they last (the agent's alerts use the same thresholds);
+/// messages kept as failed warn.
+fn fiks_io_level(l: &FiksIoLink, now_ms: i64) -> Level {
+    let lasting = |since: Option<i64>, limit: i64| {
+        if since.is_some_and(|s| now_ms - s >= limit) {
+            Level::Critical
+        } else {
+            Level::Warning
+        }
+    };
+    let mut level = Level::Ok;
+    if !l.is_up() {
+        level = level.max(lasting(l.down_since, FIKS_IO_DOWN_CRITICAL_MS));
+    }
+    if l.receipts_failing > 0 {
+        level = level.max(lasting(
+            l.oldest_receipt_owed_at,
+            FIKS_IO_RECEIPT_CRITICAL_MS,
+        ));
+    }
+    if l.failed > 0 {
+        level = level.max(Level::Warning);
+    }
+    level
+}
+
+/// `  ✔ Fiks IO   amqps://… · konto 1234abcd · connected 2h 05m · last message 3m ago`,
+/// then the queues on both sides and the receipts, then what is wrong and what to do.
+fn fiks_io_lines(app: &App, theme: &Theme, l: &FiksIoLink, level: Level) -> Vec<Line<'static>> {
+    let t = app.t();
+    let since = |at: Option<i64>| at.map(|at| age(app.now_ms - at));
+    let link = if let Some(up) = since(l.connected_since) {
+        fill(t.fio_connected, &[&up])
+    } else if let Some(down) = since(l.down_since) {
+        fill(t.fio_down, &[&down])
+    } else {
+        t.fio_never_connected.to_owned()
+    };
+    let last = since(l.last_message_at).map_or_else(
+        || t.fio_no_message.to_owned(),
+        |ago| fill(t.fio_last_message, &[&ago]),
+    );
+    let mut lines = vec![Line::from(vec![
+        Span::raw("  "),
+        Span::styled(format!("{} ", level.symbol()), theme.level(level)),
+        Span::styled(format!("{:<15}", t.fiks_io), theme.title),
+        Span::raw(l.amqp_url.clone()),
+        Span::styled(" · ", theme.dim),
+        Span::raw(fill(t.fio_konto, &[&short_id(&l.konto_id)])),
+        Span::styled(" · ", theme.dim),
+        Span::styled(link, theme.level(if l.is_up() { Level::Ok } else { level })),
+        Span::styled(" · ", theme.dim),
+        Span::raw(last),
+    ])];
+    let mut queues = Vec::new();
+    if let (Some(n), Some(at)) = (l.waiting_at_fiks, since(l.waiting_read_at)) {
+        queues.push(fill(t.fio_waiting, &[&n, &at]));
+    }
+    queues.push(fill(t.fio_unacked, &[&l.unacked]));
+    queues.push(fill(t.fio_delivered, &[&l.delivered]));
+    queues.push(fill(
+        t.fio_receipts,
+        &[&l.receipts_owed, &l.receipts_failing],
+    ));
+    lines.push(Line::styled(
+        format!("      {}", queues.join(" · ")),
+        theme.dim,
+    ));
+    if l.failed > 0 {
+        lines.push(Line::styled(
+            format!("      {}", fill(t.fio_failed, &[&l.failed])),
+            theme.warning,
+        ));
+    }
+    if !l.is_up() {
+        if let Some(e) = &l.last_error {
+            lines.push(Line::styled(
+                format!("      {}", e.masked()),
+                theme.level(level),
+            ));
+        }
+        lines.push(todo_line(theme, fill(t.todo_fiks_io_down, &[&l.amqp_url])));
+    }
+    if l.receipts_failing > 0 {
+        if let Some(e) = &l.last_receipt_error {
+            lines.push(Line::styled(format!("      {}", e.masked()), theme.warning));
+        }
+        lines.push(todo_line(
+            theme,
+            fill(t.todo_fiks_io_receipts, &[&l.api_url]),
+        ));
+    }
+    if l.failed > 0 {
+        lines.push(todo_line(theme, t.todo_fiks_io_failed.to_owned()));
+    }
+    lines
 }
 
 fn todo_line(theme: &Theme, text: String) -> Line<'static> {

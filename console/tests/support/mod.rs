@@ -235,6 +235,7 @@ pub fn sample_state() -> ConsoleState {
                     total_bytes: Some(100 << 30),
                     min_free_bytes: None,
                 },
+                fiks_io: None,
                 doctor: Some(DoctorResult {
                     at: NOW - 3 * HOUR,
                     exit_code: 3,
@@ -271,6 +272,7 @@ pub fn sample_state() -> ConsoleState {
                     total_bytes: Some(10 << 30),
                     min_free_bytes: None,
                 },
+                fiks_io: None,
                 doctor: None,
             },
             IntegrationStatus {
@@ -290,6 +292,7 @@ pub fn sample_state() -> ConsoleState {
                     total_bytes: Some(100 << 30),
                     min_free_bytes: None,
                 },
+                fiks_io: None,
                 doctor: Some(DoctorResult {
                     at: NOW - 2 * DAY,
                     exit_code: 0,

@@ -30,9 +30,10 @@
 //!
 //! One file per part: `text` (the masking types), `roles` (who may do
 //! what), `messages` (the frames), `state` and `outbound` (what a console
-//! sees), `delta` (diff and apply); everything is re-exported here.
+//! sees; `fiks_io` the Fiks IO link), `delta` (diff and apply); everything is re-exported here.
 
 mod delta;
+mod fiks_io;
 mod messages;
 mod outbound;
 mod roles;
@@ -43,6 +44,7 @@ mod text;
 mod tests;
 
 pub use delta::{Patch, diff};
+pub use fiks_io::{FIKS_IO_DOWN_CRITICAL_MS, FIKS_IO_RECEIPT_CRITICAL_MS, FiksIoLink};
 pub use messages::{ClientMessage, Command, ErrorCode, Outcome, ServerMessage, Target, close_code};
 pub use outbound::{
     FiksLink, IgnoredEntry, MaskinportenLink, OUTBOUND_WINDOW, OutboundItem, OutboundState,

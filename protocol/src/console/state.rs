@@ -297,6 +297,10 @@ pub struct IntegrationStatus {
     /// mottakersystem; `None` when it never ran (or from older agents).
     #[serde(default)]
     pub doctor: Option<DoctorResult>,
+    /// The Fiks IO link, for a mottakersystem with `[mottakersystem.fiks_io]`;
+    /// `None` otherwise (and from older agents).
+    #[serde(default)]
+    pub fiks_io: Option<super::FiksIoLink>,
 }
 
 /// What the last `mottak-agent doctor` found for one mottakersystem

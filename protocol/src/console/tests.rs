@@ -176,6 +176,13 @@ pub(super) fn sample_state() -> ConsoleState {
                 min_free_bytes: None,
             },
             doctor: None,
+            fiks_io: Some(FiksIoLink {
+                amqp_url: "amqps://io.fiks.ks.no:5671".into(),
+                konto_id: "4f1c2a77-0000-4000-8000-000000000001".into(),
+                connected_since: Some(1),
+                last_receipt_error: Some("receipt for 01017012343 refused".into()),
+                ..FiksIoLink::default()
+            }),
         }],
         alerts: vec![Alert {
             key: "failed/nav-frogn".into(),

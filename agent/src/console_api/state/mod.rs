@@ -274,6 +274,7 @@ impl Builder {
                     .as_ref()
                     .and_then(crate::doctor::LastResult::report)
                     .map(|r| r.for_console(&s.name)),
+                fiks_io: None,
             });
             polls.insert(s.name.clone(), inbound::polls(s));
         }
