@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use mottak_protocol::console::{
-    AgentInfo, Alert, ConsoleState, ForsendelseState, OutboundState, OutboundStatus,
+    AgentInfo, Alert, ConsoleState, FiksIoLink, ForsendelseState, OutboundState, OutboundStatus,
     PipelineStatus, QueueHealth, Severity,
 };
 use serde::Serialize;
@@ -162,12 +162,42 @@ pub fn check_line(state: &ConsoleState, now_ms: i64, th: Thresholds) -> (Status,
             outbound::queued_total(state),
         );
     }
+    let links: Vec<&FiksIoLink> = fiks_io_links(state).map(|(_, l)| l).collect();
+    if !links.is_empty() {
+        let sum = |f: fn(&FiksIoLink) -> u64| links.iter().map(|l| f(l)).sum::<u64>();
+        let _ = write!(
+            perf,
+            " fiks_io_down={};;;0 fiks_io_waiting={};;;0 fiks_io_unacked={};;;0 fiks_io_receipts_owed={};;;0 fiks_io_receipts_failing={};1;;0 fiks_io_failed={};1;;0",
+            links.iter().filter(|l| !l.is_up()).count(),
+            sum(|l| l.waiting_at_fiks.unwrap_or(0)),
+            sum(|l| u64::from(l.unacked)),
+            sum(|l| u64::from(l.receipts_owed)),
+            sum(|l| u64::from(l.receipts_failing)),
+            sum(|l| u64::from(l.failed)),
+        );
+    }
     // Perfdata must not contain '|' in the text part.
     let summary = summary.replace('|', "/");
     (
         status,
         format!("MOTTAK {} - {summary} | {perf}", status.word()),
     )
+}
+
+/// Every mottakersystem's Fiks IO link, with its name.
+fn fiks_io_links(state: &ConsoleState) -> impl Iterator<Item = (&str, &FiksIoLink)> {
+    state
+        .integrations
+        .iter()
+        .filter_map(|i| Some((i.mottakersystem.as_str(), i.fiks_io.as_ref()?)))
+}
+
+/// One mottakersystem's Fiks IO link in `status --json`.
+#[derive(Debug, Serialize)]
+pub struct FiksIoJson<'a> {
+    pub mottakersystem: &'a str,
+    #[serde(flatten)]
+    pub link: &'a FiksIoLink,
 }
 
 /// `nav-frogn: title` (once: the outbound alerts' titles already start so).
@@ -193,6 +223,9 @@ pub struct StatusJson<'a> {
     /// Every pipeline (each channel of each mottakersystem): up, or why it
     /// cannot start, and paused.
     pub pipelines: &'a [PipelineStatus],
+    /// Per mottakersystem with `[mottakersystem.fiks_io]`: the link, the
+    /// queues on both sides, the receipts.
+    pub fiks_io: Vec<FiksIoJson<'a>>,
 }
 
 pub fn status_json(welcome: &Welcome, state: &ConsoleState, now_ms: i64) -> anyhow::Result<String> {
@@ -214,6 +247,12 @@ pub fn status_json(welcome: &Welcome, state: &ConsoleState, now_ms: i64) -> anyh
         outbound_failed_total: outbound::failed_total(state),
         outbound: &state.outbound,
         pipelines: &state.pipelines,
+        fiks_io: fiks_io_links(state)
+            .map(|(mottakersystem, link)| FiksIoJson {
+                mottakersystem,
+                link,
+            })
+            .collect(),
     };
     Ok(serde_json::to_string_pretty(&doc)?)
 }
@@ -408,6 +447,37 @@ mod tests {
         assert!(
             !line.contains("outbound"),
             "no digisos, no outbound: {line}"
+        );
+    }
+
+    #[test]
+    fn the_fiks_io_links_have_perfdata_of_their_own() {
+        use mottak_protocol::console::{FiksIoLink, IntegrationStatus};
+        let mut s = state();
+        let (_, line) = check_line(&s, 0, TH);
+        assert!(!line.contains("fiks_io"), "no fiks_io, no perfdata: {line}");
+        let link = |up: bool, waiting: u64, failing: u32| FiksIoLink {
+            connected_since: up.then_some(1),
+            waiting_at_fiks: Some(waiting),
+            unacked: 2,
+            receipts_owed: failing + 1,
+            receipts_failing: failing,
+            ..FiksIoLink::default()
+        };
+        for (name, l) in [
+            ("nav-frogn", link(true, 3, 0)),
+            ("nav-as", link(false, 4, 1)),
+        ] {
+            s.integrations.push(IntegrationStatus {
+                mottakersystem: name.into(),
+                fiks_io: Some(l),
+                ..IntegrationStatus::default()
+            });
+        }
+        let (_, line) = check_line(&s, 0, TH);
+        assert!(
+            line.ends_with(" fiks_io_down=1;;;0 fiks_io_waiting=7;;;0 fiks_io_unacked=4;;;0 fiks_io_receipts_owed=3;;;0 fiks_io_receipts_failing=1;1;;0 fiks_io_failed=0;1;;0"),
+            "{line}"
         );
     }
 
