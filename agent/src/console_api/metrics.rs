@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use mottak_protocol::console::{CertificateStatus, ExpiryLevel};
+use mottak_protocol::console::{CertificateStatus, ConsoleState, ExpiryLevel, FiksIoLink};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -429,7 +429,78 @@ pub fn render(built: &Built, now_ms: i64) -> String {
             u8::from(o.maskinporten.last_error.is_some()),
         );
     }
+    fiks_io(&mut f, s);
     out
+}
+
+/// The Fiks IO links (`[mottakersystem.fiks_io]`), from the console state:
+/// up, the queues on both sides, the receipts, the messages kept as failed.
+/// One series family of a Fiks IO link: name, type, help, the value (none: no sample).
+type LinkFamily = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&FiksIoLink) -> Option<u64>,
+);
+
+fn fiks_io(f: &mut Family<'_>, s: &ConsoleState) {
+    let links: Vec<(&str, &FiksIoLink)> = s
+        .integrations
+        .iter()
+        .filter_map(|i| Some((i.mottakersystem.as_str(), i.fiks_io.as_ref()?)))
+        .collect();
+    let families: [LinkFamily; 7] = [
+        (
+            "mottak_fiks_io_up",
+            "gauge",
+            "1 while connected to Fiks IO and consuming the konto's queue.",
+            |l| Some(u64::from(l.is_up())),
+        ),
+        (
+            "mottak_fiks_io_waiting_at_fiks",
+            "gauge",
+            "Messages waiting at Fiks for the konto (the kontokatalog's antallUavhentedeMeldinger), as last read.",
+            |l| l.waiting_at_fiks,
+        ),
+        (
+            "mottak_fiks_io_unacked",
+            "gauge",
+            "Messages received from Fiks IO and not yet acknowledged.",
+            |l| Some(u64::from(l.unacked)),
+        ),
+        (
+            "mottak_fiks_io_delivered_total",
+            "counter",
+            "Fiks IO messages delivered to inn/ since the agent started.",
+            |l| Some(l.delivered),
+        ),
+        (
+            "mottak_fiks_io_failed",
+            "gauge",
+            "Fiks IO messages kept as failed (not decrypted, manifest wrong): a person must act.",
+            |l| Some(u64::from(l.failed)),
+        ),
+        (
+            "mottak_fiks_io_receipts_owed",
+            "gauge",
+            "Receipts owed to Fiks IO and not sent yet.",
+            |l| Some(u64::from(l.receipts_owed)),
+        ),
+        (
+            "mottak_fiks_io_receipts_failing",
+            "gauge",
+            "Receipts owed to Fiks IO whose last attempt failed.",
+            |l| Some(u64::from(l.receipts_failing)),
+        ),
+    ];
+    for (name, kind, help, value) in families {
+        f.header(name, kind, help);
+        for (m, l) in &links {
+            if let Some(v) = value(l) {
+                f.sample(name, &[("mottakersystem", m)], v);
+            }
+        }
+    }
 }
 
 /// What the workers and clients counted and timed (`crate::telemetry`),
@@ -699,6 +770,42 @@ mod tests {
     #[test]
     fn labels_are_escaped() {
         assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+
+    #[test]
+    fn fiks_io_links_are_gauges_per_mottakersystem() {
+        use mottak_protocol::console::IntegrationStatus;
+        let mut built = Built::default();
+        built.state.integrations = vec![
+            IntegrationStatus {
+                mottakersystem: "nav-frogn".into(),
+                fiks_io: Some(FiksIoLink {
+                    connected_since: Some(1),
+                    waiting_at_fiks: Some(4),
+                    receipts_owed: 2,
+                    receipts_failing: 1,
+                    ..FiksIoLink::default()
+                }),
+                ..IntegrationStatus::default()
+            },
+            IntegrationStatus {
+                mottakersystem: "byggesak".into(),
+                ..IntegrationStatus::default()
+            },
+        ];
+        let text = render(&built, 0);
+        for want in [
+            "mottak_fiks_io_up{mottakersystem=\"nav-frogn\"} 1",
+            "mottak_fiks_io_waiting_at_fiks{mottakersystem=\"nav-frogn\"} 4",
+            "mottak_fiks_io_receipts_owed{mottakersystem=\"nav-frogn\"} 2",
+            "mottak_fiks_io_receipts_failing{mottakersystem=\"nav-frogn\"} 1",
+        ] {
+            assert!(text.lines().any(|l| l == want), "{want} not in\n{text}");
+        }
+        assert!(
+            !text.contains("fiks_io_up{mottakersystem=\"byggesak\"}"),
+            "{text}"
+        );
     }
 
     #[test]
