@@ -21,6 +21,7 @@
 
 pub mod access;
 pub mod console_queries;
+pub mod fiks_io;
 mod forsendelser;
 mod group;
 pub mod outbound;

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use rusqlite::{Connection, TransactionBehavior};
 
-use super::{JournalError, outbound};
+use super::{JournalError, fiks_io, outbound};
 
 /// The schema, one migration per version: `MIGRATIONS[n]` takes version `n`
 /// to `n + 1`. Append only; never edit a migration that has shipped.
@@ -103,6 +103,10 @@ pub const MIGRATIONS: &[&str] = &[
     // 3: the outbound pipeline (see `outbound`): claimed saksoppdateringer,
     // the files uploaded per case, their attempts.
     outbound::MIGRATION,
+    // 4: the Fiks IO pipeline (see `fiks_io`): one row per message, its
+    // receipt duty. (Renumbered after the cross-channel dedupe's migration
+    // when both are merged: it is self-contained.)
+    fiks_io::MIGRATION,
 ];
 
 /// The schema version this code writes.
