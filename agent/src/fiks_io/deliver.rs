@@ -9,9 +9,12 @@
 //!    unzip (the hostile-zip defences), check the ASiC-E manifest (every data
 //!    file listed with its SHA-256), keep the data files, write `melding.json`,
 //!    fsync the staging folder;
-//! 4. journal `staged`; rename into `inn/` (a folder already there with our
-//!    `melding.json` is recognised); journal `delivered` and the receipt duty
-//!    in one transaction; only then ack, then drop the kept copy.
+//! 4. journal `staged` with the Digisos innsending's cross-channel claim in
+//!    the same transaction (held by a SvarInn delivery: `duplicate` with the
+//!    link, not published, acked, its receipt still owed); rename into `inn/`
+//!    (a folder already there with our `melding.json` is recognised); journal
+//!    `delivered` and the receipt duty in one transaction; only then ack, then
+//!    drop the kept copy.
 //!
 //! A message that cannot be decrypted or whose digests are wrong is `failed`
 //! with its kept copy and acked, without a receipt. Anything else that goes
@@ -38,7 +41,8 @@ use crate::fiks_client::FiksClient;
 use crate::inbound::fetch::{FailureClass, decrypt_to_file};
 use crate::inbound::limits::DownloadLimits;
 use crate::journal::SharedJournal;
-use crate::journal::fiks_io::{FiksIoRow, FiksIoState, NewMelding, Settled};
+use crate::journal::fiks_io::{FiksIoRow, FiksIoState, NewMelding, Staged as StageOutcome};
+use crate::journal::innsending::InnsendingKey;
 use crate::names::ForsendelseId;
 use crate::unzip::{self, ExtractedFile, UnzipError, ZipLimits};
 
@@ -46,8 +50,6 @@ use crate::unzip::{self, ExtractedFile, UnzipError, ZipLimits};
 const PAYLOAD: Name = Name::fixed(".asice");
 /// Where the container is unpacked before its data files are kept.
 const UNPACKED: Name = Name::fixed(".unpacked");
-/// The most of a JSON data file read to find the digisosId.
-const MAX_METADATA_JSON: u64 = 1 << 20;
 
 /// What one mottakersystem's deliveries share.
 pub struct Context {
@@ -108,8 +110,8 @@ enum PrepareError {
 struct Prepared {
     files: Vec<String>,
     bytes: u64,
-    digisos_id: Option<String>,
-    ekstern_ref: Option<String>,
+    /// Its `{digisosId, eksternRef}`, when it carries them.
+    key: Option<InnsendingKey>,
 }
 
 /// Where a message's body is.
@@ -210,22 +212,28 @@ impl Context {
             Err(PrepareError::Local(reason)) => return Err(reason),
         };
         let (system, mid) = (self.system.clone(), melding.melding_id.clone());
-        let (digisos, ekstern) = (prepared.digisos_id.clone(), prepared.ekstern_ref.clone());
+        let key = prepared.key.clone();
         let kept_text = kept.display().to_string();
         let bytes = prepared.bytes;
-        self.journal
+        let receipt_owed = super::receipt_type(&melding.melding_type).is_some();
+        // The cross-channel claim is taken in the same transaction as `staged`.
+        let outcome = self
+            .journal
             .call(move |j| {
-                j.fiks_io_staged(
-                    &system,
-                    &mid,
-                    digisos.as_deref(),
-                    ekstern.as_deref(),
-                    &kept_text,
-                    bytes,
-                )
+                j.fiks_io_stage(&system, &mid, key.as_ref(), &kept_text, bytes, receipt_owed)
             })
             .await
             .map_err(|e| e.to_string())?;
+        if let StageOutcome::Duplicate(holder) = outcome {
+            info!(mottakersystem = %self.system, melding_id = %melding.melding_id, delivered_by = %holder.channel, delivered_id = %holder.id, "Fiks IO message already delivered by the other channel: not delivered again, acknowledged (its receipt is still sent)");
+            let drop = self.drop.clone();
+            let _ = tokio::task::spawn_blocking(move || drop.discard(staging)).await;
+            let _ = std::fs::remove_file(&kept);
+            if receipt_owed {
+                self.receipts.notify_one();
+            }
+            return Ok(());
+        }
         self.publish(melding, staging).await?;
         info!(mottakersystem = %self.system, melding_id = %melding.melding_id, melding_type = %melding.melding_type, files = prepared.files.len(), bytes = prepared.bytes, "Fiks IO message delivered into inn/");
         Ok(())
@@ -246,7 +254,7 @@ impl Context {
         let (system, mid) = (self.system.clone(), melding.melding_id.clone());
         let receipt_owed = super::receipt_type(&melding.melding_type).is_some();
         self.journal
-            .call(move |j| j.fiks_io_settled(&system, &mid, &Settled::Delivered { receipt_owed }))
+            .call(move |j| j.fiks_io_delivered(&system, &mid, receipt_owed))
             .await
             .map_err(|e| e.to_string())?;
         if receipt_owed {
@@ -421,21 +429,15 @@ fn prepare(
     }
     dir.remove_tree(&UNPACKED).map_err(local)?;
     dir.remove_file(&PAYLOAD).map_err(local)?;
-    let (digisos_id, ekstern_ref) = digisos_metadata(dir, &data);
-    let json = melding_json(
-        melding,
-        digisos_id.as_deref(),
-        ekstern_ref.as_deref(),
-        received,
-    );
+    let key = innsending_key(dir, &data);
+    let json = melding_json(melding, key.as_ref(), received);
     staging
         .write_melding_json(json.as_bytes())
         .map_err(|e| PrepareError::Local(e.to_string()))?;
     Ok(Prepared {
         files: data.iter().map(|f| f.name.as_str().to_owned()).collect(),
         bytes: data.iter().map(|f| f.size).sum(),
-        digisos_id,
-        ekstern_ref,
+        key,
     })
 }
 
@@ -496,43 +498,22 @@ fn check_digests(manifest: &Manifest, entries: &[ExtractedFile]) -> Result<(), P
     Ok(())
 }
 
-/// The digisosId and eksternRef from the JSON data file that holds them
-/// (its name is not fixed for Fiks IO: the first `.json` with a `digisosId`).
-fn digisos_metadata(dir: &Dir, data: &[ExtractedFile]) -> (Option<String>, Option<String>) {
-    for file in data
-        .iter()
+/// The `{digisosId, eksternRef}` of the JSON data file that holds them (its
+/// name is not fixed for Fiks IO: the first `.json` that reads as one), by
+/// the one reader both channels use ([`InnsendingKey::read`]).
+fn innsending_key(dir: &Dir, data: &[ExtractedFile]) -> Option<InnsendingKey> {
+    data.iter()
         .filter(|f| f.name.as_str().to_ascii_lowercase().ends_with(".json"))
-    {
-        let Ok(bytes) = dir.read_file(&Name::from(&file.name), MAX_METADATA_JSON) else {
-            continue;
-        };
-        if let Some(found) = metadata_from_json(&bytes) {
-            return found;
-        }
-    }
-    (None, None)
-}
-
-/// `{digisosId, eksternRef}` of a metadata JSON, if it has a digisosId.
-fn metadata_from_json(bytes: &[u8]) -> Option<(Option<String>, Option<String>)> {
-    let value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
-    let text = |key: &str| {
-        value
-            .get(key)
-            .and_then(|v| v.as_str())
-            .map(str::trim)
-            .filter(|s| !s.is_empty() && s.len() <= 200 && !s.chars().any(char::is_control))
-            .map(str::to_owned)
-    };
-    let digisos_id = text("digisosId")?;
-    Some((Some(digisos_id), text("eksternRef")))
+        .find_map(|f| {
+            let file = dir.open_file(&Name::from(&f.name)).ok()?;
+            InnsendingKey::read(file).ok()
+        })
 }
 
 /// `melding.json`: what the fagsystem reads beside the data files.
 fn melding_json(
     melding: &NewMelding,
-    digisos_id: Option<&str>,
-    ekstern_ref: Option<&str>,
+    key: Option<&InnsendingKey>,
     received: OffsetDateTime,
 ) -> String {
     let mottatt = received.format(&Rfc3339).unwrap_or_default();
@@ -541,8 +522,8 @@ fn melding_json(
         "meldingType": melding.melding_type,
         "avsenderKontoId": melding.avsender_konto,
         "svarTil": melding.svar_til,
-        "digisosId": digisos_id,
-        "eksternRef": ekstern_ref,
+        "digisosId": key.map(|k| &k.digisos_id),
+        "eksternRef": key.map(|k| &k.ekstern_ref),
         "mottatt": mottatt,
     });
     serde_json::to_string_pretty(&value).unwrap_or_else(|_| value.to_string())
@@ -632,21 +613,6 @@ mod tests {
     }
 
     #[test]
-    fn the_digisos_metadata_is_read_from_a_json_that_has_it() {
-        assert_eq!(
-            metadata_from_json(br#"{"digisosId":"d-1","eksternRef":"e-1","x":1}"#),
-            Some((Some("d-1".into()), Some("e-1".into())))
-        );
-        assert_eq!(
-            metadata_from_json(br#"{"digisosId":"d-1"}"#),
-            Some((Some("d-1".into()), None))
-        );
-        assert_eq!(metadata_from_json(br#"{"eksternRef":"e"}"#), None);
-        assert_eq!(metadata_from_json(b"not json"), None);
-        assert_eq!(metadata_from_json(br#"{"digisosId":"a\nb"}"#), None);
-    }
-
-    #[test]
     fn melding_json_holds_the_headers_the_ids_and_the_time() {
         let m = NewMelding {
             melding_id: "0e5b4c3a-2d1f-4a9b-8c7d-6e5f4a3b2c1d".into(),
@@ -656,7 +622,11 @@ mod tests {
             dokumentlager_id: None,
         };
         let at = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
-        let text = melding_json(&m, Some("d-1"), Some("e-1"), at);
+        let key = InnsendingKey {
+            digisos_id: "d-1".into(),
+            ekstern_ref: "e-1".into(),
+        };
+        let text = melding_json(&m, Some(&key), at);
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(v["meldingId"], m.melding_id.as_str());
         assert_eq!(v["meldingType"], "no.nav.digisos.soknad.v1");

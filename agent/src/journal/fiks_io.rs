@@ -1,4 +1,4 @@
-//! What the Fiks IO pipeline keeps in the journal (its own migration): one
+//! What the Fiks IO pipeline keeps in the journal (migration 5): one
 //! row per `(mottakersystem, melding_id)` with the message's headers, where
 //! it is, and the receipt it owes.
 //!
@@ -7,19 +7,25 @@
 //!   redelivery (after a crash or a reconnect) is recognised by its id;
 //! - `staged` after the staging folder is durable, before the rename into
 //!   `inn/`: a `staged` row whose staging is gone was published;
-//! - `delivered` (or `duplicate`) and the receipt duty in one transaction,
-//!   only after `inn/<melding-id>/` is durable; only then is the message acked.
+//! - with `staged`, in the same transaction, the Digisos innsending's
+//!   cross-channel claim (`super::innsending`): held by another delivery, the
+//!   message is `duplicate` with the link instead, never published;
+//! - `delivered` and the receipt duty in one transaction, only after
+//!   `inn/<melding-id>/` is durable; only then is the message acked.
 //!
 //! A message that cannot be decrypted or whose digests are wrong is `failed`
 //! with the path of its kept encrypted copy, and owes no receipt.
 
 use rusqlite::{OptionalExtension, params};
 
+use super::innsending::{
+    Channel, Claim, ClaimHolder, InnsendingKey, claim_in, record_duplicate_in,
+};
 use super::{Journal, JournalError};
 use crate::clock::to_millis;
 
 /// The migration that creates the Fiks IO table (appended to
-/// [`super::MIGRATIONS`]; self-contained, so it can be renumbered).
+/// [`super::MIGRATIONS`] as version 5; self-contained).
 pub const MIGRATION: &str = "CREATE TABLE fiks_io_melding (
         mottakersystem   TEXT NOT NULL,
         melding_id       TEXT NOT NULL,
@@ -186,15 +192,6 @@ pub struct FiksIoRow {
     pub updated_at: i64,
 }
 
-/// What a message ends as when it is settled.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Settled {
-    /// In `inn/<melding-id>/`; `receipt_owed` for the Digisos types.
-    Delivered { receipt_owed: bool },
-    /// Delivered before over another channel: `link` says which.
-    Duplicate { link: String, receipt_owed: bool },
-}
-
 const COLUMNS: &str = "mottakersystem, melding_id, melding_type, avsender_konto, svar_til,
     dokumentlager_id, state, receipt, receipt_attempts, receipt_next_at, receipt_error,
     digisos_id, ekstern_ref, reason, kept_copy, size, received_at, staged_at, delivered_at,
@@ -309,24 +306,9 @@ impl Journal {
     ) -> Result<(), JournalError> {
         let now = self.fiks_io_now();
         let tx = self.write_tx()?;
-        let from: Option<String> = tx
-            .prepare_cached(
-                "SELECT state FROM fiks_io_melding WHERE mottakersystem = ?1 AND melding_id = ?2",
-            )?
-            .query_row(params![mottakersystem, melding_id], |r| r.get(0))
-            .optional()?;
-        let Some(from) = from else {
-            return Err(JournalError::NotFound {
-                mottakersystem: mottakersystem.to_owned(),
-                id: melding_id.to_owned(),
-            });
-        };
-        let from = FiksIoState::parse(&from)
-            .ok_or_else(|| JournalError::Corrupt(format!("Fiks IO state {from:?}")))?;
+        let from = state_in(&tx, mottakersystem, melding_id)?;
         if !from.can_become(to) {
-            return Err(JournalError::Corrupt(format!(
-                "Fiks IO message {melding_id} of {mottakersystem} cannot go from {from} to {to}; nothing was changed"
-            )));
+            return Err(illegal(mottakersystem, melding_id, from, to));
         }
         let mut values: Vec<&dyn rusqlite::ToSql> = vec![
             &mottakersystem,
@@ -346,83 +328,121 @@ impl Journal {
 
     /// `received` → `staged`: the staging folder is durable (files,
     /// `melding.json`, the folder); the rename into `inn/` comes next.
-    /// `kept_copy` is the encrypted copy, `size` the decrypted bytes.
-    pub fn fiks_io_staged(
+    /// `kept_copy` is the encrypted copy, `size` the decrypted bytes. With a
+    /// `key` (a Digisos innsending), its cross-channel claim is taken in the
+    /// same transaction: held by another delivery, the message becomes
+    /// `duplicate` with the link instead (and owes its receipt when
+    /// `receipt_owed`), and must not be published.
+    #[allow(clippy::too_many_arguments)]
+    pub fn fiks_io_stage(
         &mut self,
         mottakersystem: &str,
         melding_id: &str,
-        digisos_id: Option<&str>,
-        ekstern_ref: Option<&str>,
+        key: Option<&InnsendingKey>,
         kept_copy: &str,
         size: u64,
-    ) -> Result<(), JournalError> {
+        receipt_owed: bool,
+    ) -> Result<Staged, JournalError> {
+        let now = self.fiks_io_now();
         let size = i64::try_from(size).unwrap_or(i64::MAX);
+        let (digisos_id, ekstern_ref) = (
+            key.map(|k| k.digisos_id.as_str()),
+            key.map(|k| k.ekstern_ref.as_str()),
+        );
+        let tx = self.write_tx()?;
+        let from = state_in(&tx, mottakersystem, melding_id)?;
+        let claim = match key {
+            Some(key) => claim_in(&tx, mottakersystem, key, Channel::FiksIo, melding_id, now)?,
+            None => Claim::Ours,
+        };
+        let (to, staged) = match &claim {
+            Claim::Ours => (FiksIoState::Staged, Staged::Staged),
+            Claim::DeliveredBy(holder) => {
+                (FiksIoState::Duplicate, Staged::Duplicate(holder.clone()))
+            }
+        };
+        if !from.can_become(to) {
+            return Err(illegal(mottakersystem, melding_id, from, to));
+        }
+        match (&claim, key) {
+            (Claim::DeliveredBy(holder), Some(key)) => {
+                record_duplicate_in(
+                    &tx,
+                    mottakersystem,
+                    key,
+                    Channel::FiksIo,
+                    melding_id,
+                    holder,
+                    now,
+                )?;
+                let link = format!(
+                    "already delivered by {} {}",
+                    holder.channel.title(),
+                    holder.id
+                );
+                let receipt = if receipt_owed {
+                    ReceiptDuty::Owed
+                } else {
+                    ReceiptDuty::None
+                };
+                tx.prepare_cached(
+                    "UPDATE fiks_io_melding SET state = 'duplicate', reason = ?3, digisos_id = ?4,
+                         ekstern_ref = ?5, receipt = ?6, size = ?7, updated_at = ?8
+                     WHERE mottakersystem = ?1 AND melding_id = ?2",
+                )?
+                .execute(params![
+                    mottakersystem,
+                    melding_id,
+                    link,
+                    digisos_id,
+                    ekstern_ref,
+                    receipt.as_str(),
+                    size,
+                    now
+                ])?;
+            }
+            _ => {
+                tx.prepare_cached(
+                    "UPDATE fiks_io_melding SET state = 'staged', staged_at = ?3, digisos_id = ?4,
+                         ekstern_ref = ?5, kept_copy = ?6, size = ?7, reason = NULL, updated_at = ?3
+                     WHERE mottakersystem = ?1 AND melding_id = ?2",
+                )?
+                .execute(params![
+                    mottakersystem,
+                    melding_id,
+                    now,
+                    digisos_id,
+                    ekstern_ref,
+                    kept_copy,
+                    size
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(staged)
+    }
+
+    /// `staged` → `delivered` and the receipt duty (`receipt_owed`: the
+    /// Digisos types), in one transaction: the message may be acked once
+    /// this returns.
+    pub fn fiks_io_delivered(
+        &mut self,
+        mottakersystem: &str,
+        melding_id: &str,
+        receipt_owed: bool,
+    ) -> Result<(), JournalError> {
+        let receipt = if receipt_owed {
+            ReceiptDuty::Owed
+        } else {
+            ReceiptDuty::None
+        };
         self.fiks_io_move(
             mottakersystem,
             melding_id,
-            FiksIoState::Staged,
-            "staged_at = ?3, digisos_id = ?5, ekstern_ref = ?6, kept_copy = ?7, size = ?8, reason = NULL",
-            &[&digisos_id, &ekstern_ref, &kept_copy, &size],
+            FiksIoState::Delivered,
+            "delivered_at = ?3, receipt = ?5, receipt_attempts = 0, receipt_next_at = NULL",
+            &[&receipt.as_str()],
         )
-    }
-
-    /// `staged` → `delivered` (or `received` → `duplicate`) and the receipt
-    /// duty, in one transaction: the message may be acked once this returns.
-    pub fn fiks_io_settled(
-        &mut self,
-        mottakersystem: &str,
-        melding_id: &str,
-        how: &Settled,
-    ) -> Result<(), JournalError> {
-        let owed = |o: bool| {
-            if o {
-                ReceiptDuty::Owed
-            } else {
-                ReceiptDuty::None
-            }
-        };
-        match how {
-            Settled::Delivered { receipt_owed } => self.fiks_io_move(
-                mottakersystem,
-                melding_id,
-                FiksIoState::Delivered,
-                "delivered_at = ?3, receipt = ?5, receipt_attempts = 0, receipt_next_at = NULL",
-                &[&owed(*receipt_owed).as_str()],
-            ),
-            Settled::Duplicate { link, receipt_owed } => self.fiks_io_move(
-                mottakersystem,
-                melding_id,
-                FiksIoState::Duplicate,
-                "reason = ?5, receipt = ?6, receipt_attempts = 0, receipt_next_at = NULL",
-                &[link, &owed(*receipt_owed).as_str()],
-            ),
-        }
-    }
-
-    /// The digisosId and eksternRef a message carries, once read (a
-    /// duplicate is settled before it is staged).
-    pub fn fiks_io_set_digisos(
-        &mut self,
-        mottakersystem: &str,
-        melding_id: &str,
-        digisos_id: Option<&str>,
-        ekstern_ref: Option<&str>,
-    ) -> Result<(), JournalError> {
-        let now = self.fiks_io_now();
-        let tx = self.write_tx()?;
-        tx.prepare_cached(
-            "UPDATE fiks_io_melding SET digisos_id = ?3, ekstern_ref = ?4, updated_at = ?5
-             WHERE mottakersystem = ?1 AND melding_id = ?2",
-        )?
-        .execute(params![
-            mottakersystem,
-            melding_id,
-            digisos_id,
-            ekstern_ref,
-            now
-        ])?;
-        tx.commit()?;
-        Ok(())
     }
 
     /// → `failed` with a reason for a person and the kept encrypted copy; no
@@ -571,6 +591,48 @@ impl Journal {
     }
 }
 
+/// What [`Journal::fiks_io_stage`] made of a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Staged {
+    /// Staged: publish it.
+    Staged,
+    /// Delivered before by `0`: do not publish; it is `duplicate`.
+    Duplicate(ClaimHolder),
+}
+
+/// The state of a message, read inside `tx`.
+fn state_in(
+    tx: &rusqlite::Connection,
+    mottakersystem: &str,
+    melding_id: &str,
+) -> Result<FiksIoState, JournalError> {
+    let from: Option<String> = tx
+        .prepare_cached(
+            "SELECT state FROM fiks_io_melding WHERE mottakersystem = ?1 AND melding_id = ?2",
+        )?
+        .query_row(params![mottakersystem, melding_id], |r| r.get(0))
+        .optional()?;
+    let Some(from) = from else {
+        return Err(JournalError::NotFound {
+            mottakersystem: mottakersystem.to_owned(),
+            id: melding_id.to_owned(),
+        });
+    };
+    FiksIoState::parse(&from)
+        .ok_or_else(|| JournalError::Corrupt(format!("Fiks IO state {from:?}")))
+}
+
+fn illegal(
+    mottakersystem: &str,
+    melding_id: &str,
+    from: FiksIoState,
+    to: FiksIoState,
+) -> JournalError {
+    JournalError::Corrupt(format!(
+        "Fiks IO message {melding_id} of {mottakersystem} cannot go from {from} to {to}; nothing was changed"
+    ))
+}
+
 impl rusqlite::ToSql for FiksIoState {
     fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
         Ok(self.as_str().into())
@@ -598,6 +660,13 @@ mod tests {
         (dir, j, clock)
     }
 
+    fn key(d: &str, e: &str) -> InnsendingKey {
+        InnsendingKey {
+            digisos_id: d.into(),
+            ekstern_ref: e.into(),
+        }
+    }
+
     fn melding(id: &str) -> NewMelding {
         NewMelding {
             melding_id: id.into(),
@@ -616,7 +685,7 @@ mod tests {
         assert_eq!(row.receipt, ReceiptDuty::None);
         assert_eq!(row.melding, melding("m1"));
         clock.advance(Duration::from_secs(1));
-        j.fiks_io_staged(S, "m1", Some("d-1"), Some("e-1"), "/s/m1.cms", 42)
+        j.fiks_io_stage(S, "m1", Some(&key("d-1", "e-1")), "/s/m1.cms", 42, true)
             .unwrap();
         let row = j.fiks_io_row(S, "m1").unwrap().unwrap();
         assert_eq!(row.state, FiksIoState::Staged);
@@ -625,8 +694,7 @@ mod tests {
         assert_eq!(row.kept_copy.as_deref(), Some("/s/m1.cms"));
         assert_eq!(row.size, Some(42));
         assert!(row.staged_at.unwrap() > row.received_at);
-        j.fiks_io_settled(S, "m1", &Settled::Delivered { receipt_owed: true })
-            .unwrap();
+        j.fiks_io_delivered(S, "m1", true).unwrap();
         let row = j.fiks_io_row(S, "m1").unwrap().unwrap();
         assert_eq!(
             (row.state, row.receipt),
@@ -648,15 +716,8 @@ mod tests {
     fn a_redelivery_is_recognised_and_changes_nothing() {
         let (_d, mut j, _c) = journal();
         j.fiks_io_received(S, &melding("m1")).unwrap();
-        j.fiks_io_staged(S, "m1", None, None, "/k", 1).unwrap();
-        j.fiks_io_settled(
-            S,
-            "m1",
-            &Settled::Delivered {
-                receipt_owed: false,
-            },
-        )
-        .unwrap();
+        j.fiks_io_stage(S, "m1", None, "/k", 1, false).unwrap();
+        j.fiks_io_delivered(S, "m1", false).unwrap();
         let mut again = melding("m1");
         again.melding_type = "changed".into();
         let row = j.fiks_io_received(S, &again).unwrap();
@@ -674,9 +735,7 @@ mod tests {
         let (_d, mut j, _c) = journal();
         j.fiks_io_received(S, &melding("m1")).unwrap();
         // Not delivered before it is staged.
-        let err = j
-            .fiks_io_settled(S, "m1", &Settled::Delivered { receipt_owed: true })
-            .unwrap_err();
+        let err = j.fiks_io_delivered(S, "m1", true).unwrap_err();
         assert!(
             err.to_string()
                 .contains("cannot go from received to delivered"),
@@ -709,28 +768,48 @@ mod tests {
     }
 
     #[test]
-    fn a_duplicate_is_linked_and_may_owe_its_receipt() {
+    fn a_duplicate_is_linked_in_the_claims_transaction_and_may_owe_its_receipt() {
         let (_d, mut j, _c) = journal();
+        let k = key("d-1", "e-1");
+        // SvarInn delivered it first.
+        assert_eq!(
+            j.claim_innsending(S, &k, Channel::SvarInn, "f-9").unwrap(),
+            Claim::Ours
+        );
         j.fiks_io_received(S, &melding("m1")).unwrap();
-        j.fiks_io_set_digisos(S, "m1", Some("d-1"), Some("e-1"))
-            .unwrap();
-        j.fiks_io_settled(
-            S,
-            "m1",
-            &Settled::Duplicate {
-                link: "already delivered by svarinn f-9".into(),
-                receipt_owed: true,
-            },
-        )
-        .unwrap();
+        let staged = j.fiks_io_stage(S, "m1", Some(&k), "/k", 7, true).unwrap();
+        let Staged::Duplicate(holder) = staged else {
+            panic!("staged a duplicate: {staged:?}")
+        };
+        assert_eq!(
+            (holder.channel, holder.id.as_str()),
+            (Channel::SvarInn, "f-9")
+        );
         let row = j.fiks_io_row(S, "m1").unwrap().unwrap();
         assert_eq!(row.state, FiksIoState::Duplicate);
         assert_eq!(row.receipt, ReceiptDuty::Owed);
         assert_eq!(
             row.reason.as_deref(),
-            Some("already delivered by svarinn f-9")
+            Some("already delivered by SvarInn forsendelse f-9")
         );
         assert_eq!(row.digisos_id.as_deref(), Some("d-1"));
+        assert!(row.state.is_settled());
+        let dup = j.duplicate_of(S, Channel::FiksIo, "m1").unwrap().unwrap();
+        assert_eq!(dup.delivered_by.id, "f-9");
+        // The other way round: Fiks IO claims first, SvarInn finds it taken.
+        j.fiks_io_received(S, &melding("m2")).unwrap();
+        let k2 = key("d-2", "e-2");
+        assert_eq!(
+            j.fiks_io_stage(S, "m2", Some(&k2), "/k", 7, true).unwrap(),
+            Staged::Staged
+        );
+        let Claim::DeliveredBy(h) = j
+            .claim_innsending(S, &k2, Channel::SvarInn, "f-10")
+            .unwrap()
+        else {
+            panic!("SvarInn got a claim Fiks IO holds")
+        };
+        assert_eq!((h.channel, h.id.as_str()), (Channel::FiksIo, "m2"));
     }
 
     #[test]
@@ -738,18 +817,10 @@ mod tests {
         let (_d, mut j, clock) = journal();
         for id in ["m1", "m2"] {
             j.fiks_io_received(S, &melding(id)).unwrap();
-            j.fiks_io_staged(S, id, None, None, "/k", 1).unwrap();
+            j.fiks_io_stage(S, id, None, "/k", 1, true).unwrap();
         }
-        j.fiks_io_settled(S, "m1", &Settled::Delivered { receipt_owed: true })
-            .unwrap();
-        j.fiks_io_settled(
-            S,
-            "m2",
-            &Settled::Delivered {
-                receipt_owed: false,
-            },
-        )
-        .unwrap();
+        j.fiks_io_delivered(S, "m1", true).unwrap();
+        j.fiks_io_delivered(S, "m2", false).unwrap();
         let now = clock.now_ms();
         let due = j.fiks_io_receipts_due(S, now).unwrap();
         assert_eq!(due.len(), 1);
@@ -775,7 +846,7 @@ mod tests {
             j.fiks_io_received(S, &melding(id)).unwrap();
             clock.advance(Duration::from_millis(5));
         }
-        j.fiks_io_staged(S, "c", None, None, "/k", 1).unwrap();
+        j.fiks_io_stage(S, "c", None, "/k", 1, true).unwrap();
         let ids = |rows: Vec<FiksIoRow>| {
             rows.into_iter()
                 .map(|r| r.melding.melding_id)
