@@ -465,3 +465,98 @@ fn a_refused_login_is_the_pipelines_setup_error() -> Result<()> {
     agent.terminate(LIMIT)?;
     Ok(())
 }
+
+/// Never twice across channels, SvarInn first: a `nav.digisos` forsendelse delivered by
+/// SvarInn holds its innsending's claim, so the Fiks IO copy (same digisosId and eksternRef)
+/// is journaled `duplicate` with the link, never put in `inn/`, acked, and still answered
+/// with its receipt (Fiks must not fall back once more).
+#[test]
+fn a_fiks_io_copy_of_a_svarinn_delivery_is_acked_and_answered_not_delivered() -> Result<()> {
+    use mottak_fixtures::svarinn::{GenerateSpec, GeneratedKind};
+    let Some(fx) = start(Ack::OnDelivery, None)? else {
+        return Ok(());
+    };
+    let sys = fx.world.first()?.clone();
+    let made = fx.world.block_on(fx.world.fake.generate_with(
+        GenerateSpec::new(1, 3000, GeneratedKind::Digisos).for_mottakersystem(&sys.spec.username),
+    ))?;
+    let g = &made[0];
+    let mut agent = fx.world.spawn_agent()?;
+    wait(&mut agent, LIMIT, || sys.is_published(&g.id))?;
+    let m = fx.fw.soknad(
+        g.digisos_id.as_deref().context("digisosId")?,
+        g.ekstern_ref.as_deref().context("eksternRef")?,
+    );
+    fx.send(&m)?;
+    fx.wait_state(&mut agent, m.melding_id(), "duplicate")?;
+    let row = fx.row(m.melding_id())?.unwrap();
+    let link = row.3.unwrap_or_default();
+    assert!(link.contains(&g.id) && link.contains("SvarInn"), "{link}");
+    let receipt = fx.wait_receipt(m.melding_id())?;
+    assert_eq!(receipt["meldingType"], DIGISOS_SOKNAD_MOTTATT);
+    assert!(!fx.inn(m.melding_id()).exists(), "delivered twice");
+    let staging = fx.world.dir().join("drop").join(SYSTEM).join(".mottak");
+    assert!(
+        !names(&staging)
+            .iter()
+            .any(|n| n.starts_with(m.melding_id())),
+        "{:?}",
+        names(&staging)
+    );
+    agent.terminate(LIMIT)?;
+    assert_eq!(fx.queue_depth()?, 0, "the duplicate was acked");
+    Ok(())
+}
+
+/// Never twice within Fiks IO either: the same søknad sent again under a new melding-id
+/// (Fiks's own retry) finds the claim of the first and is a `duplicate`, answered.
+#[test]
+fn the_same_soknad_under_a_new_melding_id_is_a_duplicate() -> Result<()> {
+    let Some(fx) = start(Ack::OnDelivery, None)? else {
+        return Ok(());
+    };
+    let mut agent = fx.world.spawn_agent()?;
+    let first = fx.fw.soknad(DIGISOS, REF);
+    fx.send(&first)?;
+    fx.wait_inn(&mut agent, first.melding_id())?;
+    let again = fx.fw.soknad(DIGISOS, REF);
+    fx.send(&again)?;
+    fx.wait_state(&mut agent, again.melding_id(), "duplicate")?;
+    let link = fx.row(again.melding_id())?.unwrap().3.unwrap_or_default();
+    assert!(link.contains(first.melding_id()), "{link}");
+    fx.wait_receipt(again.melding_id())?;
+    assert!(!fx.inn(again.melding_id()).exists());
+    agent.terminate(LIMIT)?;
+    Ok(())
+}
+
+/// A broker restart mid-flow: the agent connects again (a fresh token, backoff) and the
+/// message published after the restart is delivered and answered.
+#[test]
+fn after_a_broker_restart_the_agent_consumes_again() -> Result<()> {
+    let Some(mut fx) = start(Ack::OnDelivery, None)? else {
+        return Ok(());
+    };
+    let mut agent = fx.world.spawn_agent()?;
+    let before = fx.fw.soknad(DIGISOS, REF);
+    fx.send(&before)?;
+    fx.wait_inn(&mut agent, before.melding_id())?;
+    fx.fw.broker.restart()?;
+    let after = fx
+        .fw
+        .soknad(DIGISOS, "11000000-0000-4000-8000-000000000009");
+    fx.send(&after)?;
+    fx.wait_inn(&mut agent, after.melding_id())?;
+    fx.wait_receipt(after.melding_id())?;
+    let logins = fx
+        .fw
+        .access
+        .logins()
+        .iter()
+        .filter(|l| l.allowed && l.username == mottak_fixtures::fiks_io::WORLD_INTEGRASJON_ID)
+        .count();
+    assert!(logins >= 2, "logged in again after the restart: {logins}");
+    agent.terminate(LIMIT)?;
+    assert_eq!(fx.queue_depth()?, 0);
+    Ok(())
+}

@@ -733,6 +733,61 @@ mod tests {
         );
     }
 
+    /// `downloaded` → `acked` without publishing only with the duplicate link journaled.
+    #[test]
+    fn a_forsendelse_is_acknowledged_as_a_duplicate_only_with_its_link() {
+        use crate::journal::{Change, NewForsendelse, State};
+        use crate::names::ForsendelseId;
+        let dir = tempfile::tempdir().unwrap();
+        let (mut j, _) = open(dir.path());
+        let f1 = ForsendelseId::parse("f-1").unwrap();
+        j.record_listed(
+            SYS,
+            &NewForsendelse {
+                id: f1.clone(),
+                tittel: "Søknad".into(),
+                avsender_navn: None,
+                forsendelse_type: Some("nav.digisos".into()),
+                sendt_at: None,
+                size: None,
+                raw_json: "{}".into(),
+            },
+        )
+        .unwrap();
+        let dup = || Change::AckedAsDuplicate {
+            reason: "delivered as Fiks IO melding m-1".into(),
+        };
+        let refused = j.transition(SYS, &f1, dup()).unwrap_err();
+        assert!(
+            refused.to_string().contains("only a downloaded"),
+            "{refused}"
+        );
+        j.transition(SYS, &f1, Change::Downloaded).unwrap();
+        let refused = j.transition(SYS, &f1, dup()).unwrap_err();
+        assert!(
+            refused.to_string().contains("no duplicate link"),
+            "{refused}"
+        );
+        assert_eq!(j.get(SYS, &f1).unwrap().unwrap().state, State::Downloaded);
+        j.claim_innsending(SYS, &key("r1"), Channel::FiksIo, "m-1")
+            .unwrap();
+        let Claim::DeliveredBy(holder) = j
+            .claim_innsending(SYS, &key("r1"), Channel::SvarInn, "f-1")
+            .unwrap()
+        else {
+            panic!("Fiks IO holds it");
+        };
+        j.record_duplicate(SYS, &key("r1"), Channel::SvarInn, "f-1", &holder)
+            .unwrap();
+        let row = j.transition(SYS, &f1, dup()).unwrap();
+        assert_eq!(row.state, State::Acked);
+        assert!(row.acked_at.is_some() && row.delivered_at.is_none());
+        assert_eq!(
+            row.reason.as_deref(),
+            Some("delivered as Fiks IO melding m-1")
+        );
+    }
+
     /// The claim and the caller's own note commit together in a group, or
     /// neither does.
     #[tokio::test]

@@ -45,7 +45,9 @@ pub use group::GroupTx;
 pub use innsending::{Channel, Claim, ClaimHolder, Duplicate, InnsendingKey};
 pub use schema::{MIGRATIONS, SCHEMA_VERSION};
 pub use shared::{SharedJournal, WriteStats};
-pub use state::{ListedDecision, State, Work, can_transition, decide_listed, work_for};
+pub use state::{
+    ListedDecision, State, Work, can_acknowledge_duplicate, can_transition, decide_listed, work_for,
+};
 
 use forsendelser::{COLUMNS, current_state, insert_event, parse_state, read_row};
 use schema::{check_version, migrate, user_version};
@@ -215,6 +217,10 @@ pub enum Change {
     Imported,
     /// → `acked`: `kvitterMottak` succeeded.
     Acked,
+    /// `downloaded` → `acked` without being published: a duplicate of an innsending another
+    /// delivery holds the claim of, acknowledged at SvarInn; only with its link journaled
+    /// ([`Journal::record_duplicate`]). `reason` names the delivery that was delivered.
+    AckedAsDuplicate { reason: String },
     /// → `retry_wait`, to return to the current state at `next_attempt_at`.
     RetryWait {
         next_attempt_at: OffsetDateTime,
@@ -238,7 +244,7 @@ impl Change {
             Change::Downloaded => State::Downloaded,
             Change::Delivered { .. } => State::Delivered,
             Change::Imported => State::Imported,
-            Change::Acked => State::Acked,
+            Change::Acked | Change::AckedAsDuplicate { .. } => State::Acked,
             Change::RetryWait { .. } => State::RetryWait,
             Change::Failed { .. } => State::Failed,
             Change::Rejected { .. } => State::Rejected,
