@@ -328,18 +328,18 @@ impl Staging {
 
 /// Which channel a staging folder is for: each has its own suffix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Channel {
+pub enum StagingKind {
     /// `<id>.partial`.
     SvarInn,
     /// `<melding-id>.fiksio-partial`.
     FiksIo,
 }
 
-impl Channel {
+impl StagingKind {
     fn suffix(self) -> &'static str {
         match self {
-            Channel::SvarInn => PARTIAL_SUFFIX,
-            Channel::FiksIo => FIKS_IO_PARTIAL_SUFFIX,
+            StagingKind::SvarInn => PARTIAL_SUFFIX,
+            StagingKind::FiksIo => FIKS_IO_PARTIAL_SUFFIX,
         }
     }
 
@@ -473,14 +473,14 @@ impl DropFolder {
     /// and to move or delete it (which needs write permission on the folder
     /// itself). With a setgid `inn/`, the files inside inherit its group too.
     pub fn stage(&self, id: &ForsendelseId) -> Result<Staging, DropError> {
-        self.stage_for(Channel::SvarInn, id)
+        self.stage_for(StagingKind::SvarInn, id)
     }
 
-    /// [`DropFolder::stage`] for `channel`'s staging name.
-    pub fn stage_for(&self, channel: Channel, id: &ForsendelseId) -> Result<Staging, DropError> {
+    /// [`DropFolder::stage`] for `kind`'s staging name.
+    pub fn stage_for(&self, kind: StagingKind, id: &ForsendelseId) -> Result<Staging, DropError> {
         let root = self.open_root()?;
         let parent = root.open_dir(&STAGING)?;
-        let name = channel.staging_name(id)?;
+        let name = kind.staging_name(id)?;
         parent.remove_tree(&name)?;
         let dir = parent.create_dir(&name, 0o700)?;
         let inn_meta = root.open_dir(&INN)?.meta()?;
@@ -499,13 +499,13 @@ impl DropFolder {
     /// The staging folder of `id`, if one survived (a restart with the
     /// journal at `downloaded`).
     pub fn existing_staging(&self, id: &ForsendelseId) -> Option<Staging> {
-        self.existing_staging_for(Channel::SvarInn, id)
+        self.existing_staging_for(StagingKind::SvarInn, id)
     }
 
-    /// [`DropFolder::existing_staging`] for `channel`'s staging name.
-    pub fn existing_staging_for(&self, channel: Channel, id: &ForsendelseId) -> Option<Staging> {
+    /// [`DropFolder::existing_staging`] for `kind`'s staging name.
+    pub fn existing_staging_for(&self, kind: StagingKind, id: &ForsendelseId) -> Option<Staging> {
         let parent = self.open(&STAGING).ok()?;
-        let name = channel.staging_name(id).ok()?;
+        let name = kind.staging_name(id).ok()?;
         let dir = parent.open_dir(&name).ok()?;
         Some(Staging {
             id: id.clone(),
@@ -630,19 +630,19 @@ impl DropFolder {
         id: &ForsendelseId,
         publish_attempted: bool,
     ) -> Result<Option<Location>, DropError> {
-        self.locate_for(Channel::SvarInn, id, publish_attempted)
+        self.locate_for(StagingKind::SvarInn, id, publish_attempted)
     }
 
-    /// [`DropFolder::locate`] for `channel`'s staging name.
+    /// [`DropFolder::locate`] for `kind`'s staging name.
     pub fn locate_for(
         &self,
-        channel: Channel,
+        kind: StagingKind,
         id: &ForsendelseId,
         publish_attempted: bool,
     ) -> Result<Option<Location>, DropError> {
         let published = self.status(id.as_str())?;
         let staged = || -> Result<bool, DropError> {
-            let meta = self.open(&STAGING)?.stat(&channel.staging_name(id)?)?;
+            let meta = self.open(&STAGING)?.stat(&kind.staging_name(id)?)?;
             Ok(meta.is_some_and(|m| m.kind == Kind::Dir))
         };
         match published {
@@ -760,19 +760,19 @@ impl DropFolder {
         &self,
         keep: &dyn Fn(&ForsendelseId) -> bool,
     ) -> Result<Vec<PathBuf>, DropError> {
-        self.clean_staging_for(Channel::SvarInn, keep)
+        self.clean_staging_for(StagingKind::SvarInn, keep)
     }
 
-    /// [`DropFolder::clean_staging`] of `channel`'s staging folders only.
+    /// [`DropFolder::clean_staging`] of `kind`'s staging folders only.
     pub fn clean_staging_for(
         &self,
-        channel: Channel,
+        kind: StagingKind,
         keep: &dyn Fn(&ForsendelseId) -> bool,
     ) -> Result<Vec<PathBuf>, DropError> {
         let staging = self.open(&STAGING)?;
         let mut removed = Vec::new();
         for (name, _) in list_dirs(&staging)? {
-            let Some(stem) = name.strip_suffix(channel.suffix()) else {
+            let Some(stem) = name.strip_suffix(kind.suffix()) else {
                 continue;
             };
             if let Ok(id) = ForsendelseId::parse(stem)

@@ -251,7 +251,7 @@ async fn handle_delivery(
     let melding = match read_headers(delivery.properties.headers().as_ref()) {
         Ok(m) => m,
         Err(e) => {
-            if quarantine(&ctx, &delivery.data, &e.to_string()) {
+            if quarantine(&ctx, &delivery, &e.to_string()) {
                 ack(&ctx, &delivery).await;
             }
             return;
@@ -306,8 +306,13 @@ async fn ack(ctx: &Context, delivery: &lapin::message::Delivery) -> bool {
 /// A message without usable Fiks IO headers cannot be journaled by its id:
 /// its bytes are kept under `state_dir` for a person, and then it may be
 /// acked (true). One that cannot be kept stays unacked.
-fn quarantine(ctx: &Context, data: &[u8], why: &str) -> bool {
-    let name = format!("unreadable-{}.cms", ctx.clock.now_ms());
+fn quarantine(ctx: &Context, delivery: &lapin::message::Delivery, why: &str) -> bool {
+    let data = &delivery.data;
+    let name = format!(
+        "unreadable-{}-{}.cms",
+        ctx.clock.now_ms(),
+        delivery.delivery_tag
+    );
     let path = ctx.kept_dir.join(&name);
     let kept = std::fs::create_dir_all(&ctx.kept_dir)
         .and_then(|()| std::fs::write(&path, data))

@@ -36,7 +36,7 @@ use tracing::{info, warn};
 use super::FiksIoHealth;
 use crate::config::AckMode;
 use crate::dropfolder::dirfd::{Dir, Name, Replace};
-use crate::dropfolder::{Channel, DropFolder, Location, Staging};
+use crate::dropfolder::{DropFolder, Location, Staging, StagingKind};
 use crate::fiks_client::FiksClient;
 use crate::inbound::fetch::{FailureClass, decrypt_to_file};
 use crate::inbound::limits::DownloadLimits;
@@ -187,7 +187,7 @@ impl Context {
         let now = self.clock.now();
         let staged = tokio::task::spawn_blocking(move || {
             let staging = drop
-                .stage_for(Channel::FiksIo, &staging_id)
+                .stage_for(StagingKind::FiksIo, &staging_id)
                 .map_err(|e| PrepareError::Local(e.to_string()))?;
             let result = prepare(&file, &keys, &staging, &zip, &limits, &m, now).and_then(|p| {
                 drop.sync_staging(&staging)
@@ -274,8 +274,8 @@ impl Context {
         let drop = self.drop.clone();
         let lookup = id.clone();
         let location = tokio::task::spawn_blocking(move || {
-            drop.locate_for(Channel::FiksIo, &lookup, true)
-                .map(|l| (l, drop.existing_staging_for(Channel::FiksIo, &lookup)))
+            drop.locate_for(StagingKind::FiksIo, &lookup, true)
+                .map(|l| (l, drop.existing_staging_for(StagingKind::FiksIo, &lookup)))
         })
         .await
         .map_err(|e| format!("the drop folder thread stopped: {e}"))?

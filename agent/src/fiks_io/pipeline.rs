@@ -19,7 +19,7 @@ use super::deliver::Context;
 use super::receipt;
 use crate::clock::Clock;
 use crate::config::{FiksIoSettings, Mottakersystem};
-use crate::dropfolder::{Channel, DropFolder};
+use crate::dropfolder::{DropFolder, StagingKind};
 use crate::fiks_client::FiksClient;
 use crate::inbound::limits::DownloadLimits;
 use crate::journal::fiks_io::FiksIoState;
@@ -171,7 +171,7 @@ async fn recover(ctx: &Context) -> anyhow::Result<()> {
         .collect();
     let drop = ctx.drop.clone();
     let removed = tokio::task::spawn_blocking(move || {
-        drop.clean_staging_for(Channel::FiksIo, &|id: &ForsendelseId| {
+        drop.clean_staging_for(StagingKind::FiksIo, &|id: &ForsendelseId| {
             keep.contains(id.as_str())
         })
     })
