@@ -560,3 +560,34 @@ fn after_a_broker_restart_the_agent_consumes_again() -> Result<()> {
     assert_eq!(fx.queue_depth()?, 0);
     Ok(())
 }
+
+/// The broker checks the token only at login: when the link is cut after the tokens were
+/// revoked, the agent logs in again with a token fetched anew (the cached one is refused
+/// once), and goes on delivering.
+#[test]
+fn a_cut_link_with_revoked_tokens_logs_in_again_with_a_fresh_token() -> Result<()> {
+    let Some(fx) = start(Ack::OnDelivery, None)? else {
+        return Ok(());
+    };
+    let mut agent = fx.world.spawn_agent()?;
+    let first = fx.fw.soknad(DIGISOS, REF);
+    fx.send(&first)?;
+    fx.wait_inn(&mut agent, first.melding_id())?;
+    let tokens_before = fx.fw.mp.issued().len();
+    fx.fw.mp.expire_all_tokens();
+    fx.fw
+        .broker
+        .close_connections_of(mottak_fixtures::fiks_io::WORLD_INTEGRASJON_ID, "test cut")?;
+    let next = fx
+        .fw
+        .soknad(DIGISOS, "11000000-0000-4000-8000-000000000010");
+    fx.send(&next)?;
+    fx.wait_inn(&mut agent, next.melding_id())?;
+    fx.wait_receipt(next.melding_id())?;
+    assert!(
+        fx.fw.mp.issued().len() > tokens_before,
+        "a fresh token was fetched for the new login"
+    );
+    agent.terminate(LIMIT)?;
+    Ok(())
+}
