@@ -628,9 +628,12 @@ fn illegal(
     from: FiksIoState,
     to: FiksIoState,
 ) -> JournalError {
-    JournalError::Corrupt(format!(
-        "Fiks IO message {melding_id} of {mottakersystem} cannot go from {from} to {to}; nothing was changed"
-    ))
+    JournalError::IllegalFiksIoTransition {
+        mottakersystem: mottakersystem.to_owned(),
+        id: melding_id.to_owned(),
+        from: from.as_str(),
+        to: to.as_str(),
+    }
 }
 
 impl rusqlite::ToSql for FiksIoState {

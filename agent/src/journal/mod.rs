@@ -109,6 +109,15 @@ pub enum JournalError {
         to: State,
         note: Option<&'static str>,
     },
+    #[error(
+        "Fiks IO message {id} of {mottakersystem} cannot go from {from} to {to}; nothing was changed"
+    )]
+    IllegalFiksIoTransition {
+        mottakersystem: String,
+        id: String,
+        from: &'static str,
+        to: &'static str,
+    },
     #[error("the journal holds a value this code cannot read: {0}")]
     Corrupt(String),
     #[error("the journal call did not finish: {0}")]
