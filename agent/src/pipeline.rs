@@ -1,5 +1,5 @@
 //! The one shape every pipeline has: SvarInn → drop folder, `ut/` → Fiks
-//! Digisos, and the channels still to come.
+//! Digisos, Fiks IO → drop folder, and the channels still to come.
 //!
 //! A pipeline is set up (keys, passwords, folders: retried with backoff until
 //! it works, so one broken mottakersystem never holds up the others), then
@@ -164,7 +164,7 @@ impl Health {
 
 /// A pipeline of one mottakersystem, before it is set up.
 pub trait Pipeline: Send + Sync + 'static {
-    /// What it carries, for logs and metrics: `inbound`, `outbound`.
+    /// What it carries, for logs and metrics: `inbound`, `outbound`, `fiks-io`.
     fn kind(&self) -> &'static str;
     fn mottakersystem(&self) -> &str;
     fn health(&self) -> &Arc<Health>;

@@ -605,3 +605,51 @@ fn a_long_feil_txt_is_cut() {
     let reason = reason.unwrap();
     assert!(reason.len() < 70_000 && reason.ends_with("(cut: feil.txt is longer)"));
 }
+
+/// Each channel's staging has its own suffix: the SvarInn cleanup at startup never takes a
+/// Fiks IO message's staging (or the other way round), and a published Fiks IO folder is
+/// recognised as ours by its `melding.json`.
+#[test]
+fn fiks_io_staging_is_its_own_and_its_melding_json_is_recognised() {
+    let (dir, drop, _f) = setup();
+    let m = "0e5b4c3a-2d1f-4a9b-8c7d-6e5f4a3b2c1d";
+    let svarinn = staged(&drop, "f-1");
+    let fiks = drop.stage_for(StagingKind::FiksIo, &id(m)).unwrap();
+    fiks.write_melding_json(format!("{{\"meldingId\":\"{m}\"}}").as_bytes())
+        .unwrap();
+    let removed = drop.clean_staging(&|_| false).unwrap();
+    assert_eq!(removed.len(), 1, "{removed:?}");
+    assert!(removed[0].ends_with("f-1.partial"));
+    assert!(
+        drop.existing_staging_for(StagingKind::FiksIo, &id(m))
+            .is_some()
+    );
+    assert!(
+        drop.existing_staging(&id(m)).is_none(),
+        "not a SvarInn staging"
+    );
+    drop.discard(svarinn).ok();
+    assert_eq!(
+        drop.locate_for(StagingKind::FiksIo, &id(m), true).unwrap(),
+        Some(Location::Staged)
+    );
+    // Published, then found again after a crash before the journal heard of it.
+    let published = drop.publish(fiks).unwrap();
+    assert!(matches!(published, Published::New { .. }));
+    let again = drop.stage_for(StagingKind::FiksIo, &id(m)).unwrap();
+    assert!(matches!(
+        drop.publish(again).unwrap(),
+        Published::AlreadyThere { .. }
+    ));
+    assert!(
+        dir.path()
+            .join("inn")
+            .join(m)
+            .join("melding.json")
+            .is_file()
+    );
+    let kept = drop
+        .clean_staging_for(StagingKind::FiksIo, &|_| false)
+        .unwrap();
+    assert!(kept.is_empty(), "{kept:?}");
+}

@@ -15,12 +15,12 @@ use mottak_protocol::listed::{Listed, ListedFile};
 use mottak_protocol::svarinn::FORSENDELSE_TYPE_DIGISOS;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
-use tracing::warn;
 
 use super::fetch::{Body, FailureClass, FetchError, Fetched, decrypt_to_file, fetch};
 use super::limits::DownloadLimits;
 use crate::dropfolder::dirfd::{Dir, DirError, Kind, Name, Replace};
 use crate::dropfolder::{DropError, DropFolder, Staging};
+use crate::journal::InnsendingKey;
 use crate::names::{ForsendelseId, SafeName, sanitize_or, unreserved};
 use crate::svarinn_client::ApiClient;
 use crate::unzip::{self, ExtractedFile, UnzipError, ZipLimits};
@@ -96,8 +96,9 @@ pub struct Prepared {
 pub struct Staged {
     pub staging: Staging,
     pub prepared: Prepared,
-    /// From `forsendelseMetadata.json` (nav.digisos forsendelser).
-    pub digisos_id: Option<String>,
+    /// From `forsendelseMetadata.json` (nav.digisos forsendelser): what it is claimed by
+    /// before it is published, so that it is not delivered again after Fiks IO delivered it.
+    pub innsending: Option<InnsendingKey>,
 }
 
 /// A forsendelse to download: its id, its listing, and that listing's JSON
@@ -157,7 +158,11 @@ pub async fn download_and_stage(
         );
         match staged {
             Ok(prepared) => Ok(Staged {
-                digisos_id: digisos_id(staging.dir(), forsendelse.forsendelse_type.as_deref()),
+                innsending: innsending_key(
+                    staging.dir(),
+                    &id,
+                    forsendelse.forsendelse_type.as_deref(),
+                ),
                 staging,
                 prepared,
             }),
@@ -367,9 +372,15 @@ fn check(meta: &ListedFile, size: u64, sha256: &[u8; 32], what: &str) -> Result<
     Ok(())
 }
 
-/// The digisosId a nav.digisos forsendelse carries in `forsendelseMetadata.json`,
-/// read from its folder, staged or published (unpacked, or inside the kept zip).
-pub fn digisos_id(folder: &Dir, forsendelse_type: Option<&str>) -> Option<String> {
+/// The `{digisosId, eksternRef}` a nav.digisos forsendelse carries in `forsendelseMetadata.json`,
+/// read from its folder, staged or published (unpacked, or inside the kept zip). `None`, with a
+/// warning for a nav.digisos forsendelse, when it is absent or unreadable: then it is
+/// delivered without the cross-channel check ([`InnsendingKey::or_warn`]).
+pub fn innsending_key(
+    folder: &Dir,
+    id: &ForsendelseId,
+    forsendelse_type: Option<&str>,
+) -> Option<InnsendingKey> {
     const UNPACKED: Name = Name::fixed(unzip::FORSENDELSE_METADATA);
     let is_file = |name: &Name| {
         folder
@@ -387,26 +398,28 @@ pub fn digisos_id(folder: &Dir, forsendelse_type: Option<&str>) -> Option<String
         }];
         unzip::read_forsendelse_metadata(folder, &files)
     } else if forsendelse_type == Some(FORSENDELSE_TYPE_DIGISOS) {
-        let zip = folder.entries().ok()?.into_iter().find(|e| {
-            e.meta.kind == Kind::File
-                && e.name
-                    .to_str()
-                    .is_some_and(|n| n.to_ascii_lowercase().ends_with(".zip"))
-        })?;
-        folder
-            .open_file(&zip.name)
-            .map_err(UnzipError::Dir)
-            .and_then(unzip::forsendelse_metadata_from_zip)
+        let zip = folder.entries().ok().and_then(|entries| {
+            entries.into_iter().find(|e| {
+                e.meta.kind == Kind::File
+                    && e.name
+                        .to_str()
+                        .is_some_and(|n| n.to_ascii_lowercase().ends_with(".zip"))
+            })
+        });
+        match zip {
+            Some(zip) => folder
+                .open_file(&zip.name)
+                .map_err(UnzipError::Dir)
+                .and_then(unzip::forsendelse_metadata_from_zip),
+            None => Ok(None),
+        }
     } else {
         return None;
     };
-    match metadata {
-        Ok(meta) => meta.map(|m| m.digisos_id),
-        Err(err) => {
-            warn!(error = %err, "nav.digisos forsendelse without a readable forsendelseMetadata.json");
-            None
-        }
-    }
+    let found = metadata
+        .map_err(|err| err.to_string())
+        .and_then(|meta| meta.map(|m| InnsendingKey::from_metadata(&m)).transpose());
+    InnsendingKey::or_warn(found, &format!("nav.digisos forsendelse {id}"))
 }
 
 #[cfg(test)]

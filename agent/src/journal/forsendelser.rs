@@ -4,9 +4,11 @@
 use rusqlite::{Connection, OptionalExtension, params};
 use time::OffsetDateTime;
 
+use super::innsending::{self, Channel};
 use super::{
     AttemptRecord, Change, Counters, Journal, JournalError, ListedDecision, NewForsendelse,
-    Outcome, Row, State, StateCount, Work, can_transition, decide_listed,
+    Outcome, Row, State, StateCount, Work, can_acknowledge_duplicate, can_transition,
+    decide_listed,
 };
 use crate::clock::{from_millis, to_millis};
 use crate::config::AckMode;
@@ -529,7 +531,28 @@ pub(super) fn apply_change(
     let Some(to) = change.target(resume) else {
         return Err(illegal(from, Some("only a retry_wait can resume")));
     };
-    if !can_transition(from, to) {
+    if let Change::AckedAsDuplicate { .. } = change {
+        if !can_acknowledge_duplicate(from) {
+            return Err(illegal(
+                to,
+                Some("only a downloaded forsendelse is a duplicate"),
+            ));
+        }
+        if tx
+            .prepare_cached(
+                "SELECT 1 FROM innsending_duplicate
+                 WHERE mottakersystem = ?1 AND channel = ?2 AND delivery_id = ?3",
+            )?
+            .query_row(
+                params![mottakersystem, Channel::SvarInn.as_str(), id],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_none()
+        {
+            return Err(illegal(to, Some("no duplicate link is journaled for it")));
+        }
+    } else if !can_transition(from, to) {
         return Err(illegal(to, None));
     }
     if from == State::RetryWait && to.is_resumable() && Some(to) != resume {
@@ -569,6 +592,10 @@ pub(super) fn apply_change(
         )?,
         Change::Imported => set("imported_at = ?3, attempts = 0, last_error = NULL", &[&now])?,
         Change::Acked => set("acked_at = ?3, attempts = 0, last_error = NULL", &[&now])?,
+        Change::AckedAsDuplicate { reason } => set(
+            "acked_at = ?3, attempts = 0, last_error = NULL, reason = ?4",
+            &[&now, reason],
+        )?,
         Change::RetryWait {
             next_attempt_at,
             error: e,
@@ -584,7 +611,20 @@ pub(super) fn apply_change(
             set("last_error = ?3, feil_reported_at = NULL", &[e])?
         }
         Change::Rejected { reason } => set("reason = ?3", &[reason])?,
-        Change::Permanent { reason } => set("reason = ?3, feil_reported_at = NULL", &[reason])?,
+        Change::Permanent { reason } => {
+            set("reason = ?3, feil_reported_at = NULL", &[reason])?;
+            // Given up before it was ever published: its innsending claim (if it took one)
+            // must not keep the other channel from delivering it.
+            let published: bool = tx
+                .prepare_cached(
+                    "SELECT delivered_at IS NOT NULL FROM forsendelse
+                     WHERE mottakersystem = ?1 AND forsendelse_id = ?2",
+                )?
+                .query_row(k, |r| r.get(0))?;
+            if !published {
+                innsending::release_in(tx, mottakersystem, Channel::SvarInn, id)?;
+            }
+        }
         Change::Relisted => {
             if from == State::Failed {
                 // A person retries: a fresh budget of attempts.
@@ -601,7 +641,7 @@ pub(super) fn apply_change(
     let outcome = format!("{from} -> {to}");
     let reason = match change {
         Change::Rejected { reason } => reason.as_deref(),
-        Change::Permanent { reason } => Some(reason.as_str()),
+        Change::Permanent { reason } | Change::AckedAsDuplicate { reason } => Some(reason.as_str()),
         _ => error,
     };
     insert_event(tx, mottakersystem, id, now, "transition", &outcome, reason)?;

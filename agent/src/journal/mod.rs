@@ -21,8 +21,10 @@
 
 pub mod access;
 pub mod console_queries;
+pub mod fiks_io;
 mod forsendelser;
 mod group;
+pub mod innsending;
 pub mod outbound;
 mod schema;
 mod shared;
@@ -40,9 +42,12 @@ use time::OffsetDateTime;
 
 pub use crate::clock::{Clock, ManualClock, SystemClock};
 pub use group::GroupTx;
+pub use innsending::{Channel, Claim, ClaimHolder, Duplicate, InnsendingKey};
 pub use schema::{MIGRATIONS, SCHEMA_VERSION};
 pub use shared::{SharedJournal, WriteStats};
-pub use state::{ListedDecision, State, Work, can_transition, decide_listed, work_for};
+pub use state::{
+    ListedDecision, State, Work, can_acknowledge_duplicate, can_transition, decide_listed, work_for,
+};
 
 use forsendelser::{COLUMNS, current_state, insert_event, parse_state, read_row};
 use schema::{check_version, migrate, user_version};
@@ -103,6 +108,15 @@ pub enum JournalError {
         from: State,
         to: State,
         note: Option<&'static str>,
+    },
+    #[error(
+        "Fiks IO message {id} of {mottakersystem} cannot go from {from} to {to}; nothing was changed"
+    )]
+    IllegalFiksIoTransition {
+        mottakersystem: String,
+        id: String,
+        from: &'static str,
+        to: &'static str,
     },
     #[error("the journal holds a value this code cannot read: {0}")]
     Corrupt(String),
@@ -212,6 +226,10 @@ pub enum Change {
     Imported,
     /// → `acked`: `kvitterMottak` succeeded.
     Acked,
+    /// `downloaded` → `acked` without being published: a duplicate of an innsending another
+    /// delivery holds the claim of, acknowledged at SvarInn; only with its link journaled
+    /// ([`Journal::record_duplicate`]). `reason` names the delivery that was delivered.
+    AckedAsDuplicate { reason: String },
     /// → `retry_wait`, to return to the current state at `next_attempt_at`.
     RetryWait {
         next_attempt_at: OffsetDateTime,
@@ -235,7 +253,7 @@ impl Change {
             Change::Downloaded => State::Downloaded,
             Change::Delivered { .. } => State::Delivered,
             Change::Imported => State::Imported,
-            Change::Acked => State::Acked,
+            Change::Acked | Change::AckedAsDuplicate { .. } => State::Acked,
             Change::RetryWait { .. } => State::RetryWait,
             Change::Failed { .. } => State::Failed,
             Change::Rejected { .. } => State::Rejected,

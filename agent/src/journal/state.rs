@@ -9,6 +9,9 @@
 //! listed / downloaded ─▶ failed ─▶ listed                        (operator retry)
 //! any of the four steps ─▶ retry_wait ─▶ the step it left        (at next_attempt_at)
 //! listed, failed, rejected, retry_wait ─▶ permanent              (a person, or a config rule)
+//! downloaded ─▶ acked, never published      (a duplicate of an innsending delivered by another
+//!                                            delivery: `can_acknowledge_duplicate`, only with
+//!                                            its link in the journal)
 //! ```
 
 use crate::config::AckMode;
@@ -37,6 +40,14 @@ pub fn can_transition(from: State, to: State) -> bool {
         Rejected => matches!(to, Delivered | Permanent),
         Acked | Permanent => false,
     }
+}
+
+/// Whether a forsendelse in `from` may be acknowledged as a duplicate, without being
+/// published (`Change::AckedAsDuplicate`): only once downloaded, decrypted and checked, which
+/// is when it claims its innsending. Apart from [`can_transition`], whose every way into
+/// `acked` goes through delivery.
+pub fn can_acknowledge_duplicate(from: State) -> bool {
+    from == State::Downloaded
 }
 
 /// What the pipeline should do about a forsendelse SvarInn lists, given what

@@ -29,6 +29,7 @@ use crate::pipeline::Health;
 use crate::svarinn_client::{ApiClient, ClientError};
 use crate::telemetry::SystemTelemetry;
 
+mod duplicate;
 mod listing;
 mod steps;
 

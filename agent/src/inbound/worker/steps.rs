@@ -9,9 +9,10 @@ use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
+use super::duplicate::{PUBLISH, claim_for_publish};
 use super::{LOW_SPACE_RECHECK, STEP_BACKOFF, Worker, WorkerError, blocking};
 use crate::dropfolder::{DeliveryStatus, Location, Published};
-use crate::inbound::deliver::{DeliverError, Staged, Wanted, digisos_id, download_and_stage};
+use crate::inbound::deliver::{DeliverError, Staged, Wanted, download_and_stage, innsending_key};
 use crate::inbound::fetch::FailureClass;
 use crate::journal::{Change, Outcome, Row};
 use crate::names::ForsendelseId;
@@ -63,21 +64,26 @@ impl Worker {
             Ok(done) => {
                 let p = &done.prepared;
                 debug!(files = ?p.files, bytes = p.bytes, key = p.key_index, "decrypted and verified");
-                // The attempt, the transition and the publish attempt in one
-                // transaction. The publish attempt is recorded (durable)
-                // before the rename, so a restart that finds the staging gone
-                // knows the rename happened (DropFolder::locate).
+                // The attempt, the transition, the innsending's claim and the
+                // publish attempt in one transaction. The publish attempt is
+                // recorded (durable) before the rename, so a restart that finds
+                // the staging gone knows the rename happened (DropFolder::locate).
+                // A duplicate records its link instead, and is never published.
                 let (name, id) = (self.name().to_owned(), row.id.clone());
-                let next = self
+                let key = done.innsending.clone();
+                let (next, duplicate) = self
                     .journal
                     .write(move |j| {
                         j.record_attempt(&name, &id, "download", &Outcome::Ok)?;
                         let next = j.transition(&name, &id, Change::Downloaded)?;
-                        j.record_attempt(&name, &id, PUBLISH, &Outcome::Ok)?;
-                        Ok(next)
+                        let duplicate = claim_for_publish(j, &name, &id, key.as_ref(), true)?;
+                        Ok((next, duplicate))
                     })
                     .await?;
-                *staged = Some(done);
+                if duplicate.is_none() {
+                    *staged = Some(done);
+                }
+                // Else the publish step finds the link, removes the staging and acknowledges.
                 Ok(Some(next))
             }
             Err(err) => self.download_failed(row, &err).await.map(Some),
@@ -179,7 +185,7 @@ impl Worker {
         if let Some(Staged {
             staging,
             prepared,
-            digisos_id,
+            innsending,
         }) = staged
         {
             // Synced before the journal said `downloaded`: rename, and the
@@ -189,7 +195,13 @@ impl Worker {
             let (Published::New { path } | Published::AlreadyThere { path }) = &published;
             // One line per forsendelse for its delivery (the other: its kvittering).
             info!(folder = %path.display(), files = ?prepared.files, bytes = prepared.bytes, key = prepared.key_index, "decrypted, verified and published");
+            let digisos_id = innsending.map(|k| k.digisos_id);
             return self.delivered(row, digisos_id).await.map(Some);
+        }
+        // A restart, a retry, or a duplicate found by the download step: the link first,
+        // so a duplicate is acknowledged and never published.
+        if let Some(holder) = self.duplicate_link(row).await? {
+            return self.acknowledge_duplicate(row, &holder).await.map(Some);
         }
         let name = self.name().to_owned();
         let id = row.id.clone();
@@ -203,10 +215,28 @@ impl Worker {
         let id = row.id.clone();
         let found = match blocking(move || drop.existing_staging(&id)).await? {
             Some(staging) => {
-                if !attempted_before {
-                    // A row journaled `downloaded` by an earlier version, which
-                    // recorded the attempt on its own: durable before the rename.
-                    self.attempt(row, PUBLISH, Outcome::Ok).await?;
+                // Claimed (again: the same claim is ours) before the rename: a row
+                // journaled `downloaded` by an earlier version took none. Such a row
+                // also recorded the publish attempt on its own: durable before the rename.
+                let forsendelse_type = row.forsendelse_type.clone();
+                let id = row.id.clone();
+                let (staging, key) = blocking(move || {
+                    let key = innsending_key(staging.dir(), &id, forsendelse_type.as_deref());
+                    (staging, key)
+                })
+                .await?;
+                if key.is_some() || !attempted_before {
+                    let (name, id) = (self.name().to_owned(), row.id.clone());
+                    let duplicate = self
+                        .journal
+                        .write(move |j| {
+                            claim_for_publish(j, &name, &id, key.as_ref(), !attempted_before)
+                        })
+                        .await?;
+                    if let Some(holder) = duplicate {
+                        std::mem::drop(staging);
+                        return self.acknowledge_duplicate(row, &holder).await.map(Some);
+                    }
                 }
                 let drop = self.drop.clone();
                 Some(blocking(move || drop.publish_synced(staging)).await??)
@@ -239,7 +269,7 @@ impl Worker {
         let forsendelse_type = row.forsendelse_type.clone();
         let digisos_id = blocking(move || {
             let folder = drop.open_published(&id).ok()?;
-            digisos_id(&folder, forsendelse_type.as_deref())
+            innsending_key(&folder, &id, forsendelse_type.as_deref()).map(|k| k.digisos_id)
         })
         .await?;
         self.delivered(row, digisos_id).await.map(Some)
@@ -422,6 +452,3 @@ fn feilmelding(row: &Row, permanent: bool) -> String {
         )
     }
 }
-
-/// The history action recorded before a staging folder is renamed into `inn/`.
-const PUBLISH: &str = "publish";
