@@ -224,6 +224,11 @@ texts! {
     channel_starting: "starting", "starter";
     channel_cannot_start: "cannot start ({} attempts)", "kan ikke starte ({} forsøk)";
     todo_channel_setup: "The {} channel cannot start: fix what the error names (mottak-agent check-config helps); the agent tries again by itself.", "Kanalen {} kan ikke starte: rett det feilen nevner (mottak-agent check-config hjelper); agenten prøver igjen selv.";
+    // innsendinger that came by both channels (Fiks IO and SvarInn), delivered once
+    dup_title: "Both channels", "Begge kanaler";
+    dup_count: "{} innsendinger came by both, delivered once; the latest:", "{} innsendinger kom på begge, levert én gang; den siste:";
+    dup_svarinn: "SvarInn forsendelse", "SvarInn-forsendelse";
+    dup_fiks_io: "Fiks IO melding", "Fiks IO-melding";
     doctor: "Pre-flight", "Forhåndssjekk";
     doctor_at: "{} ({} ago)", "{} (for {} siden)";
     doctor_passed: "all {} checks passed", "alle {} sjekker bestått";

@@ -8,12 +8,12 @@ use std::fmt::Debug;
 use mottak_protocol::alert::AlertKind;
 use mottak_protocol::console::{
     AccessList, AgentInfo, Alert, AuditEntry, CertificateStatus, ConsoleState, Coverage,
-    DoctorLine, DoctorResult, DropFolderStatus, ExpiryLevel, ExternalId, FailedImport,
-    FailedImports, FiksIoLink, FiksLink, ForsendelseState, HistoryEntry, IgnoredEntry, InnFolder,
-    IntegrationStatus, MaskinportenLink, Membership, MembershipSource, OldestUnacknowledged,
-    OutboundItem, OutboundState, OutboundStatus, Patch, PauseInfo, PipelineStatus, Principal,
-    QueueHealth, Role, RoleGrant, Scope, ServerMessage, Severity, StaleInInn, SvarInnLink, Text,
-    Throughput, UnmovedUpdate, diff,
+    DoctorLine, DoctorResult, DropFolderStatus, DuplicateLink, Duplicates, ExpiryLevel, ExternalId,
+    FailedImport, FailedImports, FiksIoLink, FiksLink, ForsendelseState, HistoryEntry,
+    IgnoredEntry, InnFolder, IntegrationStatus, MaskinportenLink, Membership, MembershipSource,
+    OldestUnacknowledged, OutboundItem, OutboundState, OutboundStatus, Patch, PauseInfo,
+    PipelineStatus, Principal, QueueHealth, Role, RoleGrant, Scope, ServerMessage, Severity,
+    StaleInInn, SvarInnLink, Text, Throughput, UnmovedUpdate, diff,
 };
 use mottak_protocol::listed::SvarInnApi;
 use proptest::collection::{btree_map, vec};
@@ -219,21 +219,45 @@ fn queue(system: &str) -> impl Strategy<Value = QueueHealth> + Clone {
         });
     let paused =
         (word(), time(), of(text())).prop_map(|(by, at, reason)| PauseInfo { by, at, reason });
+    let link = (
+        word(),
+        external_id(),
+        word(),
+        external_id(),
+        external_id(),
+        time(),
+    )
+        .prop_map(
+            |(channel, id, delivered_by, delivered_as, digisos_id, at)| DuplicateLink {
+                channel,
+                id,
+                delivered_by,
+                delivered_as,
+                digisos_id,
+                at,
+            },
+        );
+    let duplicates =
+        (any::<u64>(), vec(link, 0..3)).prop_map(|(total, latest)| Duplicates { total, latest });
     (
         btree_map(forsendelse_state(), any::<u64>(), 0..4),
         of(oldest),
         throughput,
         stale,
         of(paused),
+        duplicates,
     )
         .prop_map(
-            move |(counts, oldest_unacknowledged, throughput, stale_in_inn, paused)| QueueHealth {
-                mottakersystem: mottakersystem.clone(),
-                counts,
-                oldest_unacknowledged,
-                throughput,
-                stale_in_inn,
-                paused,
+            move |(counts, oldest_unacknowledged, throughput, stale_in_inn, paused, duplicates)| {
+                QueueHealth {
+                    mottakersystem: mottakersystem.clone(),
+                    counts,
+                    oldest_unacknowledged,
+                    throughput,
+                    stale_in_inn,
+                    paused,
+                    duplicates,
+                }
             },
         )
 }

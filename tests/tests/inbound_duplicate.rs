@@ -14,6 +14,7 @@ use mottak_fixtures::prng::SplitMix64;
 use mottak_fixtures::svarinn::{
     EventKind, ForsendelseState, GenerateSpec, Generated, GeneratedKind, SvarInnApi,
 };
+use mottak_tests::console_client::{ConsoleSession, grant_operator};
 use mottak_tests::harness::{Ack, Installed, System, World, entries, kvitteringer_of, walk};
 
 const LIMIT: Duration = Duration::from_secs(120);
@@ -86,6 +87,7 @@ fn a_svarinn_copy_of_a_fiks_io_delivery_is_acknowledged_not_delivered_over(api: 
     let made = seed(&world, &sys, 2, 1);
     let (dup, fresh) = (made[0].id.clone(), made[1].id.clone());
     let problems = never_published_at_kvittering(&world, &sys, std::slice::from_ref(&dup));
+    grant_operator(&world.config_path).unwrap();
 
     let mut agent = world.spawn_agent().unwrap();
     world
@@ -148,6 +150,39 @@ fn a_svarinn_copy_of_a_fiks_io_delivery_is_acknowledged_not_delivered_over(api: 
         Claim::DeliveredBy(h) if h.channel == Channel::SvarInn && h.id == fresh
     ));
     drop(j);
+
+    // Shown on consoles (and so in `mottak status --json`, which prints the queues): the
+    // count and the link, the state builder rereading the journal within its 10 s.
+    let socket = world.console_socket.clone();
+    let name = sys.spec.name.clone();
+    let shown = world.block_on(async move {
+        let start = std::time::Instant::now();
+        loop {
+            if let Ok(mut s) = ConsoleSession::connect(&socket).await
+                && let Ok(state) = s.snapshot().await
+                && let Some(q) = state.queues.into_iter().find(|q| q.mottakersystem == name)
+                && q.duplicates.total > 0
+            {
+                return Some(q.duplicates);
+            }
+            if start.elapsed() > LIMIT {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    let shown = shown.expect("the console state never showed the duplicate");
+    assert_eq!(shown.total, 1);
+    let link = &shown.latest[0];
+    assert_eq!(
+        (link.channel.as_str(), link.id.raw()),
+        ("svarinn", dup.as_str())
+    );
+    assert_eq!(
+        (link.delivered_by.as_str(), link.delivered_as.raw()),
+        ("fiks-io", melding_id(0).as_str())
+    );
+    assert_eq!(link.digisos_id.raw(), key(&made[0]).digisos_id);
 
     // A restart changes nothing: the duplicate stays done, inn/ holds only the other.
     agent.assert_running().unwrap();

@@ -11,10 +11,10 @@ use std::time::SystemTime;
 
 use mottak_protocol::alert::AlertKind;
 use mottak_protocol::console::{
-    Alert, CertificateStatus, DropFolderStatus, ExpiryLevel, FailedImport, FailedImports,
-    ForsendelseState, HISTORY_WINDOW, HistoryEntry, InnFolder, IntegrationStatus,
-    OldestUnacknowledged, QueueHealth, Severity, StaleInInn, SvarInnLink, THROUGHPUT_BUCKET_MS,
-    THROUGHPUT_BUCKETS, Text, Throughput, UNACKED_WARNING_MS,
+    Alert, CertificateStatus, DropFolderStatus, DuplicateLink, Duplicates, ExpiryLevel, ExternalId,
+    FailedImport, FailedImports, ForsendelseState, HISTORY_WINDOW, HistoryEntry, InnFolder,
+    IntegrationStatus, OldestUnacknowledged, QueueHealth, Severity, StaleInInn, SvarInnLink,
+    THROUGHPUT_BUCKET_MS, THROUGHPUT_BUCKETS, Text, Throughput, UNACKED_WARNING_MS,
 };
 use time::OffsetDateTime;
 
@@ -30,6 +30,8 @@ use crate::keys::{self, Expiry};
 /// How many failed imports a state carries at most (the oldest by name);
 /// `FailedImports::total` still counts them all.
 pub const FAILED_CAP: usize = 5000;
+/// How many of the latest duplicates (not delivered twice) are named per mottakersystem.
+const DUPLICATES_SHOWN: usize = 5;
 /// How many stale `inn/` folders are named per mottakersystem.
 const STALE_NAMED: usize = 20;
 /// Free space under this is a warning.
@@ -85,9 +87,27 @@ pub fn read_journal(
         .into_iter()
         .map(|s| (s.mottakersystem.clone(), s))
         .collect();
+    let duplicates: HashMap<String, u64> = reader.duplicate_counts()?.into_iter().collect();
     for s in sources {
         let stat = stats.get(&s.name);
         let mut queue = empty_queue(&s.name);
+        if let Some(&total) = duplicates.get(&s.name) {
+            queue.duplicates = Duplicates {
+                total,
+                latest: reader
+                    .duplicates(&s.name, DUPLICATES_SHOWN)?
+                    .into_iter()
+                    .map(|d| DuplicateLink {
+                        channel: d.channel.as_str().to_owned(),
+                        id: ExternalId::from(d.id),
+                        delivered_by: d.delivered_by.channel.as_str().to_owned(),
+                        delivered_as: ExternalId::from(d.delivered_by.id),
+                        digisos_id: ExternalId::from(d.key.digisos_id),
+                        at: to_millis(d.at),
+                    })
+                    .collect(),
+            };
+        }
         for c in counts.iter().filter(|c| c.mottakersystem == s.name) {
             queue.counts.insert(c.state, c.count);
         }

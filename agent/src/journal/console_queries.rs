@@ -28,15 +28,17 @@ pub struct SystemStats {
 
 impl Journal {
     /// A fingerprint of the forsendelse rows that changes with every state change (the row
-    /// count per mottakersystem and state, from the state index) and every attempt (the
-    /// history's last id), read from indexes only. Steps that change what a console shows also
+    /// count per mottakersystem and state, from the state index), every attempt (the
+    /// history's last id) and every duplicate link (their count: a Fiks IO duplicate touches
+    /// no forsendelse row), read from indexes only. Steps that change what a console shows also
     /// record an attempt or change the state; the builder still rereads everything now and
     /// then in case something else changed.
     pub fn console_fingerprint(&self) -> Result<(String, i64), JournalError> {
         Ok(self.conn.query_row(
             "SELECT COALESCE((SELECT group_concat(k, ',') FROM (
                         SELECT mottakersystem || '/' || state || '=' || COUNT(*) AS k
-                        FROM forsendelse GROUP BY mottakersystem, state)), ''),
+                        FROM forsendelse GROUP BY mottakersystem, state)), '')
+                        || ';dup=' || (SELECT COUNT(*) FROM innsending_duplicate),
                     (SELECT COALESCE(MAX(id), 0) FROM attempt)",
             [],
             |r| Ok((r.get(0)?, r.get(1)?)),

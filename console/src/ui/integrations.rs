@@ -2,7 +2,7 @@
 //! folder, Fiks IO, Fiks Digisos and Maskinporten, and the last doctor run.
 
 use mottak_protocol::console::{
-    CertificateStatus, DoctorResult, ExpiryLevel, FIKS_IO_DOWN_CRITICAL_MS,
+    CertificateStatus, DoctorResult, Duplicates, ExpiryLevel, ExternalId, FIKS_IO_DOWN_CRITICAL_MS,
     FIKS_IO_RECEIPT_CRITICAL_MS, FiksIoLink, IntegrationStatus, OutboundStatus, PipelineStatus,
 };
 use ratatui::Frame;
@@ -100,15 +100,12 @@ fn integration_lines(app: &App, theme: &Theme, i: &IntegrationStatus) -> Vec<Lin
     } else {
         Level::Critical
     };
-    let stale = app
-        .state
-        .as_ref()
-        .and_then(|st| {
-            st.queues
-                .iter()
-                .find(|q| q.mottakersystem == i.mottakersystem)
-        })
-        .map_or(0, |q| q.stale_in_inn.count);
+    let queue = app.state.as_ref().and_then(|st| {
+        st.queues
+            .iter()
+            .find(|q| q.mottakersystem == i.mottakersystem)
+    });
+    let stale = queue.map_or(0, |q| q.stale_in_inn.count);
     let outbound = app.state.as_ref().and_then(|st| {
         st.outbound
             .iter()
@@ -150,6 +147,9 @@ fn integration_lines(app: &App, theme: &Theme, i: &IntegrationStatus) -> Vec<Lin
     ])];
     if !channels.is_empty() {
         lines.extend(channel_lines(app, theme, &channels, channels_level));
+    }
+    if let Some(q) = queue.filter(|q| q.duplicates.total > 0) {
+        lines.extend(duplicates_lines(app, theme, &q.duplicates));
     }
     // SvarInn
     let mut svarinn = vec![
@@ -343,6 +343,40 @@ fn channel_lines(
                 fill(t.todo_channel_setup, &[&channel_name(t, &p.kind)]),
             ));
         }
+    }
+    lines
+}
+
+/// How many innsendinger came by both channels and were delivered once, and the latest
+/// pair: the delivery not delivered again, under it "=" the one that was.
+fn duplicates_lines(app: &App, theme: &Theme, d: &Duplicates) -> Vec<Line<'static>> {
+    let t = app.t();
+    let delivery = |channel: &str, id: &ExternalId| {
+        let what = match channel {
+            "svarinn" => t.dup_svarinn,
+            "fiks-io" => t.dup_fiks_io,
+            other => other,
+        };
+        format!("{what} {id}")
+    };
+    let mut lines = vec![Line::from(vec![
+        Span::raw("  "),
+        Span::styled(
+            format!("{} ", Level::Info.symbol()),
+            theme.level(Level::Info),
+        ),
+        Span::styled(format!("{:<15}", t.dup_title), theme.title),
+        Span::raw(fill(t.dup_count, &[&d.total])),
+    ])];
+    if let Some(l) = d.latest.first() {
+        lines.push(Line::styled(
+            format!("      {}", delivery(&l.channel, &l.id)),
+            theme.dim,
+        ));
+        lines.push(Line::styled(
+            format!("      = {}", delivery(&l.delivered_by, &l.delivered_as)),
+            theme.dim,
+        ));
     }
     lines
 }

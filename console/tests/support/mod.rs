@@ -142,6 +142,17 @@ pub fn sample_state() -> ConsoleState {
                     }],
                 },
                 paused: None,
+                duplicates: Duplicates {
+                    total: 2,
+                    latest: vec![DuplicateLink {
+                        channel: "svarinn".into(),
+                        id: "eeee5555-0000-4000-8000-000000000005".into(),
+                        delivered_by: "fiks-io".into(),
+                        delivered_as: "6f1c2d3e-0000-4000-8000-000000000007".into(),
+                        digisos_id: "d3b07384-d9a0-4c4b-8b5a-2e1c2f9e9a11".into(),
+                        at: NOW - 20 * MIN,
+                    }],
+                },
             },
             QueueHealth {
                 mottakersystem: "barnevern".into(),
@@ -158,6 +169,7 @@ pub fn sample_state() -> ConsoleState {
                 throughput: throughput([1, 1, 0, 2, 1, 0, 0, 1, 3, 2, 1, 1]),
                 stale_in_inn: StaleInInn::default(),
                 paused: None,
+                duplicates: Duplicates::default(),
             },
             QueueHealth {
                 mottakersystem: "byggesak".into(),
@@ -170,6 +182,7 @@ pub fn sample_state() -> ConsoleState {
                     at: NOW - 30 * MIN,
                     reason: Some("oppgradering".into()),
                 }),
+                duplicates: Duplicates::default(),
             },
         ],
         failed: FailedImports {

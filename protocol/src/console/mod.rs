@@ -53,10 +53,10 @@ pub use outbound::{
 pub use roles::{Permission, Principal, Role, RoleGrant, Scope, SystemPermissions, Transport};
 pub use state::{
     AccessList, AgentInfo, Alert, AuditEntry, CertificateStatus, ConsoleState, Coverage,
-    DoctorLine, DoctorResult, DropFolderStatus, ExpiryLevel, FailedImport, FailedImports,
-    ForsendelseState, HistoryEntry, InnFolder, IntegrationStatus, Membership, MembershipSource,
-    OldestUnacknowledged, PauseInfo, PipelineStatus, QueueHealth, Severity, StaleInInn,
-    SvarInnLink, Throughput,
+    DoctorLine, DoctorResult, DropFolderStatus, DuplicateLink, Duplicates, ExpiryLevel,
+    FailedImport, FailedImports, ForsendelseState, HistoryEntry, InnFolder, IntegrationStatus,
+    Membership, MembershipSource, OldestUnacknowledged, PauseInfo, PipelineStatus, QueueHealth,
+    Severity, StaleInInn, SvarInnLink, Throughput,
 };
 pub use text::{ExternalId, FNR_MASK, Text, mask_fnr};
 

@@ -178,6 +178,35 @@ pub struct QueueHealth {
     pub stale_in_inn: StaleInInn,
     /// Set while paused by a person.
     pub paused: Option<PauseInfo>,
+    /// Digisos innsendinger that came again by another channel and were acknowledged there
+    /// without being delivered again. `#[serde(default)]`: absent from older agents.
+    #[serde(default)]
+    pub duplicates: Duplicates,
+}
+
+/// Innsendinger not delivered twice (see [`QueueHealth::duplicates`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Duplicates {
+    /// Every one so far.
+    pub total: u64,
+    /// The latest few, newest first.
+    pub latest: Vec<DuplicateLink>,
+}
+
+/// One delivery not delivered again, and the delivery that was.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DuplicateLink {
+    /// The channel it came by again: `svarinn` or `fiks-io` (the agent's words).
+    pub channel: String,
+    /// Its forsendelse id or `melding-id`.
+    pub id: ExternalId,
+    /// The channel that delivered the innsending: `svarinn` or `fiks-io`.
+    pub delivered_by: String,
+    /// That delivery's forsendelse id or `melding-id`.
+    pub delivered_as: ExternalId,
+    pub digisos_id: ExternalId,
+    /// When it was found to be a duplicate.
+    pub at: i64,
 }
 
 /// The oldest unacknowledged forsendelse and SvarInn's two-hour line.

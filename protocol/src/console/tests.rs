@@ -119,6 +119,17 @@ pub(super) fn sample_state() -> ConsoleState {
                 at: 1_700_000_000_000,
                 reason: Some("oppgradering".into()),
             }),
+            duplicates: Duplicates {
+                total: 1,
+                latest: vec![DuplicateLink {
+                    channel: "svarinn".into(),
+                    id: "c".into(),
+                    delivered_by: "fiks-io".into(),
+                    delivered_as: "6f1c2d3e-0000-4000-8000-000000000000".into(),
+                    digisos_id: "d3b07384-d9a0-4c4b-8b5a-2e1c2f9e9a11".into(),
+                    at: 1_700_000_100_000,
+                }],
+            },
         }],
         failed: FailedImports {
             total: 1,
@@ -309,6 +320,29 @@ fn pipelines_are_one_section_sorted_by_system_and_kind_and_optional_on_the_wire(
     with_fnr.pipelines[0].setup_error = Some("no key for 01017012343".into());
     let text = serde_json::to_string(&with_fnr).unwrap();
     assert!(!text.contains("01017012343"), "{text}");
+}
+
+#[test]
+fn duplicates_ride_in_their_queue_and_are_optional_on_the_wire() {
+    let old = sample_state();
+    let mut new = old.clone();
+    new.queues[0].duplicates.total = 2;
+    let mut later = new.queues[0].duplicates.latest[0].clone();
+    later.id = "01017012343".into();
+    new.queues[0].duplicates.latest.insert(0, later);
+    let patches = diff(&old, &new);
+    assert_eq!(patches, vec![Patch::Queue(new.queues[0].clone())]);
+    let mut applied = old.clone();
+    applied.apply_all(&patches);
+    assert_eq!(applied, new);
+    // An id from outside is masked on the wire.
+    let text = serde_json::to_string(&new).unwrap();
+    assert!(!text.contains("01017012343"), "{text}");
+    // A queue from an agent without duplicates still parses.
+    let mut v = serde_json::to_value(&old).unwrap();
+    v["queues"][0].as_object_mut().unwrap().remove("duplicates");
+    let parsed: ConsoleState = serde_json::from_value(v).unwrap();
+    assert_eq!(parsed.queues[0].duplicates, Duplicates::default());
 }
 
 #[test]
