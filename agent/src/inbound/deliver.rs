@@ -13,12 +13,12 @@ use std::sync::Arc;
 use mottak_protocol::cms::RecipientKey;
 use mottak_protocol::listed::{Listed, ListedFile};
 use mottak_protocol::svarinn::FORSENDELSE_TYPE_DIGISOS;
-use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
 use super::fetch::{Body, FailureClass, FetchError, Fetched, decrypt_to_file, fetch};
 use super::limits::DownloadLimits;
+use super::link::Slot;
 use crate::dropfolder::dirfd::{Dir, DirError, Kind, Name, Replace};
 use crate::dropfolder::{DropError, DropFolder, Staging};
 use crate::names::{ForsendelseId, SafeName, sanitize_or, unreserved};
@@ -123,7 +123,7 @@ pub async fn download_and_stage(
     how: &Preparation,
     drop: &DropFolder,
     wanted: Wanted,
-    permit: OwnedSemaphorePermit,
+    permit: Slot,
     stop: CancellationToken,
 ) -> Result<Staged, DeliverError> {
     let Wanted {
@@ -181,7 +181,7 @@ fn stage_files(
     raw_json: &str,
     staging: &Staging,
     body: Body,
-    permit: OwnedSemaphorePermit,
+    permit: Slot,
 ) -> Result<Prepared, DeliverError> {
     let (content_type, filename) = (body.content_type.clone(), body.filename.clone());
     let limit = plaintext_limit(&forsendelse.files);
