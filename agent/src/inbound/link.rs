@@ -32,8 +32,9 @@ struct State {
 #[derive(Debug)]
 pub struct Link {
     state: Mutex<State>,
-    /// A slot was given back or the limit grew.
-    freed: Notify,
+    /// Per pool: a slot was given back or the limit grew. One waiter is woken per slot (a
+    /// woken waiter that gave up passes it on), not all of them.
+    freed: [Notify; 2],
     /// Where the current limit is shown (`/metrics`); set once, by the daemon's workers.
     telemetry: OnceLock<Arc<SystemTelemetry>>,
 }
@@ -48,7 +49,7 @@ impl Link {
                 in_use: [0; 2],
                 waiting: [0; 2],
             }),
-            freed: Notify::new(),
+            freed: [Notify::new(), Notify::new()],
             telemetry: OnceLock::new(),
         })
     }
@@ -73,7 +74,7 @@ impl Link {
         let i = pool as usize;
         let _waiting = Waiting::new(self, i);
         loop {
-            let freed = self.freed.notified();
+            let freed = self.freed[i].notified();
             tokio::pin!(freed);
             freed.as_mut().enable();
             {
@@ -103,8 +104,10 @@ impl Link {
             if let Some(t) = self.telemetry.get() {
                 t.set_download_concurrency(after);
             }
-            if after > before {
-                self.freed.notify_waiters();
+            for _ in before..after {
+                for freed in &self.freed {
+                    freed.notify_one();
+                }
             }
         }
     }
@@ -143,7 +146,7 @@ pub struct Slot {
 impl Drop for Slot {
     fn drop(&mut self) {
         self.link.lock().in_use[self.pool] -= 1;
-        self.link.freed.notify_waiters();
+        self.link.freed[self.pool].notify_one();
     }
 }
 
