@@ -101,6 +101,11 @@ impl Link {
             (before, state.controller.limit())
         };
         if before != after {
+            tracing::debug!(
+                from = before,
+                to = after,
+                "SvarInn download concurrency changed"
+            );
             if let Some(t) = self.telemetry.get() {
                 t.set_download_concurrency(after);
             }
