@@ -22,6 +22,9 @@ const TARGET_ROUND_TRIP_MS: u64 = 20;
 /// During a storm, from its third second on, the agent's requests per second are at most
 /// this fraction of its rate before.
 const TARGET_STORM_FRACTION: f64 = 0.1;
+/// The agent's default `max_concurrent_downloads` (the harness's systems pin 3): these runs
+/// measure the agent as installed, unless `MOTTAK_BENCH_DOWNLOADS` says otherwise.
+const DEFAULT_CEILING: u32 = 16;
 /// The `Retry-After` the storm sends, in seconds.
 const STORM_RETRY_AFTER: u64 = 2;
 
@@ -57,6 +60,11 @@ impl LinkOptions {
 
 /// Each round trip's agent and script runs, then the storm.
 pub(super) fn link_runs(opts: &AgentOptions, link: &LinkOptions) -> Result<Vec<(bool, String)>> {
+    let opts = &AgentOptions {
+        log_level: opts.log_level.clone(),
+        downloads: Some(opts.downloads.unwrap_or(DEFAULT_CEILING)),
+        state_base: opts.state_base.clone(),
+    };
     let mut verdicts = Vec::new();
     for (i, &rt) in link.round_trips_ms.iter().enumerate() {
         verdicts.extend(round_trip_run(i + 3, rt, opts, link)?);
