@@ -21,7 +21,8 @@
 //!    `20,50`; empty skips): the fake holds every answer back that long; the script peer
 //!    (`benches/script_peer.sh`: curl, `openssl cms -decrypt`, sha256sum, mv, curl, one
 //!    forsendelse at a time, as kommuner run it today) drains `MOTTAK_BENCH_SCRIPT_N` (default
-//!    100), then the agent `MOTTAK_BENCH_LINK_N` (default 2,000), both of
+//!    100), then the agent `MOTTAK_BENCH_LINK_N` (default 2,000; `max_concurrent_downloads`
+//!    16, the agent's default, where the harness pins 3; or `MOTTAK_BENCH_DOWNLOADS`), both of
 //!    `MOTTAK_BENCH_LINK_SIZE` bytes (default 20,000), on the same fake; the rates and their
 //!    ratio. Targets at 20 ms: the agent at least 10x the script and at least 400/s.
 //! 4. Storm: `MOTTAK_BENCH_STORM_N` (default 4,000) at 20 ms; after 3 s, for
