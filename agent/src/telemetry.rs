@@ -14,7 +14,7 @@
 //! the number of series is fixed by the config.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -270,6 +270,8 @@ pub struct SystemTelemetry {
     svarinn: [[Calls; SvarInnOp::ALL.len()]; 2],
     /// Whether the mottakersystem speaks V2 now (its clients say so when they get this).
     speaks_v2: AtomicBool,
+    /// The inbound worker's adaptive limit on SvarInn calls in flight (0: no worker yet).
+    download_concurrency: AtomicU32,
     /// First listed by SvarInn → durably in `inn/`.
     pub listed_to_published: Histogram,
     /// In `inn/` → the fagsystem took it (on-import only).
@@ -296,6 +298,7 @@ impl Default for SystemTelemetry {
                 })
             }),
             speaks_v2: AtomicBool::new(false),
+            download_concurrency: AtomicU32::new(0),
             listed_to_published: Histogram::new(JOURNEY_BUCKETS),
             published_to_imported: Histogram::new(JOURNEY_BUCKETS),
             published_to_acknowledged: Histogram::new(JOURNEY_BUCKETS),
@@ -313,6 +316,16 @@ impl SystemTelemetry {
     pub fn svarinn(&self, api: SvarInnApi, op: SvarInnOp) -> &Calls {
         // ALL lists every variant in declaration order.
         &self.svarinn[usize::from(api == SvarInnApi::V2)][op as usize]
+    }
+
+    /// The inbound worker's download limit is `limit` now (`inbound::link`).
+    pub fn set_download_concurrency(&self, limit: u32) {
+        self.download_concurrency.store(limit, Ordering::Relaxed);
+    }
+
+    /// The inbound worker's download limit, once it has one.
+    pub fn download_concurrency(&self) -> Option<u32> {
+        Some(self.download_concurrency.load(Ordering::Relaxed)).filter(|l| *l > 0)
     }
 
     /// The mottakersystem speaks `api` (from now on).

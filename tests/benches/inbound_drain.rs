@@ -17,6 +17,21 @@
 //!    write + fsync + rename + directory fsync of one file of the same size, measured in this
 //!    run in the drop folder itself, before the agent starts and after it stops.
 //! 2. Big: one forsendelse of `MOTTAK_BENCH_BIG_MIB` MiB (default 1024; `0` skips).
+//! 3. Link (`drain/link.rs`), for each round trip in `MOTTAK_BENCH_ROUND_TRIPS` (ms, default
+//!    `20,50`; empty skips): the fake holds every answer back that long; the script peer
+//!    (`benches/script_peer.sh`: curl, `openssl cms -decrypt`, sha256sum, mv, curl, one
+//!    forsendelse at a time, as kommuner run it today) drains `MOTTAK_BENCH_SCRIPT_N` (default
+//!    100), then the agent `MOTTAK_BENCH_LINK_N` (default 2,000; `max_concurrent_downloads`
+//!    16, the agent's default, where the harness pins 3; or `MOTTAK_BENCH_DOWNLOADS`), both of
+//!    `MOTTAK_BENCH_LINK_SIZE` bytes (default 20,000), on the same fake; the rates and their
+//!    ratio. Targets at 20 ms: the agent at least 10x the script and at least 400/s.
+//! 4. Storm: `MOTTAK_BENCH_STORM_N` (default 4,000) at 20 ms; after 3 s, for
+//!    `MOTTAK_BENCH_STORM_SECS` (default 10; `0` skips) every download is answered 429 and every
+//!    other request 503, with `Retry-After: 2`. Printed: the agent's requests per second around
+//!    it (the fake counts them). Target: from the storm's third second at most 10% of the rate
+//!    before.
+//!
+//! `MOTTAK_BENCH_N=0` skips the drain (1.), e.g. to run only the link runs.
 //!
 //! The agent runs with the `Environment=` of `systemd/mottak-agent.service`
 //! (`MALLOC_ARENA_MAX=2`), as in production. Without it glibc gives busy
@@ -27,7 +42,7 @@
 //! with SIGTERM. Every forsendelse is then checked in `inn/`: there exactly once, with the
 //! size and sha256 the fake declared in its `filmetadata`.
 //!
-//! Targets (2-core machine): 200 forsendelser/s or more, per-forsendelse cost at most 3x the
+//! Targets of the drain (2-core machine): 200 forsendelser/s or more, per-forsendelse cost at most 3x the
 //! bare publish, agent peak RSS under 64 MiB (both runs).
 //!
 //! Diagnostics printed with the figures: where the time went (the fake's list calls and
@@ -58,6 +73,9 @@ use mottak_tests::harness::{
 use mottak_tests::procfs::{self, ProcStatus};
 use time::OffsetDateTime;
 
+#[path = "drain/link.rs"]
+mod link;
+
 const MIB: u64 = 1024 * 1024;
 const TARGET_RATE: f64 = 200.0;
 const TARGET_RATIO: f64 = 3.0;
@@ -77,7 +95,7 @@ fn main() -> Result<()> {
             .context("MOTTAK_BENCH_DOWNLOADS")?,
         state_base: std::env::var_os("MOTTAK_BENCH_STATE_DIR").map(PathBuf::from),
     };
-    ensure!(n > 0, "MOTTAK_BENCH_N must be at least 1");
+    let link_opts = link::LinkOptions::from_env()?;
     let agent = build_agent()?;
     let clk_tck = procfs::clock_ticks();
 
@@ -98,10 +116,13 @@ fn main() -> Result<()> {
         .collect::<Vec<_>>()
         .join(" ");
     println!("the agent runs with the environment its systemd unit sets: {unit_env}");
-    verdicts.extend(drain(n, size, bare_n, &opts, clk_tck)?);
+    if n > 0 {
+        verdicts.extend(drain(n, size, bare_n, &opts, clk_tck)?);
+    }
     if big_mib > 0 {
         verdicts.extend(big(big_mib, &opts, clk_tck)?);
     }
+    verdicts.extend(link::link_runs(&opts, &link_opts)?);
     println!();
     println!("summary:");
     for (ok, what) in &verdicts {

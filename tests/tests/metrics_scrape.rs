@@ -108,6 +108,12 @@ fn a_real_scrape_is_clean_and_counts_inbound_and_outbound() -> Result<()> {
         ),
         3.0
     );
+    // The adaptive download limit: from 2 up, never over the default ceiling of 16.
+    let concurrency = get(&s, &format!("mottak_svarinn_download_concurrency{{{m}}}"));
+    assert!(
+        (1.0..=16.0).contains(&concurrency),
+        "download concurrency {concurrency}"
+    );
     let list_count = get(
         &s,
         &format!("mottak_svarinn_request_duration_seconds_count{{{a},operation=\"list\"}}"),

@@ -142,7 +142,7 @@ struct RawMottakersystem {
     #[serde(default = "defaults::unzip")]
     unzip: bool,
     #[serde(default = "defaults::max_concurrent_downloads")]
-    max_concurrent_downloads: Bounded<1, 32>,
+    max_concurrent_downloads: Bounded<1, 64>,
     #[serde(default = "defaults::max_decrypt_attempts")]
     max_decrypt_attempts: Bounded<1, 100>,
     #[serde(default = "defaults::request_timeout")]
@@ -181,7 +181,7 @@ pub mod defaults {
     pub(super) fn unzip() -> bool {
         true
     }
-    pub(super) fn max_concurrent_downloads() -> Bounded<1, 32> {
+    pub(super) fn max_concurrent_downloads() -> Bounded<1, 64> {
         Bounded(MAX_CONCURRENT_DOWNLOADS)
     }
     pub(super) fn max_decrypt_attempts() -> Bounded<1, 100> {
@@ -210,7 +210,7 @@ pub mod defaults {
     }
 
     pub const POLL_INTERVAL: Duration = Duration::from_secs(5 * 60);
-    pub const MAX_CONCURRENT_DOWNLOADS: u64 = 3;
+    pub const MAX_CONCURRENT_DOWNLOADS: u64 = 16;
     pub const MAX_DECRYPT_ATTEMPTS: u64 = 3;
     pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
     pub const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(60 * 60);

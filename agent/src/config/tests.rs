@@ -35,7 +35,7 @@ fn minimal_config_gets_the_documented_defaults() {
     assert_eq!(m.ack, AckMode::OnImport);
     assert_eq!(m.svarinn_api, SvarInnApi::V1);
     assert!(m.unzip);
-    assert_eq!(m.max_concurrent_downloads, 3);
+    assert_eq!(m.max_concurrent_downloads, 16);
     assert_eq!(m.max_decrypt_attempts, 3);
     assert_eq!(m.request_timeout, Duration::from_secs(30));
     assert_eq!(m.zip, ZipLimits::DEFAULT);

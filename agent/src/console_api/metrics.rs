@@ -558,6 +558,20 @@ pub fn render_telemetry(out: &mut String, telemetry: &Telemetry, built: &Built) 
             }
         }
     }
+    f.header(
+        "mottak_svarinn_download_concurrency",
+        "gauge",
+        "Downloads (and, apart, acknowledgements and reports) the inbound worker lets be in flight at once now: grows while SvarInn answers quickly and work waits, halves on 429, 503 or rising latency, never over max_concurrent_downloads.",
+    );
+    for (m, t) in &systems {
+        if let Some(limit) = t.download_concurrency() {
+            f.sample(
+                "mottak_svarinn_download_concurrency",
+                &[("mottakersystem", m.as_str())],
+                limit,
+            );
+        }
+    }
     for (name, help, pick) in [
         (
             "mottak_forsendelse_listed_to_published_seconds",
@@ -832,10 +846,12 @@ mod tests {
             StatusClass::NoAnswer,
         );
         t.token_fetches.fetch_add(1, Ordering::Relaxed);
+        t.set_download_concurrency(7);
         let mut text = String::new();
         render_telemetry(&mut text, &telemetry, &Built::default());
         let m = "mottakersystem=\"ms-a\",api=\"v1\",operation=\"list\"";
         for line in [
+            "mottak_svarinn_download_concurrency{mottakersystem=\"ms-a\"} 7".to_owned(),
             "# TYPE mottak_svarinn_request_duration_seconds histogram".to_owned(),
             format!("mottak_svarinn_request_duration_seconds_bucket{{{m},le=\"0.1\"}} 0"),
             format!("mottak_svarinn_request_duration_seconds_bucket{{{m},le=\"0.25\"}} 1"),

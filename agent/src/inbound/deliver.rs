@@ -13,11 +13,11 @@ use std::sync::Arc;
 use mottak_protocol::cms::RecipientKey;
 use mottak_protocol::listed::{Listed, ListedFile};
 use mottak_protocol::svarinn::FORSENDELSE_TYPE_DIGISOS;
-use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 
 use super::fetch::{Body, FailureClass, FetchError, Fetched, decrypt_to_file, fetch};
 use super::limits::DownloadLimits;
+use super::link::Slot;
 use crate::dropfolder::dirfd::{Dir, DirError, Kind, Name, Replace};
 use crate::dropfolder::{DropError, DropFolder, Staging};
 use crate::journal::InnsendingKey;
@@ -124,7 +124,7 @@ pub async fn download_and_stage(
     how: &Preparation,
     drop: &DropFolder,
     wanted: Wanted,
-    permit: OwnedSemaphorePermit,
+    permit: Slot,
     stop: CancellationToken,
 ) -> Result<Staged, DeliverError> {
     let Wanted {
@@ -186,7 +186,7 @@ fn stage_files(
     raw_json: &str,
     staging: &Staging,
     body: Body,
-    permit: OwnedSemaphorePermit,
+    permit: Slot,
 ) -> Result<Prepared, DeliverError> {
     let (content_type, filename) = (body.content_type.clone(), body.filename.clone());
     let limit = plaintext_limit(&forsendelse.files);

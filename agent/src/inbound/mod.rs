@@ -1,5 +1,8 @@
 //! The inbound pipeline: SvarInn → decrypt → drop folder → acknowledge.
 //!
+//! - `concurrency`: the adaptive limit on SvarInn calls in flight (pure, clock passed in).
+//! - `link`: that limit as slots for downloads and for the other calls, and the pacing
+//!   (`Retry-After`) every call of a mottakersystem's client obeys.
 //! - `fetch`: one download streamed through decryption and SHA-256 into a file.
 //! - `deliver`: a listed forsendelse into a verified staging folder (unzip, checksums).
 //! - `limits`: `max_forsendelse_size` on the encrypted and the decrypted bytes as they
@@ -13,9 +16,11 @@
 //! - `console`: the inbound part of the console state, and its alerts.
 
 pub mod actions;
+pub mod concurrency;
 pub mod console;
 pub mod deliver;
 pub mod fetch;
 pub mod limits;
+pub mod link;
 pub mod pipeline;
 pub mod worker;

@@ -118,6 +118,28 @@ impl ClientError {
     }
 }
 
+/// What a call's answer tells whoever paces the calls ([`Pacer`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// 2xx.
+    Ok,
+    /// 429, with its `Retry-After` if it sent one.
+    TooManyRequests { retry_after: Option<Duration> },
+    /// 503, with its `Retry-After` if it sent one.
+    Unavailable { retry_after: Option<Duration> },
+    /// Any other status, or no answer at all: says nothing about SvarInn's load.
+    Other,
+}
+
+/// Paces one mottakersystem's calls (the inbound worker's [`crate::inbound::link::Link`]):
+/// asked before every request, told of every answer.
+pub trait Pacer: Send + Sync + std::fmt::Debug {
+    /// The instant before which no request may be sent, if it has not passed.
+    fn not_before(&self) -> Option<Instant>;
+    /// A request of `op` was answered after `latency` (to the answer's head).
+    fn answered(&self, op: SvarInnOp, latency: Duration, answer: Answer);
+}
+
 /// A download in progress: the headers SvarInn sent and the encrypted body.
 pub struct Download {
     /// MIME type of the plaintext (`application/pdf`, `application/zip`; V2: always a ZIP).
@@ -180,6 +202,16 @@ impl ApiClient {
             ApiClient::V1(c) => ApiClient::V1(c.with_telemetry(telemetry)),
             ApiClient::V2(c) => ApiClient::V2(c.with_telemetry(telemetry)),
         }
+    }
+
+    /// Asks `pacer` before every request and tells it every answer.
+    #[must_use]
+    pub fn with_pacer(mut self, pacer: Arc<dyn Pacer>) -> Self {
+        match &mut self {
+            ApiClient::V1(c) => c.http.pacer = Some(pacer),
+            ApiClient::V2(c) => c.http.pacer = Some(pacer),
+        }
+        self
     }
 
     /// Which API it speaks.
@@ -279,6 +311,8 @@ pub(crate) struct Http {
     telemetry: Option<Arc<SystemTelemetry>>,
     /// The API the calls are counted under.
     api: SvarInnApi,
+    /// Who decides when a request may go (the inbound worker's clients only).
+    pacer: Option<Arc<dyn Pacer>>,
 }
 
 impl Http {
@@ -334,6 +368,7 @@ impl Http {
             timeouts,
             telemetry: None,
             api,
+            pacer: None,
         })
     }
 
@@ -438,16 +473,29 @@ impl Http {
         op: SvarInnOp,
         request: reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, ClientError> {
+        if let Some(pacer) = &self.pacer {
+            // No request before a Retry-After has passed (it may be pushed out meanwhile).
+            while let Some(at) = pacer.not_before() {
+                tokio::time::sleep_until(at.into()).await;
+            }
+        }
         let started = Instant::now();
         let response = request
             .basic_auth(&self.username, Some(&self.password))
             .send()
             .await;
+        let latency = started.elapsed();
         if let Some(t) = &self.telemetry {
             let class = response
                 .as_ref()
                 .map_or(StatusClass::NoAnswer, |r| StatusClass::of(r.status()));
-            t.svarinn_call(self.api, op, started.elapsed(), class);
+            t.svarinn_call(self.api, op, latency, class);
+        }
+        if let Some(pacer) = &self.pacer {
+            let answer = response.as_ref().map_or(Answer::Other, |r| {
+                answer_of(r.status(), r.headers(), std::time::SystemTime::now())
+            });
+            pacer.answered(op, latency, answer);
         }
         let response = response.map_err(|source| ClientError::Network { operation, source })?;
         let status = response.status();
@@ -475,6 +523,45 @@ impl Http {
             })
         }
     }
+}
+
+/// What an answer's status (and `Retry-After`, read at wall-clock `now`) says about SvarInn's load.
+fn answer_of(
+    status: StatusCode,
+    headers: &reqwest::header::HeaderMap,
+    now: std::time::SystemTime,
+) -> Answer {
+    let retry_after = || {
+        headers
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| retry_after(v, now))
+    };
+    if status.is_success() {
+        Answer::Ok
+    } else if status == StatusCode::TOO_MANY_REQUESTS {
+        Answer::TooManyRequests {
+            retry_after: retry_after(),
+        }
+    } else if status == StatusCode::SERVICE_UNAVAILABLE {
+        Answer::Unavailable {
+            retry_after: retry_after(),
+        }
+    } else {
+        Answer::Other
+    }
+}
+
+/// A `Retry-After` value (RFC 9110 10.2.3): delay-seconds or an HTTP-date, as the wait from
+/// `now` (a date already past: no wait). Anything else is no `Retry-After`.
+fn retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        // Seconds beyond u64 are "a very long time": the pacer bounds it anyway.
+        return Some(Duration::from_secs(value.parse().unwrap_or(u64::MAX)));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
 /// A list body of `api` read item by item into the common model.

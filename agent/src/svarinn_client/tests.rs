@@ -432,3 +432,55 @@ mod against_the_fake_v2 {
         fake.shutdown().await;
     }
 }
+
+#[test]
+fn retry_after_in_seconds_or_as_an_http_date() {
+    use std::time::{Duration, UNIX_EPOCH};
+    // Sun, 06 Nov 1994 08:49:37 GMT
+    let now = UNIX_EPOCH + Duration::from_secs(784_111_777);
+    assert_eq!(retry_after("120", now), Some(Duration::from_secs(120)));
+    assert_eq!(retry_after(" 0 ", now), Some(Duration::ZERO));
+    assert_eq!(
+        retry_after("Sun, 06 Nov 1994 08:50:07 GMT", now),
+        Some(Duration::from_secs(30))
+    );
+    assert_eq!(
+        retry_after("Sun, 06 Nov 1994 08:00:00 GMT", now),
+        Some(Duration::ZERO),
+        "a date already past: no wait"
+    );
+    assert_eq!(
+        retry_after("99999999999999999999999", now),
+        Some(Duration::from_secs(u64::MAX))
+    );
+    for bad in ["", "-5", "1.5", "soon", "Sun, 06 Nov 1994"] {
+        assert_eq!(retry_after(bad, now), None, "{bad:?}");
+    }
+}
+
+#[test]
+fn answers_tell_the_pacer_about_throttling_only() {
+    use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
+    use std::time::{Duration, SystemTime};
+    let mut headers = HeaderMap::new();
+    headers.insert(RETRY_AFTER, HeaderValue::from_static("7"));
+    let now = SystemTime::now();
+    let seven = Some(Duration::from_secs(7));
+    assert_eq!(
+        answer_of(StatusCode::TOO_MANY_REQUESTS, &headers, now),
+        Answer::TooManyRequests { retry_after: seven }
+    );
+    assert_eq!(
+        answer_of(StatusCode::SERVICE_UNAVAILABLE, &headers, now),
+        Answer::Unavailable { retry_after: seven }
+    );
+    assert_eq!(
+        answer_of(StatusCode::SERVICE_UNAVAILABLE, &HeaderMap::new(), now),
+        Answer::Unavailable { retry_after: None }
+    );
+    assert_eq!(answer_of(StatusCode::OK, &headers, now), Answer::Ok);
+    assert_eq!(
+        answer_of(StatusCode::INTERNAL_SERVER_ERROR, &headers, now),
+        Answer::Other
+    );
+}

@@ -14,13 +14,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info};
 
 use super::deliver::{Preparation, Staged};
 use super::limits::DownloadLimits;
+use super::link::Link;
 use crate::backoff::Backoff;
 use crate::config::Mottakersystem;
 use crate::dropfolder::DropFolder;
@@ -36,8 +36,6 @@ mod steps;
 /// How often the loop looks at the journal and the drop folder between polls
 /// (imports, retries that came due). Local and cheap.
 const TICK: Duration = Duration::from_millis(500);
-/// SvarInn calls other than downloads in flight at once (acks, reports).
-const MAX_CONCURRENT_CALLS: usize = 8;
 /// After a full page, the next one is listed once this few forsendelser are
 /// still being worked on, so that it arrives while they finish rather than
 /// after them (a list takes a round trip and a journal commit). Those still
@@ -97,8 +95,8 @@ pub struct Worker {
     drop: DropFolder,
     journal: SharedJournal,
     preparation: Preparation,
-    downloads: Arc<Semaphore>,
-    calls: Semaphore,
+    /// Slots for downloads and for the other calls, as many as the link bears now.
+    link: Arc<Link>,
     pub health: Arc<WorkerHealth>,
     /// Steps that failed without a journal state to wait in (reports,
     /// drop-folder checks): not retried before this instant.
@@ -135,11 +133,11 @@ impl Worker {
                 system.min_free_space,
             ),
         };
+        let link = Link::new(system.max_concurrent_downloads);
         Worker {
-            downloads: Arc::new(Semaphore::new(system.max_concurrent_downloads.max(1))),
-            calls: Semaphore::new(MAX_CONCURRENT_CALLS),
+            client: client.with_pacer(Arc::clone(&link) as Arc<dyn crate::svarinn_client::Pacer>),
+            link,
             system,
-            client,
             drop,
             journal,
             preparation,
@@ -152,6 +150,7 @@ impl Worker {
     /// Times each forsendelse's journey in `telemetry` (`/metrics`).
     #[must_use]
     pub fn with_telemetry(mut self, telemetry: Arc<SystemTelemetry>) -> Self {
+        self.link.report_to(Arc::clone(&telemetry));
         self.telemetry = Some(telemetry);
         self
     }

@@ -1,7 +1,6 @@
 //! The steps one forsendelse's task runs: download, publish, check the import,
 //! acknowledge, report a failure. Each records its transition in the journal.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use mottak_protocol::listed::parse_item;
@@ -14,6 +13,7 @@ use super::{LOW_SPACE_RECHECK, STEP_BACKOFF, Worker, WorkerError, blocking};
 use crate::dropfolder::{DeliveryStatus, Location, Published};
 use crate::inbound::deliver::{DeliverError, Staged, Wanted, download_and_stage, innsending_key};
 use crate::inbound::fetch::FailureClass;
+use crate::inbound::link::Pool;
 use crate::journal::{Change, Outcome, Row};
 use crate::names::ForsendelseId;
 
@@ -42,11 +42,7 @@ impl Worker {
                     .map(Some);
             }
         };
-        // Never closed: an error here would be a bug, not a failed download.
-        let permit = Arc::clone(&self.downloads)
-            .acquire_owned()
-            .await
-            .map_err(|err| WorkerError::Thread(err.to_string()))?;
+        let permit = self.link.slot(Pool::Downloads).await;
         let result = download_and_stage(
             &self.client,
             &self.preparation,
@@ -320,7 +316,7 @@ impl Worker {
     pub(super) async fn ack(&self, row: &Row) -> Result<Option<Row>, WorkerError> {
         let action = self.client.ack_name();
         let result = {
-            let _permit = self.calls.acquire().await;
+            let _slot = self.link.slot(Pool::Calls).await;
             self.client.acknowledge(row.id.as_str()).await
         };
         match result {
@@ -364,7 +360,7 @@ impl Worker {
         let message = feilmelding(row, permanent);
         let action = self.client.report_name();
         {
-            let _permit = self.calls.acquire().await;
+            let _slot = self.link.slot(Pool::Calls).await;
             self.client
                 .report_failure(row.id.as_str(), &message, permanent)
                 .await?;
@@ -390,7 +386,7 @@ impl Worker {
         );
         async {
             let result = {
-                let _permit = self.calls.acquire().await;
+                let _slot = self.link.slot(Pool::Calls).await;
                 self.client.acknowledge(id.as_str()).await
             };
             let outcome = match &result {
@@ -425,7 +421,7 @@ impl Worker {
             return;
         };
         let message = feilmelding(&row, true);
-        let _permit = self.calls.acquire().await;
+        let _slot = self.link.slot(Pool::Calls).await;
         if let Err(err) = self
             .client
             .report_failure(id.as_str(), &message, true)
