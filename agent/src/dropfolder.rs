@@ -34,6 +34,7 @@ use std::time::{Duration, SystemTime};
 use crate::names::{ForsendelseId, SafeName};
 
 pub mod dirfd;
+pub mod watch;
 
 use dirfd::{Dir, DirError, Kind, Name, Replace};
 
