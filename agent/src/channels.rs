@@ -10,10 +10,13 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use tokio::sync::Notify;
+
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::console_api::state::SystemSource;
 use crate::dropfolder::DropFolder;
+use crate::dropfolder::watch::DropWatch;
 use crate::fiks_io::FiksIoHealth;
 use crate::fiks_io::pipeline::FiksIoPipeline;
 use crate::inbound::pipeline::InboundPipeline;
@@ -32,6 +35,8 @@ pub struct Channels {
     pub inbound: Vec<SystemSource>,
     /// Fiks Digisos outbound, for the console's outbound view.
     pub outbound: Vec<OutboundSource>,
+    /// Told whenever any pipeline's loop turns (the console state is rebuilt on it).
+    pub turned: Arc<Notify>,
 }
 
 impl Channels {
@@ -49,9 +54,15 @@ impl Channels {
             pipelines: Vec::new(),
             inbound: Vec::new(),
             outbound: Vec::new(),
+            turned: Arc::new(Notify::new()),
         };
+        let health = |clock: &Arc<dyn Clock>, turned: &Arc<Notify>| {
+            Arc::new(Health::new(Arc::clone(clock)).observed_by(Arc::clone(turned)))
+        };
+        // One watcher (one inotify instance, one thread) for every drop folder.
+        let watch = DropWatch::start();
         for system in &config.mottakersystemer {
-            let health = Arc::new(WorkerHealth::new(Arc::new(Health::new(Arc::clone(clock)))));
+            let health = Arc::new(WorkerHealth::new(health(clock, &channels.turned)));
             channels.inbound.push(SystemSource {
                 name: system.name.as_str().to_owned(),
                 svarinn_url: system.svarinn_url.as_str().trim_end_matches('/').to_owned(),
@@ -66,12 +77,11 @@ impl Channels {
                 journal.clone(),
                 health,
                 telemetry.system(system.name.as_str()),
+                watch.clone(),
             )));
         }
         for system in &config.mottakersystemer {
-            let health = Arc::new(OutboundHealth::new(Arc::new(Health::new(Arc::clone(
-                clock,
-            )))));
+            let health = Arc::new(OutboundHealth::new(health(clock, &channels.turned)));
             let Some(source) = OutboundSource::from_config(system, Arc::clone(&health)) else {
                 continue;
             };
@@ -82,6 +92,7 @@ impl Channels {
                 Arc::clone(clock),
                 health,
                 telemetry.system(system.name.as_str()),
+                watch.clone(),
             )));
         }
         for system in config

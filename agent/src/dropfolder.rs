@@ -35,6 +35,7 @@ use crate::names::{ForsendelseId, SafeName};
 
 pub mod dirfd;
 mod sync_group;
+pub mod watch;
 
 use sync_group::SyncGroup;
 

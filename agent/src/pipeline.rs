@@ -52,6 +52,9 @@ pub struct Health {
     heartbeat_ms: AtomicI64,
     /// Loop turns since start ([`Health::beat`]; setup's waits are not turns).
     turns: AtomicU64,
+    /// Unix ms by which the loop, asleep with nothing due, turns again at the latest (0 while
+    /// it works): a loop waiting for its next poll is alive however long ago it turned.
+    idle_until_ms: AtomicI64,
     /// Set up and running (between a setup that worked and the end of its run).
     running: AtomicBool,
     setup_failure: Mutex<Option<SetupFailure>>,
@@ -59,6 +62,9 @@ pub struct Health {
     pub wake: Notify,
     /// Told at every turn ([`Health::wait_turns`]).
     turned: Notify,
+    /// Also told at every turn: whoever shows what the loops did (the console
+    /// state's builder, which rebuilds only when something turned).
+    observer: Option<Arc<Notify>>,
 }
 
 impl std::fmt::Debug for Health {
@@ -84,18 +90,31 @@ impl Health {
             clock,
             heartbeat_ms: AtomicI64::new(0),
             turns: AtomicU64::new(0),
+            idle_until_ms: AtomicI64::new(0),
             running: AtomicBool::new(false),
             setup_failure: Mutex::new(None),
             wake: Notify::new(),
             turned: Notify::new(),
+            observer: None,
         }
+    }
+
+    /// Tells `observer` at every turn (one permit however many turns).
+    #[must_use]
+    pub fn observed_by(mut self, observer: Arc<Notify>) -> Self {
+        self.observer = Some(observer);
+        self
     }
 
     /// The loop turned.
     pub fn beat(&self) {
         self.turns.fetch_add(1, Ordering::Relaxed);
+        self.idle_until_ms.store(0, Ordering::Relaxed);
         self.keep_alive();
         self.turned.notify_waiters();
+        if let Some(o) = &self.observer {
+            o.notify_one();
+        }
     }
 
     /// Returns once the loop has turned `n` more times. A test that checks
@@ -137,10 +156,23 @@ impl Health {
         self.heartbeat_ms.load(Ordering::Relaxed)
     }
 
-    /// The loop turned within `limit` of now.
+    /// The loop goes to sleep with nothing due: it turns again within `wait` (or sooner, on
+    /// an event). Until then plus the watchdog's limit it counts as alive.
+    pub fn idle_for(&self, wait: Duration) {
+        let wait_ms = i64::try_from(wait.as_millis()).unwrap_or(i64::MAX);
+        let until = self.clock.now_ms().saturating_add(wait_ms).max(1);
+        self.idle_until_ms.store(until, Ordering::Relaxed);
+    }
+
+    /// The loop is alive: it turned within `limit` of now, or it sleeps with nothing due and
+    /// its wake-up is not more than `limit` overdue (a loop stuck mid-turn, or whose runtime
+    /// no longer wakes it, is neither).
     pub fn turned_within(&self, limit: Duration) -> bool {
         let limit_ms = i64::try_from(limit.as_millis()).unwrap_or(i64::MAX);
-        self.clock.now_ms().saturating_sub(self.heartbeat_ms()) <= limit_ms
+        let now = self.clock.now_ms();
+        let idle_until = self.idle_until_ms.load(Ordering::Relaxed);
+        now.saturating_sub(self.heartbeat_ms()) <= limit_ms
+            || (idle_until != 0 && now.saturating_sub(idle_until) <= limit_ms)
     }
 
     /// Why setup fails, while it does.
@@ -344,6 +376,30 @@ mod tests {
         health.beat();
         assert!(health.turned_within(Duration::ZERO));
         assert_eq!(health.turns(), 2);
+    }
+
+    #[test]
+    fn a_loop_asleep_until_its_next_poll_is_alive_until_that_wake_up_is_overdue() {
+        let start = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
+        let clock = Arc::new(ManualClock::new(start));
+        let health = Health::new(clock.clone());
+        let limit = Duration::from_secs(10);
+        health.beat();
+        health.idle_for(Duration::from_secs(300));
+        clock.advance(Duration::from_secs(305));
+        assert!(
+            health.turned_within(limit),
+            "asleep, its wake-up not due yet"
+        );
+        clock.advance(Duration::from_secs(6));
+        assert!(!health.turned_within(limit), "11 s past its wake-up: stuck");
+        health.beat();
+        assert!(health.turned_within(limit));
+        clock.advance(Duration::from_secs(11));
+        assert!(
+            !health.turned_within(limit),
+            "a turn clears the sleep: working without turning is judged by the turn"
+        );
     }
 
     #[tokio::test]

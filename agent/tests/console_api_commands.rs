@@ -296,9 +296,23 @@ async fn pause_holds_over_a_restart_and_poll_now_fetches_at_once() {
     let mut agent = env.spawn_agent().await;
     let mut c = env.subscribed().await;
     assert!(c.state.as_ref().unwrap().queues[0].paused.is_some());
-    // Turns in which an agent that forgot the pause would list and fetch F2.
+    // Turns in which an agent that forgot the pause would list and fetch F2: its first
+    // (the poll at start), and more brought by changes in feilet/ (a paused loop
+    // sleeps until its next poll, an hour away, unless something happens).
+    let feilet = env.sys("ms-a").feilet();
     tokio::task::spawn_blocking(move || {
-        mottak_fixtures::kit::metrics::wait_turns(metrics, "ms-a", "inbound", 3, LIMIT)
+        use mottak_fixtures::kit::wait_until;
+        let turns = || mottak_fixtures::kit::metrics::turns(metrics, "ms-a", "inbound");
+        wait_until("the first turn", LIMIT, || turns().is_ok_and(|t| t >= 1))?;
+        for n in 0..2 {
+            let before = turns()?;
+            std::fs::create_dir(feilet.join(format!("poke-{n}")))?;
+            wait_until("a turn for a folder in feilet/", LIMIT, || {
+                turns().is_ok_and(|t| t > before)
+            })?;
+            std::fs::remove_dir(feilet.join(format!("poke-{n}")))?;
+        }
+        anyhow::Ok(())
     })
     .await
     .unwrap()

@@ -122,6 +122,7 @@ impl Daemon {
                 outbound: channels.outbound,
                 telemetry: Arc::clone(&telemetry),
                 pipelines: channels.pipelines.clone(),
+                turned: Arc::clone(&channels.turned),
                 ..console_api::Settings::default()
             },
             stop.clone(),

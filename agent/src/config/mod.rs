@@ -153,6 +153,9 @@ pub struct Mottakersystem {
     pub drop_folder: PathBuf,
     /// Default 5 minutes.
     pub poll_interval: Duration,
+    /// How often the drop folder is looked at without an event from the watcher (a
+    /// safety net: network mounts deliver none). Default 30 s.
+    pub rescan_interval: Duration,
     /// Default [`AckMode::OnImport`].
     pub ack: AckMode,
     /// Which SvarInn API it speaks (`svarinn_api`): V1 when absent, so existing
@@ -238,7 +241,8 @@ pub struct DigisosSettings {
     /// The integration's password, a secret like `password`.
     pub integrasjon_passord: SecretRef,
     pub maskinporten: MaskinportenSettings,
-    /// How often `ut/` is looked at. Default 1 s.
+    /// How often `ut/` is looked at without an event from the watcher. Default: the
+    /// mottakersystem's `rescan_interval`.
     pub poll_interval: Duration,
     /// Timeout of one small Fiks call (token, update, file list). Default 30 s.
     pub request_timeout: Duration,
@@ -267,7 +271,6 @@ pub struct MaskinportenSettings {
 pub mod digisos_defaults {
     use std::time::Duration;
 
-    pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
     pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
     pub const UPLOAD_TIMEOUT: Duration = Duration::from_secs(15 * 60);
     pub const SCOPE: &str = "ks:fiks";

@@ -135,6 +135,8 @@ struct RawMottakersystem {
     drop_folder: Spanned<AbsPath>,
     #[serde(default = "defaults::poll_interval")]
     poll_interval: HumanDuration,
+    #[serde(default = "defaults::rescan_interval")]
+    rescan_interval: HumanDuration,
     #[serde(default = "defaults::ack")]
     ack: AckMode,
     #[serde(default = "defaults::svarinn_api")]
@@ -171,6 +173,9 @@ pub mod defaults {
 
     pub(super) fn poll_interval() -> HumanDuration {
         HumanDuration(POLL_INTERVAL)
+    }
+    pub(super) fn rescan_interval() -> HumanDuration {
+        HumanDuration(RESCAN_INTERVAL)
     }
     pub(super) fn ack() -> AckMode {
         AckMode::OnImport
@@ -210,6 +215,8 @@ pub mod defaults {
     }
 
     pub const POLL_INTERVAL: Duration = Duration::from_secs(5 * 60);
+    /// The safety net under the drop-folder watcher (filesystems that deliver no events).
+    pub const RESCAN_INTERVAL: Duration = Duration::from_secs(30);
     pub const MAX_CONCURRENT_DOWNLOADS: u64 = 16;
     pub const MAX_DECRYPT_ATTEMPTS: u64 = 3;
     pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -284,6 +291,7 @@ impl RawConfig {
                 certificates: raw.certificates.into_iter().map(|p| p.0).collect(),
                 drop_folder,
                 poll_interval: raw.poll_interval.0,
+                rescan_interval: raw.rescan_interval.0,
                 ack: raw.ack,
                 svarinn_api: raw.svarinn_api,
                 unzip: raw.unzip,
@@ -302,7 +310,7 @@ impl RawConfig {
                 },
                 max_forsendelse_size: raw.max_forsendelse_size.0,
                 min_free_space: raw.min_free_space.0,
-                digisos: raw.digisos.map(RawDigisos::into_settings),
+                digisos: raw.digisos.map(|d| d.into_settings(raw.rescan_interval.0)),
                 fiks_io: match raw.fiks_io {
                     Some(f) => Some(f.validate(text)?),
                     None => None,
@@ -372,17 +380,14 @@ struct RawDigisos {
     integrasjon_id: Uuid,
     integrasjon_passord: RawSecretRef,
     maskinporten: RawMaskinporten,
-    #[serde(default = "raw_digisos_poll_interval")]
-    poll_interval: HumanDuration,
+    #[serde(default)]
+    poll_interval: Option<HumanDuration>,
     #[serde(default = "raw_digisos_request_timeout")]
     request_timeout: HumanDuration,
     #[serde(default = "raw_digisos_upload_timeout")]
     upload_timeout: HumanDuration,
 }
 
-fn raw_digisos_poll_interval() -> HumanDuration {
-    HumanDuration(digisos_defaults::POLL_INTERVAL)
-}
 fn raw_digisos_request_timeout() -> HumanDuration {
     HumanDuration(digisos_defaults::REQUEST_TIMEOUT)
 }
@@ -419,14 +424,15 @@ impl RawMaskinporten {
 }
 
 impl RawDigisos {
-    fn into_settings(self) -> DigisosSettings {
+    /// `rescan_interval` is the mottakersystem's: `ut/`'s when `poll_interval` is absent.
+    fn into_settings(self, rescan_interval: Duration) -> DigisosSettings {
         DigisosSettings {
             fiks_api_url: self.fiks_api_url.0,
             fiks_org_id: self.fiks_org_id.0,
             integrasjon_id: self.integrasjon_id.0,
             integrasjon_passord: self.integrasjon_passord.0,
             maskinporten: self.maskinporten.into_settings(),
-            poll_interval: self.poll_interval.0,
+            poll_interval: self.poll_interval.map_or(rescan_interval, |p| p.0),
             request_timeout: self.request_timeout.0,
             upload_timeout: self.upload_timeout.0,
         }

@@ -32,6 +32,7 @@ fn minimal_config_gets_the_documented_defaults() {
     let m = &c.mottakersystemer[0];
     assert_eq!(m.name.as_str(), "nav-frogn");
     assert_eq!(m.poll_interval, Duration::from_secs(300));
+    assert_eq!(m.rescan_interval, Duration::from_secs(30));
     assert_eq!(m.ack, AckMode::OnImport);
     assert_eq!(m.svarinn_api, SvarInnApi::V1);
     assert!(m.unzip);
@@ -80,7 +81,8 @@ fn digisos_is_optional_and_read_with_defaults() {
     );
     assert_eq!(d.maskinporten.scope, "ks:fiks");
     assert_eq!(d.maskinporten.client_id, "0f0f0f0f-client");
-    assert_eq!(d.poll_interval, Duration::from_secs(1));
+    // Absent: the mottakersystem's rescan_interval.
+    assert_eq!(d.poll_interval, Duration::from_secs(30));
     assert_eq!(d.request_timeout, Duration::from_secs(30));
     assert_eq!(d.upload_timeout, Duration::from_secs(900));
     let text = format!("{MINIMAL}{DIGISOS}scope = \"ks:fiks ks:other\"\n");

@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use mottak_protocol::console::{Role, Transport};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
@@ -346,6 +346,8 @@ pub struct Admission {
     interval: Duration,
     windows: Mutex<BTreeMap<(Listener, Kind), Window>>,
     totals: Mutex<BTreeMap<(Listener, Event), u64>>,
+    /// Told when a refusal waits for a summary line (the summaries sleep otherwise).
+    counted: Notify,
 }
 
 /// The limits of an [`Admission`].
@@ -414,6 +416,7 @@ impl Admission {
             interval,
             windows: Mutex::default(),
             totals: Mutex::default(),
+            counted: Notify::new(),
         }
     }
 
@@ -444,6 +447,7 @@ impl Admission {
             return;
         }
         window.count += 1;
+        self.counted.notify_one();
         *window.events.entry(event).or_insert(0) += 1;
         let room = window.peers.len() < MAX_PEERS;
         match window.peers.get_mut(peer) {
@@ -497,18 +501,28 @@ impl Admission {
         }
     }
 
-    /// Flushes every second until `shutdown`, and once more then.
+    /// Flushes every second while refusals wait for a summary line, until
+    /// `shutdown`, and once more then. Asleep while there are none.
     pub async fn run_summaries(self: Arc<Self>, shutdown: CancellationToken) {
-        let mut tick = tokio::time::interval(Duration::from_secs(1).min(self.interval));
+        let every = Duration::from_secs(1).min(self.interval);
         loop {
             tokio::select! {
-                () = shutdown.cancelled() => {
-                    self.flush_all();
-                    return;
+                () = shutdown.cancelled() => break,
+                () = self.counted.notified() => {}
+            }
+            while self.waiting() {
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    () = tokio::time::sleep(every) => self.flush(),
                 }
-                _ = tick.tick() => self.flush(),
             }
         }
+        self.flush_all();
+    }
+
+    /// Some refusal is counted for a summary line not logged yet.
+    fn waiting(&self) -> bool {
+        lock(&self.windows).values().any(|w| w.count > 0)
     }
 
     /// Logs what is counted, whatever the interval (at shutdown).

@@ -270,7 +270,13 @@ impl CommandRunner {
             },
         };
         let outcome = match done {
-            Ok(message) => Outcome::Ok { message },
+            Ok(message) => {
+                // A retried or abandoned forsendelse has a step to take: now, not at a rescan.
+                if let Some(c) = command.mottakersystem().and_then(|m| self.systems.get(m)) {
+                    c.health.rescan.notify_one();
+                }
+                Outcome::Ok { message }
+            }
             Err(err) => inbound_refused(&err),
         };
         (outcome, false)

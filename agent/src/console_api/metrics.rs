@@ -694,7 +694,7 @@ const PIPELINE_FAMILIES: [PipelineFamily; 4] = [
     (
         "mottak_pipeline_last_turn_timestamp_seconds",
         "gauge",
-        "When the pipeline's loop last turned (or its setup last waited to retry), Unix seconds.",
+        "When the pipeline's loop last turned (or its setup last waited to retry), Unix seconds. An idle loop sleeps until its next poll, retry or rescan.",
         |h| {
             let ms = h.heartbeat_ms();
             (ms > 0).then_some(ms / 1000)

@@ -65,6 +65,9 @@ pub struct Settings {
     /// Every pipeline the daemon supervises (`Channels::pipelines`): listed
     /// on consoles and in `/metrics`, whatever their channel.
     pub pipelines: Vec<Arc<dyn crate::pipeline::Pipeline>>,
+    /// Told when any pipeline's loop turns (`Channels::turned`): the state is
+    /// rebuilt then, not on a clock.
+    pub turned: Arc<Notify>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -212,7 +215,13 @@ pub async fn start(
         ));
     }
     tasks.spawn(Arc::clone(&hub.admission).run_summaries(shutdown.clone()));
-    tasks.spawn(run_builder(builder, tx, rebuild, shutdown));
+    tasks.spawn(run_builder(
+        builder,
+        tx,
+        rebuild,
+        Arc::clone(&settings.turned),
+        shutdown,
+    ));
     Ok(ConsoleApi {
         state: rx,
         hub,
@@ -221,22 +230,37 @@ pub async fn start(
     })
 }
 
-/// Rebuilds the state every tick and whenever a command asks, and
-/// publishes it when it changed.
+/// Rebuilds the state when a command asks (at once), when a pipeline's loop
+/// turned (at most once a `tick`), and when a part of it is due
+/// ([`Builder::next_refresh`]: time windows, certificates, a drop folder
+/// read put off); publishes it when it changed. Nothing else wakes it.
 async fn run_builder(
     mut builder: Builder,
     tx: watch::Sender<Arc<Built>>,
     rebuild: Arc<Notify>,
+    turned: Arc<Notify>,
     shutdown: CancellationToken,
 ) {
     let tick = builder.settings().tick;
     let mut last_error = String::new();
+    let mut last_build = tokio::time::Instant::now();
     loop {
+        let refresh = tokio::time::Instant::from_std(builder.next_refresh());
         tokio::select! {
             () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(tick) => {}
-            () = rebuild.notified() => {}
+            () = tokio::time::sleep_until(refresh) => {}
+            () = rebuild.notified() => builder.note_change(),
+            () = turned.notified() => {
+                builder.note_change();
+                // A busy loop turns often: one build per tick shows it.
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = tokio::time::sleep_until(last_build + tick) => {}
+                    () = rebuild.notified() => {}
+                }
+            }
         }
+        last_build = tokio::time::Instant::now();
         let now = time::OffsetDateTime::now_utc();
         let joined = tokio::task::spawn_blocking(move || {
             let built = builder.build(now);

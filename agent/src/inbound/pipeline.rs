@@ -12,6 +12,7 @@ use tracing::info;
 use super::worker::{Worker, WorkerHealth};
 use crate::config::Mottakersystem;
 use crate::dropfolder::DropFolder;
+use crate::dropfolder::watch::DropWatch;
 use crate::journal::SharedJournal;
 use crate::keys;
 use crate::pipeline::{BoxFuture, Health, Pipeline, Running};
@@ -24,6 +25,7 @@ pub struct InboundPipeline {
     journal: SharedJournal,
     health: Arc<WorkerHealth>,
     telemetry: Arc<SystemTelemetry>,
+    watch: DropWatch,
 }
 
 impl InboundPipeline {
@@ -32,12 +34,14 @@ impl InboundPipeline {
         journal: SharedJournal,
         health: Arc<WorkerHealth>,
         telemetry: Arc<SystemTelemetry>,
+        watch: DropWatch,
     ) -> Self {
         InboundPipeline {
             system,
             journal,
             health,
             telemetry,
+            watch,
         }
     }
 
@@ -68,7 +72,8 @@ impl InboundPipeline {
             recipient_keys,
             Arc::clone(&self.health),
         )
-        .with_telemetry(Arc::clone(&self.telemetry));
+        .with_telemetry(Arc::clone(&self.telemetry))
+        .with_watch(self.watch.clone());
         worker.recover().await?;
         info!(mottakersystem = %system.name, drop_folder = %system.drop_folder.display(), ack = %system.ack, svarinn_api = system.svarinn_api.as_str(), "worker started");
         Ok(worker)

@@ -337,13 +337,23 @@ impl Journal {
         &self,
         mottakersystem: Option<&str>,
     ) -> Result<Option<OffsetDateTime>, JournalError> {
-        let ms: Option<i64> = self
-            .conn
-            .prepare_cached(
-                "SELECT MIN(next_attempt_at) FROM forsendelse
-             WHERE state = 'retry_wait' AND (?1 IS NULL OR mottakersystem = ?1)",
-            )?
-            .query_row(params![mottakersystem], |r| r.get(0))?;
+        // Two spellings, as in `wake_due`: one mottakersystem's is asked before each sleep of
+        // its loop, and must be an index lookup, not a scan of the table.
+        let ms: Option<i64> = match mottakersystem {
+            Some(sys) => self
+                .conn
+                .prepare_cached(
+                    "SELECT MIN(next_attempt_at) FROM forsendelse
+                     WHERE mottakersystem = ?1 AND state = 'retry_wait'",
+                )?
+                .query_row(params![sys], |r| r.get(0))?,
+            None => self
+                .conn
+                .prepare_cached(
+                    "SELECT MIN(next_attempt_at) FROM forsendelse WHERE state = 'retry_wait'",
+                )?
+                .query_row([], |r| r.get(0))?,
+        };
         Ok(ms.map(from_millis))
     }
 

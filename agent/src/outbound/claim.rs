@@ -109,6 +109,9 @@ pub struct UtScan {
     /// Oldest `KLAR` first.
     pub ready: Vec<Ready>,
     pub ignored: Vec<Ignored>,
+    /// Folders without `KLAR` yet (being written), in name order: watched
+    /// for their `KLAR`.
+    pub waiting: Vec<Name>,
 }
 
 fn name(s: &str) -> Result<Name, DirError> {
@@ -196,6 +199,7 @@ impl OutFolders {
         let klar = Name::fixed(KLAR);
         let mut ready = Vec::new();
         let mut ignored = Vec::new();
+        let mut waiting = Vec::new();
         for entry in ut.entries()? {
             if entry.name.as_bytes().starts_with(b".") {
                 continue;
@@ -218,20 +222,24 @@ impl OutFolders {
             };
             // A folder that cannot be looked into is not ready yet; it
             // must not hold up the others.
-            if let Ok(Some(m)) = dir.stat(&klar) {
-                ready.push((
+            match dir.stat(&klar) {
+                Ok(Some(m)) => ready.push((
                     m.modified,
                     Ready {
                         name: entry.name.clone(),
                     },
-                ));
+                )),
+                Ok(None) => waiting.push(entry.name.clone()),
+                Err(_) => {}
             }
         }
         ready.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.name.cmp(&b.1.name)));
         ignored.sort_by(|a, b| a.name.cmp(&b.name));
+        waiting.sort();
         Ok(UtScan {
             ready: ready.into_iter().map(|(_, r)| r).collect(),
             ignored,
+            waiting,
         })
     }
 

@@ -15,6 +15,7 @@ use super::worker::{OutboundHealth, OutboundWorker};
 use crate::clock::Clock;
 use crate::config::Mottakersystem;
 use crate::dropfolder::DropFolder;
+use crate::dropfolder::watch::DropWatch;
 use crate::fiks_client::FiksClient;
 use crate::journal::{Journal, SharedJournal};
 use crate::maskinporten::{GrantKey, Maskinporten};
@@ -31,6 +32,7 @@ pub struct OutboundPipeline {
     clock: Arc<dyn Clock>,
     health: Arc<OutboundHealth>,
     telemetry: Arc<SystemTelemetry>,
+    watch: DropWatch,
 }
 
 impl OutboundPipeline {
@@ -40,6 +42,7 @@ impl OutboundPipeline {
         clock: Arc<dyn Clock>,
         health: Arc<OutboundHealth>,
         telemetry: Arc<SystemTelemetry>,
+        watch: DropWatch,
     ) -> Self {
         OutboundPipeline {
             system,
@@ -47,6 +50,7 @@ impl OutboundPipeline {
             clock,
             health,
             telemetry,
+            watch,
         }
     }
 
@@ -94,7 +98,8 @@ impl OutboundPipeline {
             fiks,
             SharedJournal::new(journal),
             Arc::clone(&self.health),
-        ))
+        )
+        .with_watch(self.watch.clone()))
     }
 }
 

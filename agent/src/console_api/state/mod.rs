@@ -9,7 +9,9 @@
 //! when the journal's fingerprint moves (or every few seconds, for the time
 //! windows), the access part when the audit log grows (every access change
 //! and every command writes a line), the drop folders every few seconds and
-//! the certificates every minute.
+//! the certificates every minute. A build is asked for by a change (a
+//! command, a pipeline's turn); without one, only [`Builder::next_refresh`]
+//! (a drop-folder read put off, and once a minute the parts that age).
 
 mod alerts;
 mod visibility;
@@ -44,8 +46,11 @@ pub use visibility::visible_to;
 /// How often each part is refreshed, and the thresholds shown.
 #[derive(Debug, Clone)]
 pub struct StateSettings {
-    /// The builder's turn.
+    /// The shortest time between two builds that pipelines' turns asked for.
     pub tick: Duration,
+    /// Without any change, the state is still rebuilt this often: time
+    /// windows, certificate expiry, free space, folders aging in `inn/`.
+    pub idle_every: Duration,
     /// The journal part at least this often, even without change (time windows).
     pub journal_every: Duration,
     pub access_every: Duration,
@@ -60,6 +65,7 @@ impl Default for StateSettings {
     fn default() -> Self {
         StateSettings {
             tick: Duration::from_millis(500),
+            idle_every: Duration::from_secs(60),
             journal_every: Duration::from_secs(10),
             access_every: Duration::from_secs(60),
             drop_folders_every: Duration::from_secs(5),
@@ -110,7 +116,11 @@ pub struct Builder {
     access_at: Option<Instant>,
     access: AccessPart,
     folders_at: Option<Instant>,
+    /// A change may have touched a drop folder since it was last read.
+    folders_wanted: bool,
     folders: BTreeMap<String, (StaleInInn, DropFolderStatus)>,
+    /// When the last build ran.
+    built_at: Instant,
     certs_at: Option<Instant>,
     certs: BTreeMap<String, Vec<CertificateStatus>>,
     /// Mottakersystemer with `[mottakersystem.digisos]` (see `outbound::console`).
@@ -150,7 +160,9 @@ impl Builder {
             access_at: None,
             access: AccessPart::default(),
             folders_at: None,
+            folders_wanted: false,
             folders: BTreeMap::new(),
+            built_at: Instant::now(),
             certs_at: None,
             certs: BTreeMap::new(),
             outbound: Vec::new(),
@@ -181,10 +193,27 @@ impl Builder {
         &self.settings
     }
 
+    /// Something happened (a command, a pipeline's turn): the next build
+    /// also reads the drop folders, once their interval allows.
+    pub fn note_change(&mut self) {
+        self.folders_wanted = true;
+    }
+
+    /// When the state should be rebuilt though nothing asked: a drop-folder
+    /// read a change asked for and its interval put off, or the idle refresh.
+    pub fn next_refresh(&self) -> Instant {
+        let idle = self.built_at + self.settings.idle_every;
+        match self.folders_at {
+            Some(at) if self.folders_wanted => idle.min(at + self.settings.drop_folders_every),
+            _ => idle,
+        }
+    }
+
     /// Builds the state at `now`. Blocking (SQLite, the filesystem).
     pub fn build(&mut self, now: OffsetDateTime) -> Result<Built, JournalError> {
         let now_ms = to_millis(now);
         let mono = Instant::now();
+        self.built_at = mono;
         let due = |at: Option<Instant>, every: Duration| at.is_none_or(|t| mono >= t + every);
 
         // Nothing committed since the last build: the journal queries can wait.
@@ -233,6 +262,7 @@ impl Builder {
                 d.refresh();
             }
             self.folders_at = Some(mono);
+            self.folders_wanted = false;
         }
         if due(self.certs_at, self.settings.certificates_every) {
             self.certs = self

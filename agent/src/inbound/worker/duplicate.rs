@@ -5,6 +5,7 @@
 use tracing::{info, warn};
 
 use super::{Worker, WorkerError, blocking};
+use crate::inbound::link::Pool;
 use crate::journal::{
     Change, Channel, Claim, ClaimHolder, GroupTx, InnsendingKey, JournalError, Outcome, Row,
 };
@@ -67,7 +68,7 @@ impl Worker {
         .await??;
         let action = self.client.ack_name();
         let result = {
-            let _permit = self.calls.acquire().await;
+            let _slot = self.link.slot(Pool::Calls).await;
             self.client.acknowledge(row.id.as_str()).await
         };
         if let Err(err) = result {

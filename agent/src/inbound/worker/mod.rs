@@ -6,6 +6,11 @@
 //! for the fagsystem, or for a person). The journal records every transition
 //! before the step that depends on it, so the task can be killed anywhere and
 //! a restart resumes from the journal (see `ARCHITECTURE.md`, invariants).
+//!
+//! With nothing due the loop sleeps: until the next poll, the next retry, a
+//! drop-folder event (`inn/`, `feilet/`: [`DropWatch`]), a console's command,
+//! or the next rescan (`rescan_interval`, the safety net for filesystems that
+//! deliver no events).
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -14,16 +19,18 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
+use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use super::deliver::{Preparation, Staged};
 use super::limits::DownloadLimits;
 use super::link::Link;
 use crate::backoff::Backoff;
 use crate::config::Mottakersystem;
-use crate::dropfolder::DropFolder;
+use crate::dropfolder::watch::{DropWatch, network_filesystem};
+use crate::dropfolder::{DropFolder, FEILET_DIR, INN_DIR};
 use crate::journal::{Change, JournalError, Outcome, Row, SharedJournal, State, Work};
 use crate::pipeline::Health;
 use crate::svarinn_client::{ApiClient, ClientError};
@@ -33,9 +40,18 @@ mod duplicate;
 mod listing;
 mod steps;
 
-/// How often the loop looks at the journal and the drop folder between polls
-/// (imports, retries that came due). Local and cheap.
-const TICK: Duration = Duration::from_millis(500);
+/// The shortest time between two looks at the journal and the drop folder
+/// that events asked for: a burst of events (the agent's own publishing into
+/// `inn/` among them) makes one look, not one each.
+const MIN_SCAN_GAP: Duration = Duration::from_millis(10);
+/// After a scan that found tasks running, the next task to end brings
+/// another scan, at least this long after it: a row that scan skipped
+/// because its task was still finishing (the fagsystem took its folder just
+/// then) is not left for the rescan, and a busy drain scans no more often.
+const SCAN_AFTER_TASK_GAP: Duration = Duration::from_millis(500);
+/// The longest time between rescans when events cannot be relied on (no
+/// watcher, or a network filesystem that delivers none for other machines' changes).
+const UNWATCHED_RESCAN: Duration = Duration::from_secs(2);
 /// After a full page, the next one is listed once this few forsendelser are
 /// still being worked on, so that it arrives while they finish rather than
 /// after them (a list takes a round trip and a journal commit). Those still
@@ -68,6 +84,9 @@ pub struct WorkerHealth {
     /// Polls since start, and those that failed (metrics).
     pub polls: AtomicU64,
     pub poll_failures: AtomicU64,
+    /// Look at the rows and the drop folder now (a drop-folder event, or a
+    /// person's command on a forsendelse); no poll.
+    pub rescan: Arc<Notify>,
 }
 
 impl WorkerHealth {
@@ -103,6 +122,8 @@ pub struct Worker {
     not_before: Mutex<HashMap<String, (Instant, u32)>>,
     /// Where each forsendelse's journey is timed (the daemon's workers only).
     telemetry: Option<Arc<SystemTelemetry>>,
+    /// Wakes the loop on changes in `inn/` and `feilet/`.
+    watch: DropWatch,
 }
 
 impl std::fmt::Debug for Worker {
@@ -144,6 +165,84 @@ impl Worker {
             health,
             not_before: Mutex::new(HashMap::new()),
             telemetry: None,
+            watch: DropWatch::disabled("no watcher was given to this worker"),
+        }
+    }
+
+    /// Wakes the loop on changes in `inn/` and `feilet/` (the daemon's workers).
+    #[must_use]
+    pub fn with_watch(mut self, watch: DropWatch) -> Self {
+        self.watch = watch;
+        self
+    }
+
+    /// Watches `inn/` and `feilet/`; returns how often the loop must rescan
+    /// them: `rescan_interval`, or more often when events cannot be relied on.
+    fn start_watching(&self) -> Duration {
+        let every = self.system.rescan_interval;
+        let often = every.min(UNWATCHED_RESCAN);
+        let root = self.drop.root();
+        // Watched even on a network filesystem: changes made on this machine are seen at once.
+        let watched = self.watch_folders();
+        if let Err(err) = &watched {
+            warn!(mottakersystem = self.name(), error = %err, "no drop-folder events: inn/ and feilet/ are rescanned every {often:?} instead");
+        }
+        let network = network_filesystem(root);
+        if let Some(fs) = network {
+            warn!(mottakersystem = self.name(), drop_folder = %root.display(), filesystem = fs, "the drop folder is on a network filesystem: changes made from other machines bring no events, so it is rescanned every {often:?} (rescan_interval)");
+        }
+        if watched.is_err() || network.is_some() {
+            often
+        } else {
+            every
+        }
+    }
+
+    fn watch_folders(&self) -> Result<(), crate::dropfolder::watch::WatchError> {
+        for dir in [INN_DIR, FEILET_DIR] {
+            self.watch
+                .watch(&self.drop.root().join(dir), &self.health.rescan)?;
+        }
+        Ok(())
+    }
+
+    fn stop_watching(&self) {
+        for dir in [INN_DIR, FEILET_DIR] {
+            self.watch.unwatch(&self.drop.root().join(dir));
+        }
+    }
+
+    /// The soonest a row comes due without an event: its `retry_wait` ends,
+    /// or a step's hold-off does. Only times still ahead: what is past was
+    /// seen by the last scan (or waits for the next, if the journal failed it).
+    async fn next_due(&self) -> Option<Instant> {
+        let name = self.name().to_owned();
+        let retry = match self.journal.read(move |j| j.next_wake(Some(&name))).await {
+            Ok(at) => at.map(|at| {
+                let wait = at - OffsetDateTime::now_utc();
+                // A millisecond late, so the journal (whole milliseconds) sees it due.
+                Instant::now()
+                    + Duration::try_from(wait).unwrap_or(Duration::ZERO)
+                    + Duration::from_millis(1)
+            }),
+            Err(err) => {
+                error!(mottakersystem = self.name(), error = %err, "could not read the journal");
+                None
+            }
+        };
+        let now = Instant::now();
+        let held = self
+            .not_before
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .map(|(at, _)| *at)
+            .filter(|at| *at > now)
+            .min();
+        let retry = retry.filter(|at| *at > now);
+        match (retry, held) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 
@@ -218,13 +317,17 @@ impl Worker {
     /// before it returns, except downloads, which are abandoned (a restart
     /// discards their staging and downloads again).
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        let rescan_every = self.start_watching();
         let mut tasks: JoinSet<()> = JoinSet::new();
         let in_flight: Arc<Mutex<HashSet<String>>> = Arc::default();
         let mut next_poll = Instant::now();
-        // The journal is scanned for rows with work every TICK and after a
-        // poll, not each time a task ends: a task ends only when its row has
-        // to wait (for time, the fagsystem or a person).
+        // The journal is scanned for rows with work after a poll, an event,
+        // a command, a retry coming due and every rescan, not each time a
+        // task ends: a task ends only when its row has to wait (for time,
+        // the fagsystem or a person).
         let mut next_scan = Instant::now();
+        let mut last_scan = Instant::now();
+        let mut scan_after_task = false;
         let mut page_again_soon = false;
         loop {
             self.health.beat();
@@ -232,6 +335,10 @@ impl Worker {
                 break;
             }
             let paused = self.journal.is_paused(self.name());
+            if paused && Instant::now() >= next_poll {
+                // No poll, but the loop still turns when one would have.
+                next_poll = Instant::now() + self.system.poll_interval;
+            }
             if !paused && Instant::now() >= next_poll {
                 match self.poll(&mut tasks, &shutdown).await {
                     Ok(summary) => {
@@ -256,7 +363,9 @@ impl Worker {
             if paused || Instant::now() < next_scan {
                 // Paused: steps in progress finish; no new ones start.
             } else {
-                next_scan = Instant::now() + TICK;
+                last_scan = Instant::now();
+                next_scan = last_scan + rescan_every;
+                scan_after_task = !tasks.is_empty();
                 if let Err(err) = self.spawn_due(&mut tasks, &in_flight, &shutdown).await {
                     error!(mottakersystem = self.name(), error = %err, "could not read the journal");
                 }
@@ -266,22 +375,38 @@ impl Worker {
                 next_poll = Instant::now();
                 continue;
             }
+            if !paused && let Some(due) = self.next_due().await {
+                next_scan = next_scan.min(due);
+            }
+            // Paused: no poll and no scan; a resume or poll_now wakes the loop at once.
             let wake = if paused {
-                // No poll and no scan are due while paused: look again a
-                // TICK later (a resume or poll_now wakes the loop at once).
-                Instant::now() + TICK
+                next_poll
             } else {
-                next_poll.min(next_scan.max(Instant::now()))
+                next_poll.min(next_scan)
             };
+            self.health
+                .pipeline
+                .idle_for(wake.saturating_duration_since(Instant::now()));
             tokio::select! {
                 () = shutdown.cancelled() => break,
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {
                     while tasks.try_join_next().is_some() {}
+                    if std::mem::take(&mut scan_after_task) {
+                        let at = Instant::now().max(last_scan + SCAN_AFTER_TASK_GAP);
+                        next_scan = next_scan.min(at);
+                    }
                 }
                 () = tokio::time::sleep_until(wake.into()) => {}
-                () = self.health.pipeline.wake.notified() => next_poll = Instant::now(),
+                () = self.health.pipeline.wake.notified() => {
+                    next_poll = Instant::now();
+                    next_scan = Instant::now();
+                }
+                () = self.health.rescan.notified() => {
+                    next_scan = next_scan.min(Instant::now().max(last_scan + MIN_SCAN_GAP));
+                }
             }
         }
+        self.stop_watching();
         info!(
             mottakersystem = self.name(),
             in_flight = tasks.len(),

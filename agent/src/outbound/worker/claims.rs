@@ -65,12 +65,14 @@ impl OutboundWorker {
     }
 
     /// Step 2: claim what the fagsystem finished, and check it at once.
-    pub(super) async fn claim_ready(self: &Arc<Self>) -> Result<(), TurnError> {
+    /// `true` when a folder being written is newly watched: look again soon.
+    pub(super) async fn claim_ready(self: &Arc<Self>) -> Result<bool, TurnError> {
         let folders = self.folders.clone();
         let scan = tokio::task::spawn_blocking(move || folders.scan_ut())
             .await?
             .map_err(TurnError::ReadUt)?;
         self.note_ignored(&scan.ignored);
+        let newly_watched = self.watch_waiting(&scan.waiting);
         for r in scan.ready {
             let n = self.claims.fetch_add(1, Ordering::Relaxed);
             let folders = self.folders.clone();
@@ -94,7 +96,7 @@ impl OutboundWorker {
                 }
             }
         }
-        Ok(())
+        Ok(newly_watched)
     }
 
     /// Keeps [`OutboundHealth::ignored`] to what `ut/` holds now, and warns
@@ -152,11 +154,12 @@ impl OutboundWorker {
         Ok(())
     }
 
-    /// Step 3: supersede and start.
+    /// Step 3: supersede and start. Returns when (Unix ms) the soonest
+    /// update left waiting to retry comes due.
     pub(super) async fn start_due(
         self: &Arc<Self>,
         tasks: &mut JoinSet<()>,
-    ) -> Result<(), TurnError> {
+    ) -> Result<Option<i64>, TurnError> {
         let name = self.name.clone();
         let due = self
             .journal
@@ -169,6 +172,7 @@ impl OutboundWorker {
             })
             .await?;
         let now = self.health.now_ms();
+        let mut retry_due: Option<i64> = None;
         let mut by_case: BTreeMap<String, Vec<OutboundRow>> = BTreeMap::new();
         for row in due {
             by_case.entry(row.digisos_id.clone()).or_default().push(row);
@@ -184,7 +188,13 @@ impl OutboundWorker {
             }
             let waiting = newest.state == OutboundState::RetryWait
                 && newest.next_attempt_at.is_some_and(|t| t > now);
-            if waiting || self.in_flight_count() >= MAX_CASES_IN_FLIGHT {
+            if waiting {
+                let at = newest.next_attempt_at.unwrap_or(now);
+                retry_due = Some(retry_due.map_or(at, |d| d.min(at)));
+                continue;
+            }
+            // Full: a task ending wakes the loop, which starts this one.
+            if self.in_flight_count() >= MAX_CASES_IN_FLIGHT {
                 continue;
             }
             if let Ok(mut f) = self.in_flight.lock() {
@@ -198,7 +208,7 @@ impl OutboundWorker {
                 }
             });
         }
-        Ok(())
+        Ok(retry_due)
     }
 
     pub(super) fn is_in_flight(&self, case: &str) -> bool {

@@ -1,6 +1,8 @@
 //! One mottakersystem's outbound loop, and the steps of one update.
 //!
-//! Every `poll_interval` (1 s by default) the loop:
+//! At each turn (a drop-folder event in `ut/` or in a folder there, a task
+//! ending, a console's command, a retry coming due, or a rescan every
+//! `poll_interval`, the mottakersystem's `rescan_interval` by default) the loop:
 //! 1. looks at `.mottak/`: a claimed folder without a journal row (a crash
 //!    between the rename and the journal) is journaled now; one whose row is
 //!    `sent`/`superseded` (a crash between the journal and the move) is moved
@@ -21,14 +23,18 @@
 //! kvittering saying `"status": "erstattet"`.
 //!
 //! The worker has its own journal connection and its own tasks: nothing it
-//! does waits on the inbound pipeline or makes it wait.
+//! does waits on the inbound pipeline or makes it wait. With nothing due it
+//! sleeps: no turn until one of the above.
 
 use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tokio::sync::Notify;
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -36,6 +42,7 @@ use super::claim::OutFolders;
 use super::error::TurnError;
 use crate::backoff::Backoff;
 use crate::config::DigisosSettings;
+use crate::dropfolder::watch::{DropWatch, network_filesystem};
 use crate::fiks_client::{FiksCallError, FiksClient};
 use crate::journal::{JournalError, SharedJournal};
 use crate::pipeline::Health;
@@ -55,6 +62,17 @@ pub const RETRY: Backoff = Backoff {
 /// How long in-flight tasks may finish after SIGTERM before they are
 /// stopped (safe either way: the journal knows where each one was).
 const DRAIN: Duration = Duration::from_secs(5);
+
+/// The shortest time between two turns that events asked for (a burst of
+/// writes into `ut/` makes one turn, not one each).
+const MIN_TURN_GAP: Duration = Duration::from_millis(10);
+/// The longest time between rescans when events cannot be relied on (no
+/// watcher, or a network filesystem), and between attempts to move a done
+/// update's folder out of `.mottak/` that failed.
+const UNWATCHED_RESCAN: Duration = Duration::from_secs(2);
+/// Folders in `ut/` watched for their `KLAR` at most; past it, the others
+/// are found by the rescan (a fagsystem cannot spend the agent's inotify watches).
+const MAX_WATCHED_IN_UT: usize = 256;
 
 /// What the supervisor, the watchdog and the console see of the outbound worker.
 #[derive(Debug, Default)]
@@ -154,6 +172,12 @@ pub struct OutboundWorker {
     claims: AtomicU64,
     /// Cases with a task running.
     in_flight: Mutex<HashSet<String>>,
+    /// Wakes the loop on changes in `ut/` and in the folders being written there.
+    watch: DropWatch,
+    /// Told by the watcher.
+    changed: Arc<Notify>,
+    /// The folders in `ut/` watched for their `KLAR`.
+    watched_in_ut: Mutex<HashSet<PathBuf>>,
 }
 
 impl std::fmt::Debug for OutboundWorker {
@@ -182,25 +206,112 @@ impl OutboundWorker {
             health,
             claims: AtomicU64::new(0),
             in_flight: Mutex::new(HashSet::new()),
+            watch: DropWatch::disabled("no watcher was given to this worker"),
+            changed: Arc::new(Notify::new()),
+            watched_in_ut: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// Wakes the loop on changes in `ut/` (the daemon's workers).
+    #[must_use]
+    pub fn with_watch(mut self, watch: DropWatch) -> Self {
+        self.watch = watch;
+        self
+    }
+
+    /// Watches `ut/`; returns how often the loop must rescan it.
+    fn start_watching(&self) -> Duration {
+        let every = self.settings.poll_interval;
+        let often = every.min(UNWATCHED_RESCAN);
+        let ut = self.folders.ut();
+        let watched = self.watch.watch(&ut, &self.changed);
+        if let Err(err) = &watched {
+            warn!(mottakersystem = %self.name, error = %err, "outbound: no drop-folder events: ut/ is rescanned every {often:?} instead");
+        }
+        let network = network_filesystem(&ut);
+        if let Some(fs) = network {
+            warn!(mottakersystem = %self.name, ut = %ut.display(), filesystem = fs, "outbound: ut/ is on a network filesystem: updates written from other machines bring no events, so it is rescanned every {often:?}");
+        }
+        if watched.is_err() || network.is_some() {
+            often
+        } else {
+            every
+        }
+    }
+
+    /// Watches the folders being written in `ut/` (`waiting`, no `KLAR`
+    /// yet) and no others; `true` when one is newly watched, so the loop
+    /// looks again (its `KLAR` may have come before the watch).
+    pub(super) fn watch_waiting(&self, waiting: &[crate::dropfolder::dirfd::Name]) -> bool {
+        let ut = self.folders.ut();
+        let want: HashSet<PathBuf> = waiting
+            .iter()
+            .take(MAX_WATCHED_IN_UT)
+            .map(|n| ut.join(n.as_os_str()))
+            .collect();
+        let Ok(mut watched) = self.watched_in_ut.lock() else {
+            return false;
+        };
+        for gone in watched.difference(&want) {
+            self.watch.unwatch(gone);
+        }
+        watched.retain(|p| want.contains(p));
+        let mut added = false;
+        for path in want {
+            if !watched.contains(&path) && self.watch.watch(&path, &self.changed).is_ok() {
+                watched.insert(path);
+                added = true;
+            }
+        }
+        added
+    }
+
+    fn stop_watching(&self) {
+        self.watch.unwatch(&self.folders.ut());
+        if let Ok(mut watched) = self.watched_in_ut.lock() {
+            for path in watched.drain() {
+                self.watch.unwatch(&path);
+            }
         }
     }
 
     /// The loop, until `shutdown`.
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        let rescan_every = self.start_watching();
         let mut tasks = JoinSet::new();
         loop {
             self.health.beat();
-            if let Err(e) = self.turn(&mut tasks).await {
-                warn!(mottakersystem = %self.name, "outbound: {e}");
+            let last_turn = Instant::now();
+            let mut wake = last_turn + rescan_every;
+            match self.turn(&mut tasks).await {
+                Ok(next) => {
+                    if next.look_again {
+                        wake = Instant::now();
+                    }
+                    if let Some(due) = next.retry_due {
+                        wake = wake.min(due);
+                    }
+                }
+                Err(e) => warn!(mottakersystem = %self.name, "outbound: {e}"),
             }
+            if self.health.unmoved.lock().is_ok_and(|u| !u.is_empty()) {
+                wake = wake.min(last_turn + UNWATCHED_RESCAN);
+            }
+            self.health
+                .pipeline
+                .idle_for(wake.saturating_duration_since(Instant::now()));
             tokio::select! {
                 () = shutdown.cancelled() => break,
-                () = tokio::time::sleep(self.settings.poll_interval) => {}
+                () = tokio::time::sleep_until(wake) => {}
                 () = self.health.pipeline.wake.notified() => {}
+                () = self.changed.notified() => {
+                    tokio::time::sleep_until(last_turn + MIN_TURN_GAP).await;
+                }
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
             }
             while tasks.try_join_next().is_some() {}
         }
+        self.stop_watching();
         if !tasks.is_empty() {
             info!(mottakersystem = %self.name, in_flight = tasks.len(), "outbound: letting updates in flight finish");
             let drained =
@@ -214,9 +325,24 @@ impl OutboundWorker {
         }
     }
 
-    async fn turn(self: &Arc<Self>, tasks: &mut JoinSet<()>) -> Result<(), TurnError> {
+    async fn turn(self: &Arc<Self>, tasks: &mut JoinSet<()>) -> Result<NextTurn, TurnError> {
         self.tidy_claims().await?;
-        self.claim_ready().await?;
-        self.start_due(tasks).await
+        let look_again = self.claim_ready().await?;
+        let retry_due = self.start_due(tasks).await?.map(|at_ms| {
+            let wait = u64::try_from(at_ms.saturating_sub(self.health.now_ms())).unwrap_or(0);
+            Instant::now() + Duration::from_millis(wait)
+        });
+        Ok(NextTurn {
+            look_again,
+            retry_due,
+        })
     }
+}
+
+/// What a turn says about the next.
+struct NextTurn {
+    /// Look again at once (a folder in `ut/` is newly watched).
+    look_again: bool,
+    /// When the soonest update waiting to retry comes due.
+    retry_due: Option<Instant>,
 }
