@@ -2,7 +2,8 @@
 //! the one place a new channel is added.
 //!
 //! Per mottakersystem: SvarInn inbound always; Fiks Digisos outbound when it
-//! has `[mottakersystem.digisos]`. The daemon supervises every
+//! has `[mottakersystem.digisos]`; Fiks IO inbound when it has
+//! `[mottakersystem.fiks_io]`. The daemon supervises every
 //! [`Pipeline`] listed here, watches its heartbeat and stops it in order;
 //! the console API is handed the sources.
 
@@ -13,6 +14,8 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::console_api::state::SystemSource;
 use crate::dropfolder::DropFolder;
+use crate::fiks_io::FiksIoHealth;
+use crate::fiks_io::pipeline::FiksIoPipeline;
 use crate::inbound::pipeline::InboundPipeline;
 use crate::inbound::worker::WorkerHealth;
 use crate::journal::SharedJournal;
@@ -75,6 +78,21 @@ impl Channels {
             channels.outbound.push(source);
             channels.pipelines.push(Arc::new(OutboundPipeline::new(
                 system.clone(),
+                journal_path.to_owned(),
+                Arc::clone(clock),
+                health,
+                telemetry.system(system.name.as_str()),
+            )));
+        }
+        for system in config
+            .mottakersystemer
+            .iter()
+            .filter(|s| s.fiks_io.is_some())
+        {
+            let health = Arc::new(FiksIoHealth::new(Arc::new(Health::new(Arc::clone(clock)))));
+            channels.pipelines.push(Arc::new(FiksIoPipeline::new(
+                system.clone(),
+                config.agent.state_dir.clone(),
                 journal_path.to_owned(),
                 Arc::clone(clock),
                 health,

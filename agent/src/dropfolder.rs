@@ -28,12 +28,15 @@ use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::names::{ForsendelseId, SafeName};
 
 pub mod dirfd;
+mod sync_group;
+
+use sync_group::SyncGroup;
 
 use dirfd::{Dir, DirError, Kind, Name, Replace};
 
@@ -59,12 +62,18 @@ pub const FORSENDELSE_JSON: &str = "forsendelse.json";
 pub const FEIL_TXT: &str = "feil.txt";
 /// The suffix of a staging folder.
 pub const PARTIAL_SUFFIX: &str = ".partial";
+/// The suffix of a Fiks IO message's staging folder: its own, so neither
+/// channel's cleanup at startup ever takes the other's staging.
+pub const FIKS_IO_PARTIAL_SUFFIX: &str = ".fiksio-partial";
+/// Fiks IO's metadata of a message, in every folder it delivers.
+pub const MELDING_JSON: &str = "melding.json";
 
 /// The layout's names as [`Name`]s.
 pub const STAGING: Name = Name::fixed(STAGING_DIR);
 pub const INN: Name = Name::fixed(INN_DIR);
 pub const FEILET: Name = Name::fixed(FEILET_DIR);
 const FORSENDELSE_JSON_NAME: Name = Name::fixed(FORSENDELSE_JSON);
+const MELDING_JSON_NAME: Name = Name::fixed(MELDING_JSON);
 const FEIL_TXT_NAME: Name = Name::fixed(FEIL_TXT);
 
 /// How much of `forsendelse.json` is read.
@@ -144,60 +153,6 @@ pub struct DropFolder {
     /// Shares the directory fsyncs after renames into `inn/` between the
     /// publishes running at once.
     publish_sync: Arc<SyncGroup>,
-}
-
-/// Group fsync of `inn/` (and `.mottak/`) after renames: a caller whose
-/// rename is done waits for a sync that *started* after it; if none is
-/// running, it runs one itself, covering every rename done by then. One
-/// fsync then makes several publishes durable, and no caller returns before
-/// a sync that covers its own rename has succeeded.
-#[derive(Debug, Default)]
-struct SyncGroup {
-    state: Mutex<SyncState>,
-    done: Condvar,
-}
-
-#[derive(Debug, Default)]
-struct SyncState {
-    /// Renames finished (tickets handed out).
-    issued: u64,
-    /// Every ticket up to this one is covered by a successful sync.
-    synced: u64,
-    running: bool,
-}
-
-impl SyncGroup {
-    fn lock(&self) -> std::sync::MutexGuard<'_, SyncState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Call after the rename; returns once a sync started after it succeeded
-    /// (or with the error of the sync this caller ran).
-    fn sync_after(&self, sync: impl Fn() -> Result<(), DropError>) -> Result<(), DropError> {
-        let mut state = self.lock();
-        state.issued += 1;
-        let ticket = state.issued;
-        loop {
-            if state.synced >= ticket {
-                return Ok(());
-            }
-            if state.running {
-                state = self.done.wait(state).unwrap_or_else(|p| p.into_inner());
-                continue;
-            }
-            state.running = true;
-            let covers = state.issued;
-            drop(state);
-            let result = sync();
-            state = self.lock();
-            state.running = false;
-            if result.is_ok() {
-                state.synced = state.synced.max(covers);
-            }
-            self.done.notify_all();
-            result?;
-        }
-    }
 }
 
 impl std::fmt::Debug for DropFolder {
@@ -352,19 +307,45 @@ impl Staging {
 
     /// Writes `forsendelse.json` (SvarInn's JSON as received).
     pub fn write_forsendelse_json(&self, json: &[u8]) -> Result<(), DropError> {
-        let mut f = self.dir.create_file(&FORSENDELSE_JSON_NAME, FILE_MODE)?;
+        self.write_contract_file(&FORSENDELSE_JSON_NAME, json)
+    }
+
+    /// Writes `melding.json` (a Fiks IO message's metadata).
+    pub fn write_melding_json(&self, json: &[u8]) -> Result<(), DropError> {
+        self.write_contract_file(&MELDING_JSON_NAME, json)
+    }
+
+    fn write_contract_file(&self, name: &Name, json: &[u8]) -> Result<(), DropError> {
+        let mut f = self.dir.create_file(name, FILE_MODE)?;
         io::Write::write_all(&mut f, json).map_err(|source| DirError::Io {
             op: "write",
-            path: self.dir.path_of(&FORSENDELSE_JSON_NAME),
+            path: self.dir.path_of(name),
             source,
         })?;
         Ok(())
     }
 }
 
-/// The name of `id`'s staging folder.
-fn staging_name(id: &ForsendelseId) -> Result<Name, DirError> {
-    Name::new(format!("{}{PARTIAL_SUFFIX}", id.as_str()))
+/// Which channel a staging folder is for: each has its own suffix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    /// `<id>.partial`.
+    SvarInn,
+    /// `<melding-id>.fiksio-partial`.
+    FiksIo,
+}
+
+impl Channel {
+    fn suffix(self) -> &'static str {
+        match self {
+            Channel::SvarInn => PARTIAL_SUFFIX,
+            Channel::FiksIo => FIKS_IO_PARTIAL_SUFFIX,
+        }
+    }
+
+    fn staging_name(self, id: &ForsendelseId) -> Result<Name, DirError> {
+        Name::new(format!("{}{}", id.as_str(), self.suffix()))
+    }
 }
 
 impl DropFolder {
@@ -492,9 +473,14 @@ impl DropFolder {
     /// and to move or delete it (which needs write permission on the folder
     /// itself). With a setgid `inn/`, the files inside inherit its group too.
     pub fn stage(&self, id: &ForsendelseId) -> Result<Staging, DropError> {
+        self.stage_for(Channel::SvarInn, id)
+    }
+
+    /// [`DropFolder::stage`] for `channel`'s staging name.
+    pub fn stage_for(&self, channel: Channel, id: &ForsendelseId) -> Result<Staging, DropError> {
         let root = self.open_root()?;
         let parent = root.open_dir(&STAGING)?;
-        let name = staging_name(id)?;
+        let name = channel.staging_name(id)?;
         parent.remove_tree(&name)?;
         let dir = parent.create_dir(&name, 0o700)?;
         let inn_meta = root.open_dir(&INN)?.meta()?;
@@ -513,8 +499,13 @@ impl DropFolder {
     /// The staging folder of `id`, if one survived (a restart with the
     /// journal at `downloaded`).
     pub fn existing_staging(&self, id: &ForsendelseId) -> Option<Staging> {
+        self.existing_staging_for(Channel::SvarInn, id)
+    }
+
+    /// [`DropFolder::existing_staging`] for `channel`'s staging name.
+    pub fn existing_staging_for(&self, channel: Channel, id: &ForsendelseId) -> Option<Staging> {
         let parent = self.open(&STAGING).ok()?;
-        let name = staging_name(id).ok()?;
+        let name = channel.staging_name(id).ok()?;
         let dir = parent.open_dir(&name).ok()?;
         Some(Staging {
             id: id.clone(),
@@ -639,9 +630,19 @@ impl DropFolder {
         id: &ForsendelseId,
         publish_attempted: bool,
     ) -> Result<Option<Location>, DropError> {
+        self.locate_for(Channel::SvarInn, id, publish_attempted)
+    }
+
+    /// [`DropFolder::locate`] for `channel`'s staging name.
+    pub fn locate_for(
+        &self,
+        channel: Channel,
+        id: &ForsendelseId,
+        publish_attempted: bool,
+    ) -> Result<Option<Location>, DropError> {
         let published = self.status(id.as_str())?;
         let staged = || -> Result<bool, DropError> {
-            let meta = self.open(&STAGING)?.stat(&staging_name(id)?)?;
+            let meta = self.open(&STAGING)?.stat(&channel.staging_name(id)?)?;
             Ok(meta.is_some_and(|m| m.kind == Kind::Dir))
         };
         match published {
@@ -759,10 +760,19 @@ impl DropFolder {
         &self,
         keep: &dyn Fn(&ForsendelseId) -> bool,
     ) -> Result<Vec<PathBuf>, DropError> {
+        self.clean_staging_for(Channel::SvarInn, keep)
+    }
+
+    /// [`DropFolder::clean_staging`] of `channel`'s staging folders only.
+    pub fn clean_staging_for(
+        &self,
+        channel: Channel,
+        keep: &dyn Fn(&ForsendelseId) -> bool,
+    ) -> Result<Vec<PathBuf>, DropError> {
         let staging = self.open(&STAGING)?;
         let mut removed = Vec::new();
         for (name, _) in list_dirs(&staging)? {
-            let Some(stem) = name.strip_suffix(PARTIAL_SUFFIX) else {
+            let Some(stem) = name.strip_suffix(channel.suffix()) else {
                 continue;
             };
             if let Ok(id) = ForsendelseId::parse(stem)
@@ -778,18 +788,24 @@ impl DropFolder {
     }
 }
 
-/// Whether `inn/<folder>/forsendelse.json` is valid JSON naming `id`.
+/// Whether `inn/<folder>/forsendelse.json` is valid JSON naming `id` (its
+/// `id`), or `melding.json` does (its `meldingId`: a Fiks IO message).
 fn is_our_delivery(inn: &Dir, folder: &Name, id: &ForsendelseId) -> bool {
     let Ok(dir) = inn.open_dir(folder) else {
         return false;
     };
-    let Ok(bytes) = dir.read_file(&FORSENDELSE_JSON_NAME, MAX_READ) else {
-        return false;
-    };
-    serde_json::from_slice::<serde_json::Value>(&bytes)
-        .ok()
-        .and_then(|v| v.get("id").and_then(|i| i.as_str().map(str::to_owned)))
-        .is_some_and(|found| found == id.as_str())
+    [
+        (&FORSENDELSE_JSON_NAME, "id"),
+        (&MELDING_JSON_NAME, "meldingId"),
+    ]
+    .into_iter()
+    .any(|(file, key)| {
+        dir.read_file(file, MAX_READ)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+            .and_then(|v| v.get(key).and_then(|i| i.as_str().map(str::to_owned)))
+            .is_some_and(|found| found == id.as_str())
+    })
 }
 
 /// `feilet/<folder>/feil.txt`, as far as the agent may read it: never

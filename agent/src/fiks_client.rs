@@ -1,7 +1,9 @@
-//! HTTP client for Fiks Digisos (the sak API a fagsystem uses): Fiks's public
-//! key, the files on a case, uploads, and updates. Facts and sources in
-//! `../shared/reference/digisos.md`; paths and bodies in
-//! `mottak_protocol::digisos`.
+//! HTTP client for Fiks: Digisos (the sak API a fagsystem uses: Fiks's public
+//! key, the files on a case, uploads, and updates; facts and sources in
+//! `../shared/reference/digisos.md`, paths and bodies in
+//! `mottak_protocol::digisos`), and Fiks IO's REST side (a receipt sent with
+//! `POST /fiks-io/api/v1/send`, a large message's body from the dokumentlager;
+//! `../shared/reference/fiks-2026.md` Q2). Both speak the same auth.
 //!
 //! Every call carries `Authorization: Bearer <Maskinporten token>`,
 //! `IntegrasjonId` and `IntegrasjonPassord`. A 401 drops the token and the
@@ -33,7 +35,7 @@ use reqwest::StatusCode;
 use url::Url;
 
 use crate::clock::Clock;
-use crate::config::DigisosSettings;
+use crate::config::{DigisosSettings, FiksIoSettings, fiks_io_defaults};
 use crate::maskinporten::{AccessToken, Maskinporten, TokenError, random_uuid};
 use crate::secret::Secret;
 use crate::telemetry::{FiksOp, StatusClass, SystemTelemetry};
@@ -143,6 +145,52 @@ impl FiksClient {
         maskinporten: Arc<Maskinporten>,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, FiksCallError> {
+        Self::new(
+            settings.fiks_api_url.clone(),
+            settings.fiks_org_id.clone(),
+            settings.integrasjon_id.clone(),
+            passord,
+            maskinporten,
+            FiksTimeouts {
+                request: settings.request_timeout,
+                upload: settings.upload_timeout,
+            },
+            clock,
+        )
+    }
+
+    /// The client `[mottakersystem.fiks_io]` describes, for its receipts and
+    /// dokumentlager downloads (`upload` is the download's timeout). It has
+    /// no organisation: the Digisos sak calls are not for it.
+    pub fn for_fiks_io(
+        settings: &FiksIoSettings,
+        passord: Secret,
+        maskinporten: Arc<Maskinporten>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, FiksCallError> {
+        Self::new(
+            settings.api_url.clone(),
+            String::new(),
+            settings.integrasjon_id.clone(),
+            passord,
+            maskinporten,
+            FiksTimeouts {
+                request: fiks_io_defaults::REQUEST_TIMEOUT,
+                upload: fiks_io_defaults::DOWNLOAD_TIMEOUT,
+            },
+            clock,
+        )
+    }
+
+    fn new(
+        base: Url,
+        org: String,
+        integrasjon_id: String,
+        passord: Secret,
+        maskinporten: Arc<Maskinporten>,
+        timeouts: FiksTimeouts,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, FiksCallError> {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             // A redirect could carry the token and the password elsewhere.
@@ -155,15 +203,12 @@ impl FiksClient {
             })?;
         Ok(FiksClient {
             http,
-            base: settings.fiks_api_url.clone(),
-            org: settings.fiks_org_id.clone(),
-            integrasjon_id: settings.integrasjon_id.clone(),
+            base,
+            org,
+            integrasjon_id,
             passord,
             maskinporten,
-            timeouts: FiksTimeouts {
-                request: settings.request_timeout,
-                upload: settings.upload_timeout,
-            },
+            timeouts,
             public_key: tokio::sync::Mutex::new(None),
             status: Mutex::new(FiksStatus::default()),
             telemetry: None,
@@ -464,7 +509,60 @@ impl FiksClient {
         drop(response);
         Ok(())
     }
+
+    /// `POST /fiks-io/api/v1/send` with one part, `metadata` (JSON), and
+    /// no data part: a Digisos receipt. Any 2xx is sent.
+    pub async fn fiks_io_send(&self, metadata: &serde_json::Value) -> Result<(), FiksCallError> {
+        const OP: &str = "sending the Fiks IO receipt (POST /fiks-io/api/v1/send)";
+        let url = self.url(OP, FIKS_IO_SEND_PATH)?;
+        let boundary = format!("mottak-{}", random_uuid());
+        let body = Bytes::from(format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"metadata\"\r\nContent-Type: application/json\r\n\r\n{metadata}\r\n--{boundary}--\r\n"
+        ));
+        let content_type = format!("multipart/form-data; boundary={boundary}");
+        let timeout = self.timeouts.request;
+        let response = self
+            .send(OP, FiksOp::FiksIoSend, |_| {
+                Ok(self
+                    .http
+                    .post(url.clone())
+                    .timeout(timeout)
+                    .header(reqwest::header::CONTENT_TYPE, content_type.clone())
+                    .header(reqwest::header::ACCEPT, "application/json")
+                    .body(body.clone()))
+            })
+            .await?;
+        drop(response);
+        Ok(())
+    }
+
+    /// `GET /dokumentlager/nedlasting/{id}`: a large Fiks IO message's
+    /// encrypted body, as a response whose body the caller streams (and
+    /// bounds). `id` must be a UUID (it goes into the path).
+    pub async fn dokumentlager_download(
+        &self,
+        id: &str,
+    ) -> Result<reqwest::Response, FiksCallError> {
+        const OP: &str = "downloading a Fiks IO message (GET /dokumentlager/nedlasting/...)";
+        if !mottak_protocol::digisos::is_uuid(id) {
+            return Err(FiksCallError::Local {
+                op: OP,
+                reason: "the dokumentlager id is not a UUID".to_owned(),
+            });
+        }
+        let url = self.url(OP, &format!("{DOKUMENTLAGER_PATH}{id}"))?;
+        let timeout = self.timeouts.upload;
+        self.send(OP, FiksOp::Dokumentlager, |_| {
+            Ok(self.http.get(url.clone()).timeout(timeout))
+        })
+        .await
+    }
 }
+
+/// Fiks IO's send endpoint (receipts), on the API host.
+pub const FIKS_IO_SEND_PATH: &str = "/fiks-io/api/v1/send";
+/// Where a Fiks IO message over 5 MB is fetched, `+ {dokumentlager-id}`.
+pub const DOKUMENTLAGER_PATH: &str = "/dokumentlager/nedlasting/";
 
 /// The multipart body of one file: the metadata part, then the encrypted
 /// file, streamed with `Transfer-Encoding: chunked`.

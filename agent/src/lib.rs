@@ -22,6 +22,7 @@
 //! - `maskinporten`: the JWT grant (RS256, x5c) and the cached access token.
 //! - `fiks_client`: HTTP to Fiks Digisos: public key, file list, streamed encrypted uploads, updates.
 //! - `outbound`: the `ut/` → Fiks Digisos pipeline (claim, validate, supersede, upload, post).
+//! - `fiks_io`: the Fiks IO → drop folder pipeline (AMQP consumer, delivery, receipts).
 //! - `telemetry`: what `/metrics` counts and times (SvarInn calls, journeys, Fiks, Maskinporten).
 
 pub mod backoff;
@@ -33,6 +34,7 @@ pub mod console_api;
 pub mod doctor;
 pub mod dropfolder;
 pub mod fiks_client;
+pub mod fiks_io;
 pub mod inbound;
 pub mod journal;
 pub mod keys;

@@ -180,14 +180,20 @@ pub enum FiksOp {
     ListFiles,
     Upload,
     PostUpdate,
+    /// Fiks IO: a receipt sent.
+    FiksIoSend,
+    /// Fiks IO: a large message fetched from the dokumentlager.
+    Dokumentlager,
 }
 
 impl FiksOp {
-    pub const ALL: [FiksOp; 4] = [
+    pub const ALL: [FiksOp; 6] = [
         FiksOp::PublicKey,
         FiksOp::ListFiles,
         FiksOp::Upload,
         FiksOp::PostUpdate,
+        FiksOp::FiksIoSend,
+        FiksOp::Dokumentlager,
     ];
 
     pub fn label(self) -> &'static str {
@@ -196,6 +202,8 @@ impl FiksOp {
             FiksOp::ListFiles => "list_files",
             FiksOp::Upload => "upload",
             FiksOp::PostUpdate => "post_update",
+            FiksOp::FiksIoSend => "fiks_io_send",
+            FiksOp::Dokumentlager => "dokumentlager",
         }
     }
 }

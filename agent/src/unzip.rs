@@ -452,9 +452,6 @@ fn plan_name(
         })
 }
 
-/// The most bytes of `forsendelseMetadata.json` read (it holds two ids).
-const MAX_METADATA_BYTES: u64 = 64 * 1024;
-
 /// Reads `forsendelseMetadata.json` among the files [`extract`] wrote into
 /// `dir`. `Ok(None)` when the zip had none (not a nav.digisos forsendelse).
 pub fn read_forsendelse_metadata(
@@ -485,16 +482,7 @@ pub fn forsendelse_metadata_from_zip<R: Read + Seek>(
 }
 
 fn parse_metadata(r: impl Read) -> Result<DigisosForsendelseMetadata, UnzipError> {
-    let mut bytes = Vec::new();
-    r.take(MAX_METADATA_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| UnzipError::BadMetadata(e.to_string()))?;
-    if bytes.len() as u64 > MAX_METADATA_BYTES {
-        return Err(UnzipError::BadMetadata(format!(
-            "larger than {MAX_METADATA_BYTES} bytes"
-        )));
-    }
-    serde_json::from_slice(&bytes).map_err(|e| UnzipError::BadMetadata(e.to_string()))
+    DigisosForsendelseMetadata::read(r).map_err(UnzipError::BadMetadata)
 }
 
 #[cfg(test)]

@@ -369,6 +369,25 @@ pub struct DigisosForsendelseMetadata {
     pub soknad_leveranse_id: Option<SoknadLeveranseId>,
 }
 
+impl DigisosForsendelseMetadata {
+    /// The most bytes read of the JSON (it holds two ids, or three).
+    pub const MAX_BYTES: u64 = 64 * 1024;
+
+    /// Reads the JSON from `r`, at most [`Self::MAX_BYTES`]: `forsendelseMetadata.json` of a
+    /// SvarInn forsendelse and the JSON data file of a Fiks IO message have this one shape.
+    pub fn read(r: impl std::io::Read) -> Result<Self, String> {
+        use std::io::Read as _;
+        let mut bytes = Vec::new();
+        r.take(Self::MAX_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| e.to_string())?;
+        if bytes.len() as u64 > Self::MAX_BYTES {
+            return Err(format!("larger than {} bytes", Self::MAX_BYTES));
+        }
+        serde_json::from_slice(&bytes).map_err(|e| e.to_string())
+    }
+}
+
 /// Which delivery an ettersendelse belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

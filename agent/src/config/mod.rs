@@ -180,6 +180,9 @@ pub struct Mottakersystem {
     /// `[mottakersystem.digisos]`: saksoppdateringer from `ut/` to Fiks
     /// Digisos. Without it, `ut/` is left alone.
     pub digisos: Option<DigisosSettings>,
+    /// `[mottakersystem.fiks_io]`: Digisos søknader received over Fiks IO
+    /// (AMQP), delivered into `inn/` like SvarInn's. Receipts follow `ack`.
+    pub fiks_io: Option<FiksIoSettings>,
 }
 
 impl Mottakersystem {
@@ -268,6 +271,37 @@ pub mod digisos_defaults {
     pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
     pub const UPLOAD_TIMEOUT: Duration = Duration::from_secs(15 * 60);
     pub const SCOPE: &str = "ks:fiks";
+}
+
+// ---------------------------------------------------------------------------
+// `[mottakersystem.fiks_io]`: the Fiks IO pipeline (see `crate::fiks_io`).
+
+/// `[mottakersystem.fiks_io]`: the konto messages are received on, and as whom.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FiksIoSettings {
+    /// The broker, e.g. `amqps://io.fiks.ks.no:5671` (plain `amqp://` only on loopback).
+    pub amqp_url: Url,
+    /// The Fiks API host for dokumentlager downloads and receipts, e.g. `https://api.fiks.ks.no`.
+    pub api_url: Url,
+    /// The Fiks IO konto (a UUID, lowercase): the queue `fiksio.konto.<konto_id>`.
+    pub konto_id: String,
+    /// The integration's id (a UUID, lowercase): the AMQP user name.
+    pub integrasjon_id: String,
+    /// The integration's password, a secret like `password`.
+    pub integrasjon_passord: SecretRef,
+    /// PEM private keys of the konto (several during key rotation).
+    pub private_keys: Vec<PathBuf>,
+    pub maskinporten: MaskinportenSettings,
+}
+
+/// Fixed figures of the Fiks IO pipeline (the keys are all there is).
+pub mod fiks_io_defaults {
+    use std::time::Duration;
+
+    /// Timeout of one receipt or token call.
+    pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+    /// Timeout of one dokumentlager download.
+    pub const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(60 * 60);
 }
 
 #[cfg(test)]

@@ -161,6 +161,8 @@ struct RawMottakersystem {
     min_free_space: ByteSize,
     #[serde(default)]
     digisos: Option<RawDigisos>,
+    #[serde(default)]
+    fiks_io: Option<RawFiksIo>,
 }
 
 /// The defaults of the optional `[[mottakersystem]]` keys.
@@ -301,6 +303,10 @@ impl RawConfig {
                 max_forsendelse_size: raw.max_forsendelse_size.0,
                 min_free_space: raw.min_free_space.0,
                 digisos: raw.digisos.map(RawDigisos::into_settings),
+                fiks_io: match raw.fiks_io {
+                    Some(f) => Some(f.validate(text)?),
+                    None => None,
+                },
             });
         }
         let remote = match self.agent.remote {
@@ -399,6 +405,19 @@ struct RawMaskinporten {
     scope: NonEmpty,
 }
 
+impl RawMaskinporten {
+    fn into_settings(self) -> MaskinportenSettings {
+        MaskinportenSettings {
+            url: self.url.0,
+            audience: self.audience.0,
+            client_id: self.client_id.0,
+            private_key: self.private_key.0,
+            certificate_chain: self.certificate_chain.0,
+            scope: self.scope.0,
+        }
+    }
+}
+
 impl RawDigisos {
     fn into_settings(self) -> DigisosSettings {
         DigisosSettings {
@@ -406,17 +425,54 @@ impl RawDigisos {
             fiks_org_id: self.fiks_org_id.0,
             integrasjon_id: self.integrasjon_id.0,
             integrasjon_passord: self.integrasjon_passord.0,
-            maskinporten: MaskinportenSettings {
-                url: self.maskinporten.url.0,
-                audience: self.maskinporten.audience.0,
-                client_id: self.maskinporten.client_id.0,
-                private_key: self.maskinporten.private_key.0,
-                certificate_chain: self.maskinporten.certificate_chain.0,
-                scope: self.maskinporten.scope.0,
-            },
+            maskinporten: self.maskinporten.into_settings(),
             poll_interval: self.poll_interval.0,
             request_timeout: self.request_timeout.0,
             upload_timeout: self.upload_timeout.0,
         }
+    }
+}
+
+/// `[mottakersystem.fiks_io]`: exactly the keys of issue 15, so a kommune's
+/// config and the tests agree.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFiksIo {
+    amqp_url: AmqpUrl,
+    api_url: HttpsUrl,
+    konto_id: Uuid,
+    integrasjon_id: Uuid,
+    integrasjon_passord: RawSecretRef,
+    private_keys: Spanned<Vec<AbsPath>>,
+    maskinporten: RawMaskinporten,
+}
+
+impl RawFiksIo {
+    fn validate(self, text: &str) -> Result<FiksIoSettings, ParseError> {
+        let keys_span = self.private_keys.span();
+        let private_keys: Vec<PathBuf> = self
+            .private_keys
+            .into_inner()
+            .into_iter()
+            .map(|p| p.0)
+            .collect();
+        if private_keys.is_empty() {
+            let mut err = locate(
+                text,
+                Some(keys_span),
+                "at least one private key is needed to decrypt Fiks IO messages: the key whose public certificate is uploaded to the Fiks IO konto",
+            );
+            err.key = Some("private_keys".into());
+            return Err(err);
+        }
+        Ok(FiksIoSettings {
+            amqp_url: self.amqp_url.0,
+            api_url: self.api_url.0,
+            konto_id: self.konto_id.0,
+            integrasjon_id: self.integrasjon_id.0,
+            integrasjon_passord: self.integrasjon_passord.0,
+            private_keys,
+            maskinporten: self.maskinporten.into_settings(),
+        })
     }
 }

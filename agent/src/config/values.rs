@@ -129,6 +129,49 @@ impl<'de> Deserialize<'de> for HttpsUrl {
     }
 }
 
+/// The Fiks IO broker: `amqps://host[:port][/vhost]`, plain `amqp://` only
+/// for loopback (the login carries the integration password and a token).
+pub(super) struct AmqpUrl(pub(super) Url);
+
+impl<'de> Deserialize<'de> for AmqpUrl {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        parse_amqp_url(&s)
+            .map(AmqpUrl)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+pub(super) fn parse_amqp_url(s: &str) -> Result<Url, UrlError> {
+    let url = Url::parse(s).map_err(|reason| UrlError::NotAUrl {
+        url: s.to_owned(),
+        reason,
+        example: "amqps://io.fiks.ks.no:5671",
+    })?;
+    match url.scheme() {
+        "amqps" => {}
+        "amqp" if is_loopback(&url) => {}
+        "amqp" => return Err(UrlError::PlainAmqp { url: s.to_owned() }),
+        other => {
+            return Err(UrlError::AmqpScheme {
+                url: s.to_owned(),
+                scheme: other.to_owned(),
+            });
+        }
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(UrlError::NoHost { url: s.to_owned() });
+    }
+    if url.query().is_some()
+        || url.fragment().is_some()
+        || !url.username().is_empty()
+        || url.password().is_some()
+    {
+        return Err(UrlError::AmqpNotABase { url: s.to_owned() });
+    }
+    Ok(url)
+}
+
 /// A URL the config refuses, and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UrlError {
@@ -161,6 +204,27 @@ pub enum UrlError {
         "{url:?}: give only the Fiks API host (the agent appends /digisos/api/v1/...), e.g. \"https://api.fiks.test.ks.no\""
     )]
     NotAFiksHost { url: String },
+    #[error(
+        "{url:?} uses plain amqp; the integration password and the token would cross the network unencrypted: use amqps (amqp is allowed only for localhost), e.g. \"amqps://io.fiks.ks.no:5671\""
+    )]
+    PlainAmqp { url: String },
+    #[error("{url:?}: scheme {scheme:?} is not amqps; write e.g. \"amqps://io.fiks.ks.no:5671\"")]
+    AmqpScheme { url: String, scheme: String },
+    #[error(
+        "{url:?}: give only the broker (no user, password, query or fragment: the agent logs in with integrasjon_id), e.g. \"amqps://io.fiks.ks.no:5671\""
+    )]
+    AmqpNotABase { url: String },
+}
+
+/// `localhost` or a loopback address.
+fn is_loopback(url: &Url) -> bool {
+    url.host_str().is_some_and(|h| {
+        h == "localhost"
+            || h.trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    })
 }
 
 /// An http(s) URL with a host, plain http only for loopback: what the
@@ -172,13 +236,7 @@ fn http_url(s: &str, example: &'static str, exposed: &'static str) -> Result<Url
         reason,
         example,
     })?;
-    let loopback = url.host_str().is_some_and(|h| {
-        h == "localhost"
-            || h.trim_start_matches('[')
-                .trim_end_matches(']')
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback())
-    });
+    let loopback = is_loopback(&url);
     match url.scheme() {
         "https" => {}
         "http" if loopback => {}

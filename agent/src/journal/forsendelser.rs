@@ -4,6 +4,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 use time::OffsetDateTime;
 
+use super::innsending::{self, Channel};
 use super::{
     AttemptRecord, Change, Counters, Journal, JournalError, ListedDecision, NewForsendelse,
     Outcome, Row, State, StateCount, Work, can_transition, decide_listed,
@@ -584,7 +585,20 @@ pub(super) fn apply_change(
             set("last_error = ?3, feil_reported_at = NULL", &[e])?
         }
         Change::Rejected { reason } => set("reason = ?3", &[reason])?,
-        Change::Permanent { reason } => set("reason = ?3, feil_reported_at = NULL", &[reason])?,
+        Change::Permanent { reason } => {
+            set("reason = ?3, feil_reported_at = NULL", &[reason])?;
+            // Given up before it was ever published: its innsending claim (if it took one)
+            // must not keep the other channel from delivering it.
+            let published: bool = tx
+                .prepare_cached(
+                    "SELECT delivered_at IS NOT NULL FROM forsendelse
+                     WHERE mottakersystem = ?1 AND forsendelse_id = ?2",
+                )?
+                .query_row(k, |r| r.get(0))?;
+            if !published {
+                innsending::release_in(tx, mottakersystem, Channel::SvarInn, id)?;
+            }
+        }
         Change::Relisted => {
             if from == State::Failed {
                 // A person retries: a fresh budget of attempts.

@@ -12,7 +12,8 @@
 use std::ops::Deref;
 
 use super::{
-    Change, Counters, Journal, JournalError, ListedDecision, NewForsendelse, Outcome, Row, Work,
+    Change, Channel, Claim, ClaimHolder, Counters, InnsendingKey, Journal, JournalError,
+    ListedDecision, NewForsendelse, Outcome, Row, Work,
 };
 use crate::config::AckMode;
 use crate::names::ForsendelseId;
@@ -99,5 +100,39 @@ impl GroupTx<'_> {
         ack: AckMode,
     ) -> Result<Vec<(Row, Work)>, JournalError> {
         self.0.due_work(mottakersystem, ack)
+    }
+
+    /// [`Journal::claim_innsending`].
+    pub fn claim_innsending(
+        &mut self,
+        mottakersystem: &str,
+        key: &InnsendingKey,
+        channel: Channel,
+        id: &str,
+    ) -> Result<Claim, JournalError> {
+        self.0.claim_innsending(mottakersystem, key, channel, id)
+    }
+
+    /// [`Journal::record_duplicate`].
+    pub fn record_duplicate(
+        &mut self,
+        mottakersystem: &str,
+        key: &InnsendingKey,
+        channel: Channel,
+        id: &str,
+        delivered_by: &ClaimHolder,
+    ) -> Result<(), JournalError> {
+        self.0
+            .record_duplicate(mottakersystem, key, channel, id, delivered_by)
+    }
+
+    /// [`Journal::release_innsending`].
+    pub fn release_innsending(
+        &mut self,
+        mottakersystem: &str,
+        channel: Channel,
+        id: &str,
+    ) -> Result<bool, JournalError> {
+        self.0.release_innsending(mottakersystem, channel, id)
     }
 }

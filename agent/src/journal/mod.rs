@@ -21,8 +21,10 @@
 
 pub mod access;
 pub mod console_queries;
+pub mod fiks_io;
 mod forsendelser;
 mod group;
+pub mod innsending;
 pub mod outbound;
 mod schema;
 mod shared;
@@ -40,6 +42,7 @@ use time::OffsetDateTime;
 
 pub use crate::clock::{Clock, ManualClock, SystemClock};
 pub use group::GroupTx;
+pub use innsending::{Channel, Claim, ClaimHolder, Duplicate, InnsendingKey};
 pub use schema::{MIGRATIONS, SCHEMA_VERSION};
 pub use shared::{SharedJournal, WriteStats};
 pub use state::{ListedDecision, State, Work, can_transition, decide_listed, work_for};

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use rusqlite::{Connection, TransactionBehavior};
 
-use super::{JournalError, outbound};
+use super::{JournalError, fiks_io, innsending, outbound};
 
 /// The schema, one migration per version: `MIGRATIONS[n]` takes version `n`
 /// to `n + 1`. Append only; never edit a migration that has shipped.
@@ -103,6 +103,12 @@ pub const MIGRATIONS: &[&str] = &[
     // 3: the outbound pipeline (see `outbound`): claimed saksoppdateringer,
     // the files uploaded per case, their attempts.
     outbound::MIGRATION,
+    // 4: one Digisos innsending delivered once across channels (see `innsending`): the
+    // claims, and the duplicates acknowledged without being delivered again.
+    innsending::MIGRATION,
+    // 5: the Fiks IO pipeline (see `fiks_io`): one row per message, its
+    // receipt duty.
+    fiks_io::MIGRATION,
 ];
 
 /// The schema version this code writes.

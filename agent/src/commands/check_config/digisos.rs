@@ -23,90 +23,8 @@ pub(super) fn check_digisos(
     report: &mut Report,
 ) {
     let scope = m.name.as_str();
-    let subject = format!("digisos.integrasjon_passord {}", d.integrasjon_passord);
-    match (&d.integrasjon_passord, &env.credentials_dir) {
-        (SecretRef::Credential(name), None) => report.push(
-            Severity::Warning,
-            scope,
-            subject,
-            format!(
-                "a systemd credential can only be read under systemd: check the unit has `LoadCredential={name}:/path/to/file`"
-            ),
-        ),
-        _ => match d.integrasjon_passord.load(env.credentials_dir.as_deref()) {
-            Ok(_) => {}
-            Err(SecretError::Io { source, path }) if source.kind() == io::ErrorKind::NotFound => {
-                report.push(
-                    Severity::Error,
-                    scope,
-                    subject,
-                    format!(
-                        "{} does not exist; write the integration's password from Fiks forvaltning into it (mode 0600, owned by the agent's user)",
-                        path.display()
-                    ),
-                )
-            }
-            Err(e) => report.push(Severity::Error, scope, subject, e.to_string()),
-        },
-    }
-
-    let mp = &d.maskinporten;
-    let subject = format!(
-        "digisos.maskinporten.private_key {} / certificate_chain {}",
-        mp.private_key.display(),
-        mp.certificate_chain.display()
-    );
-    match crate::maskinporten::GrantKey::load(&mp.private_key, &mp.certificate_chain) {
-        Ok(key) => {
-            for (i, c) in key.chain().iter().enumerate() {
-                let which = if i == 0 {
-                    "the virksomhetssertifikat".to_owned()
-                } else {
-                    format!("certificate {i} of the chain")
-                };
-                let subject = format!(
-                    "digisos.maskinporten.certificate_chain {} [{i}]",
-                    mp.certificate_chain.display()
-                );
-                if c.not_before > env.now {
-                    report.push(
-                        Severity::Error,
-                        scope,
-                        subject.clone(),
-                        format!(
-                            "{which} ({}) is not valid before {}; Maskinporten refuses it until then",
-                            c.description,
-                            c.not_before.date()
-                        ),
-                    );
-                }
-                match keys::expiry(c.not_after, env.now) {
-                    Expiry::Valid { .. } => {}
-                    Expiry::ExpiresSoon { days_left } => report.push(
-                        Severity::Warning,
-                        scope,
-                        subject,
-                        format!(
-                            "{which} ({}) expires in {days_left} days ({}); order a new virksomhetssertifikat, register it for the client in Digdir's self-service, and put it here",
-                            c.description,
-                            c.not_after.date()
-                        ),
-                    ),
-                    Expiry::Expired { days_ago } => report.push(
-                        Severity::Error,
-                        scope,
-                        subject,
-                        format!(
-                            "{which} ({}) expired {days_ago} days ago ({}); Maskinporten refuses grants signed with it: put a valid virksomhetssertifikat here",
-                            c.description,
-                            c.not_after.date()
-                        ),
-                    ),
-                }
-            }
-        }
-        Err(e) => report.push(Severity::Error, scope, subject, e.to_string()),
-    }
+    check_integrasjon_passord("digisos", scope, &d.integrasjon_passord, env, report);
+    check_maskinporten("digisos", scope, &d.maskinporten, env, report);
 
     // The agent claims ut/<id>/ by renaming it into .mottak/, and moves
     // sent ones into ut-sendt/ and bad ones into ut-feilet/. Each must be a
@@ -163,5 +81,108 @@ pub(super) fn check_digisos(
         }
         let _ = staging.remove_dir(&probe);
         let _ = ut_dir.remove_dir(&probe);
+    }
+}
+
+/// `<table>.integrasjon_passord`: readable and private.
+pub(super) fn check_integrasjon_passord(
+    table: &str,
+    scope: &str,
+    passord: &SecretRef,
+    env: &Environment,
+    report: &mut Report,
+) {
+    let subject = format!("{table}.integrasjon_passord {passord}");
+    match (passord, &env.credentials_dir) {
+        (SecretRef::Credential(name), None) => report.push(
+            Severity::Warning,
+            scope,
+            subject,
+            format!(
+                "a systemd credential can only be read under systemd: check the unit has `LoadCredential={name}:/path/to/file`"
+            ),
+        ),
+        _ => match passord.load(env.credentials_dir.as_deref()) {
+            Ok(_) => {}
+            Err(SecretError::Io { source, path }) if source.kind() == io::ErrorKind::NotFound => {
+                report.push(
+                    Severity::Error,
+                    scope,
+                    subject,
+                    format!(
+                        "{} does not exist; write the integration's password from Fiks forvaltning into it (mode 0600, owned by the agent's user)",
+                        path.display()
+                    ),
+                )
+            }
+            Err(e) => report.push(Severity::Error, scope, subject, e.to_string()),
+        },
+    }
+}
+
+/// `<table>.maskinporten`: the key loads, is private, matches the first
+/// certificate; every certificate is valid now and not about to expire.
+pub(super) fn check_maskinporten(
+    table: &str,
+    scope: &str,
+    mp: &config::MaskinportenSettings,
+    env: &Environment,
+    report: &mut Report,
+) {
+    let subject = format!(
+        "{table}.maskinporten.private_key {} / certificate_chain {}",
+        mp.private_key.display(),
+        mp.certificate_chain.display()
+    );
+    match crate::maskinporten::GrantKey::load(&mp.private_key, &mp.certificate_chain) {
+        Ok(key) => {
+            for (i, c) in key.chain().iter().enumerate() {
+                let which = if i == 0 {
+                    "the virksomhetssertifikat".to_owned()
+                } else {
+                    format!("certificate {i} of the chain")
+                };
+                let subject = format!(
+                    "{table}.maskinporten.certificate_chain {} [{i}]",
+                    mp.certificate_chain.display()
+                );
+                if c.not_before > env.now {
+                    report.push(
+                        Severity::Error,
+                        scope,
+                        subject.clone(),
+                        format!(
+                            "{which} ({}) is not valid before {}; Maskinporten refuses it until then",
+                            c.description,
+                            c.not_before.date()
+                        ),
+                    );
+                }
+                match keys::expiry(c.not_after, env.now) {
+                    Expiry::Valid { .. } => {}
+                    Expiry::ExpiresSoon { days_left } => report.push(
+                        Severity::Warning,
+                        scope,
+                        subject,
+                        format!(
+                            "{which} ({}) expires in {days_left} days ({}); order a new virksomhetssertifikat, register it for the client in Digdir's self-service, and put it here",
+                            c.description,
+                            c.not_after.date()
+                        ),
+                    ),
+                    Expiry::Expired { days_ago } => report.push(
+                        Severity::Error,
+                        scope,
+                        subject,
+                        format!(
+                            "{which} ({}) expired {days_ago} days ago ({}); Maskinporten refuses grants signed with it: put a valid virksomhetssertifikat here",
+                            c.description,
+                            c.not_after.date()
+                        ),
+                    ),
+                }
+            }
+        }
+        Err(e) => report.push(Severity::Error, scope, subject, e.to_string()),
     }
 }

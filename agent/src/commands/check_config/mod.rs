@@ -7,6 +7,7 @@
 //! ut-sendt/ ut-feilet/ .mottak/` are created, and the report says so.
 
 mod digisos;
+mod fiks_io;
 mod folders;
 mod report;
 #[cfg(test)]
@@ -21,6 +22,7 @@ use time::OffsetDateTime;
 pub use report::{Finding, Report, Severity};
 
 use digisos::check_digisos;
+use fiks_io::check_fiks_io;
 use folders::{check_drop_folder, writable_dir};
 
 use crate::config::{self, Config, Mottakersystem};
@@ -239,6 +241,9 @@ fn check_mottakersystem(m: &Mottakersystem, env: &Environment, report: &mut Repo
     check_drop_folder(m, report);
     if let Some(d) = &m.digisos {
         check_digisos(m, d, env, report);
+    }
+    if let Some(f) = &m.fiks_io {
+        check_fiks_io(m, f, env, report);
     }
 }
 

@@ -48,6 +48,9 @@ pub struct Report {
     /// Which SvarInn API each mottakersystem speaks (`svarinn_api`), in config order.
     /// Printed, not a finding: it changes no count or verdict.
     pub apis: Vec<(String, SvarInnApi)>,
+    /// Where each mottakersystem with `[mottakersystem.fiks_io]` receives,
+    /// one line each, in config order. Printed, not a finding.
+    pub fiks_io: Vec<(String, String)>,
 }
 
 impl Report {
@@ -127,6 +130,9 @@ impl fmt::Display for Report {
                 )?;
             }
             writeln!(f, ")")?;
+        }
+        for (name, line) in &self.fiks_io {
+            writeln!(f, "speaks  [{name}] {line}")?;
         }
         writeln!(f, "{}", self.summary())
     }

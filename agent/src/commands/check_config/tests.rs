@@ -368,3 +368,64 @@ fn a_journal_from_a_newer_agent_is_an_error() {
     let errors = messages(&report, Severity::Error);
     assert!(errors.iter().any(|e| e.contains("newer than")), "{report}");
 }
+
+fn fiks_io_table(s: &Setup, konto_key: &Path, mp_key: &Path, chain: &Path) -> String {
+    format!(
+        r#"ack = "on-delivery"
+
+[mottakersystem.fiks_io]
+amqp_url = "amqps://io.fiks.test.ks.no:5671"
+api_url = "https://api.fiks.test.ks.no"
+konto_id = "2f0c4a1e-7d3b-4c55-9a0e-6b1d2c3e4f50"
+integrasjon_id = "0b9c8f5e-2f3a-4c55-9d1e-5d7f6a8b9c0d"
+integrasjon_passord = "file:{ipw}"
+private_keys = ["{konto_key}"]
+
+[mottakersystem.fiks_io.maskinporten]
+url = "https://test.maskinporten.no/token"
+audience = "https://test.maskinporten.no/"
+client_id = "c"
+private_key = "{mp_key}"
+certificate_chain = "{chain}"
+"#,
+        ipw = s.p("ipw").display(),
+        konto_key = konto_key.display(),
+        mp_key = mp_key.display(),
+        chain = chain.display(),
+    )
+}
+
+#[test]
+fn fiks_io_gets_its_line_and_its_password_and_keys_are_checked() {
+    let s = Setup::new();
+    s.write("pw", "s3cret\n", 0o600);
+    s.write("ipw", "integrasjon\n", 0o600);
+    let (key, cert) = s.keypair("nav-frogn-2026", 3650);
+    let (konto_key, _) = s.keypair("konto", 3650);
+    let (mp_key, mp_cert) = s.keypair("virksomhet", 3650);
+    let cfg = s.config(
+        &[&key],
+        &[&cert],
+        &fiks_io_table(&s, &konto_key, &mp_key, &mp_cert),
+    );
+    let report = check(&cfg, &s.env);
+    assert!(!report.has_errors(), "{report}");
+    let text = report.to_string();
+    assert!(
+        text.contains("speaks  [nav-frogn] Fiks IO konto 2f0c4a1e-7d3b-4c55-9a0e-6b1d2c3e4f50 at amqps://io.fiks.test.ks.no:5671 as integration 0b9c8f5e-2f3a-4c55-9d1e-5d7f6a8b9c0d (receipts as soon as a message is in inn/: ack = \"on-delivery\")"),
+        "{text}"
+    );
+    // A missing password and an open konto key are both reported.
+    fs::remove_file(s.p("ipw")).unwrap();
+    fs::set_permissions(&konto_key, fs::Permissions::from_mode(0o644)).unwrap();
+    let errors = messages(&check(&cfg, &s.env), Severity::Error).join("\n");
+    assert!(
+        errors.contains("fiks_io.integrasjon_passord") && errors.contains("does not exist"),
+        "{errors}"
+    );
+    assert!(
+        errors.contains("fiks_io.private_keys[0]")
+            && errors.contains("readable by group or others"),
+        "{errors}"
+    );
+}
