@@ -33,6 +33,8 @@ const RECONNECT_CAP: Duration = Duration::from_secs(60);
 const RETRY_CAP: Duration = Duration::from_secs(60);
 /// How often the loop beats while the link is quiet.
 const BEAT: Duration = Duration::from_secs(1);
+/// How soon a copy of a message another task is delivering looks again.
+const BUSY_WAIT: Duration = Duration::from_millis(100);
 /// The longest a connect (TCP, TLS, login, consume) may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -268,11 +270,15 @@ async fn handle_delivery(
                 }
                 return;
             }
-            Outcome::Retry(_) => {
-                let delay = Backoff::NETWORK
-                    .delay_with_random_jitter(attempt)
-                    .min(RETRY_CAP);
-                attempt = attempt.saturating_add(1);
+            outcome => {
+                let delay = if outcome == Outcome::Busy {
+                    BUSY_WAIT
+                } else {
+                    attempt = attempt.saturating_add(1);
+                    Backoff::NETWORK
+                        .delay_with_random_jitter(attempt - 1)
+                        .min(RETRY_CAP)
+                };
                 tokio::select! {
                     () = stop.cancelled() => {
                         ctx.health.update(|l| l.unacked = l.unacked.saturating_sub(1));

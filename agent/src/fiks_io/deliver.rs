@@ -94,6 +94,8 @@ pub enum Outcome {
     Ack,
     /// Not settled (disk, journal, network): leave it unacked, try again.
     Retry(String),
+    /// Another copy of it is being delivered now: look again shortly.
+    Busy,
 }
 
 /// Why a message could not be prepared.
@@ -136,7 +138,7 @@ impl Context {
             .map(|mut set| set.insert(melding.melding_id.clone()))
             .unwrap_or(false);
         if !claimed {
-            return Outcome::Retry("another copy of this message is being delivered".to_owned());
+            return Outcome::Busy;
         }
         let _held = InFlight {
             ctx: self,
