@@ -19,12 +19,13 @@
 mod bins;
 mod fiks;
 mod fiks_io;
+mod folders;
 mod procs;
 mod setup;
 mod trickle;
 
 use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, ExitCode, ExitStatus};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -37,6 +38,7 @@ use mottak_fixtures::svarinn::{
 };
 use tokio::signal::unix::{SignalKind, signal};
 
+use crate::folders::{folders_in, folders_with};
 use crate::procs::Proc;
 use crate::setup::System;
 
@@ -833,31 +835,4 @@ fn counts(
         c.fiksio_receipts = n.receipts;
     }
     c
-}
-
-/// Folders in `dir` that hold a file `name` (0 when `dir` does not exist).
-fn folders_with(dir: &Path, name: &str) -> usize {
-    std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .filter_map(|e| e.ok())
-                .filter(|e| e.path().join(name).is_file())
-                .count()
-        })
-        .unwrap_or(0)
-}
-
-/// Visible folders in `dir` (0 when it does not exist).
-fn folders_in(dir: &PathBuf) -> usize {
-    std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .filter_map(|e| e.ok())
-                .filter(|e| {
-                    !e.file_name().to_string_lossy().starts_with('.')
-                        && e.file_type().is_ok_and(|t| t.is_dir())
-                })
-                .count()
-        })
-        .unwrap_or(0)
 }
