@@ -5,7 +5,8 @@
 #   fagsystem-ut.sh DROP_FOLDER ARCHIVE_FOLDER [BAD_EVERY] [SECONDS]
 #
 # ARCHIVE_FOLDER is where fagsystem.sh puts what it imports. A søknad (forsendelseType nav.digisos)
-# there holds forsendelseMetadata.json with the case's digisosId. Every SECONDS (default 2) this
+# there holds forsendelseMetadata.json with the case's digisosId (one by Fiks IO, melding.json
+# with meldingType no.nav.digisos.soknad.v1). Every SECONDS (default 2) this
 # script takes each such case one step further, one update per step:
 #   1. soknadsStatus MOTTATT
 #   2. saksStatus and soknadsStatus UNDER_BEHANDLING
@@ -85,8 +86,11 @@ write_vedtak_pdf() {
 }
 
 while :; do
-    for meta in "$archive"/*/forsendelseMetadata.json; do
+    for meta in "$archive"/*/forsendelseMetadata.json "$archive"/*/melding.json; do
         [ -f "$meta" ] || continue # no match leaves the pattern itself
+        case $meta in
+        */melding.json) grep -q '"meldingType" *: *"no.nav.digisos.soknad.v1"' "$meta" || continue ;;
+        esac
         id=$(sed -n 's/.*"digisosId" *: *"\([^"]*\)".*/\1/p' "$meta" | head -n 1)
         [ -n "$id" ] || continue
         sak="$saker/$id"

@@ -5,7 +5,7 @@
 #
 # Mottak's side of the contract: each forsendelse appears whole as DROP_FOLDER/inn/<id>/ (one
 # rename, so a folder you see is complete), holding forsendelse.json (SvarInn's metadata) and
-# the decrypted files.
+# the decrypted files; a Fiks IO message as inn/<melding-id>/ with melding.json instead.
 #
 # The fagsystem's side:
 #   - imported:        take the folder out of inn/ (move it away, or delete it);
@@ -32,10 +32,16 @@ reasons="Mangler saksnummer i metadata|Avsender finnes ikke i fagsystemets regis
 
 while :; do
     for folder in "$drop"/inn/*/; do
-        # No match leaves the pattern itself; a folder without forsendelse.json is not ours.
-        [ -f "$folder/forsendelse.json" ] || continue
+        # No match leaves the pattern itself; a folder without forsendelse.json (SvarInn) or
+        # melding.json (Fiks IO) is not ours.
         id=$(basename "$folder")
-        tittel=$(sed -n 's/.*"tittel" *: *"\([^"]*\)".*/\1/p' "$folder/forsendelse.json" | head -n 1)
+        if [ -f "$folder/forsendelse.json" ]; then
+            tittel=$(sed -n 's/.*"tittel" *: *"\([^"]*\)".*/\1/p' "$folder/forsendelse.json" | head -n 1)
+        elif [ -f "$folder/melding.json" ]; then
+            tittel="Fiks IO $(sed -n 's/.*"meldingType" *: *"\([^"]*\)".*/\1/p' "$folder/melding.json" | head -n 1)"
+        else
+            continue
+        fi
 
         if grep -qx "$id" "$rejected_list"; then
             mv "${folder%/}" "$archive/$id"

@@ -85,7 +85,7 @@ fn main() -> Result<()> {
         }
         rt.block_on(b.start())?
     };
-    let config = setup::write_config(&root, &systems, fake.base_url(), None)?;
+    let config = setup::write_config(&root, &systems, fake.base_url(), None, None)?;
     setup::grant_access(&bins, &config, &user, &systems)?;
     let journal_path = root.join("state").join("journal.sqlite");
 

@@ -22,7 +22,7 @@ use crate::setup::DigisosSettings;
 pub const FIKS_ORG: &str = "11415cd1-e26d-499a-8421-751457dfcbd5";
 /// The integration set up in Fiks forvaltning.
 pub const INTEGRASJON_ID: &str = "0b9c8f5e-2f3a-4c55-9d1e-5d7f6a8b9c0d";
-const INTEGRASJON_PASSORD: &str = "demo-fiks-integrasjon-passord";
+pub const INTEGRASJON_PASSORD: &str = "demo-fiks-integrasjon-passord";
 /// The client registered in Digdir's self-service.
 pub const CLIENT_ID: &str = "mottak-demo-kommune";
 

@@ -7,21 +7,25 @@
 //! Fiks Digisos while the other (byggesak) speaks SvarInn V2, as a new install would;
 //! `fagsystem.sh` for each drop folder (imports most, rejects a few) and `fagsystem-ut.sh` for
 //! nav-sosial (answers each imported NAV søknad through `ut/`, some updates wrong on purpose);
-//! and the console `mottak`, attached to the terminal. When the console exits (or on Ctrl-C,
+//! when `rabbitmq-server` is installed, Fiks IO to nav-sosial's konto (a real broker, booted in
+//! the background); and the console `mottak`, attached to the terminal. When the console exits (or on Ctrl-C,
 //! or when a part dies) everything is stopped and the folder removed.
 //!
 //! Module map: [`bins`] finds (and builds) the programs, [`setup`] writes the temporary world,
-//! [`fiks`] is the outbound side's fakes and cases, [`trickle`] the stream of forsendelser and
-//! their faults, [`procs`] the child processes.
+//! [`fiks`] is the outbound side's fakes and cases, [`fiks_io`] the broker and the Fiks IO
+//! messages, [`trickle`] the stream of forsendelser and their faults, [`procs`] the child
+//! processes.
 
 mod bins;
 mod fiks;
+mod fiks_io;
+mod folders;
 mod procs;
 mod setup;
 mod trickle;
 
 use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, ExitCode, ExitStatus};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -34,6 +38,7 @@ use mottak_fixtures::svarinn::{
 };
 use tokio::signal::unix::{SignalKind, signal};
 
+use crate::folders::{folders_in, folders_with};
 use crate::procs::Proc;
 use crate::setup::System;
 
@@ -47,8 +52,12 @@ use crate::setup::System;
                   the fagsystem (demo/fagsystem.sh imports; demo/fagsystem-ut.sh answers NAV's \
                   søknader with saksoppdateringer, some wrong on purpose), the fake Maskinporten \
                   and Fiks Digisos receiving them (one case refused once with 403), and the \
-                  console `mottak` attached. Quit the console (or press Ctrl-C) and everything is \
-                  stopped and the folder removed."
+                  console `mottak` attached. With rabbitmq-server installed (apt-get install \
+                  rabbitmq-server), NAV søknader also arrive over Fiks IO: a real broker started \
+                  by the demo, some messages broken on purpose, some also sent by SvarInn as \
+                  Fiks's fallback; without it the demo runs the rest and says so. Quit the \
+                  console (or press Ctrl-C) and everything, the broker too, is stopped and the \
+                  folder removed."
 )]
 struct Args {
     /// Seconds between new forsendelser.
@@ -199,7 +208,19 @@ async fn demo(args: &Args, bins: &bins::Bins, user: &str, root: &Path) -> Result
     }
     let fake = Arc::new(builder.start().await.context("starting the fake SvarInn")?);
     let fiks = Arc::new(fiks::Fiks::start(root).await?);
-    let config = setup::write_config(root, &systems, fake.base_url(), Some(&fiks.settings))?;
+    let fiks_io = match fiks_io::FiksIo::server() {
+        Some(server) => Some(Arc::new(
+            fiks_io::FiksIo::prepare(root, bins, &server, &fiks).await?,
+        )),
+        None => None,
+    };
+    let config = setup::write_config(
+        root,
+        &systems,
+        fake.base_url(),
+        Some(&fiks.settings),
+        fiks_io.as_ref().map(|f| f.config_section.as_str()),
+    )?;
     setup::grant_access(bins, &config, user, &systems)?;
 
     // The background parts, stopped in reverse order at the end.
@@ -271,6 +292,15 @@ async fn demo(args: &Args, bins: &bins::Bins, user: &str, root: &Path) -> Result
         let t = trickle.clone();
         tokio::spawn(async move { t.run(every).await })
     };
+    // The broker boots in the background (10-30 s); the agent's Fiks IO pipeline retries its
+    // login with backoff until it is up.
+    let fiks_io_task = fiks_io.as_ref().and_then(|f| {
+        let (f, fiks, fake) = (f.clone(), fiks.clone(), fake.clone());
+        let user = systems.iter().find(|s| s.digisos)?.username;
+        Some(tokio::spawn(async move {
+            f.run(every * 2, &fiks, &fake, user).await
+        }))
+    });
 
     print_intro(
         args,
@@ -282,6 +312,7 @@ async fn demo(args: &Args, bins: &bins::Bins, user: &str, root: &Path) -> Result
         &background,
         &fake,
         &fiks,
+        fiks_io.as_deref(),
     );
 
     let started = Instant::now();
@@ -361,7 +392,14 @@ async fn demo(args: &Args, bins: &bins::Bins, user: &str, root: &Path) -> Result
             && last_status.elapsed() >= Duration::from_secs(5)
         {
             last_status = Instant::now();
-            let c = counts(root, &systems, &fake, &fiks, sent.load(Ordering::Relaxed));
+            let c = counts(
+                root,
+                &systems,
+                &fake,
+                &fiks,
+                fiks_io.as_deref(),
+                sent.load(Ordering::Relaxed),
+            );
             println!("[{:>4}s] {}", started.elapsed().as_secs(), c.line());
         }
     };
@@ -376,6 +414,10 @@ async fn demo(args: &Args, bins: &bins::Bins, user: &str, root: &Path) -> Result
     trickle_task.abort();
     // Wait for it to be dropped, so its hold on the fakes is released before they are stopped.
     let _ = (&mut trickle_task).await;
+    if let Some(task) = fiks_io_task {
+        task.abort();
+        let _ = task.await;
+    }
     let mut stopped = Vec::new();
     while let Some(mut p) = background.pop() {
         let grace = if p.name == "mottak-agent" { 15 } else { 3 };
@@ -387,8 +429,19 @@ async fn demo(args: &Args, bins: &bins::Bins, user: &str, root: &Path) -> Result
             status.map_or_else(|| "not reaped".to_owned(), |s| s.to_string())
         ));
     }
-    let final_counts = counts(root, &systems, &fake, &fiks, sent.load(Ordering::Relaxed));
+    let final_counts = counts(
+        root,
+        &systems,
+        &fake,
+        &fiks,
+        fiks_io.as_deref(),
+        sent.load(Ordering::Relaxed),
+    );
     drop(trickle);
+    // The broker goes with the demo (after the agent, which was stopped above).
+    if let Some(f) = fiks_io.and_then(|f| Arc::try_unwrap(f).ok()) {
+        f.shutdown().await;
+    }
     if let Ok(fake) = Arc::try_unwrap(fake) {
         fake.shutdown().await;
     }
@@ -481,6 +534,7 @@ fn print_intro(
     background: &[Proc],
     fake: &FakeSvarInnHandle,
     fiks: &fiks::Fiks,
+    fiks_io: Option<&fiks_io::FiksIo>,
 ) {
     let pid_of = |name: &str| {
         background
@@ -537,6 +591,18 @@ fn print_intro(
          take {ut_name}'s saksoppdateringer; a case per søknad",
         fiks.settings.fiks_api_url, fiks.settings.token_url
     );
+    match fiks_io {
+        Some(f) => println!(
+            "  Fiks IO        RabbitMQ amqp://127.0.0.1:{} (rabbitmq-server, booting in the\n{INDENT}\
+             background: 10-30 s; the agent logs in once it is up), API\n{INDENT}\
+             {} (receipts); NAV søknader and ettersendelser to\n{INDENT}\
+             {ut_name}'s konto every {} s, some broken, some also by SvarInn",
+            f.amqp_port(),
+            f.api.base_url(),
+            args.trickle * 2.0
+        ),
+        None => println!("  {}", fiks_io::NOT_SHOWN),
+    }
     println!(
         "  mottak-agent   {}: config agent.toml, journal state/journal.sqlite\n{INDENT}\
          (log: agent.log)",
@@ -585,11 +651,22 @@ fn print_intro(
            has written them again, right: discard them (Space marks several; P:\n    \
            a reason, then a typed word). A Fiks outage (503) heals by itself.\n  \
          - Integrations (4): SvarInn (v1 or v2 per mottakersystem), Fiks Digisos\n    \
-           and Maskinporten, certificates, drop folders.\n  \
+           and Maskinporten, Fiks IO, certificates, drop folders.\n  \
+         - Fiks IO{fiks_io_note}: {ut_name}'s NAV søknader also come over Fiks IO,\n    \
+           into inn/<melding-id>/ with melding.json, answered with a receipt once\n    \
+           imported. One in six has a manifest that lies, one in six is encrypted\n    \
+           to another key: failed imports without a receipt, so Fiks sends them by\n    \
+           SvarInn too, and one delivered søknad in six is also sent by SvarInn:\n    \
+           each søknad reaches the fagsystem once.\n  \
          - Access (5): kari is operator on {first} only, so {second} warns that\n    \
            fewer than two can act on its failures; grant someone.\n  \
          - Quit the console (q) to stop the demo.\n",
         first = names.first().copied().unwrap_or_default(),
+        fiks_io_note = if fiks_io.is_some() {
+            ""
+        } else {
+            " (needs rabbitmq-server, not installed)"
+        },
         second = names.get(1).copied().unwrap_or_default(),
     );
     let _ = std::io::stdout().flush();
@@ -629,13 +706,34 @@ struct Counts {
     /// Folders in `ut-sendt/` and in `ut-feilet/`.
     ut_sendt: usize,
     ut_failed: usize,
+    /// Fiks IO shown (rabbitmq-server installed), and its broker up.
+    fiksio_shown: bool,
+    fiksio_up: bool,
+    /// Messages published to the konto queue, of them broken on purpose, and the søknader
+    /// also sent by SvarInn as Fiks's fallback.
+    fiksio_published: usize,
+    fiksio_broken: usize,
+    fiksio_fallbacks: usize,
+    /// Folders holding a `melding.json` (delivered over Fiks IO) in `inn/`, `feilet/` or the
+    /// fagsystem's archive.
+    fiksio_delivered: usize,
+    /// Receipts the fake Fiks IO took.
+    fiksio_receipts: usize,
 }
 
 impl Counts {
     fn line(&self) -> String {
+        let fiks_io = match (self.fiksio_shown, self.fiksio_up) {
+            (false, _) => String::new(),
+            (true, false) => " | Fiks IO: the broker is starting".to_owned(),
+            (true, true) => format!(
+                " | Fiks IO: published {}  delivered {}  receipts {}",
+                self.fiksio_published, self.fiksio_delivered, self.fiksio_receipts
+            ),
+        };
         format!(
             "in: sent {}  acknowledged {} ({} via V2)  reported failed {}  waiting in inn/ {}  imported {}  turned down {} | \
-             out: sent to Fiks {}  failed (ut-feilet/) {}",
+             out: sent to Fiks {}  failed (ut-feilet/) {}{fiks_io}",
             self.sent,
             self.acked,
             self.acked_v2,
@@ -650,7 +748,9 @@ impl Counts {
     fn machine(&self) -> String {
         format!(
             "sent={} acked={} acked_v2={} wrong_api={} failed={} in_inn={} imported={} rejected={} \
-             ut_cases={} ut_sent={} ut_refused={} ut_files={} ut_sendt={} ut_failed={}",
+             ut_cases={} ut_sent={} ut_refused={} ut_files={} ut_sendt={} ut_failed={} \
+             fiksio_shown={} fiksio_up={} fiksio_published={} fiksio_broken={} \
+             fiksio_fallbacks={} fiksio_delivered={} fiksio_receipts={}",
             self.sent,
             self.acked,
             self.acked_v2,
@@ -664,7 +764,14 @@ impl Counts {
             self.ut_refused,
             self.ut_files,
             self.ut_sendt,
-            self.ut_failed
+            self.ut_failed,
+            u8::from(self.fiksio_shown),
+            u8::from(self.fiksio_up),
+            self.fiksio_published,
+            self.fiksio_broken,
+            self.fiksio_fallbacks,
+            self.fiksio_delivered,
+            self.fiksio_receipts
         )
     }
 }
@@ -674,6 +781,7 @@ fn counts(
     systems: &[System],
     fake: &FakeSvarInnHandle,
     fiks: &fiks::Fiks,
+    fiks_io: Option<&fiks_io::FiksIo>,
     sent: usize,
 ) -> Counts {
     let mut failed: Vec<String> = fake
@@ -713,21 +821,18 @@ fn counts(
         c.imported += folders_in(&s.archive(root));
         c.ut_sendt += folders_in(&drop.join("ut-sendt"));
         c.ut_failed += folders_in(&drop.join("ut-feilet"));
+        for dir in [drop.join("inn"), drop.join("feilet"), s.archive(root)] {
+            c.fiksio_delivered += folders_with(&dir, "melding.json");
+        }
+    }
+    if let Some(f) = fiks_io {
+        let n = f.counts();
+        c.fiksio_shown = true;
+        c.fiksio_up = f.link() == fiks_io::Link::Up;
+        c.fiksio_published = n.published;
+        c.fiksio_broken = n.broken;
+        c.fiksio_fallbacks = n.fallbacks;
+        c.fiksio_receipts = n.receipts;
     }
     c
-}
-
-/// Visible folders in `dir` (0 when it does not exist).
-fn folders_in(dir: &PathBuf) -> usize {
-    std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .filter_map(|e| e.ok())
-                .filter(|e| {
-                    !e.file_name().to_string_lossy().starts_with('.')
-                        && e.file_type().is_ok_and(|t| t.is_dir())
-                })
-                .count()
-        })
-        .unwrap_or(0)
 }

@@ -4,7 +4,8 @@
 //! ```text
 //! <tmp>/
 //!   agent.toml            the agent's config (two mottakersystemer; nav-sosial also sends
-//!                         saksoppdateringer to Fiks Digisos; byggesak speaks SvarInn V2)
+//!                         saksoppdateringer to Fiks Digisos and, with rabbitmq-server,
+//!                         receives over Fiks IO; byggesak speaks SvarInn V2)
 //!   agent.log             the agent's stderr
 //!   demo.log              the fakes (SvarInn, Maskinporten, Fiks) and the stream of forsendelser
 //!   fagsystem-<name>.log  what the fagsystem script imported and rejected
@@ -154,12 +155,14 @@ pub fn prepare(root: &Path, bins: &Bins) -> Result<Vec<System>> {
 /// The agent's config, pointing at the fake SvarInn at `svarinn_url` (each system on its
 /// `svarinn_api`), and for the systems
 /// with `digisos`, at the fake Fiks and Maskinporten described by `fiks` (without it, no
-/// system sends saksoppdateringer).
+/// system sends saksoppdateringer), and with `fiks_io` (its `[mottakersystem.fiks_io]`
+/// tables) when the demo shows Fiks IO.
 pub fn write_config(
     root: &Path,
     systems: &[System],
     svarinn_url: &str,
     fiks: Option<&DigisosSettings>,
+    fiks_io: Option<&str>,
 ) -> Result<PathBuf> {
     let r = root.display();
     let mut text = format!(
@@ -217,6 +220,9 @@ pub fn write_config(
                 chain = fiks.certificate_chain.display(),
             ));
         }
+        if let Some(section) = fiks_io.filter(|_| s.digisos) {
+            text.push_str(section);
+        }
     }
     let path = root.join("agent.toml");
     fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
@@ -267,7 +273,7 @@ pub fn login_name() -> Result<String> {
 }
 
 /// Runs a short command; on failure the error carries its output.
-fn run_quiet(cmd: &mut Command, what: &str) -> Result<()> {
+pub fn run_quiet(cmd: &mut Command, what: &str) -> Result<()> {
     let out = cmd
         .stdin(Stdio::null())
         .output()

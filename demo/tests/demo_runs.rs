@@ -36,8 +36,13 @@ struct Demo {
 
 impl Demo {
     fn start(args: &[&str]) -> Demo {
+        Self::start_with(args, &[])
+    }
+
+    fn start_with(args: &[&str], env: &[(&str, &str)]) -> Demo {
         let mut child = Command::new(env!("CARGO_BIN_EXE_mottak-demo"))
             .args(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -271,12 +276,21 @@ fn assert_cleaned_up(lines: &[String], folder: &Path) {
     );
 }
 
-/// Forsendelser flow, some fail; saksoppdateringer reach Fiks, some fail; and all is stopped
-/// and removed after `--for`.
+/// Whether `rabbitmq-server` is installed where the demo looks (as the fixtures decide).
+fn rabbitmq_installed() -> bool {
+    mottak_fixtures::rabbitmq::installed_server().is_some()
+}
+
+/// Forsendelser flow, some fail; saksoppdateringer reach Fiks, some fail; with
+/// `rabbitmq-server`, Fiks IO messages reach nav-sosial's fagsystem and receipts reach the fake
+/// Fiks IO; and all is stopped and removed after `--for`.
 #[test]
 fn runs_for_a_while_then_stops_everything() {
     let _one = serial();
-    let mut demo = Demo::start(&["--no-console", "--for", "35s", "--trickle", "1"]);
+    let fiks_io = rabbitmq_installed();
+    // The broker boots in 10-30 s and the agent's login retries back off (5, 15, 35 s).
+    let run_for = if fiks_io { "90s" } else { "35s" };
+    let mut demo = Demo::start(&["--no-console", "--for", run_for, "--trickle", "1"]);
     let intro = demo.wait_line("Everything lives in", Duration::from_secs(600));
     let folder = demo_folder(&[intro]);
     // While it runs: updates sent to Fiks and some in ut-feilet/, seen in the folders too.
@@ -298,9 +312,42 @@ fn runs_for_a_while_then_stops_everything() {
         v2_imported >= 1,
         "{line}: nothing imported for byggesak (V2)"
     );
-    let (status, lines) = demo.finish(Duration::from_secs(120));
+    if fiks_io {
+        let config = std::fs::read_to_string(folder.join("agent.toml")).unwrap();
+        assert!(config.contains("[mottakersystem.fiks_io]"), "{config}");
+        assert!(
+            config.contains("[mottakersystem.fiks_io.maskinporten]"),
+            "{config}"
+        );
+    }
+    let (status, lines) = demo.finish(Duration::from_secs(180));
     assert!(status.success(), "{status}:\n{}", lines.join("\n"));
     let s = summary(&lines);
+    if fiks_io {
+        assert_eq!(s["fiksio_up"], 1, "the broker never came up: {s:?}");
+        assert!(s["fiksio_published"] >= 6, "few Fiks IO messages: {s:?}");
+        assert!(s["fiksio_broken"] >= 2, "{s:?}");
+        assert!(
+            s["fiksio_fallbacks"] >= 1,
+            "no SvarInn fallback sent: {s:?}"
+        );
+        assert!(
+            s["fiksio_delivered"] >= 2,
+            "no Fiks IO message reached nav-sosial's drop folder: {s:?}"
+        );
+        assert!(
+            s["fiksio_receipts"] >= 2,
+            "no receipt reached Fiks IO: {s:?}"
+        );
+        // The broken ones are never delivered nor answered.
+        assert!(
+            s["fiksio_delivered"] <= s["fiksio_published"] - s["fiksio_broken"],
+            "{s:?}"
+        );
+    } else {
+        assert_eq!(s["fiksio_shown"], 0, "{s:?}");
+        assert!(lines.iter().any(|l| l.contains("Fiks IO is not shown")));
+    }
     assert!(s["sent"] >= 20, "{s:?}");
     assert!(s["acked"] >= 5, "nothing acknowledged: {s:?}");
     assert!(
@@ -346,12 +393,20 @@ fn runs_for_a_while_then_stops_everything() {
     assert_cleaned_up(&lines, &demo_folder(&lines));
 }
 
-/// Ctrl-C (SIGINT to the launcher) stops everything cleanly.
+/// Ctrl-C (SIGINT to the launcher) stops everything cleanly. Run without `rabbitmq-server` (a
+/// path where it is not), the demo says how to get Fiks IO and runs the rest.
 #[test]
 fn ctrl_c_stops_everything() {
     let _one = serial();
-    let mut demo = Demo::start(&["--no-console", "--trickle", "1"]);
+    let mut demo = Demo::start_with(
+        &["--no-console", "--trickle", "1"],
+        &[("MOTTAK_RABBITMQ_SERVER", "/nonexistent/rabbitmq-server")],
+    );
     demo.wait_line("Everything lives in", Duration::from_secs(600));
+    demo.wait_line(
+        "Fiks IO is not shown: rabbitmq-server is not installed (apt-get install rabbitmq-server",
+        Duration::from_secs(10),
+    );
     // Running: the first status line.
     demo.wait_line("acknowledged", Duration::from_secs(60));
     let pid = rustix::process::Pid::from_raw(demo.child.id() as i32).expect("pid");
