@@ -18,6 +18,7 @@ use crate::console_api::state::SystemSource;
 use crate::dropfolder::DropFolder;
 use crate::dropfolder::watch::DropWatch;
 use crate::fiks_io::FiksIoHealth;
+use crate::fiks_io::console::FiksIoSource;
 use crate::fiks_io::pipeline::FiksIoPipeline;
 use crate::inbound::pipeline::InboundPipeline;
 use crate::inbound::worker::WorkerHealth;
@@ -35,6 +36,8 @@ pub struct Channels {
     pub inbound: Vec<SystemSource>,
     /// Fiks Digisos outbound, for the console's outbound view.
     pub outbound: Vec<OutboundSource>,
+    /// Fiks IO inbound, for the Fiks IO link in the console's integrations.
+    pub fiks_io: Vec<FiksIoSource>,
     /// Told whenever any pipeline's loop turns (the console state is rebuilt on it).
     pub turned: Arc<Notify>,
 }
@@ -54,6 +57,7 @@ impl Channels {
             pipelines: Vec::new(),
             inbound: Vec::new(),
             outbound: Vec::new(),
+            fiks_io: Vec::new(),
             turned: Arc::new(Notify::new()),
         };
         let health = |clock: &Arc<dyn Clock>, turned: &Arc<Notify>| {
@@ -95,12 +99,12 @@ impl Channels {
                 watch.clone(),
             )));
         }
-        for system in config
-            .mottakersystemer
-            .iter()
-            .filter(|s| s.fiks_io.is_some())
-        {
-            let health = Arc::new(FiksIoHealth::new(Arc::new(Health::new(Arc::clone(clock)))));
+        for system in &config.mottakersystemer {
+            let health = Arc::new(FiksIoHealth::new(health(clock, &channels.turned)));
+            let Some(source) = FiksIoSource::from_config(system, Arc::clone(&health)) else {
+                continue;
+            };
+            channels.fiks_io.push(source);
             channels.pipelines.push(Arc::new(FiksIoPipeline::new(
                 system.clone(),
                 config.agent.state_dir.clone(),

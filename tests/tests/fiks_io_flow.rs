@@ -18,6 +18,7 @@ use mottak_fixtures::fiks_io::{
     RequestKind, Scope, WORLD_KONTO_ID, WORLD_NAV_KONTO_ID, konto_queue, random_uuid,
 };
 use mottak_fixtures::kit::write_private;
+use mottak_protocol::console::FiksIoLink;
 use mottak_tests::console_client::{ConsoleSession, grant_operator};
 use mottak_tests::harness::{Ack, Agent, System, World};
 
@@ -117,6 +118,15 @@ impl Fx {
     }
 
     /// Messages ready in the konto's queue (not held unacked by a consumer).
+    /// The Fiks IO link of the integrations, from a console's snapshot.
+    fn link(&self, socket: &Path) -> Result<Option<FiksIoLink>> {
+        let state = self.rt.block_on(async {
+            let mut s = ConsoleSession::connect(socket).await?;
+            s.snapshot().await
+        })?;
+        Ok(state.integrations.into_iter().find_map(|i| i.fiks_io))
+    }
+
     fn queue_depth(&self) -> Result<u32> {
         self.rt.block_on(async {
             let conn = Connection::connect(
@@ -206,6 +216,7 @@ fn a_soknad_is_delivered_acked_and_answered_on_delivery() -> Result<()> {
     let Some(fx) = start(Ack::OnDelivery, None)? else {
         return Ok(());
     };
+    grant_operator(&fx.world.config_path)?;
     let mut agent = fx.world.spawn_agent()?;
     let m = fx
         .fw
@@ -254,6 +265,26 @@ fn a_soknad_is_delivered_acked_and_answered_on_delivery() -> Result<()> {
             .flatten()
             .is_some_and(|r| r.4.is_none())
     })?;
+    // Consoles see the link up, the delivery counted and nothing owed.
+    let socket = fx.world.dir().join("state").join("console.sock");
+    // The state is rebuilt after the turns that did the work: wait for one.
+    let started = std::time::Instant::now();
+    let link = loop {
+        let link = fx
+            .link(&socket)?
+            .expect("a Fiks IO link in the integrations");
+        if link.delivered > 0 || started.elapsed() > LIMIT {
+            break link;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(link.is_up(), "{link:?}");
+    assert_eq!(
+        (link.delivered, link.receipts_owed, link.failed),
+        (1, 0, 0),
+        "{link:?}"
+    );
+    assert!(link.last_message_at.is_some(), "{link:?}");
     agent.terminate(LIMIT)?;
     assert_eq!(fx.queue_depth()?, 0, "the message was acked");
     assert_eq!(fx.fw.fiks.receipts_for(m.melding_id()).len(), 1);
@@ -450,6 +481,22 @@ fn a_refused_login_is_the_pipelines_setup_error() -> Result<()> {
     let error = status.setup_error.unwrap().to_string();
     assert!(error.contains("refused the login"), "{error}");
     assert!(!status.up);
+    // The integrations' Fiks IO link says it is down, and why.
+    let link = fx
+        .link(&socket)?
+        .expect("a Fiks IO link in the integrations");
+    assert!(!link.is_up() && link.down_since.is_some(), "{link:?}");
+    assert!(
+        link.last_error
+            .as_ref()
+            .is_some_and(|e| e.to_string().contains("refused the login")),
+        "{link:?}"
+    );
+    assert!(
+        !link.amqp_url.contains('@'),
+        "no credentials: {}",
+        link.amqp_url
+    );
     assert!(
         fx.fw.access.logins().iter().any(|l| !l.allowed
             && l.refused_because

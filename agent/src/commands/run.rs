@@ -120,6 +120,7 @@ impl Daemon {
             channels.inbound,
             console_api::Settings {
                 outbound: channels.outbound,
+                fiks_io: channels.fiks_io,
                 telemetry: Arc::clone(&telemetry),
                 pipelines: channels.pipelines.clone(),
                 turned: Arc::clone(&channels.turned),

@@ -60,6 +60,8 @@ pub struct Settings {
     pub server: ServerSettings,
     /// The outbound workers (mottakersystemer with `[mottakersystem.digisos]`).
     pub outbound: Vec<crate::outbound::console::OutboundSource>,
+    /// The Fiks IO pipelines (mottakersystemer with `[mottakersystem.fiks_io]`).
+    pub fiks_io: Vec<crate::fiks_io::console::FiksIoSource>,
     /// What the workers and clients count and time, for `/metrics`.
     pub telemetry: Arc<crate::telemetry::Telemetry>,
     /// Every pipeline the daemon supervises (`Channels::pipelines`): listed
@@ -149,6 +151,7 @@ pub async fn start(
     state_settings.inn_stale_after = config.agent.inn_warning_after;
     let mut builder = Builder::new(systems.clone(), reader, state_settings, agent);
     builder.set_outbound(settings.outbound.clone());
+    builder.set_fiks_io(settings.fiks_io.clone());
     builder.set_pipelines(settings.pipelines.clone());
     builder.set_doctor_dir(&config.agent.state_dir);
     let (builder, first) = tokio::task::spawn_blocking(move || {

@@ -155,8 +155,10 @@ pub async fn run(ctx: Arc<Context>, link: Link, first: Consuming, shutdown: Canc
                 Err(e) => {
                     let line = crate::commands::one_line(&e);
                     error!(mottakersystem = %ctx.system, error = %line, "cannot connect to Fiks IO; trying again");
+                    let now = ctx.clock.now_ms();
                     ctx.health.update(|l| {
                         l.connected_since = None;
+                        l.down_since.get_or_insert(now);
                         l.last_error = Some(line);
                     });
                     failures += 1;
@@ -174,12 +176,15 @@ pub async fn run(ctx: Arc<Context>, link: Link, first: Consuming, shutdown: Canc
         let now = ctx.clock.now_ms();
         ctx.health.update(|l| {
             l.connected_since = Some(now);
+            l.down_since = None;
             l.last_error = None;
         });
         info!(mottakersystem = %ctx.system, konto = %link.konto_id, "consuming Fiks IO");
         let lost = consume(&ctx, consuming, &shutdown, &mut tasks).await;
+        let now = ctx.clock.now_ms();
         ctx.health.update(|l| {
             l.connected_since = None;
+            l.down_since = Some(now);
             l.last_error.clone_from(&lost);
         });
         match lost {

@@ -9,11 +9,13 @@
 //!   token at every connect, prefetch 10, manual ack, reconnect with backoff);
 //! - `deliver`: one message, from its body to a published folder (journal,
 //!   kept encrypted copy, CMS, unzip, ASiC-E manifest, `melding.json`);
+//! - `console`: what consoles are shown of the link (`FiksIoLink`);
 //! - `receipt`: the receipt loop (`*.mottatt.v1`, on delivery or on import).
 //!
 //! This file: the message's headers, read from AMQP (pure), and the
 //! channel's health for the console.
 
+pub mod console;
 pub mod consumer;
 pub mod deliver;
 pub mod pipeline;
@@ -60,6 +62,9 @@ impl FiksIoHealth {
 pub struct LinkStatus {
     /// Consuming since (`None` while down).
     pub connected_since: Option<i64>,
+    /// Down since: the link was lost or a connect failed (`None` while up,
+    /// and before the first attempt).
+    pub down_since: Option<i64>,
     /// Why the last connect failed or the link was lost (cleared by the next connect).
     pub last_error: Option<String>,
     /// When the last message arrived.

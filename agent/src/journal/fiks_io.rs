@@ -591,6 +591,58 @@ impl Journal {
     }
 }
 
+/// A mottakersystem's Fiks IO messages as consoles count them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FiksIoSummary {
+    /// Delivered to `inn/` (delivered or imported since).
+    pub delivered: u64,
+    /// Kept as failed, for a person.
+    pub failed: u32,
+    pub receipts_owed: u32,
+    /// Owed receipts whose last send failed.
+    pub receipts_failing: u32,
+    pub oldest_receipt_owed_at: Option<i64>,
+    /// The newest failed send's error.
+    pub last_receipt_error: Option<String>,
+}
+
+impl Journal {
+    /// [`FiksIoSummary`] of `mottakersystem`, in one read.
+    pub fn fiks_io_summary(&self, mottakersystem: &str) -> Result<FiksIoSummary, JournalError> {
+        let (delivered, failed, owed, failing, oldest): (i64, i64, i64, i64, Option<i64>) =
+            self.conn.query_row(
+                "SELECT
+                    COALESCE(SUM(state IN ('delivered', 'imported')), 0),
+                    COALESCE(SUM(state = 'failed'), 0),
+                    COALESCE(SUM(receipt = 'owed'), 0),
+                    COALESCE(SUM(receipt = 'owed' AND receipt_attempts > 0), 0),
+                    MIN(CASE WHEN receipt = 'owed' THEN COALESCE(delivered_at, received_at) END)
+                 FROM fiks_io_melding WHERE mottakersystem = ?1",
+                params![mottakersystem],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )?;
+        let last_receipt_error = self
+            .conn
+            .query_row(
+                "SELECT receipt_error FROM fiks_io_melding
+                 WHERE mottakersystem = ?1 AND receipt = 'owed' AND receipt_error IS NOT NULL
+                 ORDER BY updated_at DESC LIMIT 1",
+                params![mottakersystem],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let n = |v: i64| u32::try_from(v.max(0)).unwrap_or(u32::MAX);
+        Ok(FiksIoSummary {
+            delivered: u64::try_from(delivered.max(0)).unwrap_or(0),
+            failed: n(failed),
+            receipts_owed: n(owed),
+            receipts_failing: n(failing),
+            oldest_receipt_owed_at: oldest,
+            last_receipt_error,
+        })
+    }
+}
+
 /// What [`Journal::fiks_io_stage`] made of a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Staged {

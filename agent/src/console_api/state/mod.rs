@@ -32,6 +32,7 @@ use time::OffsetDateTime;
 use super::accounts::Directory;
 use super::roles::AccessData;
 use crate::clock::to_millis;
+use crate::fiks_io::console::FiksIoSource;
 use crate::inbound::console::{self as inbound, HistoryCache, InboundSource, JournalView};
 use crate::journal::{Journal, JournalError};
 use crate::outbound::console::OutboundSource;
@@ -131,6 +132,8 @@ pub struct Builder {
     doctor: Option<crate::doctor::LastResult>,
     /// Every pipeline the daemon supervises, whatever its channel.
     pipelines: Vec<Arc<dyn Pipeline>>,
+    /// Mottakersystemer with `[mottakersystem.fiks_io]` (see `fiks_io::console`).
+    fiks_io: Vec<FiksIoSource>,
 }
 
 impl std::fmt::Debug for Builder {
@@ -170,6 +173,7 @@ impl Builder {
             outbound_journal: BTreeMap::new(),
             doctor: None,
             pipelines: Vec::new(),
+            fiks_io: Vec::new(),
         }
     }
 
@@ -184,6 +188,10 @@ impl Builder {
     }
 
     /// The outbound workers to show (none unless `[mottakersystem.digisos]`).
+    pub fn set_fiks_io(&mut self, sources: Vec<FiksIoSource>) {
+        self.fiks_io = sources;
+    }
+
     pub fn set_outbound(&mut self, sources: Vec<OutboundSource>) {
         self.outbound = sources;
         self.outbound_at = None;
@@ -304,7 +312,10 @@ impl Builder {
                     .as_ref()
                     .and_then(crate::doctor::LastResult::report)
                     .map(|r| r.for_console(&s.name)),
-                fiks_io: None,
+                fiks_io: match self.fiks_io.iter().find(|f| f.name == s.name) {
+                    Some(f) => Some(f.link(&self.reader, self.agent.started_at)?),
+                    None => None,
+                },
             });
             polls.insert(s.name.clone(), inbound::polls(s));
         }

@@ -227,3 +227,33 @@ fn rows_are_found_by_state_oldest_first() {
         FiksIoState::Received
     );
 }
+
+#[test]
+fn the_summary_counts_deliveries_failures_and_owed_receipts() {
+    let (_d, mut j, _clock) = journal();
+    assert_eq!(j.fiks_io_summary(S).unwrap(), FiksIoSummary::default());
+    for id in ["m1", "m2"] {
+        j.fiks_io_received(S, &melding(id)).unwrap();
+        j.fiks_io_stage(S, id, None, "/s/x.cms", 1, true).unwrap();
+        j.fiks_io_delivered(S, id, true).unwrap();
+    }
+    j.fiks_io_received(S, &melding("m3")).unwrap();
+    j.fiks_io_failed(S, "m3", "cannot decrypt", Some("/s/m3.cms"))
+        .unwrap();
+    j.fiks_io_receipt_failed(S, "m2", "503 Service Unavailable", 0)
+        .unwrap();
+    let s = j.fiks_io_summary(S).unwrap();
+    assert_eq!(
+        (s.delivered, s.failed, s.receipts_owed, s.receipts_failing),
+        (2, 1, 2, 1)
+    );
+    assert_eq!(
+        s.last_receipt_error.as_deref(),
+        Some("503 Service Unavailable")
+    );
+    assert!(s.oldest_receipt_owed_at.is_some());
+    assert_eq!(
+        j.fiks_io_summary("other").unwrap(),
+        FiksIoSummary::default()
+    );
+}
