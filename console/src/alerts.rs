@@ -262,7 +262,7 @@ fn nb(alert: &Alert, now_ms: i64) -> Option<(String, String)> {
                 "{m}: {count} melding{} fra Fiks IO kunne ikke leveres",
                 plural(u64::from(count), "", "er")
             ),
-            "de kunne ikke dekrypteres, eller manifestet stemte ikke; de er tatt vare på og ingen kvittering er sendt, så Fiks sender dem med SvarInn. Legg til riktig nøkkel og prøv igjen, eller merk dem permanent".to_owned(),
+            "de kunne ikke dekrypteres, eller manifestet stemte ikke; de er tatt vare på (kryptert, i tilstandsmappen) og ingen kvittering er sendt, så Fiks sender dem med SvarInn, der Mottak leverer dem. Sjekk at private_keys i [mottakersystem.fiks_io] stemmer med nøkkelen som er lastet opp til Fiks IO-kontoen".to_owned(),
         ),
     })
 }

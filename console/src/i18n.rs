@@ -213,7 +213,7 @@ texts! {
     fio_failed: "{} kept as failed", "{} holdt tilbake som feilet";
     todo_fiks_io_down: "Fiks IO does not take the connection: check the network to {}, the IntegrasjonPassord and Maskinporten (mottak-agent doctor). Fiks sends what waits by SvarInn meanwhile.", "Fiks IO tar ikke imot forbindelsen: sjekk nettet mot {}, IntegrasjonPassord og Maskinporten (mottak-agent doctor). Fiks sender det som venter med SvarInn i mellomtiden.";
     todo_fiks_io_receipts: "Receipts to {} fail: without them Fiks sends the søknader again by SvarInn (Mottak delivers them once). The agent keeps trying.", "Kvitteringer til {} feiler: uten dem sender Fiks søknadene på nytt med SvarInn (Mottak leverer dem én gang). Agenten fortsetter å prøve.";
-    todo_fiks_io_failed: "Messages that could not be decrypted or verified are kept: add the right key, then retry them; or mark them permanent.", "Meldinger som ikke kunne dekrypteres eller kontrolleres er tatt vare på: legg til riktig nøkkel og prøv igjen; eller merk dem permanent.";
+    todo_fiks_io_failed: "Messages that could not be decrypted or verified are kept, unanswered, so Fiks sends them by SvarInn: check that private_keys matches the key uploaded to the Fiks IO konto.", "Meldinger som ikke kunne dekrypteres eller kontrolleres er tatt vare på, uten kvittering, så Fiks sender dem med SvarInn: sjekk at private_keys stemmer med nøkkelen som er lastet opp til Fiks IO-kontoen.";
     // channels (every pipeline, whatever it carries)
     channels: "Channels", "Kanaler";
     channel_inbound: "SvarInn → inn/", "SvarInn → inn/";

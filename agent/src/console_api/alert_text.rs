@@ -227,7 +227,7 @@ pub fn english(kind: &AlertKind, m: &str, now_ms: i64) -> (String, String) {
                 "{m}: {count} Fiks IO message{} could not be delivered",
                 plural(u64::from(*count), "", "s")
             ),
-            "they could not be decrypted or their manifest did not match; they are kept and no receipt was sent, so Fiks sends them by SvarInn. Add the right key and retry them, or mark them permanent".into(),
+            "they could not be decrypted or their manifest did not match; they are kept (encrypted, under the state directory) and no receipt was sent, so Fiks sends them by SvarInn, where Mottak delivers them. Check that private_keys in [mottakersystem.fiks_io] matches the key uploaded to the Fiks IO konto".into(),
         ),
     }
 }
