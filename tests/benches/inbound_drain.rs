@@ -73,8 +73,11 @@ use mottak_tests::harness::{
 use mottak_tests::procfs::{self, ProcStatus};
 use time::OffsetDateTime;
 
+mod common;
 #[path = "drain/link.rs"]
 mod link;
+
+use common::{build_agent, env_or, source_revision};
 
 const MIB: u64 = 1024 * 1024;
 const TARGET_RATE: f64 = 200.0;
@@ -129,64 +132,6 @@ fn main() -> Result<()> {
         println!("  {} {what}", if *ok { "PASS" } else { "MISS" });
     }
     Ok(())
-}
-
-/// Builds the agent in the bench profile (see the module doc) and returns its path.
-fn build_agent() -> Result<PathBuf> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
-    let status = Command::new(cargo)
-        .args([
-            "build",
-            "--profile",
-            "bench",
-            "--locked",
-            "-p",
-            "mottak-agent",
-        ])
-        .args(["--bin", "mottak-agent", "--manifest-path"])
-        .arg(&manifest)
-        .status()
-        .context("run cargo build for the agent")?;
-    ensure!(status.success(), "building the agent failed: {status}");
-    mottak_tests::binary("mottak-agent")
-}
-
-/// `git describe`-like: the commit, and whether agent/ or protocol/ differ from it.
-fn source_revision() -> String {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let git = |args: &[&str]| {
-        Command::new("git")
-            .arg("-C")
-            .arg(&root)
-            .args(args)
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-    };
-    let Some(rev) = git(&["rev-parse", "--short", "HEAD"]) else {
-        return "an unknown revision".to_owned();
-    };
-    match git(&["status", "--porcelain", "--", "agent/src", "protocol/src"]) {
-        Some(s) if !s.is_empty() => {
-            format!("{rev} + uncommitted changes in agent/src or protocol/src")
-        }
-        _ => rev,
-    }
-}
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> Result<T>
-where
-    T::Err: std::fmt::Display,
-{
-    match std::env::var(name) {
-        Ok(v) => v
-            .trim()
-            .parse()
-            .map_err(|e| anyhow!("{name}={v:?} is not a number: {e}")),
-        Err(_) => Ok(default),
-    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-//! What the watch benches (`import_latency`, `idle_cost`) share: building the agent in the
+//! What the benches (`inbound_drain`, `import_latency`, `idle_cost`) share: building the agent in the
 //! bench profile, the revision measured, knobs from the environment, and quantiles.
 
 // Each bench uses its own part of it.
